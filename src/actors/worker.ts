@@ -1,0 +1,167 @@
+import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Result } from 'effect';
+import type { Json } from '../blueprints/json.ts';
+import { Subjects } from '../gateway/subjects.ts';
+import { decodeTaskMessage, type TaskMessage, type TaskResult } from '../gateway/protocol.ts';
+import { ensureConsumer, ensureStreams, TASK_ACK_WAIT_MS } from './jetstream.ts';
+
+/**
+ * The worker SDK: runs activities by name for tasks taken from the work queue.
+ *
+ * Guarantees: a task is acknowledged only after its result is stored in the results stream, so an
+ * activity runs at least once; `ctx.taskId` is the same on every retry of one step execution (use
+ * it as an idempotency key). A thrown error is retried under the step's policy; a `TerminalError`
+ * is not. When the step's timeout passes, `ctx.signal` aborts and the attempt fails as `timeout`.
+ */
+
+export class TerminalError extends Error {
+  override readonly name = 'TerminalError';
+}
+
+export interface ActivityContext {
+  readonly runId: string;
+  readonly stepId: string;
+  readonly taskId: string;
+  readonly attempt: number;
+  readonly signal: AbortSignal;
+}
+
+export type Activity = (input: unknown, ctx: ActivityContext) => unknown;
+
+export interface WorkerOptions {
+  readonly servers?: string | readonly string[];
+  readonly prefix?: string;
+  readonly concurrency?: number;
+  readonly activities: Readonly<Record<string, Activity>>;
+  /** Where diagnostics go; default stderr. */
+  readonly log?: (message: string) => void;
+}
+
+export interface Worker {
+  readonly activities: readonly string[];
+  /** Stops taking tasks, lets running ones finish, and disconnects. */
+  close(): Promise<void>;
+}
+
+class Slots {
+  #free: number;
+  readonly #waiting: (() => void)[] = [];
+  constructor(size: number) {
+    this.#free = size;
+  }
+  async acquire(): Promise<void> {
+    if (this.#free > 0) {
+      this.#free--;
+      return;
+    }
+    await new Promise<void>((resolve) => this.#waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.#waiting.shift();
+    if (next) next();
+    else this.#free++;
+  }
+}
+
+const serversOf = (servers: WorkerOptions['servers']): string[] =>
+  (typeof servers === 'string' ? servers.split(',') : [...(servers ?? (process.env.WEFT_NATS_URL ?? 'nats://127.0.0.1:4222').split(','))])
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+
+const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
+  const subjects = new Subjects(options.prefix ?? process.env.WEFT_PREFIX ?? 'weft');
+  const log = options.log ?? ((message: string) => process.stderr.write(`[weft worker] ${message}\n`));
+  const names = Object.keys(options.activities);
+  for (const name of names) subjects.task(name);
+  const nc: NatsConnection = await connect({ servers: serversOf(options.servers), name: 'weft-worker' });
+  const jsm = await ensureStreams(nc, subjects);
+  const js = jetstream(nc);
+  const slots = new Slots(Math.max(1, options.concurrency ?? 16));
+  const running = new Set<Promise<void>>();
+  const consumers: ConsumerMessages[] = [];
+
+  const run = async (msg: JsMsg, task: TaskMessage): Promise<void> => {
+    const activity = options.activities[task.activity];
+    const controller = new AbortController();
+    const heartbeat = setInterval(() => msg.working(), TASK_ACK_WAIT_MS / 3);
+    let timer: NodeJS.Timeout | undefined;
+    const timedOut = new Promise<'timeout'>((resolve) => {
+      timer = setTimeout(() => {
+        controller.abort(new Error(`activity '${task.activity}' timed out after ${task.timeoutMs} ms`));
+        resolve('timeout');
+      }, task.timeoutMs);
+    });
+    const base = { taskId: task.taskId, runId: task.runId, stepId: task.stepId, attempt: task.attempt };
+    let result: TaskResult;
+    try {
+      if (activity === undefined) throw new TerminalError(`no activity '${task.activity}' in this worker`);
+      const ctx: ActivityContext = { ...base, signal: controller.signal };
+      const outcome = await Promise.race([Promise.resolve(activity(task.input, ctx)).then((v) => ({ v })), timedOut]);
+      if (outcome === 'timeout') {
+        result = { ...base, ok: false, error: { message: `timed out after ${task.timeoutMs} ms`, code: 'timeout', retryable: true } };
+      } else {
+        const output: unknown = outcome.v === undefined ? null : JSON.parse(JSON.stringify(outcome.v));
+        result = { ...base, ok: true, output: output as Json };
+      }
+    } catch (error) {
+      const terminal = error instanceof TerminalError;
+      result = {
+        ...base,
+        ok: false,
+        error: { message: errorMessage(error), code: terminal ? 'terminal' : 'activity_error', retryable: !terminal },
+      };
+    } finally {
+      clearTimeout(timer);
+      clearInterval(heartbeat);
+    }
+    try {
+      await js.publish(subjects.result(task.runId), JSON.stringify(result), { msgID: `${task.taskId}/${task.attempt}/result` });
+      msg.ack();
+    } catch (error) {
+      log(`result of ${task.taskId} not delivered, task will be redelivered: ${errorMessage(error)}`);
+      msg.nak(1000);
+    }
+  };
+
+  for (const name of names) {
+    const durable = subjects.activityConsumer(name);
+    await ensureConsumer(jsm, subjects.tasksStream, durable, subjects.task(name), TASK_ACK_WAIT_MS);
+    const consumer = await js.consumers.get(subjects.tasksStream, durable);
+    const messages = await consumer.consume({ max_messages: Math.max(1, options.concurrency ?? 16) });
+    consumers.push(messages);
+    void (async () => {
+      for await (const msg of messages) {
+        let payload: unknown;
+        try {
+          payload = msg.json();
+        } catch {
+          log(`dropping a task that is not JSON on ${msg.subject}`);
+          msg.term('invalid json');
+          continue;
+        }
+        const decoded = decodeTaskMessage(payload);
+        if (Result.isFailure(decoded)) {
+          log(`dropping a malformed task on ${msg.subject}: ${decoded.failure.message}`);
+          msg.term('invalid task');
+          continue;
+        }
+        await slots.acquire();
+        const work = run(msg, decoded.success).finally(() => slots.release());
+        running.add(work);
+        void work.finally(() => running.delete(work));
+      }
+    })();
+  }
+
+  return {
+    activities: names,
+    async close() {
+      for (const messages of consumers) messages.stop();
+      await Promise.allSettled([...running]);
+      await nc.drain();
+    },
+  };
+};

@@ -1,0 +1,139 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { connect } from '@nats-io/transport-node';
+import { createWorker } from '../actors/worker.ts';
+import { validateBlueprint } from '../blueprints/validate.ts';
+import { activities } from '../demo/activities.ts';
+import { natsServers, startRuntime } from '../main.ts';
+
+/**
+ * `weft dev`: everything on one machine. Uses the NATS server at the configured URL, or starts
+ * `nats-server -js` itself on loopback (data under ./.weft/nats) when none answers; runs the
+ * runtime on the embedded store, a demo worker, registers the demo blueprints, runs one demo and
+ * prints what to try next.
+ */
+
+const EXAMPLES = fileURLToPath(new URL('../../examples/blueprints/', import.meta.url));
+const NATS_BINARIES = ['nats-server', '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'];
+
+const reachable = async (servers: string): Promise<boolean> => {
+  try {
+    const nc = await connect({ servers: natsServers(servers), timeout: 1000, reconnect: false });
+    await nc.close();
+    return true;
+  } catch {
+    return false;
+  }
+};
+
+const spawnNats = async (url: string): Promise<ChildProcess> => {
+  const first = new URL(natsServers(url)[0] ?? 'nats://127.0.0.1:4222');
+  if (!['127.0.0.1', 'localhost', '[::1]'].includes(first.hostname)) {
+    throw new Error(`no NATS server answers at ${url}, and weft dev only starts one on loopback`);
+  }
+  const port = first.port === '' ? '4222' : first.port;
+  mkdirSync('.weft/nats', { recursive: true });
+  const log = openSync('.weft/nats.log', 'a');
+  for (const binary of NATS_BINARIES) {
+    if (binary.startsWith('/') && !existsSync(binary)) continue;
+    const child = spawn(binary, ['-js', '-a', '127.0.0.1', '-p', port, '-sd', '.weft/nats'], {
+      stdio: ['ignore', log, log],
+    });
+    const failed = await new Promise<boolean>((resolve) => {
+      child.once('error', () => resolve(true));
+      child.once('spawn', () => resolve(false));
+    });
+    if (failed) continue;
+    const deadline = Date.now() + 10_000;
+    while (Date.now() < deadline) {
+      if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode}; see .weft/nats.log`);
+      if (await reachable(`nats://127.0.0.1:${port}`)) return child;
+      await new Promise((r) => setTimeout(r, 100));
+    }
+    child.kill('SIGKILL');
+    throw new Error('nats-server did not start within 10 s; see .weft/nats.log');
+  }
+  throw new Error('nats-server is not installed: run `apt-get install -y nats-server` (or `npm install`, which does it)');
+};
+
+export const demoBlueprints = (): unknown[] =>
+  readdirSync(EXAMPLES)
+    .filter((f) => f.endsWith('.json') && !f.endsWith('.input.json'))
+    .sort()
+    .map((f) => JSON.parse(readFileSync(join(EXAMPLES, f), 'utf8')) as unknown);
+
+export const runDev = async (options: {
+  readonly nats: string;
+  readonly prefix: string;
+  readonly store: string;
+  readonly once: boolean;
+}): Promise<number> => {
+  const say = (line = '') => process.stdout.write(`${line}\n`);
+  let nats: ChildProcess | undefined;
+  let url = options.nats;
+  if (!(await reachable(url))) {
+    nats = await spawnNats(url);
+    url = `nats://127.0.0.1:${new URL(natsServers(url)[0] ?? 'nats://127.0.0.1:4222').port || '4222'}`;
+    say(`started nats-server -js on ${url} (pid ${nats.pid ?? '?'}, data in .weft/nats)`);
+  } else {
+    say(`using the NATS server at ${url}`);
+  }
+  const runtime = await startRuntime({ nats: url, store: options.store, prefix: options.prefix });
+  const worker = await createWorker({ servers: url, prefix: options.prefix, activities, log: () => undefined });
+  say(`runtime up: store ${options.store}, prefix '${options.prefix}'`);
+  say(`demo worker up: ${worker.activities.join(', ')}`);
+
+  const names: string[] = [];
+  for (const content of demoBlueprints()) {
+    const validated = validateBlueprint(content);
+    if (!validated.ok) throw new Error(`demo blueprint is invalid: ${JSON.stringify(validated.diagnostics)}`);
+    const stored = await runtime.registry.put(validated.blueprint);
+    names.push(stored.name);
+    say(`blueprint ${stored.name} v${stored.version} registered`);
+  }
+
+  const input = JSON.parse(readFileSync(join(EXAMPLES, 'data_pipeline.input.json'), 'utf8')) as never;
+  const started = await runtime.supervisor.start({ blueprint: 'data_pipeline', input });
+  const ended = await runtime.supervisor.waitForEnd(started.runId, 30_000);
+  say();
+  say(`demo run ${started.runId}: ${ended?.status ?? 'still running'}`);
+  if (ended?.output !== undefined) say(`output: ${JSON.stringify(ended.output)}`);
+  if (ended?.error !== undefined) say(`error: [${ended.error.code}] ${ended.error.message}`);
+  say();
+  say('try next (in another terminal):');
+  say(`  npx weft blueprint list`);
+  say(`  npx weft start data_pipeline --input @examples/blueprints/data_pipeline.input.json --wait`);
+  say(`  npx weft history ${started.runId}`);
+  say(`  npx weft runs --status completed`);
+  say(`  npx weft blueprint validate examples/blueprints/${names[0] ?? 'data_pipeline'}.json`);
+  say(`  npx weft worker examples/demo-worker.ts   # one more worker`);
+
+  const stop = async () => {
+    await worker.close();
+    await runtime.close();
+    if (nats !== undefined) {
+      nats.kill('SIGTERM');
+      await new Promise((r) => (nats?.exitCode !== null ? r(undefined) : nats.once('exit', r)));
+    }
+  };
+  if (options.once) {
+    await stop();
+    return ended?.status === 'completed' ? 0 : 1;
+  }
+  say();
+  say('weft dev is running; Ctrl-C stops it.');
+  return new Promise((resolve) => {
+    const onSignal = () => {
+      process.off('SIGINT', onSignal);
+      process.off('SIGTERM', onSignal);
+      stop().then(
+        () => resolve(0),
+        () => resolve(1),
+      );
+    };
+    process.on('SIGINT', onSignal);
+    process.on('SIGTERM', onSignal);
+  });
+};

@@ -1,0 +1,377 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { createWorker, type Activity } from '../actors/worker.ts';
+import { blueprintJsonSchema } from '../blueprints/jsonSchema.ts';
+import { Subjects } from '../gateway/subjects.ts';
+import { startRuntime } from '../main.ts';
+import { ClientError, openClient, type Client } from './client.ts';
+import { runDev } from './dev.ts';
+import { formatTable, printError } from './format.ts';
+
+/**
+ * The `weft` command. Every verb accepts `--nats`, `--prefix` (and `--store` where a runtime
+ * starts); flags win over `WEFT_NATS_URL`, `WEFT_PREFIX`, `WEFT_STORE`. Client verbs print for
+ * people by default and JSON with `--json`. Returns the exit code: 0 on success, 1 on any error,
+ * 2 on a usage error.
+ */
+
+const USAGE = `usage: weft <command>
+
+  dev                               NATS (found or started), runtime on ./.weft, demo worker and blueprints
+  serve                             the runtime: gateway, run actors, projections
+  worker <module>                   run the activities a JS/TS module exports
+
+  blueprint put <file>              store a blueprint (new version when its content changed)
+  blueprint validate <file>         check a blueprint, listing every problem
+  blueprint get <name> [--version N]
+  blueprint list
+  blueprint rm <name>
+  blueprint schema                  print the JSON Schema (draft 2020-12) of blueprints
+  start <blueprint|file> [--input JSON|@file] [--id ID] [--version N] [--wait] [--timeout MS]
+  get <runId>
+  runs [--status S] [--blueprint NAME] [--limit N]
+  history <runId> [--from N] [--limit N]
+  cancel <runId> [--reason TEXT]
+  signal <runId> <name> [JSON]
+  query <runId> <name> [JSON]
+
+options: --nats URL  --prefix P  --store URL  --json`;
+
+interface Parsed {
+  readonly positional: readonly string[];
+  readonly flags: ReadonlyMap<string, string | true>;
+}
+
+const BOOLEAN_FLAGS = new Set(['json', 'wait', 'once', 'help']);
+
+export const parseArgs = (argv: readonly string[]): Parsed => {
+  const positional: string[] = [];
+  const flags = new Map<string, string | true>();
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i] ?? '';
+    if (arg.startsWith('--')) {
+      const eq = arg.indexOf('=');
+      const name = eq === -1 ? arg.slice(2) : arg.slice(2, eq);
+      if (eq !== -1) flags.set(name, arg.slice(eq + 1));
+      else if (BOOLEAN_FLAGS.has(name)) flags.set(name, true);
+      else {
+        const value = argv[i + 1];
+        if (value === undefined) throw new UsageError(`--${name} needs a value`);
+        flags.set(name, value);
+        i++;
+      }
+    } else positional.push(arg);
+  }
+  return { positional, flags };
+};
+
+class UsageError extends Error {}
+
+const flag = (parsed: Parsed, name: string): string | undefined => {
+  const value = parsed.flags.get(name);
+  return typeof value === 'string' ? value : undefined;
+};
+
+const intFlag = (parsed: Parsed, name: string): number | undefined => {
+  const value = flag(parsed, name);
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got '${value}'`);
+  return n;
+};
+
+const configOf = (parsed: Parsed) => ({
+  nats: flag(parsed, 'nats') ?? process.env.WEFT_NATS_URL ?? 'nats://127.0.0.1:4222',
+  prefix: flag(parsed, 'prefix') ?? process.env.WEFT_PREFIX ?? 'weft',
+  store: flag(parsed, 'store') ?? process.env.WEFT_STORE ?? 'sqlite:./.weft/events.db',
+});
+
+/** JSON from an argument: inline text, or `@path` to read a file. */
+const jsonArg = (text: string, what: string): unknown => {
+  const source = text.startsWith('@') ? readFileSync(text.slice(1), 'utf8') : text;
+  try {
+    return JSON.parse(source) as unknown;
+  } catch (error) {
+    throw new ClientError('invalid_json', `${what} is not valid JSON: ${(error as Error).message}`);
+  }
+};
+
+const readJsonFile = (path: string): unknown => {
+  let text: string;
+  try {
+    text = readFileSync(path, 'utf8');
+  } catch (error) {
+    throw new ClientError('invalid_request', `cannot read ${path}: ${(error as Error).message}`);
+  }
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw new ClientError('invalid_json', `${path} is not valid JSON: ${(error as Error).message}`);
+  }
+};
+
+const need = (parsed: Parsed, index: number, what: string): string => {
+  const value = parsed.positional[index];
+  if (value === undefined) throw new UsageError(`missing ${what}`);
+  return value;
+};
+
+const out = (text: string) => process.stdout.write(`${text}\n`);
+const pretty = (value: unknown) => JSON.stringify(value, null, 2);
+
+/** Waits for SIGINT/SIGTERM, then runs `close`. */
+const untilSignal = (close: () => Promise<void>): Promise<number> =>
+  new Promise((resolveExit) => {
+    const stop = () => {
+      process.off('SIGINT', stop);
+      process.off('SIGTERM', stop);
+      close().then(
+        () => resolveExit(0),
+        (error: unknown) => {
+          process.stderr.write(`error while stopping: ${String(error)}\n`);
+          resolveExit(1);
+        },
+      );
+    };
+    process.on('SIGINT', stop);
+    process.on('SIGTERM', stop);
+  });
+
+export const loadActivities = async (modulePath: string): Promise<Record<string, Activity>> => {
+  const mod = (await import(pathToFileURL(resolve(modulePath)).href)) as Record<string, unknown>;
+  const source = (mod.activities ?? mod.default ?? mod) as Record<string, unknown>;
+  const activities: Record<string, Activity> = {};
+  for (const [name, value] of Object.entries(source)) {
+    if (typeof value === 'function') activities[name] = value as Activity;
+  }
+  if (Object.keys(activities).length === 0) {
+    throw new ClientError('invalid_request', `${modulePath} exports no activity functions`);
+  }
+  return activities;
+};
+
+const client = async <A>(parsed: Parsed, use: (c: Client, s: Subjects) => Promise<A>): Promise<A> => {
+  const config = configOf(parsed);
+  const subjects = new Subjects(config.prefix);
+  const c = await openClient(config.nats);
+  try {
+    return await use(c, subjects);
+  } finally {
+    await c.close();
+  }
+};
+
+interface Summary {
+  runId: string;
+  status: string;
+  blueprint: { name: string; version: number };
+  input: unknown;
+  output?: unknown;
+  error?: { code: string; message: string };
+  startedAt: string;
+  endedAt?: string;
+}
+
+const showSummary = (s: Summary): string =>
+  [
+    `run       ${s.runId}`,
+    `status    ${s.status}`,
+    `blueprint ${s.blueprint.name} v${s.blueprint.version}`,
+    `started   ${s.startedAt}`,
+    ...(s.endedAt === undefined ? [] : [`ended     ${s.endedAt}`]),
+    `input     ${JSON.stringify(s.input)}`,
+    ...(s.output === undefined ? [] : [`output    ${JSON.stringify(s.output)}`]),
+    ...(s.error === undefined ? [] : [`error     [${s.error.code}] ${s.error.message}`]),
+  ].join('\n');
+
+const command = async (parsed: Parsed): Promise<number> => {
+  const json = parsed.flags.has('json');
+  const emit = (data: unknown, human: () => string) => out(json ? JSON.stringify(data) : human());
+  const [verb, sub] = parsed.positional;
+  const config = configOf(parsed);
+
+  switch (verb) {
+    case 'dev':
+      return runDev({ ...config, store: flag(parsed, 'store') ?? process.env.WEFT_STORE ?? 'sqlite:./.weft/events.db', once: parsed.flags.has('once') });
+    case 'serve': {
+      const runtime = await startRuntime(config);
+      process.stderr.write(`weft runtime serving on ${config.nats} (prefix '${config.prefix}', store ${config.store})\n`);
+      return untilSignal(() => runtime.close());
+    }
+    case 'worker': {
+      const activities = await loadActivities(need(parsed, 1, 'worker module'));
+      const concurrency = intFlag(parsed, 'concurrency');
+      const worker = await createWorker({
+        servers: config.nats,
+        prefix: config.prefix,
+        activities,
+        ...(concurrency === undefined ? {} : { concurrency }),
+      });
+      process.stderr.write(`weft worker serving ${worker.activities.join(', ')} on ${config.nats}\n`);
+      return untilSignal(() => worker.close());
+    }
+    case 'blueprint':
+      switch (sub) {
+        case 'schema':
+          out(pretty(blueprintJsonSchema()));
+          return 0;
+        case 'put':
+          return client(parsed, async (c, s) => {
+            const data = await c.request<{ name: string; version: number; hash: string; created: boolean }>(
+              s.blueprints('put'),
+              { blueprint: readJsonFile(need(parsed, 2, 'blueprint file')) },
+            );
+            emit(data, () => `${data.created ? 'stored' : 'unchanged'}: ${data.name} v${data.version} (${data.hash.slice(0, 12)})`);
+            return 0;
+          });
+        case 'validate':
+          return client(parsed, async (c, s) => {
+            const data = await c.request<{ valid: boolean; diagnostics: { path: string; code: string; message: string; hint?: string }[] }>(
+              s.blueprints('validate'),
+              { blueprint: readJsonFile(need(parsed, 2, 'blueprint file')) },
+            );
+            emit(data, () =>
+              data.valid
+                ? 'valid'
+                : data.diagnostics.map((d) => `${d.path}  ${d.code}  ${d.message}${d.hint ? ` (hint: ${d.hint})` : ''}`).join('\n'),
+            );
+            return data.valid ? 0 : 1;
+          });
+        case 'get':
+          return client(parsed, async (c, s) => {
+            const version = intFlag(parsed, 'version');
+            const data = await c.request<{ blueprint: unknown; version: number; hash: string }>(s.blueprints('get'), {
+              name: need(parsed, 2, 'blueprint name'),
+              ...(version === undefined ? {} : { version }),
+            });
+            emit(data, () => pretty(data.blueprint));
+            return 0;
+          });
+        case 'list':
+          return client(parsed, async (c, s) => {
+            const data = await c.request<{ blueprints: { name: string; latestVersion: number }[] }>(s.blueprints('list'), {});
+            emit(data, () => formatTable(['NAME', 'LATEST'], data.blueprints.map((b) => [b.name, `v${b.latestVersion}`])));
+            return 0;
+          });
+        case 'rm':
+          return client(parsed, async (c, s) => {
+            const name = need(parsed, 2, 'blueprint name');
+            const data = await c.request<{ deleted: boolean }>(s.blueprints('delete'), { name });
+            emit(data, () => (data.deleted ? `deleted ${name}` : `no blueprint ${name}`));
+            return data.deleted ? 0 : 1;
+          });
+        default:
+          throw new UsageError(`unknown blueprint command '${sub ?? ''}'`);
+      }
+    case 'start':
+      return client(parsed, async (c, s) => {
+        const target = need(parsed, 1, 'blueprint name or file');
+        const blueprint = target.endsWith('.json') ? readJsonFile(target) : target;
+        const input = flag(parsed, 'input');
+        const version = intFlag(parsed, 'version');
+        const id = flag(parsed, 'id');
+        const request = {
+          blueprint,
+          ...(input === undefined ? {} : { input: jsonArg(input, '--input') }),
+          ...(version === undefined ? {} : { version }),
+          ...(id === undefined ? {} : { runId: id }),
+        };
+        if (parsed.flags.has('wait')) {
+          const timeoutMs = intFlag(parsed, 'timeout') ?? 60_000;
+          const data = await c.request<{ runId: string; status: string; output?: unknown; error?: { code: string; message: string } }>(
+            s.runs('execute'),
+            { ...request, timeoutMs },
+            timeoutMs + 5_000,
+          );
+          emit(data, () =>
+            [`run ${data.runId} ${data.status}`, ...(data.output === undefined ? [] : [pretty(data.output)]), ...(data.error ? [`[${data.error.code}] ${data.error.message}`] : [])].join('\n'),
+          );
+          return data.status === 'completed' ? 0 : 1;
+        }
+        const data = await c.request<{ runId: string; blueprint: { name: string; version: number }; existing: boolean }>(s.runs('start'), request);
+        emit(data, () => `${data.existing ? 'existing' : 'started'} run ${data.runId} (${data.blueprint.name} v${data.blueprint.version})`);
+        return 0;
+      });
+    case 'get':
+      return client(parsed, async (c, s) => {
+        const data = await c.request<Summary>(s.run(need(parsed, 1, 'run id'), 'get'), {});
+        emit(data, () => showSummary(data));
+        return 0;
+      });
+    case 'runs':
+      return client(parsed, async (c, s) => {
+        const status = flag(parsed, 'status');
+        const blueprint = flag(parsed, 'blueprint');
+        const limit = intFlag(parsed, 'limit');
+        const cursor = flag(parsed, 'cursor');
+        const data = await c.request<{ runs: Summary[]; cursor?: string }>(s.runs('list'), {
+          ...(status === undefined ? {} : { status }),
+          ...(blueprint === undefined ? {} : { blueprint }),
+          ...(limit === undefined ? {} : { limit }),
+          ...(cursor === undefined ? {} : { cursor }),
+        });
+        emit(data, () =>
+          [
+            formatTable(['RUN', 'STATUS', 'BLUEPRINT', 'STARTED'], data.runs.map((r) => [r.runId, r.status, `${r.blueprint.name} v${r.blueprint.version}`, r.startedAt])),
+            ...(data.cursor === undefined ? [] : [`more: --cursor '${data.cursor}'`]),
+          ].join('\n'),
+        );
+        return 0;
+      });
+    case 'history':
+      return client(parsed, async (c, s) => {
+        const from = intFlag(parsed, 'from');
+        const limit = intFlag(parsed, 'limit');
+        const data = await c.request<{ events: { revision: number; type: string; data: unknown; at: string }[] }>(
+          s.run(need(parsed, 1, 'run id'), 'history'),
+          { ...(from === undefined ? {} : { from }), ...(limit === undefined ? {} : { limit }) },
+        );
+        emit(data, () => formatTable(['#', 'AT', 'TYPE', 'DATA'], data.events.map((e) => [String(e.revision), e.at, e.type, JSON.stringify(e.data)])));
+        return 0;
+      });
+    case 'cancel':
+      return client(parsed, async (c, s) => {
+        const reason = flag(parsed, 'reason');
+        const data = await c.request<{ cancelled: boolean }>(s.run(need(parsed, 1, 'run id'), 'cancel'), reason === undefined ? {} : { reason });
+        emit(data, () => (data.cancelled ? 'cancelled' : 'not cancelled'));
+        return 0;
+      });
+    case 'signal':
+    case 'query':
+      return client(parsed, async (c, s) => {
+        const runId = need(parsed, 1, 'run id');
+        const name = need(parsed, 2, `${verb} name`);
+        const payload = parsed.positional[3] === undefined ? {} : jsonArg(parsed.positional[3], 'payload');
+        const subject = verb === 'signal' ? s.signal(runId, name) : s.query(runId, name);
+        const data = await c.request<unknown>(subject, verb === 'query' ? { args: payload } : payload);
+        emit(data, () => pretty(data));
+        return 0;
+      });
+    case undefined:
+    case 'help':
+      out(USAGE);
+      return verb === undefined ? 2 : 0;
+    default:
+      throw new UsageError(`unknown command '${verb}'`);
+  }
+};
+
+export const main = async (argv: readonly string[]): Promise<number> => {
+  let parsed: Parsed;
+  try {
+    parsed = parseArgs(argv);
+    if (parsed.flags.has('help')) {
+      out(USAGE);
+      return 0;
+    }
+    return await command(parsed);
+  } catch (error) {
+    if (error instanceof UsageError) {
+      process.stderr.write(`weft: ${error.message}\n\n${USAGE}\n`);
+      return 2;
+    }
+    printError(error, argv.includes('--json'));
+    return 1;
+  }
+};

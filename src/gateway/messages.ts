@@ -1,0 +1,38 @@
+import { Schema } from 'effect';
+
+/** One Schema per request of CONTRACT §3. The gateway decodes `unknown` with these; nothing casts. */
+
+const Name = Schema.String.pipe(
+  Schema.check(Schema.isPattern(/^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/, { message: 'must match ^[a-zA-Z_][a-zA-Z0-9_]*$ (at most 64 characters)' })),
+);
+const RunId = Schema.String.pipe(
+  Schema.check(Schema.isPattern(/^[A-Za-z0-9_-]{1,128}$/, { message: 'must match ^[A-Za-z0-9_-]{1,128}$' })),
+);
+const Count = Schema.Number.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)));
+const Positive = Schema.Number.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(1)));
+
+export const BlueprintRequest = Schema.Struct({ blueprint: Schema.Unknown });
+export const GetBlueprintRequest = Schema.Struct({ name: Name, version: Schema.optionalKey(Positive) });
+export const NameRequest = Schema.Struct({ name: Name });
+export const Empty = Schema.Struct({});
+
+const StartFields = {
+  blueprint: Schema.Union([Name, Schema.Record(Schema.String, Schema.Unknown)]),
+  version: Schema.optionalKey(Positive),
+  input: Schema.optionalKey(Schema.Json),
+  runId: Schema.optionalKey(RunId),
+  signals: Schema.optionalKey(Schema.Array(Schema.Unknown)),
+  queries: Schema.optionalKey(Schema.Array(Schema.Unknown)),
+  plugins: Schema.optionalKey(Schema.Array(Schema.Unknown)),
+};
+export const StartRequest = Schema.Struct(StartFields);
+export const ExecuteRequest = Schema.Struct({ ...StartFields, timeoutMs: Schema.optionalKey(Positive) });
+
+export const ListRunsRequest = Schema.Struct({
+  status: Schema.optionalKey(Schema.Literals(['running', 'completed', 'failed', 'cancelled'])),
+  blueprint: Schema.optionalKey(Name),
+  limit: Schema.optionalKey(Positive),
+  cursor: Schema.optionalKey(Schema.String),
+});
+export const HistoryRequest = Schema.Struct({ from: Schema.optionalKey(Count), limit: Schema.optionalKey(Positive) });
+export const CancelRequest = Schema.Struct({ reason: Schema.optionalKey(Schema.String) });

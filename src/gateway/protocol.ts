@@ -1,0 +1,41 @@
+import { Schema } from 'effect';
+
+/**
+ * The worker wire protocol (documented in the README for workers in other languages).
+ * A task is published to `<p>.tasks.exec.<activity>` (JetStream, work queue); the worker answers on
+ * `<p>.tasks.result.<runId>` (JetStream) with a `TaskResult`, then acknowledges the task.
+ */
+export const TaskMessage = Schema.Struct({
+  taskId: Schema.String,
+  runId: Schema.String,
+  stepId: Schema.String,
+  attempt: Schema.Number,
+  activity: Schema.String,
+  input: Schema.Json,
+  timeoutMs: Schema.Number,
+});
+export type TaskMessage = typeof TaskMessage.Type;
+
+const ResultBase = {
+  taskId: Schema.String,
+  runId: Schema.String,
+  stepId: Schema.String,
+  attempt: Schema.Number,
+};
+
+export const TaskResult = Schema.Union([
+  Schema.Struct({ ...ResultBase, ok: Schema.Literal(true), output: Schema.Json }),
+  Schema.Struct({
+    ...ResultBase,
+    ok: Schema.Literal(false),
+    error: Schema.Struct({
+      message: Schema.String,
+      code: Schema.optionalKey(Schema.String),
+      retryable: Schema.Boolean,
+    }),
+  }),
+]);
+export type TaskResult = typeof TaskResult.Type;
+
+export const decodeTaskMessage = Schema.decodeUnknownResult(TaskMessage);
+export const decodeTaskResult = Schema.decodeUnknownResult(TaskResult);

@@ -1,0 +1,235 @@
+import { headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { Result, Schema } from 'effect';
+import type { Json } from '../blueprints/json.ts';
+import type { BlueprintRegistry } from '../actors/blueprintRegistry.ts';
+import { invalidBlueprint, type RunSupervisor } from '../actors/supervisor.ts';
+import { weftError, WeftError, type ErrorCode } from './errors.ts';
+import {
+  BlueprintRequest,
+  CancelRequest,
+  Empty,
+  ExecuteRequest,
+  GetBlueprintRequest,
+  HistoryRequest,
+  ListRunsRequest,
+  NameRequest,
+  StartRequest,
+} from './messages.ts';
+import type { Subjects } from './subjects.ts';
+
+/**
+ * The NATS endpoints of CONTRACT §3. Every message gets exactly one reply when it has a reply
+ * subject: `{ok:true,data}` or `{ok:false,error}` with the micro-service error headers. Nothing a
+ * caller sends can throw out of a handler: unexpected defects become `internal` and are logged.
+ */
+
+export const MAX_PAYLOAD_BYTES = 1024 * 1024;
+const QUEUE = 'weft-runtime';
+const DEFAULT_EXECUTE_TIMEOUT_MS = 60_000;
+
+const STATUS: Record<ErrorCode, number> = {
+  invalid_json: 400,
+  invalid_request: 400,
+  invalid_blueprint: 400,
+  blueprint_not_found: 404,
+  run_not_found: 404,
+  unknown_signal: 404,
+  unknown_query: 404,
+  run_not_running: 409,
+  payload_too_large: 413,
+  timeout: 408,
+  unavailable: 503,
+  internal: 500,
+};
+
+type Handler = (payload: unknown, msg: Msg) => Promise<unknown>;
+
+const decoder = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S) => {
+  const decode = Schema.decodeUnknownResult(schema as never);
+  return (payload: unknown): S['Type'] => {
+    const result = decode(payload) as Result.Result<S['Type'], Schema.SchemaError>;
+    if (Result.isFailure(result)) throw weftError('invalid_request', result.failure.message);
+    return result.success;
+  };
+};
+
+const parse = (msg: Msg): unknown => {
+  if (msg.data.length > MAX_PAYLOAD_BYTES) {
+    throw weftError('payload_too_large', `payload of ${msg.data.length} bytes exceeds ${MAX_PAYLOAD_BYTES}`);
+  }
+  if (msg.data.length === 0) return {};
+  const text = new TextDecoder('utf-8', { fatal: false }).decode(msg.data);
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (error) {
+    throw weftError('invalid_json', `request is not valid JSON: ${(error as Error).message}`);
+  }
+};
+
+export const replyOk = (msg: Msg, data: unknown): void => {
+  if (msg.reply) msg.respond(JSON.stringify({ ok: true, data: data ?? null }));
+};
+
+export const replyError = (msg: Msg, error: WeftError): void => {
+  if (!msg.reply) return;
+  const h = headers();
+  h.set('Nats-Service-Error', error.message.slice(0, 1024).replace(/[\r\n]+/g, ' '));
+  h.set('Nats-Service-Error-Code', String(STATUS[error.code]));
+  const body = {
+    ok: false,
+    error: { code: error.code, message: error.message, ...(error.details === undefined ? {} : { details: error.details }) },
+  };
+  msg.respond(JSON.stringify(body), { headers: h });
+};
+
+export class Gateway {
+  readonly #nc: NatsConnection;
+  readonly #subjects: Subjects;
+  readonly #supervisor: RunSupervisor;
+  readonly #registry: BlueprintRegistry;
+  readonly #log: (message: string) => void;
+  readonly #subscriptions: Subscription[] = [];
+  readonly #inflight = new Set<Promise<void>>();
+
+  constructor(deps: {
+    readonly nc: NatsConnection;
+    readonly subjects: Subjects;
+    readonly supervisor: RunSupervisor;
+    readonly registry: BlueprintRegistry;
+    readonly log: (message: string) => void;
+  }) {
+    this.#nc = deps.nc;
+    this.#subjects = deps.subjects;
+    this.#supervisor = deps.supervisor;
+    this.#registry = deps.registry;
+    this.#log = deps.log;
+  }
+
+  #on(subject: string, handler: Handler): void {
+    const sub = this.#nc.subscribe(subject, {
+      queue: QUEUE,
+      callback: (error, msg) => {
+        if (error !== null) {
+          this.#log(`subscription ${subject}: ${error.message}`);
+          return;
+        }
+        const work = this.#handle(msg, handler);
+        this.#inflight.add(work);
+        void work.finally(() => this.#inflight.delete(work));
+      },
+    });
+    this.#subscriptions.push(sub);
+  }
+
+  async #handle(msg: Msg, handler: Handler): Promise<void> {
+    try {
+      replyOk(msg, await handler(parse(msg), msg));
+    } catch (error) {
+      if (error instanceof WeftError) {
+        replyError(msg, error);
+        return;
+      }
+      this.#log(`internal error on ${msg.subject}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      replyError(msg, weftError('internal', 'internal error; see the runtime log'));
+    }
+  }
+
+  #runIdOf(msg: Msg): string {
+    const runId = this.#subjects.runIdOf(msg.subject);
+    if (runId === undefined) throw weftError('invalid_request', `no valid run id in subject ${msg.subject}`);
+    return runId;
+  }
+
+  start(): void {
+    const s = this.#subjects;
+    const blueprintRequest = decoder(BlueprintRequest);
+    const getBlueprint = decoder(GetBlueprintRequest);
+    const nameRequest = decoder(NameRequest);
+    const empty = decoder(Empty);
+    const startRequest = decoder(StartRequest);
+    const executeRequest = decoder(ExecuteRequest);
+    const listRuns = decoder(ListRunsRequest);
+    const historyRequest = decoder(HistoryRequest);
+    const cancelRequest = decoder(CancelRequest);
+
+    this.#on(s.blueprints('validate'), async (payload) => {
+      const { blueprint } = blueprintRequest(payload);
+      const { diagnostics } = this.#supervisor.checkBlueprint(blueprint);
+      return { valid: diagnostics.length === 0, diagnostics };
+    });
+    this.#on(s.blueprints('put'), async (payload) => {
+      const checked = this.#supervisor.checkBlueprint(blueprintRequest(payload).blueprint);
+      if (checked.blueprint === undefined || checked.diagnostics.length > 0) throw invalidBlueprint(checked.diagnostics);
+      const { name, version, hash, created } = await this.#registry.put(checked.blueprint);
+      return { name, version, hash, created };
+    });
+    this.#on(s.blueprints('get'), async (payload) => {
+      const { name, version } = getBlueprint(payload);
+      const found = await this.#registry.get(name, version);
+      return { blueprint: found.content, version: found.version, hash: found.hash };
+    });
+    this.#on(s.blueprints('list'), async (payload) => {
+      empty(payload);
+      return { blueprints: await this.#registry.list() };
+    });
+    this.#on(s.blueprints('delete'), async (payload) => ({
+      deleted: await this.#registry.delete(nameRequest(payload).name),
+    }));
+
+    this.#on(s.runs('start'), async (payload) => {
+      const request = startRequest(payload);
+      return this.#supervisor.start({ ...request, blueprint: request.blueprint as string | Json });
+    });
+    this.#on(s.runs('execute'), async (payload) => {
+      const { timeoutMs, ...request } = executeRequest(payload);
+      const started = await this.#supervisor.start({ ...request, blueprint: request.blueprint as string | Json });
+      const ended = await this.#supervisor.waitForEnd(started.runId, timeoutMs ?? DEFAULT_EXECUTE_TIMEOUT_MS);
+      if (ended === undefined) {
+        throw weftError('timeout', `run '${started.runId}' did not finish in time; it goes on`, { runId: started.runId });
+      }
+      return {
+        runId: ended.runId,
+        status: ended.status,
+        ...(ended.output === undefined ? {} : { output: ended.output }),
+        ...(ended.error === undefined ? {} : { error: ended.error }),
+      };
+    });
+    this.#on(s.runs('list'), async (payload) => {
+      const { limit, ...filter } = listRuns(payload);
+      return this.#supervisor.list({ ...filter, limit: Math.min(limit ?? 100, 1000) });
+    });
+
+    this.#on(s.run('*', 'get'), async (payload, msg) => {
+      empty(payload);
+      return this.#supervisor.get(this.#runIdOf(msg));
+    });
+    this.#on(s.run('*', 'history'), async (payload, msg) => {
+      const { from, limit } = historyRequest(payload);
+      const events = await this.#supervisor.history(this.#runIdOf(msg), from ?? 0, Math.min(limit ?? 1000, 10_000));
+      return { events: events.map((e) => ({ revision: e.revision, type: e.type, data: e.data, at: e.at })) };
+    });
+    this.#on(s.run('*', 'cancel'), async (payload, msg) => {
+      const { reason } = cancelRequest(payload);
+      return { cancelled: await this.#supervisor.cancel(this.#runIdOf(msg), reason ?? 'cancelled by request') };
+    });
+    this.#on(s.runNamed('signal'), async (_payload, msg) => {
+      const runId = this.#runIdOf(msg);
+      await this.#supervisor.get(runId);
+      const name = this.#subjects.lastNameOf(msg.subject) ?? '';
+      throw weftError('unknown_signal', `run '${runId}' accepts no signal '${name}'`, { runId, name });
+    });
+    this.#on(s.runNamed('query'), async (_payload, msg) => {
+      const runId = this.#runIdOf(msg);
+      await this.#supervisor.get(runId);
+      const name = this.#subjects.lastNameOf(msg.subject) ?? '';
+      throw weftError('unknown_query', `run '${runId}' answers no query '${name}'`, { runId, name });
+    });
+  }
+
+  /** Stops taking requests and waits for the ones in flight. */
+  async close(): Promise<void> {
+    for (const sub of this.#subscriptions) sub.unsubscribe();
+    await Promise.allSettled([...this.#inflight]);
+  }
+}

@@ -1,0 +1,102 @@
+/**
+ * The only place NATS subjects are built. `<p>` is the prefix (`--prefix`, default `weft`).
+ *
+ *   <p>.blueprints.{put,validate,get,list,delete}     request → reply            (gateway)
+ *   <p>.runs.{start,execute,list}                     request → reply / publish  (gateway)
+ *   <p>.runs.<runId>.{get,cancel,history}             request → reply            (gateway)
+ *   <p>.runs.<runId>.signal.<name>                    request or publish         (gateway)
+ *   <p>.runs.<runId>.query.<name>                     request → reply            (gateway)
+ *   <p>.runs.<runId>.events                           published by weft, one message per event
+ *   <p>.tasks.exec.<activity>                         JetStream stream <P>_TASKS (work queue): runtime → workers
+ *   <p>.tasks.result.<runId>                          JetStream stream <P>_RESULTS (work queue): workers → runtime
+ *
+ * Every dynamic token is checked against its rule before it is placed in a subject, so no user
+ * input can add tokens or wildcards (`.`, `*`, `>`, whitespace).
+ */
+
+export const NAME = /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/;
+export const RUN_ID = /^[A-Za-z0-9_-]{1,128}$/;
+export const PREFIX = /^[A-Za-z0-9_-]{1,32}$/;
+
+const check = (rule: RegExp, what: string, value: string): string => {
+  if (!rule.test(value)) throw new Error(`invalid ${what}: ${JSON.stringify(value)}`);
+  return value;
+};
+
+export class Subjects {
+  readonly prefix: string;
+
+  constructor(prefix: string) {
+    this.prefix = check(PREFIX, 'subject prefix', prefix);
+  }
+
+  blueprints(verb: 'put' | 'validate' | 'get' | 'list' | 'delete'): string {
+    return `${this.prefix}.blueprints.${verb}`;
+  }
+
+  runs(verb: 'start' | 'execute' | 'list'): string {
+    return `${this.prefix}.runs.${verb}`;
+  }
+
+  /** `runId` may be `*` to subscribe for every run. */
+  run(runId: string, verb: 'get' | 'cancel' | 'history' | 'events'): string {
+    return `${this.prefix}.runs.${runId === '*' ? '*' : check(RUN_ID, 'run id', runId)}.${verb}`;
+  }
+
+  signal(runId: string, name: string): string {
+    return `${this.prefix}.runs.${check(RUN_ID, 'run id', runId)}.signal.${check(NAME, 'signal name', name)}`;
+  }
+
+  query(runId: string, name: string): string {
+    return `${this.prefix}.runs.${check(RUN_ID, 'run id', runId)}.query.${check(NAME, 'query name', name)}`;
+  }
+
+  /** Wildcard subscriptions of the gateway for per-run verbs with a name. */
+  runNamed(verb: 'signal' | 'query'): string {
+    return `${this.prefix}.runs.*.${verb}.*`;
+  }
+
+  /** The run id token of a per-run subject (`<p>.runs.<runId>.…`), or undefined. */
+  runIdOf(subject: string): string | undefined {
+    const tokens = subject.split('.');
+    const runId = tokens[this.prefix.split('.').length + 1];
+    return runId !== undefined && RUN_ID.test(runId) ? runId : undefined;
+  }
+
+  /** The last token of a subject (a signal or query name), checked. */
+  lastNameOf(subject: string): string | undefined {
+    const name = subject.slice(subject.lastIndexOf('.') + 1);
+    return NAME.test(name) ? name : undefined;
+  }
+
+  task(activity: string): string {
+    return `${this.prefix}.tasks.exec.${check(NAME, 'activity name', activity)}`;
+  }
+
+  tasksAll(): string {
+    return `${this.prefix}.tasks.exec.>`;
+  }
+
+  result(runId: string): string {
+    return `${this.prefix}.tasks.result.${check(RUN_ID, 'run id', runId)}`;
+  }
+
+  resultsAll(): string {
+    return `${this.prefix}.tasks.result.>`;
+  }
+
+  /** JetStream stream and consumer names (no dots allowed there). */
+  get tasksStream(): string {
+    return `${this.prefix.toUpperCase().replace(/-/g, '_')}_TASKS`;
+  }
+
+  get resultsStream(): string {
+    return `${this.prefix.toUpperCase().replace(/-/g, '_')}_RESULTS`;
+  }
+
+  activityConsumer(activity: string): string {
+    return `activity_${check(NAME, 'activity name', activity)}`;
+  }
+
+  readonly resultsConsumer = 'runtime';
+}

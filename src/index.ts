@@ -1,0 +1,4 @@
+export { createWorker, TerminalError } from './actors/worker.ts';
+export type { Activity, ActivityContext, Worker, WorkerOptions } from './actors/worker.ts';
+export { startRuntime } from './main.ts';
+export type { Runtime, RuntimeOptions } from './main.ts';

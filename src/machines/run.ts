@@ -1,0 +1,85 @@
+import { initialTransition, transition } from 'xstate';
+import type { Command, CompiledRun, RunContext, RunSnapshot } from './compile.ts';
+import { decide, type RunIdentity } from './decide.ts';
+import type { RunEvent } from './events.ts';
+
+/**
+ * The pure fold and decide of a run.
+ *
+ * - `evolve` folds one event through the machine: the next snapshot and the commands the machine
+ *   emitted, none of them run (xstate's `transition` "does not execute actions").
+ * - `react` takes a new fact (a start, a result, a cancel), folds it, and keeps turning commands
+ *   into events and folding those until nothing is left: the events to append, in order.
+ * - `replay` folds a stored stream and ignores commands: recorded decisions are never re-made.
+ */
+
+export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+const COMMANDS = new Set(['scheduleStep', 'retryStep', 'completeRun', 'failRun']);
+
+const toCommands = (actions: readonly { type: string; params?: unknown }[]): Command[] =>
+  actions.flatMap((action) => {
+    if (!COMMANDS.has(action.type)) return [];
+    const params = (action.params ?? {}) as { stepId?: string };
+    return [{ ...params, type: action.type } as Command];
+  });
+
+export const initialSnapshot = (compiled: CompiledRun): RunSnapshot => initialTransition(compiled.machine)[0];
+
+export const evolve = (
+  compiled: CompiledRun,
+  snapshot: RunSnapshot,
+  event: RunEvent,
+): { readonly snapshot: RunSnapshot; readonly commands: readonly Command[] } => {
+  const [next, actions] = transition(compiled.machine, snapshot, event);
+  return { snapshot: next, commands: toCommands(actions) };
+};
+
+/** Folds a whole stream; the snapshot after the last event. Pure and synchronous. */
+export const replay = (compiled: CompiledRun, events: Iterable<RunEvent>): RunSnapshot => {
+  let snapshot = initialSnapshot(compiled);
+  for (const event of events) snapshot = evolve(compiled, snapshot, event).snapshot;
+  return snapshot;
+};
+
+/** Bounds the command/event chain of one reaction; only a defect in the machine could reach it. */
+const MAX_CHAIN = 100_000;
+
+/**
+ * One reaction: `event` and every event its commands lead to, folded. Pure (async only for
+ * JSONata). The caller appends `events` atomically, expecting the revision it read, and only then
+ * performs their effects.
+ */
+export const react = async (
+  compiled: CompiledRun,
+  snapshot: RunSnapshot,
+  run: RunIdentity,
+  event: RunEvent,
+): Promise<{ readonly snapshot: RunSnapshot; readonly events: readonly RunEvent[] }> => {
+  const events: RunEvent[] = [event];
+  let step = evolve(compiled, snapshot, event);
+  const pending: Command[] = [...step.commands];
+  let current = step.snapshot;
+  while (pending.length > 0) {
+    if (events.length > MAX_CHAIN) throw new Error('defect: a reaction did not settle');
+    const command = pending.shift() as Command;
+    const next = await decide(compiled, current.context, run, command);
+    events.push(next);
+    step = evolve(compiled, current, next);
+    current = step.snapshot;
+    pending.push(...step.commands);
+  }
+  return { snapshot: current, events };
+};
+
+export const statusOf = (snapshot: RunSnapshot): RunStatus => {
+  const value = snapshot.value;
+  if (value === 'idle') return 'pending';
+  if (value === 'completed') return 'completed';
+  if (value === 'failed') return 'failed';
+  if (value === 'cancelled') return 'cancelled';
+  return 'running';
+};
+
+/** Step ids with an activity attempt in flight or being scheduled. */
+export const activeSteps = (context: RunContext): readonly string[] => Object.keys(context.tasks);

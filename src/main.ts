@@ -1,0 +1,93 @@
+import { randomUUID } from 'node:crypto';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
+import { Effect, ManagedRuntime } from 'effect';
+import { BlueprintRegistry } from './actors/blueprintRegistry.ts';
+import { RunSupervisor } from './actors/supervisor.ts';
+import { TaskChannel } from './actors/taskChannel.ts';
+import { Gateway } from './gateway/server.ts';
+import { Subjects } from './gateway/subjects.ts';
+import { EventStore, type EventStoreShape } from './store/EventStore.ts';
+import { storeLayer } from './store/layers.ts';
+
+/**
+ * The one place where the parts are wired together: the event store layer, NATS, the task
+ * channel, the run supervisor and the gateway.
+ */
+
+export interface RuntimeOptions {
+  /** NATS server(s), comma-separated. */
+  readonly nats: string;
+  /** `sqlite:<path>`, `memory:`, or a KurrentDB connection string. */
+  readonly store: string;
+  readonly prefix: string;
+  readonly log?: (message: string) => void;
+}
+
+export interface Runtime {
+  readonly nc: NatsConnection;
+  readonly subjects: Subjects;
+  readonly supervisor: RunSupervisor;
+  readonly registry: BlueprintRegistry;
+  close(): Promise<void>;
+}
+
+export const natsServers = (urls: string): string[] =>
+  urls
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
+
+export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> => {
+  const log = options.log ?? ((message: string) => process.stderr.write(`[weft] ${message}\n`));
+  const subjects = new Subjects(options.prefix);
+  const managed = ManagedRuntime.make(storeLayer(options.store));
+  const store = await managed.runPromise(EventStore);
+  let nc: NatsConnection | undefined;
+  try {
+    nc = await connect({ servers: natsServers(options.nats), name: 'weft-runtime', maxReconnectAttempts: -1 });
+    const channel = await TaskChannel.open(nc, subjects, log);
+    const registry = new BlueprintRegistry(store);
+    const supervisor = new RunSupervisor({
+      store,
+      registry,
+      newRunId: () => randomUUID(),
+      effects: {
+        dispatch: (task, delayMs) => channel.dispatch(task, delayMs),
+        publishEvent: (runId, event) => channel.publishEvent(runId, event),
+      },
+    });
+    await supervisor.recover();
+    const gateway = new Gateway({ nc, subjects, supervisor, registry, log });
+    gateway.start();
+    await channel.consumeResults((result) => supervisor.onResult(result));
+    await nc.flush();
+    const connection = nc;
+    return {
+      nc: connection,
+      subjects,
+      supervisor,
+      registry,
+      async close() {
+        await gateway.close();
+        await channel.close();
+        await connection.drain().catch(() => undefined);
+        await managed.dispose();
+      },
+    };
+  } catch (error) {
+    await nc?.close().catch(() => undefined);
+    await managed.dispose();
+    throw error;
+  }
+};
+
+/** Runs an effect that needs only the event store, for tools that read streams (replay, inspection). */
+export const withStore = <A>(url: string, use: (store: EventStoreShape) => Promise<A>): Promise<A> =>
+  Effect.runPromise(
+    Effect.scoped(
+      Effect.gen(function* () {
+        const store = yield* EventStore;
+        return yield* Effect.promise(() => use(store));
+      }).pipe(Effect.provide(storeLayer(url))),
+    ),
+  );

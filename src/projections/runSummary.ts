@@ -1,0 +1,79 @@
+import type { Json } from '../blueprints/json.ts';
+import type { RunError, RunEvent } from '../machines/events.ts';
+import type { RunStatus } from '../machines/run.ts';
+
+/**
+ * The run-summary read model: a pure fold over a run's events (with the times the store
+ * recorded). It answers `runs.<id>.get` and `runs.list`.
+ */
+export interface RunSummary {
+  readonly runId: string;
+  readonly status: Exclude<RunStatus, 'pending'>;
+  readonly blueprint: { readonly name: string; readonly version: number };
+  readonly input: Json;
+  readonly output?: Json;
+  readonly error?: RunError;
+  readonly startedAt: string;
+  readonly endedAt?: string;
+}
+
+export const evolveSummary = (
+  summary: RunSummary | undefined,
+  event: RunEvent,
+  at: string,
+): RunSummary | undefined => {
+  switch (event.type) {
+    case 'RunStarted':
+      return {
+        runId: event.runId,
+        status: 'running',
+        blueprint: { name: event.blueprint.name, version: event.blueprint.version },
+        input: event.input,
+        startedAt: at,
+      };
+    case 'RunCompleted':
+      return summary && { ...summary, status: 'completed', output: event.output, endedAt: at };
+    case 'RunFailed':
+      return summary && { ...summary, status: 'failed', error: event.error, endedAt: at };
+    case 'RunCancelled':
+      return (
+        summary && {
+          ...summary,
+          status: 'cancelled',
+          error: { code: 'cancelled', message: event.reason },
+          endedAt: at,
+        }
+      );
+    case 'StepScheduled':
+    case 'StepCompleted':
+    case 'StepFailed':
+    case 'StepSkipped':
+      return summary;
+  }
+};
+
+export interface ListFilter {
+  readonly status?: string;
+  readonly blueprint?: string;
+  readonly limit: number;
+  readonly cursor?: string;
+}
+
+/** Newest first; the cursor names the last run of the previous page. Pure. */
+export const listSummaries = (
+  all: Iterable<RunSummary>,
+  filter: ListFilter,
+): { readonly runs: readonly RunSummary[]; readonly cursor?: string } => {
+  const order = (a: RunSummary, b: RunSummary) =>
+    a.startedAt === b.startedAt ? (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0) : a.startedAt < b.startedAt ? 1 : -1;
+  const key = (s: RunSummary) => `${s.startedAt}|${s.runId}`;
+  const sorted = [...all]
+    .filter((s) => filter.status === undefined || s.status === filter.status)
+    .filter((s) => filter.blueprint === undefined || s.blueprint.name === filter.blueprint)
+    .sort(order);
+  const start =
+    filter.cursor === undefined ? 0 : sorted.findIndex((s) => key(s) === filter.cursor) + 1;
+  const runs = sorted.slice(start, start + filter.limit);
+  const last = runs[runs.length - 1];
+  return start + filter.limit < sorted.length && last !== undefined ? { runs, cursor: key(last) } : { runs };
+};

@@ -1,0 +1,64 @@
+import { Context, type Effect } from 'effect';
+import type { Json } from '../blueprints/json.ts';
+import type { StoreUnavailable, VersionConflict } from './errors.ts';
+
+/** An event about to be appended. `id` is deterministic (see `eventId`) so a retried append is recognised. */
+export interface NewEvent {
+  readonly id: string;
+  readonly type: string;
+  readonly data: Json;
+}
+
+/** An event as the store holds it. `revision` counts from 0 within its stream; `position` orders all events. */
+export interface RecordedEvent {
+  readonly stream: string;
+  readonly id: string;
+  readonly type: string;
+  readonly data: Json;
+  readonly revision: number;
+  readonly position: number;
+  /** ISO-8601 time the store recorded the event. */
+  readonly at: string;
+}
+
+/** `no_stream`: the stream must not exist yet; a number: the revision of the stream's last event. */
+export type ExpectedRevision = 'no_stream' | number;
+
+export interface AppendResult {
+  /** Revision of the last event appended (or found already appended). */
+  readonly revision: number;
+  /** Position of that last event. Positions within one append increase but need not be consecutive. */
+  readonly position: number;
+  /** ISO-8601 time the store recorded that last event, as `read` will return it. */
+  readonly at: string;
+}
+
+export interface EventStoreShape {
+  /**
+   * Appends all events atomically, or none. Idempotent: when the events with these ids are already
+   * in the stream right after `expected`, it succeeds again without writing. Never appends with "any".
+   * An empty `events`, a repeated id or a malformed `expected` is a defect, not a typed error.
+   */
+  readonly append: (
+    stream: string,
+    events: readonly NewEvent[],
+    expected: ExpectedRevision,
+  ) => Effect.Effect<AppendResult, VersionConflict | StoreUnavailable>;
+  /** Events of one stream from revision `from` (inclusive, default 0); `[]` when the stream does not exist. */
+  readonly read: (
+    stream: string,
+    options?: { readonly from?: number; readonly limit?: number },
+  ) => Effect.Effect<readonly RecordedEvent[], StoreUnavailable>;
+  /** The revision of the stream's last event, or `no_stream`. */
+  readonly revision: (stream: string) => Effect.Effect<number | 'no_stream', StoreUnavailable>;
+  /** Events of every stream in global order, strictly after `after` (a position), optionally only streams starting with `streamPrefix`. */
+  readonly readAll: (options?: {
+    readonly after?: number;
+    readonly limit?: number;
+    readonly streamPrefix?: string;
+  }) => Effect.Effect<readonly RecordedEvent[], StoreUnavailable>;
+  readonly close: () => Effect.Effect<void>;
+}
+
+/** The event store port. Adapters: `sqlite` (node:sqlite), `memory`, `kurrentdb`. Layers are in `./layers.ts`. */
+export class EventStore extends Context.Service<EventStore, EventStoreShape>()('weft/EventStore') {}

@@ -1,0 +1,19 @@
+import { createHash } from 'node:crypto';
+import type { Json } from '../blueprints/json.ts';
+import { canonicalJson } from '../blueprints/canonical.ts';
+
+/**
+ * A deterministic event id (UUID-shaped, version 8): the same event at the same place in the same
+ * stream always gets the same id, so an append retried after a lost reply is recognised, not doubled.
+ */
+export const eventId = (stream: string, revision: number, type: string, data: Json): string => {
+  const hex = createHash('sha256')
+    .update(`${stream}\u0000${revision}\u0000${type}\u0000${canonicalJson(data)}`)
+    .digest('hex');
+  const variant = ((parseInt(hex.slice(16, 17), 16) & 0x3) | 0x8).toString(16);
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
+};
+
+/** SHA-256 of the canonical JSON of a value: the content hash of a blueprint. */
+export const contentHash = (value: Json): string =>
+  createHash('sha256').update(canonicalJson(value)).digest('hex');

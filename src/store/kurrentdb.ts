@@ -1,0 +1,244 @@
+import {
+  BACKWARDS,
+  END,
+  KurrentDBClient,
+  NO_STREAM,
+  START,
+  StreamNotFoundError,
+  WrongExpectedVersionError,
+  jsonEvent,
+  streamNameFilter,
+  type JSONType,
+  type Position,
+  type ReadPosition,
+  type RecordedEvent as KurrentRecordedEvent,
+} from '@kurrent/kurrentdb-client';
+import { Effect } from 'effect';
+import type { Json } from '../blueprints/json.ts';
+import type {
+  AppendResult,
+  EventStoreShape,
+  ExpectedRevision,
+  NewEvent,
+  RecordedEvent,
+} from './EventStore.ts';
+import { StoreUnavailable, VersionConflict } from './errors.ts';
+import { checkAppend, checkRead } from './shared.ts';
+
+/*
+ * Every KurrentDB type and error stops in this file: callers see `RecordedEvent`, `VersionConflict`
+ * and `StoreUnavailable` only.
+ *
+ * - Idempotency is the server's: an append retried with the same event ids at the same expected
+ *   revision succeeds without writing again.
+ * - An append costs two round trips: the append, then a read of its last event for `at`/`position`.
+ * - `position` is the event's commit position in $all. Appends made through gRPC are implicit
+ *   transactions, where every event has its own commit position, so positions are unique.
+ * - `readAll` skips system (`$`) streams and non-JSON events, which weft never writes.
+ */
+
+const unavailable = (what: string, cause: unknown): StoreUnavailable =>
+  new StoreUnavailable({
+    message: `kurrentdb ${what}: ${cause instanceof Error ? cause.message : String(cause)}`,
+    cause,
+  });
+
+const isJson = (value: unknown): value is Json => {
+  switch (typeof value) {
+    case 'string':
+    case 'boolean':
+      return true;
+    case 'number':
+      return Number.isFinite(value);
+    case 'object':
+      if (value === null) return true;
+      if (Array.isArray(value)) return value.every(isJson);
+      return Object.values(value).every(isJson);
+    default:
+      return false;
+  }
+};
+
+const toRecorded = (
+  event: KurrentRecordedEvent,
+  commitPosition: bigint | undefined,
+): RecordedEvent => {
+  const position = event.position?.commit ?? commitPosition;
+  if (position === undefined) {
+    throw new Error('the server reports no event positions (KurrentDB 22.6 or later needed)');
+  }
+  if (!event.isJson || !isJson(event.data)) {
+    throw new Error(`event ${event.id} in ${event.streamId} is not JSON`);
+  }
+  return {
+    stream: event.streamId,
+    id: event.id,
+    type: event.type,
+    data: event.data,
+    revision: Number(event.revision),
+    position: Number(position),
+    at: event.created.toISOString(),
+  };
+};
+
+// The client types JSON data as object | array | string, but it sends any value through
+// JSON.stringify and reads it back with JSON.parse, so every `Json` value round-trips.
+const toEventData = (event: NewEvent) =>
+  jsonEvent({ id: event.id, type: event.type, data: event.data as JSONType });
+
+const isStreamNotFound = (error: unknown): boolean => error instanceof StreamNotFoundError;
+
+/**
+ * An event store on a KurrentDB server (or cluster) given by a `kurrentdb://` / `kurrentdb+discover://`
+ * connection string. Connecting is lazy: an unreachable server shows up as `StoreUnavailable` on
+ * the first operation. Throws at once if the connection string is malformed. Operations after
+ * `close` fail with `StoreUnavailable`; `close` is idempotent.
+ */
+export const makeKurrentStore = (connectionString: string): EventStoreShape => {
+  const client = KurrentDBClient.connectionString(connectionString);
+  let open = true;
+
+  const call = <A, E = never>(
+    what: string,
+    run: () => Promise<A>,
+    mapError?: (error: unknown) => E | undefined,
+  ): Effect.Effect<A, E | StoreUnavailable> =>
+    Effect.suspend(() =>
+      open
+        ? Effect.tryPromise({
+            try: run,
+            catch: (error): E | StoreUnavailable => mapError?.(error) ?? unavailable(what, error),
+          })
+        : Effect.fail(new StoreUnavailable({ message: 'kurrentdb store is closed' })),
+    );
+
+  // `requiresLeader` for a read that must see a write just made, even on a cluster follower.
+  const readStream = async (
+    stream: string,
+    from: number,
+    limit: number | undefined,
+    requiresLeader = false,
+  ): Promise<RecordedEvent[]> => {
+    const out: RecordedEvent[] = [];
+    if (limit === 0) return out;
+    try {
+      const events = client.readStream(stream, {
+        fromRevision: BigInt(from),
+        requiresLeader,
+        ...(limit === undefined ? {} : { maxCount: limit }),
+      });
+      for await (const resolved of events) {
+        if (resolved.event !== undefined)
+          out.push(toRecorded(resolved.event, resolved.commitPosition));
+      }
+    } catch (error) {
+      if (isStreamNotFound(error)) return [];
+      throw error;
+    }
+    return out;
+  };
+
+  const lastRevision = async (stream: string): Promise<number | 'no_stream'> => {
+    try {
+      const events = client.readStream(stream, {
+        direction: BACKWARDS,
+        fromRevision: END,
+        maxCount: 1,
+      });
+      for await (const resolved of events) {
+        if (resolved.event !== undefined) return Number(resolved.event.revision);
+      }
+    } catch (error) {
+      if (isStreamNotFound(error)) return 'no_stream';
+      throw error;
+    }
+    return 'no_stream';
+  };
+
+  const append = async (
+    stream: string,
+    events: readonly NewEvent[],
+    expected: ExpectedRevision,
+  ): Promise<AppendResult> => {
+    const result = await client.appendToStream(stream, events.map(toEventData), {
+      streamState: expected === 'no_stream' ? NO_STREAM : BigInt(expected),
+    });
+    const revision = Number(result.nextExpectedRevision);
+    // The reply has no time and, for an idempotent retry, no position; reading the last event back
+    // gives both exactly as later reads will. If that read fails the append still happened, and
+    // the caller's retry then succeeds idempotently.
+    const [last] = await readStream(stream, revision, 1, true);
+    if (last === undefined)
+      throw new Error(`${stream}@${revision} not found right after appending it`);
+    return { revision, position: last.position, at: last.at };
+  };
+
+  const readAll = async (
+    after: number | undefined,
+    limit: number | undefined,
+    prefix: string | undefined,
+  ) => {
+    const out: RecordedEvent[] = [];
+    if (limit === 0) return out;
+    // $all reads include the event at `fromPosition`; `after` is exclusive, so that one is skipped.
+    const fromPosition: ReadPosition =
+      after === undefined
+        ? START
+        : ({ commit: BigInt(after), prepare: BigInt(after) } satisfies Position);
+    const events = client.readAll({
+      fromPosition,
+      ...(prefix === undefined || prefix === ''
+        ? {}
+        : { filter: streamNameFilter({ prefixes: [prefix] }) }),
+    });
+    for await (const resolved of events) {
+      const event = resolved.event;
+      if (event === undefined || !event.isJson || event.streamId.startsWith('$')) continue;
+      if (prefix !== undefined && !event.streamId.startsWith(prefix)) continue;
+      if (after !== undefined && event.position.commit <= BigInt(after)) continue;
+      out.push(toRecorded(event, resolved.commitPosition));
+      if (limit !== undefined && out.length >= limit) break;
+    }
+    return out;
+  };
+
+  return {
+    append: (stream, events, expected) =>
+      Effect.andThen(
+        checkAppend(stream, events, expected),
+        call(
+          'append',
+          () => append(stream, events, expected),
+          (error) =>
+            error instanceof WrongExpectedVersionError
+              ? new VersionConflict({
+                  stream,
+                  expected,
+                  actual: error.actualState === NO_STREAM ? 'no_stream' : Number(error.actualState),
+                })
+              : undefined,
+        ),
+      ),
+
+    read: (stream, options = {}) =>
+      Effect.andThen(
+        checkRead(options),
+        call('read', () => readStream(stream, options.from ?? 0, options.limit)),
+      ),
+
+    revision: (stream) => call('revision', () => lastRevision(stream)),
+
+    readAll: (options = {}) =>
+      Effect.andThen(
+        checkRead(options),
+        call('readAll', () => readAll(options.after, options.limit, options.streamPrefix)),
+      ),
+
+    close: () =>
+      Effect.suspend(() => {
+        if (!open) return Effect.void;
+        open = false;
+        return Effect.ignore(Effect.tryPromise(() => client.dispose()));
+      }),
+  };
+};

@@ -1,0 +1,80 @@
+import { Effect, Layer } from 'effect';
+import { EventStore, type EventStoreShape } from './EventStore.ts';
+import { StoreUnavailable } from './errors.ts';
+import { makeKurrentStore } from './kurrentdb.ts';
+import { makeMemoryStore } from './memory.ts';
+import { makeSqliteStore } from './sqlite.ts';
+
+export type StoreConfig =
+  | { readonly kind: 'memory' }
+  | { readonly kind: 'sqlite'; readonly path: string }
+  | { readonly kind: 'kurrentdb'; readonly connectionString: string };
+
+const KURRENT_SCHEMES = /^(kurrentdb|kurrent|kdb|esdb)(\+discover)?:\/\//;
+
+/** The URL without any `user:password@`, fit for messages and logs. */
+const redact = (url: string): string => url.replace(/\/\/[^/@]*@/, '//***@');
+
+/**
+ * Reads a store URL: `memory:`, `sqlite:<path>` (relative paths are relative to the working
+ * directory), or a KurrentDB connection string (`kurrentdb://`, `kurrentdb+discover://`, and the
+ * older `esdb://`, `esdb+discover://`, which are passed on as `kurrentdb`). Pure; throws an Error
+ * naming the accepted forms for anything else.
+ */
+export const parseStoreUrl = (url: string): StoreConfig => {
+  if (url === 'memory:') return { kind: 'memory' };
+  if (url.startsWith('sqlite:')) {
+    const path = url.slice('sqlite:'.length);
+    if (path.trim() === '')
+      throw new Error(`store URL ${JSON.stringify(url)} has no file path (sqlite:<path>)`);
+    return { kind: 'sqlite', path };
+  }
+  const kurrent = KURRENT_SCHEMES.exec(url);
+  if (kurrent !== null) {
+    // The client warns on every `esdb` string; it means the same as `kurrentdb`.
+    const connectionString = kurrent[1] === 'esdb' ? `kurrentdb${url.slice('esdb'.length)}` : url;
+    return { kind: 'kurrentdb', connectionString };
+  }
+  throw new Error(
+    `unsupported store URL ${JSON.stringify(redact(url))}: expected memory:, sqlite:<path>, or kurrentdb://host:port (also kurrentdb+discover://, esdb://)`,
+  );
+};
+
+const open = (config: StoreConfig): EventStoreShape => {
+  switch (config.kind) {
+    case 'memory':
+      return makeMemoryStore();
+    case 'sqlite':
+      return makeSqliteStore(config.path);
+    case 'kurrentdb':
+      return makeKurrentStore(config.connectionString);
+  }
+};
+
+/** Opens the store a URL names. Throws if the URL is malformed or the store cannot be opened. */
+export const makeStore = (url: string): EventStoreShape => open(parseStoreUrl(url));
+
+/**
+ * Provides `EventStore` from a store URL and closes the store when the layer is released. A
+ * malformed URL is a defect (a configuration bug); a store that cannot be opened fails the layer
+ * with `StoreUnavailable`.
+ */
+export const storeLayer = (url: string): Layer.Layer<EventStore, StoreUnavailable> =>
+  Layer.effect(
+    EventStore,
+    Effect.acquireRelease(
+      Effect.sync(() => parseStoreUrl(url)).pipe(
+        Effect.andThen((config) =>
+          Effect.try({
+            try: () => open(config),
+            catch: (cause) =>
+              new StoreUnavailable({
+                message: `cannot open store ${redact(url)}: ${cause instanceof Error ? cause.message : String(cause)}`,
+                cause,
+              }),
+          }),
+        ),
+      ),
+      (store) => store.close(),
+    ),
+  );

@@ -1,0 +1,115 @@
+import { Effect } from 'effect';
+import type { AppendResult, EventStoreShape, RecordedEvent } from './EventStore.ts';
+import { StoreUnavailable, VersionConflict } from './errors.ts';
+import { checkAppend, checkRead, firstRevision, isRetriedAppend, parseJson } from './shared.ts';
+
+/**
+ * An event store held in this process's memory, for unit tests and `memory:` mode. Same contract
+ * as the durable adapters (see test/contract); nothing survives `close` or the process. Each call
+ * makes an independent store. Data is copied through JSON on append, so what a reader gets back is
+ * what the SQLite and KurrentDB adapters would return.
+ */
+export const makeMemoryStore = (): EventStoreShape => {
+  const streams = new Map<string, RecordedEvent[]>();
+  // log[i] has position i + 1, as in SQLite where positions start at 1.
+  const log: RecordedEvent[] = [];
+  const ids = new Set<string>();
+  let open = true;
+
+  const ifOpen = <A>(f: () => A): Effect.Effect<A, StoreUnavailable> =>
+    Effect.suspend(() =>
+      open
+        ? Effect.succeed(f())
+        : Effect.fail(new StoreUnavailable({ message: 'memory store is closed' })),
+    );
+
+  const head = (stream: string): number | 'no_stream' => {
+    const events = streams.get(stream);
+    return events === undefined || events.length === 0 ? 'no_stream' : events.length - 1;
+  };
+
+  return {
+    append: (stream, events, expected) =>
+      Effect.andThen(
+        checkAppend(stream, events, expected),
+        Effect.suspend((): Effect.Effect<AppendResult, VersionConflict | StoreUnavailable> => {
+          if (!open)
+            return Effect.fail(new StoreUnavailable({ message: 'memory store is closed' }));
+          const existing = streams.get(stream) ?? [];
+          const actual = head(stream);
+          const first = firstRevision(expected);
+          if (actual !== expected) {
+            const found = existing.slice(first, first + events.length);
+            const last = found.at(-1);
+            if (last !== undefined && isRetriedAppend(found, events)) {
+              return Effect.succeed({
+                revision: last.revision,
+                position: last.position,
+                at: last.at,
+              });
+            }
+            return Effect.fail(new VersionConflict({ stream, expected, actual }));
+          }
+          const clash = events.find((e) => ids.has(e.id));
+          if (clash !== undefined)
+            return Effect.die(new Error(`append to ${stream}: event id ${clash.id} already used`));
+          const at = new Date().toISOString();
+          const recorded = events.map((e, i): RecordedEvent => ({
+            stream,
+            id: e.id,
+            type: e.type,
+            data: parseJson(JSON.stringify(e.data)),
+            revision: first + i,
+            position: log.length + i + 1,
+            at,
+          }));
+          streams.set(stream, [...existing, ...recorded]);
+          log.push(...recorded);
+          for (const e of recorded) ids.add(e.id);
+          return Effect.succeed({ revision: first + events.length - 1, position: log.length, at });
+        }),
+      ),
+
+    read: (stream, options = {}) =>
+      Effect.andThen(
+        checkRead(options),
+        ifOpen(() => {
+          const from = options.from ?? 0;
+          const events = streams.get(stream) ?? [];
+          return options.limit === undefined
+            ? events.slice(from)
+            : events.slice(from, from + options.limit);
+        }),
+      ),
+
+    revision: (stream) => ifOpen(() => head(stream)),
+
+    readAll: (options = {}) =>
+      Effect.andThen(
+        checkRead(options),
+        ifOpen(() => {
+          const { streamPrefix, limit } = options;
+          const out: RecordedEvent[] = [];
+          for (
+            let i = options.after ?? 0;
+            i < log.length && (limit === undefined || out.length < limit);
+            i++
+          ) {
+            const event = log[i];
+            if (
+              event !== undefined &&
+              (streamPrefix === undefined || event.stream.startsWith(streamPrefix))
+            ) {
+              out.push(event);
+            }
+          }
+          return out;
+        }),
+      ),
+
+    close: () =>
+      Effect.sync(() => {
+        open = false;
+      }),
+  };
+};

@@ -1,0 +1,62 @@
+// Rules every adapter shares, so the adapters agree on what an append or a read may be.
+import { Effect } from 'effect';
+import type { Json } from '../blueprints/json.ts';
+import type { ExpectedRevision, NewEvent } from './EventStore.ts';
+
+/** `JSON.parse` can only produce JSON values, so this typing is exact. Throws on malformed text. */
+export const parseJson: (text: string) => Json = JSON.parse;
+
+const isRevision = (n: number): boolean => Number.isSafeInteger(n) && n >= 0;
+
+/**
+ * Rejects appends no adapter can honour: no events, a malformed expected revision, or the same id
+ * twice in one append. These are bugs in the caller, so they are defects, not typed errors.
+ */
+export const checkAppend = (
+  stream: string,
+  events: readonly NewEvent[],
+  expected: ExpectedRevision,
+): Effect.Effect<void> => {
+  if (stream.length === 0) return Effect.die(new Error('append: empty stream name'));
+  if (events.length === 0) return Effect.die(new Error(`append to ${stream}: no events`));
+  if (expected !== 'no_stream' && !isRevision(expected)) {
+    return Effect.die(
+      new Error(`append to ${stream}: invalid expected revision ${String(expected)}`),
+    );
+  }
+  if (new Set(events.map((e) => e.id)).size !== events.length) {
+    return Effect.die(new Error(`append to ${stream}: duplicate event ids in one append`));
+  }
+  return Effect.void;
+};
+
+/** `from`, `after` and `limit` must be non-negative integers when given; anything else is a caller bug. */
+export const checkRead = (options: {
+  readonly from?: number | undefined;
+  readonly after?: number | undefined;
+  readonly limit?: number | undefined;
+}): Effect.Effect<void> => {
+  for (const key of ['from', 'after', 'limit'] as const) {
+    const value = options[key];
+    if (value !== undefined && !isRevision(value)) {
+      return Effect.die(
+        new Error(`read: ${key} must be a non-negative integer, got ${String(value)}`),
+      );
+    }
+  }
+  return Effect.void;
+};
+
+/** The revision the first appended event gets when `expected` holds. */
+export const firstRevision = (expected: ExpectedRevision): number =>
+  expected === 'no_stream' ? 0 : expected + 1;
+
+/**
+ * True when `found` (the stream's events from `firstRevision(expected)` on, at most `events.length`
+ * of them) are exactly the events being appended: the append already happened and its reply was
+ * lost. Matching is by id only, because ids are derived from stream, revision, type and data.
+ */
+export const isRetriedAppend = (
+  found: readonly { readonly id: string }[],
+  events: readonly NewEvent[],
+): boolean => found.length === events.length && found.every((e, i) => e.id === events[i]?.id);

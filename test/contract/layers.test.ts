@@ -1,0 +1,115 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Context, Effect, Layer } from 'effect';
+import { afterEach, describe, expect, it } from 'vitest';
+import { EventStore } from '../../src/store/EventStore.ts';
+import { StoreUnavailable } from '../../src/store/errors.ts';
+import { makeStore, parseStoreUrl, storeLayer } from '../../src/store/layers.ts';
+
+const dirs: string[] = [];
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+const tempDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-layer-'));
+  dirs.push(dir);
+  return dir;
+};
+
+describe('parseStoreUrl', () => {
+  it('reads memory, sqlite and KurrentDB URLs', () => {
+    expect(parseStoreUrl('memory:')).toEqual({ kind: 'memory' });
+    expect(parseStoreUrl('sqlite:./data/weft.db')).toEqual({
+      kind: 'sqlite',
+      path: './data/weft.db',
+    });
+    expect(parseStoreUrl('sqlite:/abs/weft.db')).toEqual({ kind: 'sqlite', path: '/abs/weft.db' });
+    for (const url of [
+      'kurrentdb://localhost:2113?tls=false',
+      'kurrentdb+discover://admin:changeit@cluster.local:2113',
+    ]) {
+      expect(parseStoreUrl(url)).toEqual({ kind: 'kurrentdb', connectionString: url });
+    }
+    expect(parseStoreUrl('esdb://localhost:2113?tls=false')).toEqual({
+      kind: 'kurrentdb',
+      connectionString: 'kurrentdb://localhost:2113?tls=false',
+    });
+    expect(parseStoreUrl('esdb+discover://h:2113')).toEqual({
+      kind: 'kurrentdb',
+      connectionString: 'kurrentdb+discover://h:2113',
+    });
+  });
+
+  it('rejects anything else with a message naming the accepted forms', () => {
+    for (const url of [
+      '',
+      'memory',
+      'sqlite:',
+      'postgres://x',
+      'http://localhost:2113',
+      'file:weft.db',
+    ]) {
+      expect(() => parseStoreUrl(url)).toThrow(/memory:|sqlite:<path>/);
+    }
+  });
+
+  it('keeps passwords out of its messages', () => {
+    expect(() => parseStoreUrl('kurentdb://admin:secret@host:2113')).toThrow(/^(?!.*secret).*$/s);
+  });
+});
+
+describe('makeStore', () => {
+  it('opens the store the URL names', async () => {
+    const store = makeStore(`sqlite:${join(tempDir(), 'a', 'weft.db')}`);
+    await Effect.runPromise(store.append('s', [{ id: 'e', type: 'T', data: 1 }], 'no_stream'));
+    expect(await Effect.runPromise(store.revision('s'))).toBe(0);
+    await Effect.runPromise(store.close());
+  });
+});
+
+describe('storeLayer', () => {
+  it('provides EventStore and closes it when the layer is released', async () => {
+    for (const url of ['memory:', `sqlite:${join(tempDir(), 'weft.db')}`]) {
+      const store = await Effect.runPromise(
+        Effect.scoped(
+          Effect.gen(function* () {
+            const context = yield* Layer.build(storeLayer(url));
+            const store = Context.get(context, EventStore);
+            yield* store.append('s', [{ id: 'e', type: 'T', data: 1 }], 'no_stream');
+            expect(yield* store.revision('s')).toBe(0);
+            return store;
+          }),
+        ),
+      );
+      const error = await Effect.runPromise(Effect.flip(store.revision('s')));
+      expect(error).toBeInstanceOf(StoreUnavailable);
+    }
+  });
+
+  it('serves programs through Effect.provide', async () => {
+    const program = Effect.gen(function* () {
+      const store = yield* EventStore;
+      yield* store.append('s', [{ id: 'e', type: 'T', data: 'x' }], 'no_stream');
+      return yield* store.read('s');
+    });
+    const read = await Effect.runPromise(Effect.provide(program, storeLayer('memory:')));
+    expect(read.map((e) => e.data)).toEqual(['x']);
+  });
+
+  it('fails with StoreUnavailable when the store cannot be opened', async () => {
+    // A directory cannot be opened as a database file.
+    const error = await Effect.runPromise(
+      Effect.flip(Layer.build(storeLayer(`sqlite:${tempDir()}`)).pipe(Effect.scoped)),
+    );
+    expect(error).toBeInstanceOf(StoreUnavailable);
+  });
+
+  it('dies on a malformed URL: a configuration bug, not an outage', async () => {
+    const exit = await Effect.runPromise(
+      Effect.exit(Layer.build(storeLayer('nope')).pipe(Effect.scoped)),
+    );
+    expect(exit._tag).toBe('Failure');
+    if (exit._tag === 'Failure') expect(String(exit.cause)).toMatch(/unsupported store URL/);
+  });
+});

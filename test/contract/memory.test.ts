@@ -1,0 +1,36 @@
+import { Effect } from 'effect';
+import { describe, expect, it } from 'vitest';
+import { makeMemoryStore } from '../../src/store/memory.ts';
+import { eventStoreContract } from './eventStore.contract.ts';
+
+eventStoreContract('memory', () => makeMemoryStore());
+
+describe('memory store', () => {
+  it('keeps two stores apart', async () => {
+    const a = makeMemoryStore();
+    const b = makeMemoryStore();
+    await Effect.runPromise(a.append('s', [{ id: 'e1', type: 'T', data: 1 }], 'no_stream'));
+    expect(await Effect.runPromise(b.revision('s'))).toBe('no_stream');
+  });
+
+  it('copies data on append, so later changes to the caller object are not seen', async () => {
+    const store = makeMemoryStore();
+    const data = { list: [1] };
+    await Effect.runPromise(store.append('s', [{ id: 'e1', type: 'T', data }], 'no_stream'));
+    data.list.push(2);
+    const [read] = await Effect.runPromise(store.read('s'));
+    expect(read?.data).toEqual({ list: [1] });
+  });
+
+  it('treats an id already used in another stream as a defect and writes nothing', async () => {
+    const store = makeMemoryStore();
+    await Effect.runPromise(store.append('a', [{ id: 'dup', type: 'T', data: null }], 'no_stream'));
+    const batch = [
+      { id: 'fresh', type: 'T', data: null },
+      { id: 'dup', type: 'T', data: null },
+    ];
+    const exit = await Effect.runPromise(Effect.exit(store.append('b', batch, 'no_stream')));
+    expect(exit._tag).toBe('Failure');
+    expect(await Effect.runPromise(store.readAll())).toHaveLength(1);
+  });
+});

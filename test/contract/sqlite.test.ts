@@ -1,0 +1,113 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { Effect } from 'effect';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { EventStoreShape } from '../../src/store/EventStore.ts';
+import { makeSqliteStore } from '../../src/store/sqlite.ts';
+import { eventStoreContract } from './eventStore.contract.ts';
+
+const dirs: string[] = [];
+const tempDir = (): string => {
+  const dir = mkdtempSync(join(tmpdir(), 'weft-sqlite-'));
+  dirs.push(dir);
+  return dir;
+};
+
+afterEach(() => {
+  for (const dir of dirs.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+// A fresh file per test, in a directory that does not exist yet.
+eventStoreContract('sqlite', () => makeSqliteStore(join(tempDir(), 'nested', 'events.db')));
+
+const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(effect);
+
+describe('sqlite store', () => {
+  it('keeps what it committed across close and reopen', async () => {
+    const path = join(tempDir(), 'events.db');
+    const first = makeSqliteStore(path);
+    const appended = await run(
+      first.append(
+        'run-1',
+        [
+          { id: 'a', type: 'Started', data: { input: [1, 'two', null] } },
+          { id: 'b', type: 'Completed', data: 'done' },
+        ],
+        'no_stream',
+      ),
+    );
+    const before = await run(first.read('run-1'));
+    await run(first.close());
+
+    const second = makeSqliteStore(path);
+    expect(await run(second.read('run-1'))).toEqual(before);
+    expect(await run(second.revision('run-1'))).toBe(1);
+    expect(await run(second.readAll())).toEqual(before);
+    // A retry of the append whose reply was lost before the restart is still recognised.
+    expect(
+      await run(
+        second.append(
+          'run-1',
+          [
+            { id: 'a', type: 'Started', data: { input: [1, 'two', null] } },
+            { id: 'b', type: 'Completed', data: 'done' },
+          ],
+          'no_stream',
+        ),
+      ),
+    ).toEqual(appended);
+    const next = await run(second.append('run-1', [{ id: 'c', type: 'More', data: {} }], 1));
+    expect(next.position).toBeGreaterThan(appended.position);
+    await run(second.close());
+  });
+
+  it('leaves the file in WAL mode (synchronous is per connection and not visible here)', async () => {
+    const path = join(tempDir(), 'events.db');
+    const store = makeSqliteStore(path);
+    await run(store.append('s', [{ id: 'a', type: 'T', data: 1 }], 'no_stream'));
+    const probe = new DatabaseSync(path, { readOnly: true });
+    try {
+      expect(probe.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
+    } finally {
+      probe.close();
+    }
+    await run(store.close());
+  });
+
+  it('sees appends made by another connection to the same file', async () => {
+    const path = join(tempDir(), 'events.db');
+    const a: EventStoreShape = makeSqliteStore(path);
+    const b: EventStoreShape = makeSqliteStore(path);
+    await run(a.append('s', [{ id: 'x', type: 'T', data: 1 }], 'no_stream'));
+    expect(await run(b.revision('s'))).toBe(0);
+    const conflict = await run(
+      Effect.flip(b.append('s', [{ id: 'y', type: 'T', data: 2 }], 'no_stream')),
+    );
+    expect(conflict).toMatchObject({ _tag: 'VersionConflict', actual: 0 });
+    await run(b.append('s', [{ id: 'y', type: 'T', data: 2 }], 0));
+    expect((await run(a.read('s'))).map((e) => e.id)).toEqual(['x', 'y']);
+    await run(a.close());
+    await run(b.close());
+  });
+
+  it('rolls back a whole append when one of its events fails to insert', async () => {
+    const store = makeSqliteStore(join(tempDir(), 'events.db'));
+    await run(store.append('a', [{ id: 'dup', type: 'T', data: null }], 'no_stream'));
+    const batch = [
+      { id: 'fresh', type: 'T', data: null },
+      { id: 'dup', type: 'T', data: null },
+    ];
+    const exit = await run(Effect.exit(store.append('b', batch, 'no_stream')));
+    expect(exit._tag).toBe('Failure');
+    expect(await run(store.revision('b'))).toBe('no_stream');
+    expect(await run(store.readAll())).toHaveLength(1);
+    // The failed transaction left no lock or open transaction behind.
+    expect(
+      (await run(store.append('b', [{ id: 'fresh', type: 'T', data: null }], 'no_stream')))
+        .revision,
+    ).toBe(0);
+    await run(store.close());
+  });
+});

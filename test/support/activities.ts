@@ -1,0 +1,25 @@
+import { TerminalError, type ActivityContext } from '../../src/index.ts';
+
+/** Activities of the integration tests' worker process (`weft worker test/support/activities.ts`). */
+
+const obj = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+
+/** Returns its input with `field` = `value` added (from the input's `add` or a default). */
+export const add_field = (input: unknown, ctx: ActivityContext) => ({ ...obj(input), [ctx.stepId]: true });
+
+export const echo = (input: unknown, ctx: ActivityContext) => ({ step: ctx.stepId, got: input });
+
+/** Fails on its first two attempts, succeeds on the third. */
+export const flaky = (input: unknown, ctx: ActivityContext) => {
+  if (ctx.attempt < 3) throw new Error(`flaky failure on attempt ${ctx.attempt}`);
+  return { attempt: ctx.attempt, taskId: ctx.taskId, input };
+};
+
+export const declined = () => {
+  throw new TerminalError('card declined');
+};
+
+export const sum = (input: unknown) =>
+  Object.values(obj(input)).reduce<number>((acc, v) => acc + (typeof v === 'number' ? v : Number(obj(v).value ?? 0)), 0);
+
+export const value = (input: unknown, ctx: ActivityContext) => ({ value: Number(obj(input).base ?? 0) + ctx.stepId.length });

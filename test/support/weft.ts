@@ -1,0 +1,86 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { connect, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { waitFor } from './wait.ts';
+
+/** weft processes started the way a user starts them (`node bin/weft.js …`), stopped by pid. */
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+const BIN = fileURLToPath(new URL('../../bin/weft.js', import.meta.url));
+
+export interface WeftProcess {
+  readonly child: ChildProcess;
+  output(): string;
+  /** SIGTERM and wait for the exit. */
+  stop(): Promise<number | null>;
+  kill9(): Promise<void>;
+}
+
+export const spawnWeft = async (args: readonly string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<WeftProcess> => {
+  const child = spawn(process.execPath, [BIN, ...args], {
+    cwd: ROOT,
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let text = '';
+  child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await waitFor(() => ready.test(text) || child.exitCode !== null, { timeoutMs: 20_000, message: `weft ${args.join(' ')} did not become ready` });
+  if (child.exitCode !== null) throw new Error(`weft ${args.join(' ')} exited early:\n${text}`);
+  return {
+    child,
+    output: () => text,
+    async stop() {
+      if (child.exitCode === null) child.kill('SIGTERM');
+      return exited;
+    },
+    async kill9() {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await exited;
+    },
+  };
+};
+
+export const startServe = (nats: string, store: string, prefix = 'weft') =>
+  spawnWeft(['serve', '--nats', nats, '--store', store, '--prefix', prefix], /runtime serving/);
+
+export const startWorker = (nats: string, module = 'test/support/activities.ts', prefix = 'weft') =>
+  spawnWeft(['worker', module, '--nats', nats, '--prefix', prefix], /worker serving/);
+
+export interface Reply<T = unknown> {
+  readonly ok: boolean;
+  readonly data?: T;
+  readonly error?: { readonly code: string; readonly message: string; readonly details?: unknown };
+  readonly headers?: MsgHdrs | undefined;
+}
+
+export interface TestClient {
+  readonly nc: NatsConnection;
+  request<T = unknown>(subject: string, body?: unknown, timeoutMs?: number): Promise<Reply<T>>;
+  /** Request that must succeed; returns `data`. */
+  call<T = unknown>(subject: string, body?: unknown, timeoutMs?: number): Promise<T>;
+  raw(subject: string, payload: string | Uint8Array): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+export const testClient = async (url: string): Promise<TestClient> => {
+  const nc = await connect({ servers: url });
+  const raw = async (subject: string, payload: string | Uint8Array, timeoutMs = 10_000): Promise<Reply> => {
+    const msg = await nc.request(subject, payload, { timeout: timeoutMs });
+    return { ...msg.json<Reply>(), headers: msg.headers };
+  };
+  const request = async <T>(subject: string, body: unknown = {}, timeoutMs = 10_000) =>
+    (await raw(subject, JSON.stringify(body), timeoutMs)) as Reply<T>;
+  return {
+    nc,
+    request,
+    raw: (subject, payload) => raw(subject, payload),
+    async call<T>(subject: string, body: unknown = {}, timeoutMs = 10_000) {
+      const reply = await request<T>(subject, body, timeoutMs);
+      if (!reply.ok) throw new Error(`${subject} failed: ${JSON.stringify(reply.error)}`);
+      return reply.data as T;
+    },
+    close: () => nc.close(),
+  };
+};
