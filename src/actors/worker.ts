@@ -107,7 +107,8 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
         result = { ...base, ok: true, output: output as Json };
       }
     } catch (error) {
-      const terminal = error instanceof TerminalError;
+      // By name too: a module may load its own copy of the SDK (src beside dist).
+      const terminal = error instanceof TerminalError || (error instanceof Error && error.name === 'TerminalError');
       result = {
         ...base,
         ok: false,

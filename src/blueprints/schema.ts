@@ -1,5 +1,6 @@
 import { Schema } from 'effect';
 import { DURATION_PATTERN, parseDuration } from './duration.ts';
+import type { Json } from './json.ts';
 
 /**
  * The blueprint language of CONTRACT §2 as one Effect Schema. Types come from here; the JSON
@@ -23,13 +24,8 @@ export const isName = (value: unknown): value is string =>
 const NAME_RULE = `letters, digits and "_", not starting with a digit, at most ${NAME_MAX_LENGTH} characters`;
 
 export const Name = Schema.String.check(
-  Schema.makeFilterGroup(
-    [
-      Schema.isPattern(NAME_PATTERN, { expected: `a name (${NAME_RULE})` }),
-      Schema.isMaxLength(NAME_MAX_LENGTH, { expected: `a name of at most ${NAME_MAX_LENGTH} characters` }),
-    ],
-    { weftCode: 'invalid_name' },
-  ),
+  Schema.isPattern(NAME_PATTERN, { expected: `a name (${NAME_RULE})`, weftCode: 'invalid_name' }),
+  Schema.isMaxLength(NAME_MAX_LENGTH, { expected: `a name of at most ${NAME_MAX_LENGTH} characters`, weftCode: 'invalid_name' }),
 ).annotate({
   title: 'Name',
   description: `An identifier: ${NAME_RULE}. Used in NATS subjects and stream names, so nothing else is accepted.`,
@@ -54,7 +50,9 @@ export const Expression = Schema.String.check(
 
 const DurationString = Schema.String.check(
   Schema.isPattern(DURATION_PATTERN, { expected: 'a duration like "200ms", "30s", "2m", "1h", "1d" or "1h30m"' }),
-  Schema.makeFilter((s: string) => parseDuration(s) !== undefined, { expected: 'a duration within range' }),
+  Schema.makeFilter((s: string) => !DURATION_PATTERN.test(s) || parseDuration(s) !== undefined, {
+    expected: `a duration of at most ${Number.MAX_SAFE_INTEGER} ms`,
+  }),
 ).annotate({ description: 'A duration: number and unit (ms, s, m, h, d), e.g. "200ms", "30s", "1h30m".' });
 
 const DurationMillis = Schema.Int.check(
@@ -164,7 +162,7 @@ type StepShape<T extends string, Fields> = WithId & { readonly type: T } & Field
 export interface ActivityFields {
   /** An activity name, or an expression giving one. */
   readonly activity: string;
-  readonly input?: Schema.Json;
+  readonly input?: Json;
 }
 export interface ParallelFields {
   readonly branches: readonly (readonly Step[])[];
@@ -193,7 +191,7 @@ export interface MapFields {
 export interface ChildFields {
   readonly blueprint?: string;
   readonly version?: number;
-  readonly input?: Schema.Json;
+  readonly input?: Json;
   readonly byType?: { readonly on: string; readonly blueprints: { readonly [value: string]: string } };
 }
 export interface WaitFields {
@@ -313,11 +311,10 @@ const variants = {
         Expression.annotate({ description: 'The array to map over (default: the single dependency\'s output, or the run input).' }),
       ),
       concurrency: Schema.optionalKey(PositiveInt.annotate({ description: 'How many items run at once (default: all).' })),
-      step: Schema.suspend((): Schema.Codec<MapItemStep> => MapItemStep).annotate({
-        description: 'The step run for each item, with $item and $index bound; its id is optional.',
-      }),
+      step: Schema.suspend((): Schema.Codec<MapItemStep> => MapItemStep),
     },
-    description: 'Fans out over an array and fans in. Output: the array of the item outputs, in item order.',
+    description:
+      'Fans out over an array and fans in: runs `step` (id optional) once per item with $item and $index bound. Output: the array of the item outputs, in item order.',
   },
   child: {
     fields: {
@@ -364,21 +361,30 @@ const itemStepId = Schema.optionalKey(
   Name.annotate({ description: 'Optional id, unique in the whole blueprint.' }),
 );
 
-const stepUnion = (
-  id: typeof stepId | typeof itemStepId,
+const variant = <Id extends typeof stepId | typeof itemStepId, F extends Schema.Struct.Fields>(
+  id: Id,
+  type: StepType,
+  spec: { readonly fields: F; readonly description: string },
   prefix: string,
-  description: string,
 ) =>
-  Schema.Union(
-    STEP_TYPES.map((type) => {
-      const variant = variants[type];
-      return Schema.Struct({ id, ...variant.fields, ...StepFields.fields }).annotate({
-        identifier: `${prefix}${titleOf(type)}`,
-        title: `${type} step`,
-        description: variant.description,
-      });
-    }),
-  ).annotate({ identifier: `${prefix}Step`, title: `${prefix}Step`, description, weftStepUnion: true });
+  Schema.Struct({ id, ...spec.fields, ...StepFields.fields }).annotate({
+    identifier: `${prefix}${titleOf(type)}`,
+    title: `${type} step`,
+    description: spec.description,
+  });
+
+const stepUnion = <Id extends typeof stepId | typeof itemStepId>(id: Id, prefix: string, description: string) =>
+  Schema.Union([
+    variant(id, 'activity', variants.activity, prefix),
+    variant(id, 'parallel', variants.parallel, prefix),
+    variant(id, 'condition', variants.condition, prefix),
+    variant(id, 'switch', variants.switch, prefix),
+    variant(id, 'loop', variants.loop, prefix),
+    variant(id, 'map', variants.map, prefix),
+    variant(id, 'child', variants.child, prefix),
+    variant(id, 'wait', variants.wait, prefix),
+    variant(id, 'sleep', variants.sleep, prefix),
+  ]).annotate({ identifier: `${prefix}Step`, title: `${prefix}Step`, description, weftStepUnion: true });
 
 export const Step: Schema.Codec<Step> = stepUnion(
   stepId,
@@ -400,7 +406,7 @@ export interface Blueprint {
   readonly queries?: readonly QueryDecl[];
   readonly plugins?: readonly PluginDecl[];
   readonly steps: readonly Step[];
-  readonly output?: Schema.Json;
+  readonly output?: Json;
 }
 
 export const Blueprint: Schema.Codec<Blueprint> = Schema.Struct({

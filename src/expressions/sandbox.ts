@@ -15,7 +15,8 @@ import type { Json } from '../blueprints/json.ts';
  *   nested evaluations (so deep recursion ends before the JS stack does), no string or array
  *   larger than `maxResultBytes` at any step, sequences of at most 1,000,000 items, and a result
  *   of at most `maxResultBytes` serialized characters.
- * - Closed: `$eval` is not available, object lookups see own properties only (JSONata 2), regular
+ * - Closed: `$eval` is not available (naming it, `$random` or `$shuffle` is a compile error),
+ *   object lookups see own properties only (JSONata 2), regular
  *   expressions with nested unbounded quantifiers are refused at compile time, and a result is
  *   plain JSON built afresh (functions and non-finite numbers are errors; `__proto__` keys stay
  *   plain data).
@@ -248,9 +249,10 @@ const installSandbox = (expression: jsonata.Expression): void => {
   // JSONata looks its hooks up by these symbols; its typings only admit string names.
   expression.assign(Symbol.for('jsonata.__evaluate_entry') as unknown as string, onEntry);
   expression.assign(Symbol.for('jsonata.__evaluate_exit') as unknown as string, onExit);
-  expression.registerFunction('eval', refuse('$eval', 'expressions cannot build and run other expressions'), '<sx?:x>');
-  expression.registerFunction('random', refuse('$random()', 'expressions must be deterministic'), '<:n>');
-  expression.registerFunction('shuffle', refuse('$shuffle()', 'expressions must be deterministic'), '<a:a>');
+  // Also refused at compile time; kept as a second line of defence.
+  expression.registerFunction('eval', refuse('$eval', FORBIDDEN_FUNCTIONS['eval'] ?? ''), '<sx?:x>');
+  expression.registerFunction('random', refuse('$random', FORBIDDEN_FUNCTIONS['random'] ?? ''), '<:n>');
+  expression.registerFunction('shuffle', refuse('$shuffle', FORBIDDEN_FUNCTIONS['shuffle'] ?? ''), '<a:a>');
   expression.registerFunction('now', now, '<s?s?:s>');
   expression.registerFunction('millis', millis, '<:n>');
   expression.registerFunction('pad', pad, '<s-ns?:s>');
@@ -306,9 +308,22 @@ export const hasNestedQuantifier = (source: string): boolean => {
   return false;
 };
 
-/** Regex literals of a JSONata AST, found without recursion (ASTs of long sources can be deep). */
-const regexSources = (ast: unknown): string[] => {
-  const found: string[] = [];
+/** Built-ins that never work in the sandbox: naming one is reported at compile time. */
+const FORBIDDEN_FUNCTIONS: Readonly<Record<string, string>> = {
+  eval: 'expressions cannot build and run other expressions',
+  random: 'expressions must be deterministic',
+  shuffle: 'expressions must be deterministic',
+};
+
+interface AstFacts {
+  readonly regexes: readonly string[];
+  readonly variables: ReadonlySet<string>;
+}
+
+/** Regex literals and variable names of a JSONata AST, found without recursion (ASTs can be deep). */
+const astFacts = (ast: unknown): AstFacts => {
+  const regexes: string[] = [];
+  const variables = new Set<string>();
   const seen = new Set<object>();
   const stack: unknown[] = [ast];
   while (stack.length > 0) {
@@ -316,12 +331,14 @@ const regexSources = (ast: unknown): string[] => {
     if (node === null || typeof node !== 'object' || seen.has(node)) continue;
     seen.add(node);
     if (node instanceof RegExp) {
-      found.push(node.source);
+      regexes.push(node.source);
       continue;
     }
-    for (const value of Object.values(node)) if (value !== null && typeof value === 'object') stack.push(value);
+    const { type, value } = node as { type?: unknown; value?: unknown };
+    if (type === 'variable' && typeof value === 'string') variables.add(value);
+    for (const v of Object.values(node)) if (v !== null && typeof v === 'object') stack.push(v);
   }
-  return found;
+  return { regexes, variables };
 };
 
 interface JsonataFailure {
@@ -367,7 +384,8 @@ export const compileExpression = (source: string, limits?: Partial<ExpressionLim
     }
     return { ok: false, error: { code: 'expression_syntax', ...describe(error) } };
   }
-  for (const regex of regexSources(expression.ast())) {
+  const facts = astFacts(expression.ast());
+  for (const regex of facts.regexes) {
     if (hasNestedQuantifier(regex)) {
       return {
         ok: false,
@@ -376,6 +394,11 @@ export const compileExpression = (source: string, limits?: Partial<ExpressionLim
           message: `regular expression /${regex}/ repeats a group that itself repeats (like (a+)+), which can take exponential time; rewrite it without nested quantifiers`,
         },
       };
+    }
+  }
+  for (const [name, why] of Object.entries(FORBIDDEN_FUNCTIONS)) {
+    if (facts.variables.has(name)) {
+      return { ok: false, error: { code: 'expression_syntax', message: `$${name} is not available in weft expressions: ${why}` } };
     }
   }
   installSandbox(expression);
