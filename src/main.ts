@@ -51,8 +51,10 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       store,
       registry,
       newRunId: () => randomUUID(),
+      log,
       effects: {
         dispatch: (task, delayMs) => channel.dispatch(task, delayMs),
+        abortTask: (taskId) => channel.abortTask(taskId),
         publishEvent: (runId, event) => channel.publishEvent(runId, event),
       },
     });
@@ -69,6 +71,7 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       registry,
       async close() {
         await gateway.close();
+        supervisor.close();
         await channel.close();
         await connection.drain().catch(() => undefined);
         await managed.dispose();

@@ -3,10 +3,12 @@ import type { Json } from '../blueprints/json.ts';
 import type { Blueprint } from '../blueprints/schema.ts';
 import { parseDuration } from '../blueprints/duration.ts';
 import { validateBlueprint, type Diagnostic } from '../blueprints/validate.ts';
+import { ExpressionCache } from '../expressions/sandbox.ts';
 import { compileBlueprint, UnsupportedStep, type CompiledRun, type RunSnapshot } from '../machines/compile.ts';
 import type { RunIdentity } from '../machines/decide.ts';
 import { RunEvent, TERMINAL_EVENTS } from '../machines/events.ts';
 import { initialSnapshot, react, replay, statusOf } from '../machines/run.ts';
+import { answerQuery } from '../projections/runQueries.ts';
 import { evolveSummary, listSummaries, type ListFilter, type RunSummary } from '../projections/runSummary.ts';
 import type { EventStoreShape, NewEvent, RecordedEvent } from '../store/EventStore.ts';
 import { eventId } from '../store/eventId.ts';
@@ -18,20 +20,30 @@ import type { BlueprintRegistry, BlueprintVersion } from './blueprintRegistry.ts
 /**
  * The run supervisor: owns the run actors of this runtime. Each run is handled one message at a
  * time (a per-run mailbox); each message is load → react (pure) → append expecting the revision
- * read → perform effects (dispatch tasks, publish events). The stream is the truth: the in-memory
- * snapshot is only a cache, dropped on any conflict and rebuilt by replay.
+ * read → perform effects (dispatch tasks, arm timers, start children, publish events). The
+ * stream is the truth: the in-memory snapshot is only a cache, dropped on any conflict and
+ * rebuilt by replay.
  */
 
 export interface Effects {
-  /** Sends a task to the workers, after `delayMs`. At least once; the worker dedupes by taskId+attempt. */
+  /** Sends a task to the workers, after `delayMs`. At least once; results are matched by taskId+attempt. */
   readonly dispatch: (task: TaskMessage, delayMs: number) => void;
+  /** Tells workers to abort a task in flight (best effort; its result is ignored anyway). */
+  readonly abortTask: (taskId: string) => void;
   /** Publishes one appended event on `<p>.runs.<runId>.events`. */
   readonly publishEvent: (runId: string, event: RecordedEvent) => void;
+}
+
+interface Parent {
+  readonly runId: string;
+  readonly stepId: string;
+  readonly item?: number;
 }
 
 interface LoadedRun {
   readonly compiled: CompiledRun;
   readonly identity: RunIdentity;
+  readonly parent: Parent | undefined;
   snapshot: RunSnapshot;
   revision: number;
 }
@@ -41,6 +53,7 @@ export interface StartRequest {
   readonly version?: number;
   readonly input?: Json;
   readonly runId?: string;
+  readonly parent?: Parent;
 }
 
 export interface StartResult {
@@ -51,6 +64,8 @@ export interface StartResult {
 
 const decodeRunEvent = Schema.decodeUnknownResult(RunEvent);
 const MAX_CONFLICT_RETRIES = 8;
+/** setTimeout's limit; longer timers are re-armed. */
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 const toRunEvent = (recorded: RecordedEvent): RunEvent => {
   const decoded = decodeRunEvent({ ...(recorded.data as object), type: recorded.type });
@@ -70,30 +85,55 @@ export const invalidBlueprint = (diagnostics: readonly Diagnostic[]): WeftError 
     diagnostics,
   });
 
+/** Signal names a run accepts, with their handlers: declared ones, and every `wait` step's signal. */
+export const acceptedSignals = (compiled: CompiledRun): ReadonlyMap<string, 'store' | 'append' | 'trigger'> => {
+  const accepted = new Map<string, 'store' | 'append' | 'trigger'>();
+  for (const info of compiled.plan.steps.values()) {
+    if (info.step.type === 'wait') accepted.set(info.step.signal, 'trigger');
+  }
+  for (const signal of compiled.blueprint.signals ?? []) accepted.set(signal.name, signal.handler ?? 'store');
+  for (const plugin of compiled.blueprint.plugins ?? []) {
+    for (const signal of plugin.signals ?? []) {
+      const declared = typeof signal === 'string' ? { name: signal } : signal;
+      accepted.set(`${plugin.name}_${declared.name}`, ('handler' in declared ? declared.handler : undefined) ?? 'store');
+    }
+  }
+  return accepted;
+};
+
 export class RunSupervisor {
   readonly #store: EventStoreShape;
   readonly #registry: BlueprintRegistry;
   readonly #effects: Effects;
+  readonly #log: (message: string) => void;
   readonly #compiled = new Map<string, CompiledRun>();
   readonly #runs = new Map<string, LoadedRun>();
   readonly #mailboxes = new Map<string, Promise<unknown>>();
   readonly #summaries = new Map<string, RunSummary>();
   readonly #waiters = new Map<string, Set<(summary: RunSummary) => void>>();
+  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #expressions = new ExpressionCache(1000);
   readonly #newRunId: () => string;
+  #closed = false;
 
   constructor(deps: {
     readonly store: EventStoreShape;
     readonly registry: BlueprintRegistry;
     readonly effects: Effects;
     readonly newRunId: () => string;
+    readonly log?: (message: string) => void;
   }) {
     this.#store = deps.store;
     this.#registry = deps.registry;
     this.#effects = deps.effects;
     this.#newRunId = deps.newRunId;
+    this.#log = deps.log ?? (() => undefined);
   }
 
-  /** Builds the run-summary projection from every run stream, then re-dispatches the open tasks of unfinished runs. */
+  /**
+   * Builds the run-summary projection from every run stream, then carries every unfinished run on:
+   * re-dispatches open tasks (same taskId and attempt), re-arms timers, and reconciles children.
+   */
   async recover(): Promise<void> {
     let after: number | undefined;
     const unfinished = new Set<string>();
@@ -116,12 +156,19 @@ export class RunSupervisor {
       await this.#inMailbox(runId, async () => {
         const run = await this.#load(runId);
         if (run === undefined) return;
-        for (const task of Object.entries(run.snapshot.context.tasks)) {
-          const [stepId, open] = task;
-          this.#effects.dispatch({ ...open, runId, stepId }, 0);
-        }
+        const { context } = run.snapshot;
+        for (const task of Object.values(context.tasks)) this.#effects.dispatch({ ...task, runId }, 0);
+        for (const [timerId, timer] of Object.entries(context.timers)) this.#armTimer(runId, timerId, timer.dueAt);
+        for (const child of Object.values(context.children)) this.#reconcileChild(runId, child);
       });
     }
+  }
+
+  /** Stops timers; runs in memory are dropped (the streams keep everything). */
+  close(): void {
+    this.#closed = true;
+    for (const timer of this.#timers.values()) clearTimeout(timer);
+    this.#timers.clear();
   }
 
   #inMailbox<A>(runId: string, work: () => Promise<A>): Promise<A> {
@@ -138,24 +185,25 @@ export class RunSupervisor {
     return next;
   }
 
-  #compile(version: BlueprintVersion): CompiledRun {
+  #compile(version: Pick<BlueprintVersion, 'hash' | 'content'>): CompiledRun {
     const cached = this.#compiled.get(version.hash);
     if (cached !== undefined) return cached;
     const validated = validateBlueprint(version.content);
     if (!validated.ok) throw invalidBlueprint(validated.diagnostics);
-    let compiled: CompiledRun;
+    const compiled = this.#compileChecked(validated.blueprint);
+    this.#compiled.set(version.hash, compiled);
+    return compiled;
+  }
+
+  #compileChecked(blueprint: Blueprint): CompiledRun {
     try {
-      compiled = compileBlueprint(validated.blueprint, parseDuration);
+      return compileBlueprint(blueprint, parseDuration);
     } catch (error) {
       if (error instanceof UnsupportedStep) {
-        throw invalidBlueprint([
-          { path: `$.steps[?(@.id=='${error.stepId}')]`, code: 'unsupported_step', message: error.message },
-        ]);
+        throw invalidBlueprint([{ path: '$.steps', code: 'unsupported_step', message: error.message }]);
       }
       throw error;
     }
-    this.#compiled.set(version.hash, compiled);
-    return compiled;
   }
 
   /** Rebuilds a run from its stream (cached while it runs). Undefined when the stream does not exist. */
@@ -163,20 +211,28 @@ export class RunSupervisor {
     const cached = this.#runs.get(runId);
     if (cached !== undefined) return cached;
     const recorded = await Effect.runPromise(this.#store.read(runStream(runId)));
-    const first = recorded[0];
-    if (first === undefined) return undefined;
+    if (recorded.length === 0) return undefined;
     const events = recorded.map(toRunEvent);
     const started = events[0];
     if (started?.type !== 'RunStarted') throw new Error(`stream run-${runId} does not begin with RunStarted`);
-    const compiled = this.#compile({ ...started.blueprint, name: started.blueprint.name });
+    const compiled = this.#compile(started.blueprint);
     const run: LoadedRun = {
       compiled,
       identity: { id: runId, blueprint: started.blueprint.name, version: started.blueprint.version },
+      parent: started.parent,
       snapshot: replay(compiled, events),
       revision: recorded.length - 1,
     };
     if (statusOf(run.snapshot) === 'running') this.#runs.set(runId, run);
     return run;
+  }
+
+  #react(run: Pick<LoadedRun, 'compiled' | 'snapshot' | 'identity'>, event: RunEvent) {
+    return react(run.compiled, run.snapshot, run.identity, event, {
+      now: Date.now(),
+      cache: this.#expressions,
+      parseDuration,
+    });
   }
 
   /**
@@ -191,7 +247,8 @@ export class RunSupervisor {
       if (run === undefined) throw weftError('run_not_found', `no run '${runId}'`, { runId });
       const event = makeEvent(run);
       if (event === undefined) return false;
-      const reaction = await react(run.compiled, run.snapshot, run.identity, event);
+      const before = run.snapshot;
+      const reaction = await this.#react(run, event);
       const appended = await this.#append(stream, reaction.events, run.revision);
       if (appended === 'conflict') {
         this.#runs.delete(runId);
@@ -200,7 +257,7 @@ export class RunSupervisor {
       run.snapshot = reaction.snapshot;
       run.revision += reaction.events.length;
       if (statusOf(run.snapshot) !== 'running') this.#runs.delete(runId);
-      this.#perform(runId, reaction.events, appended);
+      this.#perform(runId, run, before, reaction.events, appended);
       return true;
     }
     throw weftError('unavailable', `run '${runId}' is contended; try again`, { runId });
@@ -221,43 +278,173 @@ export class RunSupervisor {
       if (result.failure._tag === 'VersionConflict') return 'conflict';
       throw weftError('unavailable', `event store: ${result.failure.message}`);
     }
+    // Positions within one append only increase; exact ones are not needed by anything downstream.
     const { at, position } = result.success;
-    return newEvents.map((e, i) => ({
-      ...e,
-      stream,
-      revision: first + i,
-      position: position - (newEvents.length - 1 - i),
-      at,
-    }));
+    return newEvents.map((e, i) => ({ ...e, stream, revision: first + i, position, at }));
   }
 
-  /** After a successful append: project, notify, dispatch. Never throws. */
-  #perform(runId: string, events: readonly RunEvent[], recorded: readonly RecordedEvent[]): void {
+  /** After a successful append: project, notify, dispatch, arm timers, start children. Never throws. */
+  #perform(
+    runId: string,
+    run: Pick<LoadedRun, 'parent'>,
+    before: RunSnapshot,
+    events: readonly RunEvent[],
+    recorded: readonly RecordedEvent[],
+  ): void {
     events.forEach((event, i) => {
-      const at = recorded[i]?.at ?? new Date().toISOString();
+      const record = recorded[i];
+      const at = record?.at ?? new Date().toISOString();
       const summary = evolveSummary(this.#summaries.get(runId), event, at);
       if (summary !== undefined) this.#summaries.set(runId, summary);
-      const record = recorded[i];
       if (record !== undefined) this.#effects.publishEvent(runId, record);
-      if (event.type === 'StepScheduled') {
-        this.#effects.dispatch(
-          {
-            taskId: event.taskId,
-            runId,
-            stepId: event.stepId,
-            attempt: event.attempt,
-            activity: event.activity,
-            input: event.input,
-            timeoutMs: event.timeoutMs,
-          },
-          event.delayMs,
-        );
+      switch (event.type) {
+        case 'StepScheduled':
+          this.#effects.dispatch(
+            {
+              taskId: event.taskId,
+              runId,
+              stepId: event.stepId,
+              ...(event.item === undefined ? {} : { item: event.item }),
+              attempt: event.attempt,
+              activity: event.activity,
+              input: event.input,
+              timeoutMs: event.timeoutMs,
+            },
+            event.delayMs,
+          );
+          break;
+        case 'TimerScheduled':
+          this.#armTimer(runId, event.timerId, event.dueAt);
+          break;
+        case 'ChildRequested':
+          void this.#startChild(runId, event);
+          break;
+        case 'RunCancelled':
+          for (const task of Object.values(before.context.tasks)) this.#effects.abortTask(task.taskId);
+          for (const child of Object.values(before.context.children)) {
+            void this.cancel(child.childRunId, `parent run '${runId}' was cancelled`).catch(() => undefined);
+          }
+          break;
+        default:
+          break;
       }
       if (TERMINAL_EVENTS.has(event.type) && summary !== undefined) {
+        for (const timerKey of [...this.#timers.keys()].filter((k) => k.startsWith(`${runId}\u0000`))) {
+          clearTimeout(this.#timers.get(timerKey));
+          this.#timers.delete(timerKey);
+        }
         for (const waiter of this.#waiters.get(runId) ?? []) waiter(summary);
         this.#waiters.delete(runId);
+        if (run.parent !== undefined) void this.#notifyParent(run.parent, runId, summary);
       }
     });
+  }
+
+  #armTimer(runId: string, timerId: string, dueAt: number): void {
+    if (this.#closed) return;
+    const key = `${runId}\u0000${timerId}`;
+    clearTimeout(this.#timers.get(key));
+    const delay = Math.max(0, dueAt - Date.now());
+    const timer = setTimeout(() => {
+      this.#timers.delete(key);
+      if (delay >= MAX_TIMEOUT_MS) {
+        this.#armTimer(runId, timerId, dueAt);
+        return;
+      }
+      void this.fireTimer(runId, timerId).catch((error: unknown) => this.#log(`timer ${timerId} of run ${runId}: ${String(error)}`));
+    }, Math.min(delay, MAX_TIMEOUT_MS));
+    this.#timers.set(key, timer);
+  }
+
+  /** Records a timer's firing once; a timer that is no longer open is ignored. */
+  async fireTimer(runId: string, timerId: string): Promise<boolean> {
+    return this.#inMailbox(runId, () =>
+      this.#transact(runId, (run) =>
+        statusOf(run.snapshot) === 'running' && run.snapshot.context.timers[timerId] !== undefined
+          ? { type: 'TimerFired', timerId }
+          : undefined,
+      ),
+    );
+  }
+
+  async #startChild(parentRunId: string, event: Extract<RunEvent, { type: 'ChildRequested' }>): Promise<void> {
+    const parent: Parent = { runId: parentRunId, stepId: event.stepId, ...(event.item === undefined ? {} : { item: event.item }) };
+    try {
+      await this.start({
+        blueprint: event.blueprint,
+        ...(event.version === undefined ? {} : { version: event.version }),
+        input: event.input,
+        runId: event.childRunId,
+        parent,
+      });
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const code = error instanceof WeftError ? error.code : 'internal';
+      await this.#deliverChildResult(parent, event.childRunId, { ok: false, error: { code, message, retryable: false } });
+    }
+  }
+
+  /** After a restart: a child that ended while nobody listened is delivered; one never started is started. */
+  #reconcileChild(parentRunId: string, child: { readonly childRunId: string; readonly stepId: string; readonly item?: number }): void {
+    const parent: Parent = { runId: parentRunId, stepId: child.stepId, ...(child.item === undefined ? {} : { item: child.item }) };
+    void this.get(child.childRunId).then(
+      (summary) => {
+        if (summary.status !== 'running') void this.#notifyParent(parent, child.childRunId, summary);
+      },
+      async () => {
+        const run = await this.#load(parentRunId);
+        const event = run === undefined ? undefined : this.#childRequest(run, child.childRunId);
+        if (event !== undefined) await this.#startChild(parentRunId, event);
+      },
+    );
+  }
+
+  #childRequest(run: LoadedRun, childRunId: string): Extract<RunEvent, { type: 'ChildRequested' }> | undefined {
+    const child = Object.values(run.snapshot.context.children).find((c) => c.childRunId === childRunId);
+    if (child === undefined) return undefined;
+    const step = run.compiled.plan.steps.get(child.stepId);
+    const entered = run.snapshot.context.entered[child.stepId] as { blueprint?: string; version?: number; input?: Json } | undefined;
+    if (step === undefined || entered?.blueprint === undefined) return undefined;
+    return {
+      type: 'ChildRequested',
+      stepId: child.stepId,
+      childRunId,
+      blueprint: entered.blueprint,
+      ...(entered.version === undefined ? {} : { version: entered.version }),
+      input: entered.input ?? null,
+    };
+  }
+
+  async #notifyParent(parent: Parent, childRunId: string, summary: RunSummary): Promise<void> {
+    await this.#deliverChildResult(
+      parent,
+      childRunId,
+      summary.status === 'completed'
+        ? { ok: true, output: summary.output ?? null }
+        : {
+            ok: false,
+            error: {
+              code: summary.status === 'cancelled' ? 'child_cancelled' : 'child_failed',
+              message: `child run '${childRunId}' ${summary.status}${summary.error ? `: ${summary.error.message}` : ''}`,
+              retryable: false,
+            },
+          },
+    ).catch((error: unknown) => this.#log(`could not deliver child ${childRunId} to ${parent.runId}: ${String(error)}`));
+  }
+
+  async #deliverChildResult(
+    parent: Parent,
+    childRunId: string,
+    result: { readonly ok: true; readonly output: Json } | { readonly ok: false; readonly error: { code: string; message: string; retryable: boolean } },
+  ): Promise<void> {
+    await this.#inMailbox(parent.runId, () =>
+      this.#transact(parent.runId, (run) => {
+        const open = Object.values(run.snapshot.context.children).some((c) => c.childRunId === childRunId);
+        if (statusOf(run.snapshot) !== 'running' || !open) return undefined;
+        const base = { stepId: parent.stepId, ...(parent.item === undefined ? {} : { item: parent.item }), childRunId };
+        return result.ok ? { type: 'ChildCompleted', ...base, output: result.output } : { type: 'ChildFailed', ...base, error: result.error };
+      }),
+    );
   }
 
   /** Resolves the blueprint (by name and version, or inline — put first, so the run pins a version). */
@@ -267,27 +454,16 @@ export class RunSupervisor {
     }
     const validated = validateBlueprint(request.blueprint);
     if (!validated.ok) throw invalidBlueprint(validated.diagnostics);
-    this.#compileCheck(validated.blueprint);
+    this.#compileChecked(validated.blueprint);
     return this.#registry.put(validated.blueprint);
   }
 
-  #compileCheck(blueprint: Blueprint): void {
-    try {
-      compileBlueprint(blueprint, parseDuration);
-    } catch (error) {
-      if (error instanceof UnsupportedStep) {
-        throw invalidBlueprint([{ path: '$.steps', code: 'unsupported_step', message: error.message }]);
-      }
-      throw error;
-    }
-  }
-
-  /** Validates a blueprint for storage: every diagnostic, including steps this runtime cannot execute yet. */
+  /** Validates a blueprint for storage: every diagnostic, including shapes this runtime cannot execute. */
   checkBlueprint(input: unknown): { readonly blueprint?: Blueprint; readonly diagnostics: readonly Diagnostic[] } {
     const validated = validateBlueprint(input);
     if (!validated.ok) return { diagnostics: validated.diagnostics };
     try {
-      this.#compileCheck(validated.blueprint);
+      this.#compileChecked(validated.blueprint);
     } catch (error) {
       if (error instanceof WeftError) {
         return { diagnostics: (error.details as { diagnostics: readonly Diagnostic[] }).diagnostics };
@@ -312,17 +488,19 @@ export class RunSupervisor {
         runId,
         blueprint: { name: version.name, version: version.version, hash: version.hash, content: version.content },
         input: request.input ?? null,
+        ...(request.parent === undefined ? {} : { parent: request.parent }),
       };
-      const reaction = await react(compiled, initialSnapshot(compiled), identity, started);
+      const initial = initialSnapshot(compiled);
+      const reaction = await this.#react({ compiled, identity, snapshot: initial }, started);
       const appended = await this.#append(stream, reaction.events, 'no_stream');
       if (appended === 'conflict') {
         const raced = await this.#existing(runId);
         if (raced !== undefined) return raced;
         throw weftError('unavailable', `run '${runId}' could not be started; try again`);
       }
-      const run: LoadedRun = { compiled, identity, snapshot: reaction.snapshot, revision: reaction.events.length - 1 };
+      const run: LoadedRun = { compiled, identity, parent: request.parent, snapshot: reaction.snapshot, revision: reaction.events.length - 1 };
       if (statusOf(run.snapshot) === 'running') this.#runs.set(runId, run);
-      this.#perform(runId, reaction.events, appended);
+      this.#perform(runId, run, initial, reaction.events, appended);
       return { runId, blueprint: { name: version.name, version: version.version }, existing: false };
     });
   }
@@ -339,11 +517,14 @@ export class RunSupervisor {
   async onResult(result: TaskResult): Promise<void> {
     await this.#inMailbox(result.runId, () =>
       this.#transact(result.runId, (run) => {
-        const open = run.snapshot.context.tasks[result.stepId];
-        if (statusOf(run.snapshot) !== 'running' || open?.taskId !== result.taskId || open.attempt !== result.attempt) {
-          return undefined;
-        }
-        const base = { stepId: result.stepId, taskId: result.taskId, attempt: result.attempt };
+        const open = Object.values(run.snapshot.context.tasks).find((t) => t.taskId === result.taskId);
+        if (statusOf(run.snapshot) !== 'running' || open === undefined || open.attempt !== result.attempt) return undefined;
+        const base = {
+          stepId: open.stepId,
+          ...(open.item === undefined ? {} : { item: open.item }),
+          taskId: result.taskId,
+          attempt: result.attempt,
+        };
         return result.ok
           ? { type: 'StepCompleted', ...base, output: result.output }
           : {
@@ -354,6 +535,29 @@ export class RunSupervisor {
       }).catch((error: unknown) => {
         if (error instanceof WeftError && error.code === 'run_not_found') return false;
         throw error;
+      }),
+    );
+  }
+
+  /**
+   * Records a signal once (a repeated `signalId` is accepted and not recorded again). The run must be
+   * running and accept the name: `unknown_signal` otherwise.
+   */
+  async signal(runId: string, name: string, payload: Json, signalId?: string): Promise<void> {
+    await this.#inMailbox(runId, () =>
+      this.#transact(runId, (run) => {
+        const status = statusOf(run.snapshot);
+        if (status !== 'running') throw weftError('run_not_running', `run '${runId}' is ${status}`, { runId, status });
+        const handler = acceptedSignals(run.compiled).get(name);
+        if (handler === undefined) {
+          throw weftError('unknown_signal', `run '${runId}' accepts no signal '${name}'`, {
+            runId,
+            name,
+            accepted: [...acceptedSignals(run.compiled).keys()],
+          });
+        }
+        if (signalId !== undefined && run.snapshot.context.signals.some((s) => s.signalId === signalId)) return undefined;
+        return { type: 'SignalReceived', name, payload, handler, ...(signalId === undefined ? {} : { signalId }) };
       }),
     );
   }
@@ -369,8 +573,37 @@ export class RunSupervisor {
     );
   }
 
+  /** Answers a query from the run's folded state (after it ended and after restarts too); `unknown_query` otherwise. */
+  async query(runId: string, name: string, args: Json): Promise<Json> {
+    const run = await this.#inMailbox(runId, () => this.#load(runId));
+    if (run === undefined) throw weftError('run_not_found', `no run '${runId}'`, { runId });
+    const signals =
+      name === 'get_signals'
+        ? (await Effect.runPromise(this.#store.read(runStream(runId))))
+            .filter((r) => r.type === 'SignalReceived')
+            .map((r) => {
+              const event = toRunEvent(r);
+              return { name: event.type === 'SignalReceived' ? event.name : '', payload: event.type === 'SignalReceived' ? event.payload : null, at: r.at };
+            })
+        : [];
+    const answer = await answerQuery(
+      {
+        compiled: run.compiled,
+        context: run.snapshot.context,
+        status: statusOf(run.snapshot),
+        signals,
+        acceptedSignals: [...acceptedSignals(run.compiled).keys()],
+      },
+      name,
+      args,
+      this.#expressions,
+    );
+    if (answer === undefined) throw weftError('unknown_query', `run '${runId}' answers no query '${name}'`, { runId, name });
+    if (!answer.ok) throw weftError('invalid_request', `query '${name}' failed: ${answer.message}`, { code: answer.code });
+    return answer.value;
+  }
+
   async get(runId: string): Promise<RunSummary> {
-    runStream(runId);
     const known = this.#summaries.get(runId);
     if (known !== undefined) return known;
     const recorded = await Effect.runPromise(this.#store.read(runStream(runId)));
@@ -387,7 +620,6 @@ export class RunSupervisor {
 
   async history(runId: string, from: number, limit: number): Promise<readonly RecordedEvent[]> {
     const recorded = await Effect.runPromise(this.#store.read(runStream(runId), { from, limit }));
-    if (recorded.length === 0 && from === 0) throw weftError('run_not_found', `no run '${runId}'`, { runId });
     if (recorded.length === 0) await this.get(runId);
     return recorded;
   }

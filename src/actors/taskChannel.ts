@@ -52,6 +52,10 @@ export class TaskChannel {
     this.#timers.add(timer);
   }
 
+  abortTask(taskId: string): void {
+    if (!this.#nc.isClosed()) this.#nc.publish(this.#subjects.taskCancel(), JSON.stringify({ taskId }));
+  }
+
   publishEvent(runId: string, event: RecordedEvent): void {
     if (this.#nc.isClosed()) return;
     this.#nc.publish(

@@ -3,7 +3,7 @@ import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Result } from 'effect';
 import type { Json } from '../blueprints/json.ts';
 import { Subjects } from '../gateway/subjects.ts';
-import { decodeTaskMessage, type TaskMessage, type TaskResult } from '../gateway/protocol.ts';
+import { decodeTaskCancel, decodeTaskMessage, type TaskMessage, type TaskResult } from '../gateway/protocol.ts';
 import { ensureConsumer, ensureStreams, TASK_ACK_WAIT_MS } from './jetstream.ts';
 
 /**
@@ -82,10 +82,25 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
   const slots = new Slots(Math.max(1, options.concurrency ?? 16));
   const running = new Set<Promise<void>>();
   const consumers: ConsumerMessages[] = [];
+  const controllers = new Map<string, AbortController>();
+  const cancels = nc.subscribe(subjects.taskCancel(), {
+    callback: (error, msg) => {
+      if (error !== null) return;
+      let payload: unknown;
+      try {
+        payload = msg.json();
+      } catch {
+        return;
+      }
+      const decoded = decodeTaskCancel(payload);
+      if (Result.isSuccess(decoded)) controllers.get(decoded.success.taskId)?.abort(new Error('the run was cancelled'));
+    },
+  });
 
   const run = async (msg: JsMsg, task: TaskMessage): Promise<void> => {
     const activity = options.activities[task.activity];
     const controller = new AbortController();
+    controllers.set(task.taskId, controller);
     const heartbeat = setInterval(() => msg.working(), TASK_ACK_WAIT_MS / 3);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
@@ -117,6 +132,7 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     } finally {
       clearTimeout(timer);
       clearInterval(heartbeat);
+      controllers.delete(task.taskId);
     }
     try {
       await js.publish(subjects.result(task.runId), JSON.stringify(result), { msgID: `${task.taskId}/${task.attempt}/result` });
@@ -160,6 +176,7 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
   return {
     activities: names,
     async close() {
+      cancels.unsubscribe();
       for (const messages of consumers) messages.stop();
       await Promise.allSettled([...running]);
       await nc.drain();

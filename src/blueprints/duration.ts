@@ -51,7 +51,8 @@ const FORMAT_UNITS: readonly (readonly [string, number])[] = [
  * non-negative safe integer. Negative or fractional input is a defect: it throws RangeError.
  */
 export const formatDuration = (ms: number): string => {
-  if (!Number.isSafeInteger(ms) || ms < 0) throw new RangeError(`not a duration in milliseconds: ${ms}`);
+  if (!Number.isSafeInteger(ms) || ms < 0)
+    throw new RangeError(`not a duration in milliseconds: ${ms}`);
   if (ms === 0) return '0ms';
   let rest = ms;
   let out = '';

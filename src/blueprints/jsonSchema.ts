@@ -14,7 +14,10 @@ const mapRefs = (value: Json, rename: (ref: string) => string): Json => {
   if (Array.isArray(value)) return (value as readonly Json[]).map((v) => mapRefs(v, rename));
   if (!isObject(value)) return value;
   return Object.fromEntries(
-    Object.entries(value).map(([k, v]) => [k, k === '$ref' && typeof v === 'string' ? rename(v) : mapRefs(v, rename)]),
+    Object.entries(value).map(([k, v]) => [
+      k,
+      k === '$ref' && typeof v === 'string' ? rename(v) : mapRefs(v, rename),
+    ]),
   );
 };
 
@@ -37,16 +40,22 @@ export const blueprintJsonSchema = (): JsonObject => {
   // folded into their target.
   const aliases = new Map<string, string>();
   for (const [name, definition] of Object.entries(definitions)) {
-    if (isObject(definition) && Object.keys(definition).length === 1 && typeof definition['$ref'] === 'string') {
+    if (
+      isObject(definition) &&
+      Object.keys(definition).length === 1 &&
+      typeof definition['$ref'] === 'string'
+    ) {
       aliases.set(`#/$defs/${name}`, definition['$ref']);
     }
   }
   const follow = (ref: string): string => {
     let current = ref;
-    for (let hops = 0; hops < 16 && aliases.has(current); hops++) current = aliases.get(current) ?? current;
+    for (let hops = 0; hops < 16 && aliases.has(current); hops++)
+      current = aliases.get(current) ?? current;
     return current;
   };
-  const rootRef = isObject(root) && typeof root['$ref'] === 'string' ? follow(root['$ref']) : undefined;
+  const rootRef =
+    isObject(root) && typeof root['$ref'] === 'string' ? follow(root['$ref']) : undefined;
   const rootName = rootRef?.replace('#/$defs/', '');
   const rootDefinition = rootName === undefined ? undefined : definitions[rootName];
   const resolve = (ref: string): string => {
@@ -55,7 +64,8 @@ export const blueprintJsonSchema = (): JsonObject => {
   };
   const defs: Record<string, Json> = {};
   for (const [name, definition] of Object.entries(definitions)) {
-    if (!aliases.has(`#/$defs/${name}`) && name !== rootName) defs[name] = mapRefs(definition, resolve);
+    if (!aliases.has(`#/$defs/${name}`) && name !== rootName)
+      defs[name] = mapRefs(definition, resolve);
   }
   const body = isObject(rootDefinition) ? mapRefs(rootDefinition, resolve) : mapRefs(root, resolve);
 

@@ -25,7 +25,10 @@ const NAME_RULE = `letters, digits and "_", not starting with a digit, at most $
 
 export const Name = Schema.String.check(
   Schema.isPattern(NAME_PATTERN, { expected: `a name (${NAME_RULE})`, weftCode: 'invalid_name' }),
-  Schema.isMaxLength(NAME_MAX_LENGTH, { expected: `a name of at most ${NAME_MAX_LENGTH} characters`, weftCode: 'invalid_name' }),
+  Schema.isMaxLength(NAME_MAX_LENGTH, {
+    expected: `a name of at most ${NAME_MAX_LENGTH} characters`,
+    weftCode: 'invalid_name',
+  }),
 ).annotate({
   title: 'Name',
   description: `An identifier: ${NAME_RULE}. Used in NATS subjects and stream names, so nothing else is accepted.`,
@@ -49,11 +52,15 @@ export const Expression = Schema.String.check(
 });
 
 const DurationString = Schema.String.check(
-  Schema.isPattern(DURATION_PATTERN, { expected: 'a duration like "200ms", "30s", "2m", "1h", "1d" or "1h30m"' }),
+  Schema.isPattern(DURATION_PATTERN, {
+    expected: 'a duration like "200ms", "30s", "2m", "1h", "1d" or "1h30m"',
+  }),
   Schema.makeFilter((s: string) => !DURATION_PATTERN.test(s) || parseDuration(s) !== undefined, {
     expected: `a duration of at most ${Number.MAX_SAFE_INTEGER} ms`,
   }),
-).annotate({ description: 'A duration: number and unit (ms, s, m, h, d), e.g. "200ms", "30s", "1h30m".' });
+).annotate({
+  description: 'A duration: number and unit (ms, s, m, h, d), e.g. "200ms", "30s", "1h30m".',
+});
 
 const DurationMillis = Schema.Int.check(
   Schema.isGreaterThanOrEqualTo(0),
@@ -62,7 +69,8 @@ const DurationMillis = Schema.Int.check(
 
 export const Duration = Schema.Union([DurationString, DurationMillis]).annotate({
   title: 'Duration',
-  description: 'A duration: a string like "200ms", "30s", "2m", "1h", "1d", "1h30m", or a non-negative integer of milliseconds.',
+  description:
+    'A duration: a string like "200ms", "30s", "2m", "1h", "1d", "1h30m", or a non-negative integer of milliseconds.',
   examples: ['30s', '2m', 500],
   weftCode: 'invalid_duration',
 });
@@ -72,38 +80,62 @@ const PositiveInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(1));
 const NonNegativeInt = Schema.Int.check(Schema.isGreaterThanOrEqualTo(0));
 
 const JsonValue = Schema.Json.annotate({
-  description: 'Any JSON value. Strings written as "{% … %}" anywhere inside are expressions, replaced by their value.',
+  description:
+    'Any JSON value. Strings written as "{% … %}" anywhere inside are expressions, replaced by their value.',
 });
 
 const Timestamp = Schema.String.check(
-  Schema.isPattern(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/u, {
-    expected: 'an RFC 3339 timestamp like "2030-01-01T00:00:00Z"',
-  }),
+  Schema.isPattern(
+    /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|[+-]\d{2}:\d{2})$/u,
+    {
+      expected: 'an RFC 3339 timestamp like "2030-01-01T00:00:00Z"',
+    },
+  ),
 ).annotate({ description: 'An RFC 3339 timestamp, e.g. "2030-01-01T09:00:00Z".' });
 
 export const Backoff = Schema.Struct({
-  initial: Schema.optionalKey(Duration.annotate({ description: 'Delay before the first retry (default "200ms").' })),
-  factor: Schema.optionalKey(
-    Schema.Finite.check(Schema.isGreaterThanOrEqualTo(1)).annotate({ description: 'Each retry waits this many times longer than the one before (default 2).' }),
+  initial: Schema.optionalKey(
+    Duration.annotate({ description: 'Delay before the first retry (default "200ms").' }),
   ),
-  max: Schema.optionalKey(Duration.annotate({ description: 'Longest delay between retries (default "30s").' })),
-}).annotate({ identifier: 'Backoff', title: 'Backoff', description: 'Delay between retries: initial × factor^(retry − 1), capped at max.' });
+  factor: Schema.optionalKey(
+    Schema.Finite.check(Schema.isGreaterThanOrEqualTo(1)).annotate({
+      description: 'Each retry waits this many times longer than the one before (default 2).',
+    }),
+  ),
+  max: Schema.optionalKey(
+    Duration.annotate({ description: 'Longest delay between retries (default "30s").' }),
+  ),
+}).annotate({
+  identifier: 'Backoff',
+  title: 'Backoff',
+  description: 'Delay between retries: initial × factor^(retry − 1), capped at max.',
+});
 export type Backoff = typeof Backoff.Type;
 
-const maxAttempts = PositiveInt.annotate({ description: 'How many times an activity is attempted before it fails (default 3); 1 means no retry.' });
-const timeout = Duration.annotate({ description: 'How long one attempt (or a wait) may take (default "30s").' });
+const maxAttempts = PositiveInt.annotate({
+  description:
+    'How many times an activity is attempted before it fails (default 3); 1 means no retry.',
+});
+const timeout = Duration.annotate({
+  description: 'How long one attempt (or a wait) may take (default "30s").',
+});
 
 export const Defaults = Schema.Struct({
   maxAttempts: Schema.optionalKey(maxAttempts),
   timeout: Schema.optionalKey(timeout),
   backoff: Schema.optionalKey(Backoff),
-}).annotate({ identifier: 'Defaults', title: 'Defaults', description: 'Retry policy for every step that does not set its own.' });
+}).annotate({
+  identifier: 'Defaults',
+  title: 'Defaults',
+  description: 'Retry policy for every step that does not set its own.',
+});
 export type Defaults = typeof Defaults.Type;
 /** The retry policy fields a blueprint's `defaults` and each step may set. */
 export type RetryPolicy = Defaults;
 
 export const SignalHandler = Schema.Literals(['store', 'append', 'trigger']).annotate({
-  description: '"store" sets $data.<name> to the payload, "append" appends it to $data.<name>, "trigger" only records it (and releases wait steps).',
+  description:
+    '"store" sets $data.<name> to the payload, "append" appends it to $data.<name>, "trigger" only records it (and releases wait steps).',
 });
 export type SignalHandler = typeof SignalHandler.Type;
 
@@ -111,42 +143,69 @@ export const SignalDecl = Schema.Struct({
   name: Name,
   handler: Schema.optionalKey(SignalHandler),
   description: Schema.optionalKey(Schema.String),
-}).annotate({ identifier: 'SignalDecl', title: 'Signal', description: 'A signal the run accepts; the handler defaults to "store".' });
+}).annotate({
+  identifier: 'SignalDecl',
+  title: 'Signal',
+  description: 'A signal the run accepts; the handler defaults to "store".',
+});
 export type SignalDecl = typeof SignalDecl.Type;
 
 export const QueryDecl = Schema.Struct({
   name: Name,
-  expr: Expression.annotate({ description: 'What the query answers, evaluated against the run state when asked.' }),
+  expr: Expression.annotate({
+    description: 'What the query answers, evaluated against the run state when asked.',
+  }),
   description: Schema.optionalKey(Schema.String),
-}).annotate({ identifier: 'QueryDecl', title: 'Query', description: 'A named expression over the run state that clients can ask for.' });
+}).annotate({
+  identifier: 'QueryDecl',
+  title: 'Query',
+  description: 'A named expression over the run state that clients can ask for.',
+});
 export type QueryDecl = typeof QueryDecl.Type;
 
 export const PluginDecl = Schema.Struct({
   name: Name,
   signals: Schema.optionalKey(
-    Schema.Array(Schema.Union([Name, SignalDecl])).annotate({ description: 'Adds signals named <plugin>_<signal> (handler "store" unless given).' }),
+    Schema.Array(Schema.Union([Name, SignalDecl])).annotate({
+      description: 'Adds signals named <plugin>_<signal> (handler "store" unless given).',
+    }),
   ),
   queries: Schema.optionalKey(
-    Schema.Array(Schema.Union([Name, QueryDecl])).annotate({ description: 'Adds queries named <plugin>_<query>; one named after a built-in query answers for this plugin\'s signals only.' }),
+    Schema.Array(Schema.Union([Name, QueryDecl])).annotate({
+      description:
+        "Adds queries named <plugin>_<query>; one named after a built-in query answers for this plugin's signals only.",
+    }),
   ),
   description: Schema.optionalKey(Schema.String),
-}).annotate({ identifier: 'PluginDecl', title: 'Plugin', description: 'A bundle of signals and queries under a common prefix.' });
+}).annotate({
+  identifier: 'PluginDecl',
+  title: 'Plugin',
+  description: 'A bundle of signals and queries under a common prefix.',
+});
 export type PluginDecl = typeof PluginDecl.Type;
 
 const StepFields = Schema.Struct({
-  description: Schema.optionalKey(Schema.String.annotate({ description: 'What the step is for (documentation only).' })),
+  description: Schema.optionalKey(
+    Schema.String.annotate({ description: 'What the step is for (documentation only).' }),
+  ),
   dependsOn: Schema.optionalKey(
     Schema.Array(Name).annotate({
-      description: 'Ids of steps in the same list that must be done first. Without it a step runs after the one before it; [] makes it a root.',
+      description:
+        'Ids of steps in the same list that must be done first. Without it a step runs after the one before it; [] makes it a root.',
     }),
   ),
-  if: Schema.optionalKey(Expression.annotate({ description: 'Run the step only when this is true; otherwise it is skipped with output null.' })),
+  if: Schema.optionalKey(
+    Expression.annotate({
+      description: 'Run the step only when this is true; otherwise it is skipped with output null.',
+    }),
+  ),
   maxAttempts: Schema.optionalKey(maxAttempts),
   timeout: Schema.optionalKey(timeout),
   backoff: Schema.optionalKey(Backoff),
   onError: Schema.optionalKey(
     Name.annotate({
-      description: 'When retries are spent: "fail" (default) fails the run, "continue" records {"error": …} as the output and goes on, or the id of a step in the same list to jump to.',
+      description:
+        'When retries are spent: "fail" (default) fails the run, "continue" records {"error": …} as the output and goes on, or the id of a step in the same list to jump to.',
     }),
   ),
 });
@@ -192,7 +251,10 @@ export interface ChildFields {
   readonly blueprint?: string;
   readonly version?: number;
   readonly input?: Json;
-  readonly byType?: { readonly on: string; readonly blueprints: { readonly [value: string]: string } };
+  readonly byType?: {
+    readonly on: string;
+    readonly blueprints: { readonly [value: string]: string };
+  };
 }
 export interface WaitFields {
   readonly signal: string;
@@ -227,7 +289,11 @@ export type Step =
 export type StepType = Step['type'];
 
 /** The single step inside a `map`: any step, with an optional `id`. */
-export type MapItemStep = Step extends infer S ? (S extends Step ? Omit<S, 'id'> & { readonly id?: string } : never) : never;
+export type MapItemStep = Step extends infer S
+  ? S extends Step
+    ? Omit<S, 'id'> & { readonly id?: string }
+    : never
+  : never;
 
 export const STEP_TYPES: readonly StepType[] = [
   'activity',
@@ -256,28 +322,37 @@ const variants = {
       type: Schema.Literal('activity'),
       activity: nameOrExpression('The activity to run: its name, or an expression giving one.'),
       input: Schema.optionalKey(
-        JsonValue.annotate({ description: 'The activity input (default: the run input for a first root step, the output of its single dependency, or an object keyed by dependency id).' }),
+        JsonValue.annotate({
+          description:
+            'The activity input (default: the run input for a first root step, the output of its single dependency, or an object keyed by dependency id).',
+        }),
       ),
     },
-    description: 'Runs the named activity on a worker, with retries per maxAttempts/backoff. Output: the activity\'s result.',
+    description:
+      "Runs the named activity on a worker, with retries per maxAttempts/backoff. Output: the activity's result.",
   },
   parallel: {
     fields: {
       type: Schema.Literal('parallel'),
-      branches: Schema.Array(stepList('One branch: a list of steps run in order (or per dependsOn).'))
+      branches: Schema.Array(
+        stepList('One branch: a list of steps run in order (or per dependsOn).'),
+      )
         .check(Schema.isMinLength(1, { expected: 'at least one branch' }))
         .annotate({ description: 'Branches run at the same time; the step is done when all are.' }),
     },
-    description: 'Runs branches at once and joins them. Output: the array of branch outputs (a branch\'s output is its last step\'s).',
+    description:
+      "Runs branches at once and joins them. Output: the array of branch outputs (a branch's output is its last step's).",
   },
   condition: {
     fields: {
       type: Schema.Literal('condition'),
-      when: Expression.annotate({ description: 'Decides the branch: truthy runs then, otherwise else.' }),
+      when: Expression.annotate({
+        description: 'Decides the branch: truthy runs then, otherwise else.',
+      }),
       then: stepList('Steps run when the condition holds.'),
       else: Schema.optionalKey(stepList('Steps run when it does not.')),
     },
-    description: 'Two-way branch. Output: the taken branch\'s output, or null.',
+    description: "Two-way branch. Output: the taken branch's output, or null.",
   },
   switch: {
     fields: {
@@ -288,29 +363,45 @@ const variants = {
       }),
       default: Schema.optionalKey(stepList('Steps run when no case matches.')),
     },
-    description: 'Multi-way branch. Output: the taken case\'s output, or null.',
+    description: "Multi-way branch. Output: the taken case's output, or null.",
   },
   loop: {
     fields: {
       type: Schema.Literal('loop'),
       count: Schema.optionalKey(
-        Schema.Union([NonNegativeInt, Expression]).annotate({ description: 'Repeat this many times (a number or an expression giving one).' }),
+        Schema.Union([NonNegativeInt, Expression]).annotate({
+          description: 'Repeat this many times (a number or an expression giving one).',
+        }),
       ),
-      while: Schema.optionalKey(Expression.annotate({ description: 'Repeat while this holds (checked before each iteration); needs maxIterations.' })),
+      while: Schema.optionalKey(
+        Expression.annotate({
+          description:
+            'Repeat while this holds (checked before each iteration); needs maxIterations.',
+        }),
+      ),
       maxIterations: Schema.optionalKey(
-        PositiveInt.annotate({ description: 'Upper bound of a while loop; reaching it with the condition still true fails with max_iterations.' }),
+        PositiveInt.annotate({
+          description:
+            'Upper bound of a while loop; reaching it with the condition still true fails with max_iterations.',
+        }),
       ),
       steps: stepList('The loop body; $iteration counts from 0.'),
     },
-    description: 'Repeats its steps, count times or while a condition holds. Output: the array of the iterations\' outputs.',
+    description:
+      "Repeats its steps, count times or while a condition holds. Output: the array of the iterations' outputs.",
   },
   map: {
     fields: {
       type: Schema.Literal('map'),
       over: Schema.optionalKey(
-        Expression.annotate({ description: 'The array to map over (default: the single dependency\'s output, or the run input).' }),
+        Expression.annotate({
+          description:
+            "The array to map over (default: the single dependency's output, or the run input).",
+        }),
       ),
-      concurrency: Schema.optionalKey(PositiveInt.annotate({ description: 'How many items run at once (default: all).' })),
+      concurrency: Schema.optionalKey(
+        PositiveInt.annotate({ description: 'How many items run at once (default: all).' }),
+      ),
       step: Schema.suspend((): Schema.Codec<MapItemStep> => MapItemStep),
     },
     description:
@@ -319,34 +410,53 @@ const variants = {
   child: {
     fields: {
       type: Schema.Literal('child'),
-      blueprint: Schema.optionalKey(nameOrExpression('The child blueprint: its name, or an expression giving one.')),
-      version: Schema.optionalKey(PositiveInt.annotate({ description: 'Pin a blueprint version (default: the latest).' })),
-      input: Schema.optionalKey(JsonValue.annotate({ description: 'The child run\'s input (default as for activities).' })),
+      blueprint: Schema.optionalKey(
+        nameOrExpression('The child blueprint: its name, or an expression giving one.'),
+      ),
+      version: Schema.optionalKey(
+        PositiveInt.annotate({ description: 'Pin a blueprint version (default: the latest).' }),
+      ),
+      input: Schema.optionalKey(
+        JsonValue.annotate({ description: "The child run's input (default as for activities)." }),
+      ),
       byType: Schema.optionalKey(
         Schema.Struct({
-          on: Expression.annotate({ description: 'Its value (as a string) selects the blueprint.' }),
-          blueprints: Schema.Record(Schema.String, Name).annotate({ description: 'Value → blueprint name.' }),
-        }).annotate({ description: 'Choose the child blueprint by a value, instead of `blueprint`.' }),
+          on: Expression.annotate({
+            description: 'Its value (as a string) selects the blueprint.',
+          }),
+          blueprints: Schema.Record(Schema.String, Name).annotate({
+            description: 'Value → blueprint name.',
+          }),
+        }).annotate({
+          description: 'Choose the child blueprint by a value, instead of `blueprint`.',
+        }),
       ),
     },
-    description: 'Starts a child run (of `blueprint`, or chosen by `byType`) and waits for it. Output: the child run\'s output.',
+    description:
+      "Starts a child run (of `blueprint`, or chosen by `byType`) and waits for it. Output: the child run's output.",
   },
   wait: {
     fields: {
       type: Schema.Literal('wait'),
-      signal: Name.annotate({ description: 'The signal to wait for; one that arrived before the step started counts.' }),
+      signal: Name.annotate({
+        description: 'The signal to wait for; one that arrived before the step started counts.',
+      }),
     },
-    description: 'Waits for a signal (use timeout to bound the wait). Output: the signal\'s payload.',
+    description:
+      "Waits for a signal (use timeout to bound the wait). Output: the signal's payload.",
   },
   sleep: {
     fields: {
       type: Schema.Literal('sleep'),
       duration: Schema.optionalKey(
-        Schema.Union([Duration, Expression]).annotate({ description: 'How long to sleep (a duration, or an expression giving one).' }),
+        Schema.Union([Duration, Expression]).annotate({
+          description: 'How long to sleep (a duration, or an expression giving one).',
+        }),
       ),
       until: Schema.optionalKey(
         Schema.Union([Expression, Timestamp, NonNegativeInt]).annotate({
-          description: 'Sleep until this time: an RFC 3339 timestamp, epoch milliseconds, or an expression giving either.',
+          description:
+            'Sleep until this time: an RFC 3339 timestamp, epoch milliseconds, or an expression giving either.',
         }),
       ),
     },
@@ -356,7 +466,9 @@ const variants = {
 
 const titleOf = (type: string): string => `${type.charAt(0).toUpperCase()}${type.slice(1)}Step`;
 
-const stepId = Name.annotate({ description: 'The step id, unique in the whole blueprint; $steps.<id> holds its output.' });
+const stepId = Name.annotate({
+  description: 'The step id, unique in the whole blueprint; $steps.<id> holds its output.',
+});
 const itemStepId = Schema.optionalKey(
   Name.annotate({ description: 'Optional id, unique in the whole blueprint.' }),
 );
@@ -373,7 +485,11 @@ const variant = <Id extends typeof stepId | typeof itemStepId, F extends Schema.
     description: spec.description,
   });
 
-const stepUnion = <Id extends typeof stepId | typeof itemStepId>(id: Id, prefix: string, description: string) =>
+const stepUnion = <Id extends typeof stepId | typeof itemStepId>(
+  id: Id,
+  prefix: string,
+  description: string,
+) =>
   Schema.Union([
     variant(id, 'activity', variants.activity, prefix),
     variant(id, 'parallel', variants.parallel, prefix),
@@ -384,7 +500,12 @@ const stepUnion = <Id extends typeof stepId | typeof itemStepId>(id: Id, prefix:
     variant(id, 'child', variants.child, prefix),
     variant(id, 'wait', variants.wait, prefix),
     variant(id, 'sleep', variants.sleep, prefix),
-  ]).annotate({ identifier: `${prefix}Step`, title: `${prefix}Step`, description, weftStepUnion: true });
+  ]).annotate({
+    identifier: `${prefix}Step`,
+    title: `${prefix}Step`,
+    description,
+    weftStepUnion: true,
+  });
 
 export const Step: Schema.Codec<Step> = stepUnion(
   stepId,
@@ -411,21 +532,35 @@ export interface Blueprint {
 
 export const Blueprint: Schema.Codec<Blueprint> = Schema.Struct({
   name: Name.annotate({ description: 'The blueprint name; versions are kept per name.' }),
-  description: Schema.optionalKey(Schema.String.annotate({ description: 'What the workflow does.' })),
+  description: Schema.optionalKey(
+    Schema.String.annotate({ description: 'What the workflow does.' }),
+  ),
   defaults: Schema.optionalKey(Defaults),
-  signals: Schema.optionalKey(Schema.Array(SignalDecl).annotate({ description: 'Signals runs of this blueprint accept.' })),
-  queries: Schema.optionalKey(Schema.Array(QueryDecl).annotate({ description: 'Queries runs of this blueprint answer, besides the built-ins.' })),
-  plugins: Schema.optionalKey(Schema.Array(PluginDecl).annotate({ description: 'Plugins: prefixed bundles of signals and queries.' })),
+  signals: Schema.optionalKey(
+    Schema.Array(SignalDecl).annotate({ description: 'Signals runs of this blueprint accept.' }),
+  ),
+  queries: Schema.optionalKey(
+    Schema.Array(QueryDecl).annotate({
+      description: 'Queries runs of this blueprint answer, besides the built-ins.',
+    }),
+  ),
+  plugins: Schema.optionalKey(
+    Schema.Array(PluginDecl).annotate({
+      description: 'Plugins: prefixed bundles of signals and queries.',
+    }),
+  ),
   steps: stepList(
     'The steps. Each runs after the one before it unless it says dependsOn (then after all of those; [] makes it a root).',
   ),
   output: Schema.optionalKey(
     JsonValue.annotate({
-      description: 'The run output, usually an expression like "{% $steps.last_step %}" (default: the output of the single leaf step, or an object keyed by leaf id).',
+      description:
+        'The run output, usually an expression like "{% $steps.last_step %}" (default: the output of the single leaf step, or an object keyed by leaf id).',
     }),
   ),
 }).annotate({
   identifier: 'Blueprint',
   title: 'weft blueprint',
-  description: 'A dynamic workflow for weft: named steps (activities, branches, loops, maps, child runs, waits, sleeps) with dependencies, retries and JSONata expressions.',
+  description:
+    'A dynamic workflow for weft: named steps (activities, branches, loops, maps, child runs, waits, sleeps) with dependencies, retries and JSONata expressions.',
 });

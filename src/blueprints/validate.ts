@@ -21,6 +21,7 @@ import {
  * parts that failed to decode.
  */
 
+/** The codes `validateBlueprint` produces. */
 export type DiagnosticCode =
   | 'schema'
   | 'invalid_name'
@@ -45,7 +46,8 @@ export type DiagnosticCode =
 export interface Diagnostic {
   /** JSON path of the offending value, e.g. `$.steps[2].dependsOn[0]`. */
   readonly path: string;
-  readonly code: DiagnosticCode;
+  /** A `DiagnosticCode` when it comes from `validateBlueprint`; callers may add their own codes. */
+  readonly code: string;
   readonly message: string;
   readonly hint?: string;
 }
@@ -75,7 +77,11 @@ export const DEFAULT_BLUEPRINT_LIMITS: BlueprintLimits = {
 export const MAX_DIAGNOSTICS = 500;
 
 export type ValidationResult =
-  | { readonly ok: true; readonly blueprint: Blueprint; readonly diagnostics: readonly Diagnostic[] }
+  | {
+      readonly ok: true;
+      readonly blueprint: Blueprint;
+      readonly diagnostics: readonly Diagnostic[];
+    }
   | { readonly ok: false; readonly diagnostics: readonly Diagnostic[] };
 
 type Segment = string | number;
@@ -94,12 +100,15 @@ type Raw = Readonly<Record<string, unknown>>;
 const isRecord = (value: unknown): value is Raw =>
   typeof value === 'object' && value !== null && !Array.isArray(value);
 /** An own property only: inherited ones (`constructor`, `__proto__` getters) are never read. */
-const own = (record: Raw, key: string): unknown => (Object.hasOwn(record, key) ? record[key] : undefined);
+const own = (record: Raw, key: string): unknown =>
+  Object.hasOwn(record, key) ? record[key] : undefined;
 
 const preview = (value: unknown): string => {
   if (value === undefined) return 'nothing';
-  if (typeof value === 'string') return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
-  if (typeof value === 'number' || typeof value === 'boolean' || value === null) return String(value);
+  if (typeof value === 'string')
+    return JSON.stringify(value.length > 60 ? `${value.slice(0, 60)}…` : value);
+  if (typeof value === 'number' || typeof value === 'boolean' || value === null)
+    return String(value);
   if (Array.isArray(value)) return `an array of ${value.length}`;
   if (typeof value === 'object') return 'an object';
   return `a ${typeof value}`;
@@ -112,7 +121,13 @@ const editDistance = (a: string, b: string): number => {
     const current = [i];
     for (let j = 1; j <= b.length; j++) {
       const cost = a[i - 1]?.toLowerCase() === b[j - 1]?.toLowerCase() ? 0 : 1;
-      current.push(Math.min((previous[j] ?? 99) + 1, (current[j - 1] ?? 99) + 1, (previous[j - 1] ?? 99) + cost));
+      current.push(
+        Math.min(
+          (previous[j] ?? 99) + 1,
+          (current[j - 1] ?? 99) + 1,
+          (previous[j - 1] ?? 99) + cost,
+        ),
+      );
     }
     previous = current;
   }
@@ -153,7 +168,11 @@ class Diagnostics {
     if (this.#dropped === 0) return this.list;
     return [
       ...this.list,
-      { path: '$', code: 'too_many_diagnostics', message: `${this.#dropped} more problems were found and left out` },
+      {
+        path: '$',
+        code: 'too_many_diagnostics',
+        message: `${this.#dropped} more problems were found and left out`,
+      },
     ];
   }
 }
@@ -170,7 +189,8 @@ const nameMessage = (value: unknown, what = 'name'): string =>
 
 /**
  * The first, iterative pass over untrusted input: nesting depth, serialized size, literal array
- * sizes, and JSON-ness. Stops at the first depth/size/non-JSON problem (returned as `fatal`).
+ * sizes, and JSON-ness. Stops at the first depth/size/non-JSON problem. Returns whether the
+ * document may go on to decoding (false after any diagnostic, `array_too_large` included).
  */
 const preflight = (input: unknown, limits: BlueprintLimits, out: Diagnostics): boolean => {
   interface Frame {
@@ -264,7 +284,16 @@ const utf8JsonLength = (s: string): number => {
   let n = 2;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c === 0x22 || c === 0x5c || c === 0x08 || c === 0x0c || c === 0x0a || c === 0x0d || c === 0x09) n += 2;
+    if (
+      c === 0x22 ||
+      c === 0x5c ||
+      c === 0x08 ||
+      c === 0x0c ||
+      c === 0x0a ||
+      c === 0x0d ||
+      c === 0x09
+    )
+      n += 2;
     else if (c < 0x20) n += 6;
     else if (c < 0x80) n += 1;
     else if (c < 0x800) n += 2;
@@ -280,7 +309,9 @@ const utf8JsonLength = (s: string): number => {
   return n;
 };
 
-const weftCodeOf = (annotations: Readonly<Record<string, unknown>> | undefined): DiagnosticCode | undefined => {
+const weftCodeOf = (
+  annotations: Readonly<Record<string, unknown>> | undefined,
+): DiagnosticCode | undefined => {
   const code = annotations?.['weftCode'];
   return typeof code === 'string' ? (code as DiagnosticCode) : undefined;
 };
@@ -294,7 +325,13 @@ const describeAst = (ast: SchemaAST.AST): string => {
   const annotations = annotationsOf(ast);
   const title = annotations?.['title'] ?? annotations?.['identifier'];
   if (typeof title === 'string') {
-    return title === 'Name' ? 'a name' : title === 'Expression' ? 'an expression "{% … %}"' : title === 'Duration' ? 'a duration' : title;
+    return title === 'Name'
+      ? 'a name'
+      : title === 'Expression'
+        ? 'an expression "{% … %}"'
+        : title === 'Duration'
+          ? 'a duration'
+          : title;
   }
   switch (ast._tag) {
     case 'String':
@@ -312,7 +349,10 @@ const describeAst = (ast: SchemaAST.AST): string => {
     case 'Union':
       return ast.types.map(describeAst).join(' or ');
     default:
-      return SchemaIssue.defaultLeafHook(new SchemaIssue.InvalidType(ast)).replace(/^Expected /u, '');
+      return SchemaIssue.defaultLeafHook(new SchemaIssue.InvalidType(ast)).replace(
+        /^Expected /u,
+        '',
+      );
   }
 };
 
@@ -333,7 +373,9 @@ const schemaDiagnostics = (root: SchemaIssue.Issue, raw: unknown, out: Diagnosti
     switch (issue._tag) {
       case 'Filter': {
         const expected = issue.filter.annotations?.expected;
-        acc.push(typeof expected === 'string' ? expected : formatIssue(issue).replace(/^Expected /u, ''));
+        acc.push(
+          typeof expected === 'string' ? expected : formatIssue(issue).replace(/^Expected /u, ''),
+        );
         break;
       }
       case 'InvalidType':
@@ -360,7 +402,10 @@ const schemaDiagnostics = (root: SchemaIssue.Issue, raw: unknown, out: Diagnosti
       case 'Filter':
         return weftCodeOf(issue.filter.annotations);
       case 'AnyOf':
-        return weftCodeOf(issue.ast.annotations) ?? issue.issues.map(firstCode).find((c) => c !== undefined);
+        return (
+          weftCodeOf(issue.ast.annotations) ??
+          issue.issues.map(firstCode).find((c) => c !== undefined)
+        );
       case 'Composite':
         return issue.issues.map(firstCode).find((c) => c !== undefined);
       case 'Pointer':
@@ -370,10 +415,19 @@ const schemaDiagnostics = (root: SchemaIssue.Issue, raw: unknown, out: Diagnosti
         return undefined;
     }
   };
-  const summarize = (path: readonly Segment[], code: DiagnosticCode, expected: readonly string[]): void => {
+  const summarize = (
+    path: readonly Segment[],
+    code: DiagnosticCode,
+    expected: readonly string[],
+  ): void => {
     const value = valueAt(path);
     if (code === 'invalid_name' && typeof value === 'string') {
-      out.add(pathText(path), code, `${nameMessage(value)}; expected a name or an expression "{% … %}"`, NAME_HINT);
+      out.add(
+        pathText(path),
+        code,
+        `${nameMessage(value)}; expected a name or an expression "{% … %}"`,
+        NAME_HINT,
+      );
       return;
     }
     const unique = [...new Set(expected)];
@@ -381,7 +435,9 @@ const schemaDiagnostics = (root: SchemaIssue.Issue, raw: unknown, out: Diagnosti
       pathText(path),
       code,
       `expected ${unique.join(', or ')}; got ${preview(value)}`,
-      code === 'expression_syntax' ? 'Write expressions as "{% … %}", e.g. "{% $input.amount > 100 %}".' : undefined,
+      code === 'expression_syntax'
+        ? 'Write expressions as "{% … %}", e.g. "{% $input.amount > 100 %}".'
+        : undefined,
     );
   };
   const stepTypeProblem = (path: readonly Segment[]): void => {
@@ -393,7 +449,12 @@ const schemaDiagnostics = (root: SchemaIssue.Issue, raw: unknown, out: Diagnosti
     }
     const type = own(value, 'type');
     if (type === undefined) {
-      out.add(pathText([...path, 'type']), 'schema', 'missing required field "type"', `One of: ${types}.`);
+      out.add(
+        pathText([...path, 'type']),
+        'schema',
+        'missing required field "type"',
+        `One of: ${types}.`,
+      );
       return;
     }
     const guess = typeof type === 'string' ? closest(type, STEP_TYPES) : undefined;
@@ -401,13 +462,18 @@ const schemaDiagnostics = (root: SchemaIssue.Issue, raw: unknown, out: Diagnosti
       pathText([...path, 'type']),
       'schema',
       `unknown step type ${preview(type)}`,
-      guess !== undefined ? `Did you mean "${guess}"? Step types: ${types}.` : `Step types: ${types}.`,
+      guess !== undefined
+        ? `Did you mean "${guess}"? Step types: ${types}.`
+        : `Step types: ${types}.`,
     );
   };
   const visit = (issue: SchemaIssue.Issue, path: readonly Segment[]): void => {
     switch (issue._tag) {
       case 'Pointer':
-        visit(issue.issue, [...path, ...issue.path.map((p) => (typeof p === 'number' ? p : String(p)))]);
+        visit(issue.issue, [
+          ...path,
+          ...issue.path.map((p) => (typeof p === 'number' ? p : String(p))),
+        ]);
         return;
       case 'Composite':
         for (const inner of issue.issues) visit(inner, path);
@@ -451,7 +517,9 @@ const schemaDiagnostics = (root: SchemaIssue.Issue, raw: unknown, out: Diagnosti
       case 'UnexpectedKey': {
         const key = String(path[path.length - 1]);
         const allowed =
-          issue.ast._tag === 'Objects' ? issue.ast.propertySignatures.map((p) => String(p.name)) : [];
+          issue.ast._tag === 'Objects'
+            ? issue.ast.propertySignatures.map((p) => String(p.name))
+            : [];
         const guess = closest(key, allowed);
         out.add(
           pathText(path),
@@ -471,7 +539,11 @@ const schemaDiagnostics = (root: SchemaIssue.Issue, raw: unknown, out: Diagnosti
           out.add('$', 'schema', `a blueprint must be a JSON object; got ${preview(value)}`);
           return;
         }
-        out.add(pathText(path), 'schema', `expected ${describeAst(issue.ast)}; got ${preview(value)}`);
+        out.add(
+          pathText(path),
+          'schema',
+          `expected ${describeAst(issue.ast)}; got ${preview(value)}`,
+        );
         return;
       }
       default:
@@ -531,8 +603,11 @@ const rawLists = (root: Raw): RawList[] => {
       for (const key of keys) {
         const v = own(step.value, key);
         const p = child(step.path, key);
-        if (key === 'branches' && Array.isArray(v)) v.forEach((b, j) => nested.push({ value: b, path: child(p, j), single: false }));
-        else if (key === 'cases' && isRecord(v)) for (const k of Object.keys(v)) nested.push({ value: own(v, k), path: child(p, k), single: false });
+        if (key === 'branches' && Array.isArray(v))
+          v.forEach((b, j) => nested.push({ value: b, path: child(p, j), single: false }));
+        else if (key === 'cases' && isRecord(v))
+          for (const k of Object.keys(v))
+            nested.push({ value: own(v, k), path: child(p, k), single: false });
         else if (key === 'step') nested.push({ value: v, path: p, single: true });
         else nested.push({ value: v, path: p, single: false });
       }
@@ -543,12 +618,17 @@ const rawLists = (root: Raw): RawList[] => {
 };
 
 /** The CONTRACT §2 order rule over raw steps: explicit `dependsOn`, else the previous step. */
-const rawDependencies = (list: RawList): Map<number, { ids: readonly string[]; explicit: boolean }> => {
+const rawDependencies = (
+  list: RawList,
+): Map<number, { ids: readonly string[]; explicit: boolean }> => {
   const deps = new Map<number, { ids: readonly string[]; explicit: boolean }>();
   list.steps.forEach((step, i) => {
     const dependsOn = own(step.value, 'dependsOn');
     if (Array.isArray(dependsOn)) {
-      deps.set(i, { ids: dependsOn.filter((d): d is string => typeof d === 'string'), explicit: true });
+      deps.set(i, {
+        ids: dependsOn.filter((d): d is string => typeof d === 'string'),
+        explicit: true,
+      });
     } else {
       const previous = list.single || i === 0 ? undefined : list.steps[i - 1]?.id;
       deps.set(i, { ids: previous === undefined ? [] : [previous], explicit: false });
@@ -611,7 +691,12 @@ const semanticDiagnostics = (root: Raw, limits: BlueprintLimits, out: Diagnostic
   const lists = rawLists(root);
   const total = lists.reduce((n, l) => n + l.steps.length, 0);
   if (total > limits.maxSteps) {
-    out.add('$.steps', 'too_many_steps', `the blueprint has ${total} steps; at most ${limits.maxSteps} are allowed`, 'Split it into child blueprints.');
+    out.add(
+      '$.steps',
+      'too_many_steps',
+      `the blueprint has ${total} steps; at most ${limits.maxSteps} are allowed`,
+      'Split it into child blueprints.',
+    );
   }
 
   const expression = (value: unknown, path: string): void => {
@@ -624,8 +709,11 @@ const semanticDiagnostics = (root: Raw, limits: BlueprintLimits, out: Diagnostic
     while (stack.length > 0) {
       const item = stack.pop() as { value: unknown; path: string };
       if (typeof item.value === 'string') expression(item.value, item.path);
-      else if (Array.isArray(item.value)) item.value.forEach((v, i) => stack.push({ value: v, path: child(item.path, i) }));
-      else if (isRecord(item.value)) for (const k of Object.keys(item.value)) stack.push({ value: own(item.value, k), path: child(item.path, k) });
+      else if (Array.isArray(item.value))
+        item.value.forEach((v, i) => stack.push({ value: v, path: child(item.path, i) }));
+      else if (isRecord(item.value))
+        for (const k of Object.keys(item.value))
+          stack.push({ value: own(item.value, k), path: child(item.path, k) });
     }
   };
 
@@ -635,7 +723,13 @@ const semanticDiagnostics = (root: Raw, limits: BlueprintLimits, out: Diagnostic
       if (step.id === undefined) continue;
       const earlier = firstPath.get(step.id);
       if (earlier === undefined) firstPath.set(step.id, step.path);
-      else out.add(child(step.path, 'id'), 'duplicate_id', `step id "${step.id}" is already used at ${earlier}`, 'Step ids must be unique in the whole blueprint, nested lists included.');
+      else
+        out.add(
+          child(step.path, 'id'),
+          'duplicate_id',
+          `step id "${step.id}" is already used at ${earlier}`,
+          'Step ids must be unique in the whole blueprint, nested lists included.',
+        );
     }
   }
 
@@ -666,14 +760,22 @@ const semanticDiagnostics = (root: Raw, limits: BlueprintLimits, out: Diagnostic
       }
       const onError = own(s, 'onError');
       if (isName(onError) && onError !== 'fail' && onError !== 'continue') {
-        if (onError === step.id) out.add(child(step.path, 'onError'), 'unknown_on_error_target', `onError of step "${onError}" jumps to the step itself`, 'Use maxAttempts for retries; onError jumps to another step of the same list.');
+        if (onError === step.id)
+          out.add(
+            child(step.path, 'onError'),
+            'unknown_on_error_target',
+            `onError of step "${onError}" jumps to the step itself`,
+            'Use maxAttempts for retries; onError jumps to another step of the same list.',
+          );
         else if (!ids.has(onError)) {
           const guess = closest(onError, ['fail', 'continue', ...ids]);
           out.add(
             child(step.path, 'onError'),
             'unknown_on_error_target',
             `onError is "${onError}", which is neither "fail", "continue" nor a step of this list`,
-            guess !== undefined ? `Did you mean "${guess}"?` : 'It must be "fail", "continue" or the id of a step in the same list.',
+            guess !== undefined
+              ? `Did you mean "${guess}"?`
+              : 'It must be "fail", "continue" or the id of a step in the same list.',
           );
         }
       }
@@ -693,9 +795,19 @@ const semanticDiagnostics = (root: Raw, limits: BlueprintLimits, out: Diagnostic
         case 'loop': {
           const hasWhile = own(s, 'while') !== undefined;
           const hasCount = own(s, 'count') !== undefined;
-          if (hasWhile && hasCount) out.add(step.path, 'loop_count_and_while', 'a loop has either count or while, not both');
+          if (hasWhile && hasCount)
+            out.add(
+              step.path,
+              'loop_count_and_while',
+              'a loop has either count or while, not both',
+            );
           if (hasWhile && own(s, 'maxIterations') === undefined) {
-            out.add(step.path, 'while_without_max', 'a while loop needs maxIterations', 'Add "maxIterations": the most iterations the loop may run before it fails with max_iterations.');
+            out.add(
+              step.path,
+              'while_without_max',
+              'a while loop needs maxIterations',
+              'Add "maxIterations": the most iterations the loop may run before it fails with max_iterations.',
+            );
           }
           if (!hasWhile && !hasCount) out.add(step.path, 'schema', 'a loop needs count or while');
           expression(own(s, 'while'), child(step.path, 'while'));
@@ -718,10 +830,17 @@ const semanticDiagnostics = (root: Raw, limits: BlueprintLimits, out: Diagnostic
           const hasBlueprint = own(s, 'blueprint') !== undefined;
           const byType = own(s, 'byType');
           if (hasBlueprint === (byType !== undefined)) {
-            out.add(step.path, 'schema', hasBlueprint ? 'a child step has either blueprint or byType, not both' : 'a child step needs blueprint or byType');
+            out.add(
+              step.path,
+              'schema',
+              hasBlueprint
+                ? 'a child step has either blueprint or byType, not both'
+                : 'a child step needs blueprint or byType',
+            );
           }
           expression(own(s, 'blueprint'), child(step.path, 'blueprint'));
-          if (isRecord(byType)) expression(own(byType, 'on'), child(child(step.path, 'byType'), 'on'));
+          if (isRecord(byType))
+            expression(own(byType, 'on'), child(child(step.path, 'byType'), 'on'));
           template(own(s, 'input'), child(step.path, 'input'));
           break;
         }
@@ -729,7 +848,13 @@ const semanticDiagnostics = (root: Raw, limits: BlueprintLimits, out: Diagnostic
           const hasDuration = own(s, 'duration') !== undefined;
           const hasUntil = own(s, 'until') !== undefined;
           if (hasDuration === hasUntil) {
-            out.add(step.path, 'schema', hasDuration ? 'a sleep step has either duration or until, not both' : 'a sleep step needs duration or until');
+            out.add(
+              step.path,
+              'schema',
+              hasDuration
+                ? 'a sleep step has either duration or until, not both'
+                : 'a sleep step needs duration or until',
+            );
           }
           expression(own(s, 'duration'), child(step.path, 'duration'));
           expression(own(s, 'until'), child(step.path, 'until'));
@@ -756,33 +881,52 @@ const declarationDiagnostics = (
   const queries = new Map<string, string>(BUILT_IN_QUERIES.map((q) => [q, 'built in']));
   const declare = (names: Map<string, string>, kind: string, name: string, path: string): void => {
     if (name.length > NAME_MAX_LENGTH) {
-      out.add(path, 'invalid_name', `${kind} name "${name}" is ${name.length} characters long; at most ${NAME_MAX_LENGTH} are allowed`, NAME_HINT);
+      out.add(
+        path,
+        'invalid_name',
+        `${kind} name "${name}" is ${name.length} characters long; at most ${NAME_MAX_LENGTH} are allowed`,
+        NAME_HINT,
+      );
       return;
     }
     const earlier = names.get(name);
     if (earlier === undefined) names.set(name, path);
-    else out.add(path, 'duplicate_name', `${kind} "${name}" is already declared (${earlier === 'built in' ? 'it is a built-in query' : `at ${earlier}`})`);
+    else
+      out.add(
+        path,
+        'duplicate_name',
+        `${kind} "${name}" is already declared (${earlier === 'built in' ? 'it is a built-in query' : `at ${earlier}`})`,
+      );
   };
   const entries = (value: unknown, path: string): { value: unknown; path: string }[] =>
-    Array.isArray(value) ? value.map((v, i) => ({ value: v, path: child(path, i) })) : [];
+    Array.isArray(value)
+      ? (value as readonly unknown[]).map((v, i) => ({ value: v, path: child(path, i) }))
+      : [];
 
   for (const { value, path } of entries(own(root, 'signals'), '$.signals')) {
-    if (isRecord(value) && isName(own(value, 'name'))) declare(signals, 'signal', own(value, 'name') as string, child(path, 'name'));
+    if (isRecord(value) && isName(own(value, 'name')))
+      declare(signals, 'signal', own(value, 'name') as string, child(path, 'name'));
   }
   for (const { value, path } of entries(own(root, 'queries'), '$.queries')) {
     if (!isRecord(value)) continue;
-    if (isName(own(value, 'name'))) declare(queries, 'query', own(value, 'name') as string, child(path, 'name'));
+    if (isName(own(value, 'name')))
+      declare(queries, 'query', own(value, 'name') as string, child(path, 'name'));
     expression(own(value, 'expr'), child(path, 'expr'));
   }
   for (const { value: plugin, path } of entries(own(root, 'plugins'), '$.plugins')) {
     if (!isRecord(plugin)) continue;
     const prefix = own(plugin, 'name');
-    for (const [key, names, kind] of [['signals', signals, 'signal'], ['queries', queries, 'query']] as const) {
+    for (const [key, names, kind] of [
+      ['signals', signals, 'signal'],
+      ['queries', queries, 'query'],
+    ] as const) {
       for (const entry of entries(own(plugin, key), child(path, key))) {
         const declared = isRecord(entry.value) ? own(entry.value, 'name') : entry.value;
         const at = isRecord(entry.value) ? child(entry.path, 'name') : entry.path;
-        if (isRecord(entry.value) && kind === 'query') expression(own(entry.value, 'expr'), child(entry.path, 'expr'));
-        if (isName(prefix) && isName(declared)) declare(names, `plugin ${kind}`, `${prefix}_${declared}`, at);
+        if (isRecord(entry.value) && kind === 'query')
+          expression(own(entry.value, 'expr'), child(entry.path, 'expr'));
+        if (isName(prefix) && isName(declared))
+          declare(names, `plugin ${kind}`, `${prefix}_${declared}`, at);
       }
     }
   }
@@ -792,15 +936,29 @@ const declarationDiagnostics = (
  * Validates an untrusted blueprint. Pure and total: returns every diagnostic found (at most
  * `MAX_DIAGNOSTICS`), or the decoded blueprint when there are none. Never throws.
  */
-export const validateBlueprint = (input: unknown, limits?: Partial<BlueprintLimits>): ValidationResult => {
+export const validateBlueprint = (
+  input: unknown,
+  limits?: Partial<BlueprintLimits>,
+): ValidationResult => {
   const resolved: BlueprintLimits = { ...DEFAULT_BLUEPRINT_LIMITS, ...limits };
   const out = new Diagnostics();
-  if (!preflight(input, resolved, out)) return { ok: false, diagnostics: out.result() };
-  const decoded = Schema.decodeUnknownResult(Blueprint)(input, { errors: 'all', onExcessProperty: 'error' });
-  if (decoded._tag === 'Failure') schemaDiagnostics(decoded.failure.issue, input, out);
-  if (isRecord(input)) semanticDiagnostics(input, resolved, out);
-  if (decoded._tag === 'Success' && out.size === 0) return { ok: true, blueprint: decoded.success, diagnostics: [] };
-  return { ok: false, diagnostics: out.result() };
+  try {
+    if (!preflight(input, resolved, out)) return { ok: false, diagnostics: out.result() };
+    const decoded = Schema.decodeUnknownResult(Blueprint)(input, {
+      errors: 'all',
+      onExcessProperty: 'error',
+    });
+    if (decoded._tag === 'Failure') schemaDiagnostics(decoded.failure.issue, input, out);
+    if (isRecord(input)) semanticDiagnostics(input, resolved, out);
+    if (decoded._tag === 'Success' && out.size === 0) {
+      return { ok: true, blueprint: decoded.success, diagnostics: [] };
+    }
+    return { ok: false, diagnostics: out.result() };
+  } catch (error) {
+    // Only reachable with inputs that are not data (throwing getters, proxies): JSON never gets here.
+    out.add('$', 'schema', `the input could not be read as JSON: ${String(error)}`);
+    return { ok: false, diagnostics: out.result() };
+  }
 };
 
 export interface IndexedStep {
@@ -814,12 +972,17 @@ export interface IndexedStep {
 }
 
 /** Nested lists of a step, with their path suffixes, in document order. */
-const listsOf = (step: Step | MapItemStep): { readonly steps: readonly (Step | MapItemStep)[]; readonly key: readonly Segment[] }[] => {
+const listsOf = (
+  step: Step | MapItemStep,
+): { readonly steps: readonly (Step | MapItemStep)[]; readonly key: readonly Segment[] }[] => {
   switch (step.type) {
     case 'parallel':
       return step.branches.map((branch, j) => ({ steps: branch, key: ['branches', j] }));
     case 'condition':
-      return [{ steps: step.then, key: ['then'] }, ...(step.else === undefined ? [] : [{ steps: step.else, key: ['else'] }])];
+      return [
+        { steps: step.then, key: ['then'] },
+        ...(step.else === undefined ? [] : [{ steps: step.else, key: ['else'] }]),
+      ];
     case 'switch':
       return [
         ...Object.keys(step.cases).map((k) => ({ steps: step.cases[k] ?? [], key: ['cases', k] })),
@@ -843,15 +1006,21 @@ const listsOf = (step: Step | MapItemStep): { readonly steps: readonly (Step | M
  */
 export const stepIndex = (blueprint: Blueprint): ReadonlyMap<string, IndexedStep> => {
   const index = new Map<string, IndexedStep>();
-  const pending: { steps: readonly (Step | MapItemStep)[]; listPath: string; single: boolean; parentId: string | undefined }[] = [
-    { steps: blueprint.steps, listPath: '$.steps', single: false, parentId: undefined },
-  ];
+  const pending: {
+    steps: readonly (Step | MapItemStep)[];
+    listPath: string;
+    single: boolean;
+    parentId: string | undefined;
+  }[] = [{ steps: blueprint.steps, listPath: '$.steps', single: false, parentId: undefined }];
   while (pending.length > 0) {
     const { steps, listPath, single, parentId } = pending.shift() as (typeof pending)[number];
     steps.forEach((step, i) => {
       const path = single ? listPath : child(listPath, i);
       if (step.id !== undefined && !index.has(step.id)) {
-        index.set(step.id, parentId === undefined ? { step, path, listPath } : { step, path, listPath, parentId });
+        index.set(
+          step.id,
+          parentId === undefined ? { step, path, listPath } : { step, path, listPath, parentId },
+        );
       }
       for (const nested of listsOf(step)) {
         pending.push({

@@ -28,10 +28,7 @@ import type { Json } from '../blueprints/json.ts';
  */
 
 export type ExpressionErrorCode =
-  | 'expression_syntax'
-  | 'expression_error'
-  | 'expression_limit'
-  | 'expression_result';
+  'expression_syntax' | 'expression_error' | 'expression_limit' | 'expression_result';
 
 export interface ExpressionError {
   readonly code: ExpressionErrorCode;
@@ -103,6 +100,7 @@ export const expressionBody = (source: string): string => {
   return EXPRESSION.test(trimmed) ? trimmed.slice(2, -2) : source;
 };
 
+/** Reads the JSONata object out of a `CompiledExpression`; set once by the class's static block. */
 let jsonataOf: (compiled: CompiledExpression) => jsonata.Expression;
 
 /** A compiled expression: immutable, safe to share between concurrent evaluations. */
@@ -185,7 +183,8 @@ const frameOf = (focus: jsonata.Focus): Frame => focus.environment as unknown as
 
 const guardOf = (frame: Frame): Guard => {
   const guard = frame.base.lookup(GUARD);
-  if (!(guard instanceof Guard)) throw new SandboxStop('expression_error', 'evaluation outside the sandbox');
+  if (!(guard instanceof Guard))
+    throw new SandboxStop('expression_error', 'evaluation outside the sandbox');
   return guard;
 };
 
@@ -198,17 +197,26 @@ const onEntry = (_node: unknown, _input: unknown, frame: Frame): void => {
   }
   guard.steps += 1;
   if (guard.steps > guard.limits.maxSteps) {
-    throw new SandboxStop('expression_limit', `the expression took more than ${guard.limits.maxSteps} evaluation steps`);
+    throw new SandboxStop(
+      'expression_limit',
+      `the expression took more than ${guard.limits.maxSteps} evaluation steps`,
+    );
   }
   if (frame.base.depth > guard.limits.maxDepth) {
-    throw new SandboxStop('expression_limit', `the expression nested deeper than ${guard.limits.maxDepth} evaluations (runaway recursion?)`);
+    throw new SandboxStop(
+      'expression_limit',
+      `the expression nested deeper than ${guard.limits.maxDepth} evaluations (runaway recursion?)`,
+    );
   }
 };
 
 const onExit = (_node: unknown, _input: unknown, frame: Frame, result: unknown): void => {
   const max = guardOf(frame).limits.maxResultBytes;
   if ((typeof result === 'string' || Array.isArray(result)) && result.length > max) {
-    throw new SandboxStop('expression_limit', `a value on the way is larger than ${max} (${typeof result === 'string' ? 'characters' : 'items'})`);
+    throw new SandboxStop(
+      'expression_limit',
+      `a value on the way is larger than ${max} (${typeof result === 'string' ? 'characters' : 'items'})`,
+    );
   }
 };
 
@@ -222,7 +230,9 @@ const refuse = (name: string, why: string) => (): never => {
 function now(this: jsonata.Focus, picture?: string, timezone?: string): unknown {
   const at = guardOf(frameOf(this)).now;
   if (at === undefined) throw unavailable('$now()', 'no time was given to this evaluation');
-  const fromMillis = this.environment.lookup('fromMillis') as { implementation: (...args: unknown[]) => unknown };
+  const fromMillis = this.environment.lookup('fromMillis') as {
+    implementation: (...args: unknown[]) => unknown;
+  };
   return fromMillis.implementation.call(this, at, picture, timezone);
 }
 
@@ -233,15 +243,23 @@ function millis(this: jsonata.Focus): number {
 }
 
 /** JSONata's `$pad`, with the width bounded before any allocation. */
-function pad(this: jsonata.Focus, str: string | undefined, width: number, char?: string): string | undefined {
+function pad(
+  this: jsonata.Focus,
+  str: string | undefined,
+  width: number,
+  char?: string,
+): string | undefined {
   if (str === undefined) return undefined;
   const max = guardOf(frameOf(this)).limits.maxResultBytes;
   const w = Math.trunc(width);
-  if (Math.abs(w) > max) throw new SandboxStop('expression_limit', `$pad width ${w} is larger than ${max}`);
+  if (Math.abs(w) > max)
+    throw new SandboxStop('expression_limit', `$pad width ${w} is larger than ${max}`);
   const fill = char === undefined || char.length === 0 ? ' ' : char;
   const missing = Math.abs(w) - Array.from(str).length;
   if (missing <= 0) return str;
-  const padding = Array.from(fill.repeat(Math.ceil(missing / fill.length))).slice(0, missing).join('');
+  const padding = Array.from(fill.repeat(Math.ceil(missing / fill.length)))
+    .slice(0, missing)
+    .join('');
   return w > 0 ? str + padding : padding + str;
 }
 
@@ -250,9 +268,21 @@ const installSandbox = (expression: jsonata.Expression): void => {
   expression.assign(Symbol.for('jsonata.__evaluate_entry') as unknown as string, onEntry);
   expression.assign(Symbol.for('jsonata.__evaluate_exit') as unknown as string, onExit);
   // Also refused at compile time; kept as a second line of defence.
-  expression.registerFunction('eval', refuse('$eval', FORBIDDEN_FUNCTIONS['eval'] ?? ''), '<sx?:x>');
-  expression.registerFunction('random', refuse('$random', FORBIDDEN_FUNCTIONS['random'] ?? ''), '<:n>');
-  expression.registerFunction('shuffle', refuse('$shuffle', FORBIDDEN_FUNCTIONS['shuffle'] ?? ''), '<a:a>');
+  expression.registerFunction(
+    'eval',
+    refuse('$eval', FORBIDDEN_FUNCTIONS['eval'] ?? ''),
+    '<sx?:x>',
+  );
+  expression.registerFunction(
+    'random',
+    refuse('$random', FORBIDDEN_FUNCTIONS['random'] ?? ''),
+    '<:n>',
+  );
+  expression.registerFunction(
+    'shuffle',
+    refuse('$shuffle', FORBIDDEN_FUNCTIONS['shuffle'] ?? ''),
+    '<a:a>',
+  );
   expression.registerFunction('now', now, '<s?s?:s>');
   expression.registerFunction('millis', millis, '<:n>');
   expression.registerFunction('pad', pad, '<s-ns?:s>');
@@ -352,7 +382,9 @@ const describe = (error: unknown): { message: string; position?: number } => {
     const { code, message, position } = error as JsonataFailure;
     const text = typeof message === 'string' && message !== '' ? message : 'unknown error';
     const withCode = typeof code === 'string' ? `${text} (${code})` : text;
-    return typeof position === 'number' ? { message: `${withCode} at position ${position}`, position } : { message: withCode };
+    return typeof position === 'number'
+      ? { message: `${withCode} at position ${position}`, position }
+      : { message: withCode };
   }
   return { message: String(error) };
 };
@@ -365,22 +397,35 @@ const isStackOrSizeOverflow = (error: unknown): boolean =>
  * Compiles an expression: `"{% body %}"` or a bare JSONata body. Pure; never throws. The
  * result may be cached by source text (see `ExpressionCache`).
  */
-export const compileExpression = (source: string, limits?: Partial<ExpressionLimits>): CompileResult => {
+export const compileExpression = (
+  source: string,
+  limits?: Partial<ExpressionLimits>,
+): CompileResult => {
   const body = expressionBody(source);
   const maxSourceLength = limits?.maxSourceLength ?? DEFAULT_EXPRESSION_LIMITS.maxSourceLength;
   if (body.length > maxSourceLength) {
     return {
       ok: false,
-      error: { code: 'expression_limit', message: `the expression is ${body.length} characters long; at most ${maxSourceLength} are allowed` },
+      error: {
+        code: 'expression_limit',
+        message: `the expression is ${body.length} characters long; at most ${maxSourceLength} are allowed`,
+      },
     };
   }
-  if (body.trim() === '') return { ok: false, error: { code: 'expression_syntax', message: 'the expression is empty' } };
+  if (body.trim() === '')
+    return { ok: false, error: { code: 'expression_syntax', message: 'the expression is empty' } };
   let expression: jsonata.Expression;
   try {
     expression = jsonata(body, { sequence: MAX_SEQUENCE_LENGTH });
   } catch (error) {
     if (isStackOrSizeOverflow(error)) {
-      return { ok: false, error: { code: 'expression_limit', message: 'the expression is nested too deeply to parse' } };
+      return {
+        ok: false,
+        error: {
+          code: 'expression_limit',
+          message: 'the expression is nested too deeply to parse',
+        },
+      };
     }
     return { ok: false, error: { code: 'expression_syntax', ...describe(error) } };
   }
@@ -398,7 +443,13 @@ export const compileExpression = (source: string, limits?: Partial<ExpressionLim
   }
   for (const [name, why] of Object.entries(FORBIDDEN_FUNCTIONS)) {
     if (facts.variables.has(name)) {
-      return { ok: false, error: { code: 'expression_syntax', message: `$${name} is not available in weft expressions: ${why}` } };
+      return {
+        ok: false,
+        error: {
+          code: 'expression_syntax',
+          message: `$${name} is not available in weft expressions: ${why}`,
+        },
+      };
     }
   }
   installSandbox(expression);
@@ -409,7 +460,12 @@ const isJsonataFunction = (value: object): boolean =>
   '_jsonata_lambda' in value || '_jsonata_function' in value;
 
 const defineOwn = (target: Record<string, Json>, key: string, value: Json): void => {
-  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+  Object.defineProperty(target, key, {
+    value,
+    enumerable: true,
+    writable: true,
+    configurable: true,
+  });
 };
 
 /** Serialized JSON length of a string, without building the serialization. */
@@ -417,7 +473,16 @@ const jsonStringLength = (s: string): number => {
   let n = 2;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);
-    if (c === 0x22 || c === 0x5c || c === 0x08 || c === 0x0c || c === 0x0a || c === 0x0d || c === 0x09) n += 2;
+    if (
+      c === 0x22 ||
+      c === 0x5c ||
+      c === 0x08 ||
+      c === 0x0c ||
+      c === 0x0a ||
+      c === 0x0d ||
+      c === 0x09
+    )
+      n += 2;
     else if (c < 0x20) n += 6;
     else n += 1;
   }
@@ -425,7 +490,10 @@ const jsonStringLength = (s: string): number => {
 };
 
 type Fail = { readonly ok: false; readonly error: ExpressionError };
-const fail = (code: ExpressionErrorCode, message: string): Fail => ({ ok: false, error: { code, message } });
+const fail = (code: ExpressionErrorCode, message: string): Fail => ({
+  ok: false,
+  error: { code, message },
+});
 
 /**
  * A JSONata value → fresh plain JSON, iteratively. `undefined` becomes null (or drops an object
@@ -451,16 +519,26 @@ const toJson = (raw: unknown, maxBytes: number, maxDepth: number): ExpressionRes
       bytes += value ? 4 : 5;
       put(value);
     } else if (typeof value === 'number') {
-      if (!Number.isFinite(value)) return fail('expression_result', `the expression produced ${value}, which is not a JSON number`);
+      if (!Number.isFinite(value))
+        return fail(
+          'expression_result',
+          `the expression produced ${value}, which is not a JSON number`,
+        );
       bytes += String(value).length;
       put(value);
     } else if (typeof value === 'string') {
       bytes += jsonStringLength(value);
       put(value);
-    } else if (typeof value === 'function' || (typeof value === 'object' && isJsonataFunction(value))) {
+    } else if (
+      typeof value === 'function' ||
+      (typeof value === 'object' && isJsonataFunction(value))
+    ) {
       return fail('expression_result', 'the expression produced a function, which is not JSON');
     } else if (typeof value !== 'object') {
-      return fail('expression_result', `the expression produced a ${typeof value}, which is not JSON`);
+      return fail(
+        'expression_result',
+        `the expression produced a ${typeof value}, which is not JSON`,
+      );
     } else if (depth >= maxDepth) {
       return fail('expression_limit', `the result is nested deeper than ${maxDepth}`);
     } else if (Array.isArray(value)) {
@@ -470,29 +548,53 @@ const toJson = (raw: unknown, maxBytes: number, maxDepth: number): ExpressionRes
       for (let i = value.length - 1; i >= 0; i--) {
         tasks.push({ value: (value as unknown[])[i], depth: depth + 1, put: (v) => (out[i] = v) });
       }
-    } else if (value instanceof RegExp || value instanceof Date || value instanceof Map || value instanceof Set) {
+    } else if (
+      value instanceof RegExp ||
+      value instanceof Date ||
+      value instanceof Map ||
+      value instanceof Set
+    ) {
       return fail('expression_result', 'the expression produced a value that is not JSON');
     } else {
       const out: Record<string, Json> = {};
-      const keys = Object.keys(value).filter((k) => (value as Record<string, unknown>)[k] !== undefined);
+      const keys = Object.keys(value).filter(
+        (k) => (value as Record<string, unknown>)[k] !== undefined,
+      );
       bytes += 1 + Math.max(1, keys.length);
       put(out);
       for (let i = keys.length - 1; i >= 0; i--) {
         const key = keys[i] as string;
         bytes += jsonStringLength(key) + 1;
-        tasks.push({ value: (value as Record<string, unknown>)[key], depth: depth + 1, put: (v) => defineOwn(out, key, v) });
+        tasks.push({
+          value: (value as Record<string, unknown>)[key],
+          depth: depth + 1,
+          put: (v) => defineOwn(out, key, v),
+        });
       }
     }
-    if (bytes > maxBytes) return fail('expression_limit', `the result is larger than ${maxBytes} bytes serialized`);
+    if (bytes > maxBytes)
+      return fail('expression_limit', `the result is larger than ${maxBytes} bytes serialized`);
   }
   return { ok: true, value: root };
 };
 
 const variablesOf = (bindings: ExpressionBindings, guard: Guard): Record<string, unknown> => {
-  const variables: Record<string, unknown> = { input: bindings.input, steps: bindings.steps, [GUARD]: guard };
-  const optional = { item: bindings.item, index: bindings.index, iteration: bindings.iteration, data: bindings.data,
-    signals: bindings.signals, run: bindings.run, error: bindings.error } satisfies Record<string, Json | undefined>;
-  for (const [name, value] of Object.entries(optional)) if (value !== undefined) variables[name] = value;
+  const variables: Record<string, unknown> = {
+    input: bindings.input,
+    steps: bindings.steps,
+    [GUARD]: guard,
+  };
+  const optional = {
+    item: bindings.item,
+    index: bindings.index,
+    iteration: bindings.iteration,
+    data: bindings.data,
+    signals: bindings.signals,
+    run: bindings.run,
+    error: bindings.error,
+  } satisfies Record<string, Json | undefined>;
+  for (const [name, value] of Object.entries(optional))
+    if (value !== undefined) variables[name] = value;
   return variables;
 };
 
@@ -513,9 +615,14 @@ export const evaluateExpression = async (
     raw = await jsonataOf(compiled).evaluate(context, variablesOf(bindings, guard));
   } catch (error) {
     if (error instanceof SandboxStop) return fail(error.code, error.message);
-    if (isStackOrSizeOverflow(error)) return fail('expression_limit', `the evaluation ran out of room: ${(error as Error).message}`);
+    if (isStackOrSizeOverflow(error))
+      return fail(
+        'expression_limit',
+        `the evaluation ran out of room: ${(error as Error).message}`,
+      );
     const { code } = (error ?? {}) as JsonataFailure;
-    if (code === 'D2014' || code === 'D2015') return fail('expression_limit', describe(error).message);
+    if (code === 'D2014' || code === 'D2015')
+      return fail('expression_limit', describe(error).message);
     return { ok: false, error: { code: 'expression_error', ...describe(error) } };
   }
   return toJson(raw, resolved.maxResultBytes, resolved.maxDepth);
@@ -530,7 +637,11 @@ type Segment = string | number;
 const pathText = (segments: readonly Segment[]): string =>
   segments.reduce<string>(
     (acc, s) =>
-      typeof s === 'number' ? `${acc}[${s}]` : /^[A-Za-z_][A-Za-z0-9_]*$/u.test(s) ? `${acc}.${s}` : `${acc}[${JSON.stringify(s)}]`,
+      typeof s === 'number'
+        ? `${acc}[${s}]`
+        : /^[A-Za-z_][A-Za-z0-9_]*$/u.test(s)
+          ? `${acc}.${s}`
+          : `${acc}[${JSON.stringify(s)}]`,
     '$',
   );
 
@@ -562,7 +673,10 @@ export const evaluateTemplate = async (
   options?: EvaluateOptions,
 ): Promise<ExpressionResult> => {
   const run = async (src: string): Promise<ExpressionResult> => {
-    const compiled = options?.cache !== undefined ? options.cache.compile(src, options) : compileExpression(src, options);
+    const compiled =
+      options?.cache !== undefined
+        ? options.cache.compile(src, options)
+        : compileExpression(src, options);
     return compiled.ok ? evaluateExpression(compiled.expression, bindings, options) : compiled;
   };
   if (typeof value === 'string' && isExpression(value)) return run(value);
@@ -596,7 +710,11 @@ export const evaluateTemplate = async (
       for (const key of keys) defineOwn(out, key, null);
       for (let i = keys.length - 1; i >= 0; i--) {
         const key = keys[i] as string;
-        tasks.push({ value: record[key] ?? null, path: [...task.path, key], put: (v) => defineOwn(out, key, v) });
+        tasks.push({
+          value: record[key] ?? null,
+          path: [...task.path, key],
+          put: (v) => defineOwn(out, key, v),
+        });
       }
     } else {
       task.put(current);
@@ -604,7 +722,11 @@ export const evaluateTemplate = async (
   }
   for (const site of sites) {
     const result = await run(site.value as string);
-    if (!result.ok) return { ok: false, error: { ...result.error, message: `${pathText(site.path)}: ${result.error.message}` } };
+    if (!result.ok)
+      return {
+        ok: false,
+        error: { ...result.error, message: `${pathText(site.path)}: ${result.error.message}` },
+      };
     site.put(result.value);
   }
   return { ok: true, value: root };

@@ -36,3 +36,4 @@ export const ListRunsRequest = Schema.Struct({
 });
 export const HistoryRequest = Schema.Struct({ from: Schema.optionalKey(Count), limit: Schema.optionalKey(Positive) });
 export const CancelRequest = Schema.Struct({ reason: Schema.optionalKey(Schema.String) });
+export const QueryRequest = Schema.Struct({ args: Schema.optionalKey(Schema.Json) });

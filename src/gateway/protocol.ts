@@ -9,6 +9,8 @@ export const TaskMessage = Schema.Struct({
   taskId: Schema.String,
   runId: Schema.String,
   stepId: Schema.String,
+  /** The item index when the task is one item of a map. */
+  item: Schema.optionalKey(Schema.Number),
   attempt: Schema.Number,
   activity: Schema.String,
   input: Schema.Json,
@@ -37,5 +39,9 @@ export const TaskResult = Schema.Union([
 ]);
 export type TaskResult = typeof TaskResult.Type;
 
+/** Broadcast on `<p>.tasks.cancel` when a run is cancelled: workers abort the task if they run it. */
+export const TaskCancel = Schema.Struct({ taskId: Schema.String });
+
 export const decodeTaskMessage = Schema.decodeUnknownResult(TaskMessage);
 export const decodeTaskResult = Schema.decodeUnknownResult(TaskResult);
+export const decodeTaskCancel = Schema.decodeUnknownResult(TaskCancel);

@@ -13,6 +13,7 @@ import {
   HistoryRequest,
   ListRunsRequest,
   NameRequest,
+  QueryRequest,
   StartRequest,
 } from './messages.ts';
 import type { Subjects } from './subjects.ts';
@@ -141,8 +142,15 @@ export class Gateway {
     return runId;
   }
 
+  #nameOf(msg: Msg, what: 'signal' | 'query'): string {
+    const name = this.#subjects.lastNameOf(msg.subject);
+    if (name === undefined) throw weftError('invalid_request', `invalid ${what} name in subject ${msg.subject}`);
+    return name;
+  }
+
   start(): void {
     const s = this.#subjects;
+    const queryRequest = decoder(QueryRequest);
     const blueprintRequest = decoder(BlueprintRequest);
     const getBlueprint = decoder(GetBlueprintRequest);
     const nameRequest = decoder(NameRequest);
@@ -213,17 +221,20 @@ export class Gateway {
       const { reason } = cancelRequest(payload);
       return { cancelled: await this.#supervisor.cancel(this.#runIdOf(msg), reason ?? 'cancelled by request') };
     });
-    this.#on(s.runNamed('signal'), async (_payload, msg) => {
+    this.#on(s.runNamed('signal'), async (payload, msg) => {
       const runId = this.#runIdOf(msg);
-      await this.#supervisor.get(runId);
-      const name = this.#subjects.lastNameOf(msg.subject) ?? '';
-      throw weftError('unknown_signal', `run '${runId}' accepts no signal '${name}'`, { runId, name });
+      const name = this.#nameOf(msg, 'signal');
+      const fromField =
+        payload !== null && typeof payload === 'object' && !Array.isArray(payload) && typeof (payload as { signalId?: unknown }).signalId === 'string'
+          ? (payload as { signalId: string }).signalId
+          : undefined;
+      const signalId = msg.headers?.get('Nats-Msg-Id') || fromField;
+      await this.#supervisor.signal(runId, name, payload as Json, signalId === undefined || signalId === '' ? undefined : signalId);
+      return { accepted: true };
     });
-    this.#on(s.runNamed('query'), async (_payload, msg) => {
-      const runId = this.#runIdOf(msg);
-      await this.#supervisor.get(runId);
-      const name = this.#subjects.lastNameOf(msg.subject) ?? '';
-      throw weftError('unknown_query', `run '${runId}' answers no query '${name}'`, { runId, name });
+    this.#on(s.runNamed('query'), async (payload, msg) => {
+      const { args } = queryRequest(payload);
+      return this.#supervisor.query(this.#runIdOf(msg), this.#nameOf(msg, 'query'), (args ?? null) as Json);
     });
   }
 

@@ -9,6 +9,7 @@
  *   <p>.runs.<runId>.events                           published by weft, one message per event
  *   <p>.tasks.exec.<activity>                         JetStream stream <P>_TASKS (work queue): runtime → workers
  *   <p>.tasks.result.<runId>                          JetStream stream <P>_RESULTS (work queue): workers → runtime
+ *   <p>.tasks.cancel                                  core NATS broadcast {taskId}: abort a task of a cancelled run
  *
  * Every dynamic token is checked against its rule before it is placed in a subject, so no user
  * input can add tokens or wildcards (`.`, `*`, `>`, whitespace).
@@ -79,6 +80,10 @@ export class Subjects {
 
   result(runId: string): string {
     return `${this.prefix}.tasks.result.${check(RUN_ID, 'run id', runId)}`;
+  }
+
+  taskCancel(): string {
+    return `${this.prefix}.tasks.cancel`;
   }
 
   resultsAll(): string {

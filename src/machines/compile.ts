@@ -1,26 +1,54 @@
-import { and, assign, setup, type SnapshotFrom } from 'xstate';
+import { assign, setup, type SnapshotFrom } from 'xstate';
 import type { Json } from '../blueprints/json.ts';
-import type { Blueprint, Step } from '../blueprints/schema.ts';
-import type { EventOf, RunError, RunEvent, StepError } from './events.ts';
-import { dependencies } from './graph.ts';
+import type { Blueprint } from '../blueprints/schema.ts';
+import type { RunError, RunEvent, StepError } from './events.ts';
+import { buildPlan, type Plan, type PlannedStep, type StepPlan } from './plan.ts';
+
+export { backoffDelay, DEFAULT_POLICY, resolvePolicy, type StepPolicy } from './plan.ts';
 
 /**
- * Blueprint → XState machine, pure. The run's states mirror the blueprint: a list of steps is a
- * parallel state with one region per step, and a region leaves `blocked` once every step it
- * depends on is done, so sequences and `dependsOn` DAGs are one mechanism.
+ * Blueprint → XState machine, pure. The run's states mirror the blueprint: every list of steps is
+ * a parallel state with one region per step; a region leaves `blocked` once the steps it depends
+ * on are done, so sequences and `dependsOn` DAGs are one mechanism. Nested lists (branches, cases,
+ * loop bodies) are nested parallel states; a loop body is re-entered per iteration; a map's items
+ * are data (an array in the context), since their number is known only at run time.
  *
  * The machine never evaluates an expression and never performs an effect. Its actions are
- * commands (`scheduleStep`, `retryStep`, `completeRun`, `failRun`) that `xstate.transition`
- * returns without running; the decider (`decide.ts`) turns each into the event that records it.
+ * commands that `xstate.transition` returns without running; the decider (`decide.ts`) turns each
+ * into the events that record it.
  */
 
 /** An activity attempt the run is waiting on. */
 export interface OpenTask {
   readonly taskId: string;
+  readonly stepId: string;
+  readonly item?: number;
   readonly attempt: number;
   readonly activity: string;
   readonly input: Json;
   readonly timeoutMs: number;
+}
+
+export interface MapState {
+  readonly items: readonly Json[];
+  readonly outputs: readonly Json[];
+  /** Items started so far (in order). */
+  readonly next: number;
+  readonly completed: number;
+  /** Item indexes whose failed attempt is to be retried. */
+  readonly retry: readonly number[];
+}
+
+export interface OpenChild {
+  readonly childRunId: string;
+  readonly stepId: string;
+  readonly item?: number;
+}
+
+export interface ReceivedSignal {
+  readonly name: string;
+  readonly payload: Json;
+  readonly signalId?: string;
 }
 
 export interface RunContext {
@@ -28,12 +56,31 @@ export interface RunContext {
   readonly input: Json;
   /** `$steps`: step id → latest output. */
   readonly steps: Readonly<Record<string, Json>>;
-  /** Steps that are finished for good (completed, skipped, or continued past an error). */
+  /** The input a step was entered with (what the first step of its nested lists gets). */
+  readonly inputs: Readonly<Record<string, Json>>;
+  /** Steps finished for this pass (completed, skipped, continued, routed or abandoned). */
   readonly done: Readonly<Record<string, true>>;
-  /** Step id → its current task, from scheduling until the step is resolved. */
+  /** Steps that did not run (or failed onto an error route): their dependents do not run either. */
+  readonly abandoned: Readonly<Record<string, true>>;
+  /** Error handler id → the error that routed to it. */
+  readonly jumped: Readonly<Record<string, StepError>>;
+  /** Task key (`stepId` or `stepId[item]`) → the attempt in flight. */
   readonly tasks: Readonly<Record<string, OpenTask>>;
-  /** Step id → how many executions were scheduled (a retry is not a new execution). */
+  /** Step id → executions started (a retry is not a new execution). */
   readonly executions: Readonly<Record<string, number>>;
+  /** What `StepEntered` recorded for a step (branch taken, items, child, …). */
+  readonly entered: Readonly<Record<string, Json>>;
+  readonly iterations: Readonly<Record<string, number>>;
+  readonly loopOutputs: Readonly<Record<string, readonly Json[]>>;
+  readonly maps: Readonly<Record<string, MapState>>;
+  readonly timers: Readonly<Record<string, { readonly stepId: string; readonly dueAt: number }>>;
+  /** Key (`stepId` or `stepId[item]`) → the child run it waits for. */
+  readonly children: Readonly<Record<string, OpenChild>>;
+  readonly signals: readonly ReceivedSignal[];
+  /** Indexes into `signals` already taken by a `wait` step. */
+  readonly consumed: Readonly<Record<number, true>>;
+  /** `$data`: what `store` and `append` signals wrote. */
+  readonly data: Readonly<Record<string, Json>>;
   readonly lastError: Readonly<Record<string, StepError>>;
   readonly failure: RunError | null;
   readonly output: Json;
@@ -42,192 +89,661 @@ export interface RunContext {
 export type Command =
   | { readonly type: 'scheduleStep'; readonly stepId: string }
   | { readonly type: 'retryStep'; readonly stepId: string }
+  | { readonly type: 'enterStep'; readonly stepId: string }
+  | { readonly type: 'checkLoop'; readonly stepId: string }
+  | { readonly type: 'scheduleItems'; readonly stepId: string }
+  | { readonly type: 'requestChild'; readonly stepId: string }
+  | { readonly type: 'startTimer'; readonly stepId: string }
   | { readonly type: 'completeRun' }
   | { readonly type: 'failRun' };
 
-/** Raised when a blueprint holds a step kind this machine compiler cannot execute yet. */
+export const COMMAND_TYPES: ReadonlySet<string> = new Set([
+  'scheduleStep',
+  'retryStep',
+  'enterStep',
+  'checkLoop',
+  'scheduleItems',
+  'requestChild',
+  'startTimer',
+  'completeRun',
+  'failRun',
+]);
+
+/** Raised when a blueprint holds a step this machine compiler cannot execute. */
 export class UnsupportedStep extends Error {
   readonly stepId: string;
   readonly stepType: string;
-  constructor(stepId: string, stepType: string) {
-    super(`step '${stepId}' has type '${stepType}', which this runtime cannot execute yet`);
+  constructor(stepId: string, stepType: string, why: string) {
+    super(`step '${stepId}' (${stepType}): ${why}`);
     this.stepId = stepId;
     this.stepType = stepType;
   }
 }
 
+export const taskKey = (stepId: string, item?: number): string => (item === undefined ? stepId : `${stepId}[${item}]`);
+
 const emptyContext: RunContext = {
   runId: '',
   input: null,
   steps: {},
+  inputs: {},
   done: {},
+  abandoned: {},
+  jumped: {},
   tasks: {},
   executions: {},
+  entered: {},
+  iterations: {},
+  loopOutputs: {},
+  maps: {},
+  timers: {},
+  children: {},
+  signals: [],
+  consumed: {},
+  data: {},
   lastError: {},
   failure: null,
   output: null,
 };
 
-const forStep = (stepId: string) => ({ event }: { event: RunEvent }) =>
-  'stepId' in event && event.stepId === stepId;
+type Args = { readonly context: RunContext; readonly event: RunEvent };
+type Config = Readonly<Record<string, unknown>>;
 
-const omit = <V>(record: Readonly<Record<string, V>>, key: string): Record<string, V> => {
-  const { [key]: _dropped, ...rest } = record;
-  return rest;
+const omit = <V>(record: Readonly<Record<string, V>>, ...keys: readonly string[]): Record<string, V> => {
+  const copy = { ...record };
+  for (const key of keys) delete copy[key];
+  return copy;
 };
+
+const command = (type: Command['type'], stepId: string) => ({ type, params: { stepId } });
 
 const runSetup = setup({
   types: {} as { context: RunContext; events: RunEvent },
   actions: {
     scheduleStep: (_, _params: { stepId: string }) => undefined,
     retryStep: (_, _params: { stepId: string }) => undefined,
+    enterStep: (_, _params: { stepId: string }) => undefined,
+    checkLoop: (_, _params: { stepId: string }) => undefined,
+    scheduleItems: (_, _params: { stepId: string }) => undefined,
+    requestChild: (_, _params: { stepId: string }) => undefined,
+    startTimer: (_, _params: { stepId: string }) => undefined,
     completeRun: () => undefined,
     failRun: () => undefined,
   },
-  guards: {
-    depsDone: ({ context }, params: { deps: readonly string[] }) =>
-      params.deps.every((id) => context.done[id] === true),
-    /** The event is the result of the step's current task and attempt: stale or foreign results are ignored. */
-    currentTask: ({ context, event }, params: { stepId: string }) => {
-      const task = context.tasks[params.stepId];
-      return (
-        (event.type === 'StepCompleted' || event.type === 'StepFailed') &&
-        event.stepId === params.stepId &&
-        task !== undefined &&
-        event.taskId === task.taskId &&
-        event.attempt === task.attempt
-      );
-    },
-    canRetry: ({ event }, params: { maxAttempts: number }) =>
-      event.type === 'StepFailed' && event.error.retryable && event.attempt < params.maxAttempts,
-  },
 });
 
-/**
- * A region's config is built from runtime data, so it is typed loosely here and checked by the
- * machine's own setup (guards and actions are referred to by name) and by the tests.
- */
-type RegionConfig = Readonly<Record<string, unknown>>;
+const forStep = (stepId: string, withItem = false) => ({ event }: Args) =>
+  'stepId' in event && event.stepId === stepId && ('item' in event && event.item !== undefined) === withItem;
 
-export interface StepPolicy {
-  readonly maxAttempts: number;
-  readonly timeoutMs: number;
-  readonly backoff: { readonly initialMs: number; readonly factor: number; readonly maxMs: number };
-}
+/** The event is the result of the current attempt of the task it names. */
+const isCurrent = (context: RunContext, event: RunEvent): boolean => {
+  if (event.type !== 'StepCompleted' && event.type !== 'StepFailed') return false;
+  const task = context.tasks[taskKey(event.stepId, event.item)];
+  return task !== undefined && task.taskId === event.taskId && task.attempt === event.attempt;
+};
 
-const stepRegion = (
-  step: Step,
-  deps: readonly string[],
-  policy: StepPolicy,
-): RegionConfig => {
-  const id = step.id;
-  const onError = step.onError ?? 'fail';
-  const recordTask = assign(({ context, event }: { context: RunContext; event: RunEvent }) => {
-    if (event.type !== 'StepScheduled') return {};
-    const task: OpenTask = {
-      taskId: event.taskId,
-      attempt: event.attempt,
-      activity: event.activity,
-      input: event.input,
-      timeoutMs: event.timeoutMs,
-    };
-    return {
-      tasks: { ...context.tasks, [id]: task },
-      executions:
-        event.attempt === 1
-          ? { ...context.executions, [id]: (context.executions[id] ?? 0) + 1 }
-          : context.executions,
-    };
-  });
-  const finish = (output: (event: RunEvent) => Json) =>
-    assign(({ context, event }: { context: RunContext; event: RunEvent }) => ({
-      steps: { ...context.steps, [id]: output(event) },
-      done: { ...context.done, [id]: true as const },
-      tasks: omit(context.tasks, id),
-    }));
-  const failureOf = (event: RunEvent): StepError =>
-    event.type === 'StepFailed'
-      ? event.error
-      : { message: 'unexpected event', code: 'internal', retryable: false };
-  /** Retries are spent or the error is terminal: `continue` records it and goes on, `fail` fails the run. */
-  const onFailure =
-    onError === 'continue'
-      ? { target: 'done', actions: finish((event) => ({ error: failureOf(event) })) }
-      : {
-          target: '#run.failing',
-          actions: assign(({ context, event }: { context: RunContext; event: RunEvent }) => {
-            const error = failureOf(event);
-            return {
-              failure: {
-                code: 'step_failed',
-                message: `step '${id}' failed: ${error.message}`,
-                stepId: id,
-                details: { error },
-              },
-              lastError: { ...context.lastError, [id]: error },
-            };
+const errorOf = (event: RunEvent): StepError => {
+  switch (event.type) {
+    case 'StepFailed':
+    case 'ChildFailed':
+      return event.error;
+    case 'TimerFired':
+      return { code: 'timeout', message: 'timed out waiting for a signal', retryable: false };
+    default:
+      return { code: 'internal', message: `unexpected ${event.type}`, retryable: false };
+  }
+};
+
+class Compiler {
+  readonly plan: Plan;
+  readonly blueprint: Blueprint;
+
+  constructor(blueprint: Blueprint, plan: Plan) {
+    this.blueprint = blueprint;
+    this.plan = plan;
+  }
+
+  info(id: string): StepPlan {
+    const info = this.plan.steps.get(id);
+    if (info === undefined) throw new Error(`defect: no step '${id}' in the plan`);
+    return info;
+  }
+
+  /** Marks a step done with `output`, clearing what it held. */
+  finish(id: string, output: (args: Args) => Json, extra: (args: Args) => Partial<RunContext> = () => ({})) {
+    return assign((args: Args) => {
+      const { context } = args;
+      return {
+        steps: { ...context.steps, [id]: output(args) },
+        done: { ...context.done, [id]: true as const },
+        tasks: omit(context.tasks, id),
+        timers: Object.fromEntries(Object.entries(context.timers).filter(([, timer]) => timer.stepId !== id)),
+        ...extra(args),
+      };
+    });
+  }
+
+  doneTarget(id: string): string {
+    return `#done_${id}`;
+  }
+
+  /** Retries spent or the error is terminal: route by `onError` (fail the run, continue, or jump). */
+  failure(id: string, errorFrom: (event: RunEvent) => StepError = errorOf): Config {
+    const onError = this.info(id).step.onError ?? 'fail';
+    if (onError === 'continue') {
+      return { target: this.doneTarget(id), actions: this.finish(id, ({ event }) => ({ error: errorFrom(event) })) };
+    }
+    if (onError !== 'fail') {
+      return {
+        target: this.doneTarget(id),
+        actions: this.finish(
+          id,
+          ({ event }) => ({ error: errorFrom(event) }),
+          ({ context, event }) => ({
+            abandoned: { ...context.abandoned, [id]: true as const },
+            jumped: { ...context.jumped, [onError]: errorFrom(event) },
+            lastError: { ...context.lastError, [id]: errorFrom(event) },
           }),
+        ),
+      };
+    }
+    return {
+      target: '#run.failing',
+      actions: assign(({ context, event }: Args) => {
+        const error = errorFrom(event);
+        return {
+          failure: { code: 'step_failed', message: `step '${id}' failed: ${error.message}`, stepId: id, details: { error } },
+          lastError: { ...context.lastError, [id]: error },
         };
-  const current = { type: 'currentTask', params: { stepId: id } } as const;
-  return {
-    initial: 'blocked',
-    states: {
-      blocked: {
-        always: { guard: { type: 'depsDone', params: { deps } }, target: 'scheduling' },
+      }),
+    };
+  }
+
+  /** `blocked`: waits for dependencies (or, for an error handler, for a jump or for its sources to pass). */
+  blocked(id: string, start: string): Config {
+    const info = this.info(id);
+    const skip = (abandon: boolean) =>
+      this.finish(
+        id,
+        () => null,
+        ({ context }) => (abandon ? { abandoned: { ...context.abandoned, [id]: true as const } } : {}),
+      );
+    const depsDone = ({ context }: Args) => info.deps.every((d) => context.done[d] === true);
+    const depAbandoned = ({ context }: Args) => info.deps.some((d) => context.abandoned[d] === true);
+    if (info.handlerFor.length > 0) {
+      return {
+        always: [
+          { guard: ({ context }: Args) => context.jumped[id] !== undefined, target: start },
+          {
+            guard: (args: Args) =>
+              info.handlerFor.every((s) => args.context.done[s] === true) && (depsDone(args) || depAbandoned(args)),
+            target: this.doneTarget(id),
+            actions: skip(false),
+          },
+        ],
+      };
+    }
+    return {
+      always: [
+        { guard: (args: Args) => depsDone(args) && depAbandoned(args), target: this.doneTarget(id), actions: skip(true) },
+        { guard: depsDone, target: start },
+      ],
+    };
+  }
+
+  /** A list of steps as a parallel state, done when every step is; `then` runs on done. */
+  list(key: string, onDone: Config): Config {
+    const ids = this.plan.lists.get(key) ?? [];
+    if (ids.length === 0) return { always: onDone };
+    return {
+      type: 'parallel',
+      states: Object.fromEntries(ids.map((id) => [id, this.region(id)])),
+      onDone,
+    };
+  }
+
+  lastOutput(key: string): (args: Args) => Json {
+    const ids = this.plan.lists.get(key) ?? [];
+    const last = ids[ids.length - 1];
+    return ({ context }) => (last === undefined ? null : (context.steps[last] ?? null));
+  }
+
+  region(id: string): Config {
+    const { step } = this.info(id);
+    const done = { type: 'final', id: `done_${id}` };
+    if (step.type === 'activity') {
+      return { initial: 'blocked', states: { blocked: this.blocked(id, 'scheduling'), ...this.activity(id), done } };
+    }
+    return {
+      initial: 'blocked',
+      states: {
+        blocked: this.blocked(id, 'entering'),
+        entering: {
+          entry: command('enterStep', id),
+          on: {
+            StepEntered: [...this.entered(step), { guard: forStep(id), target: 'body', actions: this.recordEntered(id) }],
+            StepSkipped: { guard: forStep(id), target: this.doneTarget(id), actions: this.finish(id, () => null) },
+            StepFailed: { guard: forStep(id), ...this.failure(id) },
+          },
+        },
+        body: this.body(step),
+        done,
       },
+    };
+  }
+
+  recordEntered(id: string) {
+    return assign(({ context, event }: Args) =>
+      event.type === 'StepEntered'
+        ? {
+            inputs: { ...context.inputs, [id]: event.input },
+            entered: { ...context.entered, [id]: event.value },
+            executions: { ...context.executions, [id]: (context.executions[id] ?? 0) + 1 },
+          }
+        : {},
+    );
+  }
+
+  /** Transitions taken on `StepEntered` before the generic one (e.g. a map over no items). */
+  entered(step: PlannedStep): Config[] {
+    const id = step.id;
+    if (step.type === 'map') {
+      return [
+        {
+          guard: (args: Args) => forStep(id)(args) && args.event.type === 'StepEntered' && itemsOf(args.event.value).length === 0,
+          target: this.doneTarget(id),
+          actions: [this.recordEntered(id), this.finish(id, () => [])],
+        },
+      ];
+    }
+    return [];
+  }
+
+  activity(id: string): Record<string, Config> {
+    const policy = this.info(id).policy;
+    const recordTask = assign(({ context, event }: Args) => {
+      if (event.type !== 'StepScheduled') return {};
+      return {
+        tasks: { ...context.tasks, [id]: openTask(event) },
+        executions: event.attempt === 1 ? { ...context.executions, [id]: (context.executions[id] ?? 0) + 1 } : context.executions,
+      };
+    });
+    return {
       scheduling: {
-        entry: { type: 'scheduleStep', params: { stepId: id } },
+        entry: command('scheduleStep', id),
         on: {
           StepScheduled: { guard: forStep(id), target: 'active', actions: recordTask },
-          StepSkipped: { guard: forStep(id), target: 'done', actions: finish(() => null) },
-          StepFailed: { guard: forStep(id), ...onFailure },
+          StepSkipped: { guard: forStep(id), target: this.doneTarget(id), actions: this.finish(id, () => null) },
+          StepFailed: { guard: forStep(id), ...this.failure(id) },
         },
       },
       active: {
         on: {
           StepCompleted: {
-            guard: current,
-            target: 'done',
-            actions: finish((event) => (event.type === 'StepCompleted' ? event.output : null)),
+            guard: ({ context, event }: Args) => forStep(id)({ context, event }) && isCurrent(context, event),
+            target: this.doneTarget(id),
+            actions: this.finish(id, ({ event }) => (event.type === 'StepCompleted' ? event.output : null)),
           },
           StepFailed: [
             {
-              guard: and([current, { type: 'canRetry', params: { maxAttempts: policy.maxAttempts } }]),
+              guard: ({ context, event }: Args) =>
+                forStep(id)({ context, event }) &&
+                isCurrent(context, event) &&
+                event.type === 'StepFailed' &&
+                event.error.retryable &&
+                event.attempt < policy.maxAttempts,
               target: 'retrying',
-              actions: assign(({ context, event }: { context: RunContext; event: RunEvent }) => ({
-                lastError: { ...context.lastError, [id]: failureOf(event) },
-              })),
+              actions: assign(({ context, event }: Args) => ({ lastError: { ...context.lastError, [id]: errorOf(event) } })),
             },
-            { guard: current, ...onFailure },
+            { guard: ({ context, event }: Args) => forStep(id)({ context, event }) && isCurrent(context, event), ...this.failure(id) },
           ],
         },
       },
       retrying: {
-        entry: { type: 'retryStep', params: { stepId: id } },
-        on: {
-          StepScheduled: { guard: forStep(id), target: 'active', actions: recordTask },
+        entry: command('retryStep', id),
+        on: { StepScheduled: { guard: forStep(id), target: 'active', actions: recordTask } },
+      },
+    };
+  }
+
+  body(step: PlannedStep): Config {
+    const id = step.id;
+    const toDone = (output: (args: Args) => Json) => ({ target: this.doneTarget(id), actions: this.finish(id, output) });
+    switch (step.type) {
+      case 'activity':
+        throw new Error('defect: activity has no body');
+      case 'parallel':
+        return {
+          type: 'parallel',
+          states: Object.fromEntries(
+            step.branches.map((_, i) => [
+              `b${i}`,
+              { initial: 'list', states: { list: this.list(`${id}.b${i}`, { target: 'end' }), end: { type: 'final' } } },
+            ]),
+          ),
+          onDone: toDone((args) => step.branches.map((_, i) => this.lastOutput(`${id}.b${i}`)(args))),
+        };
+      case 'condition':
+        return this.branches(id, [
+          ['then', 'then'],
+          ['else', 'else'],
+        ].filter(([, key]) => key === 'then' || step.else !== undefined) as [string, string][]);
+      case 'switch':
+        return this.branches(id, [
+          ...Object.keys(step.cases).map((_, i) => [i, `c${i}`] as [number, string]),
+          ...(step.default ? [['default', 'default'] as [string, string]] : []),
+        ]);
+      case 'loop':
+        return this.loop(id);
+      case 'map':
+        return this.map(id);
+      case 'child':
+        return {
+          initial: 'requesting',
+          states: {
+            requesting: {
+              entry: command('requestChild', id),
+              on: {
+                ChildRequested: { guard: forStep(id), target: 'awaiting', actions: recordChild },
+                StepFailed: { guard: forStep(id), ...this.failure(id) },
+              },
+            },
+            awaiting: {
+              on: {
+                ChildCompleted: {
+                  guard: (args: Args) => forStep(id)(args) && childMatches(args),
+                  ...toDone(({ event }) => (event.type === 'ChildCompleted' ? event.output : null)),
+                },
+                ChildFailed: { guard: (args: Args) => forStep(id)(args) && childMatches(args), ...this.failure(id) },
+              },
+            },
+          },
+        };
+      case 'wait': {
+        const signal = step.signal;
+        const waiting = ({ context }: Args) => firstUnconsumed(context, signal);
+        return {
+          entry: command('startTimer', id),
+          on: {
+            TimerScheduled: { guard: forStep(id), actions: recordTimer },
+            TimerFired: { guard: (args: Args) => timerOf(args) === id, ...this.failure(id) },
+          },
+          always: {
+            guard: (args: Args) => waiting(args) !== undefined,
+            target: this.doneTarget(id),
+            actions: this.finish(
+              id,
+              (args) => args.context.signals[waiting(args) ?? -1]?.payload ?? null,
+              (args) => ({ consumed: { ...args.context.consumed, [waiting(args) ?? -1]: true as const } }),
+            ),
+          },
+        };
+      }
+      case 'sleep':
+        return {
+          entry: command('startTimer', id),
+          on: {
+            TimerScheduled: { guard: forStep(id), actions: recordTimer },
+            TimerFired: { guard: (args: Args) => timerOf(args) === id, ...toDone(() => null) },
+          },
+        };
+    }
+  }
+
+  /** Condition and switch: one nested list per branch, chosen by the recorded `StepEntered` value. */
+  branches(id: string, choices: readonly (readonly [string | number, string])[]): Config {
+    const chosen = ({ context }: Args) => context.entered[id];
+    return {
+      initial: 'choose',
+      states: {
+        choose: {
+          always: [
+            ...choices.map(([value, state]) => ({ guard: (args: Args) => chosen(args) === value, target: state })),
+            { target: this.doneTarget(id), actions: this.finish(id, () => null) },
+          ],
+        },
+        ...Object.fromEntries(
+          choices.map(([, state]) => {
+            const key = `${id}.${state}`;
+            return [state, this.list(key, { target: this.doneTarget(id), actions: this.finish(id, this.lastOutput(key)) })];
+          }),
+        ),
+      },
+    };
+  }
+
+  loop(id: string): Config {
+    const key = `${id}.body`;
+    const descendants = this.info(id).descendants;
+    return {
+      initial: 'check',
+      states: {
+        check: {
+          entry: command('checkLoop', id),
+          on: {
+            LoopChecked: [
+              {
+                guard: (args: Args) => forStep(id)(args) && args.event.type === 'LoopChecked' && args.event.proceed,
+                target: 'iteration',
+                actions: assign(({ context, event }: Args) => ({
+                  ...resetSteps(context, descendants),
+                  iterations: { ...omit(context.iterations, ...descendants), [id]: event.type === 'LoopChecked' ? event.iteration : 0 },
+                })),
+              },
+              {
+                guard: forStep(id),
+                target: this.doneTarget(id),
+                actions: this.finish(id, ({ context }) => [...(context.loopOutputs[id] ?? [])]),
+              },
+            ],
+            StepFailed: { guard: forStep(id), ...this.failure(id) },
+          },
+        },
+        iteration: this.list(key, {
+          target: 'check',
+          actions: assign((args: Args) => ({
+            loopOutputs: { ...args.context.loopOutputs, [id]: [...(args.context.loopOutputs[id] ?? []), this.lastOutput(key)(args)] },
+          })),
+        }),
+      },
+    };
+  }
+
+  map(id: string): Config {
+    const step = this.info(id).step;
+    if (step.type !== 'map') throw new Error('defect: not a map');
+    const innerId = [...this.plan.steps.values()].find((s) => s.mapOf === id)?.step.id ?? `${id}_item`;
+    const inner = this.info(innerId);
+    if (inner.step.type !== 'activity' && inner.step.type !== 'child') {
+      throw new UnsupportedStep(id, 'map', `the inner step of a map must be an activity or a child, not '${inner.step.type}'`);
+    }
+    const continueOnError = inner.step.onError === 'continue';
+    const maxAttempts = inner.policy.maxAttempts;
+    /** Records one item's final outcome. */
+    const settle = (context: RunContext, item: number, output: Json, key: string): Partial<RunContext> => {
+      const state = context.maps[id];
+      if (state === undefined) return {};
+      const outputs = [...state.outputs];
+      outputs[item] = output;
+      return {
+        maps: { ...context.maps, [id]: { ...state, outputs, completed: state.completed + 1 } },
+        tasks: omit(context.tasks, key),
+        children: omit(context.children, key),
+      };
+    };
+    const itemOf = (event: RunEvent): number => ('item' in event && event.item !== undefined ? event.item : -1);
+    const resultGuard = (args: Args) =>
+      forStep(id, true)(args) &&
+      (args.event.type === 'ChildCompleted' || args.event.type === 'ChildFailed'
+        ? args.context.children[taskKey(id, itemOf(args.event))]?.childRunId === args.event.childRunId
+        : isCurrent(args.context, args.event));
+    const lastItem = ({ context }: Args) => {
+      const state = context.maps[id];
+      return state !== undefined && state.completed + 1 === state.items.length;
+    };
+    const completeItem = (outputOf: (event: RunEvent) => Json) => [
+      {
+        guard: (args: Args) => resultGuard(args) && lastItem(args),
+        target: this.doneTarget(id),
+        actions: [
+          assign((args: Args) => settle(args.context, itemOf(args.event), outputOf(args.event), taskKey(id, itemOf(args.event)))),
+          this.finish(id, ({ context }) => [...(context.maps[id]?.outputs ?? [])]),
+        ],
+      },
+      {
+        guard: resultGuard,
+        target: 'mapping',
+        reenter: true,
+        actions: assign((args: Args) => settle(args.context, itemOf(args.event), outputOf(args.event), taskKey(id, itemOf(args.event)))),
+      },
+    ];
+    const failItem = [
+      ...(continueOnError ? completeItem((event) => ({ error: errorOf(event) })) : []),
+      { guard: resultGuard, ...this.failure(id) },
+    ];
+    return {
+      initial: 'mapping',
+      states: {
+        mapping: {
+          entry: command('scheduleItems', id),
+          on: {
+            StepScheduled: {
+              guard: forStep(id, true),
+              actions: assign(({ context, event }: Args) => {
+                if (event.type !== 'StepScheduled' || event.item === undefined) return {};
+                const state = context.maps[id];
+                const retried = state?.retry.includes(event.item) === true;
+                return {
+                  tasks: { ...context.tasks, [taskKey(id, event.item)]: openTask(event) },
+                  ...(state === undefined
+                    ? {}
+                    : {
+                        maps: {
+                          ...context.maps,
+                          [id]: retried
+                            ? { ...state, retry: state.retry.filter((i) => i !== event.item) }
+                            : { ...state, next: Math.max(state.next, event.item + 1) },
+                        },
+                      }),
+                };
+              }),
+            },
+            ChildRequested: {
+              guard: forStep(id, true),
+              actions: [
+                recordChild,
+                assign(({ context, event }: Args) => {
+                  const state = context.maps[id];
+                  if (state === undefined || event.type !== 'ChildRequested' || event.item === undefined) return {};
+                  return { maps: { ...context.maps, [id]: { ...state, next: Math.max(state.next, event.item + 1) } } };
+                }),
+              ],
+            },
+            StepCompleted: completeItem((event) => (event.type === 'StepCompleted' ? event.output : null)),
+            ChildCompleted: completeItem((event) => (event.type === 'ChildCompleted' ? event.output : null)),
+            StepFailed: [
+              {
+                guard: (args: Args) =>
+                  resultGuard(args) && args.event.type === 'StepFailed' && args.event.error.retryable && args.event.attempt < maxAttempts,
+                target: 'mapping',
+                reenter: true,
+                actions: assign(({ context, event }: Args) => {
+                  const state = context.maps[id];
+                  if (state === undefined || event.type !== 'StepFailed' || event.item === undefined) return {};
+                  return { maps: { ...context.maps, [id]: { ...state, retry: [...state.retry, event.item] } } };
+                }),
+              },
+              ...failItem,
+              // An item that never got scheduled (its input expression failed): a failure of the map.
+              { guard: forStep(id, true), ...this.failure(id) },
+            ],
+            ChildFailed: failItem,
+          },
         },
       },
-      done: { type: 'final' },
-    },
+    };
+  }
+}
+
+const recordChild = assign(({ context, event }: Args) => {
+  if (event.type !== 'ChildRequested') return {};
+  const child: OpenChild = {
+    childRunId: event.childRunId,
+    stepId: event.stepId,
+    ...(event.item === undefined ? {} : { item: event.item }),
   };
+  return { children: { ...context.children, [taskKey(event.stepId, event.item)]: child } };
+});
+
+const childMatches = ({ context, event }: Args): boolean =>
+  (event.type === 'ChildCompleted' || event.type === 'ChildFailed') &&
+  context.children[taskKey(event.stepId, event.item)]?.childRunId === event.childRunId;
+
+const recordTimer = assign(({ context, event }: Args) =>
+  event.type === 'TimerScheduled' ? { timers: { ...context.timers, [event.timerId]: { stepId: event.stepId, dueAt: event.dueAt } } } : {},
+);
+
+/** The step whose open timer fired, if the event is a `TimerFired` of an open timer. */
+const timerOf = ({ context, event }: Args): string | undefined =>
+  event.type === 'TimerFired' ? context.timers[event.timerId]?.stepId : undefined;
+
+const firstUnconsumed = (context: RunContext, name: string): number | undefined => {
+  const index = context.signals.findIndex((s, i) => s.name === name && context.consumed[i] !== true);
+  return index === -1 ? undefined : index;
 };
 
-export const DEFAULT_POLICY: StepPolicy = {
-  maxAttempts: 3,
-  timeoutMs: 30_000,
-  backoff: { initialMs: 200, factor: 2, maxMs: 30_000 },
+const openTask = (event: Extract<RunEvent, { type: 'StepScheduled' }>): OpenTask => ({
+  taskId: event.taskId,
+  stepId: event.stepId,
+  ...(event.item === undefined ? {} : { item: event.item }),
+  attempt: event.attempt,
+  activity: event.activity,
+  input: event.input,
+  timeoutMs: event.timeoutMs,
+});
+
+export const itemsOf = (value: Json): readonly Json[] => {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) return [];
+  const items = (value as { readonly items?: Json }).items;
+  return Array.isArray(items) ? (items as readonly Json[]) : [];
 };
+
+/** Clears the per-pass records of the steps of a loop body before its next iteration. */
+const resetSteps = (context: RunContext, ids: readonly string[]): Partial<RunContext> => ({
+  done: omit(context.done, ...ids),
+  abandoned: omit(context.abandoned, ...ids),
+  jumped: omit(context.jumped, ...ids),
+  entered: omit(context.entered, ...ids),
+  loopOutputs: omit(context.loopOutputs, ...ids),
+  maps: omit(context.maps, ...ids),
+});
+
+const failureFrom = ({ event }: Args): Partial<RunContext> => (event.type === 'RunFailed' ? { failure: event.error } : {});
+
+const signalReceived = assign(({ context, event }: Args) => {
+  if (event.type !== 'SignalReceived') return {};
+  const signal: ReceivedSignal = {
+    name: event.name,
+    payload: event.payload,
+    ...(event.signalId === undefined ? {} : { signalId: event.signalId }),
+  };
+  const previous = context.data[event.name];
+  const data =
+    event.handler === 'store'
+      ? { ...context.data, [event.name]: event.payload }
+      : event.handler === 'append'
+        ? { ...context.data, [event.name]: [...(Array.isArray(previous) ? (previous as readonly Json[]) : []), event.payload] }
+        : context.data;
+  return { signals: [...context.signals, signal], data };
+});
 
 export interface CompiledRun {
   readonly blueprint: Blueprint;
-  readonly machine: ReturnType<typeof compileMachine>;
-  readonly policies: ReadonlyMap<string, StepPolicy>;
-  readonly steps: ReadonlyMap<string, Step>;
-  readonly deps: ReadonlyMap<string, readonly string[]>;
+  readonly plan: Plan;
+  readonly machine: ReturnType<typeof createRunMachine>;
 }
 
-const compileMachine = (states: Record<string, RegionConfig>) =>
+const createRunMachine = (compiler: Compiler) =>
   runSetup.createMachine({
     id: 'run',
     context: emptyContext,
@@ -237,18 +753,17 @@ const compileMachine = (states: Record<string, RegionConfig>) =>
         on: {
           RunStarted: {
             target: 'running',
-            actions: assign(({ event }) =>
-              event.type === 'RunStarted' ? { runId: event.runId, input: event.input } : {},
-            ),
+            actions: assign(({ event }) => (event.type === 'RunStarted' ? { runId: event.runId, input: event.input } : {})),
           },
         },
       },
       running: {
-        type: 'parallel',
-        states: states as never,
-        onDone: 'completing',
-        on: { RunCancelled: '#run.cancelled' },
-      },
+        ...(compiler.list('$', { target: 'completing' }) as object),
+        on: {
+          RunCancelled: '#run.cancelled',
+          SignalReceived: { actions: signalReceived },
+        },
+      } as never,
       completing: {
         entry: { type: 'completeRun' },
         on: {
@@ -256,12 +771,12 @@ const compileMachine = (states: Record<string, RegionConfig>) =>
             target: 'completed',
             actions: assign(({ event }) => (event.type === 'RunCompleted' ? { output: event.output } : {})),
           },
-          RunFailed: { target: 'failed', actions: assign(({ event }) => failureFrom(event)) },
+          RunFailed: { target: 'failed', actions: assign(failureFrom) },
         },
       },
       failing: {
         entry: { type: 'failRun' },
-        on: { RunFailed: { target: 'failed', actions: assign(({ event }) => failureFrom(event)) } },
+        on: { RunFailed: { target: 'failed', actions: assign(failureFrom) } },
       },
       completed: { type: 'final' },
       failed: { type: 'final' },
@@ -269,60 +784,19 @@ const compileMachine = (states: Record<string, RegionConfig>) =>
     },
   });
 
-const failureFrom = (event: RunEvent): Partial<RunContext> =>
-  event.type === 'RunFailed' ? { failure: event.error } : {};
-
-/** Pure policy resolution: the step's own fields, else the blueprint's defaults, else weft's. */
-export const resolvePolicy = (
-  blueprint: Blueprint,
-  step: Step,
-  parseDuration: (value: string | number) => number | undefined,
-): StepPolicy => {
-  const defaults = blueprint.defaults;
-  const backoff = { ...defaults?.backoff, ...step.backoff };
-  const ms = (value: string | number | undefined, fallback: number) =>
-    value === undefined ? fallback : (parseDuration(value) ?? fallback);
-  return {
-    maxAttempts: step.maxAttempts ?? defaults?.maxAttempts ?? DEFAULT_POLICY.maxAttempts,
-    timeoutMs: ms(step.timeout ?? defaults?.timeout, DEFAULT_POLICY.timeoutMs),
-    backoff: {
-      initialMs: ms(backoff.initial, DEFAULT_POLICY.backoff.initialMs),
-      factor: backoff.factor ?? DEFAULT_POLICY.backoff.factor,
-      maxMs: ms(backoff.max, DEFAULT_POLICY.backoff.maxMs),
-    },
-  };
-};
-
-/** Delay before attempt `attempt` (≥ 2): initial × factor^(attempt−2), capped at max. Pure. */
-export const backoffDelay = (policy: StepPolicy, attempt: number): number =>
-  Math.min(
-    policy.backoff.maxMs,
-    Math.round(policy.backoff.initialMs * policy.backoff.factor ** Math.max(0, attempt - 2)),
-  );
-
 /**
  * Compiles a valid blueprint. Pure and deterministic: the same blueprint gives an equivalent
- * machine, so callers may cache by content hash. Throws `UnsupportedStep` for step kinds this
- * runtime does not execute yet.
+ * machine, so callers may cache by content hash. Throws `UnsupportedStep` for a shape this
+ * runtime cannot execute (a map whose inner step is not an activity or a child).
  */
 export const compileBlueprint = (
   blueprint: Blueprint,
   parseDuration: (value: string | number) => number | undefined,
 ): CompiledRun => {
-  const deps = dependencies(blueprint.steps);
-  const policies = new Map<string, StepPolicy>();
-  const steps = new Map<string, Step>();
-  const regions: Record<string, RegionConfig> = {};
-  for (const step of blueprint.steps) {
-    if (step.type !== 'activity') throw new UnsupportedStep(step.id, step.type);
-    const policy = resolvePolicy(blueprint, step, parseDuration);
-    policies.set(step.id, policy);
-    steps.set(step.id, step);
-    regions[step.id] = stepRegion(step, deps.get(step.id) ?? [], policy);
-  }
-  return { blueprint, machine: compileMachine(regions), policies, steps, deps };
+  const plan = buildPlan(blueprint, parseDuration);
+  const compiler = new Compiler(blueprint, plan);
+  return { blueprint, plan, machine: createRunMachine(compiler) };
 };
 
 export type RunMachine = CompiledRun['machine'];
 export type RunSnapshot = SnapshotFrom<RunMachine>;
-export type { EventOf };

@@ -1,17 +1,25 @@
 import type { Json } from '../blueprints/json.ts';
-import { evaluateTemplate, type ExpressionBindings } from '../expressions/sandbox.ts';
-import { backoffDelay, type Command, type CompiledRun, type RunContext } from './compile.ts';
-import type { RunEvent } from './events.ts';
+import { DEFAULT_BLUEPRINT_LIMITS } from '../blueprints/validate.ts';
+import { evaluateTemplate, type ExpressionBindings, type ExpressionCache } from '../expressions/sandbox.ts';
+import { itemsOf, taskKey, type Command, type CompiledRun, type RunContext } from './compile.ts';
+import type { RunEvent, StepError } from './events.ts';
 import { leaves } from './graph.ts';
+import { backoffDelay, shortHash, type PlannedStep, type StepPlan } from './plan.ts';
 
 /**
- * Commands → the events that record them. Pure: the same context and command always give the
- * same events (expressions run in the sandbox, which has no clock and no I/O). It is async only
- * because JSONata evaluation is. Every decision an expression makes lands in an event, so replay
- * never evaluates an expression again.
+ * Commands → the events that record them. Pure: the same context, command and `now` always give
+ * the same events (expressions run in the sandbox, which has no clock and no I/O; `now` is the
+ * time of the fact being decided, made by the actor). It is async only because JSONata
+ * evaluation is. Every decision an expression makes lands in an event, so replay never evaluates
+ * an expression again.
  */
 
 const NAME = /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/;
+const RUN_ID_MAX = 128;
+/** Upper bound on the iterations of a counted loop. */
+export const MAX_LOOP_COUNT = 100_000;
+/** Items started in parallel by a map without `concurrency`. */
+export const DEFAULT_MAP_CONCURRENCY = 1000;
 
 export interface RunIdentity {
   readonly id: string;
@@ -19,127 +27,419 @@ export interface RunIdentity {
   readonly version: number;
 }
 
-/** A task id is stable across retries of one execution: `<runId>:<stepId>:<execution>`. */
-export const taskIdFor = (runId: string, stepId: string, execution: number): string =>
-  `${runId}:${stepId}:${execution}`;
+export interface DecideOptions {
+  /** Milliseconds since the epoch: when the fact being decided happened. */
+  readonly now: number;
+  readonly cache?: ExpressionCache;
+  readonly parseDuration: (value: string | number) => number | undefined;
+}
 
-const bindingsOf = (context: RunContext, run: RunIdentity): ExpressionBindings => ({
-  input: context.input,
-  steps: context.steps,
-  run: { id: run.id, blueprint: run.blueprint, version: run.version },
-});
+/** A task id is stable across retries of one execution: `<runId>:<stepId>[<item>]:<execution>`. */
+export const taskIdFor = (runId: string, stepId: string, execution: number, item?: number): string =>
+  `${runId}:${taskKey(stepId, item)}:${execution}`;
 
-/** CONTRACT §2 default input: run input for a root, the single dependency's output, or an object keyed by dependency. */
-export const defaultInput = (compiled: CompiledRun, context: RunContext, stepId: string): Json => {
-  const deps = compiled.deps.get(stepId) ?? [];
-  if (deps.length === 0) return context.input;
-  if (deps.length === 1) return context.steps[deps[0] ?? ''] ?? null;
-  return Object.fromEntries(deps.map((d) => [d, context.steps[d] ?? null]));
+/** A deterministic child run id, shortened with a hash when it would pass 128 characters. */
+export const childRunIdFor = (runId: string, stepId: string, execution: number, item?: number): string => {
+  const full = `${runId}-${stepId}-${execution}${item === undefined ? '' : `-${item}`}`;
+  return full.length <= RUN_ID_MAX ? full : `${full.slice(0, RUN_ID_MAX - 9)}-${shortHash(full)}`;
 };
 
 const truthy = (value: Json): boolean =>
-  !(value === null || value === false || value === 0 || value === '');
+  !(value === null || value === false || value === 0 || value === '' || (Array.isArray(value) && value.length === 0));
 
-const scheduleStep = async (
-  compiled: CompiledRun,
-  context: RunContext,
-  run: RunIdentity,
-  stepId: string,
-): Promise<RunEvent> => {
-  const step = compiled.steps.get(stepId);
-  const policy = compiled.policies.get(stepId);
-  if (step?.type !== 'activity' || policy === undefined) {
-    throw new Error(`defect: no activity step '${stepId}' in the compiled run`);
-  }
-  const taskId = taskIdFor(run.id, stepId, (context.executions[stepId] ?? 0) + 1);
-  const failed = (code: string, message: string): RunEvent => ({
-    type: 'StepFailed',
-    stepId,
-    taskId,
-    attempt: 1,
-    error: { code, message, retryable: false },
-  });
-  const base = defaultInput(compiled, context, stepId);
-  const bindings: ExpressionBindings = { ...bindingsOf(context, run), context: base };
-  if (step.if !== undefined) {
-    const when = await evaluateTemplate(step.if, bindings);
-    if (!when.ok) return failed(when.error.code, `'if' of step '${stepId}': ${when.error.message}`);
-    if (!truthy(when.value)) return { type: 'StepSkipped', stepId };
-  }
-  const activity = await evaluateTemplate(step.activity, bindings);
-  if (!activity.ok) return failed(activity.error.code, `activity of step '${stepId}': ${activity.error.message}`);
-  if (typeof activity.value !== 'string' || !NAME.test(activity.value)) {
-    return failed('invalid_activity_name', `step '${stepId}': activity name ${JSON.stringify(activity.value)} is not a valid name`);
-  }
-  let input = base;
-  if (step.input !== undefined) {
-    const evaluated = await evaluateTemplate(step.input, bindings);
-    if (!evaluated.ok) return failed(evaluated.error.code, `input of step '${stepId}': ${evaluated.error.message}`);
-    input = evaluated.value;
-  }
-  return {
-    type: 'StepScheduled',
-    stepId,
-    taskId,
-    attempt: 1,
-    activity: activity.value,
-    input,
-    delayMs: 0,
-    timeoutMs: policy.timeoutMs,
-  };
-};
+class Decider {
+  readonly compiled: CompiledRun;
+  readonly context: RunContext;
+  readonly run: RunIdentity;
+  readonly options: DecideOptions;
 
-const retryStep = (compiled: CompiledRun, context: RunContext, stepId: string): RunEvent => {
-  const task = context.tasks[stepId];
-  const policy = compiled.policies.get(stepId);
-  if (task === undefined || policy === undefined) throw new Error(`defect: retry of '${stepId}' with no open task`);
-  const attempt = task.attempt + 1;
-  return {
-    type: 'StepScheduled',
-    stepId,
-    taskId: task.taskId,
-    attempt,
-    activity: task.activity,
-    input: task.input,
-    delayMs: backoffDelay(policy, attempt),
-    timeoutMs: task.timeoutMs,
-  };
-};
-
-const completeRun = async (compiled: CompiledRun, context: RunContext, run: RunIdentity): Promise<RunEvent> => {
-  const { output } = compiled.blueprint;
-  if (output !== undefined) {
-    const result = await evaluateTemplate(output, bindingsOf(context, run));
-    return result.ok
-      ? { type: 'RunCompleted', output: result.value }
-      : { type: 'RunFailed', error: { code: result.error.code, message: `output: ${result.error.message}` } };
+  constructor(compiled: CompiledRun, context: RunContext, run: RunIdentity, options: DecideOptions) {
+    this.compiled = compiled;
+    this.context = context;
+    this.run = run;
+    this.options = options;
   }
-  const ids = leaves(compiled.blueprint.steps);
-  const value: Json =
-    ids.length === 1
-      ? (context.steps[ids[0] ?? ''] ?? null)
-      : Object.fromEntries(ids.map((id) => [id, context.steps[id] ?? null]));
-  return { type: 'RunCompleted', output: value };
-};
 
-/** The event that records one command. Throws only on a defect (a command the machine should not emit). */
+  info(stepId: string): StepPlan {
+    const info = this.compiled.plan.steps.get(stepId);
+    if (info === undefined) throw new Error(`defect: no step '${stepId}' in the plan`);
+    return info;
+  }
+
+  /** CONTRACT §2 default input. */
+  defaultInput(stepId: string): Json {
+    const { context } = this;
+    const info = this.info(stepId);
+    const jumped = context.jumped[stepId];
+    if (jumped !== undefined) return { error: jumped };
+    if (info.deps.length === 0) return info.holder === undefined ? context.input : (context.inputs[info.holder] ?? null);
+    if (info.deps.length === 1) return context.steps[info.deps[0] ?? ''] ?? null;
+    return Object.fromEntries(info.deps.map((d) => [d, context.steps[d] ?? null]));
+  }
+
+  bindings(stepId: string | undefined, extra: Partial<ExpressionBindings> = {}): ExpressionBindings {
+    const { context } = this;
+    const info = stepId === undefined ? undefined : this.compiled.plan.steps.get(stepId);
+    const loop = info?.loop;
+    const error = stepId === undefined ? undefined : context.jumped[stepId];
+    return {
+      input: context.input,
+      steps: context.steps,
+      data: context.data,
+      signals: context.signals.map((s) => ({ name: s.name, payload: s.payload })),
+      run: { id: this.run.id, blueprint: this.run.blueprint, version: this.run.version },
+      now: this.options.now,
+      ...(loop === undefined ? {} : { iteration: context.iterations[loop] ?? 0 }),
+      ...(error === undefined ? {} : { error }),
+      ...extra,
+    };
+  }
+
+  async evaluate(value: Json, bindings: ExpressionBindings) {
+    return evaluateTemplate(value, bindings, this.options.cache === undefined ? {} : { cache: this.options.cache });
+  }
+
+  failed(stepId: string, code: string, message: string, item?: number): RunEvent {
+    const execution = (this.context.executions[stepId] ?? 0) + 1;
+    return {
+      type: 'StepFailed',
+      stepId,
+      ...(item === undefined ? {} : { item }),
+      taskId: taskIdFor(this.run.id, stepId, execution, item),
+      attempt: 1,
+      error: { code, message, retryable: false },
+    };
+  }
+
+  /** Evaluates the step's `if`; a StepSkipped or StepFailed event when it does not run. */
+  async guard(step: PlannedStep, bindings: ExpressionBindings): Promise<RunEvent | undefined> {
+    if (step.if === undefined) return undefined;
+    const when = await this.evaluate(step.if, bindings);
+    if (!when.ok) return this.failed(step.id, when.error.code, `'if' of step '${step.id}': ${when.error.message}`);
+    return truthy(when.value) ? undefined : { type: 'StepSkipped', stepId: step.id };
+  }
+
+  /** An activity's name and input, evaluated; or the reason they could not be. */
+  async activityCall(
+    step: PlannedStep & { readonly type: 'activity' },
+    bindings: ExpressionBindings,
+  ): Promise<{ readonly activity: string; readonly input: Json } | { readonly code: string; readonly message: string }> {
+    const activity = await this.evaluate(step.activity, bindings);
+    if (!activity.ok) return { code: activity.error.code, message: `activity of step '${step.id}': ${activity.error.message}` };
+    if (typeof activity.value !== 'string' || !NAME.test(activity.value)) {
+      return { code: 'invalid_activity_name', message: `step '${step.id}': activity name ${JSON.stringify(activity.value)} is not a valid name` };
+    }
+    if (step.input === undefined) return { activity: activity.value, input: bindings.context ?? null };
+    const input = await this.evaluate(step.input, bindings);
+    if (!input.ok) return { code: input.error.code, message: `input of step '${step.id}': ${input.error.message}` };
+    return { activity: activity.value, input: input.value };
+  }
+
+  async scheduleStep(stepId: string): Promise<readonly RunEvent[]> {
+    const info = this.info(stepId);
+    const step = info.step;
+    if (step.type !== 'activity') throw new Error(`defect: '${stepId}' is not an activity`);
+    const bindings = this.bindings(stepId, { context: this.defaultInput(stepId) });
+    const skipped = await this.guard(step, bindings);
+    if (skipped !== undefined) return [skipped];
+    const call = await this.activityCall(step, bindings);
+    if ('code' in call) return [this.failed(stepId, call.code, call.message)];
+    return [
+      {
+        type: 'StepScheduled',
+        stepId,
+        taskId: taskIdFor(this.run.id, stepId, (this.context.executions[stepId] ?? 0) + 1),
+        attempt: 1,
+        activity: call.activity,
+        input: call.input,
+        delayMs: 0,
+        timeoutMs: info.policy.timeoutMs,
+      },
+    ];
+  }
+
+  retryStep(stepId: string): readonly RunEvent[] {
+    const task = this.context.tasks[stepId];
+    if (task === undefined) throw new Error(`defect: retry of '${stepId}' with no open task`);
+    const attempt = task.attempt + 1;
+    return [{ type: 'StepScheduled', ...task, attempt, delayMs: backoffDelay(this.info(stepId).policy, attempt) }];
+  }
+
+  async enterStep(stepId: string): Promise<readonly RunEvent[]> {
+    const step = this.info(stepId).step;
+    const input = this.defaultInput(stepId);
+    const bindings = this.bindings(stepId, { context: input });
+    const skipped = await this.guard(step, bindings);
+    if (skipped !== undefined) return [skipped];
+    const entered = (value: Json): readonly RunEvent[] => [{ type: 'StepEntered', stepId, input, value }];
+    const fail = (code: string, message: string) => [this.failed(stepId, code, message)];
+    switch (step.type) {
+      case 'activity':
+        throw new Error(`defect: activity '${stepId}' is scheduled, not entered`);
+      case 'parallel':
+        return entered(null);
+      case 'condition': {
+        const when = await this.evaluate(step.when, bindings);
+        if (!when.ok) return fail(when.error.code, `'when' of step '${stepId}': ${when.error.message}`);
+        return entered(truthy(when.value) ? 'then' : 'else');
+      }
+      case 'switch': {
+        const on = await this.evaluate(step.on, bindings);
+        if (!on.ok) return fail(on.error.code, `'on' of step '${stepId}': ${on.error.message}`);
+        const key = on.value === null || typeof on.value === 'object' ? JSON.stringify(on.value) : String(on.value);
+        const index = Object.keys(step.cases).indexOf(key);
+        return entered(index !== -1 ? index : step.default !== undefined ? 'default' : null);
+      }
+      case 'loop': {
+        if (step.count === undefined) return entered({ count: null });
+        const count = await this.evaluate(step.count, bindings);
+        if (!count.ok) return fail(count.error.code, `'count' of step '${stepId}': ${count.error.message}`);
+        if (typeof count.value !== 'number' || !Number.isInteger(count.value) || count.value < 0) {
+          return fail('invalid_count', `'count' of step '${stepId}' must be a non-negative integer, got ${JSON.stringify(count.value)}`);
+        }
+        if (count.value > MAX_LOOP_COUNT) return fail('too_many_iterations', `'count' of step '${stepId}' is over ${MAX_LOOP_COUNT}`);
+        return entered({ count: count.value });
+      }
+      case 'map': {
+        let items = input;
+        if (step.over !== undefined) {
+          const over = await this.evaluate(step.over, bindings);
+          if (!over.ok) return fail(over.error.code, `'over' of step '${stepId}': ${over.error.message}`);
+          items = over.value;
+        }
+        if (!Array.isArray(items)) {
+          return fail('map_not_array', `map step '${stepId}' needs an array to map over, got ${items === null ? 'null' : typeof items}`);
+        }
+        const max = DEFAULT_BLUEPRINT_LIMITS.maxMapItems;
+        if (items.length > max) return fail('too_many_items', `map step '${stepId}' has ${items.length} items, more than ${max}`);
+        return entered({ items });
+      }
+      case 'child': {
+        const target = await this.childTarget(step, bindings);
+        return 'code' in target ? fail(target.code, target.message) : entered(target);
+      }
+      case 'wait': {
+        const timeoutMs = step.timeout === undefined ? undefined : this.options.parseDuration(step.timeout);
+        return entered(timeoutMs === undefined ? {} : { timeoutMs });
+      }
+      case 'sleep': {
+        const dueAt = await this.sleepUntil(step, bindings);
+        return typeof dueAt === 'number' ? entered({ dueAt }) : fail(dueAt.code, dueAt.message);
+      }
+    }
+  }
+
+  async sleepUntil(
+    step: PlannedStep & { readonly type: 'sleep' },
+    bindings: ExpressionBindings,
+  ): Promise<number | { readonly code: string; readonly message: string }> {
+    if (step.until !== undefined) {
+      const until = await this.evaluate(step.until as Json, bindings);
+      if (!until.ok) return { code: until.error.code, message: `'until' of step '${step.id}': ${until.error.message}` };
+      const at = typeof until.value === 'number' ? until.value : typeof until.value === 'string' ? Date.parse(until.value) : NaN;
+      if (!Number.isFinite(at)) return { code: 'invalid_time', message: `'until' of step '${step.id}' is not a time: ${JSON.stringify(until.value)}` };
+      return at;
+    }
+    let duration: Json = step.duration ?? 0;
+    if (typeof duration === 'string') {
+      const evaluated = await this.evaluate(duration, bindings);
+      if (!evaluated.ok) return { code: evaluated.error.code, message: `'duration' of step '${step.id}': ${evaluated.error.message}` };
+      duration = evaluated.value;
+    }
+    const ms = typeof duration === 'number' || typeof duration === 'string' ? this.options.parseDuration(duration) : undefined;
+    if (ms === undefined) return { code: 'invalid_duration', message: `'duration' of step '${step.id}' is not a duration: ${JSON.stringify(duration)}` };
+    return this.options.now + ms;
+  }
+
+  async childTarget(
+    step: PlannedStep & { readonly type: 'child' },
+    bindings: ExpressionBindings,
+  ): Promise<{ readonly blueprint: string; readonly version?: number; readonly input: Json } | { readonly code: string; readonly message: string }> {
+    let name: Json = null;
+    if (step.byType !== undefined) {
+      const on = await this.evaluate(step.byType.on, bindings);
+      if (!on.ok) return { code: on.error.code, message: `'byType.on' of step '${step.id}': ${on.error.message}` };
+      name = typeof on.value === 'string' ? (step.byType.blueprints[on.value] ?? null) : null;
+      if (name === null) {
+        return { code: 'unknown_type', message: `step '${step.id}': no blueprint for type ${JSON.stringify(on.value)}` };
+      }
+    } else if (step.blueprint !== undefined) {
+      const evaluated = await this.evaluate(step.blueprint, bindings);
+      if (!evaluated.ok) return { code: evaluated.error.code, message: `'blueprint' of step '${step.id}': ${evaluated.error.message}` };
+      name = evaluated.value;
+    }
+    if (typeof name !== 'string' || !NAME.test(name)) {
+      return { code: 'invalid_blueprint_name', message: `step '${step.id}': child blueprint name ${JSON.stringify(name)} is not a valid name` };
+    }
+    let input = bindings.context ?? null;
+    if (step.input !== undefined) {
+      const evaluated = await this.evaluate(step.input, bindings);
+      if (!evaluated.ok) return { code: evaluated.error.code, message: `input of step '${step.id}': ${evaluated.error.message}` };
+      input = evaluated.value;
+    }
+    return { blueprint: name, ...(step.version === undefined ? {} : { version: step.version }), input };
+  }
+
+  requestChild(stepId: string): readonly RunEvent[] {
+    const target = this.context.entered[stepId] as { blueprint: string; version?: number; input: Json } | undefined;
+    if (target === undefined) throw new Error(`defect: child '${stepId}' requested before it was entered`);
+    const execution = this.context.executions[stepId] ?? 1;
+    return [
+      {
+        type: 'ChildRequested',
+        stepId,
+        childRunId: childRunIdFor(this.run.id, stepId, execution),
+        blueprint: target.blueprint,
+        ...(target.version === undefined ? {} : { version: target.version }),
+        input: target.input,
+      },
+    ];
+  }
+
+  async checkLoop(stepId: string): Promise<readonly RunEvent[]> {
+    const step = this.info(stepId).step;
+    if (step.type !== 'loop') throw new Error(`defect: '${stepId}' is not a loop`);
+    const current = this.context.iterations[stepId];
+    const iteration = this.context.loopOutputs[stepId] === undefined || current === undefined ? 0 : current + 1;
+    const recorded = this.context.entered[stepId] as { count: number | null } | undefined;
+    const count = recorded?.count ?? null;
+    if (count !== null) return [{ type: 'LoopChecked', stepId, iteration, proceed: iteration < count }];
+    const bindings = this.bindings(stepId, { context: this.context.inputs[stepId] ?? null, iteration });
+    const condition = await this.evaluate(step.while ?? false, bindings);
+    if (!condition.ok) return [this.failed(stepId, condition.error.code, `'while' of step '${stepId}': ${condition.error.message}`)];
+    const proceed = truthy(condition.value);
+    if (proceed && iteration >= (step.maxIterations ?? MAX_LOOP_COUNT)) {
+      return [this.failed(stepId, 'max_iterations', `loop '${stepId}' reached maxIterations (${step.maxIterations ?? MAX_LOOP_COUNT}) with its condition still true`)];
+    }
+    return [{ type: 'LoopChecked', stepId, iteration, proceed }];
+  }
+
+  /** Retries failed items, then starts new ones up to the map's concurrency. */
+  async scheduleItems(mapId: string): Promise<readonly RunEvent[]> {
+    const map = this.info(mapId).step;
+    const state = this.context.maps[mapId];
+    if (map.type !== 'map') throw new Error(`defect: '${mapId}' is not a map`);
+    const inner = [...this.compiled.plan.steps.values()].find((s) => s.mapOf === mapId);
+    if (inner === undefined) throw new Error(`defect: map '${mapId}' has no inner step`);
+    const items = state?.items ?? itemsOf(this.context.entered[mapId] ?? null);
+    const next = state?.next ?? 0;
+    const events: RunEvent[] = [];
+    for (const item of state?.retry ?? []) {
+      const task = this.context.tasks[taskKey(mapId, item)];
+      if (task === undefined) continue;
+      const attempt = task.attempt + 1;
+      events.push({ type: 'StepScheduled', ...task, attempt, delayMs: backoffDelay(inner.policy, attempt) });
+    }
+    const inFlight = Object.keys(this.context.tasks).filter((k) => k.startsWith(`${mapId}[`)).length +
+      Object.keys(this.context.children).filter((k) => k.startsWith(`${mapId}[`)).length;
+    const concurrency = map.concurrency ?? DEFAULT_MAP_CONCURRENCY;
+    const execution = this.context.executions[mapId] ?? 1;
+    for (let index = next; index < items.length && inFlight + events.length - (state?.retry.length ?? 0) < concurrency; index++) {
+      const item = items[index] ?? null;
+      const bindings = this.bindings(inner.step.id, { context: item, item, index });
+      const event = await this.startItem(mapId, inner, index, execution, bindings);
+      events.push(event);
+      if (event.type === 'StepFailed') break;
+    }
+    return events;
+  }
+
+  async startItem(mapId: string, inner: StepPlan, index: number, execution: number, bindings: ExpressionBindings): Promise<RunEvent> {
+    const step = inner.step;
+    const failed = (code: string, message: string): RunEvent => ({
+      ...(this.failed(mapId, code, message, index) as Extract<RunEvent, { type: 'StepFailed' }>),
+      taskId: taskIdFor(this.run.id, mapId, execution, index),
+    });
+    if (step.type === 'child') {
+      const target = await this.childTarget(step, bindings);
+      if ('code' in target) return failed(target.code, `item ${index}: ${target.message}`);
+      return {
+        type: 'ChildRequested',
+        stepId: mapId,
+        item: index,
+        childRunId: childRunIdFor(this.run.id, mapId, execution, index),
+        blueprint: target.blueprint,
+        ...(target.version === undefined ? {} : { version: target.version }),
+        input: target.input,
+      };
+    }
+    if (step.type !== 'activity') throw new Error(`defect: map '${mapId}' has a '${step.type}' inner step`);
+    const call = await this.activityCall(step, bindings);
+    if ('code' in call) return failed(call.code, `item ${index}: ${call.message}`);
+    return {
+      type: 'StepScheduled',
+      stepId: mapId,
+      item: index,
+      taskId: taskIdFor(this.run.id, mapId, execution, index),
+      attempt: 1,
+      activity: call.activity,
+      input: call.input,
+      delayMs: 0,
+      timeoutMs: inner.policy.timeoutMs,
+    };
+  }
+
+  startTimer(stepId: string): readonly RunEvent[] {
+    const entered = this.context.entered[stepId] as { dueAt?: number; timeoutMs?: number } | undefined;
+    const dueAt = entered?.dueAt ?? (entered?.timeoutMs === undefined ? undefined : this.options.now + entered.timeoutMs);
+    if (dueAt === undefined) return [];
+    const execution = this.context.executions[stepId] ?? 1;
+    return [{ type: 'TimerScheduled', timerId: `${stepId}:${execution}`, stepId, dueAt }];
+  }
+
+  async completeRun(): Promise<readonly RunEvent[]> {
+    const { output } = this.compiled.blueprint;
+    if (output !== undefined) {
+      const result = await this.evaluate(output, this.bindings(undefined));
+      return [
+        result.ok
+          ? { type: 'RunCompleted', output: result.value }
+          : { type: 'RunFailed', error: { code: result.error.code, message: `output: ${result.error.message}` } },
+      ];
+    }
+    const ids = leaves(this.compiled.blueprint.steps);
+    const value: Json =
+      ids.length === 1
+        ? (this.context.steps[ids[0] ?? ''] ?? null)
+        : Object.fromEntries(ids.map((id) => [id, this.context.steps[id] ?? null]));
+    return [{ type: 'RunCompleted', output: value }];
+  }
+}
+
+/** The events that record one command. Throws only on a defect (a command the machine should not emit). */
 export const decide = async (
   compiled: CompiledRun,
   context: RunContext,
   run: RunIdentity,
   command: Command,
-): Promise<RunEvent> => {
+  options: DecideOptions,
+): Promise<readonly RunEvent[]> => {
+  const decider = new Decider(compiled, context, run, options);
   switch (command.type) {
     case 'scheduleStep':
-      return scheduleStep(compiled, context, run, command.stepId);
+      return decider.scheduleStep(command.stepId);
     case 'retryStep':
-      return retryStep(compiled, context, command.stepId);
+      return decider.retryStep(command.stepId);
+    case 'enterStep':
+      return decider.enterStep(command.stepId);
+    case 'checkLoop':
+      return decider.checkLoop(command.stepId);
+    case 'scheduleItems':
+      return decider.scheduleItems(command.stepId);
+    case 'requestChild':
+      return decider.requestChild(command.stepId);
+    case 'startTimer':
+      return decider.startTimer(command.stepId);
     case 'completeRun':
-      return completeRun(compiled, context, run);
+      return decider.completeRun();
     case 'failRun':
-      return {
-        type: 'RunFailed',
-        error: context.failure ?? { code: 'internal', message: 'the run failed without a recorded cause' },
-      };
+      return [
+        {
+          type: 'RunFailed',
+          error: context.failure ?? { code: 'internal', message: 'the run failed without a recorded cause' },
+        },
+      ];
   }
 };
+
+export type { StepError };

@@ -34,12 +34,16 @@ export const RunStarted = Schema.Struct({
     content: Schema.Json,
   }),
   input: Schema.Json,
+  /** Set when the run is a child run: the parent's step waits for this run's end. */
+  parent: Schema.optionalKey(Schema.Struct({ runId: Schema.String, stepId: Schema.String, item: Schema.optionalKey(Schema.Number) })),
 });
 
 /** An activity attempt was decided and dispatched. `taskId` is the same on every retry of one execution. */
 export const StepScheduled = Schema.Struct({
   type: Schema.Literal('StepScheduled'),
   stepId: Schema.String,
+  /** The item index when the step is the inner step of a map. */
+  item: Schema.optionalKey(Schema.Number),
   taskId: Schema.String,
   attempt: Schema.Number,
   activity: Schema.String,
@@ -52,6 +56,7 @@ export const StepScheduled = Schema.Struct({
 export const StepCompleted = Schema.Struct({
   type: Schema.Literal('StepCompleted'),
   stepId: Schema.String,
+  item: Schema.optionalKey(Schema.Number),
   taskId: Schema.String,
   attempt: Schema.Number,
   output: Schema.Json,
@@ -60,6 +65,7 @@ export const StepCompleted = Schema.Struct({
 export const StepFailed = Schema.Struct({
   type: Schema.Literal('StepFailed'),
   stepId: Schema.String,
+  item: Schema.optionalKey(Schema.Number),
   taskId: Schema.String,
   attempt: Schema.Number,
   error: StepError,
@@ -69,6 +75,76 @@ export const StepFailed = Schema.Struct({
 export const StepSkipped = Schema.Struct({
   type: Schema.Literal('StepSkipped'),
   stepId: Schema.String,
+});
+
+/**
+ * A step that is not an activity began; `value` is what its expressions decided, so replay never
+ * evaluates them again: condition → `"then"`/`"else"`/null, switch → the case index or
+ * `"default"` or null, loop → `{count}`, map → `{items}`, child → `{blueprint, version?, input}`,
+ * sleep → `{dueAt}`, wait → `{timeoutMs?}`, parallel → null.
+ */
+export const StepEntered = Schema.Struct({
+  type: Schema.Literal('StepEntered'),
+  stepId: Schema.String,
+  input: Schema.Json,
+  value: Schema.Json,
+});
+
+/** A loop decided whether to run iteration `iteration` (for `while`, the condition's result). */
+export const LoopChecked = Schema.Struct({
+  type: Schema.Literal('LoopChecked'),
+  stepId: Schema.String,
+  iteration: Schema.Number,
+  proceed: Schema.Boolean,
+});
+
+/** A durable timer; `dueAt` is milliseconds since the epoch. */
+export const TimerScheduled = Schema.Struct({
+  type: Schema.Literal('TimerScheduled'),
+  timerId: Schema.String,
+  stepId: Schema.String,
+  dueAt: Schema.Number,
+});
+
+export const TimerFired = Schema.Struct({
+  type: Schema.Literal('TimerFired'),
+  timerId: Schema.String,
+});
+
+/** A child run was requested; the runtime starts it with this id (idempotent) after the append. */
+export const ChildRequested = Schema.Struct({
+  type: Schema.Literal('ChildRequested'),
+  stepId: Schema.String,
+  item: Schema.optionalKey(Schema.Number),
+  childRunId: Schema.String,
+  blueprint: Schema.String,
+  version: Schema.optionalKey(Schema.Number),
+  input: Schema.Json,
+});
+
+export const ChildCompleted = Schema.Struct({
+  type: Schema.Literal('ChildCompleted'),
+  stepId: Schema.String,
+  item: Schema.optionalKey(Schema.Number),
+  childRunId: Schema.String,
+  output: Schema.Json,
+});
+
+export const ChildFailed = Schema.Struct({
+  type: Schema.Literal('ChildFailed'),
+  stepId: Schema.String,
+  item: Schema.optionalKey(Schema.Number),
+  childRunId: Schema.String,
+  error: StepError,
+});
+
+/** A signal accepted by the run; `signalId` de-duplicates redeliveries. */
+export const SignalReceived = Schema.Struct({
+  type: Schema.Literal('SignalReceived'),
+  name: Schema.String,
+  payload: Schema.Json,
+  signalId: Schema.optionalKey(Schema.String),
+  handler: Schema.Literals(['store', 'append', 'trigger']),
 });
 
 export const RunCompleted = Schema.Struct({
@@ -92,6 +168,14 @@ export const RunEvent = Schema.Union([
   StepCompleted,
   StepFailed,
   StepSkipped,
+  StepEntered,
+  LoopChecked,
+  TimerScheduled,
+  TimerFired,
+  ChildRequested,
+  ChildCompleted,
+  ChildFailed,
+  SignalReceived,
   RunCompleted,
   RunFailed,
   RunCancelled,

@@ -1,6 +1,6 @@
 import { initialTransition, transition } from 'xstate';
-import type { Command, CompiledRun, RunContext, RunSnapshot } from './compile.ts';
-import { decide, type RunIdentity } from './decide.ts';
+import { COMMAND_TYPES, type Command, type CompiledRun, type RunContext, type RunSnapshot } from './compile.ts';
+import { decide, type DecideOptions, type RunIdentity } from './decide.ts';
 import type { RunEvent } from './events.ts';
 
 /**
@@ -15,11 +15,9 @@ import type { RunEvent } from './events.ts';
 
 export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
 
-const COMMANDS = new Set(['scheduleStep', 'retryStep', 'completeRun', 'failRun']);
-
 const toCommands = (actions: readonly { type: string; params?: unknown }[]): Command[] =>
   actions.flatMap((action) => {
-    if (!COMMANDS.has(action.type)) return [];
+    if (!COMMAND_TYPES.has(action.type)) return [];
     const params = (action.params ?? {}) as { stepId?: string };
     return [{ ...params, type: action.type } as Command];
   });
@@ -55,6 +53,7 @@ export const react = async (
   snapshot: RunSnapshot,
   run: RunIdentity,
   event: RunEvent,
+  options: DecideOptions,
 ): Promise<{ readonly snapshot: RunSnapshot; readonly events: readonly RunEvent[] }> => {
   const events: RunEvent[] = [event];
   let step = evolve(compiled, snapshot, event);
@@ -63,11 +62,12 @@ export const react = async (
   while (pending.length > 0) {
     if (events.length > MAX_CHAIN) throw new Error('defect: a reaction did not settle');
     const command = pending.shift() as Command;
-    const next = await decide(compiled, current.context, run, command);
-    events.push(next);
-    step = evolve(compiled, current, next);
-    current = step.snapshot;
-    pending.push(...step.commands);
+    for (const next of await decide(compiled, current.context, run, command, options)) {
+      events.push(next);
+      step = evolve(compiled, current, next);
+      current = step.snapshot;
+      pending.push(...step.commands);
+    }
   }
   return { snapshot: current, events };
 };
@@ -81,5 +81,11 @@ export const statusOf = (snapshot: RunSnapshot): RunStatus => {
   return 'running';
 };
 
-/** Step ids with an activity attempt in flight or being scheduled. */
-export const activeSteps = (context: RunContext): readonly string[] => Object.keys(context.tasks);
+/** Step ids with an activity attempt, a child run or a timer in flight. */
+export const activeSteps = (context: RunContext): readonly string[] => [
+  ...new Set([
+    ...Object.values(context.tasks).map((t) => t.stepId),
+    ...Object.values(context.children).map((c) => c.stepId),
+    ...Object.values(context.timers).map((t) => t.stepId),
+  ]),
+];

@@ -11,17 +11,58 @@ import type {
 } from '../../../src/blueprints/schema.ts';
 
 type Obj = { readonly [key: string]: Json };
-const isObj = (v: Json | undefined): v is Obj => typeof v === 'object' && v !== null && !Array.isArray(v);
+const isObj = (v: Json | undefined): v is Obj =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /** The draft 2020-12 keywords (core, applicator, validation, meta-data) the generator may use. */
 const KEYWORDS = new Set([
-  '$schema', '$id', '$ref', '$defs', '$comment', '$anchor', '$dynamicRef', '$dynamicAnchor',
-  'type', 'enum', 'const', 'properties', 'required', 'additionalProperties', 'patternProperties',
-  'propertyNames', 'items', 'prefixItems', 'minItems', 'maxItems', 'uniqueItems', 'contains',
-  'anyOf', 'allOf', 'oneOf', 'not', 'if', 'then', 'else', 'pattern', 'minLength', 'maxLength',
-  'minimum', 'maximum', 'exclusiveMinimum', 'exclusiveMaximum', 'multipleOf', 'format',
-  'title', 'description', 'examples', 'default', 'readOnly', 'writeOnly', 'deprecated',
-  'minProperties', 'maxProperties',
+  '$schema',
+  '$id',
+  '$ref',
+  '$defs',
+  '$comment',
+  '$anchor',
+  '$dynamicRef',
+  '$dynamicAnchor',
+  'type',
+  'enum',
+  'const',
+  'properties',
+  'required',
+  'additionalProperties',
+  'patternProperties',
+  'propertyNames',
+  'items',
+  'prefixItems',
+  'minItems',
+  'maxItems',
+  'uniqueItems',
+  'contains',
+  'anyOf',
+  'allOf',
+  'oneOf',
+  'not',
+  'if',
+  'then',
+  'else',
+  'pattern',
+  'minLength',
+  'maxLength',
+  'minimum',
+  'maximum',
+  'exclusiveMinimum',
+  'exclusiveMaximum',
+  'multipleOf',
+  'format',
+  'title',
+  'description',
+  'examples',
+  'default',
+  'readOnly',
+  'writeOnly',
+  'deprecated',
+  'minProperties',
+  'maxProperties',
 ]);
 /** Keywords whose value is a map of names → subschemas (its keys are not keywords). */
 const NAMED_SUBSCHEMAS = new Set(['properties', '$defs', 'patternProperties']);
@@ -47,15 +88,25 @@ const accepts = (s: Obj, value: Json): boolean => {
   const type = s['type'];
   if (typeof type === 'string') {
     const actual = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
-    const ok = type === 'integer' ? typeof value === 'number' && Number.isInteger(value) : actual === type;
+    const ok =
+      type === 'integer' ? typeof value === 'number' && Number.isInteger(value) : actual === type;
     if (!ok) return false;
   }
   const anyOf = s['anyOf'];
-  if (Array.isArray(anyOf) && !anyOf.some((sub) => isObj(sub) && accepts(sub, value))) return false;
+  if (
+    Array.isArray(anyOf) &&
+    !(anyOf as readonly Json[]).some((sub) => isObj(sub) && accepts(sub, value))
+  )
+    return false;
   const allOf = s['allOf'];
-  if (Array.isArray(allOf) && !allOf.every((sub) => isObj(sub) && accepts(sub, value))) return false;
+  if (
+    Array.isArray(allOf) &&
+    !(allOf as readonly Json[]).every((sub) => isObj(sub) && accepts(sub, value))
+  )
+    return false;
   const en = s['enum'];
-  if (Array.isArray(en) && !en.some((e) => JSON.stringify(e) === JSON.stringify(value))) return false;
+  if (Array.isArray(en) && !en.some((e) => JSON.stringify(e) === JSON.stringify(value)))
+    return false;
   if (typeof value === 'string') {
     const pattern = s['pattern'];
     if (typeof pattern === 'string' && !new RegExp(pattern, 'u').test(value)) return false;
@@ -106,7 +157,9 @@ describe('blueprintJsonSchema', () => {
     const step = defs['Step'] as Obj;
     const variants = (step['anyOf'] as Obj[]).map(resolve);
     expect(variants.map((v) => ((v['properties'] as Obj)['type'] as Obj)['enum'])).toEqual(
-      ['activity', 'parallel', 'condition', 'switch', 'loop', 'map', 'child', 'wait', 'sleep'].map((t) => [t]),
+      ['activity', 'parallel', 'condition', 'switch', 'loop', 'map', 'child', 'wait', 'sleep'].map(
+        (t) => [t],
+      ),
     );
     for (const v of variants) {
       expect(v['required']).toEqual(expect.arrayContaining(['id', 'type']));
@@ -122,7 +175,9 @@ describe('blueprintJsonSchema', () => {
     while (stack.length > 0) {
       const { value, where } = stack.pop() as { value: Json; where: string };
       if (Array.isArray(value)) {
-        (value as readonly Json[]).forEach((v, i) => stack.push({ value: v, where: `${where}/${i}` }));
+        (value as readonly Json[]).forEach((v, i) =>
+          stack.push({ value: v, where: `${where}/${i}` }),
+        );
         continue;
       }
       if (!isObj(value)) continue;
@@ -131,7 +186,8 @@ describe('blueprintJsonSchema', () => {
         if (key === '$ref') expect(() => resolve(value)).not.toThrow();
         if (DATA.has(key)) continue;
         if (NAMED_SUBSCHEMAS.has(key) && isObj(v)) {
-          for (const [name, sub] of Object.entries(v)) stack.push({ value: sub, where: `${where}/${key}/${name}` });
+          for (const [name, sub] of Object.entries(v))
+            stack.push({ value: sub, where: `${where}/${key}/${name}` });
         } else {
           stack.push({ value: v, where: `${where}/${key}` });
         }
@@ -147,14 +203,29 @@ describe('blueprintJsonSchema', () => {
   it('accepts the CONTRACT example and rejects bad names, unknown fields and unknown step types', () => {
     const example: Json = {
       name: 'ai_data_pipeline',
-      defaults: { maxAttempts: 3, timeout: '30s', backoff: { initial: '200ms', factor: 2, max: '30s' } },
+      defaults: {
+        maxAttempts: 3,
+        timeout: '30s',
+        backoff: { initial: '200ms', factor: 2, max: '30s' },
+      },
       signals: [{ name: 'update_data', handler: 'store' }],
       queries: [{ name: 'get_total', expr: '{% $sum($steps.process_batch.processed) %}' }],
       plugins: [{ name: 'analytics', signals: ['track_event'], queries: ['get_data'] }],
       steps: [
         { id: 'fetch_data', type: 'activity', activity: 'fetch_data' },
-        { id: 'process_batch', type: 'map', concurrency: 10, step: { type: 'activity', activity: 'double', input: "{% {'item': $item} %}" } },
-        { id: 'save_results', type: 'activity', activity: 'save_results', maxAttempts: 5, timeout: '2m' },
+        {
+          id: 'process_batch',
+          type: 'map',
+          concurrency: 10,
+          step: { type: 'activity', activity: 'double', input: "{% {'item': $item} %}" },
+        },
+        {
+          id: 'save_results',
+          type: 'activity',
+          activity: 'save_results',
+          maxAttempts: 5,
+          timeout: '2m',
+        },
       ],
       output: '{% $steps.save_results %}',
     };
@@ -162,7 +233,12 @@ describe('blueprintJsonSchema', () => {
     expect(accepts(schema, { ...example, name: 'a.b' })).toBe(false);
     expect(accepts(schema, { ...example, extra: 1 })).toBe(false);
     expect(accepts(schema, { name: 'x', steps: [{ id: 'a', type: 'teleport' }] })).toBe(false);
-    expect(accepts(schema, { name: 'x', steps: [{ id: 'a', type: 'activity', activity: 'x', timeout: '5 minutes' }] })).toBe(false);
+    expect(
+      accepts(schema, {
+        name: 'x',
+        steps: [{ id: 'a', type: 'activity', activity: 'x', timeout: '5 minutes' }],
+      }),
+    ).toBe(false);
     expect(accepts(schema, { name: 'x', steps: [] })).toBe(false);
   });
 });

@@ -9,11 +9,18 @@ import {
   type Diagnostic,
 } from '../../../src/blueprints/validate.ts';
 
+/** `expect.stringMatching`, typed so it can sit inside object literals. */
+const matching = (pattern: RegExp): unknown => expect.stringMatching(pattern) as unknown;
+
 /** CONTRACT §2's example blueprint, verbatim. */
 const contractExample = {
   name: 'ai_data_pipeline',
   description: 'optional',
-  defaults: { maxAttempts: 3, timeout: '30s', backoff: { initial: '200ms', factor: 2, max: '30s' } },
+  defaults: {
+    maxAttempts: 3,
+    timeout: '30s',
+    backoff: { initial: '200ms', factor: 2, max: '30s' },
+  },
   signals: [
     { name: 'update_data', handler: 'store' },
     { name: 'complete', handler: 'trigger' },
@@ -28,15 +35,33 @@ const contractExample = {
       concurrency: 10,
       step: { type: 'activity', activity: 'double', input: "{% {'item': $item} %}" },
     },
-    { id: 'save_results', type: 'activity', activity: 'save_results', maxAttempts: 5, timeout: '2m' },
+    {
+      id: 'save_results',
+      type: 'activity',
+      activity: 'save_results',
+      maxAttempts: 5,
+      timeout: '2m',
+    },
   ],
   output: '{% $steps.save_results %}',
 };
 
-const act = (id: string, extra: Record<string, unknown> = {}) => ({ id, type: 'activity', activity: 'work', ...extra });
-const bp = (steps: unknown[], extra: Record<string, unknown> = {}) => ({ name: 'bp', steps, ...extra });
+const act = (id: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  type: 'activity',
+  activity: 'work',
+  ...extra,
+});
+const bp = (steps: unknown[], extra: Record<string, unknown> = {}) => ({
+  name: 'bp',
+  steps,
+  ...extra,
+});
 
-const diagnosticsOf = (input: unknown, limits?: Parameters<typeof validateBlueprint>[1]): readonly Diagnostic[] => {
+const diagnosticsOf = (
+  input: unknown,
+  limits?: Parameters<typeof validateBlueprint>[1],
+): readonly Diagnostic[] => {
   const result = validateBlueprint(input, limits);
   return result.ok ? [] : result.diagnostics;
 };
@@ -50,7 +75,8 @@ const expectDiagnostic = (
 ): Diagnostic => {
   const diagnostics = diagnosticsOf(input, limits);
   const found = diagnostics.find((d) => d.code === code && d.path === path);
-  if (found === undefined) throw new Error(`no ${code} at ${path}; got ${JSON.stringify(diagnostics, null, 2)}`);
+  if (found === undefined)
+    throw new Error(`no ${code} at ${path}; got ${JSON.stringify(diagnostics, null, 2)}`);
   if (message !== undefined) expect(found.message).toMatch(message);
   return found;
 };
@@ -70,23 +96,61 @@ describe('validateBlueprint: valid blueprints', () => {
   it('accepts every step type, nested', () => {
     const result = validateBlueprint(
       bp([
-        act('a', { input: { x: '{% $input.x %}', list: [1, 2, '{% $index %}'] }, if: '{% $input.go %}', onError: 'continue' }),
+        act('a', {
+          input: { x: '{% $input.x %}', list: [1, 2, '{% $index %}'] },
+          if: '{% $input.go %}',
+          onError: 'continue',
+        }),
         {
           id: 'p',
           type: 'parallel',
           branches: [[act('p1')], [act('p2'), act('p3', { onError: 'p2', dependsOn: [] })]],
         },
-        { id: 'c', type: 'condition', when: '{% $steps.a.ok %}', then: [act('c1')], else: [act('c2')] },
-        { id: 's', type: 'switch', on: '{% $input.kind %}', cases: { x: [act('s1')], 'y z': [act('s2')] }, default: [act('s3')] },
+        {
+          id: 'c',
+          type: 'condition',
+          when: '{% $steps.a.ok %}',
+          then: [act('c1')],
+          else: [act('c2')],
+        },
+        {
+          id: 's',
+          type: 'switch',
+          on: '{% $input.kind %}',
+          cases: { x: [act('s1')], 'y z': [act('s2')] },
+          default: [act('s3')],
+        },
         { id: 'l1', type: 'loop', count: 3, steps: [act('l1a')] },
-        { id: 'l2', type: 'loop', while: '{% $iteration < 3 %}', maxIterations: 10, steps: [act('l2a')] },
-        { id: 'm', type: 'map', over: '{% $steps.a.items %}', dependsOn: ['a', 'p'], step: { id: 'm_item', type: 'activity', activity: '{% $item.kind %}' } },
+        {
+          id: 'l2',
+          type: 'loop',
+          while: '{% $iteration < 3 %}',
+          maxIterations: 10,
+          steps: [act('l2a')],
+        },
+        {
+          id: 'm',
+          type: 'map',
+          over: '{% $steps.a.items %}',
+          dependsOn: ['a', 'p'],
+          step: { id: 'm_item', type: 'activity', activity: '{% $item.kind %}' },
+        },
         { id: 'ch', type: 'child', blueprint: 'other', version: 2, input: { v: 1 } },
-        { id: 'ch2', type: 'child', byType: { on: '{% $input.kind %}', blueprints: { a: 'flow_a' } } },
+        {
+          id: 'ch2',
+          type: 'child',
+          byType: { on: '{% $input.kind %}', blueprints: { a: 'flow_a' } },
+        },
         { id: 'w', type: 'wait', signal: 'approve', timeout: '1d' },
         { id: 'z1', type: 'sleep', duration: '5m' },
         { id: 'z2', type: 'sleep', until: '2030-01-01T00:00:00Z' },
-        { id: 'z3', type: 'sleep', duration: 1500, backoff: { initial: 100, factor: 1.5, max: '10s' }, maxAttempts: 1 },
+        {
+          id: 'z3',
+          type: 'sleep',
+          duration: 1500,
+          backoff: { initial: 100, factor: 1.5, max: '10s' },
+          maxAttempts: 1,
+        },
       ]),
     );
     expect(result.ok ? [] : result.diagnostics).toEqual([]);
@@ -96,7 +160,9 @@ describe('validateBlueprint: valid blueprints', () => {
     const dag = fc.integer({ min: 1, max: 25 }).chain((n) =>
       fc.tuple(
         ...Array.from({ length: n }, (_, i) =>
-          fc.option(fc.uniqueArray(fc.nat({ max: Math.max(0, i - 1) }), { maxLength: i }), { nil: undefined }),
+          fc.option(fc.uniqueArray(fc.nat({ max: Math.max(0, i - 1) }), { maxLength: i }), {
+            nil: undefined,
+          }),
         ),
       ),
     );
@@ -114,11 +180,18 @@ describe('validateBlueprint: valid blueprints', () => {
 
   it('never throws, whatever the input (property)', () => {
     fc.assert(
-      fc.property(fc.oneof(fc.anything(), fc.jsonValue(), fc.record({ name: fc.string(), steps: fc.array(fc.jsonValue()) })), (input) => {
-        const result = validateBlueprint(input);
-        expect(typeof result.ok).toBe('boolean');
-        if (!result.ok) expect(result.diagnostics.length).toBeGreaterThan(0);
-      }),
+      fc.property(
+        fc.oneof(
+          fc.anything(),
+          fc.jsonValue(),
+          fc.record({ name: fc.string(), steps: fc.array(fc.jsonValue()) }),
+        ),
+        (input) => {
+          const result = validateBlueprint(input);
+          expect(typeof result.ok).toBe('boolean');
+          if (!result.ok) expect(result.diagnostics.length).toBeGreaterThan(0);
+        },
+      ),
       { numRuns: 300 },
     );
   });
@@ -134,16 +207,30 @@ describe('validateBlueprint: each diagnostic, at its path', () => {
     ]);
     expectDiagnostic(input, 'schema', '$.steps[0].maxAttempts', /expected .*; got "three"/u);
     expectDiagnostic(input, 'schema', '$.steps[1].signal', /missing required field "signal"/u);
-    const unknown = expectDiagnostic(input, 'schema', '$.steps[2].dependson', /unknown field "dependson"/u);
+    const unknown = expectDiagnostic(
+      input,
+      'schema',
+      '$.steps[2].dependson',
+      /unknown field "dependson"/u,
+    );
     expect(unknown.hint).toMatch(/Did you mean "dependsOn"/u);
-    const type = expectDiagnostic(input, 'schema', '$.steps[3].type', /unknown step type "actvity"/u);
+    const type = expectDiagnostic(
+      input,
+      'schema',
+      '$.steps[3].type',
+      /unknown step type "actvity"/u,
+    );
     expect(type.hint).toMatch(/Did you mean "activity"/u);
   });
 
   it('schema: the document must be an object with steps', () => {
     for (const input of [null, 42, 'blueprint', [], true]) {
       expect(diagnosticsOf(input)).toEqual([
-        expect.objectContaining({ path: '$', code: 'schema', message: expect.stringMatching(/must be a JSON object/u) }),
+        expect.objectContaining({
+          path: '$',
+          code: 'schema',
+          message: matching(/must be a JSON object/u),
+        }),
       ]);
     }
     expectDiagnostic({ name: 'x' }, 'schema', '$.steps', /missing required field/u);
@@ -151,26 +238,60 @@ describe('validateBlueprint: each diagnostic, at its path', () => {
   });
 
   it('schema: a step inside a list needs an id, the map item step does not', () => {
-    expectDiagnostic(bp([{ type: 'activity', activity: 'x' }]), 'schema', '$.steps[0].id', /missing required field "id"/u);
-    expect(validateBlueprint(bp([{ id: 'm', type: 'map', step: { type: 'activity', activity: 'x' } }])).ok).toBe(true);
+    expectDiagnostic(
+      bp([{ type: 'activity', activity: 'x' }]),
+      'schema',
+      '$.steps[0].id',
+      /missing required field "id"/u,
+    );
+    expect(
+      validateBlueprint(bp([{ id: 'm', type: 'map', step: { type: 'activity', activity: 'x' } }]))
+        .ok,
+    ).toBe(true);
   });
 
   it('schema: exclusive fields of sleep and child, and a loop without count or while', () => {
-    expectDiagnostic(bp([{ id: 's', type: 'sleep' }]), 'schema', '$.steps[0]', /needs duration or until/u);
-    expectDiagnostic(bp([{ id: 's', type: 'sleep', duration: '1s', until: 5 }]), 'schema', '$.steps[0]', /not both/u);
-    expectDiagnostic(bp([{ id: 'c', type: 'child' }]), 'schema', '$.steps[0]', /needs blueprint or byType/u);
-    expectDiagnostic(bp([{ id: 'l', type: 'loop', steps: [act('x')] }]), 'schema', '$.steps[0]', /needs count or while/u);
+    expectDiagnostic(
+      bp([{ id: 's', type: 'sleep' }]),
+      'schema',
+      '$.steps[0]',
+      /needs duration or until/u,
+    );
+    expectDiagnostic(
+      bp([{ id: 's', type: 'sleep', duration: '1s', until: 5 }]),
+      'schema',
+      '$.steps[0]',
+      /not both/u,
+    );
+    expectDiagnostic(
+      bp([{ id: 'c', type: 'child' }]),
+      'schema',
+      '$.steps[0]',
+      /needs blueprint or byType/u,
+    );
+    expectDiagnostic(
+      bp([{ id: 'l', type: 'loop', steps: [act('x')] }]),
+      'schema',
+      '$.steps[0]',
+      /needs count or while/u,
+    );
   });
 
-  it.each(['a.b', 'a*', 'a>b', 'has space', '1abc', 'x'.repeat(65), 'ünï', ''])('invalid_name: %j, with the name in the message', (name) => {
-    const input = { name, steps: [act(name, { activity: name }), { id: 'w', type: 'wait', signal: name }] };
-    const shown = JSON.stringify(name.length > 60 ? name.slice(0, 60) : name).slice(0, -1);
-    for (const path of ['$.name', '$.steps[0].id', '$.steps[0].activity', '$.steps[1].signal']) {
-      const d = expectDiagnostic(input, 'invalid_name', path);
-      expect(d.message).toContain(shown);
-      expect(d.hint).toMatch(/NATS/u);
-    }
-  });
+  it.each(['a.b', 'a*', 'a>b', 'has space', '1abc', 'x'.repeat(65), 'ünï', ''])(
+    'invalid_name: %j, with the name in the message',
+    (name) => {
+      const input = {
+        name,
+        steps: [act(name, { activity: name }), { id: 'w', type: 'wait', signal: name }],
+      };
+      const shown = JSON.stringify(name.length > 60 ? name.slice(0, 60) : name).slice(0, -1);
+      for (const path of ['$.name', '$.steps[0].id', '$.steps[0].activity', '$.steps[1].signal']) {
+        const d = expectDiagnostic(input, 'invalid_name', path);
+        expect(d.message).toContain(shown);
+        expect(d.hint).toMatch(/NATS/u);
+      }
+    },
+  );
 
   it('invalid_name: plugin names that would grow past 64 characters', () => {
     const input = bp([act('a')], { plugins: [{ name: 'p'.repeat(60), signals: ['long_name'] }] });
@@ -183,8 +304,18 @@ describe('validateBlueprint: each diagnostic, at its path', () => {
       { id: 'p', type: 'parallel', branches: [[act('b')], [act('a')]] },
       { id: 'm', type: 'map', step: { id: 'b', type: 'activity', activity: 'x' } },
     ]);
-    expectDiagnostic(input, 'duplicate_id', '$.steps[1].branches[1][0].id', /"a" is already used at \$\.steps\[0\]/u);
-    expectDiagnostic(input, 'duplicate_id', '$.steps[2].step.id', /"b" is already used at \$\.steps\[1\]\.branches\[0\]\[0\]/u);
+    expectDiagnostic(
+      input,
+      'duplicate_id',
+      '$.steps[1].branches[1][0].id',
+      /"a" is already used at \$\.steps\[0\]/u,
+    );
+    expectDiagnostic(
+      input,
+      'duplicate_id',
+      '$.steps[2].step.id',
+      /"b" is already used at \$\.steps\[1\]\.branches\[0\]\[0\]/u,
+    );
   });
 
   it('duplicate_name: signals and queries, built-in queries included', () => {
@@ -199,27 +330,58 @@ describe('validateBlueprint: each diagnostic, at its path', () => {
   it('unknown_dependency: missing ids, and ids of another list', () => {
     const input = bp([
       act('a', { dependsOn: ['nope'] }),
-      { id: 'c', type: 'condition', when: '{% true %}', then: [act('inner', { dependsOn: ['a'] })] },
+      {
+        id: 'c',
+        type: 'condition',
+        when: '{% true %}',
+        then: [act('inner', { dependsOn: ['a'] })],
+      },
     ]);
     expectDiagnostic(input, 'unknown_dependency', '$.steps[0].dependsOn[0]', /"nope"/u);
-    expectDiagnostic(input, 'unknown_dependency', '$.steps[1].then[0].dependsOn[0]', /not in this list \(it is at \$\.steps\[0\]\)/u);
+    expectDiagnostic(
+      input,
+      'unknown_dependency',
+      '$.steps[1].then[0].dependsOn[0]',
+      /not in this list \(it is at \$\.steps\[0\]\)/u,
+    );
   });
 
   it('self_dependency', () => {
-    expectDiagnostic(bp([act('a'), act('b', { dependsOn: ['a', 'b'] })]), 'self_dependency', '$.steps[1].dependsOn[1]', /"b" depends on itself/u);
+    expectDiagnostic(
+      bp([act('a'), act('b', { dependsOn: ['a', 'b'] })]),
+      'self_dependency',
+      '$.steps[1].dependsOn[1]',
+      /"b" depends on itself/u,
+    );
   });
 
   it('cycle: explicit, through the implicit order, and nested; the message names the cycle', () => {
     expectDiagnostic(
-      bp([act('a', { dependsOn: ['c'] }), act('b', { dependsOn: ['a'] }), act('c', { dependsOn: ['b'] })]),
+      bp([
+        act('a', { dependsOn: ['c'] }),
+        act('b', { dependsOn: ['a'] }),
+        act('c', { dependsOn: ['b'] }),
+      ]),
       'cycle',
       '$.steps[1].dependsOn',
       /a → c → b → a/u,
     );
     // b follows a implicitly; a waits for b.
-    expectDiagnostic(bp([act('a', { dependsOn: ['b'] }), act('b')]), 'cycle', '$.steps[1]', /a → b → a|b → a → b/u);
     expectDiagnostic(
-      bp([{ id: 'l', type: 'loop', count: 2, steps: [act('x', { dependsOn: ['y'] }), act('y', { dependsOn: ['x'] })] }]),
+      bp([act('a', { dependsOn: ['b'] }), act('b')]),
+      'cycle',
+      '$.steps[1]',
+      /a → b → a|b → a → b/u,
+    );
+    expectDiagnostic(
+      bp([
+        {
+          id: 'l',
+          type: 'loop',
+          count: 2,
+          steps: [act('x', { dependsOn: ['y'] }), act('y', { dependsOn: ['x'] })],
+        },
+      ]),
       'cycle',
       '$.steps[0].steps[1].dependsOn',
       /x → y → x/u,
@@ -228,22 +390,43 @@ describe('validateBlueprint: each diagnostic, at its path', () => {
 
   it('cycle: a long chain closed at the end is found without recursion', () => {
     const n = 1_000;
-    const steps = Array.from({ length: n }, (_, i) => act(`s${i}`, i === 0 ? { dependsOn: [`s${n - 1}`] } : {}));
+    const steps = Array.from({ length: n }, (_, i) =>
+      act(`s${i}`, i === 0 ? { dependsOn: [`s${n - 1}`] } : {}),
+    );
     const { value, ms } = timed(() => diagnosticsOf(bp(steps)));
     expect(value.map((d) => d.code)).toEqual(['cycle']);
     expect(ms).toBeLessThan(2_000);
   });
 
   it('map_dependencies: several dependencies need `over`', () => {
-    const map = { id: 'm', type: 'map', dependsOn: ['a', 'b'], step: { type: 'activity', activity: 'x' } };
-    expectDiagnostic(bp([act('a'), act('b'), map]), 'map_dependencies', '$.steps[2]', /depends on 2 steps/u);
-    expect(validateBlueprint(bp([act('a'), act('b'), { ...map, over: '{% $steps.a %}' }])).ok).toBe(true);
+    const map = {
+      id: 'm',
+      type: 'map',
+      dependsOn: ['a', 'b'],
+      step: { type: 'activity', activity: 'x' },
+    };
+    expectDiagnostic(
+      bp([act('a'), act('b'), map]),
+      'map_dependencies',
+      '$.steps[2]',
+      /depends on 2 steps/u,
+    );
+    expect(validateBlueprint(bp([act('a'), act('b'), { ...map, over: '{% $steps.a %}' }])).ok).toBe(
+      true,
+    );
   });
 
   it('while_without_max and loop_count_and_while', () => {
     const input = bp([
       { id: 'l1', type: 'loop', while: '{% true %}', steps: [act('x')] },
-      { id: 'l2', type: 'loop', while: '{% true %}', count: 2, maxIterations: 3, steps: [act('y')] },
+      {
+        id: 'l2',
+        type: 'loop',
+        while: '{% true %}',
+        count: 2,
+        maxIterations: 3,
+        steps: [act('y')],
+      },
     ]);
     expectDiagnostic(input, 'while_without_max', '$.steps[0]', /maxIterations/u);
     expectDiagnostic(input, 'loop_count_and_while', '$.steps[1]');
@@ -259,8 +442,18 @@ describe('validateBlueprint: each diagnostic, at its path', () => {
     expectDiagnostic(input, 'unknown_on_error_target', '$.steps[0].onError', /"recover"/u);
     expectDiagnostic(input, 'unknown_on_error_target', '$.steps[1].onError', /itself/u);
     expectDiagnostic(input, 'unknown_on_error_target', '$.steps[2].branches[0][0].onError');
-    expect(expectDiagnostic(input, 'unknown_on_error_target', '$.steps[3].onError').hint).toMatch(/continue/u);
-    expect(validateBlueprint(bp([act('a', { onError: 'b' }), act('b', { onError: 'fail' }), act('c', { onError: 'continue' })])).ok).toBe(true);
+    expect(expectDiagnostic(input, 'unknown_on_error_target', '$.steps[3].onError').hint).toMatch(
+      /continue/u,
+    );
+    expect(
+      validateBlueprint(
+        bp([
+          act('a', { onError: 'b' }),
+          act('b', { onError: 'fail' }),
+          act('c', { onError: 'continue' }),
+        ]),
+      ).ok,
+    ).toBe(true);
   });
 
   it('expression_syntax: in every place an expression may stand', () => {
@@ -276,7 +469,11 @@ describe('validateBlueprint: each diagnostic, at its path', () => {
         { id: 'ch2', type: 'child', byType: { on: bad, blueprints: { a: 'b' } } },
         { id: 'z', type: 'sleep', until: bad },
       ],
-      { output: { r: bad }, queries: [{ name: 'q', expr: bad }], plugins: [{ name: 'p', queries: [{ name: 'pq', expr: bad }] }] },
+      {
+        output: { r: bad },
+        queries: [{ name: 'q', expr: bad }],
+        plugins: [{ name: 'p', queries: [{ name: 'pq', expr: bad }] }],
+      },
     );
     for (const path of [
       '$.steps[0].activity',
@@ -300,27 +497,54 @@ describe('validateBlueprint: each diagnostic, at its path', () => {
   });
 
   it('expression_syntax: an expression field without {% %}', () => {
-    const d = expectDiagnostic(bp([{ id: 'c', type: 'condition', when: '$input.x > 1', then: [act('a')] }]), 'expression_syntax', '$.steps[0].when');
+    const d = expectDiagnostic(
+      bp([{ id: 'c', type: 'condition', when: '$input.x > 1', then: [act('a')] }]),
+      'expression_syntax',
+      '$.steps[0].when',
+    );
     expect(d.hint).toMatch(/\{% … %\}/u);
   });
 
   it('invalid_duration', () => {
-    const input = bp([act('a', { timeout: '5 minutes' }), act('b', { backoff: { initial: -1 } })], { defaults: { timeout: '1w' } });
+    const input = bp([act('a', { timeout: '5 minutes' }), act('b', { backoff: { initial: -1 } })], {
+      defaults: { timeout: '1w' },
+    });
     expectDiagnostic(input, 'invalid_duration', '$.steps[0].timeout', /"5 minutes"/u);
     expectDiagnostic(input, 'invalid_duration', '$.steps[1].backoff.initial', /-1/u);
     expectDiagnostic(input, 'invalid_duration', '$.defaults.timeout', /"1w"/u);
   });
 
   it('too_many_steps counts nested steps', () => {
-    const steps = Array.from({ length: 6 }, (_, i) => ({ id: `l${i}`, type: 'loop', count: 1, steps: [act(`x${i}`)] }));
-    expectDiagnostic(bp(steps), 'too_many_steps', '$.steps', /12 steps; at most 10 /u, { maxSteps: 10 });
+    const steps = Array.from({ length: 6 }, (_, i) => ({
+      id: `l${i}`,
+      type: 'loop',
+      count: 1,
+      steps: [act(`x${i}`)],
+    }));
+    expectDiagnostic(bp(steps), 'too_many_steps', '$.steps', /12 steps; at most 10 /u, {
+      maxSteps: 10,
+    });
     expect(validateBlueprint(bp(steps), { maxSteps: 12 }).ok).toBe(true);
   });
 
   it('too_deep, too_large and array_too_large honour the limits given', () => {
-    expectDiagnostic(bp([act('a', { input: { a: { b: { c: 1 } } } })]), 'too_deep', '$.steps[0].input.a.b', /5 levels/u, { maxDepth: 5 });
-    expect(diagnosticsOf(bp([act('a', { input: { a: { b: { c: 1 } } } })]), { maxDepth: 5 }).map((d) => d.code)).toEqual(['too_deep']);
-    expect(diagnosticsOf(bp([act('a', { input: 'x'.repeat(200) })]), { maxBytes: 100 }).map((d) => d.code)).toEqual(['too_large']);
+    expectDiagnostic(
+      bp([act('a', { input: { a: { b: { c: 1 } } } })]),
+      'too_deep',
+      '$.steps[0].input.a.b',
+      /5 levels/u,
+      { maxDepth: 5 },
+    );
+    expect(
+      diagnosticsOf(bp([act('a', { input: { a: { b: { c: 1 } } } })]), { maxDepth: 5 }).map(
+        (d) => d.code,
+      ),
+    ).toEqual(['too_deep']);
+    expect(
+      diagnosticsOf(bp([act('a', { input: 'x'.repeat(200) })]), { maxBytes: 100 }).map(
+        (d) => d.code,
+      ),
+    ).toEqual(['too_large']);
     expect(diagnosticsOf(bp([act('a', { input: [1, 2, 3, 4] })]), { maxArrayItems: 3 })).toEqual([
       expect.objectContaining({ code: 'array_too_large', path: '$.steps[0].input' }),
     ]);
@@ -351,7 +575,10 @@ describe('validateBlueprint: each diagnostic, at its path', () => {
     const steps = Array.from({ length: 900 }, (_, i) => act(`bad.${i}`, { activity: `bad.${i}` }));
     const diagnostics = diagnosticsOf(bp(steps));
     expect(diagnostics.length).toBeLessThanOrEqual(501);
-    expect(diagnostics.at(-1)).toMatchObject({ code: 'too_many_diagnostics', message: expect.stringMatching(/1300 more/u) });
+    expect(diagnostics.at(-1)).toMatchObject({
+      code: 'too_many_diagnostics',
+      message: matching(/1300 more/u),
+    });
   });
 });
 
@@ -371,11 +598,14 @@ describe('validateBlueprint: hostile input', () => {
     ['10,000-deep objects', () => deepObject(10_000)],
     ['10,000-deep objects in an input', () => bp([act('a', { input: deepObject(10_000) })])],
     ['10,000-deep arrays as steps', () => bp([deepArray(10_000)])],
-    ['a JS object that contains itself', () => {
-      const self: Record<string, unknown> = { name: 'x' };
-      self['steps'] = [self];
-      return self;
-    }],
+    [
+      'a JS object that contains itself',
+      () => {
+        const self: Record<string, unknown> = { name: 'x' };
+        self['steps'] = [self];
+        return self;
+      },
+    ],
   ])('%s: too_deep, fast', (_, make) => {
     const input = make();
     const { value, ms } = timed(() => diagnosticsOf(input));
@@ -386,12 +616,16 @@ describe('validateBlueprint: hostile input', () => {
   it('a 100,000-item literal array: array_too_large, fast', () => {
     const input = bp([act('a', { input: Array.from({ length: 100_000 }, (_, i) => i) })]);
     const { value, ms } = timed(() => diagnosticsOf(input));
-    expect(value).toEqual([expect.objectContaining({ code: 'array_too_large', path: '$.steps[0].input' })]);
+    expect(value).toEqual([
+      expect.objectContaining({ code: 'array_too_large', path: '$.steps[0].input' }),
+    ]);
     expect(ms).toBeLessThan(1_000);
   });
 
   it('100,000 steps: too_large or too_many_steps, fast', () => {
-    const input = bp(Array.from({ length: 100_000 }, (_, i) => ({ id: `s${i}`, type: 'sleep', duration: 1 })));
+    const input = bp(
+      Array.from({ length: 100_000 }, (_, i) => ({ id: `s${i}`, type: 'sleep', duration: 1 })),
+    );
     const { value, ms } = timed(() => diagnosticsOf(input, { maxArrayItems: 1_000_000 }));
     expect(value.map((d) => d.code)).toEqual(['too_large']);
     expect(ms).toBeLessThan(1_000);
@@ -399,7 +633,10 @@ describe('validateBlueprint: hostile input', () => {
 
   it('a huge string and a huge key: too_large without scanning them', () => {
     const huge = 'x'.repeat(20_000_000);
-    for (const input of [bp([act('a', { input: huge })]), bp([act('a', { input: { [huge]: 1 } })])]) {
+    for (const input of [
+      bp([act('a', { input: huge })]),
+      bp([act('a', { input: { [huge]: 1 } })]),
+    ]) {
       const { value, ms } = timed(() => diagnosticsOf(input));
       expect(value.map((d) => d.code)).toEqual(['too_large']);
       expect(ms).toBeLessThan(200);
@@ -412,16 +649,24 @@ describe('validateBlueprint: hostile input', () => {
   });
 
   it('__proto__ keys: an unknown field at the top, plain data in inputs, no pollution', () => {
-    const top = JSON.parse('{"name":"x","__proto__":{"polluted":true},"steps":[{"id":"a","type":"activity","activity":"x"}]}') as unknown;
+    const top = JSON.parse(
+      '{"name":"x","__proto__":{"polluted":true},"steps":[{"id":"a","type":"activity","activity":"x"}]}',
+    ) as unknown;
     expectDiagnostic(top, 'schema', '$.__proto__', /unknown field "__proto__"/u);
-    const nested = JSON.parse('{"name":"x","steps":[{"id":"a","type":"activity","activity":"x","input":{"__proto__":{"polluted":true}}}]}') as unknown;
+    const nested = JSON.parse(
+      '{"name":"x","steps":[{"id":"a","type":"activity","activity":"x","input":{"__proto__":{"polluted":true}}}]}',
+    ) as unknown;
     const result = validateBlueprint(nested);
     expect(result.ok).toBe(true);
     if (result.ok) {
       const step = result.blueprint.steps[0];
-      expect(step?.type === 'activity' && JSON.stringify(step.input)).toBe('{"__proto__":{"polluted":true}}');
+      expect(step?.type === 'activity' && JSON.stringify(step.input)).toBe(
+        '{"__proto__":{"polluted":true}}',
+      );
     }
-    const stepProto = JSON.parse('{"name":"x","steps":[{"__proto__":{"id":"a"},"type":"activity","activity":"x"}]}') as unknown;
+    const stepProto = JSON.parse(
+      '{"name":"x","steps":[{"__proto__":{"id":"a"},"type":"activity","activity":"x"}]}',
+    ) as unknown;
     expectDiagnostic(stepProto, 'schema', '$.steps[0].id', /missing/u);
     expect(({} as Record<string, unknown>)['polluted']).toBeUndefined();
     expect(Object.prototype).not.toHaveProperty('polluted');
@@ -437,20 +682,60 @@ describe('validateBlueprint: hostile input', () => {
   });
 
   it('$eval, $random and catastrophic regexes are refused at validation', () => {
-    for (const expr of ['{% $eval("1 + 1") %}', '{% $random() %}', '{% $match($input.s, /(a+)+$/) %}']) {
+    for (const expr of [
+      '{% $eval("1 + 1") %}',
+      '{% $random() %}',
+      '{% $match($input.s, /(a+)+$/) %}',
+    ]) {
       expectDiagnostic(bp([act('a', { input: expr })]), 'expression_syntax', '$.steps[0].input');
     }
   });
 
   it('non-JSON values are refused', () => {
-    for (const value of [() => 1, Number.NaN, Number.POSITIVE_INFINITY, 10n, Symbol('s'), new Date(0), new Map(), undefined]) {
+    for (const value of [
+      () => 1,
+      Number.NaN,
+      Number.POSITIVE_INFINITY,
+      10n,
+      Symbol('s'),
+      new Date(0),
+      new Map(),
+      undefined,
+    ]) {
       const diagnostics = diagnosticsOf(bp([act('a', { input: value })]));
-      expect(diagnostics).toEqual([expect.objectContaining({ code: 'schema', path: '$.steps[0].input' })]);
+      expect(diagnostics).toEqual([
+        expect.objectContaining({ code: 'schema', path: '$.steps[0].input' }),
+      ]);
+    }
+  });
+
+  it('objects that are not data (throwing getters, proxies) give a diagnostic, not an exception', () => {
+    const getter = { name: 'x', steps: [] as unknown[] };
+    Object.defineProperty(getter, 'name', {
+      enumerable: true,
+      get: () => {
+        throw new Error('gotcha');
+      },
+    });
+    const proxy = new Proxy(
+      {},
+      {
+        ownKeys: () => {
+          throw new Error('trap');
+        },
+      },
+    );
+    for (const input of [getter, proxy, bp([act('a', { input: proxy })])]) {
+      expect(diagnosticsOf(input)).toEqual([
+        expect.objectContaining({ path: '$', code: 'schema' }),
+      ]);
     }
   });
 
   it('many cycles at once are reported without blowing up', () => {
-    const steps = Array.from({ length: 500 }, (_, i) => act(`s${i}`, { dependsOn: [`s${(i + 1) % 500}`, `s${(i + 7) % 500}`] }));
+    const steps = Array.from({ length: 500 }, (_, i) =>
+      act(`s${i}`, { dependsOn: [`s${(i + 1) % 500}`, `s${(i + 7) % 500}`] }),
+    );
     const { value, ms } = timed(() => diagnosticsOf(bp(steps)));
     expect(value.some((d) => d.code === 'cycle')).toBe(true);
     expect(ms).toBeLessThan(2_000);
@@ -463,7 +748,13 @@ describe('stepIndex', () => {
       bp([
         act('a'),
         { id: 'p', type: 'parallel', branches: [[act('b')], [act('c'), act('d')]] },
-        { id: 's', type: 'switch', on: '{% 1 %}', cases: { 'x.y': [act('e')] }, default: [act('f')] },
+        {
+          id: 's',
+          type: 'switch',
+          on: '{% 1 %}',
+          cases: { 'x.y': [act('e')] },
+          default: [act('f')],
+        },
         { id: 'm', type: 'map', step: { id: 'g', type: 'loop', count: 1, steps: [act('h')] } },
         { id: 'm2', type: 'map', step: { type: 'activity', activity: 'x' } },
       ]),

@@ -10,6 +10,7 @@ import { activeSteps, initialSnapshot, react, replay, statusOf } from '../../../
 /** Given events → when an event → then the events the run appends (emmett's DeciderSpecification). */
 
 const RUN = 'r1';
+const OPTIONS = { now: 1_000_000, parseDuration };
 
 const compile = (blueprint: unknown): CompiledRun => {
   const validated = validateBlueprint(blueprint);
@@ -31,7 +32,7 @@ const given = (blueprint: unknown, history: readonly RunEvent[]) => {
     compiled,
     snapshot,
     when: async (event: RunEvent) => {
-      const reaction = await react(compiled, snapshot, { id: RUN, blueprint: 'bp', version: 1 }, event);
+      const reaction = await react(compiled, snapshot, { id: RUN, blueprint: 'bp', version: 1 }, event, OPTIONS);
       return { ...reaction, appended: reaction.events.slice(1) };
     },
   };
@@ -201,8 +202,10 @@ describe('cancel', () => {
 });
 
 describe('compiler', () => {
-  it('rejects step kinds it cannot execute yet, by name', () => {
-    expect(() => compile({ name: 'bp', steps: [{ id: 'w', type: 'wait', signal: 'go' }] })).toThrow(UnsupportedStep);
+  it('rejects a map whose inner step it cannot execute, by name', () => {
+    const blueprint = { name: 'bp', steps: [{ id: 'm', type: 'map', step: { type: 'sleep', duration: '1s' } }] };
+    expect(() => compile(blueprint)).toThrow(UnsupportedStep);
+    expect(() => compile(blueprint)).toThrow(/'m'/);
   });
 });
 
@@ -228,7 +231,7 @@ describe('replay', () => {
           let snapshot: RunSnapshot = initialSnapshot(compiled);
           const stream: RunEvent[] = [];
           const apply = async (event: RunEvent) => {
-            const reaction = await react(compiled, snapshot, { id: RUN, blueprint: 'bp', version: 1 }, event);
+            const reaction = await react(compiled, snapshot, { id: RUN, blueprint: 'bp', version: 1 }, event, OPTIONS);
             snapshot = reaction.snapshot;
             stream.push(...reaction.events);
           };

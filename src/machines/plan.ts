@@ -1,0 +1,160 @@
+import type { Blueprint, MapItemStep, Step } from '../blueprints/schema.ts';
+import { dependencies } from './graph.ts';
+
+/**
+ * The static plan of a blueprint, pure: every step (nested ones included) with the list it
+ * belongs to, the step holding that list, its dependencies, its enclosing loop or map, the error
+ * routes that lead to it, and its descendants. The compiler and the decider both read it.
+ */
+
+export interface StepPolicy {
+  readonly maxAttempts: number;
+  readonly timeoutMs: number;
+  readonly backoff: { readonly initialMs: number; readonly factor: number; readonly maxMs: number };
+}
+
+export type PlannedStep = Step | (MapItemStep & { readonly id: string });
+
+export interface StepPlan {
+  readonly step: PlannedStep;
+  /** The step holding this step's list; undefined at the top level. */
+  readonly holder: string | undefined;
+  /** Ids of the steps this one waits for (CONTRACT's order rule); a handler runs when jumped to, whatever these are. */
+  readonly deps: readonly string[];
+  /** The nearest enclosing loop, for `$iteration`. */
+  readonly loop: string | undefined;
+  /** Set on the inner step of a map: the map's id. */
+  readonly mapOf: string | undefined;
+  /** Steps whose `onError` jumps here; non-empty makes this step an error handler. */
+  readonly handlerFor: readonly string[];
+  /** Every step nested below this one. */
+  readonly descendants: readonly string[];
+  readonly policy: StepPolicy;
+}
+
+export interface Plan {
+  readonly steps: ReadonlyMap<string, StepPlan>;
+  /** Step ids of each nested list by key (`<holder>.then`, `<holder>.b0`, …), and `$` for the top level. */
+  readonly lists: ReadonlyMap<string, readonly string[]>;
+}
+
+export const DEFAULT_POLICY: StepPolicy = {
+  maxAttempts: 3,
+  timeoutMs: 30_000,
+  backoff: { initialMs: 200, factor: 2, maxMs: 30_000 },
+};
+
+type ParseDuration = (value: string | number) => number | undefined;
+
+/** The step's own fields, else the blueprint's defaults, else weft's. Pure. */
+export const resolvePolicy = (blueprint: Blueprint, step: PlannedStep, parseDuration: ParseDuration): StepPolicy => {
+  const defaults = blueprint.defaults;
+  const backoff = { ...defaults?.backoff, ...step.backoff };
+  const ms = (value: string | number | undefined, fallback: number) =>
+    value === undefined ? fallback : (parseDuration(value) ?? fallback);
+  return {
+    maxAttempts: step.maxAttempts ?? defaults?.maxAttempts ?? DEFAULT_POLICY.maxAttempts,
+    timeoutMs: ms(step.timeout ?? defaults?.timeout, DEFAULT_POLICY.timeoutMs),
+    backoff: {
+      initialMs: ms(backoff.initial, DEFAULT_POLICY.backoff.initialMs),
+      factor: backoff.factor ?? DEFAULT_POLICY.backoff.factor,
+      maxMs: ms(backoff.max, DEFAULT_POLICY.backoff.maxMs),
+    },
+  };
+};
+
+/** Delay before attempt `attempt` (≥ 2): initial × factor^(attempt−2), capped at max. Pure. */
+export const backoffDelay = (policy: StepPolicy, attempt: number): number =>
+  Math.min(policy.backoff.maxMs, Math.round(policy.backoff.initialMs * policy.backoff.factor ** Math.max(0, attempt - 2)));
+
+/** The id of a map's inner step: its own `id`, or `<mapId>_item`. */
+export const mapItemId = (map: { readonly id: string; readonly step: MapItemStep }): string => map.step.id ?? `${map.id}_item`;
+
+/** The nested lists of a step, keyed by their list key. */
+export const nestedLists = (step: PlannedStep): readonly (readonly [string, readonly Step[]])[] => {
+  const id = step.id;
+  switch (step.type) {
+    case 'parallel':
+      return step.branches.map((branch, i) => [`${id}.b${i}`, branch] as const);
+    case 'condition':
+      return [[`${id}.then`, step.then] as const, ...(step.else ? [[`${id}.else`, step.else] as const] : [])];
+    case 'switch':
+      return [
+        ...Object.values(step.cases).map((list, i) => [`${id}.c${i}`, list] as const),
+        ...(step.default ? [[`${id}.default`, step.default] as const] : []),
+      ];
+    case 'loop':
+      return [[`${id}.body`, step.steps] as const];
+    case 'activity':
+    case 'map':
+    case 'child':
+    case 'wait':
+    case 'sleep':
+      return [];
+  }
+};
+
+export const buildPlan = (blueprint: Blueprint, parseDuration: ParseDuration): Plan => {
+  const steps = new Map<string, StepPlan>();
+  const lists = new Map<string, readonly string[]>();
+  const handlers = new Map<string, string[]>();
+  const descendantsOf = new Map<string, string[]>();
+
+  const visitList = (key: string, list: readonly Step[], holder: string | undefined, loop: string | undefined, ancestors: readonly string[]) => {
+    lists.set(key, list.map((s) => s.id));
+    const deps = dependencies(list);
+    for (const step of list) {
+      if (step.onError !== undefined && step.onError !== 'fail' && step.onError !== 'continue') {
+        handlers.set(step.onError, [...(handlers.get(step.onError) ?? []), step.id]);
+      }
+    }
+    for (const step of list) {
+      visitStep(step, deps.get(step.id) ?? [], holder, loop, undefined, ancestors);
+    }
+  };
+
+  const visitStep = (
+    step: PlannedStep,
+    deps: readonly string[],
+    holder: string | undefined,
+    loop: string | undefined,
+    mapOf: string | undefined,
+    ancestors: readonly string[],
+  ) => {
+    for (const a of ancestors) descendantsOf.get(a)?.push(step.id);
+    descendantsOf.set(step.id, []);
+    steps.set(step.id, {
+      step,
+      holder,
+      deps,
+      loop,
+      mapOf,
+      handlerFor: [],
+      descendants: [],
+      policy: resolvePolicy(blueprint, step, parseDuration),
+    });
+    const inner = [...ancestors, step.id];
+    const innerLoop = step.type === 'loop' ? step.id : loop;
+    for (const [key, list] of nestedLists(step)) visitList(key, list, step.id, innerLoop, inner);
+    if (step.type === 'map') {
+      visitStep({ ...step.step, id: mapItemId(step) } as PlannedStep, [], step.id, innerLoop, step.id, inner);
+    }
+  };
+
+  visitList('$', blueprint.steps, undefined, undefined, []);
+  for (const [id, plan] of steps) {
+    const handlerFor = handlers.get(id) ?? [];
+    steps.set(id, { ...plan, handlerFor, descendants: descendantsOf.get(id) ?? [] });
+  }
+  return { steps, lists };
+};
+
+/** A short deterministic hash (FNV-1a, 32 bit, hex) for ids that must stay within a length. Pure. */
+export const shortHash = (text: string): string => {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    hash ^= text.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash.toString(16).padStart(8, '0');
+};
