@@ -354,6 +354,19 @@ class Compiler {
           target: this.doneTarget(id),
           actions: [this.recordEntered(id), this.finish(id, () => [])],
         },
+        {
+          guard: forStep(id),
+          target: 'body',
+          actions: [
+            this.recordEntered(id),
+            assign(({ context, event }: Args) => {
+              if (event.type !== 'StepEntered') return {};
+              const items = itemsOf(event.value);
+              const state: MapState = { items, outputs: items.map(() => null), next: 0, completed: 0, retry: [] };
+              return { maps: { ...context.maps, [id]: state } };
+            }),
+          ],
+        },
       ];
     }
     return [];

@@ -1,0 +1,325 @@
+import { describe, expect, it } from 'vitest';
+import type { Json } from '../../../src/blueprints/json.ts';
+import { parseDuration } from '../../../src/blueprints/duration.ts';
+import { validateBlueprint } from '../../../src/blueprints/validate.ts';
+import { compileBlueprint, type CompiledRun, type RunSnapshot } from '../../../src/machines/compile.ts';
+import type { RunEvent } from '../../../src/machines/events.ts';
+import { initialSnapshot, react, replay, statusOf } from '../../../src/machines/run.ts';
+
+/**
+ * Every step kind over the pure machine: a tiny in-memory "world" answers activities with a
+ * function, finishes child runs, fires timers and sends signals, and every run is checked to
+ * replay to the same state.
+ */
+
+const RUN = 'r1';
+const NOW = 1_000_000;
+
+const compile = (blueprint: unknown): CompiledRun => {
+  const validated = validateBlueprint(blueprint);
+  if (!validated.ok) throw new Error(JSON.stringify(validated.diagnostics));
+  return compileBlueprint(validated.blueprint, parseDuration);
+};
+
+type Activity = (input: Json, attempt: number) => { ok: true; output: Json } | { ok: false; retryable: boolean; message?: string };
+
+interface World {
+  readonly activities?: Record<string, Activity>;
+  readonly children?: Record<string, (input: Json) => { ok: true; output: Json } | { ok: false }>;
+  /** Signals to send before the run starts working, or when it waits for them. */
+  readonly signals?: readonly { readonly name: string; readonly payload: Json; readonly early?: boolean }[];
+  /** Fire due timers (sleep, wait timeouts) when nothing else can happen. */
+  readonly fireTimers?: boolean;
+}
+
+const drive = async (blueprint: unknown, input: Json, world: World) => {
+  const compiled = compile(blueprint);
+  let snapshot: RunSnapshot = initialSnapshot(compiled);
+  const stream: RunEvent[] = [];
+  const apply = async (event: RunEvent) => {
+    const reaction = await react(compiled, snapshot, { id: RUN, blueprint: 'bp', version: 1 }, event, { now: NOW, parseDuration });
+    snapshot = reaction.snapshot;
+    stream.push(...reaction.events);
+  };
+  await apply({ type: 'RunStarted', runId: RUN, blueprint: { name: 'bp', version: 1, hash: 'h', content: null }, input });
+  const pending = [...(world.signals ?? [])];
+  for (const s of pending.filter((p) => p.early === true)) {
+    await apply({ type: 'SignalReceived', name: s.name, payload: s.payload, handler: 'trigger' });
+  }
+  for (let guard = 0; guard < 5000 && statusOf(snapshot) === 'running'; guard++) {
+    const { context } = snapshot;
+    const task = Object.values(context.tasks)[0];
+    if (task !== undefined) {
+      const fn = world.activities?.[task.activity];
+      if (fn === undefined) throw new Error(`no activity ${task.activity}`);
+      const result = fn(task.input, task.attempt);
+      const base = { stepId: task.stepId, ...(task.item === undefined ? {} : { item: task.item }), taskId: task.taskId, attempt: task.attempt };
+      await apply(
+        result.ok
+          ? { type: 'StepCompleted', ...base, output: result.output }
+          : { type: 'StepFailed', ...base, error: { message: result.message ?? 'failed', code: 'e', retryable: result.retryable } },
+      );
+      continue;
+    }
+    const child = Object.values(context.children)[0];
+    if (child !== undefined) {
+      const request = stream.find((e) => e.type === 'ChildRequested' && e.childRunId === child.childRunId);
+      if (request?.type !== 'ChildRequested') throw new Error('child without request');
+      const outcome = world.children?.[request.blueprint]?.(request.input) ?? { ok: false };
+      const base = { stepId: child.stepId, ...(child.item === undefined ? {} : { item: child.item }), childRunId: child.childRunId };
+      await apply(
+        outcome.ok
+          ? { type: 'ChildCompleted', ...base, output: outcome.output }
+          : { type: 'ChildFailed', ...base, error: { message: 'child failed', code: 'child_failed', retryable: false } },
+      );
+      continue;
+    }
+    const signal = pending.find((p) => p.early !== true);
+    if (signal !== undefined) {
+      pending.splice(pending.indexOf(signal), 1);
+      await apply({ type: 'SignalReceived', name: signal.name, payload: signal.payload, handler: 'trigger' });
+      continue;
+    }
+    const timer = Object.keys(context.timers)[0];
+    if (timer !== undefined && world.fireTimers === true) {
+      await apply({ type: 'TimerFired', timerId: timer });
+      continue;
+    }
+    break;
+  }
+  const replayed = replay(compiled, stream);
+  expect(replayed.value).toEqual(snapshot.value);
+  expect(replayed.context).toEqual(snapshot.context);
+  return { snapshot, stream, status: statusOf(snapshot), output: snapshot.context.output, failure: snapshot.context.failure };
+};
+
+const ok = (output: Json) => ({ ok: true as const, output });
+const act = (id: string, activity: string, extra: Record<string, unknown> = {}) => ({ id, type: 'activity', activity, ...extra });
+const obj = (v: Json): Record<string, Json> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, Json>) : {});
+const activities: Record<string, Activity> = {
+  echo: (input) => ok(input),
+  inc: (input) => ok((typeof input === 'number' ? input : 0) + 1),
+  double: (input) => ok(Number(obj(input).item ?? input) * 2),
+  tag: (input) => ok({ tagged: input }),
+};
+
+describe('parallel', () => {
+  it('runs branches at once and gives an array of their last steps', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        { id: 'p', type: 'parallel', branches: [[act('a1', 'inc'), act('a2', 'inc')], [act('b1', 'tag')]] },
+      ],
+    };
+    const run = await drive(blueprint, 1, { activities });
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual([3, { tagged: 1 }]);
+    const scheduled = run.stream.filter((e) => e.type === 'StepScheduled').map((e) => (e.type === 'StepScheduled' ? e.stepId : ''));
+    expect(scheduled.slice(0, 2).sort()).toEqual(['a1', 'b1']);
+  });
+});
+
+describe('condition and switch', () => {
+  const condition = {
+    name: 'bp',
+    steps: [{ id: 'c', type: 'condition', when: '{% $input > 5 %}', then: [act('big', 'tag')], else: [act('small', 'inc')] }],
+  };
+  it('takes then or else and gives the taken branch output', async () => {
+    expect((await drive(condition, 10, { activities })).output).toEqual({ tagged: 10 });
+    expect((await drive(condition, 1, { activities })).output).toEqual(2);
+  });
+
+  it('gives null when false and there is no else', async () => {
+    const blueprint = { name: 'bp', steps: [{ id: 'c', type: 'condition', when: '{% false %}', then: [act('x', 'tag')] }, act('after', 'echo')] };
+    const run = await drive(blueprint, 1, { activities });
+    expect(run.snapshot.context.steps.c).toBeNull();
+    expect(run.output).toBeNull();
+  });
+
+  it('switches on a value, with a default', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [{ id: 's', type: 'switch', on: '{% $input.kind %}', cases: { a: [act('ca', 'tag')], b: [act('cb', 'inc')] }, default: [act('cd', 'echo')] }],
+    };
+    expect((await drive(blueprint, { kind: 'a' }, { activities })).output).toEqual({ tagged: { kind: 'a' } });
+    expect((await drive(blueprint, { kind: 'zzz' }, { activities })).output).toEqual({ kind: 'zzz' });
+  });
+});
+
+describe('loop', () => {
+  it('repeats count times, feeding $iteration, and outputs every iteration', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [{ id: 'l', type: 'loop', count: 3, steps: [act('body', 'echo', { input: '{% $iteration * 10 %}' })] }],
+    };
+    const run = await drive(blueprint, null, { activities });
+    expect(run.output).toEqual([0, 10, 20]);
+    const taskIds = run.stream.flatMap((e) => (e.type === 'StepScheduled' ? [e.taskId] : []));
+    expect(new Set(taskIds).size).toBe(3);
+  });
+
+  it('runs while a condition holds', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [{ id: 'l', type: 'loop', while: '{% $iteration < 4 %}', maxIterations: 10, steps: [act('n', 'inc', { input: '{% $iteration %}' })] }],
+    };
+    expect((await drive(blueprint, null, { activities })).output).toEqual([1, 2, 3, 4]);
+  });
+
+  it('fails with max_iterations when the condition is still true', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [{ id: 'l', type: 'loop', while: '{% true %}', maxIterations: 2, steps: [act('n', 'inc')] }],
+    };
+    const run = await drive(blueprint, 0, { activities });
+    expect(run.status).toBe('failed');
+    expect(run.stream.some((e) => e.type === 'StepFailed' && e.error.code === 'max_iterations')).toBe(true);
+  });
+
+  it('re-runs nested lists each iteration', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [{ id: 'l', type: 'loop', count: 2, steps: [act('a', 'inc', { input: '{% $iteration %}' }), act('b', 'inc')] }],
+    };
+    expect((await drive(blueprint, null, { activities })).output).toEqual([2, 3]);
+  });
+});
+
+describe('map', () => {
+  it('fans out over the dependency output and fans in, in item order', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [act('fetch', 'echo'), { id: 'm', type: 'map', concurrency: 2, step: { type: 'activity', activity: 'double', input: "{% {'item': $item} %}" } }],
+    };
+    const run = await drive(blueprint, [1, 2, 3, 4, 5], { activities });
+    expect(run.output).toEqual([2, 4, 6, 8, 10]);
+  });
+
+  it('keeps at most `concurrency` items in flight', async () => {
+    const blueprint = { name: 'bp', steps: [{ id: 'm', type: 'map', concurrency: 2, step: { type: 'activity', activity: 'double' } }] };
+    const compiled = compile(blueprint);
+    const reaction = await react(
+      compiled,
+      initialSnapshot(compiled),
+      { id: RUN, blueprint: 'bp', version: 1 },
+      { type: 'RunStarted', runId: RUN, blueprint: { name: 'bp', version: 1, hash: 'h', content: null }, input: [1, 2, 3, 4] },
+      { now: NOW, parseDuration },
+    );
+    expect(reaction.events.filter((e) => e.type === 'StepScheduled')).toHaveLength(2);
+  });
+
+  it('gives [] for an empty array and fails clearly for a non-array', async () => {
+    const blueprint = { name: 'bp', steps: [{ id: 'm', type: 'map', step: { type: 'activity', activity: 'double' } }] };
+    expect((await drive(blueprint, [], { activities })).output).toEqual([]);
+    const bad = await drive(blueprint, { not: 'an array' }, { activities });
+    expect(bad.status).toBe('failed');
+    expect(bad.stream.find((e) => e.type === 'StepFailed')).toMatchObject({ error: { code: 'map_not_array' } });
+  });
+
+  it('retries a failed item and tolerates bad items with onError continue', async () => {
+    const flaky: Activity = (input, attempt) => (attempt < 2 ? { ok: false, retryable: true } : ok(input));
+    const strict: Activity = (input) => (typeof input === 'number' ? ok(input) : { ok: false, retryable: false, message: 'bad row' });
+    const retried = await drive(
+      { name: 'bp', defaults: { maxAttempts: 3 }, steps: [{ id: 'm', type: 'map', step: { type: 'activity', activity: 'flaky' } }] },
+      [1, 2],
+      { activities: { flaky } },
+    );
+    expect(retried.output).toEqual([1, 2]);
+    const tolerant = await drive(
+      { name: 'bp', steps: [{ id: 'm', type: 'map', step: { type: 'activity', activity: 'strict', onError: 'continue' } }] },
+      [1, 'x', 3],
+      { activities: { strict } },
+    );
+    expect(tolerant.output).toEqual([1, { error: { message: 'bad row', code: 'e', retryable: false } }, 3]);
+  });
+});
+
+describe('child', () => {
+  it('starts a child run by name and takes its output', async () => {
+    const blueprint = { name: 'bp', steps: [{ id: 'c', type: 'child', blueprint: 'kid', input: "{% {'x': $input} %}" }] };
+    const run = await drive(blueprint, 4, { children: { kid: (input) => ok({ got: input }) } });
+    expect(run.output).toEqual({ got: { x: 4 } });
+    expect(run.stream.find((e) => e.type === 'ChildRequested')).toMatchObject({ childRunId: `${RUN}-c-1`, blueprint: 'kid' });
+  });
+
+  it('picks the child blueprint by each item type inside a map', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        {
+          id: 'm',
+          type: 'map',
+          step: { type: 'child', byType: { on: '{% $item.type %}', blueprints: { image: 'img', video: 'vid' } } },
+        },
+      ],
+    };
+    const run = await drive(blueprint, [{ type: 'image' }, { type: 'video' }], {
+      children: { img: () => ok('image done'), vid: () => ok('video done') },
+    });
+    expect(run.output).toEqual(['image done', 'video done']);
+  });
+
+  it('fails the step when the child fails', async () => {
+    const run = await drive({ name: 'bp', steps: [{ id: 'c', type: 'child', blueprint: 'kid' }] }, 1, { children: {} });
+    expect(run.status).toBe('failed');
+    expect(run.failure).toMatchObject({ stepId: 'c' });
+  });
+});
+
+describe('wait and sleep', () => {
+  const waiting = { name: 'bp', steps: [{ id: 'w', type: 'wait', signal: 'approve', timeout: '1m' }, act('after', 'echo')] };
+
+  it('waits for a signal and gives its payload', async () => {
+    const run = await drive(waiting, null, { activities, signals: [{ name: 'approve', payload: { ok: 1 } }] });
+    expect(run.output).toEqual({ ok: 1 });
+    expect(run.stream.find((e) => e.type === 'TimerScheduled')).toMatchObject({ dueAt: NOW + 60_000 });
+  });
+
+  it('keeps a signal that arrived before the wait', async () => {
+    const blueprint = { name: 'bp', steps: [act('first', 'echo'), { id: 'w', type: 'wait', signal: 'go' }] };
+    const run = await drive(blueprint, null, { activities, signals: [{ name: 'go', payload: 'early', early: true }] });
+    expect(run.output).toBe('early');
+  });
+
+  it('fails on timeout', async () => {
+    const run = await drive(waiting, null, { activities, fireTimers: true });
+    expect(run.status).toBe('failed');
+    expect(run.failure?.message).toContain('timed out');
+  });
+
+  it('sleeps on a durable timer and outputs null', async () => {
+    const blueprint = { name: 'bp', steps: [{ id: 's', type: 'sleep', duration: '2s' }, act('after', 'echo')] };
+    const run = await drive(blueprint, null, { activities, fireTimers: true });
+    expect(run.stream.find((e) => e.type === 'TimerScheduled')).toMatchObject({ dueAt: NOW + 2000 });
+    expect(run.output).toBeNull();
+    expect(run.status).toBe('completed');
+  });
+});
+
+describe('error routes', () => {
+  const graph = {
+    name: 'bp',
+    steps: [
+      act('charge', 'charge', { onError: 'refund', maxAttempts: 1 }),
+      act('ship', 'echo'),
+      act('refund', 'echo', { input: "{% {'why': $error.message} %}" }),
+      act('notify', 'tag'),
+    ],
+  };
+
+  it('jumps to the handler on failure and skips what depended on the failed step', async () => {
+    const run = await drive(graph, 1, { activities: { ...activities, charge: () => ({ ok: false, retryable: false, message: 'declined' }) } });
+    expect(run.status).toBe('completed');
+    expect(run.snapshot.context.steps.ship).toBeNull();
+    expect(run.snapshot.context.steps.refund).toEqual({ why: 'declined' });
+    expect(run.output).toEqual({ tagged: { why: 'declined' } });
+    expect(run.stream.some((e) => e.type === 'StepScheduled' && e.stepId === 'ship')).toBe(false);
+  });
+
+  it('skips the handler when nothing failed', async () => {
+    const run = await drive(graph, 1, { activities: { ...activities, charge: (i) => ok(i) } });
+    expect(run.snapshot.context.steps.refund).toBeNull();
+    expect(run.snapshot.context.steps.ship).toBe(1);
+    expect(run.stream.some((e) => e.type === 'StepScheduled' && e.stepId === 'refund')).toBe(false);
+  });
+});
