@@ -115,7 +115,7 @@ export const runDev = async (options: {
     await runtime.close();
     if (nats !== undefined) {
       nats.kill('SIGTERM');
-      await new Promise((r) => (nats?.exitCode !== null ? r(undefined) : nats.once('exit', r)));
+      await new Promise((r) => (nats.exitCode !== null ? r(undefined) : nats.once('exit', r)));
     }
   };
   if (options.once) {

@@ -344,7 +344,7 @@ const command = async (parsed: Parsed): Promise<number> => {
         const name = need(parsed, 2, `${verb} name`);
         const payload = parsed.positional[3] === undefined ? {} : jsonArg(parsed.positional[3], 'payload');
         const subject = verb === 'signal' ? s.signal(runId, name) : s.query(runId, name);
-        const data = await c.request<unknown>(subject, verb === 'query' ? { args: payload } : payload);
+        const data = await c.request(subject, verb === 'query' ? { args: payload } : payload);
         emit(data, () => pretty(data));
         return 0;
       });

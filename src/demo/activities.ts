@@ -33,15 +33,15 @@ export const validate_data = (input: unknown): { data: Row[]; checked: number } 
 export const transform_data = (input: unknown): Row[] => {
   const { data, transformations } = asObject(input);
   return asArray(data).map((raw) => {
-    const record = { ...asObject(raw) };
+    let record = { ...asObject(raw) };
     for (const t of asArray(transformations) as Transformation[]) {
       const value = record[t.field];
       if (t.op === 'uppercase' && typeof value === 'string') record[t.field] = value.toUpperCase();
       if (t.op === 'lowercase' && typeof value === 'string') record[t.field] = value.toLowerCase();
       if (t.op === 'multiply' && typeof value === 'number') record[t.field] = value * (t.by ?? 1);
       if (t.op === 'rename' && t.to !== undefined && t.field in record) {
-        record[t.to] = value;
-        delete record[t.field];
+        const { [t.field]: moved, ...rest } = record;
+        record = { ...rest, [t.to]: moved };
       }
     }
     return record;

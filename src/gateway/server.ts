@@ -43,7 +43,7 @@ const STATUS: Record<ErrorCode, number> = {
   internal: 500,
 };
 
-type Handler = (payload: unknown, msg: Msg) => Promise<unknown>;
+type Handler = (payload: unknown, msg: Msg) => unknown;
 
 const decoder = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S) => {
   const decode = Schema.decodeUnknownResult(schema as never);
@@ -161,7 +161,7 @@ export class Gateway {
     const historyRequest = decoder(HistoryRequest);
     const cancelRequest = decoder(CancelRequest);
 
-    this.#on(s.blueprints('validate'), async (payload) => {
+    this.#on(s.blueprints('validate'), (payload) => {
       const { blueprint } = blueprintRequest(payload);
       const { diagnostics } = this.#supervisor.checkBlueprint(blueprint);
       return { valid: diagnostics.length === 0, diagnostics };
@@ -203,7 +203,7 @@ export class Gateway {
         ...(ended.error === undefined ? {} : { error: ended.error }),
       };
     });
-    this.#on(s.runs('list'), async (payload) => {
+    this.#on(s.runs('list'), (payload) => {
       const { limit, ...filter } = listRuns(payload);
       return this.#supervisor.list({ ...filter, limit: Math.min(limit ?? 100, 1000) });
     });

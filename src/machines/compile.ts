@@ -150,9 +150,8 @@ type Args = { readonly context: RunContext; readonly event: RunEvent };
 type Config = Readonly<Record<string, unknown>>;
 
 const omit = <V>(record: Readonly<Record<string, V>>, ...keys: readonly string[]): Record<string, V> => {
-  const copy = { ...record };
-  for (const key of keys) delete copy[key];
-  return copy;
+  const drop = new Set(keys);
+  return Object.fromEntries(Object.entries(record).filter(([key]) => !drop.has(key)));
 };
 
 const command = (type: Command['type'], stepId: string) => ({ type, params: { stepId } });
@@ -173,7 +172,7 @@ const runSetup = setup({
 });
 
 const forStep = (stepId: string, withItem = false) => ({ event }: Args) =>
-  'stepId' in event && event.stepId === stepId && ('item' in event && event.item !== undefined) === withItem;
+  'stepId' in event && event.stepId === stepId && 'item' in event === withItem;
 
 /** The event is the result of the current attempt of the task it names. */
 const isCurrent = (context: RunContext, event: RunEvent): boolean => {
@@ -584,7 +583,7 @@ class Compiler {
         children: omit(context.children, key),
       };
     };
-    const itemOf = (event: RunEvent): number => ('item' in event && event.item !== undefined ? event.item : -1);
+    const itemOf = (event: RunEvent): number => ('item' in event ? event.item : -1);
     const resultGuard = (args: Args) =>
       forStep(id, true)(args) &&
       (args.event.type === 'ChildCompleted' || args.event.type === 'ChildFailed'
@@ -766,7 +765,7 @@ const createRunMachine = (compiler: Compiler) =>
         on: {
           RunStarted: {
             target: 'running',
-            actions: assign(({ event }) => (event.type === 'RunStarted' ? { runId: event.runId, input: event.input } : {})),
+            actions: assign(({ event }) => ({ runId: event.runId, input: event.input })),
           },
         },
       },
@@ -782,7 +781,7 @@ const createRunMachine = (compiler: Compiler) =>
         on: {
           RunCompleted: {
             target: 'completed',
-            actions: assign(({ event }) => (event.type === 'RunCompleted' ? { output: event.output } : {})),
+            actions: assign(({ event }) => ({ output: event.output })),
           },
           RunFailed: { target: 'failed', actions: assign(failureFrom) },
         },

@@ -114,7 +114,7 @@ describe('parallel', () => {
     const run = await drive(blueprint, 1, { activities });
     expect(run.status).toBe('completed');
     expect(run.output).toEqual([3, { tagged: 1 }]);
-    const scheduled = run.stream.filter((e) => e.type === 'StepScheduled').map((e) => (e.type === 'StepScheduled' ? e.stepId : ''));
+    const scheduled = run.stream.flatMap((e) => (e.type === 'StepScheduled' ? [e.stepId] : []));
     expect(scheduled.slice(0, 2).sort()).toEqual(['a1', 'b1']);
   });
 });
