@@ -9,7 +9,8 @@ export const approval_prepare = async (
   ctx: ActivityContext,
 ): Promise<{ requestId: string; amount: number }> => {
   const { requestId, amount, delayMs } = asObject(input);
-  if (typeof requestId !== 'string' || requestId === '') throw new TerminalError('approval_prepare needs a requestId');
+  if (typeof requestId !== 'string' || requestId === '')
+    throw new TerminalError('approval_prepare needs a requestId');
   await pause(Math.min(10_000, asNumber(delayMs)), ctx.signal);
   return { requestId, amount: asNumber(amount) };
 };

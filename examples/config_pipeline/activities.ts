@@ -25,7 +25,8 @@ export const cfg_validate = (input: unknown): { records: Row[]; checked: number 
   records.forEach((record, i) => {
     for (const rule of rules) {
       const value = record[rule.field];
-      if (rule.required === true && value === undefined) problems.push(`record ${i}: '${rule.field}' is required`);
+      if (rule.required === true && value === undefined)
+        problems.push(`record ${i}: '${rule.field}' is required`);
       if (value !== undefined && rule.type !== undefined && typeof value !== rule.type)
         problems.push(`record ${i}: '${rule.field}' must be a ${rule.type}`);
       if (typeof value === 'number' && rule.min !== undefined && value < rule.min)
@@ -69,7 +70,9 @@ export const cfg_rename = (input: unknown): { applied: string; records: Row[] } 
   const target = asString(to, from);
   return {
     applied: `rename(${from},${target})`,
-    records: recordsOf(input).map((r) => Object.fromEntries(Object.entries(r).map(([k, v]) => [k === from ? target : k, v]))),
+    records: recordsOf(input).map((r) =>
+      Object.fromEntries(Object.entries(r).map(([k, v]) => [k === from ? target : k, v])),
+    ),
   };
 };
 

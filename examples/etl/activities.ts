@@ -18,7 +18,10 @@ export const etl_extract = (input: unknown): Row[] => {
   const columns = header.split(',').map((c) => c.trim());
   return data.map((line, i) => {
     const cells = line.split(',');
-    return Object.fromEntries([['line', i + 2], ...columns.map((c, j) => [c, (cells[j] ?? '').trim()])]) as Row;
+    return Object.fromEntries([
+      ['line', i + 2],
+      ...columns.map((c, j) => [c, (cells[j] ?? '').trim()]),
+    ]) as Row;
   });
 };
 
@@ -29,9 +32,15 @@ export const etl_validate_row = (input: unknown): { id: number; name: string; am
   const id = Number(asString(row.id));
   const name = asString(row.name);
   const amount = Number(asString(row.amount));
-  if (!Number.isInteger(id) || id <= 0) throw new TerminalError(`line ${line}: id ${JSON.stringify(row.id ?? null)} is not a positive integer`);
+  if (!Number.isInteger(id) || id <= 0)
+    throw new TerminalError(
+      `line ${line}: id ${JSON.stringify(row.id ?? null)} is not a positive integer`,
+    );
   if (name === '') throw new TerminalError(`line ${line}: name is empty`);
-  if (asString(row.amount) === '' || !Number.isFinite(amount)) throw new TerminalError(`line ${line}: amount ${JSON.stringify(row.amount ?? null)} is not a number`);
+  if (asString(row.amount) === '' || !Number.isFinite(amount))
+    throw new TerminalError(
+      `line ${line}: amount ${JSON.stringify(row.amount ?? null)} is not a number`,
+    );
   return { id, name, amount };
 };
 
@@ -39,7 +48,9 @@ export const etl_validate_row = (input: unknown): { id: number; name: string; am
  * `{rows, results}` (the raw rows and the map's outputs, in the same order) → `{good, bad}`; a
  * result `{"error": {message, …}}` is a bad row.
  */
-export const etl_separate = (input: unknown): { good: Row[]; bad: { line: number; reason: string }[] } => {
+export const etl_separate = (
+  input: unknown,
+): { good: Row[]; bad: { line: number; reason: string }[] } => {
   const { rows, results } = asObject(input);
   const raw = asArray(rows).map(asObject);
   const good: Row[] = [];
@@ -48,7 +59,10 @@ export const etl_separate = (input: unknown): { good: Row[]; bad: { line: number
     const r = asObject(result);
     if ('error' in r) {
       const error = r.error;
-      const reason = asString(asObject(error).message, typeof error === 'string' ? error : JSON.stringify(error ?? null));
+      const reason = asString(
+        asObject(error).message,
+        typeof error === 'string' ? error : JSON.stringify(error ?? null),
+      );
       bad.push({ line: asNumber(raw[i]?.line), reason });
     } else good.push(r);
   });

@@ -11,13 +11,19 @@ import { asArray, asNumber, asObject, asString, pause } from '../lib.ts';
 const stem = (name: string): string => name.replace(/\.[^.]*$/u, '');
 
 /** `{name, width, height}` → a thumbnail at most 200 px wide, never upscaled. */
-export const media_image_thumbnail = (input: unknown): { file: string; width: number; height: number } => {
+export const media_image_thumbnail = (
+  input: unknown,
+): { file: string; width: number; height: number } => {
   const { name, width, height } = asObject(input);
   const w = asNumber(width);
   const h = asNumber(height);
   if (w <= 0 || h <= 0) throw new TerminalError(`image '${asString(name)}' has no size`);
   const scale = Math.min(1, 200 / w);
-  return { file: `thumb_${stem(asString(name))}.jpg`, width: Math.round(w * scale), height: Math.round(h * scale) };
+  return {
+    file: `thumb_${stem(asString(name))}.jpg`,
+    width: Math.round(w * scale),
+    height: Math.round(h * scale),
+  };
 };
 
 /** `{width, height}` → tags for orientation and size. */
@@ -25,7 +31,10 @@ export const media_image_tags = (input: unknown): string[] => {
   const { width, height } = asObject(input);
   const w = asNumber(width);
   const h = asNumber(height);
-  return [w > h ? 'landscape' : w < h ? 'portrait' : 'square', w * h >= 500_000 ? 'large' : 'small'];
+  return [
+    w > h ? 'landscape' : w < h ? 'portrait' : 'square',
+    w * h >= 500_000 ? 'large' : 'small',
+  ];
 };
 
 /** `{name, height}` → the standard renditions no taller than the source. Slow on purpose. */
@@ -41,7 +50,10 @@ export const media_video_transcode = async (
 /** `{name, seconds}` → a poster frame taken from the middle of the video. */
 export const media_video_poster = (input: unknown): { poster: string; atSecond: number } => {
   const { name, seconds } = asObject(input);
-  return { poster: `poster_${stem(asString(name))}.jpg`, atSecond: Math.floor(asNumber(seconds) / 2) };
+  return {
+    poster: `poster_${stem(asString(name))}.jpg`,
+    atSecond: Math.floor(asNumber(seconds) / 2),
+  };
 };
 
 /** `{name, pages}` → text statistics (250 words a page). */
@@ -51,7 +63,9 @@ export const media_document_extract = (input: unknown): { pages: number; words: 
 };
 
 /** The map's results, in item order → how many of each kind, and the names in order. */
-export const media_catalogue = (input: unknown): { count: number; kinds: Record<string, number>; names: string[] } => {
+export const media_catalogue = (
+  input: unknown,
+): { count: number; kinds: Record<string, number>; names: string[] } => {
   const results = asArray(input).map(asObject);
   const kinds: Record<string, number> = {};
   for (const r of results) {

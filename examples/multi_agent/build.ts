@@ -26,7 +26,8 @@ export const buildAgentChain = ({
   description = `A chain of agents built from a list: ${agents.join(' → ')}. Each agent gets the previous agent's output.`,
 }: AgentChainOptions = {}): Blueprint => {
   if (agents.length === 0) throw new RangeError('an agent chain needs at least one agent');
-  if (new Set(agents).size !== agents.length) throw new RangeError(`agent roles must be unique: ${agents.join(', ')}`);
+  if (new Set(agents).size !== agents.length)
+    throw new RangeError(`agent roles must be unique: ${agents.join(', ')}`);
   const steps: Step[] = agents.map((role, i) => ({
     id: role,
     type: 'activity',

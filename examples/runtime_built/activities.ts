@@ -3,14 +3,21 @@ import { asArray, asNumber, asObject, asString } from '../lib.ts';
 
 /** Activities of the `runtime_built` blueprint (see build.ts). Deterministic. */
 
-const valuesOf = (input: unknown): number[] => asArray(asObject(input).values).map((v) => asNumber(v));
+const valuesOf = (input: unknown): number[] =>
+  asArray(asObject(input).values).map((v) => asNumber(v));
 
 /** `{source, count}` → `{source, values: [1, 2, …, count]}`. */
 export const rt_fetch = (input: unknown): { source: string; values: number[] } => {
   const { source, count } = asObject(input);
   const n = asNumber(count, -1);
-  if (!Number.isInteger(n) || n < 0 || n > 10_000) throw new TerminalError(`count must be a whole number from 0 to 10000, got ${JSON.stringify(count)}`);
-  return { source: asString(source, 'unknown'), values: Array.from({ length: n }, (_, i) => i + 1) };
+  if (!Number.isInteger(n) || n < 0 || n > 10_000)
+    throw new TerminalError(
+      `count must be a whole number from 0 to 10000, got ${JSON.stringify(count)}`,
+    );
+  return {
+    source: asString(source, 'unknown'),
+    values: Array.from({ length: n }, (_, i) => i + 1),
+  };
 };
 
 /** `{values}` → their total. */

@@ -20,8 +20,10 @@ export const buildRuntimeBlueprint = ({
   iterations = 3,
   threshold = 100,
 }: RuntimeBlueprintOptions = {}): Blueprint => {
-  if (!Number.isInteger(iterations) || iterations < 0) throw new RangeError(`iterations must be a whole number, got ${iterations}`);
-  if (!Number.isFinite(threshold)) throw new RangeError(`threshold must be a finite number, got ${threshold}`);
+  if (!Number.isInteger(iterations) || iterations < 0)
+    throw new RangeError(`iterations must be a whole number, got ${iterations}`);
+  if (!Number.isFinite(threshold))
+    throw new RangeError(`threshold must be a finite number, got ${threshold}`);
   const activity = (id: string, name: string, input?: string) => ({
     id,
     type: 'activity' as const,
@@ -31,10 +33,18 @@ export const buildRuntimeBlueprint = ({
   return {
     name,
     description: `Built by examples/runtime_built/build.ts: fetch, then transform and enrich in parallel, refine ${iterations} times, publish if the value reaches ${threshold}.`,
-    defaults: { maxAttempts: 3, timeout: '10s', backoff: { initial: '100ms', factor: 2, max: '2s' } },
+    defaults: {
+      maxAttempts: 3,
+      timeout: '10s',
+      backoff: { initial: '100ms', factor: 2, max: '2s' },
+    },
     steps: [
       activity('fetch', 'rt_fetch'),
-      { id: 'fan_out', type: 'parallel', branches: [[activity('transform', 'rt_transform')], [activity('enrich', 'rt_enrich')]] },
+      {
+        id: 'fan_out',
+        type: 'parallel',
+        branches: [[activity('transform', 'rt_transform')], [activity('enrich', 'rt_enrich')]],
+      },
       {
         id: 'refine',
         type: 'loop',
@@ -51,10 +61,17 @@ export const buildRuntimeBlueprint = ({
         id: 'decide',
         type: 'condition',
         when: `{% $steps.refine_value.value >= ${threshold} %}`,
-        then: [activity('publish', 'rt_publish', "{% {'value': $steps.refine_value.value, 'labels': $steps.enrich.labels} %}")],
+        then: [
+          activity(
+            'publish',
+            'rt_publish',
+            "{% {'value': $steps.refine_value.value, 'labels': $steps.enrich.labels} %}",
+          ),
+        ],
         else: [activity('hold', 'rt_hold', "{% {'value': $steps.refine_value.value} %}")],
       },
     ],
-    output: "{% {'branches': $steps.fan_out, 'iterations': $steps.refine, 'decision': $steps.decide} %}",
+    output:
+      "{% {'branches': $steps.fan_out, 'iterations': $steps.refine, 'decision': $steps.decide} %}",
   };
 };

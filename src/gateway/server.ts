@@ -24,7 +24,8 @@ import type { Subjects } from './subjects.ts';
  * caller sends can throw out of a handler: unexpected defects become `internal` and are logged.
  */
 
-export const MAX_PAYLOAD_BYTES = 1024 * 1024;
+/** Below NATS's default max_payload (1 MiB), so an oversized request gets an answer, not a dropped connection. */
+export const MAX_PAYLOAD_BYTES = 768 * 1024;
 const QUEUE = 'weft-runtime';
 const DEFAULT_EXECUTE_TIMEOUT_MS = 60_000;
 

@@ -48,6 +48,14 @@ export const evolveSummary = (
     case 'StepCompleted':
     case 'StepFailed':
     case 'StepSkipped':
+    case 'StepEntered':
+    case 'LoopChecked':
+    case 'TimerScheduled':
+    case 'TimerFired':
+    case 'ChildRequested':
+    case 'ChildCompleted':
+    case 'ChildFailed':
+    case 'SignalReceived':
       return summary;
   }
 };

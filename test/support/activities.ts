@@ -1,3 +1,5 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { TerminalError, type ActivityContext } from '../../src/index.ts';
 
 /** Activities of the integration tests' worker process (`weft worker test/support/activities.ts`). */
@@ -23,3 +25,20 @@ export const sum = (input: unknown) =>
   Object.values(obj(input)).reduce<number>((acc, v) => acc + (typeof v === 'number' ? v : Number(obj(v).value ?? 0)), 0);
 
 export const value = (input: unknown, ctx: ActivityContext) => ({ value: Number(obj(input).base ?? 0) + ctx.stepId.length });
+
+/**
+ * Waits `ms` (default: until aborted). On abort it leaves a marker file `<dir>/<taskId>.aborted`
+ * when the input names a directory, so a test can see the AbortSignal reached the activity.
+ */
+export const slow = async (input: unknown, ctx: ActivityContext) => {
+  const { ms, dir } = obj(input) as { ms?: number; dir?: string };
+  await new Promise<void>((resolve, reject) => {
+    const timer = ms === undefined ? undefined : setTimeout(resolve, ms);
+    ctx.signal.addEventListener('abort', () => {
+      clearTimeout(timer);
+      if (dir !== undefined) writeFileSync(join(dir, `${ctx.taskId.replace(/[^A-Za-z0-9_-]/g, '_')}.aborted`), String(ctx.signal.reason));
+      reject(new Error('aborted'));
+    });
+  });
+  return { slept: ms ?? null };
+};
