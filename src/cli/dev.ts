@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { connect } from '@nats-io/transport-node';
-import { createWorker } from '../actors/worker.ts';
+import { createWorker, type Activity } from '../actors/worker.ts';
 import { validateBlueprint } from '../blueprints/validate.ts';
 import { activities } from '../demo/activities.ts';
 import { natsServers, startRuntime } from '../main.ts';
@@ -15,7 +15,8 @@ import { natsServers, startRuntime } from '../main.ts';
  * prints what to try next.
  */
 
-const EXAMPLES = fileURLToPath(new URL('../../examples/blueprints/', import.meta.url));
+const EXAMPLES_ROOT = fileURLToPath(new URL('../../examples/', import.meta.url));
+const EXAMPLES = join(EXAMPLES_ROOT, 'blueprints');
 const NATS_BINARIES = ['nats-server', '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'];
 
 const reachable = async (servers: string): Promise<boolean> => {
@@ -58,11 +59,27 @@ const spawnNats = async (url: string): Promise<ChildProcess> => {
   throw new Error('nats-server is not installed: run `apt-get install -y nats-server` (or `npm install`, which does it)');
 };
 
-export const demoBlueprints = (): unknown[] =>
-  readdirSync(EXAMPLES)
-    .filter((f) => f.endsWith('.json') && !f.endsWith('.input.json'))
-    .sort()
-    .map((f) => JSON.parse(readFileSync(join(EXAMPLES, f), 'utf8')) as unknown);
+const isBlueprintFile = (f: string) => f.endsWith('.json') && !f.endsWith('input.json');
+
+/** Every blueprint under examples/: the demo's, and each seed example's (children included). */
+export const demoBlueprints = (): unknown[] => {
+  const files = readdirSync(EXAMPLES_ROOT, { withFileTypes: true })
+    .filter((d) => d.isDirectory())
+    .flatMap((d) => readdirSync(join(EXAMPLES_ROOT, d.name)).filter(isBlueprintFile).map((f) => join(EXAMPLES_ROOT, d.name, f)))
+    .sort();
+  return files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as unknown);
+};
+
+/** The demo activities, plus the seed examples' when their module can be loaded (a checkout). */
+const demoActivities = async (): Promise<Record<string, Activity>> => {
+  try {
+    const examples = (await import(pathToFileURL(join(EXAMPLES_ROOT, 'worker.ts')).href)) as Record<string, unknown>;
+    const extra = Object.fromEntries(Object.entries(examples).filter(([, v]) => typeof v === 'function')) as Record<string, Activity>;
+    return { ...activities, ...extra };
+  } catch {
+    return { ...activities };
+  }
+};
 
 export const runDev = async (options: {
   readonly nats: string;
@@ -81,9 +98,9 @@ export const runDev = async (options: {
     say(`using the NATS server at ${url}`);
   }
   const runtime = await startRuntime({ nats: url, store: options.store, prefix: options.prefix });
-  const worker = await createWorker({ servers: url, prefix: options.prefix, activities, log: () => undefined });
+  const worker = await createWorker({ servers: url, prefix: options.prefix, activities: await demoActivities(), log: () => undefined });
   say(`runtime up: store ${options.store}, prefix '${options.prefix}'`);
-  say(`demo worker up: ${worker.activities.join(', ')}`);
+  say(`demo worker up: ${worker.activities.length} activities (${worker.activities.slice(0, 6).join(', ')}, …)`);
 
   const names: string[] = [];
   for (const content of demoBlueprints()) {
@@ -94,21 +111,35 @@ export const runDev = async (options: {
     say(`blueprint ${stored.name} v${stored.version} registered`);
   }
 
-  const input = JSON.parse(readFileSync(join(EXAMPLES, 'data_pipeline.input.json'), 'utf8')) as never;
-  const started = await runtime.supervisor.start({ blueprint: 'data_pipeline', input });
-  const ended = await runtime.supervisor.waitForEnd(started.runId, 30_000);
-  say();
-  say(`demo run ${started.runId}: ${ended?.status ?? 'still running'}`);
-  if (ended?.output !== undefined) say(`output: ${JSON.stringify(ended.output)}`);
-  if (ended?.error !== undefined) say(`error: [${ended.error.code}] ${ended.error.message}`);
+  const demos = [
+    { blueprint: 'data_pipeline', input: join(EXAMPLES, 'data_pipeline.input.json') },
+    { blueprint: 'ai_data_pipeline', input: join(EXAMPLES_ROOT, 'ai_data_pipeline', 'input.json') },
+  ].filter((d) => names.includes(d.blueprint) && existsSync(d.input));
+  let allCompleted = true;
+  let firstRun = '';
+  for (const demo of demos) {
+    const input = JSON.parse(readFileSync(demo.input, 'utf8')) as never;
+    const started = await runtime.supervisor.start({ blueprint: demo.blueprint, input });
+    firstRun ||= started.runId;
+    const ended = await runtime.supervisor.waitForEnd(started.runId, 30_000);
+    allCompleted &&= ended?.status === 'completed';
+    say();
+    say(`demo ${demo.blueprint} — run ${started.runId}: ${ended?.status ?? 'still running'}`);
+    if (ended?.output !== undefined) say(`  output: ${JSON.stringify(ended.output).slice(0, 300)}`);
+    if (ended?.error !== undefined) say(`  error: [${ended.error.code}] ${ended.error.message}`);
+  }
   say();
   say('try next (in another terminal):');
   say(`  npx weft blueprint list`);
   say(`  npx weft start data_pipeline --input @examples/blueprints/data_pipeline.input.json --wait`);
-  say(`  npx weft history ${started.runId}`);
+  say(`  npx weft history ${firstRun}`);
   say(`  npx weft runs --status completed`);
-  say(`  npx weft blueprint validate examples/blueprints/${names[0] ?? 'data_pipeline'}.json`);
-  say(`  npx weft worker examples/demo-worker.ts   # one more worker`);
+  say(`  npx weft start approval --input @examples/approval/input.json --id approval-1`);
+  say(`  npx weft query approval-1 get_status`);
+  say(`  npx weft signal approval-1 approve '{"approved": true}'`);
+  say(`  npx weft blueprint validate examples/conditional_graph/blueprint.json`);
+  say(`  npx weft blueprint schema > blueprint.schema.json   # hand it to an LLM`);
+  say(`  npx weft worker examples/worker.ts   # one more worker`);
 
   const stop = async () => {
     await worker.close();
@@ -120,7 +151,7 @@ export const runDev = async (options: {
   };
   if (options.once) {
     await stop();
-    return ended?.status === 'completed' ? 0 : 1;
+    return allCompleted ? 0 : 1;
   }
   say();
   say('weft dev is running; Ctrl-C stops it.');
