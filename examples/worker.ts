@@ -9,3 +9,4 @@ export * from './ai_data_pipeline/activities.ts';
 export * from './etl/activities.ts';
 export * from './multi_agent/activities.ts';
 export * from './approval/activities.ts';
+export * from './dynamic_handlers/activities.ts';

@@ -8,6 +8,7 @@ import { compileBlueprint, UnsupportedStep, type CompiledRun, type RunSnapshot }
 import type { RunIdentity } from '../machines/decide.ts';
 import { RunEvent, TERMINAL_EVENTS } from '../machines/events.ts';
 import { initialSnapshot, react, replay, statusOf } from '../machines/run.ts';
+import { extensionsOf, handlersOf, type Handlers, type RunExtensions } from '../machines/handlers.ts';
 import { answerQuery } from '../projections/runQueries.ts';
 import { evolveSummary, listSummaries, type ListFilter, type RunSummary } from '../projections/runSummary.ts';
 import type { EventStoreShape, NewEvent, RecordedEvent } from '../store/EventStore.ts';
@@ -44,6 +45,7 @@ interface LoadedRun {
   readonly compiled: CompiledRun;
   readonly identity: RunIdentity;
   readonly parent: Parent | undefined;
+  readonly handlers: Handlers;
   snapshot: RunSnapshot;
   revision: number;
 }
@@ -54,6 +56,10 @@ export interface StartRequest {
   readonly input?: Json;
   readonly runId?: string;
   readonly parent?: Parent;
+  /** Signals, queries and plugins for this run alone (validated with the blueprint). */
+  readonly signals?: readonly unknown[];
+  readonly queries?: readonly unknown[];
+  readonly plugins?: readonly unknown[];
 }
 
 export interface StartResult {
@@ -84,22 +90,6 @@ export const invalidBlueprint = (diagnostics: readonly Diagnostic[]): WeftError 
   weftError('invalid_blueprint', `blueprint is invalid: ${diagnostics.map((d) => `${d.path}: ${d.message}`).join('; ')}`, {
     diagnostics,
   });
-
-/** Signal names a run accepts, with their handlers: declared ones, and every `wait` step's signal. */
-export const acceptedSignals = (compiled: CompiledRun): ReadonlyMap<string, 'store' | 'append' | 'trigger'> => {
-  const accepted = new Map<string, 'store' | 'append' | 'trigger'>();
-  for (const info of compiled.plan.steps.values()) {
-    if (info.step.type === 'wait') accepted.set(info.step.signal, 'trigger');
-  }
-  for (const signal of compiled.blueprint.signals ?? []) accepted.set(signal.name, signal.handler ?? 'store');
-  for (const plugin of compiled.blueprint.plugins ?? []) {
-    for (const signal of plugin.signals ?? []) {
-      const declared = typeof signal === 'string' ? { name: signal } : signal;
-      accepted.set(`${plugin.name}_${declared.name}`, ('handler' in declared ? declared.handler : undefined) ?? 'store');
-    }
-  }
-  return accepted;
-};
 
 export class RunSupervisor {
   readonly #store: EventStoreShape;
@@ -220,6 +210,7 @@ export class RunSupervisor {
       compiled,
       identity: { id: runId, blueprint: started.blueprint.name, version: started.blueprint.version },
       parent: started.parent,
+      handlers: handlersOf(compiled, extensionsOf(started.extensions)),
       snapshot: replay(compiled, events),
       revision: recorded.length - 1,
     };
@@ -482,12 +473,14 @@ export class RunSupervisor {
       if (existing !== undefined) return existing;
       const version = await this.#resolve(request);
       const compiled = this.#compile(version);
+      const extensions = this.#extensions(version, request);
       const identity: RunIdentity = { id: runId, blueprint: version.name, version: version.version };
       const started: RunEvent = {
         type: 'RunStarted',
         runId,
         blueprint: { name: version.name, version: version.version, hash: version.hash, content: version.content },
         input: request.input ?? null,
+        ...(extensions === undefined ? {} : { extensions: extensions as unknown as Json }),
         ...(request.parent === undefined ? {} : { parent: request.parent }),
       };
       const initial = initialSnapshot(compiled);
@@ -498,11 +491,40 @@ export class RunSupervisor {
         if (raced !== undefined) return raced;
         throw weftError('unavailable', `run '${runId}' could not be started; try again`);
       }
-      const run: LoadedRun = { compiled, identity, parent: request.parent, snapshot: reaction.snapshot, revision: reaction.events.length - 1 };
+      const run: LoadedRun = {
+        compiled,
+        identity,
+        parent: request.parent,
+        handlers: handlersOf(compiled, extensions),
+        snapshot: reaction.snapshot,
+        revision: reaction.events.length - 1,
+      };
       if (statusOf(run.snapshot) === 'running') this.#runs.set(runId, run);
       this.#perform(runId, run, initial, reaction.events, appended);
       return { runId, blueprint: { name: version.name, version: version.version }, existing: false };
     });
+  }
+
+  /** A start request's extra signals, queries and plugins, validated together with the blueprint. */
+  #extensions(version: BlueprintVersion, request: StartRequest): RunExtensions | undefined {
+    if (request.signals === undefined && request.queries === undefined && request.plugins === undefined) return undefined;
+    const content = version.content as Record<string, Json>;
+    const listOf = (key: string) => (Array.isArray(content[key]) ? (content[key] as readonly Json[]) : []);
+    const merged = {
+      ...content,
+      signals: [...listOf('signals'), ...((request.signals ?? []) as Json[])],
+      queries: [...listOf('queries'), ...((request.queries ?? []) as Json[])],
+      plugins: [...listOf('plugins'), ...((request.plugins ?? []) as Json[])],
+    };
+    const validated = validateBlueprint(merged);
+    if (!validated.ok) throw invalidBlueprint(validated.diagnostics);
+    const extensions = extensionsOf({
+      ...(request.signals === undefined ? {} : { signals: request.signals }),
+      ...(request.queries === undefined ? {} : { queries: request.queries }),
+      ...(request.plugins === undefined ? {} : { plugins: request.plugins }),
+    });
+    if (extensions === undefined) throw weftError('invalid_request', 'signals, queries or plugins of the start request are malformed');
+    return extensions;
   }
 
   async #existing(runId: string): Promise<StartResult | undefined> {
@@ -548,12 +570,12 @@ export class RunSupervisor {
       this.#transact(runId, (run) => {
         const status = statusOf(run.snapshot);
         if (status !== 'running') throw weftError('run_not_running', `run '${runId}' is ${status}`, { runId, status });
-        const handler = acceptedSignals(run.compiled).get(name);
+        const handler = run.handlers.signals.get(name);
         if (handler === undefined) {
           throw weftError('unknown_signal', `run '${runId}' accepts no signal '${name}'`, {
             runId,
             name,
-            accepted: [...acceptedSignals(run.compiled).keys()],
+            accepted: [...run.handlers.signals.keys()],
           });
         }
         if (signalId !== undefined && run.snapshot.context.signals.some((s) => s.signalId === signalId)) return undefined;
@@ -577,8 +599,9 @@ export class RunSupervisor {
   async query(runId: string, name: string, args: Json): Promise<Json> {
     const run = await this.#inMailbox(runId, () => this.#load(runId));
     if (run === undefined) throw weftError('run_not_found', `no run '${runId}'`, { runId });
+    const handler = run.handlers.queries.get(name);
     const signals =
-      name === 'get_signals'
+      handler?.kind === 'builtin' && handler.builtin === 'get_signals'
         ? (await Effect.runPromise(this.#store.read(runStream(runId))))
             .filter((r) => r.type === 'SignalReceived')
             .map((r) => {
@@ -587,13 +610,7 @@ export class RunSupervisor {
             })
         : [];
     const answer = await answerQuery(
-      {
-        compiled: run.compiled,
-        context: run.snapshot.context,
-        status: statusOf(run.snapshot),
-        signals,
-        acceptedSignals: [...acceptedSignals(run.compiled).keys()],
-      },
+      { compiled: run.compiled, handlers: run.handlers, context: run.snapshot.context, status: statusOf(run.snapshot), signals },
       name,
       args,
       this.#expressions,

@@ -34,6 +34,8 @@ export const RunStarted = Schema.Struct({
     content: Schema.Json,
   }),
   input: Schema.Json,
+  /** Signals, queries and plugins its start request added for this run alone. */
+  extensions: Schema.optionalKey(Schema.Json),
   /** Set when the run is a child run: the parent's step waits for this run's end. */
   parent: Schema.optionalKey(Schema.Struct({ runId: Schema.String, stepId: Schema.String, item: Schema.optionalKey(Schema.Number) })),
 });

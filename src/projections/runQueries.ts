@@ -1,21 +1,21 @@
 import type { Json } from '../blueprints/json.ts';
 import { evaluateTemplate, type ExpressionCache } from '../expressions/sandbox.ts';
 import type { CompiledRun, RunContext } from '../machines/compile.ts';
+import type { BuiltinQuery, Handlers } from '../machines/handlers.ts';
 import { activeSteps, type RunStatus } from '../machines/run.ts';
 
 /**
- * The per-run queries of CONTRACT §2, answered from the run's folded state: pure (expression
- * queries run in the sandbox). `signals` carries the times the store recorded.
+ * The per-run queries of CONTRACT §2, answered from the run's folded state (so they work after the
+ * run ended, with no worker, after restarts): pure; expression queries run in the sandbox.
+ * `signals` carries the times the store recorded.
  */
-
-export const BUILTIN_QUERIES = ['get_status', 'get_data', 'get_signals', 'get_handlers'] as const;
 
 export interface QueryInput {
   readonly compiled: CompiledRun;
+  readonly handlers: Handlers;
   readonly context: RunContext;
   readonly status: RunStatus;
   readonly signals: readonly { readonly name: string; readonly payload: Json; readonly at: string }[];
-  readonly acceptedSignals: readonly string[];
 }
 
 /** Names of the `wait` steps' signals the run is waiting for right now. */
@@ -27,45 +27,40 @@ export const waitingFor = (compiled: CompiledRun, context: RunContext): readonly
   return names;
 };
 
-export const declaredQueries = (compiled: CompiledRun): ReadonlyMap<string, string> => {
-  const queries = new Map<string, string>();
-  for (const q of compiled.blueprint.queries ?? []) queries.set(q.name, q.expr);
-  return queries;
-};
-
 export type QueryAnswer = { readonly ok: true; readonly value: Json } | { readonly ok: false; readonly code: string; readonly message: string };
 
-export const answerQuery = async (
-  input: QueryInput,
-  name: string,
-  args: Json,
-  cache?: ExpressionCache,
-): Promise<QueryAnswer | undefined> => {
+const builtin = (input: QueryInput, name: BuiltinQuery, plugin: string | undefined): Json => {
   const { compiled, context, status } = input;
   const running = status === 'running';
+  const mine = (key: string) => plugin === undefined || key.startsWith(`${plugin}_`);
   switch (name) {
     case 'get_status':
-      return {
-        ok: true,
-        value: { status, activeSteps: running ? [...activeSteps(context)] : [], waitingFor: running ? [...waitingFor(compiled, context)] : [] },
-      };
+      return { status, activeSteps: running ? [...activeSteps(context)] : [], waitingFor: running ? [...waitingFor(compiled, context)] : [] };
     case 'get_data':
-      return { ok: true, value: context.data };
+      return Object.fromEntries(Object.entries(context.data).filter(([key]) => mine(key)));
     case 'get_signals':
-      return { ok: true, value: input.signals.map((s) => ({ name: s.name, payload: s.payload, at: s.at })) };
+      return input.signals.filter((s) => mine(s.name)).map((s) => ({ name: s.name, payload: s.payload, at: s.at }));
     case 'get_handlers':
       return {
-        ok: true,
-        value: {
-          signals: running ? [...input.acceptedSignals] : [],
-          queries: [...BUILTIN_QUERIES, ...declaredQueries(compiled).keys()],
-        },
+        signals: running ? [...input.handlers.signals.keys()].filter(mine) : [],
+        queries: [...input.handlers.queries.keys()].filter((q) => plugin === undefined || q.startsWith(`${plugin}_`)),
       };
-    default: {
-      const expr = declaredQueries(compiled).get(name);
-      if (expr === undefined) return undefined;
+  }
+};
+
+/** Undefined when the run has no query of that name. */
+export const answerQuery = async (input: QueryInput, name: string, args: Json, cache?: ExpressionCache): Promise<QueryAnswer | undefined> => {
+  const handler = input.handlers.queries.get(name);
+  if (handler === undefined) return undefined;
+  switch (handler.kind) {
+    case 'builtin':
+      return { ok: true, value: builtin(input, handler.builtin, handler.plugin) };
+    case 'data':
+      return { ok: true, value: input.context.data[handler.key] ?? null };
+    case 'expression': {
+      const { context, compiled } = input;
       const result = await evaluateTemplate(
-        expr,
+        handler.expr,
         {
           input: context.input,
           steps: context.steps,
