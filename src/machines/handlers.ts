@@ -1,5 +1,5 @@
 import { Result, Schema } from 'effect';
-import { PluginDecl, QueryDecl, SignalDecl, type Blueprint } from '../blueprints/schema.ts';
+import { PluginDecl, QueryDecl, SignalDecl } from '../blueprints/schema.ts';
 import type { CompiledRun } from './compile.ts';
 
 /**
@@ -46,28 +46,22 @@ export const extensionsOf = (value: unknown): RunExtensions | undefined => {
   return Result.isSuccess(decoded) ? decoded.success : undefined;
 };
 
-/** The blueprint with a start request's extra declarations added (what validation checks as a whole). */
-export const withExtensions = (blueprint: Blueprint, extensions: RunExtensions | undefined): Blueprint =>
-  extensions === undefined
-    ? blueprint
-    : {
-        ...blueprint,
-        signals: [...(blueprint.signals ?? []), ...(extensions.signals ?? [])],
-        queries: [...(blueprint.queries ?? []), ...(extensions.queries ?? [])],
-        plugins: [...(blueprint.plugins ?? []), ...(extensions.plugins ?? [])],
-      };
-
 export const handlersOf = (compiled: CompiledRun, extensions: RunExtensions | undefined): Handlers => {
-  const blueprint = withExtensions(compiled.blueprint, extensions);
+  const { blueprint } = compiled;
+  const declared = {
+    signals: [...(blueprint.signals ?? []), ...(extensions?.signals ?? [])],
+    queries: [...(blueprint.queries ?? []), ...(extensions?.queries ?? [])],
+    plugins: [...(blueprint.plugins ?? []), ...(extensions?.plugins ?? [])],
+  };
   const signals = new Map<string, SignalHandlerKind>();
   const queries = new Map<string, QueryHandler>();
   for (const name of BUILTIN_QUERIES) queries.set(name, { kind: 'builtin', builtin: name });
   for (const info of compiled.plan.steps.values()) {
     if (info.step.type === 'wait') signals.set(info.step.signal, 'trigger');
   }
-  for (const signal of blueprint.signals ?? []) signals.set(signal.name, signal.handler ?? 'store');
-  for (const query of blueprint.queries ?? []) queries.set(query.name, { kind: 'expression', expr: query.expr });
-  for (const plugin of blueprint.plugins ?? []) {
+  for (const signal of declared.signals) signals.set(signal.name, signal.handler ?? 'store');
+  for (const query of declared.queries) queries.set(query.name, { kind: 'expression', expr: query.expr });
+  for (const plugin of declared.plugins) {
     for (const entry of plugin.signals ?? []) {
       const signal = typeof entry === 'string' ? { name: entry } : entry;
       signals.set(`${plugin.name}_${signal.name}`, ('handler' in signal ? signal.handler : undefined) ?? 'store');
