@@ -6,7 +6,9 @@ import { blueprintJsonSchema } from '../blueprints/jsonSchema.ts';
 import { Subjects } from '../gateway/subjects.ts';
 import { startRuntime } from '../main.ts';
 import { ClientError, openClient, type Client } from './client.ts';
+import type { StoredEvent } from '../machines/replay.ts';
 import { runDev } from './dev.ts';
+import { checkStore, formatReplay, replayRun } from './replay.ts';
 import { formatTable, printError } from './format.ts';
 
 /**
@@ -35,6 +37,8 @@ const USAGE = `usage: weft <command>
   cancel <runId> [--reason TEXT]
   signal <runId> <name> [JSON]
   query <runId> <name> [JSON]
+  replay <runId> [--to N]           rebuild the run's machine event by event: state, active steps, changes
+  replay --check [--store URL]      replay every run in the store through today's code; report divergences
 
 options: --nats URL  --prefix P  --store URL  --json`;
 
@@ -43,7 +47,7 @@ interface Parsed {
   readonly flags: ReadonlyMap<string, string | true>;
 }
 
-const BOOLEAN_FLAGS = new Set(['json', 'wait', 'once', 'help']);
+const BOOLEAN_FLAGS = new Set(['json', 'wait', 'once', 'help', 'check']);
 
 export const parseArgs = (argv: readonly string[]): Parsed => {
   const positional: string[] = [];
@@ -348,6 +352,25 @@ const command = async (parsed: Parsed): Promise<number> => {
         emit(data, () => pretty(data));
         return 0;
       });
+    case 'replay': {
+      if (parsed.flags.has('check')) {
+        const result = await checkStore(config.store, out);
+        emit(result, () => `checked ${result.checked} runs: ${result.diverged === 0 ? 'no divergence' : `${result.diverged} diverged`}`);
+        return result.diverged === 0 ? 0 : 1;
+      }
+      return client(parsed, async (c, s) => {
+        const runId = need(parsed, 1, 'run id');
+        const events: StoredEvent[] = [];
+        for (;;) {
+          const page = await c.request<{ events: StoredEvent[] }>(s.run(runId, 'history'), { from: events.length, limit: 10_000 });
+          events.push(...page.events);
+          if (page.events.length < 10_000) break;
+        }
+        const steps = replayRun(events, intFlag(parsed, 'to'));
+        emit(steps, () => formatReplay(steps));
+        return 0;
+      });
+    }
     case undefined:
     case 'help':
       out(USAGE);
