@@ -59,6 +59,7 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       },
     });
     await supervisor.recover();
+    supervisor.follow(500);
     const gateway = new Gateway({ nc, subjects, supervisor, registry, log });
     gateway.start();
     await channel.consumeResults((result) => supervisor.onResult(result));

@@ -99,7 +99,12 @@ export class RunSupervisor {
   readonly #compiled = new Map<string, CompiledRun>();
   readonly #runs = new Map<string, LoadedRun>();
   readonly #mailboxes = new Map<string, Promise<unknown>>();
-  readonly #summaries = new Map<string, RunSummary>();
+  /** The run-summary read model, with the last revision folded into each (so re-applying an event is harmless). */
+  readonly #summaries = new Map<string, { readonly summary: RunSummary; readonly revision: number }>();
+  /** Position of the last event of the store the read model has caught up with. */
+  #checkpoint: number | undefined;
+  #catchingUp: Promise<ReadonlySet<string>> | undefined;
+  #poller: NodeJS.Timeout | undefined;
   readonly #waiters = new Map<string, Set<(summary: RunSummary) => void>>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
   readonly #expressions = new ExpressionCache(1000);
@@ -125,23 +130,8 @@ export class RunSupervisor {
    * re-dispatches open tasks (same taskId and attempt), re-arms timers, and reconciles children.
    */
   async recover(): Promise<void> {
-    let after: number | undefined;
-    const unfinished = new Set<string>();
-    for (;;) {
-      const page = await Effect.runPromise(
-        this.#store.readAll({ streamPrefix: RUN_STREAM_PREFIX, limit: 5000, ...(after === undefined ? {} : { after }) }),
-      );
-      for (const recorded of page) {
-        const runId = recorded.stream.slice(RUN_STREAM_PREFIX.length);
-        const next = evolveSummary(this.#summaries.get(runId), toRunEvent(recorded), recorded.at);
-        if (next !== undefined) this.#summaries.set(runId, next);
-        if (next?.status === 'running') unfinished.add(runId);
-        else unfinished.delete(runId);
-      }
-      const last = page[page.length - 1];
-      if (last === undefined || page.length < 5000) break;
-      after = last.position;
-    }
+    const touched = await this.catchUp();
+    const unfinished = [...touched].filter((runId) => this.#summaries.get(runId)?.summary.status === 'running');
     for (const runId of unfinished) {
       await this.#inMailbox(runId, async () => {
         const run = await this.#load(runId);
@@ -154,9 +144,72 @@ export class RunSupervisor {
     }
   }
 
+  /**
+   * Folds every run event appended since the checkpoint (by this runtime or any other) into the
+   * run-summary read model, and wakes the callers waiting for runs that ended. Returns the runs
+   * touched. Concurrent calls share one pass.
+   */
+  catchUp(): Promise<ReadonlySet<string>> {
+    this.#catchingUp ??= (async () => {
+      const touched = new Set<string>();
+      try {
+        for (;;) {
+          const after = this.#checkpoint;
+          const page = await Effect.runPromise(
+            this.#store.readAll({ streamPrefix: RUN_STREAM_PREFIX, limit: 5000, ...(after === undefined ? {} : { after }) }),
+          );
+          for (const recorded of page) {
+            const runId = recorded.stream.slice(RUN_STREAM_PREFIX.length);
+            const event = toRunEvent(recorded);
+            const fresh = this.#project(runId, event, recorded.revision, recorded.at);
+            touched.add(runId);
+            if (fresh && TERMINAL_EVENTS.has(event.type)) this.#wake(runId);
+          }
+          const last = page[page.length - 1];
+          if (last !== undefined) this.#checkpoint = last.position;
+          if (last === undefined || page.length < 5000) break;
+        }
+      } finally {
+        this.#catchingUp = undefined;
+      }
+      return touched;
+    })();
+    return this.#catchingUp;
+  }
+
+  /** Keeps the read model following the store (events appended by other runtimes too). */
+  follow(intervalMs: number): void {
+    const tick = () => {
+      this.#poller = setTimeout(() => {
+        this.catchUp().then(tick, (error: unknown) => {
+          this.#log(`read model catch-up failed: ${String(error)}`);
+          tick();
+        });
+      }, intervalMs);
+    };
+    if (this.#poller === undefined && !this.#closed) tick();
+  }
+
+  /** Folds one event into the read model unless it was folded already; true when it was new. */
+  #project(runId: string, event: RunEvent, revision: number, at: string): boolean {
+    const known = this.#summaries.get(runId);
+    if (known !== undefined && revision <= known.revision) return false;
+    const next = evolveSummary(known?.summary, event, at);
+    if (next !== undefined) this.#summaries.set(runId, { summary: next, revision });
+    return true;
+  }
+
+  #wake(runId: string): void {
+    const summary = this.#summaries.get(runId)?.summary;
+    if (summary === undefined || summary.status === 'running') return;
+    for (const waiter of this.#waiters.get(runId) ?? []) waiter(summary);
+    this.#waiters.delete(runId);
+  }
+
   /** Stops timers; runs in memory are dropped (the streams keep everything). */
   close(): void {
     this.#closed = true;
+    clearTimeout(this.#poller);
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
   }
@@ -284,10 +337,11 @@ export class RunSupervisor {
   ): void {
     events.forEach((event, i) => {
       const record = recorded[i];
-      const at = record?.at ?? new Date().toISOString();
-      const summary = evolveSummary(this.#summaries.get(runId), event, at);
-      if (summary !== undefined) this.#summaries.set(runId, summary);
-      if (record !== undefined) this.#effects.publishEvent(runId, record);
+      if (record !== undefined) {
+        this.#project(runId, event, record.revision, record.at);
+        this.#effects.publishEvent(runId, record);
+      }
+      const summary = this.#summaries.get(runId)?.summary;
       switch (event.type) {
         case 'StepScheduled':
           this.#effects.dispatch(
@@ -324,8 +378,7 @@ export class RunSupervisor {
           clearTimeout(this.#timers.get(timerKey));
           this.#timers.delete(timerKey);
         }
-        for (const waiter of this.#waiters.get(runId) ?? []) waiter(summary);
-        this.#waiters.delete(runId);
+        this.#wake(runId);
         if (run.parent !== undefined) void this.#notifyParent(run.parent, runId, summary);
       }
     });
@@ -622,17 +675,16 @@ export class RunSupervisor {
 
   async get(runId: string): Promise<RunSummary> {
     const known = this.#summaries.get(runId);
-    if (known !== undefined) return known;
+    if (known !== undefined) return known.summary;
     const recorded = await Effect.runPromise(this.#store.read(runStream(runId)));
-    let summary: RunSummary | undefined;
-    for (const r of recorded) summary = evolveSummary(summary, toRunEvent(r), r.at);
+    for (const r of recorded) this.#project(runId, toRunEvent(r), r.revision, r.at);
+    const summary = this.#summaries.get(runId)?.summary;
     if (summary === undefined) throw weftError('run_not_found', `no run '${runId}'`, { runId });
-    this.#summaries.set(runId, summary);
     return summary;
   }
 
   list(filter: ListFilter): { readonly runs: readonly RunSummary[]; readonly cursor?: string } {
-    return listSummaries(this.#summaries.values(), filter);
+    return listSummaries([...this.#summaries.values()].map((s) => s.summary), filter);
   }
 
   async history(runId: string, from: number, limit: number): Promise<readonly RecordedEvent[]> {

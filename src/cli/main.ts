@@ -93,7 +93,14 @@ const configOf = (parsed: Parsed) => ({
 
 /** JSON from an argument: inline text, or `@path` to read a file. */
 const jsonArg = (text: string, what: string): unknown => {
-  const source = text.startsWith('@') ? readFileSync(text.slice(1), 'utf8') : text;
+  let source = text;
+  if (text.startsWith('@')) {
+    try {
+      source = readFileSync(text.slice(1), 'utf8');
+    } catch (error) {
+      throw new ClientError('invalid_request', `cannot read ${text.slice(1)} (${what}): ${(error as Error).message}`);
+    }
+  }
   try {
     return JSON.parse(source) as unknown;
   } catch (error) {
@@ -155,14 +162,25 @@ export const loadActivities = async (modulePath: string): Promise<Record<string,
   return activities;
 };
 
-const client = async <A>(parsed: Parsed, use: (c: Client, s: Subjects) => Promise<A>): Promise<A> => {
+/**
+ * Runs `use` with a client that connects on its first request, so that a usage error or a bad
+ * local input (a missing argument, a file that is not JSON) is reported as such, without a server.
+ */
+const client = async <A>(parsed: Parsed, use: (c: Pick<Client, 'request'>, s: Subjects) => Promise<A>): Promise<A> => {
   const config = configOf(parsed);
   const subjects = new Subjects(config.prefix);
-  const c = await openClient(config.nats);
+  let opened: Promise<Client> | undefined;
+  const lazy: Pick<Client, 'request'> = {
+    request: async <T>(subject: string, body: unknown, timeoutMs?: number) =>
+      (await (opened ??= openClient(config.nats))).request<T>(subject, body, timeoutMs),
+  };
   try {
-    return await use(c, subjects);
+    return await use(lazy, subjects);
   } finally {
-    await c.close();
+    await opened?.then(
+      (c) => c.close(),
+      () => undefined,
+    );
   }
 };
 
@@ -380,7 +398,22 @@ const command = async (parsed: Parsed): Promise<number> => {
   }
 };
 
+/**
+ * A reader that closes the pipe early (`weft blueprint schema | head`) ends the command quietly, as
+ * SIGPIPE would, instead of crashing it with an unhandled EPIPE.
+ */
+let stdoutGuarded = false;
+const guardStdout = () => {
+  if (stdoutGuarded) return;
+  stdoutGuarded = true;
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    throw error;
+  });
+};
+
 export const main = async (argv: readonly string[]): Promise<number> => {
+  guardStdout();
   let parsed: Parsed;
   try {
     parsed = parseArgs(argv);
