@@ -53,13 +53,15 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       newRunId: () => randomUUID(),
       log,
       effects: {
-        dispatch: (task, delayMs) => channel.dispatch(task, delayMs),
+        dispatch: (task, delayMs, resend) => channel.dispatch(task, delayMs, resend),
         abortTask: (taskId) => channel.abortTask(taskId),
         publishEvent: (runId, event) => channel.publishEvent(runId, event),
       },
     });
     await supervisor.recover();
     supervisor.follow(500);
+    const graceMs = Number(process.env.WEFT_RECONCILE_GRACE_MS ?? 30_000);
+    supervisor.startReconciler(Math.min(5000, Math.max(100, graceMs / 2)), graceMs);
     const gateway = new Gateway({ nc, subjects, supervisor, registry, log });
     gateway.start();
     await channel.consumeResults((result) => supervisor.onResult(result));

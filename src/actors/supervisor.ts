@@ -27,8 +27,11 @@ import type { BlueprintRegistry, BlueprintVersion } from './blueprintRegistry.ts
  */
 
 export interface Effects {
-  /** Sends a task to the workers, after `delayMs`. At least once; results are matched by taskId+attempt. */
-  readonly dispatch: (task: TaskMessage, delayMs: number) => void;
+  /**
+   * Sends a task to the workers, after `delayMs`. At least once; results are matched by
+   * taskId+attempt. `resend` counts re-dispatches of the same attempt by the reconciler.
+   */
+  readonly dispatch: (task: TaskMessage, delayMs: number, resend: number) => void;
   /** Tells workers to abort a task in flight (best effort; its result is ignored anyway). */
   readonly abortTask: (taskId: string) => void;
   /** Publishes one appended event on `<p>.runs.<runId>.events`. */
@@ -69,6 +72,15 @@ export interface StartResult {
 }
 
 const decodeRunEvent = Schema.decodeUnknownResult(RunEvent);
+/** Running runs kept in memory; others are rebuilt from their stream when a message arrives. */
+const MAX_RUNS_IN_MEMORY = 5000;
+
+interface Dispatched {
+  readonly task: TaskMessage;
+  /** When the attempt was (or will be) handed to NATS. */
+  readonly sentAt: number;
+  readonly resends: number;
+}
 const MAX_CONFLICT_RETRIES = 8;
 /** setTimeout's limit; longer timers are re-armed. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
@@ -107,6 +119,9 @@ export class RunSupervisor {
   #poller: NodeJS.Timeout | undefined;
   readonly #waiters = new Map<string, Set<(summary: RunSummary) => void>>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
+  /** Attempts dispatched by this runtime and not yet answered, by `taskId/attempt`. */
+  readonly #dispatched = new Map<string, Dispatched>();
+  #reconciler: NodeJS.Timeout | undefined;
   readonly #expressions = new ExpressionCache(1000);
   readonly #newRunId: () => string;
   #closed = false;
@@ -137,7 +152,7 @@ export class RunSupervisor {
         const run = await this.#load(runId);
         if (run === undefined) return;
         const { context } = run.snapshot;
-        for (const task of Object.values(context.tasks)) this.#effects.dispatch({ ...task, runId }, 0);
+        for (const task of Object.values(context.tasks)) this.#dispatch({ ...task, runId }, 0);
         for (const [timerId, timer] of Object.entries(context.timers)) this.#armTimer(runId, timerId, timer.dueAt);
         for (const child of Object.values(context.children)) this.#reconcileChild(runId, child);
       });
@@ -210,6 +225,7 @@ export class RunSupervisor {
   close(): void {
     this.#closed = true;
     clearTimeout(this.#poller);
+    clearTimeout(this.#reconciler);
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
   }
@@ -252,7 +268,11 @@ export class RunSupervisor {
   /** Rebuilds a run from its stream (cached while it runs). Undefined when the stream does not exist. */
   async #load(runId: string): Promise<LoadedRun | undefined> {
     const cached = this.#runs.get(runId);
-    if (cached !== undefined) return cached;
+    if (cached !== undefined) {
+      this.#runs.delete(runId);
+      this.#runs.set(runId, cached);
+      return cached;
+    }
     const recorded = await Effect.runPromise(this.#store.read(runStream(runId)));
     if (recorded.length === 0) return undefined;
     const events = recorded.map(toRunEvent);
@@ -267,8 +287,19 @@ export class RunSupervisor {
       snapshot: replay(compiled, events),
       revision: recorded.length - 1,
     };
-    if (statusOf(run.snapshot) === 'running') this.#runs.set(runId, run);
+    this.#keep(runId, run);
     return run;
+  }
+
+  /** Caches a running run, least recently used out first: memory stays bounded whatever the number of runs. */
+  #keep(runId: string, run: LoadedRun): void {
+    if (statusOf(run.snapshot) !== 'running') return;
+    this.#runs.set(runId, run);
+    while (this.#runs.size > MAX_RUNS_IN_MEMORY) {
+      const oldest = this.#runs.keys().next().value;
+      if (oldest === undefined) break;
+      this.#runs.delete(oldest);
+    }
   }
 
   #react(run: Pick<LoadedRun, 'compiled' | 'snapshot' | 'identity'>, event: RunEvent) {
@@ -343,8 +374,12 @@ export class RunSupervisor {
       }
       const summary = this.#summaries.get(runId)?.summary;
       switch (event.type) {
+        case 'StepCompleted':
+        case 'StepFailed':
+          this.#answered(runId, event.taskId);
+          break;
         case 'StepScheduled':
-          this.#effects.dispatch(
+          this.#dispatch(
             {
               taskId: event.taskId,
               runId,
@@ -373,6 +408,7 @@ export class RunSupervisor {
         default:
           break;
       }
+      if (TERMINAL_EVENTS.has(event.type)) this.#answered(runId);
       if (TERMINAL_EVENTS.has(event.type) && summary !== undefined) {
         for (const timerKey of [...this.#timers.keys()].filter((k) => k.startsWith(`${runId}\u0000`))) {
           clearTimeout(this.#timers.get(timerKey));
@@ -382,6 +418,56 @@ export class RunSupervisor {
         if (run.parent !== undefined) void this.#notifyParent(run.parent, runId, summary);
       }
     });
+  }
+
+  #dispatch(task: TaskMessage, delayMs: number, resends = 0): void {
+    this.#dispatched.set(`${task.taskId}/${task.attempt}`, { task, sentAt: Date.now() + delayMs, resends });
+    this.#effects.dispatch(task, delayMs, resends);
+  }
+
+  #answered(runId: string, taskId?: string): void {
+    for (const [key, entry] of this.#dispatched) {
+      if (entry.task.runId === runId && (taskId === undefined || entry.task.taskId === taskId)) this.#dispatched.delete(key);
+    }
+  }
+
+  /**
+   * Re-dispatches attempts that got no result within their timeout plus `graceMs` (a dispatch or a
+   * result lost by NATS while this runtime stayed up), after checking the stream still has them
+   * open. Same taskId and attempt: the worker side is at-least-once anyway.
+   */
+  async reconcile(graceMs: number): Promise<number> {
+    const now = Date.now();
+    let resent = 0;
+    for (const [key, entry] of [...this.#dispatched]) {
+      if (now < entry.sentAt + entry.task.timeoutMs + graceMs) continue;
+      const open = await this.#inMailbox(entry.task.runId, async () => {
+        const run = await this.#load(entry.task.runId).catch(() => undefined);
+        if (run === undefined || statusOf(run.snapshot) !== 'running') return false;
+        return Object.values(run.snapshot.context.tasks).some((t) => t.taskId === entry.task.taskId && t.attempt === entry.task.attempt);
+      });
+      if (!open) {
+        this.#dispatched.delete(key);
+        continue;
+      }
+      this.#log(`re-dispatching ${key}: no result after ${now - entry.sentAt} ms`);
+      this.#dispatch(entry.task, 0, entry.resends + 1);
+      resent++;
+    }
+    return resent;
+  }
+
+  /** Runs `reconcile` every `everyMs`. */
+  startReconciler(everyMs: number, graceMs: number): void {
+    const tick = () => {
+      this.#reconciler = setTimeout(() => {
+        this.reconcile(graceMs).then(tick, (error: unknown) => {
+          this.#log(`reconciler: ${String(error)}`);
+          tick();
+        });
+      }, everyMs);
+    };
+    if (this.#reconciler === undefined && !this.#closed) tick();
   }
 
   #armTimer(runId: string, timerId: string, dueAt: number): void {
@@ -552,7 +638,7 @@ export class RunSupervisor {
         snapshot: reaction.snapshot,
         revision: reaction.events.length - 1,
       };
-      if (statusOf(run.snapshot) === 'running') this.#runs.set(runId, run);
+      this.#keep(runId, run);
       this.#perform(runId, run, initial, reaction.events, appended);
       return { runId, blueprint: { name: version.name, version: version.version }, existing: false };
     });

@@ -33,10 +33,12 @@ export class TaskChannel {
     return new TaskChannel(nc, subjects, log);
   }
 
-  dispatch(task: TaskMessage, delayMs: number): void {
+  /** `resend` > 0 gets its own message id, so JetStream's de-duplication does not drop a deliberate re-dispatch. */
+  dispatch(task: TaskMessage, delayMs: number, resend = 0): void {
+    const msgID = `${task.taskId}/${task.attempt}${resend > 0 ? `/r${resend}` : ''}`;
     const send = () => {
       this.#js
-        .publish(this.#subjects.task(task.activity), JSON.stringify(task), { msgID: `${task.taskId}/${task.attempt}` })
+        .publish(this.#subjects.task(task.activity), JSON.stringify(task), { msgID })
         .catch((error: unknown) => {
           this.#log(`dispatch of ${task.taskId} attempt ${task.attempt} failed: ${String(error)}`);
         });

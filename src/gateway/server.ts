@@ -28,6 +28,8 @@ import type { Subjects } from './subjects.ts';
 export const MAX_PAYLOAD_BYTES = 768 * 1024;
 const QUEUE = 'weft-runtime';
 const DEFAULT_EXECUTE_TIMEOUT_MS = 60_000;
+/** Requests handled at once; past this a request gets `unavailable` at once instead of a timeout. */
+const MAX_INFLIGHT = 4096;
 
 const STATUS: Record<ErrorCode, number> = {
   invalid_json: 400,
@@ -114,6 +116,10 @@ export class Gateway {
       callback: (error, msg) => {
         if (error !== null) {
           this.#log(`subscription ${subject}: ${error.message}`);
+          return;
+        }
+        if (this.#inflight.size >= MAX_INFLIGHT) {
+          replyError(msg, weftError('unavailable', 'the runtime is at capacity; try again shortly', { inflight: this.#inflight.size }));
           return;
         }
         const work = this.#handle(msg, handler);
