@@ -489,11 +489,16 @@ export class RunSupervisor {
   /** Records a timer's firing once; a timer that is no longer open is ignored. */
   async fireTimer(runId: string, timerId: string): Promise<boolean> {
     return this.#inMailbox(runId, () =>
-      this.#transact(runId, (run) =>
-        statusOf(run.snapshot) === 'running' && run.snapshot.context.timers[timerId] !== undefined
-          ? { type: 'TimerFired', timerId }
-          : undefined,
-      ),
+      this.#transact(runId, (run) => {
+        const timer = run.snapshot.context.timers[timerId];
+        if (statusOf(run.snapshot) !== 'running' || timer === undefined) return undefined;
+        if (Date.now() < timer.dueAt) {
+          // Never early: the wall clock may lag the monotonic one setTimeout uses.
+          this.#armTimer(runId, timerId, timer.dueAt);
+          return undefined;
+        }
+        return { type: 'TimerFired', timerId };
+      }),
     );
   }
 

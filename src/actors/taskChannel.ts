@@ -29,7 +29,8 @@ export class TaskChannel {
 
   static async open(nc: NatsConnection, subjects: Subjects, log: (message: string) => void): Promise<TaskChannel> {
     const jsm = await ensureStreams(nc, subjects);
-    await ensureConsumer(jsm, subjects.resultsStream, subjects.resultsConsumer, subjects.resultsAll(), 30_000);
+    // Recording a result takes milliseconds: a result held by a runtime that died is redelivered after 10 s.
+    await ensureConsumer(jsm, subjects.resultsStream, subjects.resultsConsumer, subjects.resultsAll(), 10_000);
     return new TaskChannel(nc, subjects, log);
   }
 
