@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Effect, ManagedRuntime } from 'effect';
 import { BlueprintRegistry } from './actors/blueprintRegistry.ts';
+import type { BlueprintLimits } from './blueprints/validate.ts';
 import { RunSupervisor } from './actors/supervisor.ts';
 import { TaskChannel } from './actors/taskChannel.ts';
 import { Gateway } from './gateway/server.ts';
@@ -21,6 +22,8 @@ export interface RuntimeOptions {
   readonly store: string;
   readonly prefix: string;
   readonly log?: (message: string) => void;
+  /** Blueprint limits (steps, depth, bytes, literal array items, map items); defaults otherwise. */
+  readonly limits?: Partial<BlueprintLimits>;
 }
 
 export interface Runtime {
@@ -52,6 +55,7 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       registry,
       newRunId: () => randomUUID(),
       log,
+      ...(options.limits === undefined ? {} : { limits: options.limits }),
       effects: {
         dispatch: (task, delayMs, resend) => channel.dispatch(task, delayMs, resend),
         abortTask: (taskId) => channel.abortTask(taskId),

@@ -2,7 +2,7 @@ import { Effect, Result, Schema } from 'effect';
 import type { Json } from '../blueprints/json.ts';
 import type { Blueprint } from '../blueprints/schema.ts';
 import { parseDuration } from '../blueprints/duration.ts';
-import { validateBlueprint, type Diagnostic } from '../blueprints/validate.ts';
+import { validateBlueprint, type BlueprintLimits, type Diagnostic } from '../blueprints/validate.ts';
 import { ExpressionCache } from '../expressions/sandbox.ts';
 import { compileBlueprint, UnsupportedStep, type CompiledRun, type RunSnapshot } from '../machines/compile.ts';
 import type { RunIdentity } from '../machines/decide.ts';
@@ -125,6 +125,7 @@ export class RunSupervisor {
   readonly #expressions = new ExpressionCache(1000);
   readonly #newRunId: () => string;
   #closed = false;
+  readonly #limits: Partial<BlueprintLimits>;
 
   constructor(deps: {
     readonly store: EventStoreShape;
@@ -132,7 +133,10 @@ export class RunSupervisor {
     readonly effects: Effects;
     readonly newRunId: () => string;
     readonly log?: (message: string) => void;
+    /** Validation limits for new blueprints (steps, depth, size, array and map items). */
+    readonly limits?: Partial<BlueprintLimits>;
   }) {
+    this.#limits = deps.limits ?? {};
     this.#store = deps.store;
     this.#registry = deps.registry;
     this.#effects = deps.effects;
@@ -307,6 +311,7 @@ export class RunSupervisor {
       now: Date.now(),
       cache: this.#expressions,
       parseDuration,
+      ...(this.#limits.maxMapItems === undefined ? {} : { maxMapItems: this.#limits.maxMapItems }),
     });
   }
 
@@ -587,7 +592,7 @@ export class RunSupervisor {
     if (typeof request.blueprint === 'string') {
       return this.#registry.get(request.blueprint, request.version);
     }
-    const validated = validateBlueprint(request.blueprint);
+    const validated = validateBlueprint(request.blueprint, this.#limits);
     if (!validated.ok) throw invalidBlueprint(validated.diagnostics);
     this.#compileChecked(validated.blueprint);
     return this.#registry.put(validated.blueprint);
@@ -595,7 +600,7 @@ export class RunSupervisor {
 
   /** Validates a blueprint for storage: every diagnostic, including shapes this runtime cannot execute. */
   checkBlueprint(input: unknown): { readonly blueprint?: Blueprint; readonly diagnostics: readonly Diagnostic[] } {
-    const validated = validateBlueprint(input);
+    const validated = validateBlueprint(input, this.#limits);
     if (!validated.ok) return { diagnostics: validated.diagnostics };
     try {
       this.#compileChecked(validated.blueprint);
@@ -660,7 +665,7 @@ export class RunSupervisor {
       queries: [...listOf('queries'), ...((request.queries ?? []) as Json[])],
       plugins: [...listOf('plugins'), ...((request.plugins ?? []) as Json[])],
     };
-    const validated = validateBlueprint(merged);
+    const validated = validateBlueprint(merged, this.#limits);
     if (!validated.ok) throw invalidBlueprint(validated.diagnostics);
     const extensions = extensionsOf({
       ...(request.signals === undefined ? {} : { signals: request.signals }),

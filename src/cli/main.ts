@@ -3,6 +3,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { createWorker, type Activity } from '../actors/worker.ts';
 import { blueprintJsonSchema } from '../blueprints/jsonSchema.ts';
+import type { BlueprintLimits } from '../blueprints/validate.ts';
 import { Subjects } from '../gateway/subjects.ts';
 import { startRuntime } from '../main.ts';
 import { ClientError, openClient, type Client } from './client.ts';
@@ -40,7 +41,7 @@ const USAGE = `usage: weft <command>
   replay <runId> [--to N]           rebuild the run's machine event by event: state, active steps, changes
   replay --check [--store URL]      replay every run in the store through today's code; report divergences
 
-options: --nats URL  --prefix P  --store URL  --json`;
+options: --nats URL  --prefix P  --store URL  --limits JSON  --json`;
 
 interface Parsed {
   readonly positional: readonly string[];
@@ -85,11 +86,31 @@ const intFlag = (parsed: Parsed, name: string): number | undefined => {
   return n;
 };
 
-const configOf = (parsed: Parsed) => ({
-  nats: flag(parsed, 'nats') ?? process.env.WEFT_NATS_URL ?? 'nats://127.0.0.1:4222',
-  prefix: flag(parsed, 'prefix') ?? process.env.WEFT_PREFIX ?? 'weft',
-  store: flag(parsed, 'store') ?? process.env.WEFT_STORE ?? 'sqlite:./.weft/events.db',
-});
+const LIMIT_KEYS = ['maxSteps', 'maxDepth', 'maxBytes', 'maxArrayItems', 'maxMapItems'] as const;
+
+/** `--limits '{"maxSteps":500}'` or `WEFT_LIMITS`: blueprint limits, each a positive integer. */
+const limitsOf = (text: string | undefined): Partial<BlueprintLimits> | undefined => {
+  if (text === undefined) return undefined;
+  const parsed = jsonArg(text, '--limits');
+  const limits: Partial<Record<(typeof LIMIT_KEYS)[number], number>> = {};
+  for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
+    if (!(LIMIT_KEYS as readonly string[]).includes(key) || typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      throw new UsageError(`--limits: '${key}' must be one of ${LIMIT_KEYS.join(', ')} with a positive integer`);
+    }
+    limits[key as (typeof LIMIT_KEYS)[number]] = value;
+  }
+  return limits;
+};
+
+const configOf = (parsed: Parsed) => {
+  const limits = limitsOf(flag(parsed, 'limits') ?? process.env.WEFT_LIMITS);
+  return {
+    nats: flag(parsed, 'nats') ?? process.env.WEFT_NATS_URL ?? 'nats://127.0.0.1:4222',
+    prefix: flag(parsed, 'prefix') ?? process.env.WEFT_PREFIX ?? 'weft',
+    store: flag(parsed, 'store') ?? process.env.WEFT_STORE ?? 'sqlite:./.weft/events.db',
+    ...(limits === undefined ? {} : { limits }),
+  };
+};
 
 /** JSON from an argument: inline text, or `@path` to read a file. */
 const jsonArg = (text: string, what: string): unknown => {

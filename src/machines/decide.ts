@@ -32,6 +32,8 @@ export interface DecideOptions {
   readonly now: number;
   readonly cache?: ExpressionCache;
   readonly parseDuration: (value: string | number) => number | undefined;
+  /** Items a map may fan out over (default: the blueprint limit's default). */
+  readonly maxMapItems?: number;
 }
 
 /** A task id is stable across retries of one execution: `<runId>:<stepId>[<item>]:<execution>`. */
@@ -210,7 +212,7 @@ class Decider {
         if (!Array.isArray(items)) {
           return fail('map_not_array', `map step '${stepId}' needs an array to map over, got ${items === null ? 'null' : typeof items}`);
         }
-        const max = DEFAULT_BLUEPRINT_LIMITS.maxMapItems;
+        const max = this.options.maxMapItems ?? DEFAULT_BLUEPRINT_LIMITS.maxMapItems;
         if (items.length > max) return fail('too_many_items', `map step '${stepId}' has ${items.length} items, more than ${max}`);
         return entered({ items });
       }
