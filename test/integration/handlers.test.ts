@@ -1,24 +1,19 @@
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNatsServer, type NatsServerHandle } from '../support/natsServer.ts';
 import { waitFor } from '../support/wait.ts';
-import { startServe, startWorker, testClient, type TestClient, type WeftProcess } from '../support/weft.ts';
+import { startStack, startWorker, type Stack, type TestClient } from '../support/weft.ts';
 
 /**
  * Temporal's fourth seed on real NATS: signal and query handlers from configuration, plugins,
  * handlers added by the start request for one run, the events subject, and list paging.
  */
 
-let nats: NatsServerHandle;
-let dir: string;
-let store: string;
-let runtime: WeftProcess;
-let worker: WeftProcess;
+let stack: Stack;
 let client: TestClient;
 
-const blueprint = JSON.parse(readFileSync('examples/dynamic_handlers/blueprint.json', 'utf8')) as Record<string, unknown>;
+const blueprint = JSON.parse(
+  readFileSync('examples/dynamic_handlers/blueprint.json', 'utf8'),
+) as Record<string, unknown>;
 
 interface Summary {
   runId: string;
@@ -28,29 +23,23 @@ interface Summary {
 
 const q = <T = unknown>(runId: string, name: string, args?: unknown) =>
   client.call<T>(`weft.runs.${runId}.query.${name}`, args === undefined ? {} : { args });
-const signal = (runId: string, name: string, payload: unknown) => client.call(`weft.runs.${runId}.signal.${name}`, payload);
+const signal = (runId: string, name: string, payload: unknown) =>
+  client.call(`weft.runs.${runId}.signal.${name}`, payload);
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  dir = mkdtempSync(join(tmpdir(), 'weft-handlers-'));
-  store = `sqlite:${join(dir, 'events.db')}`;
-  runtime = await startServe(nats.url, store);
-  worker = await startWorker(nats.url, 'examples/worker.ts');
-  client = await testClient(nats.url);
+  stack = await startStack({ workerModule: 'examples/worker.ts' });
+  client = stack.client;
   await client.call('weft.blueprints.put', { blueprint });
 });
 
-afterAll(async () => {
-  await client.close();
-  await worker.stop();
-  await runtime.stop();
-  await nats.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stack.stop());
 
 describe('handlers from configuration and plugins', () => {
   it('applies store, append and trigger, answers declared, plugin and built-in queries, during and after the run', async () => {
-    const { runId } = await client.call<{ runId: string }>('weft.runs.start', { blueprint: 'dynamic_handlers', input: { customer: 'ada' } });
+    const { runId } = await client.call<{ runId: string }>('weft.runs.start', {
+      blueprint: 'dynamic_handlers',
+      input: { customer: 'ada' },
+    });
     await signal(runId, 'update_data', { phase: 1 });
     await signal(runId, 'update_data', { phase: 2 });
     await signal(runId, 'add_item', { amount: 5 });
@@ -61,7 +50,9 @@ describe('handlers from configuration and plugins', () => {
 
     expect(await q(runId, 'get_total')).toBe(12);
     expect(await q(runId, 'notifications_count')).toBe(2);
-    expect(await q(runId, 'analytics_get_data')).toEqual({ analytics_track_event: { event: 'viewed' } });
+    expect(await q(runId, 'analytics_get_data')).toEqual({
+      analytics_track_event: { event: 'viewed' },
+    });
     const analyticsSignals = await q<{ name: string }[]>(runId, 'analytics_get_signals');
     expect(analyticsSignals.map((s) => s.name)).toEqual(['analytics_track_event']);
     expect(await q(runId, 'get_data')).toEqual({
@@ -71,30 +62,56 @@ describe('handlers from configuration and plugins', () => {
       notifications_notify: ['first', 'second'],
     });
     const handlers = await q<{ signals: string[]; queries: string[] }>(runId, 'get_handlers');
-    expect(handlers.signals.sort()).toEqual(['add_item', 'analytics_track_event', 'complete', 'notifications_notify', 'update_data']);
+    expect(handlers.signals.sort()).toEqual([
+      'add_item',
+      'analytics_track_event',
+      'complete',
+      'notifications_notify',
+      'update_data',
+    ]);
     expect(handlers.queries.sort()).toEqual(
-      ['analytics_get_data', 'analytics_get_signals', 'get_data', 'get_handlers', 'get_signals', 'get_status', 'get_total', 'notifications_count'].sort(),
+      [
+        'analytics_get_data',
+        'analytics_get_signals',
+        'get_data',
+        'get_handlers',
+        'get_signals',
+        'get_status',
+        'get_total',
+        'notifications_count',
+      ].sort(),
     );
-    expect(await q(runId, 'get_status')).toEqual({ status: 'running', activeSteps: ['wait_complete'], waitingFor: ['complete'] });
+    expect(await q(runId, 'get_status')).toEqual({
+      status: 'running',
+      activeSteps: ['wait_complete'],
+      waitingFor: ['complete'],
+    });
 
     await signal(runId, 'complete', { by: 'ops' });
-    await waitFor(async () => (await client.call<Summary>(`weft.runs.${runId}.get`)).status === 'completed');
+    await waitFor(
+      async () => (await client.call<Summary>(`weft.runs.${runId}.get`)).status === 'completed',
+    );
     expect((await client.call<Summary>(`weft.runs.${runId}.get`)).output).toEqual({
       items: 2,
       total: 12,
       keys: ['add_item', 'analytics_track_event', 'notifications_notify', 'update_data'],
       completedBy: { by: 'ops' },
     });
-    expect(await q(runId, 'get_status')).toEqual({ status: 'completed', activeSteps: [], waitingFor: [] });
+    expect(await q(runId, 'get_status')).toEqual({
+      status: 'completed',
+      activeSteps: [],
+      waitingFor: [],
+    });
     expect(await q(runId, 'get_handlers')).toMatchObject({ signals: [] });
-    expect((await client.request(`weft.runs.${runId}.signal.add_item`, { amount: 1 })).error?.code).toBe('run_not_running');
+    expect(
+      (await client.request(`weft.runs.${runId}.signal.add_item`, { amount: 1 })).error?.code,
+    ).toBe('run_not_running');
 
-    await worker.stop();
-    expect(await runtime.stop()).toBe(0);
-    runtime = await startServe(nats.url, store);
+    await stack.worker?.stop();
+    await stack.restartRuntime();
     expect(await q(runId, 'get_total')).toBe(12);
     expect((await q<unknown[]>(runId, 'get_signals')).length).toBe(8);
-    worker = await startWorker(nats.url, 'examples/worker.ts');
+    stack.worker = await startWorker(stack.nats.url, 'examples/worker.ts');
   });
 
   it('accepts signals, queries and plugins added by the start request for that run alone', async () => {
@@ -109,11 +126,20 @@ describe('handlers from configuration and plugins', () => {
     expect(await q(runId, 'get_priority')).toBe('high');
     expect(await q(runId, 'audit_get_data')).toEqual({ audit_log: 'seen' });
 
-    const plain = await client.call<{ runId: string }>('weft.runs.start', { blueprint: 'dynamic_handlers' });
-    expect((await client.request(`weft.runs.${plain.runId}.signal.priority`, 'x')).error?.code).toBe('unknown_signal');
-    expect((await client.request(`weft.runs.${plain.runId}.query.get_priority`)).error?.code).toBe('unknown_query');
+    const plain = await client.call<{ runId: string }>('weft.runs.start', {
+      blueprint: 'dynamic_handlers',
+    });
+    expect(
+      (await client.request(`weft.runs.${plain.runId}.signal.priority`, 'x')).error?.code,
+    ).toBe('unknown_signal');
+    expect((await client.request(`weft.runs.${plain.runId}.query.get_priority`)).error?.code).toBe(
+      'unknown_query',
+    );
 
-    const bad = await client.request('weft.runs.start', { blueprint: 'dynamic_handlers', queries: [{ name: 'broken', expr: '{% $sum( %}' }] });
+    const bad = await client.request('weft.runs.start', {
+      blueprint: 'dynamic_handlers',
+      queries: [{ name: 'broken', expr: '{% $sum( %}' }],
+    });
     expect(bad.error?.code).toBe('invalid_blueprint');
     await signal(runId, 'complete', null);
     await signal(plain.runId, 'complete', null);
@@ -134,28 +160,40 @@ describe('events and lists', () => {
     await signal(runId, 'complete', 'now');
     await waitFor(() => seen.some((e) => e.type === 'RunCompleted'));
     sub.unsubscribe();
-    const { events } = await client.call<{ events: { revision: number; type: string }[] }>(`weft.runs.${runId}.history`);
+    const { events } = await client.call<{ events: { revision: number; type: string }[] }>(
+      `weft.runs.${runId}.history`,
+    );
     expect(seen.map((e) => [e.revision, e.type])).toEqual(events.map((e) => [e.revision, e.type]));
   });
 
   it('lists runs by status and blueprint, a page at a time', async () => {
-    for (let i = 0; i < 5; i++) await client.call('weft.runs.start', { blueprint: 'dynamic_handlers', runId: `paged-${i}` });
+    for (let i = 0; i < 5; i++)
+      await client.call('weft.runs.start', { blueprint: 'dynamic_handlers', runId: `paged-${i}` });
     const seen: string[] = [];
     let cursor: string | undefined;
     for (let page = 0; page < 10; page++) {
-      const reply: { runs: (Summary & { blueprint: { name: string } })[]; cursor?: string } = await client.call('weft.runs.list', {
-        status: 'running',
-        blueprint: 'dynamic_handlers',
-        limit: 2,
-        ...(cursor === undefined ? {} : { cursor }),
-      });
+      const reply: { runs: (Summary & { blueprint: { name: string } })[]; cursor?: string } =
+        await client.call('weft.runs.list', {
+          status: 'running',
+          blueprint: 'dynamic_handlers',
+          limit: 2,
+          ...(cursor === undefined ? {} : { cursor }),
+        });
       expect(reply.runs.length).toBeLessThanOrEqual(2);
-      expect(reply.runs.every((r) => r.status === 'running' && r.blueprint.name === 'dynamic_handlers')).toBe(true);
+      expect(
+        reply.runs.every((r) => r.status === 'running' && r.blueprint.name === 'dynamic_handlers'),
+      ).toBe(true);
       seen.push(...reply.runs.map((r) => r.runId));
       cursor = reply.cursor;
       if (cursor === undefined) break;
     }
-    expect(seen.filter((id) => id.startsWith('paged-')).sort()).toEqual(['paged-0', 'paged-1', 'paged-2', 'paged-3', 'paged-4']);
+    expect(seen.filter((id) => id.startsWith('paged-')).sort()).toEqual([
+      'paged-0',
+      'paged-1',
+      'paged-2',
+      'paged-3',
+      'paged-4',
+    ]);
     expect(new Set(seen).size).toBe(seen.length);
   });
 });

@@ -1,24 +1,21 @@
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNatsServer, type NatsServerHandle } from '../support/natsServer.ts';
 import { waitFor } from '../support/wait.ts';
-import { startServe, startWorker, testClient, type TestClient, type WeftProcess } from '../support/weft.ts';
+import { startStack, startWorker, type Stack, type TestClient } from '../support/weft.ts';
 
 /**
  * The first durable run end to end: a real nats-server on a random loopback port, the runtime and
  * a worker as separate `weft` processes, the sqlite store on disk.
  */
 
-let nats: NatsServerHandle;
-let dir: string;
-let store: string;
-let runtime: WeftProcess;
-let worker: WeftProcess | undefined;
+let stack: Stack;
 let client: TestClient;
 
-const act = (id: string, activity: string, extra: Record<string, unknown> = {}) => ({ id, type: 'activity', activity, ...extra });
+const act = (id: string, activity: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  type: 'activity',
+  activity,
+  ...extra,
+});
 
 interface Summary {
   runId: string;
@@ -39,27 +36,23 @@ const history = async (runId: string) =>
   (await client.call<{ events: HistoryEvent[] }>(`weft.runs.${runId}.history`, {})).events;
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  dir = mkdtempSync(join(tmpdir(), 'weft-it-'));
-  store = `sqlite:${join(dir, 'events.db')}`;
-  runtime = await startServe(nats.url, store);
-  worker = await startWorker(nats.url);
-  client = await testClient(nats.url);
+  stack = await startStack();
+  client = stack.client;
 });
 
-afterAll(async () => {
-  await client.close();
-  await worker?.stop();
-  await runtime.stop();
-  await nats.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stack.stop());
 
 describe('runs on real NATS and sqlite', () => {
   it('runs a 3-step pipeline to the right output', async () => {
-    const blueprint = { name: 'pipeline3', steps: [act('first', 'add_field'), act('second', 'add_field'), act('third', 'add_field')] };
+    const blueprint = {
+      name: 'pipeline3',
+      steps: [act('first', 'add_field'), act('second', 'add_field'), act('third', 'add_field')],
+    };
     const result = await execute({ blueprint, input: { start: 1 } });
-    expect(result).toMatchObject({ status: 'completed', output: { start: 1, first: true, second: true, third: true } });
+    expect(result).toMatchObject({
+      status: 'completed',
+      output: { start: 1, first: true, second: true, third: true },
+    });
     const types = (await history(result.runId)).map((e) => e.type);
     expect(types).toEqual([
       'RunStarted',
@@ -93,12 +86,18 @@ describe('runs on real NATS and sqlite', () => {
   });
 
   it('retries a step that fails twice and succeeds on the third attempt, with one task id', async () => {
-    const blueprint = { name: 'flaky3', defaults: { backoff: { initial: '10ms' } }, steps: [act('try', 'flaky', { maxAttempts: 3 })] };
+    const blueprint = {
+      name: 'flaky3',
+      defaults: { backoff: { initial: '10ms' } },
+      steps: [act('try', 'flaky', { maxAttempts: 3 })],
+    };
     const result = await execute({ blueprint, input: 7 });
     expect(result.status).toBe('completed');
     expect(result.output).toMatchObject({ attempt: 3, input: 7, taskId: `${result.runId}:try:1` });
     const events = await history(result.runId);
-    expect(events.filter((e) => e.type === 'StepFailed').map((e) => e.data.attempt)).toEqual([1, 2]);
+    expect(events.filter((e) => e.type === 'StepFailed').map((e) => e.data.attempt)).toEqual([
+      1, 2,
+    ]);
     expect(events.filter((e) => e.type === 'StepCompleted')).toHaveLength(1);
   });
 
@@ -115,22 +114,38 @@ describe('runs on real NATS and sqlite', () => {
 
   it('makes one run when the same run id is started twice', async () => {
     const blueprint = { name: 'once', steps: [act('a', 'echo')] };
-    const first = await client.call<{ runId: string; existing: boolean }>('weft.runs.start', { blueprint, runId: 'same-id-1' });
-    const second = await client.call<{ runId: string; existing: boolean }>('weft.runs.start', { blueprint, runId: 'same-id-1' });
+    const first = await client.call<{ runId: string; existing: boolean }>('weft.runs.start', {
+      blueprint,
+      runId: 'same-id-1',
+    });
+    const second = await client.call<{ runId: string; existing: boolean }>('weft.runs.start', {
+      blueprint,
+      runId: 'same-id-1',
+    });
     expect(first).toMatchObject({ runId: 'same-id-1', existing: false });
     expect(second).toMatchObject({ runId: 'same-id-1', existing: true });
-    await waitFor(async () => (await client.call<Summary>('weft.runs.same-id-1.get')).status === 'completed');
+    await waitFor(
+      async () => (await client.call<Summary>('weft.runs.same-id-1.get')).status === 'completed',
+    );
     expect((await history('same-id-1')).filter((e) => e.type === 'RunStarted')).toHaveLength(1);
   });
 
   it('starts a run from a plain publish with no reply subject', async () => {
-    await client.call('weft.blueprints.put', { blueprint: { name: 'published', steps: [act('a', 'echo')] } });
-    client.nc.publish('weft.runs.start', JSON.stringify({ blueprint: 'published', runId: 'plain-publish-1', input: 5 }));
+    await client.call('weft.blueprints.put', {
+      blueprint: { name: 'published', steps: [act('a', 'echo')] },
+    });
+    client.nc.publish(
+      'weft.runs.start',
+      JSON.stringify({ blueprint: 'published', runId: 'plain-publish-1', input: 5 }),
+    );
     await waitFor(async () => {
       const reply = await client.request<Summary>('weft.runs.plain-publish-1.get');
       return reply.ok && reply.data?.status === 'completed';
     });
-    expect((await client.call<Summary>('weft.runs.plain-publish-1.get')).output).toEqual({ step: 'a', got: 5 });
+    expect((await client.call<Summary>('weft.runs.plain-publish-1.get')).output).toEqual({
+      step: 'a',
+      got: 5,
+    });
   });
 });
 
@@ -144,25 +159,43 @@ describe('errors come back as documented', () => {
   });
 
   it('invalid_blueprint with diagnostics, and nothing appended', async () => {
-    const blueprint = { name: 'bad', steps: [act('a', 'echo', { dependsOn: ['b'] }), act('b', 'echo', { dependsOn: ['a'] })] };
+    const blueprint = {
+      name: 'bad',
+      steps: [act('a', 'echo', { dependsOn: ['b'] }), act('b', 'echo', { dependsOn: ['a'] })],
+    };
     const reply = await client.request('weft.runs.start', { blueprint, runId: 'never-started' });
     expect(reply.error?.code).toBe('invalid_blueprint');
-    const diagnostics = (reply.error?.details as { diagnostics: { code: string; path: string }[] }).diagnostics;
+    const diagnostics = (reply.error?.details as { diagnostics: { code: string; path: string }[] })
+      .diagnostics;
     expect(diagnostics.map((d) => d.code)).toContain('cycle');
     expect((await client.request('weft.runs.never-started.get')).error?.code).toBe('run_not_found');
-    const validated = await client.call<{ valid: boolean; diagnostics: unknown[] }>('weft.blueprints.validate', { blueprint });
+    const validated = await client.call<{ valid: boolean; diagnostics: unknown[] }>(
+      'weft.blueprints.validate',
+      { blueprint },
+    );
     expect(validated.valid).toBe(false);
   });
 
   it('invalid_json and invalid_request, never silence', async () => {
-    for (const subject of ['weft.runs.start', 'weft.blueprints.put', 'weft.runs.list', 'weft.runs.x1.history']) {
+    for (const subject of [
+      'weft.runs.start',
+      'weft.blueprints.put',
+      'weft.runs.list',
+      'weft.runs.x1.history',
+    ]) {
       const reply = await client.raw(subject, '{not json');
       expect(reply.error?.code, subject).toBe('invalid_json');
       expect(reply.headers?.get('Nats-Service-Error-Code')).toBe('400');
     }
-    expect((await client.request('weft.runs.start', { blueprint: 42 })).error?.code).toBe('invalid_request');
-    expect((await client.request('weft.runs.start', { blueprint: 'x', runId: 'has space' })).error?.code).toBe('invalid_request');
-    expect((await client.request('weft.blueprints.get', { name: 'a.b' })).error?.code).toBe('invalid_request');
+    expect((await client.request('weft.runs.start', { blueprint: 42 })).error?.code).toBe(
+      'invalid_request',
+    );
+    expect(
+      (await client.request('weft.runs.start', { blueprint: 'x', runId: 'has space' })).error?.code,
+    ).toBe('invalid_request');
+    expect((await client.request('weft.blueprints.get', { name: 'a.b' })).error?.code).toBe(
+      'invalid_request',
+    );
     expect((await client.request('weft.runs.nope-nope.get')).error?.code).toBe('run_not_found');
   });
 });
@@ -171,17 +204,38 @@ describe('blueprints are versioned', () => {
   it('puts, gets, lists and deletes', async () => {
     const v1 = { name: 'versioned', steps: [act('a', 'echo')] };
     const v2 = { name: 'versioned', steps: [act('a', 'echo'), act('b', 'echo')] };
-    expect(await client.call('weft.blueprints.put', { blueprint: v1 })).toMatchObject({ name: 'versioned', version: 1, created: true });
-    expect(await client.call('weft.blueprints.put', { blueprint: v1 })).toMatchObject({ version: 1, created: false });
-    expect(await client.call('weft.blueprints.put', { blueprint: v2 })).toMatchObject({ version: 2, created: true });
-    expect(await client.call('weft.blueprints.get', { name: 'versioned', version: 1 })).toMatchObject({ version: 1, blueprint: v1 });
-    expect(await client.call('weft.blueprints.get', { name: 'versioned' })).toMatchObject({ version: 2, blueprint: v2 });
+    expect(await client.call('weft.blueprints.put', { blueprint: v1 })).toMatchObject({
+      name: 'versioned',
+      version: 1,
+      created: true,
+    });
+    expect(await client.call('weft.blueprints.put', { blueprint: v1 })).toMatchObject({
+      version: 1,
+      created: false,
+    });
+    expect(await client.call('weft.blueprints.put', { blueprint: v2 })).toMatchObject({
+      version: 2,
+      created: true,
+    });
+    expect(
+      await client.call('weft.blueprints.get', { name: 'versioned', version: 1 }),
+    ).toMatchObject({ version: 1, blueprint: v1 });
+    expect(await client.call('weft.blueprints.get', { name: 'versioned' })).toMatchObject({
+      version: 2,
+      blueprint: v2,
+    });
     const pinned = await execute({ blueprint: 'versioned', version: 1, input: 1 });
     expect(pinned.output).toEqual({ step: 'a', got: 1 });
-    const { blueprints } = await client.call<{ blueprints: { name: string; latestVersion: number }[] }>('weft.blueprints.list');
+    const { blueprints } = await client.call<{
+      blueprints: { name: string; latestVersion: number }[];
+    }>('weft.blueprints.list');
     expect(blueprints).toContainEqual({ name: 'versioned', latestVersion: 2 });
-    expect(await client.call('weft.blueprints.delete', { name: 'versioned' })).toEqual({ deleted: true });
-    expect((await client.request('weft.blueprints.get', { name: 'versioned' })).error?.code).toBe('blueprint_not_found');
+    expect(await client.call('weft.blueprints.delete', { name: 'versioned' })).toEqual({
+      deleted: true,
+    });
+    expect((await client.request('weft.blueprints.get', { name: 'versioned' })).error?.code).toBe(
+      'blueprint_not_found',
+    );
     expect((await client.call<Summary>(`weft.runs.${pinned.runId}.get`)).status).toBe('completed');
   });
 
@@ -189,35 +243,55 @@ describe('blueprints are versioned', () => {
     const { runs } = await client.call<{ runs: Summary[] }>('weft.runs.list', { status: 'failed' });
     expect(runs.length).toBeGreaterThan(0);
     expect(runs.every((r) => r.status === 'failed')).toBe(true);
-    const byBlueprint = await client.call<{ runs: { blueprint: { name: string } }[] }>('weft.runs.list', { blueprint: 'diamond' });
+    const byBlueprint = await client.call<{ runs: { blueprint: { name: string } }[] }>(
+      'weft.runs.list',
+      { blueprint: 'diamond' },
+    );
     expect(byBlueprint.runs.map((r) => r.blueprint.name)).toEqual(['diamond']);
   });
 });
 
 describe('durability', () => {
   it('runs a task sent while no worker is up once one comes up', async () => {
-    await worker?.stop();
-    worker = undefined;
+    await stack.worker?.stop();
+    stack.worker = undefined;
     const started = await client.call<{ runId: string }>('weft.runs.start', {
       blueprint: { name: 'later', steps: [act('a', 'echo')] },
       input: 'queued',
     });
     expect((await client.call<Summary>(`weft.runs.${started.runId}.get`)).status).toBe('running');
-    worker = await startWorker(nats.url);
-    await waitFor(async () => (await client.call<Summary>(`weft.runs.${started.runId}.get`)).status === 'completed', { timeoutMs: 20_000 });
-    expect((await client.call<Summary>(`weft.runs.${started.runId}.get`)).output).toEqual({ step: 'a', got: 'queued' });
+    stack.worker = await startWorker(stack.nats.url);
+    await waitFor(
+      async () =>
+        (await client.call<Summary>(`weft.runs.${started.runId}.get`)).status === 'completed',
+      { timeoutMs: 20_000 },
+    );
+    expect((await client.call<Summary>(`weft.runs.${started.runId}.get`)).output).toEqual({
+      step: 'a',
+      got: 'queued',
+    });
   });
 
   it('keeps a completed run after the runtime restarts on the same sqlite file', async () => {
-    const result = await execute({ blueprint: { name: 'durable', steps: [act('a', 'echo')] }, input: 'kept', runId: 'durable-1' });
+    const result = await execute({
+      blueprint: { name: 'durable', steps: [act('a', 'echo')] },
+      input: 'kept',
+      runId: 'durable-1',
+    });
     expect(result.status).toBe('completed');
     const before = await history('durable-1');
-    expect(await runtime.stop()).toBe(0);
-    runtime = await startServe(nats.url, store);
+    await stack.restartRuntime();
     const summary = await client.call<Summary>('weft.runs.durable-1.get');
-    expect(summary).toMatchObject({ runId: 'durable-1', status: 'completed', output: { step: 'a', got: 'kept' } });
+    expect(summary).toMatchObject({
+      runId: 'durable-1',
+      status: 'completed',
+      output: { step: 'a', got: 'kept' },
+    });
     expect(await history('durable-1')).toEqual(before);
-    const again = await client.call<{ existing: boolean }>('weft.runs.start', { blueprint: 'durable', runId: 'durable-1' });
+    const again = await client.call<{ existing: boolean }>('weft.runs.start', {
+      blueprint: 'durable',
+      runId: 'durable-1',
+    });
     expect(again.existing).toBe(true);
   });
 });

@@ -1,25 +1,24 @@
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { headers } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startNatsServer, type NatsServerHandle } from '../support/natsServer.ts';
 import { waitFor } from '../support/wait.ts';
-import { startServe, startWorker, testClient, type TestClient, type WeftProcess } from '../support/weft.ts';
+import { startStack, type Stack, type TestClient } from '../support/weft.ts';
 
 /**
  * Timeouts, cancel, durable timers, signals and queries, and hostile input — on a real
  * nats-server with `weft serve` and `weft worker` as separate processes.
  */
 
-let nats: NatsServerHandle;
-let dir: string;
-let store: string;
-let runtime: WeftProcess;
-let worker: WeftProcess;
+let stack: Stack;
 let client: TestClient;
 
-const act = (id: string, activity: string, extra: Record<string, unknown> = {}) => ({ id, type: 'activity', activity, ...extra });
+const act = (id: string, activity: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  type: 'activity',
+  activity,
+  ...extra,
+});
 
 interface Summary {
   runId: string;
@@ -35,65 +34,92 @@ interface HistoryEvent {
 }
 
 const get = (runId: string) => client.call<Summary>(`weft.runs.${runId}.get`);
-const history = async (runId: string) => (await client.call<{ events: HistoryEvent[] }>(`weft.runs.${runId}.history`)).events;
-const statusIs = (runId: string, status: string) => async () => (await get(runId)).status === status;
+const history = async (runId: string) =>
+  (await client.call<{ events: HistoryEvent[] }>(`weft.runs.${runId}.history`)).events;
+const statusIs = (runId: string, status: string) => async () =>
+  (await get(runId)).status === status;
 
 beforeAll(async () => {
-  nats = await startNatsServer();
-  dir = mkdtempSync(join(tmpdir(), 'weft-steps-'));
-  store = `sqlite:${join(dir, 'events.db')}`;
-  runtime = await startServe(nats.url, store);
-  worker = await startWorker(nats.url);
-  client = await testClient(nats.url);
+  stack = await startStack();
+  client = stack.client;
 });
 
-afterAll(async () => {
-  await client.close();
-  await worker.stop();
-  await runtime.stop();
-  await nats.stop();
-  rmSync(dir, { recursive: true, force: true });
-});
+afterAll(() => stack.stop());
 
 describe('timeouts and cancel', () => {
   it('aborts an activity at its timeout and counts the attempt as failed', async () => {
     const blueprint = {
       name: 'times_out',
-      steps: [act('wait_forever', 'slow', { timeout: '300ms', maxAttempts: 2, backoff: { initial: '10ms' }, input: { dir } })],
+      steps: [
+        act('wait_forever', 'slow', {
+          timeout: '300ms',
+          maxAttempts: 2,
+          backoff: { initial: '10ms' },
+          input: { dir: stack.dir },
+        }),
+      ],
     };
-    const result = await client.call<Summary>('weft.runs.execute', { blueprint, timeoutMs: 20_000 }, 25_000);
+    const result = await client.call<Summary>(
+      'weft.runs.execute',
+      { blueprint, timeoutMs: 20_000 },
+      25_000,
+    );
     expect(result.status).toBe('failed');
     const failures = (await history(result.runId)).filter((e) => e.type === 'StepFailed');
     expect(failures.map((e) => [e.data.attempt, (e.data.error as { code: string }).code])).toEqual([
       [1, 'timeout'],
       [2, 'timeout'],
     ]);
-    await waitFor(() => readdirSync(dir).filter((f) => f.startsWith(result.runId) && f.endsWith('.aborted')).length >= 1);
+    await waitFor(
+      () =>
+        readdirSync(stack.dir).filter((f) => f.startsWith(result.runId) && f.endsWith('.aborted'))
+          .length >= 1,
+    );
   });
 
   it('cancels a run: in-flight activity aborted, child run cancelled, run ends cancelled', async () => {
-    await client.call('weft.blueprints.put', { blueprint: { name: 'sleepy_child', steps: [act('nap', 'slow', { input: { dir } })] } });
+    await client.call('weft.blueprints.put', {
+      blueprint: {
+        name: 'sleepy_child',
+        steps: [act('nap', 'slow', { input: { dir: stack.dir } })],
+      },
+    });
     const blueprint = {
       name: 'to_cancel',
       steps: [
         {
           id: 'both',
           type: 'parallel',
-          branches: [[act('long', 'slow', { input: { dir }, timeout: '1m' })], [{ id: 'kid', type: 'child', blueprint: 'sleepy_child' }]],
+          branches: [
+            [act('long', 'slow', { input: { dir: stack.dir }, timeout: '1m' })],
+            [{ id: 'kid', type: 'child', blueprint: 'sleepy_child' }],
+          ],
         },
       ],
     };
-    const { runId } = await client.call<{ runId: string }>('weft.runs.start', { blueprint, runId: 'cancel-me' });
+    const { runId } = await client.call<{ runId: string }>('weft.runs.start', {
+      blueprint,
+      runId: 'cancel-me',
+    });
     const childId = 'cancel-me-kid-1';
-    await waitFor(async () => (await client.request<Summary>(`weft.runs.${childId}.get`)).data?.status === 'running');
+    await waitFor(
+      async () =>
+        (await client.request<Summary>(`weft.runs.${childId}.get`)).data?.status === 'running',
+    );
     await waitFor(async () => {
-      const steps = (await client.call<{ activeSteps: string[] }>(`weft.runs.${runId}.query.get_status`)).activeSteps;
+      const steps = (
+        await client.call<{ activeSteps: string[] }>(`weft.runs.${runId}.query.get_status`)
+      ).activeSteps;
       return steps.includes('long') && steps.includes('kid');
     });
-    expect(await client.call(`weft.runs.${runId}.cancel`, { reason: 'test' })).toEqual({ cancelled: true });
+    expect(await client.call(`weft.runs.${runId}.cancel`, { reason: 'test' })).toEqual({
+      cancelled: true,
+    });
     expect((await get(runId)).status).toBe('cancelled');
     await waitFor(statusIs(childId, 'cancelled'));
-    await waitFor(() => existsSync(join(dir, 'cancel-me_long_1.aborted')), { message: 'the activity saw its abort' });
+    await waitFor(() => existsSync(join(stack.dir, 'cancel-me_long_1.aborted')), {
+      message: 'the activity saw its abort',
+    });
     const again = await client.request(`weft.runs.${runId}.cancel`, {});
     expect(again.error?.code).toBe('run_not_running');
     const events = await history(runId);
@@ -103,10 +129,15 @@ describe('timeouts and cancel', () => {
 
 describe('durable timers', () => {
   it('fires a sleep once, not early, across a runtime restart', async () => {
-    const blueprint = { name: 'sleeper', steps: [{ id: 'nap', type: 'sleep', duration: '1500ms' }, act('after', 'echo')] };
-    const { runId } = await client.call<{ runId: string }>('weft.runs.start', { blueprint, input: 'z' });
-    expect(await runtime.stop()).toBe(0);
-    runtime = await startServe(nats.url, store);
+    const blueprint = {
+      name: 'sleeper',
+      steps: [{ id: 'nap', type: 'sleep', duration: '1500ms' }, act('after', 'echo')],
+    };
+    const { runId } = await client.call<{ runId: string }>('weft.runs.start', {
+      blueprint,
+      input: 'z',
+    });
+    await stack.restartRuntime();
     await waitFor(statusIs(runId, 'completed'), { timeoutMs: 15_000 });
     const events = await history(runId);
     const scheduled = events.find((e) => e.type === 'TimerScheduled');
@@ -126,15 +157,29 @@ describe('signals and queries', () => {
   };
 
   it('waits for a signal, records duplicates once, and answers queries after the end', async () => {
-    const { runId } = await client.call<{ runId: string }>('weft.runs.start', { blueprint: approval });
-    await waitFor(async () => (await client.call<{ waitingFor: string[] }>(`weft.runs.${runId}.query.get_status`)).waitingFor.includes('approve'));
-    const handlers = await client.call<{ signals: string[]; queries: string[] }>(`weft.runs.${runId}.query.get_handlers`);
+    const { runId } = await client.call<{ runId: string }>('weft.runs.start', {
+      blueprint: approval,
+    });
+    await waitFor(async () =>
+      (
+        await client.call<{ waitingFor: string[] }>(`weft.runs.${runId}.query.get_status`)
+      ).waitingFor.includes('approve'),
+    );
+    const handlers = await client.call<{ signals: string[]; queries: string[] }>(
+      `weft.runs.${runId}.query.get_handlers`,
+    );
     expect(handlers.signals.sort()).toEqual(['approve', 'note']);
-    expect(handlers.queries).toEqual(expect.arrayContaining(['get_status', 'get_data', 'get_signals', 'get_handlers', 'notes']));
+    expect(handlers.queries).toEqual(
+      expect.arrayContaining(['get_status', 'get_data', 'get_signals', 'get_handlers', 'notes']),
+    );
     const h = headers();
     h.set('Nats-Msg-Id', 'note-1');
     for (let i = 0; i < 2; i++) {
-      const reply = await client.nc.request(`weft.runs.${runId}.signal.note`, JSON.stringify('first note'), { headers: h, timeout: 5000 });
+      const reply = await client.nc.request(
+        `weft.runs.${runId}.signal.note`,
+        JSON.stringify('first note'),
+        { headers: h, timeout: 5000 },
+      );
       expect(reply.json()).toEqual({ ok: true, data: { accepted: true } });
     }
     expect(await client.call(`weft.runs.${runId}.query.notes`)).toBe(1);
@@ -143,15 +188,29 @@ describe('signals and queries', () => {
     await client.call(`weft.runs.${runId}.signal.approve`, { by: 'ada' });
     await waitFor(statusIs(runId, 'completed'));
     expect((await get(runId)).output).toEqual({ step: 'done', got: { by: 'ada' } });
-    expect((await client.request(`weft.runs.${runId}.signal.approve`, {})).error?.code).toBe('run_not_running');
-    expect(await client.call(`weft.runs.${runId}.query.get_data`)).toEqual({ note: ['first note'] });
-    const signals = await client.call<{ name: string; payload: unknown; at: string }[]>(`weft.runs.${runId}.query.get_signals`);
+    expect((await client.request(`weft.runs.${runId}.signal.approve`, {})).error?.code).toBe(
+      'run_not_running',
+    );
+    expect(await client.call(`weft.runs.${runId}.query.get_data`)).toEqual({
+      note: ['first note'],
+    });
+    const signals = await client.call<{ name: string; payload: unknown; at: string }[]>(
+      `weft.runs.${runId}.query.get_signals`,
+    );
     expect(signals.map((s) => s.name)).toEqual(['note', 'approve']);
-    expect((await client.request(`weft.runs.${runId}.query.nope`)).error?.code).toBe('unknown_query');
+    expect((await client.request(`weft.runs.${runId}.query.nope`)).error?.code).toBe(
+      'unknown_query',
+    );
   });
 
   it('keeps a signal published before the wait is reached', async () => {
-    const blueprint = { name: 'early_signal', steps: [act('first', 'slow', { input: { ms: 300 } }), { id: 'gate', type: 'wait', signal: 'go' }] };
+    const blueprint = {
+      name: 'early_signal',
+      steps: [
+        act('first', 'slow', { input: { ms: 300 } }),
+        { id: 'gate', type: 'wait', signal: 'go' },
+      ],
+    };
     const { runId } = await client.call<{ runId: string }>('weft.runs.start', { blueprint });
     client.nc.publish(`weft.runs.${runId}.signal.go`, JSON.stringify({ early: true }));
     await waitFor(statusIs(runId, 'completed'), { timeoutMs: 15_000 });
@@ -165,27 +224,62 @@ describe('hostile input', () => {
     const cases: [unknown, string][] = [
       [{ name: 'bad.name', steps: [act('a', 'echo')] }, 'invalid_name'],
       [{ name: 'self', steps: [act('a', 'echo', { dependsOn: ['a'] })] }, 'self_dependency'],
-      [{ name: 'evil', steps: [act('a', 'echo', { input: '{% $eval("1") %}' })] }, 'expression_syntax'],
-      [{ name: 'big', steps: [act('a', 'echo', { input: Array.from({ length: 100_000 }, () => 1) })] }, 'array_too_large'],
-      [{ name: 'nested', steps: [{ id: 'l', type: 'loop', while: '{% true %}', steps: [act('x', 'echo')] }] }, 'while_without_max'],
+      [
+        { name: 'evil', steps: [act('a', 'echo', { input: '{% $eval("1") %}' })] },
+        'expression_syntax',
+      ],
+      [
+        {
+          name: 'big',
+          steps: [act('a', 'echo', { input: Array.from({ length: 100_000 }, () => 1) })],
+        },
+        'array_too_large',
+      ],
+      [
+        {
+          name: 'nested',
+          steps: [{ id: 'l', type: 'loop', while: '{% true %}', steps: [act('x', 'echo')] }],
+        },
+        'while_without_max',
+      ],
     ];
     for (const [blueprint, code] of cases) {
-      const reply = await client.request('weft.runs.start', { blueprint, runId: `hostile-${code}` });
+      const reply = await client.request('weft.runs.start', {
+        blueprint,
+        runId: `hostile-${code}`,
+      });
       expect(reply.error?.code, code).toBe('invalid_blueprint');
       const diagnostics = (reply.error?.details as { diagnostics: { code: string }[] }).diagnostics;
-      expect(diagnostics.map((d) => d.code), code).toContain(code);
-      expect((await client.request(`weft.runs.hostile-${code}.get`)).error?.code).toBe('run_not_found');
+      expect(
+        diagnostics.map((d) => d.code),
+        code,
+      ).toContain(code);
+      expect((await client.request(`weft.runs.hostile-${code}.get`)).error?.code).toBe(
+        'run_not_found',
+      );
     }
     const deepReply = await client.raw('weft.blueprints.validate', `{"blueprint":${deep}}`);
     expect(deepReply.ok).toBe(true);
-    expect((deepReply.data as { diagnostics: { code: string }[] }).diagnostics.map((d) => d.code)).toContain('too_deep');
-    const huge = await client.raw('weft.runs.start', `{"blueprint":"x","input":"${'a'.repeat(800 * 1024)}"}`);
-    expect(huge.error?.code).toBe('payload_too_large');
-    const { blueprints } = await client.call<{ blueprints: { name: string }[] }>('weft.blueprints.list');
-    expect(blueprints.map((b) => b.name)).not.toContain('self');
-    expect((await client.call<Summary>('weft.runs.execute', { blueprint: { name: 'still_up', steps: [act('a', 'echo')] }, input: 1 })).status).toBe(
-      'completed',
+    expect(
+      (deepReply.data as { diagnostics: { code: string }[] }).diagnostics.map((d) => d.code),
+    ).toContain('too_deep');
+    const huge = await client.raw(
+      'weft.runs.start',
+      `{"blueprint":"x","input":"${'a'.repeat(800 * 1024)}"}`,
     );
+    expect(huge.error?.code).toBe('payload_too_large');
+    const { blueprints } = await client.call<{ blueprints: { name: string }[] }>(
+      'weft.blueprints.list',
+    );
+    expect(blueprints.map((b) => b.name)).not.toContain('self');
+    expect(
+      (
+        await client.call<Summary>('weft.runs.execute', {
+          blueprint: { name: 'still_up', steps: [act('a', 'echo')] },
+          input: 1,
+        })
+      ).status,
+    ).toBe('completed');
   });
 
   it('fails a step, not the runtime, on a runaway expression', async () => {
@@ -193,7 +287,10 @@ describe('hostile input', () => {
       name: 'runaway',
       steps: [act('a', 'echo', { input: '{% ($f := function($x) { $f($x + 1) }; $f(0)) %}' })],
     };
-    const result = await client.call<Summary>('weft.runs.execute', { blueprint, timeoutMs: 10_000 });
+    const result = await client.call<Summary>('weft.runs.execute', {
+      blueprint,
+      timeoutMs: 10_000,
+    });
     expect(result.status).toBe('failed');
     expect(result.error?.message).toMatch(/limit|depth|steps/i);
   });

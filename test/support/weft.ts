@@ -1,6 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
+import { startNatsServer, type NatsServerHandle } from './natsServer.ts';
 import { waitFor } from './wait.ts';
 
 /** weft processes started the way a user starts them (`node bin/weft.js …`), stopped by pid. */
@@ -16,7 +20,11 @@ export interface WeftProcess {
   kill9(): Promise<void>;
 }
 
-export const spawnWeft = async (args: readonly string[], ready: RegExp, env: NodeJS.ProcessEnv = {}): Promise<WeftProcess> => {
+export const spawnWeft = async (
+  args: readonly string[],
+  ready: RegExp,
+  env: NodeJS.ProcessEnv = {},
+): Promise<WeftProcess> => {
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
@@ -25,8 +33,13 @@ export const spawnWeft = async (args: readonly string[], ready: RegExp, env: Nod
   let text = '';
   child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
   child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  await waitFor(() => ready.test(text) || child.exitCode !== null, { timeoutMs: 20_000, message: `weft ${args.join(' ')} did not become ready` });
+  const exited = new Promise<number | null>((resolve) =>
+    child.once('exit', (code) => resolve(code)),
+  );
+  await waitFor(() => ready.test(text) || child.exitCode !== null, {
+    timeoutMs: 20_000,
+    message: `weft ${args.join(' ')} did not become ready`,
+  });
   if (child.exitCode !== null) throw new Error(`weft ${args.join(' ')} exited early:\n${text}`);
   return {
     child,
@@ -66,7 +79,11 @@ export interface TestClient {
 
 export const testClient = async (url: string): Promise<TestClient> => {
   const nc = await connect({ servers: url });
-  const raw = async (subject: string, payload: string | Uint8Array, timeoutMs = 10_000): Promise<Reply> => {
+  const raw = async (
+    subject: string,
+    payload: string | Uint8Array,
+    timeoutMs = 10_000,
+  ): Promise<Reply> => {
     const msg = await nc.request(subject, payload, { timeout: timeoutMs });
     return { ...msg.json<Reply>(), headers: msg.headers };
   };
@@ -83,4 +100,53 @@ export const testClient = async (url: string): Promise<TestClient> => {
     },
     close: () => nc.close(),
   };
+};
+
+/**
+ * One integration stack as a user runs it: a nats-server on a random loopback port, `weft serve`
+ * on a fresh sqlite file, `weft worker <module>`, and a client. `stop()` ends every process and
+ * removes the temp dir.
+ */
+export interface Stack {
+  readonly nats: NatsServerHandle;
+  readonly dir: string;
+  readonly store: string;
+  readonly client: TestClient;
+  runtime: WeftProcess;
+  worker: WeftProcess | undefined;
+  /** Stops the runtime (gracefully, expecting exit code 0) and starts it again on the same store. */
+  restartRuntime(): Promise<void>;
+  stop(): Promise<void>;
+}
+
+export const startStack = async (
+  options: { readonly workerModule?: string; readonly env?: NodeJS.ProcessEnv } = {},
+): Promise<Stack> => {
+  const nats = await startNatsServer();
+  const dir = mkdtempSync(join(tmpdir(), 'weft-it-'));
+  const store = `sqlite:${join(dir, 'events.db')}`;
+  const serve = () =>
+    spawnWeft(['serve', '--nats', nats.url, '--store', store], /runtime serving/, options.env);
+  const stack: Stack = {
+    nats,
+    dir,
+    store,
+    runtime: await serve(),
+    worker: await startWorker(nats.url, options.workerModule),
+    client: await testClient(nats.url),
+    async restartRuntime() {
+      const code = await stack.runtime.stop();
+      if (code !== 0)
+        throw new Error(`runtime exited with ${String(code)}:\n${stack.runtime.output()}`);
+      stack.runtime = await serve();
+    },
+    async stop() {
+      await stack.client.close().catch(() => undefined);
+      await stack.worker?.stop();
+      await stack.runtime.stop();
+      await nats.stop();
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  return stack;
 };
