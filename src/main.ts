@@ -6,6 +6,7 @@ import type { BlueprintLimits } from './blueprints/validate.ts';
 import { RunSupervisor } from './actors/supervisor.ts';
 import { TaskChannel } from './actors/taskChannel.ts';
 import { Gateway } from './gateway/server.ts';
+import { natsServers } from './config.ts';
 import { Subjects } from './gateway/subjects.ts';
 import { EventStore, type EventStoreShape } from './store/EventStore.ts';
 import { storeLayer } from './store/layers.ts';
@@ -33,12 +34,6 @@ export interface Runtime {
   readonly registry: BlueprintRegistry;
   close(): Promise<void>;
 }
-
-export const natsServers = (urls: string): string[] =>
-  urls
-    .split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
 
 export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> => {
   const log = options.log ?? ((message: string) => process.stderr.write(`[weft] ${message}\n`));
@@ -101,3 +96,5 @@ export const withStore = <A>(url: string, use: (store: EventStoreShape) => Promi
       }).pipe(Effect.provide(storeLayer(url))),
     ),
   );
+
+export { natsServers } from './config.ts';

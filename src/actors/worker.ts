@@ -2,6 +2,7 @@ import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { Result } from 'effect';
 import type { Json } from '../blueprints/json.ts';
+import { DEFAULT_NATS_URL, natsServers } from '../config.ts';
 import { Subjects } from '../gateway/subjects.ts';
 import { decodeTaskCancel, decodeTaskMessage, type TaskMessage, type TaskResult } from '../gateway/protocol.ts';
 import { ensureConsumer, ensureStreams, TASK_ACK_WAIT_MS } from './jetstream.ts';
@@ -64,10 +65,7 @@ class Slots {
   }
 }
 
-const serversOf = (servers: WorkerOptions['servers']): string[] =>
-  (typeof servers === 'string' ? servers.split(',') : [...(servers ?? (process.env.WEFT_NATS_URL ?? 'nats://127.0.0.1:4222').split(','))])
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+const serversOf = (servers: WorkerOptions['servers']): string[] => natsServers(servers ?? process.env.WEFT_NATS_URL ?? DEFAULT_NATS_URL);
 
 const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
 

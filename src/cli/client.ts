@@ -1,5 +1,5 @@
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { natsServers } from '../main.ts';
+import { natsServers } from '../config.ts';
 
 /** A request-reply client for the gateway, as any other-language client would speak to it. */
 

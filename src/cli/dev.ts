@@ -6,7 +6,8 @@ import { connect } from '@nats-io/transport-node';
 import { createWorker, type Activity } from '../actors/worker.ts';
 import { validateBlueprint } from '../blueprints/validate.ts';
 import { activities } from '../demo/activities.ts';
-import { natsServers, startRuntime } from '../main.ts';
+import { natsServers } from '../config.ts';
+import { startRuntime } from '../main.ts';
 
 /**
  * `weft dev`: everything on one machine. Uses the NATS server at the configured URL, or starts

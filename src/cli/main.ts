@@ -1,22 +1,19 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { createWorker, type Activity } from '../actors/worker.ts';
-import { blueprintJsonSchema } from '../blueprints/jsonSchema.ts';
+import type { Activity } from '../actors/worker.ts';
 import type { BlueprintLimits } from '../blueprints/validate.ts';
 import { Subjects } from '../gateway/subjects.ts';
-import { startRuntime } from '../main.ts';
 import { ClientError, openClient, type Client } from './client.ts';
 import type { StoredEvent } from '../machines/replay.ts';
-import { runDev } from './dev.ts';
-import { checkStore, formatReplay, replayRun } from './replay.ts';
 import { formatTable, printError } from './format.ts';
 
 /**
  * The `weft` command. Every verb accepts `--nats`, `--prefix` (and `--store` where a runtime
  * starts); flags win over `WEFT_NATS_URL`, `WEFT_PREFIX`, `WEFT_STORE`. Client verbs print for
  * people by default and JSON with `--json`. Returns the exit code: 0 on success, 1 on any error,
- * 2 on a usage error.
+ * 2 on a usage error. Client verbs load only the client: the runtime, worker, dev and replay modules
+ * are imported by the verbs that need them, so a client command starts fast.
  */
 
 const USAGE = `usage: weft <command>
@@ -236,15 +233,16 @@ const command = async (parsed: Parsed): Promise<number> => {
 
   switch (verb) {
     case 'dev':
-      return runDev({ ...config, store: flag(parsed, 'store') ?? process.env.WEFT_STORE ?? 'sqlite:./.weft/events.db', once: parsed.flags.has('once') });
+      return (await import('./dev.ts')).runDev({ ...config, store: flag(parsed, 'store') ?? process.env.WEFT_STORE ?? 'sqlite:./.weft/events.db', once: parsed.flags.has('once') });
     case 'serve': {
-      const runtime = await startRuntime(config);
+      const runtime = await (await import('../main.ts')).startRuntime(config);
       process.stderr.write(`weft runtime serving on ${config.nats} (prefix '${config.prefix}', store ${config.store})\n`);
       return untilSignal(() => runtime.close());
     }
     case 'worker': {
       const activities = await loadActivities(need(parsed, 1, 'worker module'));
       const concurrency = intFlag(parsed, 'concurrency');
+      const { createWorker } = await import('../actors/worker.ts');
       const worker = await createWorker({
         servers: config.nats,
         prefix: config.prefix,
@@ -257,7 +255,7 @@ const command = async (parsed: Parsed): Promise<number> => {
     case 'blueprint':
       switch (sub) {
         case 'schema':
-          out(pretty(blueprintJsonSchema()));
+          out(pretty((await import('../blueprints/jsonSchema.ts')).blueprintJsonSchema()));
           return 0;
         case 'put':
           return client(parsed, async (c, s) => {
@@ -393,7 +391,7 @@ const command = async (parsed: Parsed): Promise<number> => {
       });
     case 'replay': {
       if (parsed.flags.has('check')) {
-        const result = await checkStore(config.store, out);
+        const result = await (await import('./replay.ts')).checkStore(config.store, out);
         emit(result, () => `checked ${result.checked} runs: ${result.diverged === 0 ? 'no divergence' : `${result.diverged} diverged`}`);
         return result.diverged === 0 ? 0 : 1;
       }
@@ -405,6 +403,7 @@ const command = async (parsed: Parsed): Promise<number> => {
           events.push(...page.events);
           if (page.events.length < 10_000) break;
         }
+        const { formatReplay, replayRun } = await import('./replay.ts');
         const steps = replayRun(events, intFlag(parsed, 'to'));
         emit(steps, () => formatReplay(steps));
         return 0;
