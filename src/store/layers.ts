@@ -1,7 +1,6 @@
 import { Effect, Layer } from 'effect';
 import { EventStore, type EventStoreShape } from './EventStore.ts';
 import { StoreUnavailable } from './errors.ts';
-import { makeKurrentStore } from './kurrentdb.ts';
 import { makeMemoryStore } from './memory.ts';
 import { makeSqliteStore } from './sqlite.ts';
 
@@ -40,19 +39,23 @@ export const parseStoreUrl = (url: string): StoreConfig => {
   );
 };
 
-const open = (config: StoreConfig): EventStoreShape => {
+/**
+ * Opens a store. The KurrentDB client (gRPC, ~80 MB resident) is imported only when a KurrentDB
+ * URL asks for it.
+ */
+const open = async (config: StoreConfig): Promise<EventStoreShape> => {
   switch (config.kind) {
     case 'memory':
       return makeMemoryStore();
     case 'sqlite':
       return makeSqliteStore(config.path);
     case 'kurrentdb':
-      return makeKurrentStore(config.connectionString);
+      return (await import('./kurrentdb.ts')).makeKurrentStore(config.connectionString);
   }
 };
 
 /** Opens the store a URL names. Throws if the URL is malformed or the store cannot be opened. */
-export const makeStore = (url: string): EventStoreShape => open(parseStoreUrl(url));
+export const makeStore = (url: string): Promise<EventStoreShape> => open(parseStoreUrl(url));
 
 /**
  * Provides `EventStore` from a store URL and closes the store when the layer is released. A
@@ -65,7 +68,7 @@ export const storeLayer = (url: string): Layer.Layer<EventStore, StoreUnavailabl
     Effect.acquireRelease(
       Effect.sync(() => parseStoreUrl(url)).pipe(
         Effect.andThen((config) =>
-          Effect.try({
+          Effect.tryPromise({
             try: () => open(config),
             catch: (cause) =>
               new StoreUnavailable({

@@ -63,7 +63,10 @@ export const makeMemoryStore = (): EventStoreShape => {
             position: log.length + i + 1,
             at,
           }));
-          streams.set(stream, [...existing, ...recorded]);
+          // Appended in place: `read` hands out copies, so no reader sees the array change.
+          const list = streams.get(stream);
+          if (list === undefined) streams.set(stream, recorded);
+          else list.push(...recorded);
           log.push(...recorded);
           for (const e of recorded) ids.add(e.id);
           return Effect.succeed({ revision: first + events.length - 1, position: log.length, at });

@@ -61,7 +61,7 @@ describe('parseStoreUrl', () => {
 
 describe('makeStore', () => {
   it('opens the store the URL names', async () => {
-    const store = makeStore(`sqlite:${join(tempDir(), 'a', 'weft.db')}`);
+    const store = await makeStore(`sqlite:${join(tempDir(), 'a', 'weft.db')}`);
     await Effect.runPromise(store.append('s', [{ id: 'e', type: 'T', data: 1 }], 'no_stream'));
     expect(await Effect.runPromise(store.revision('s'))).toBe(0);
     await Effect.runPromise(store.close());
