@@ -1,0 +1,96 @@
+/** Figures, statistics and the two outputs of the bench: one JSON line per figure, and a table. */
+
+export interface Target {
+  readonly value: number;
+  /** `<=`: the figure must be at most the target; `>=`: at least. */
+  readonly cmp: '<=' | '>=';
+}
+
+export interface Figure {
+  readonly workload: string;
+  readonly metric: string;
+  readonly value: number;
+  readonly unit: string;
+  readonly target?: Target;
+  /** How many samples the figure summarises (runs, repetitions). */
+  readonly n?: number;
+  /** Anything a reader should know (a loop cut short by its time budget, …). */
+  readonly note?: string;
+}
+
+export interface Environment {
+  readonly node: string;
+  readonly nats: string;
+  readonly store: string;
+}
+
+/** Nearest-rank percentile of unsorted samples (`p` in 0..100). NaN for no samples. */
+export const percentile = (samples: readonly number[], p: number): number => {
+  if (samples.length === 0) return Number.NaN;
+  const sorted = [...samples].sort((a, b) => a - b);
+  const rank = Math.min(sorted.length, Math.max(1, Math.ceil((p / 100) * sorted.length)));
+  return sorted[rank - 1] ?? Number.NaN;
+};
+
+export const median = (samples: readonly number[]): number => percentile(samples, 50);
+
+/** Rounds to 3 significant decimals for ms-scale values, fewer for large ones. */
+export const round = (value: number): number => {
+  if (!Number.isFinite(value)) return value;
+  const abs = Math.abs(value);
+  const digits = abs >= 1000 ? 0 : abs >= 100 ? 1 : abs >= 10 ? 2 : 3;
+  const f = 10 ** digits;
+  return Math.round(value * f) / f;
+};
+
+export const met = (figure: Figure): boolean | undefined => {
+  const t = figure.target;
+  if (t === undefined) return undefined;
+  if (!Number.isFinite(figure.value)) return false;
+  return t.cmp === '<=' ? figure.value <= t.value : figure.value >= t.value;
+};
+
+/** The JSON line of one figure (`target` is the number; `cmp` says which way it binds). */
+export const jsonLine = (figure: Figure, env: Environment): string =>
+  JSON.stringify({
+    workload: figure.workload,
+    metric: figure.metric,
+    value: round(figure.value),
+    unit: figure.unit,
+    ...(figure.target === undefined ? {} : { target: figure.target.value, cmp: figure.target.cmp, met: met(figure) }),
+    ...(figure.n === undefined ? {} : { n: figure.n }),
+    ...(figure.note === undefined ? {} : { note: figure.note }),
+    node: env.node,
+    nats: env.nats,
+    store: env.store,
+  });
+
+/** A plain-text table of the figures, with a column saying whether each target is met. */
+export const table = (figures: readonly Figure[], env: Environment): string => {
+  const header = ['workload', 'metric', 'value', 'unit', 'target', 'met', 'n', 'note'];
+  const rows = figures.map((f) => {
+    const ok = met(f);
+    return [
+      f.workload,
+      f.metric,
+      String(round(f.value)),
+      f.unit,
+      f.target === undefined ? '' : `${f.target.cmp} ${f.target.value}`,
+      ok === undefined ? '' : ok ? 'yes' : 'NO',
+      f.n === undefined ? '' : String(f.n),
+      f.note ?? '',
+    ];
+  });
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]): string =>
+    cells
+      .map((c, i) => (i === 2 ? c.padStart(widths[i] ?? 0) : c.padEnd(widths[i] ?? 0)))
+      .join('  ')
+      .trimEnd();
+  return [
+    `weft bench — store ${env.store}, node ${env.node}, nats-server ${env.nats}`,
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...rows.map(line),
+  ].join('\n');
+};

@@ -1,0 +1,133 @@
+import { resolve } from 'node:path';
+import { performance } from 'node:perf_hooks';
+import { parseArgs } from 'node:util';
+import { Cluster, natsVersion, type StoreKind } from './harness.ts';
+import { jsonLine, table, type Environment, type Figure } from './report.ts';
+import { FULL, QUICK, idle, putBlueprints, replayWorkload, w1, w2, w3, type Context } from './workloads.ts';
+
+/**
+ * `npm run bench [-- --store memory] [--quick] [--only w1,w2,w3,replay,idle] [--profile DIR]`
+ *
+ * Starts nats-server, the runtime (`weft serve`, durable sqlite store by default) and a worker as
+ * separate processes, runs the workloads after a warm-up each, and prints one JSON line per
+ * figure on stdout as it is measured, then a table. Progress goes to stderr. Every process and
+ * temp dir is removed at the end, also on an error or Ctrl-C. `--profile DIR` starts the runtime
+ * and the worker with V8's CPU profiler; summarise a profile with `node bench/profile.ts FILE`.
+ */
+
+const WORKLOADS = {
+  w1,
+  w2,
+  w3,
+  replay: replayWorkload,
+  idle,
+} as const satisfies Record<string, (ctx: Context) => Promise<void>>;
+type WorkloadName = keyof typeof WORKLOADS;
+const NAMES = Object.keys(WORKLOADS) as WorkloadName[];
+
+const usage = `usage: npm run bench -- [--store sqlite|memory] [--quick] [--only ${NAMES.join(',')}] [--profile DIR]`;
+
+interface Options {
+  readonly store: StoreKind;
+  readonly quick: boolean;
+  readonly only: readonly WorkloadName[];
+  /** Where the runtime and the worker write V8 CPU profiles (`--cpu-prof-dir`), if given. */
+  readonly profile: string | undefined;
+}
+
+const parse = (): Options => {
+  const { values } = parseArgs({
+    options: {
+      store: { type: 'string', default: 'sqlite' },
+      quick: { type: 'boolean', default: false },
+      only: { type: 'string' },
+      profile: { type: 'string' },
+      help: { type: 'boolean', default: false },
+    },
+    strict: true,
+  });
+  if (values.help) {
+    process.stdout.write(`${usage}\n`);
+    process.exit(0);
+  }
+  const store = values.store.replace(/:$/, '');
+  if (store !== 'sqlite' && store !== 'memory') throw new Error(`--store must be sqlite or memory, not ${values.store}`);
+  const only = (values.only ?? NAMES.join(','))
+    .split(',')
+    .map((s) => s.trim().toLowerCase())
+    .filter((s) => s !== '');
+  for (const name of only) {
+    if (!(NAMES as string[]).includes(name)) throw new Error(`--only: unknown workload ${name} (known: ${NAMES.join(', ')})`);
+  }
+  return {
+    store,
+    quick: values.quick,
+    only: NAMES.filter((n) => only.includes(n)),
+    profile: values.profile === undefined ? undefined : resolve(values.profile),
+  };
+};
+
+const log = (message: string): void => {
+  process.stderr.write(`bench: ${message}\n`);
+};
+
+const main = async (): Promise<number> => {
+  let options: Options;
+  try {
+    options = parse();
+  } catch (error) {
+    process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${usage}\n`);
+    return 2;
+  }
+  const env: Environment = { node: process.version, nats: natsVersion(), store: options.store };
+  const sizes = options.quick ? QUICK : FULL;
+  const figures: Figure[] = [];
+  const emit = (figure: Figure): void => {
+    figures.push(figure);
+    process.stdout.write(`${jsonLine(figure, env)}\n`);
+  };
+  const began = performance.now();
+  log(`store ${options.store}${options.quick ? ', quick' : ''}; workloads ${options.only.join(', ')}`);
+  const cluster = await Cluster.start(options.store, options.profile);
+  log(`nats-server pid ${cluster.nats.pid}, runtime pid ${cluster.runtimePid}, worker pid ${cluster.worker.child.pid ?? -1}`);
+
+  let interrupted = false;
+  // A function, so that the checks below are not narrowed away: the handler sets it meanwhile.
+  const stopping = (): boolean => interrupted;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    if (interrupted) return;
+    interrupted = true;
+    log(`${signal}: stopping`);
+    void cluster.stop().finally(() => process.exit(130));
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+
+  let failures = 0;
+  try {
+    await putBlueprints(cluster);
+    for (const name of options.only) {
+      if (stopping()) break;
+      const start = performance.now();
+      try {
+        await WORKLOADS[name]({ cluster, sizes, log, emit });
+      } catch (error) {
+        if (stopping()) break;
+        failures++;
+        log(`${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+        log(`runtime output (tail):\n${cluster.runtime.output().slice(-4000)}`);
+        log(`worker output (tail):\n${cluster.worker.output().slice(-2000)}`);
+      }
+      log(`${name} took ${((performance.now() - start) / 1000).toFixed(1)} s`);
+    }
+  } finally {
+    await cluster.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+  process.stdout.write(`\n${table(figures, env)}\n`);
+  log(`done in ${((performance.now() - began) / 1000).toFixed(1)} s${failures > 0 ? `, ${failures} workload(s) failed` : ''}`);
+  return failures > 0 ? 1 : 0;
+};
+
+process.exitCode = await main();

@@ -1,0 +1,438 @@
+import { performance } from 'node:perf_hooks';
+import { Result, Schema } from 'effect';
+import { parseDuration } from '../src/blueprints/duration.ts';
+import { validateBlueprint } from '../src/blueprints/validate.ts';
+import { compileBlueprint } from '../src/machines/compile.ts';
+import { RunEvent } from '../src/machines/events.ts';
+import { replay, statusOf } from '../src/machines/run.ts';
+import { sleep } from '../test/support/wait.ts';
+import { rssKiB, type Cluster } from './harness.ts';
+import { median, percentile, type Figure } from './report.ts';
+
+/**
+ * The workloads of the issue. Each measures from the client's side (a separate process talking
+ * NATS to the runtime), except the replay fold, which is the pure fold timed in-process. Every
+ * loop is bounded in count and in time; a loop cut short by its time budget says so in a note.
+ */
+
+export interface Sizes {
+  readonly w1Warmup: number;
+  readonly w1LatencyRuns: number;
+  readonly w1ThroughputRuns: number;
+  readonly w1InFlight: number;
+  readonly w2: readonly { readonly items: number; readonly reps: number; readonly budgetMs: number }[];
+  readonly w3Warmup: number;
+  readonly w3Runs: number;
+  readonly replayEvents: number;
+  readonly replayReps: number;
+  readonly idleRuns: number;
+  readonly idleInFlight: number;
+}
+
+export const FULL: Sizes = {
+  w1Warmup: 50,
+  w1LatencyRuns: 500,
+  w1ThroughputRuns: 3000,
+  w1InFlight: 64,
+  w2: [
+    { items: 1000, reps: 5, budgetMs: 30_000 },
+    { items: 10_000, reps: 5, budgetMs: 90_000 },
+  ],
+  w3Warmup: 20,
+  w3Runs: 200,
+  replayEvents: 10_000,
+  replayReps: 5,
+  idleRuns: 10_000,
+  idleInFlight: 200,
+};
+
+export const QUICK: Sizes = {
+  w1Warmup: 10,
+  w1LatencyRuns: 100,
+  w1ThroughputRuns: 500,
+  w1InFlight: 64,
+  w2: [{ items: 1000, reps: 3, budgetMs: 10_000 }],
+  w3Warmup: 5,
+  w3Runs: 50,
+  replayEvents: 2_000,
+  replayReps: 3,
+  idleRuns: 1_000,
+  idleInFlight: 200,
+};
+
+export interface Context {
+  readonly cluster: Cluster;
+  readonly sizes: Sizes;
+  readonly log: (message: string) => void;
+  /** Called with each figure as soon as it is known. */
+  readonly emit: (figure: Figure) => void;
+}
+
+export const BLUEPRINTS = {
+  w1: {
+    name: 'bench_w1',
+    steps: [
+      { id: 'a', type: 'activity', activity: 'add_field' },
+      { id: 'b', type: 'activity', activity: 'add_field' },
+      { id: 'c', type: 'activity', activity: 'add_field' },
+    ],
+  },
+  map: {
+    name: 'bench_map',
+    steps: [{ id: 'm', type: 'map', concurrency: 1000, step: { type: 'activity', activity: 'noop' } }],
+  },
+  wait: {
+    name: 'bench_wait',
+    steps: [{ id: 'w', type: 'wait', signal: 'go' }],
+  },
+} as const;
+
+export const putBlueprints = async (cluster: Cluster): Promise<void> => {
+  for (const blueprint of Object.values(BLUEPRINTS)) {
+    await cluster.client.call('weft.blueprints.put', { blueprint });
+  }
+};
+
+interface Executed {
+  readonly runId: string;
+  readonly status: string;
+  readonly output?: unknown;
+  readonly error?: unknown;
+}
+
+let runCounter = 0;
+const runStamp = Date.now().toString(36);
+
+/**
+ * One run through `weft.runs.execute`: the request returns once the run has ended. On a failure
+ * (a timeout most likely) the run is cancelled, so it does not go on loading the next figures.
+ */
+const execute = async (cluster: Cluster, blueprint: string, input: unknown, timeoutMs: number): Promise<Executed> => {
+  const runId = `${blueprint}-${runStamp}-${runCounter++}`;
+  try {
+    const result = await cluster.client.call<Executed>(
+      'weft.runs.execute',
+      { blueprint, input, runId, timeoutMs },
+      timeoutMs + 5_000,
+    );
+    if (result.status !== 'completed') {
+      throw new Error(`run ${result.runId} of ${blueprint} ended ${result.status}: ${JSON.stringify(result.error)}`);
+    }
+    return result;
+  } catch (error) {
+    await cluster.client.request(`weft.runs.${runId}.cancel`, { reason: 'bench: run failed or timed out' }).catch(() => undefined);
+    throw error;
+  }
+};
+
+const elapsed = (start: number): number => performance.now() - start;
+
+interface Loop {
+  readonly done: number;
+  readonly ms: number;
+  readonly cut: boolean;
+}
+
+/**
+ * Runs `body(i)` for i = 0..count-1, at most `inFlight` at a time. Starts no new item once the
+ * budget is spent or once the next item, at the pace so far, would end after it (so one slow
+ * repetition is not followed by another that overruns the budget).
+ */
+const pool = async (
+  count: number,
+  inFlight: number,
+  budgetMs: number,
+  body: (i: number) => Promise<void>,
+): Promise<Loop> => {
+  const start = performance.now();
+  let next = 0;
+  let done = 0;
+  let cut = false;
+  const lane = async (): Promise<void> => {
+    while (next < count) {
+      const spent = elapsed(start);
+      const pace = done === 0 ? 0 : (spent / done) * Math.min(inFlight, count - next);
+      if (spent + pace > budgetMs) {
+        cut = true;
+        return;
+      }
+      const i = next++;
+      await body(i);
+      done++;
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, lane));
+  return { done, ms: elapsed(start), cut };
+};
+
+const cutNote = (loop: Loop, count: number, budgetMs: number): { note?: string } =>
+  loop.cut ? { note: `time budget ${budgetMs / 1000}s reached after ${loop.done} of ${count}` } : {};
+
+const expectAdded = (output: unknown): void => {
+  const o = output as Record<string, unknown> | null;
+  if (o?.['a'] !== true || o['b'] !== true || o['c'] !== true) {
+    throw new Error(`W1 output lacks the added fields: ${JSON.stringify(output)}`);
+  }
+};
+
+/** W1: three activities in sequence; latency with one run in flight, throughput with many. */
+export const w1 = async ({ cluster, sizes, log, emit }: Context): Promise<void> => {
+  const name = BLUEPRINTS.w1.name;
+  log(`W1 warm-up: ${sizes.w1Warmup} runs`);
+  await pool(sizes.w1Warmup, 1, 30_000, async (i) => expectAdded((await execute(cluster, name, { i }, 30_000)).output));
+
+  log(`W1 latency: ${sizes.w1LatencyRuns} runs, one in flight`);
+  const latencies: number[] = [];
+  const budget = 45_000;
+  const latency = await pool(sizes.w1LatencyRuns, 1, budget, async (i) => {
+    const start = performance.now();
+    const result = await execute(cluster, name, { i }, 30_000);
+    latencies.push(elapsed(start));
+    expectAdded(result.output);
+  });
+  const note = cutNote(latency, sizes.w1LatencyRuns, budget);
+
+  emit({ workload: 'W1', metric: 'latency_p50', value: median(latencies), unit: 'ms', target: { value: 2, cmp: '<=' }, n: latency.done, ...note });
+  emit({ workload: 'W1', metric: 'latency_p99', value: percentile(latencies, 99), unit: 'ms', n: latency.done, ...note });
+  const last = await execute(cluster, name, { i: -1 }, 30_000);
+  emit({ workload: 'W1', metric: 'events_per_run', value: (await history(cluster, last.runId)).length, unit: 'events', n: 1 });
+
+  log(`W1 throughput: ${sizes.w1ThroughputRuns} runs, ${sizes.w1InFlight} in flight`);
+  await pool(sizes.w1InFlight, sizes.w1InFlight, 30_000, async (i) => {
+    await execute(cluster, name, { i }, 30_000);
+  });
+  const loaded: number[] = [];
+  const throughput = await pool(sizes.w1ThroughputRuns, sizes.w1InFlight, budget, async (i) => {
+    const start = performance.now();
+    const result = await execute(cluster, name, { i }, 60_000);
+    loaded.push(elapsed(start));
+    expectAdded(result.output);
+  });
+  const tnote = cutNote(throughput, sizes.w1ThroughputRuns, budget);
+  emit({
+    workload: 'W1',
+    metric: `throughput_${sizes.w1InFlight}_in_flight`,
+    value: (throughput.done / throughput.ms) * 1000,
+    unit: 'runs/s',
+    target: { value: 2000, cmp: '>=' },
+    n: throughput.done,
+    ...tnote,
+  });
+  emit({ workload: 'W1', metric: `latency_p50_${sizes.w1InFlight}_in_flight`, value: median(loaded), unit: 'ms', n: throughput.done, ...tnote });
+  emit({ workload: 'W1', metric: `latency_p99_${sizes.w1InFlight}_in_flight`, value: percentile(loaded, 99), unit: 'ms', n: throughput.done, ...tnote });
+};
+
+const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
+
+/** W2: one run whose map step runs `noop` over N items and joins; start → completion, median. */
+export const w2 = async ({ cluster, sizes, log, emit }: Context): Promise<void> => {
+  const name = BLUEPRINTS.map.name;
+  log('W2 warm-up: 2 runs of 1000 items');
+  for (let i = 0; i < 2; i++) await execute(cluster, name, range(1000), 60_000);
+  for (const { items, reps, budgetMs } of sizes.w2) {
+    log(`W2: ${reps} runs of ${items} items`);
+    const input = range(items);
+    const times: number[] = [];
+    const loop = await pool(reps, 1, budgetMs, async () => {
+      const start = performance.now();
+      const result = await execute(cluster, name, input, 120_000);
+      times.push(elapsed(start));
+      if (!Array.isArray(result.output) || result.output.length !== items) {
+        throw new Error(`W2 output is not the ${items} items`);
+      }
+    });
+    emit({
+      workload: 'W2',
+      metric: `map_${items}_items`,
+      value: median(times),
+      unit: 'ms',
+      target: { value: items <= 1000 ? 150 : 1500, cmp: '<=' },
+      n: loop.done,
+      ...cutNote(loop, reps, budgetMs),
+    });
+  }
+};
+
+interface EventMessage {
+  readonly revision: number;
+  readonly type: string;
+  readonly data: unknown;
+  readonly at: string;
+}
+
+/**
+ * W3: a run parked in `wait`; from sending the signal to seeing RunCompleted on the run's events
+ * subject (subscribed before the run starts).
+ */
+export const w3 = async ({ cluster, sizes, log, emit }: Context): Promise<void> => {
+  const { nc } = cluster.client;
+  const stamp = Date.now().toString(36);
+  const once = async (runId: string): Promise<number> => {
+    let seen: (at: number) => void = () => undefined;
+    let failed: (error: Error) => void = () => undefined;
+    const completed = new Promise<number>((resolve, reject) => {
+      seen = resolve;
+      failed = reject;
+    });
+    const sub = nc.subscribe(`weft.runs.${runId}.events`, {
+      callback: (error, msg) => {
+        if (error !== null) {
+          failed(error);
+          return;
+        }
+        const event = msg.json<EventMessage>();
+        if (event.type === 'RunCompleted') seen(performance.now());
+        else if (event.type === 'RunFailed' || event.type === 'RunCancelled') failed(new Error(`run ${runId}: ${event.type}`));
+      },
+    });
+    const timer = new AbortController();
+    try {
+      await nc.flush();
+      await cluster.client.call('weft.runs.start', { blueprint: BLUEPRINTS.wait.name, runId, input: {} });
+      const start = performance.now();
+      await cluster.client.call(`weft.runs.${runId}.signal.go`, { ok: true });
+      const end = await Promise.race([
+        completed,
+        sleep(10_000, timer.signal).then(() => {
+          throw new Error(`run ${runId}: no RunCompleted within 10 s of the signal`);
+        }),
+      ]);
+      return end - start;
+    } finally {
+      timer.abort();
+      sub.unsubscribe();
+    }
+  };
+  log(`W3 warm-up: ${sizes.w3Warmup} runs`);
+  for (let i = 0; i < sizes.w3Warmup; i++) await once(`w3warm-${stamp}-${i}`);
+  log(`W3: ${sizes.w3Runs} runs`);
+  const times: number[] = [];
+  const budget = 40_000;
+  const loop = await pool(sizes.w3Runs, 1, budget, async (i) => {
+    times.push(await once(`w3-${stamp}-${i}`));
+  });
+  const note = cutNote(loop, sizes.w3Runs, budget);
+  emit({ workload: 'W3', metric: 'signal_to_completed_p50', value: median(times), unit: 'ms', target: { value: 2, cmp: '<=' }, n: loop.done, ...note });
+  emit({ workload: 'W3', metric: 'signal_to_completed_p99', value: percentile(times, 99), unit: 'ms', n: loop.done, ...note });
+};
+
+/** The whole stream of a run, read through `weft.runs.<id>.history` in pages (each reply < 1 MiB). */
+const history = async (cluster: Cluster, runId: string): Promise<EventMessage[]> => {
+  const events: EventMessage[] = [];
+  const page = 1000;
+  for (let guard = 0; guard < 1000; guard++) {
+    const { events: got } = await cluster.client.call<{ events: EventMessage[] }>(
+      `weft.runs.${runId}.history`,
+      { from: events.length, limit: page },
+      30_000,
+    );
+    events.push(...got);
+    if (got.length < page) return events;
+  }
+  throw new Error(`history of ${runId}: more pages than expected`);
+};
+
+const decodeRunEvent = Schema.decodeUnknownResult(RunEvent);
+
+/** As the runtime does on load: the recorded data plus its type, decoded to a RunEvent. */
+const toRunEvent = (recorded: EventMessage): RunEvent => {
+  const decoded = decodeRunEvent({ ...(recorded.data as object), type: recorded.type });
+  if (Result.isFailure(decoded)) throw new Error(`revision ${recorded.revision}: not a run event (${decoded.failure.message})`);
+  return decoded.success;
+};
+
+/**
+ * Replay: a real run whose stream has ~`replayEvents` events (a map over as many items as that
+ * takes, found from two small calibration runs), read back through history, then the pure fold
+ * `replay(compiled, events)` timed in-process; and the full load of that run by the runtime.
+ */
+export const replayWorkload = async ({ cluster, sizes, log, emit }: Context): Promise<void> => {
+  const name = BLUEPRINTS.map.name;
+  const eventsOf = async (items: number): Promise<{ runId: string; count: number }> => {
+    const { runId } = await execute(cluster, name, range(items), 120_000);
+    return { runId, count: (await history(cluster, runId)).length };
+  };
+  const small = await eventsOf(100);
+  const large = await eventsOf(200);
+  const perItem = (large.count - small.count) / 100;
+  const overhead = small.count - 100 * perItem;
+  if (!(perItem > 0)) throw new Error(`replay: cannot calibrate events per item (${small.count}, ${large.count})`);
+  const items = Math.ceil((sizes.replayEvents - overhead) / perItem);
+  log(`Replay: building a run of ${items} map items (${perItem} events per item, ${overhead} more)`);
+  const { runId } = await execute(cluster, name, range(items), 120_000);
+  const recorded = await history(cluster, runId);
+
+  const decodeStart = performance.now();
+  const events = recorded.map(toRunEvent);
+  const decodeMs = elapsed(decodeStart);
+  const started = events[0];
+  if (started?.type !== 'RunStarted') throw new Error(`replay: run ${runId} does not begin with RunStarted`);
+  const validated = validateBlueprint(started.blueprint.content);
+  if (!validated.ok) throw new Error(`replay: pinned blueprint is invalid: ${JSON.stringify(validated.diagnostics)}`);
+  const compiled = compileBlueprint(validated.blueprint, parseDuration);
+
+  const first = performance.now();
+  const snapshot = replay(compiled, events);
+  const firstMs = elapsed(first);
+  if (statusOf(snapshot) !== 'completed') throw new Error(`replay: run ${runId} folds to ${statusOf(snapshot)}`);
+  const folds: number[] = [];
+  const foldLoop = await pool(sizes.replayReps, 1, 30_000, () => {
+    const start = performance.now();
+    replay(compiled, events);
+    folds.push(elapsed(start));
+    return Promise.resolve();
+  });
+  const n = recorded.length;
+  emit({ workload: 'Replay', metric: 'stream_events', value: n, unit: 'events' });
+  emit({ workload: 'Replay', metric: 'fold', value: median(folds), unit: 'ms', target: { value: 150, cmp: '<=' }, n: folds.length, ...cutNote(foldLoop, sizes.replayReps, 30_000) });
+  emit({ workload: 'Replay', metric: 'fold_first', value: firstMs, unit: 'ms', n: 1 });
+  emit({ workload: 'Replay', metric: 'decode', value: decodeMs, unit: 'ms', n: 1 });
+
+  // The runtime keeps only running runs in memory, so a query of a completed run reads its
+  // stream from the store and replays it (decode + fold) each time.
+  const query = async (): Promise<number> => {
+    const start = performance.now();
+    const status = await cluster.client.call<{ status: string }>(`weft.runs.${runId}.query.get_status`, {}, 30_000);
+    const ms = elapsed(start);
+    if (status.status !== 'completed') throw new Error(`replay: get_status says ${status.status}`);
+    return ms;
+  };
+  const loads: number[] = [];
+  const loadLoop = await pool(sizes.replayReps, 1, 30_000, async () => {
+    loads.push(await query());
+  });
+  emit({ workload: 'Replay', metric: 'load_via_query', value: median(loads), unit: 'ms', n: loads.length, ...cutNote(loadLoop, sizes.replayReps, 30_000) });
+  if (cluster.store === 'sqlite') {
+    log('Replay: restarting the runtime for a load after restart');
+    await cluster.restartRuntime(false);
+    log(`Replay: runtime pid ${cluster.runtimePid}`);
+    emit({ workload: 'Replay', metric: 'load_after_restart', value: await query(), unit: 'ms', n: 1 });
+  }
+};
+
+/** Idle runs: N runs parked in `wait` on a fresh runtime and store; the runtime's resident memory. */
+export const idle = async ({ cluster, sizes, log, emit }: Context): Promise<void> => {
+  log('Idle: fresh runtime and store');
+  await cluster.restartRuntime(true);
+  log(`Idle: runtime pid ${cluster.runtimePid}`);
+  await putBlueprints(cluster);
+  await sleep(1000);
+  const before = await rssKiB(cluster.runtimePid);
+  emit({ workload: 'Idle', metric: 'rss_before', value: before / 1024, unit: 'MB' });
+  const stamp = Date.now().toString(36);
+  log(`Idle: starting ${sizes.idleRuns} runs, ${sizes.idleInFlight} in flight`);
+  const budget = 120_000;
+  const loop = await pool(sizes.idleRuns, sizes.idleInFlight, budget, async (i) => {
+    await cluster.client.call('weft.runs.start', { blueprint: BLUEPRINTS.wait.name, runId: `idle-${stamp}-${i}`, input: { i } }, 30_000);
+  });
+  for (const i of [0, loop.done - 1]) {
+    const summary = await cluster.client.call<{ status: string }>(`weft.runs.idle-${stamp}-${i}.get`);
+    if (summary.status !== 'running') throw new Error(`idle run ${i} is ${summary.status}, not running`);
+  }
+  await sleep(1000);
+  const after = await rssKiB(cluster.runtimePid);
+  const note = cutNote(loop, sizes.idleRuns, budget);
+  emit({ workload: 'Idle', metric: 'rss_runs_waiting', value: after / 1024, unit: 'MB', target: { value: 300, cmp: '<=' }, n: loop.done, ...note });
+  emit({ workload: 'Idle', metric: 'rss_per_run', value: (after - before) / Math.max(1, loop.done), unit: 'KB', n: loop.done, ...note });
+  emit({ workload: 'Idle', metric: 'start_rate', value: (loop.done / loop.ms) * 1000, unit: 'runs/s', n: loop.done, ...note });
+};
