@@ -20,10 +20,10 @@ import { checkAppend, checkRead, firstRevision, isRetriedAppend, parseJson } fro
  * - `position` is the AUTOINCREMENT rowid. Positions are assigned inside the write lock, so they
  *   become visible in increasing order and a reader tailing `readAll({after})` never skips one.
  *
- * Batching (not implemented): each append is its own transaction and pays one fsync. A group-commit
- * variant would queue the appends that arrive within one tick, run them in one BEGIN IMMEDIATE,
- * give each its own SAVEPOINT so a conflicting append rolls back alone, and answer every caller
- * after the single COMMIT. The port would not change; only `append` would return later.
+ * - Group commit: the appends that arrive within one tick (many runs at once) share one
+ *   BEGIN IMMEDIATE … COMMIT and so one fsync. Each has its own SAVEPOINT, so a conflicting or
+ *   failing append rolls back alone; every caller is answered only after the COMMIT, so an append
+ *   that succeeded is durable. Appends to one stream within a batch see each other, in order.
  */
 
 const SCHEMA = `
@@ -103,6 +103,9 @@ export const makeSqliteStore = (path: string): EventStoreShape => {
     begin: db.prepare('BEGIN IMMEDIATE'),
     commit: db.prepare('COMMIT'),
     rollback: db.prepare('ROLLBACK'),
+    savepoint: db.prepare('SAVEPOINT one_append'),
+    rollbackTo: db.prepare('ROLLBACK TO one_append'),
+    release: db.prepare('RELEASE one_append'),
     head: db.prepare('SELECT MAX(revision) AS revision FROM events WHERE stream = ?'),
     range: db.prepare(
       `SELECT ${COLUMNS} FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?`,
@@ -124,45 +127,83 @@ export const makeSqliteStore = (path: string): EventStoreShape => {
   // SQLite reads LIMIT -1 as "no limit".
   const limitOf = (limit: number | undefined): number => limit ?? -1;
 
-  const appendTx = (
-    stream: string,
-    events: readonly NewEvent[],
-    expected: ExpectedRevision,
-  ): Outcome => {
-    sql.begin.run();
+  /** One append inside the batch's transaction; the caller owns the savepoint. */
+  const appendInTx = (stream: string, events: readonly NewEvent[], expected: ExpectedRevision): Outcome => {
+    const actual = head(stream);
+    const first = firstRevision(expected);
+    if (actual !== expected) {
+      const found = sql.range.all(stream, first, events.length).map(toRecorded);
+      const last = found.at(-1);
+      return last !== undefined && isRetriedAppend(found, events)
+        ? { _tag: 'Appended', result: { revision: last.revision, position: last.position, at: last.at } }
+        : { _tag: 'Conflict', actual };
+    }
+    const at = new Date().toISOString();
+    let position = 0;
+    for (const [i, e] of events.entries()) {
+      const row = sql.insert.get(stream, first + i, e.id, e.type, JSON.stringify(e.data), at);
+      if (row !== undefined) position = integer(row, 'position');
+    }
+    return { _tag: 'Appended', result: { revision: first + events.length - 1, position, at } };
+  };
+
+  interface Pending {
+    readonly stream: string;
+    readonly events: readonly NewEvent[];
+    readonly expected: ExpectedRevision;
+    readonly done: (outcome: Outcome | { readonly _tag: 'Failed'; readonly error: unknown }) => void;
+  }
+  let queue: Pending[] = [];
+
+  /** Commits every queued append in one transaction; answers each caller after the COMMIT. */
+  const flush = () => {
+    const batch = queue;
+    queue = [];
+    if (batch.length === 0) return;
+    const outcomes: (Outcome | { readonly _tag: 'Failed'; readonly error: unknown })[] = [];
     try {
-      const actual = head(stream);
-      const first = firstRevision(expected);
-      if (actual !== expected) {
-        const found = sql.range.all(stream, first, events.length).map(toRecorded);
-        sql.rollback.run();
-        const last = found.at(-1);
-        return last !== undefined && isRetriedAppend(found, events)
-          ? {
-              _tag: 'Appended',
-              result: { revision: last.revision, position: last.position, at: last.at },
-            }
-          : { _tag: 'Conflict', actual };
-      }
-      const at = new Date().toISOString();
-      let position = 0;
-      for (const [i, e] of events.entries()) {
-        const row = sql.insert.get(stream, first + i, e.id, e.type, JSON.stringify(e.data), at);
-        if (row !== undefined) position = integer(row, 'position');
+      sql.begin.run();
+      for (const p of batch) {
+        sql.savepoint.run();
+        try {
+          const outcome = appendInTx(p.stream, p.events, p.expected);
+          if (outcome._tag !== 'Appended') sql.rollbackTo.run();
+          sql.release.run();
+          outcomes.push(outcome);
+        } catch (error) {
+          sql.rollbackTo.run();
+          sql.release.run();
+          outcomes.push(
+            isUniqueIdViolation(error)
+              ? { _tag: 'IdTaken', message: `append to ${p.stream}: an event id is already used (${String(error)})` }
+              : { _tag: 'Failed', error },
+          );
+        }
       }
       sql.commit.run();
-      return { _tag: 'Appended', result: { revision: first + events.length - 1, position, at } };
     } catch (error) {
-      if (db.isTransaction) sql.rollback.run();
-      if (isUniqueIdViolation(error)) {
-        return {
-          _tag: 'IdTaken',
-          message: `append to ${stream}: an event id is already used (${String(error)})`,
-        };
-      }
-      throw error;
+      if (db.isOpen && db.isTransaction) sql.rollback.run();
+      for (const p of batch) p.done({ _tag: 'Failed', error });
+      return;
     }
+    batch.forEach((p, i) => p.done(outcomes[i] ?? { _tag: 'Failed', error: new Error('no outcome') }));
   };
+
+  const enqueue = (stream: string, events: readonly NewEvent[], expected: ExpectedRevision) =>
+    Effect.callback<Outcome, StoreUnavailable>((resume) => {
+      if (!db.isOpen) {
+        resume(Effect.fail(unavailable('append')(new Error('the store is closed'))));
+        return;
+      }
+      if (queue.length === 0) setImmediate(flush);
+      queue.push({
+        stream,
+        events,
+        expected,
+        done: (outcome) =>
+          resume(outcome._tag === 'Failed' ? Effect.fail(unavailable('append')(outcome.error)) : Effect.succeed(outcome)),
+      });
+    });
 
   const attempt = <A>(what: string, f: () => A): Effect.Effect<A, StoreUnavailable> =>
     Effect.try({ try: f, catch: unavailable(what) });
@@ -170,7 +211,7 @@ export const makeSqliteStore = (path: string): EventStoreShape => {
   return {
     append: (stream, events, expected) =>
       checkAppend(stream, events, expected).pipe(
-        Effect.andThen(attempt('append', () => appendTx(stream, events, expected))),
+        Effect.andThen(enqueue(stream, events, expected)),
         Effect.flatMap((outcome) => {
           switch (outcome._tag) {
             case 'Appended':
@@ -210,6 +251,7 @@ export const makeSqliteStore = (path: string): EventStoreShape => {
 
     close: () =>
       Effect.sync(() => {
+        flush();
         if (db.isOpen) db.close();
       }),
   };
