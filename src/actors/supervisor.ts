@@ -595,6 +595,8 @@ export class RunSupervisor {
     const validated = validateBlueprint(request.blueprint, this.#limits);
     if (!validated.ok) throw invalidBlueprint(validated.diagnostics);
     this.#compileChecked(validated.blueprint);
+    // The request's own signals, queries and plugins are checked before anything is stored.
+    this.#extensions(validated.blueprint as unknown as Json, request);
     return this.#registry.put(validated.blueprint);
   }
 
@@ -622,7 +624,7 @@ export class RunSupervisor {
       if (existing !== undefined) return existing;
       const version = await this.#resolve(request);
       const compiled = this.#compile(version);
-      const extensions = this.#extensions(version, request);
+      const extensions = this.#extensions(version.content, request);
       const identity: RunIdentity = { id: runId, blueprint: version.name, version: version.version };
       const started: RunEvent = {
         type: 'RunStarted',
@@ -655,9 +657,9 @@ export class RunSupervisor {
   }
 
   /** A start request's extra signals, queries and plugins, validated together with the blueprint. */
-  #extensions(version: BlueprintVersion, request: StartRequest): RunExtensions | undefined {
+  #extensions(blueprint: Json, request: StartRequest): RunExtensions | undefined {
     if (request.signals === undefined && request.queries === undefined && request.plugins === undefined) return undefined;
-    const content = version.content as Record<string, Json>;
+    const content = blueprint as Record<string, Json>;
     const listOf = (key: string) => (Array.isArray(content[key]) ? (content[key] as readonly Json[]) : []);
     const merged = {
       ...content,

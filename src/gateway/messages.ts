@@ -14,6 +14,7 @@ const Positive = Schema.Number.pipe(Schema.check(Schema.isInt(), Schema.isGreate
 export const BlueprintRequest = Schema.Struct({ blueprint: Schema.Unknown });
 export const GetBlueprintRequest = Schema.Struct({ name: Name, version: Schema.optionalKey(Positive) });
 export const NameRequest = Schema.Struct({ name: Name });
+/** A request with no fields; the gateway admits only JSON objects. */
 export const Empty = Schema.Struct({});
 
 const StartFields = {

@@ -51,6 +51,10 @@ type Handler = (payload: unknown, msg: Msg) => unknown;
 const decoder = <S extends Schema.Top & { readonly DecodingServices: never }>(schema: S) => {
   const decode = Schema.decodeUnknownResult(schema as never);
   return (payload: unknown): S['Type'] => {
+    // Every request of CONTRACT §3 is a JSON object (signal payloads are not decoded here).
+    if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
+      throw weftError('invalid_request', `the request must be a JSON object, got ${Array.isArray(payload) ? 'an array' : payload === null ? 'null' : typeof payload}`);
+    }
     const result = decode(payload) as Result.Result<S['Type'], Schema.SchemaError>;
     if (Result.isFailure(result)) throw weftError('invalid_request', result.failure.message);
     return result.success;

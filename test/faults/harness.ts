@@ -1,0 +1,231 @@
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import { startNatsServer, type NatsServerHandle } from '../support/natsServer.ts';
+import { sleep, waitFor, type WaitForOptions } from '../support/wait.ts';
+import { spawnWeft, testClient, type TestClient, type WeftProcess } from '../support/weft.ts';
+
+/**
+ * Shared plumbing of the fault scenarios (`test/faults/*.fault.ts`, run by `npm run test:faults`):
+ * a real nats-server, a temp sqlite store, weft processes started like a user starts them, and a
+ * cleanup that stops every one of them — also when the scenario failed half way.
+ */
+
+export const FAULT_WORKER = 'test/faults/activities.ts';
+export const SUPPORT_WORKER = 'test/support/activities.ts';
+
+export interface HistoryEvent {
+  readonly revision: number;
+  readonly type: string;
+  readonly data: Record<string, unknown>;
+  readonly at: string;
+}
+
+export interface Summary {
+  readonly runId: string;
+  readonly status: string;
+  readonly blueprint: { readonly name: string; readonly version: number };
+  readonly input: unknown;
+  readonly output?: unknown;
+  readonly error?: { readonly code: string; readonly message: string };
+}
+
+/** Every weft child process of this test file, killed when the test process exits whatever happens. */
+const children = new Set<WeftProcess>();
+let exitHook = false;
+const track = (p: WeftProcess): WeftProcess => {
+  children.add(p);
+  p.child.once('exit', () => children.delete(p));
+  if (!exitHook) {
+    exitHook = true;
+    process.once('exit', () => {
+      for (const c of children)
+        if (c.child.exitCode === null && c.child.signalCode === null) c.child.kill('SIGKILL');
+    });
+  }
+  return p;
+};
+
+const alive = (p: WeftProcess): boolean => p.child.exitCode === null && p.child.signalCode === null;
+
+/** SIGTERM, and SIGKILL when the process has not exited within `graceMs`. */
+export const stopProcess = async (p: WeftProcess | undefined, graceMs = 8_000): Promise<void> => {
+  if (p === undefined || !alive(p)) return;
+  const stopped = p.stop().then(() => true);
+  const late = sleep(graceMs).then(() => false);
+  if (!(await Promise.race([stopped, late]))) await p.kill9();
+};
+
+export interface Harness {
+  readonly nats: NatsServerHandle;
+  readonly dir: string;
+  /** `sqlite:<dir>/events.db` */
+  readonly store: string;
+  readonly dbPath: string;
+  /** `weft serve` on this harness's NATS and store, with extra environment. */
+  serve(env?: NodeJS.ProcessEnv): Promise<WeftProcess>;
+  /** `weft worker <module>`; `concurrency` → `--concurrency`. */
+  worker(module?: string, concurrency?: number, env?: NodeJS.ProcessEnv): Promise<WeftProcess>;
+  client(): Promise<TestClient>;
+  /** Stops every process and client this harness started, the NATS server, and removes the temp dir. Never throws. */
+  close(): Promise<void>;
+}
+
+export const startHarness = async (name: string): Promise<Harness> => {
+  const dir = mkdtempSync(join(tmpdir(), `weft-fault-${name}-`));
+  const dbPath = join(dir, 'events.db');
+  const store = `sqlite:${dbPath}`;
+  let nats: NatsServerHandle;
+  try {
+    nats = await startNatsServer();
+  } catch (error) {
+    rmSync(dir, { recursive: true, force: true });
+    throw error;
+  }
+  const processes: WeftProcess[] = [];
+  const clients: TestClient[] = [];
+  return {
+    nats,
+    dir,
+    store,
+    dbPath,
+    async serve(env = {}) {
+      const p = track(
+        await spawnWeft(['serve', '--nats', nats.url, '--store', store], /runtime serving/, env),
+      );
+      processes.push(p);
+      return p;
+    },
+    async worker(module = FAULT_WORKER, concurrency, env = {}) {
+      const args = [
+        'worker',
+        module,
+        '--nats',
+        nats.url,
+        ...(concurrency === undefined ? [] : ['--concurrency', String(concurrency)]),
+      ];
+      const p = track(await spawnWeft(args, /worker serving/, env));
+      processes.push(p);
+      return p;
+    },
+    async client() {
+      const c = await testClient(nats.url);
+      clients.push(c);
+      return c;
+    },
+    async close() {
+      for (const c of clients) await c.close().catch(() => undefined);
+      await Promise.all(processes.map((p) => stopProcess(p).catch(() => undefined)));
+      await nats.stop().catch(() => undefined);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+};
+
+/** `waitFor` for a callback that answers `undefined` (or another falsy value) until it has the value. */
+export const waitForValue = async <T>(
+  fn: () => Promise<T | undefined> | T | undefined,
+  options: WaitForOptions,
+): Promise<NonNullable<T>> => {
+  const value = await waitFor(fn, options);
+  if (value === undefined || value === null)
+    throw new Error(`waitForValue: ${options.message ?? 'condition'} gave no value`);
+  return value;
+};
+
+/** The whole history of a run (one request: a few hundred events at most here). */
+export const historyOf = async (client: TestClient, runId: string): Promise<HistoryEvent[]> =>
+  (
+    await client.call<{ events: HistoryEvent[] }>(
+      `weft.runs.${runId}.history`,
+      { limit: 10_000 },
+      30_000,
+    )
+  ).events;
+
+/**
+ * Every run summary the runtime knows with this status (all pages). Pollers pass a short
+ * `timeoutMs`: a core NATS request sent while the connection is being re-established is lost, and
+ * should cost a retry, not the default 30 s.
+ */
+export const listAll = async (
+  client: TestClient,
+  filter: { status?: string; blueprint?: string } = {},
+  timeoutMs = 30_000,
+): Promise<Summary[]> => {
+  const runs: Summary[] = [];
+  let cursor: string | undefined;
+  for (;;) {
+    const page = await client.call<{ runs: Summary[]; cursor?: string }>(
+      'weft.runs.list',
+      { ...filter, limit: 1000, ...(cursor === undefined ? {} : { cursor }) },
+      timeoutMs,
+    );
+    runs.push(...page.runs);
+    if (page.cursor === undefined) return runs;
+    cursor = page.cursor;
+  }
+};
+
+/** Runs `fn` over `items` with at most `limit` calls in flight; results in item order. */
+export const pool = async <T, R>(
+  items: readonly T[],
+  limit: number,
+  fn: (item: T, index: number) => Promise<R>,
+): Promise<R[]> => {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const lane = async (): Promise<void> => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i] as T, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
+  return results;
+};
+
+/** Number of events in the sqlite store, read with a read-only connection. */
+export const countStoredEvents = (
+  dbPath: string,
+): { total: number; byStream: Map<string, number> } => {
+  const db = new DatabaseSync(dbPath, { readOnly: true });
+  try {
+    const rows = db.prepare('SELECT stream, COUNT(*) AS n FROM events GROUP BY stream').all();
+    const byStream = new Map<string, number>();
+    let total = 0;
+    for (const row of rows) {
+      const n = Number(row['n']);
+      byStream.set(String(row['stream']), n);
+      total += n;
+    }
+    return { total, byStream };
+  } finally {
+    db.close();
+  }
+};
+
+/** Resident set size of a process in KiB (from /proc), or undefined when it is gone. */
+export const rssKiB = (pid: number): number | undefined => {
+  try {
+    const match = /VmRSS:\s+(\d+)\s+kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return match?.[1] === undefined ? undefined : Number(match[1]);
+  } catch {
+    return undefined;
+  }
+};
+
+/** Same-seeded pseudo-random numbers (mulberry32), so a failing scenario can be re-run identically. */
+export const rng = (seed: number): (() => number) => {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+};
+
+export const seconds = (ms: number): string => (ms / 1000).toFixed(1);

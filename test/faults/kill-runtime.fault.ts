@@ -1,0 +1,118 @@
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { monotonicMs, waitFor } from '../support/wait.ts';
+import type { TestClient, WeftProcess } from '../support/weft.ts';
+import {
+  FAULT_WORKER,
+  historyOf,
+  listAll,
+  pool,
+  seconds,
+  startHarness,
+  type Harness,
+  waitForValue,
+} from './harness.ts';
+
+/**
+ * 200 runs of a 5-step blueprint in flight; the runtime is killed with SIGKILL three times (each
+ * time once the restarted runtime has made progress) and restarted on the same sqlite store. Every
+ * run must complete with the right output, and every history must hold exactly one StepCompleted
+ * per step.
+ */
+
+const RUNS = 200;
+const STEPS = ['s1', 's2', 's3', 's4', 's5'];
+const KILLS = 3;
+const blueprint = {
+  name: 'five_steps',
+  steps: STEPS.map((id) => ({ id, type: 'activity', activity: 'work' })),
+};
+
+let h: Harness;
+let runtime: WeftProcess;
+let client: TestClient;
+
+beforeAll(async () => {
+  h = await startHarness('kill-runtime');
+  runtime = await h.serve();
+  await h.worker(FAULT_WORKER, 64);
+  client = await h.client();
+});
+
+afterAll(async () => {
+  await h.close();
+});
+
+it('completes 200 five-step runs across three SIGKILLs of the runtime, one StepCompleted per step', async () => {
+  let stepCompletedSeen = 0;
+  client.nc.subscribe('weft.runs.*.events', {
+    callback: (error, msg) => {
+      if (error === null && msg.json<{ type: string }>().type === 'StepCompleted')
+        stepCompletedSeen++;
+    },
+  });
+  await client.call('weft.blueprints.put', { blueprint });
+
+  const t0 = monotonicMs();
+  const ids = Array.from({ length: RUNS }, (_, i) => `kr-${i}`);
+  await pool(ids, 50, (runId, i) =>
+    client.call('weft.runs.start', { blueprint: 'five_steps', runId, input: { n: i, trail: [] } }),
+  );
+
+  const killedAt: number[] = [];
+  for (let kill = 1; kill <= KILLS; kill++) {
+    // Kill once this runtime incarnation has recorded some progress (events are published after the append).
+    const threshold = stepCompletedSeen + 150;
+    await waitFor(() => stepCompletedSeen >= threshold, {
+      timeoutMs: 60_000,
+      message: `progress before kill ${kill}`,
+    });
+    await runtime.kill9();
+    killedAt.push(stepCompletedSeen);
+    runtime = await h.serve();
+  }
+
+  const completed = await waitForValue(
+    async () => {
+      const runs = await listAll(client, { blueprint: 'five_steps', status: 'completed' });
+      return runs.length === RUNS ? runs : undefined;
+    },
+    { timeoutMs: 120_000, intervalMs: 500, message: `all ${RUNS} runs completed` },
+  );
+  const elapsed = monotonicMs() - t0;
+
+  for (const run of completed) {
+    const n = Number(run.runId.slice(3));
+    expect(run.output, run.runId).toEqual({ n, trail: STEPS });
+  }
+  expect(new Set(completed.map((r) => r.runId))).toEqual(new Set(ids));
+
+  let stepCompleted = 0;
+  let duplicates = 0;
+  const histories = await pool(ids, 20, (runId) => historyOf(client, runId));
+  histories.forEach((events, i) => {
+    const runId = ids[i] ?? '';
+    const done = events
+      .filter((e) => e.type === 'StepCompleted')
+      .map((e) => String(e.data['stepId']));
+    stepCompleted += done.length;
+    duplicates += done.length - new Set(done).size;
+    expect([...done].sort(), `StepCompleted of ${runId}`).toEqual(STEPS);
+    expect(
+      events.filter((e) => e.type === 'RunStarted'),
+      `RunStarted of ${runId}`,
+    ).toHaveLength(1);
+    expect(
+      events.filter((e) => e.type === 'RunCompleted'),
+      `RunCompleted of ${runId}`,
+    ).toHaveLength(1);
+    expect(events.at(-1)?.type).toBe('RunCompleted');
+    expect(events.map((e) => e.revision)).toEqual(events.map((_, r) => r));
+  });
+
+  console.log(
+    `[fault] kill-runtime: ${RUNS} runs complete in ${seconds(elapsed)} s across ${KILLS} SIGKILLs ` +
+      `(at ${killedAt.join('/')} StepCompleted seen), ${stepCompleted} StepCompleted, ${duplicates} duplicates`,
+  );
+  expect(stepCompleted).toBe(RUNS * STEPS.length);
+  expect(duplicates).toBe(0);
+}, 240_000);

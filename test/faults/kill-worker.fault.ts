@@ -1,0 +1,91 @@
+import { mkdirSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, expect, it } from 'vitest';
+import { monotonicMs, waitFor } from '../support/wait.ts';
+import type { TestClient } from '../support/weft.ts';
+import {
+  FAULT_WORKER,
+  historyOf,
+  seconds,
+  startHarness,
+  type Harness,
+  type Summary,
+  waitForValue,
+} from './harness.ts';
+
+/**
+ * A worker is killed with SIGKILL in the middle of a long activity (step timeout 2 s). Its task is
+ * never acknowledged (JetStream would redeliver it only after ack_wait, 30 s); with
+ * WEFT_RECONCILE_GRACE_MS=1000 the runtime re-dispatches the attempt after timeout + grace, a
+ * second worker runs it, and the run completes — well before the 30 s redelivery.
+ */
+
+let h: Harness;
+let client: TestClient;
+
+beforeAll(async () => {
+  h = await startHarness('kill-worker');
+  await h.serve({ WEFT_RECONCILE_GRACE_MS: '1000' });
+  client = await h.client();
+});
+
+afterAll(async () => {
+  await h.close();
+});
+
+it('re-dispatches the attempt of a killed worker to a second worker, and the run completes', async () => {
+  const marks = join(h.dir, 'marks');
+  mkdirSync(marks);
+  const first = await h.worker(FAULT_WORKER);
+  const firstPid = first.child.pid;
+  const blueprint = {
+    name: 'long_one',
+    steps: [
+      {
+        id: 'long',
+        type: 'activity',
+        activity: 'long',
+        timeout: '2s',
+        maxAttempts: 1,
+        input: { ms: 1200, dir: marks },
+      },
+    ],
+  };
+
+  const t0 = monotonicMs();
+  const { runId } = await client.call<{ runId: string }>('weft.runs.start', {
+    blueprint,
+    runId: 'kw-1',
+  });
+  // The first worker has begun the activity: kill it mid-activity.
+  await waitFor(() => readdirSync(marks).some((f) => f.startsWith(`started-${firstPid}-`)), {
+    timeoutMs: 15_000,
+    message: 'the first worker began the activity',
+  });
+  await first.kill9();
+  const killedAfter = monotonicMs() - t0;
+  const second = await h.worker(FAULT_WORKER);
+
+  const summary = await waitForValue(
+    async () => {
+      const s = await client.call<Summary>(`weft.runs.${runId}.get`, {});
+      return s.status === 'running' ? undefined : s;
+    },
+    { timeoutMs: 60_000, intervalMs: 100, message: 'the run ended' },
+  );
+  const elapsed = monotonicMs() - t0;
+
+  const events = await historyOf(client, runId);
+  const completed = events.filter((e) => e.type === 'StepCompleted');
+  console.log(
+    `[fault] kill-worker: worker ${firstPid} killed ${seconds(killedAfter)} s into the run; ` +
+      `run ${summary.status} in ${seconds(elapsed)} s, finished by ${String((summary.output as { finishedBy?: number } | undefined)?.finishedBy)} ` +
+      `(second worker ${second.child.pid}), ${completed.length} StepCompleted`,
+  );
+  expect(summary.status).toBe('completed');
+  expect(summary.output).toEqual({ finishedBy: second.child.pid, attempt: 1 });
+  expect(completed).toHaveLength(1);
+  expect(events.filter((e) => e.type === 'StepFailed')).toHaveLength(0);
+  // The reconciler (timeout 2 s + grace 1 s), not JetStream's 30 s ack_wait redelivery, brought it home.
+  expect(elapsed).toBeLessThan(20_000);
+}, 90_000);
