@@ -4,7 +4,7 @@ import type { Blueprint } from '../blueprints/schema.ts';
 import { parseDuration } from '../blueprints/duration.ts';
 import { validateBlueprint, type BlueprintLimits, type Diagnostic } from '../blueprints/validate.ts';
 import { ExpressionCache } from '../expressions/sandbox.ts';
-import { compileBlueprint, UnsupportedStep, type CompiledRun, type RunSnapshot } from '../machines/compile.ts';
+import { compileBlueprint, openTaskById, openTasks, UnsupportedStep, type CompiledRun, type RunSnapshot } from '../machines/compile.ts';
 import type { RunIdentity } from '../machines/decide.ts';
 import { RunEvent, TERMINAL_EVENTS } from '../machines/events.ts';
 import { initialSnapshot, react, replay, statusOf } from '../machines/run.ts';
@@ -156,7 +156,7 @@ export class RunSupervisor {
         const run = await this.#load(runId);
         if (run === undefined) return;
         const { context } = run.snapshot;
-        for (const task of Object.values(context.tasks)) this.#dispatch({ ...task, runId }, 0);
+        for (const task of openTasks(context)) this.#dispatch({ ...task, runId }, 0);
         for (const [timerId, timer] of Object.entries(context.timers)) this.#armTimer(runId, timerId, timer.dueAt);
         for (const child of Object.values(context.children)) this.#reconcileChild(runId, child);
       });
@@ -405,7 +405,7 @@ export class RunSupervisor {
           void this.#startChild(runId, event);
           break;
         case 'RunCancelled':
-          for (const task of Object.values(before.context.tasks)) this.#effects.abortTask(task.taskId);
+          for (const task of openTasks(before.context)) this.#effects.abortTask(task.taskId);
           for (const child of Object.values(before.context.children)) {
             void this.cancel(child.childRunId, `parent run '${runId}' was cancelled`).catch(() => undefined);
           }
@@ -449,7 +449,7 @@ export class RunSupervisor {
       const open = await this.#inMailbox(entry.task.runId, async () => {
         const run = await this.#load(entry.task.runId).catch(() => undefined);
         if (run === undefined || statusOf(run.snapshot) !== 'running') return false;
-        return Object.values(run.snapshot.context.tasks).some((t) => t.taskId === entry.task.taskId && t.attempt === entry.task.attempt);
+        return openTaskById(run.snapshot.context, entry.task.taskId)?.attempt === entry.task.attempt;
       });
       if (!open) {
         this.#dispatched.delete(key);
@@ -690,7 +690,7 @@ export class RunSupervisor {
   async onResult(result: TaskResult): Promise<void> {
     await this.#inMailbox(result.runId, () =>
       this.#transact(result.runId, (run) => {
-        const open = Object.values(run.snapshot.context.tasks).find((t) => t.taskId === result.taskId);
+        const open = openTaskById(run.snapshot.context, result.taskId);
         if (statusOf(run.snapshot) !== 'running' || open === undefined || open.attempt !== result.attempt) return undefined;
         const base = {
           stepId: open.stepId,

@@ -37,6 +37,11 @@ export interface MapState {
   readonly completed: number;
   /** Item indexes whose failed attempt is to be retried. */
   readonly retry: readonly number[];
+  /**
+   * Item attempts in flight. An array, not a record keyed by item: a map may have a thousand in
+   * flight, and copying a record that large on every event made big maps quadratic.
+   */
+  readonly inflight: readonly OpenTask[];
 }
 
 export interface OpenChild {
@@ -64,7 +69,7 @@ export interface RunContext {
   readonly abandoned: Readonly<Record<string, true>>;
   /** Error handler id → the error that routed to it. */
   readonly jumped: Readonly<Record<string, StepError>>;
-  /** Task key (`stepId` or `stepId[item]`) → the attempt in flight. */
+  /** Step id → the activity attempt in flight (a map's items are in `maps[id].inflight`). */
   readonly tasks: Readonly<Record<string, OpenTask>>;
   /** Step id → executions started (a retry is not a new execution). */
   readonly executions: Readonly<Record<string, number>>;
@@ -122,6 +127,20 @@ export class UnsupportedStep extends Error {
 
 export const taskKey = (stepId: string, item?: number): string => (item === undefined ? stepId : `${stepId}[${item}]`);
 
+/** The attempt in flight for a step, or for one item of a map. */
+const openTask_ = (context: RunContext, stepId: string, item: number | undefined): OpenTask | undefined =>
+  item === undefined ? context.tasks[stepId] : context.maps[stepId]?.inflight.find((t) => t.item === item);
+
+/** Every activity attempt the run waits for, a map's items included. */
+export const openTasks = (context: RunContext): readonly OpenTask[] => [
+  ...Object.values(context.tasks),
+  ...Object.values(context.maps).flatMap((m) => m.inflight),
+];
+
+/** The attempt in flight with this task id, if any. */
+export const openTaskById = (context: RunContext, taskId: string): OpenTask | undefined =>
+  openTasks(context).find((t) => t.taskId === taskId);
+
 const emptyContext: RunContext = {
   runId: '',
   input: null,
@@ -149,9 +168,13 @@ const emptyContext: RunContext = {
 type Args = { readonly context: RunContext; readonly event: RunEvent };
 type Config = Readonly<Record<string, unknown>>;
 
-const omit = <V>(record: Readonly<Record<string, V>>, ...keys: readonly string[]): Record<string, V> => {
+/** The record without `keys`; the record itself (no copy) when it has none of them. */
+const omit = <V>(record: Readonly<Record<string, V>>, ...keys: readonly string[]): Readonly<Record<string, V>> => {
+  if (!keys.some((key) => Object.hasOwn(record, key))) return record;
   const drop = new Set(keys);
-  return Object.fromEntries(Object.entries(record).filter(([key]) => !drop.has(key)));
+  const copy: Record<string, V> = {};
+  for (const key of Object.keys(record)) if (!drop.has(key)) copy[key] = record[key] as V;
+  return copy;
 };
 
 const command = (type: Command['type'], stepId: string) => ({ type, params: { stepId } });
@@ -177,7 +200,7 @@ const forStep = (stepId: string, withItem = false) => ({ event }: Args) =>
 /** The event is the result of the current attempt of the task it names. */
 const isCurrent = (context: RunContext, event: RunEvent): boolean => {
   if (event.type !== 'StepCompleted' && event.type !== 'StepFailed') return false;
-  const task = context.tasks[taskKey(event.stepId, event.item)];
+  const task = openTask_(context, event.stepId, event.item);
   return task !== undefined && task.taskId === event.taskId && task.attempt === event.attempt;
 };
 
@@ -216,6 +239,9 @@ class Compiler {
         steps: { ...context.steps, [id]: output(args) },
         done: { ...context.done, [id]: true as const },
         tasks: omit(context.tasks, id),
+        ...(context.maps[id] === undefined || context.maps[id].inflight.length === 0
+          ? {}
+          : { maps: { ...context.maps, [id]: { ...context.maps[id], inflight: [] } } }),
         timers: Object.fromEntries(Object.entries(context.timers).filter(([, timer]) => timer.stepId !== id)),
         ...extra(args),
       };
@@ -361,7 +387,7 @@ class Compiler {
             assign(({ context, event }: Args) => {
               if (event.type !== 'StepEntered') return {};
               const items = itemsOf(event.value);
-              const state: MapState = { items, outputs: items.map(() => null), next: 0, completed: 0, retry: [] };
+              const state: MapState = { items, outputs: items.map(() => null), next: 0, completed: 0, retry: [], inflight: [] };
               return { maps: { ...context.maps, [id]: state } };
             }),
           ],
@@ -578,8 +604,10 @@ class Compiler {
       const outputs = [...state.outputs];
       outputs[item] = output;
       return {
-        maps: { ...context.maps, [id]: { ...state, outputs, completed: state.completed + 1 } },
-        tasks: omit(context.tasks, key),
+        maps: {
+          ...context.maps,
+          [id]: { ...state, outputs, completed: state.completed + 1, inflight: state.inflight.filter((t) => t.item !== item) },
+        },
         children: omit(context.children, key),
       };
     };
@@ -624,20 +652,13 @@ class Compiler {
               actions: assign(({ context, event }: Args) => {
                 if (event.type !== 'StepScheduled' || event.item === undefined) return {};
                 const state = context.maps[id];
-                const retried = state?.retry.includes(event.item) === true;
-                return {
-                  tasks: { ...context.tasks, [taskKey(id, event.item)]: openTask(event) },
-                  ...(state === undefined
-                    ? {}
-                    : {
-                        maps: {
-                          ...context.maps,
-                          [id]: retried
-                            ? { ...state, retry: state.retry.filter((i) => i !== event.item) }
-                            : { ...state, next: Math.max(state.next, event.item + 1) },
-                        },
-                      }),
-                };
+                if (state === undefined) return {};
+                const item = event.item;
+                const task = openTask(event);
+                const next: MapState = state.retry.includes(item)
+                  ? { ...state, retry: state.retry.filter((i) => i !== item), inflight: state.inflight.map((t) => (t.item === item ? task : t)) }
+                  : { ...state, next: Math.max(state.next, item + 1), inflight: [...state.inflight, task] };
+                return { maps: { ...context.maps, [id]: next } };
               }),
             },
             ChildRequested: {

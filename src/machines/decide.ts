@@ -327,12 +327,12 @@ class Decider {
     const next = state?.next ?? 0;
     const events: RunEvent[] = [];
     for (const item of state?.retry ?? []) {
-      const task = this.context.tasks[taskKey(mapId, item)];
+      const task = state?.inflight.find((t) => t.item === item);
       if (task === undefined) continue;
       const attempt = task.attempt + 1;
       events.push({ type: 'StepScheduled', ...task, attempt, delayMs: backoffDelay(inner.policy, attempt) });
     }
-    const inFlight = Object.keys(this.context.tasks).filter((k) => k.startsWith(`${mapId}[`)).length +
+    const inFlight = (state?.inflight.length ?? 0) +
       Object.keys(this.context.children).filter((k) => k.startsWith(`${mapId}[`)).length;
     const concurrency = map.concurrency ?? DEFAULT_MAP_CONCURRENCY;
     const execution = this.context.executions[mapId] ?? 1;

@@ -1,5 +1,5 @@
 import { initialTransition, transition } from 'xstate';
-import { COMMAND_TYPES, type Command, type CompiledRun, type RunContext, type RunSnapshot } from './compile.ts';
+import { COMMAND_TYPES, openTasks, type Command, type CompiledRun, type RunContext, type RunSnapshot } from './compile.ts';
 import { decide, type DecideOptions, type RunIdentity } from './decide.ts';
 import type { RunEvent } from './events.ts';
 
@@ -84,7 +84,7 @@ export const statusOf = (snapshot: RunSnapshot): RunStatus => {
 /** Step ids with an activity attempt, a child run or a timer in flight. */
 export const activeSteps = (context: RunContext): readonly string[] => [
   ...new Set([
-    ...Object.values(context.tasks).map((t) => t.stepId),
+    ...openTasks(context).map((t) => t.stepId),
     ...Object.values(context.children).map((c) => c.stepId),
     ...Object.values(context.timers).map((t) => t.stepId),
   ]),

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Json } from '../../../src/blueprints/json.ts';
 import { parseDuration } from '../../../src/blueprints/duration.ts';
 import { validateBlueprint } from '../../../src/blueprints/validate.ts';
-import { compileBlueprint, type CompiledRun, type RunSnapshot } from '../../../src/machines/compile.ts';
+import { compileBlueprint, openTasks, type CompiledRun, type RunSnapshot } from '../../../src/machines/compile.ts';
 import type { RunEvent } from '../../../src/machines/events.ts';
 import { initialSnapshot, react, replay, statusOf } from '../../../src/machines/run.ts';
 
@@ -48,7 +48,7 @@ const drive = async (blueprint: unknown, input: Json, world: World) => {
   }
   for (let guard = 0; guard < 5000 && statusOf(snapshot) === 'running'; guard++) {
     const { context } = snapshot;
-    const task = Object.values(context.tasks)[0];
+    const task = openTasks(context)[0];
     if (task !== undefined) {
       const fn = world.activities?.[task.activity];
       if (fn === undefined) throw new Error(`no activity ${task.activity}`);
