@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { Effect, ManagedRuntime } from 'effect';
+import * as Effect from 'effect/Effect';
+import * as ManagedRuntime from 'effect/ManagedRuntime';
 import { BlueprintRegistry } from './actors/blueprintRegistry.ts';
 import type { BlueprintLimits } from './blueprints/validate.ts';
 import { RunSupervisor } from './actors/supervisor.ts';

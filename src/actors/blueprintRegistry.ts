@@ -1,4 +1,6 @@
-import { Effect, Result, Schema } from 'effect';
+import * as Effect from 'effect/Effect';
+import * as Result from 'effect/Result';
+import * as Schema from 'effect/Schema';
 import type { Json } from '../blueprints/json.ts';
 import type { Blueprint } from '../blueprints/schema.ts';
 import type { EventStoreShape, RecordedEvent } from '../store/EventStore.ts';

@@ -1,4 +1,6 @@
-import { Effect, Result, Schema } from 'effect';
+import * as Effect from 'effect/Effect';
+import * as Result from 'effect/Result';
+import * as Schema from 'effect/Schema';
 import type { Json } from '../blueprints/json.ts';
 import type { Blueprint } from '../blueprints/schema.ts';
 import { parseDuration } from '../blueprints/duration.ts';
@@ -73,7 +75,7 @@ export interface StartResult {
 
 const decodeRunEvent = Schema.decodeUnknownResult(RunEvent);
 /** Running runs kept in memory; others are rebuilt from their stream when a message arrives. */
-const MAX_RUNS_IN_MEMORY = 5000;
+const MAX_RUNS_IN_MEMORY = 1000;
 
 interface Dispatched {
   readonly task: TaskMessage;

@@ -1,6 +1,6 @@
 import { jetstream, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import { Result } from 'effect';
+import * as Result from 'effect/Result';
 import type { Subjects } from '../gateway/subjects.ts';
 import { decodeTaskResult, type TaskMessage, type TaskResult } from '../gateway/protocol.ts';
 import type { RecordedEvent } from '../store/EventStore.ts';

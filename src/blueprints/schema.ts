@@ -1,4 +1,4 @@
-import { Schema } from 'effect';
+import * as Schema from 'effect/Schema';
 import { DURATION_PATTERN, parseDuration } from './duration.ts';
 import type { Json } from './json.ts';
 

@@ -1,4 +1,6 @@
-import { Schema, SchemaIssue, type SchemaAST } from 'effect';
+import * as Schema from 'effect/Schema';
+import * as SchemaIssue from 'effect/SchemaIssue';
+import type * as SchemaAST from 'effect/SchemaAST';
 import { compileExpression, isExpression } from '../expressions/sandbox.ts';
 import {
   Blueprint,

@@ -1,4 +1,4 @@
-import { Effect } from 'effect';
+import * as Effect from 'effect/Effect';
 import { checkRun, replaySteps, type ReplayStep, type StoredEvent } from '../machines/replay.ts';
 import { withStore } from '../main.ts';
 import { RUN_STREAM_PREFIX } from '../store/streams.ts';

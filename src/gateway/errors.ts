@@ -1,4 +1,4 @@
-import { Data } from 'effect';
+import * as Data from 'effect/Data';
 
 /** The error codes of CONTRACT §3. */
 export type ErrorCode =

@@ -1,4 +1,4 @@
-import { Schema } from 'effect';
+import * as Schema from 'effect/Schema';
 
 /** One Schema per request of CONTRACT §3. The gateway decodes `unknown` with these; nothing casts. */
 

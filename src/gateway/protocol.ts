@@ -1,4 +1,4 @@
-import { Schema } from 'effect';
+import * as Schema from 'effect/Schema';
 
 /**
  * The worker wire protocol (documented in the README for workers in other languages).

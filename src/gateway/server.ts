@@ -1,5 +1,6 @@
 import { headers, type Msg, type NatsConnection, type Subscription } from '@nats-io/transport-node';
-import { Result, Schema } from 'effect';
+import * as Result from 'effect/Result';
+import * as Schema from 'effect/Schema';
 import type { Json } from '../blueprints/json.ts';
 import type { BlueprintRegistry } from '../actors/blueprintRegistry.ts';
 import { invalidBlueprint, type RunSupervisor } from '../actors/supervisor.ts';

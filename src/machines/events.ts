@@ -1,4 +1,4 @@
-import { Schema } from 'effect';
+import * as Schema from 'effect/Schema';
 
 /**
  * The events of a run's stream (`run-<runId>`), past tense, one Schema each. The stream is the

@@ -1,4 +1,5 @@
-import { Result, Schema } from 'effect';
+import * as Result from 'effect/Result';
+import * as Schema from 'effect/Schema';
 import { PluginDecl, QueryDecl, SignalDecl } from '../blueprints/schema.ts';
 import type { CompiledRun } from './compile.ts';
 

@@ -1,4 +1,5 @@
-import { Result, Schema } from 'effect';
+import * as Result from 'effect/Result';
+import * as Schema from 'effect/Schema';
 import type { Json } from '../blueprints/json.ts';
 import { parseDuration } from '../blueprints/duration.ts';
 import { validateBlueprint } from '../blueprints/validate.ts';

@@ -1,4 +1,4 @@
-import { Data } from 'effect';
+import * as Data from 'effect/Data';
 
 /** The stream's last revision is not the one the append expected: reload, re-decide, retry. */
 export class VersionConflict extends Data.TaggedError('VersionConflict')<{

@@ -13,7 +13,7 @@ import {
   type ReadPosition,
   type RecordedEvent as KurrentRecordedEvent,
 } from '@kurrent/kurrentdb-client';
-import { Effect } from 'effect';
+import * as Effect from 'effect/Effect';
 import type { Json } from '../blueprints/json.ts';
 import type {
   AppendResult,

@@ -1,4 +1,5 @@
-import { Effect, Layer } from 'effect';
+import * as Effect from 'effect/Effect';
+import * as Layer from 'effect/Layer';
 import { EventStore, type EventStoreShape } from './EventStore.ts';
 import { StoreUnavailable } from './errors.ts';
 import { makeMemoryStore } from './memory.ts';

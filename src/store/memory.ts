@@ -1,4 +1,4 @@
-import { Effect } from 'effect';
+import * as Effect from 'effect/Effect';
 import type { AppendResult, EventStoreShape, RecordedEvent } from './EventStore.ts';
 import { StoreUnavailable, VersionConflict } from './errors.ts';
 import { checkAppend, checkRead, firstRevision, isRetriedAppend, parseJson } from './shared.ts';

@@ -1,5 +1,5 @@
 // Rules every adapter shares, so the adapters agree on what an append or a read may be.
-import { Effect } from 'effect';
+import * as Effect from 'effect/Effect';
 import type { Json } from '../blueprints/json.ts';
 import type { ExpectedRevision, NewEvent } from './EventStore.ts';
 

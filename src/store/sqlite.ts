@@ -1,7 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLOutputValue } from 'node:sqlite';
-import { Effect } from 'effect';
+import * as Effect from 'effect/Effect';
 import type {
   AppendResult,
   EventStoreShape,
