@@ -127,6 +127,47 @@ describe('timeouts and cancel', () => {
   });
 });
 
+describe('composite steps on real NATS', () => {
+  it('routes with switch (a case and the default) and loops while a condition holds', async () => {
+    const blueprint = {
+      name: 'switch_loop',
+      steps: [
+        {
+          id: 'route',
+          type: 'switch',
+          on: '{% $input.kind %}',
+          cases: { fast: [act('fast_path', 'echo', { input: "{% 'fast ' & $input.n %}" })] },
+          default: [act('slow_path', 'echo', { input: "{% 'other ' & $input.n %}" })],
+        },
+        {
+          id: 'again',
+          type: 'loop',
+          while: '{% $iteration < $input.n %}',
+          maxIterations: 10,
+          steps: [act('tick', 'echo', { input: '{% $iteration %}' })],
+          dependsOn: [],
+        },
+      ],
+      output: "{% {'route': $steps.route.got, 'ticks': $steps.again.got[]} %}",
+    };
+    const fast = await client.call<Summary>(
+      'weft.runs.execute',
+      { blueprint, input: { kind: 'fast', n: 3 }, timeoutMs: 20_000 },
+      25_000,
+    );
+    expect(fast).toMatchObject({
+      status: 'completed',
+      output: { route: 'fast 3', ticks: [0, 1, 2] },
+    });
+    const other = await client.call<Summary>(
+      'weft.runs.execute',
+      { blueprint: 'switch_loop', input: { kind: 'x', n: 1 }, timeoutMs: 20_000 },
+      25_000,
+    );
+    expect(other).toMatchObject({ status: 'completed', output: { route: 'other 1', ticks: [0] } });
+  });
+});
+
 describe('durable timers', () => {
   it('fires a sleep once, not early, across a runtime restart', async () => {
     const blueprint = {
