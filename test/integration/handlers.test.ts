@@ -1,4 +1,9 @@
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
+import * as Effect from 'effect/Effect';
+import type { Json } from '../../src/blueprints/json.ts';
+import { eventId } from '../../src/store/eventId.ts';
+import { makeSqliteStore } from '../../src/store/sqlite.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.ts';
 import { startStack, startWorker, type Stack, type TestClient } from '../support/weft.ts';
@@ -195,5 +200,56 @@ describe('events and lists', () => {
       'paged-4',
     ]);
     expect(new Set(seen).size).toBe(seen.length);
+  });
+});
+
+describe('replay from the command line', () => {
+  const weft = (...args: string[]) =>
+    spawnSync(process.execPath, ['bin/weft.js', ...args], { encoding: 'utf8', timeout: 30_000 });
+
+  it('shows a real run event by event, and checks the whole store, finding an edited stream', async () => {
+    const runId = 'replayed-run-1';
+    await client.call('weft.runs.start', { blueprint: 'dynamic_handlers', runId });
+    await signal(runId, 'add_item', { amount: 3 });
+    await signal(runId, 'complete', 'done');
+    await waitFor(
+      async () => (await client.call<Summary>(`weft.runs.${runId}.get`)).status === 'completed',
+    );
+
+    const shown = weft('replay', runId, '--nats', stack.nats.url);
+    expect(shown.status).toBe(0);
+    expect(shown.stdout).toMatch(/#0 RunStarted/);
+    expect(shown.stdout).toMatch(/SignalReceived[\s\S]*data\.add_item = \[\{"amount":3\}\]/);
+    expect(shown.stdout).toMatch(/RunCompleted/);
+    const upTo = weft('replay', runId, '--to', '1', '--nats', stack.nats.url, '--json');
+    expect((JSON.parse(upTo.stdout) as unknown[]).length).toBe(2);
+
+    const clean = weft('replay', '--check', '--store', stack.store);
+    expect(clean.stdout).toMatch(/no divergence/);
+    expect(clean.status).toBe(0);
+
+    const edited = JSON.parse(
+      readFileSync('test/replay/fixtures/streams/diverged-data-pipeline.json', 'utf8'),
+    ) as {
+      events: { type: string; data: Json }[];
+    };
+    const store = makeSqliteStore(stack.store.slice('sqlite:'.length));
+    const stream = 'run-edited-run';
+    await Effect.runPromise(
+      store.append(
+        stream,
+        edited.events.map((e, i) => ({
+          id: eventId(stream, i, e.type, e.data),
+          type: e.type,
+          data: e.data,
+        })),
+        'no_stream',
+      ),
+    );
+    await Effect.runPromise(store.close());
+    const diverged = weft('replay', '--check', '--store', stack.store);
+    expect(diverged.status).toBe(1);
+    expect(diverged.stdout).toMatch(/DIVERGED edited-run: at revision 3/);
+    expect(diverged.stdout).toMatch(/1 diverged/);
   });
 });
