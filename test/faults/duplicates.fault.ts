@@ -130,16 +130,14 @@ const startRawWorker = async (url: string) => {
     ['WEFT_TASKS', 'weft.tasks.exec.>'],
     ['WEFT_RESULTS', 'weft.tasks.result.>'],
   ] as const) {
-    await jsm.streams
-      .info(name)
-      .catch(() =>
-        jsm.streams.add({
-          name,
-          subjects: [subject],
-          retention: RetentionPolicy.Workqueue,
-          storage: StorageType.File,
-        }),
-      );
+    await jsm.streams.info(name).catch(() =>
+      jsm.streams.add({
+        name,
+        subjects: [subject],
+        retention: RetentionPolicy.Workqueue,
+        storage: StorageType.File,
+      }),
+    );
   }
   const random = rng(42);
   let flushNo = 0;

@@ -4,7 +4,14 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.ts';
 import { sleep, waitFor, type WaitForOptions } from '../support/wait.ts';
-import { spawnWeft, testClient, type TestClient, type WeftProcess } from '../support/weft.ts';
+import {
+  spawnWeft,
+  testClient,
+  type HistoryEvent,
+  type Summary,
+  type TestClient,
+  type WeftProcess,
+} from '../support/weft.ts';
 
 /**
  * Shared plumbing of the fault scenarios (`test/faults/*.fault.ts`, run by `npm run test:faults`):
@@ -12,24 +19,10 @@ import { spawnWeft, testClient, type TestClient, type WeftProcess } from '../sup
  * cleanup that stops every one of them — also when the scenario failed half way.
  */
 
+export type { HistoryEvent, Summary } from '../support/weft.ts';
+
 export const FAULT_WORKER = 'test/faults/activities.ts';
 export const SUPPORT_WORKER = 'test/support/activities.ts';
-
-export interface HistoryEvent {
-  readonly revision: number;
-  readonly type: string;
-  readonly data: Record<string, unknown>;
-  readonly at: string;
-}
-
-export interface Summary {
-  readonly runId: string;
-  readonly status: string;
-  readonly blueprint: { readonly name: string; readonly version: number };
-  readonly input: unknown;
-  readonly output?: unknown;
-  readonly error?: { readonly code: string; readonly message: string };
-}
 
 /** Every weft child process of this test file, killed when the test process exits whatever happens. */
 const children = new Set<WeftProcess>();

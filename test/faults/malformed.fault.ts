@@ -567,37 +567,31 @@ describe('malformed messages: non-object requests and rejected starts', () => {
       runtime = await h.serve();
   });
 
-  it(
-    'answers invalid_request to a non-object payload on blueprints.list and runs.<id>.get',
-    async () => {
-      for (const payload of ['5', '"x"', 'true', '[]', '[1,2]']) {
-        for (const subject of ['weft.blueprints.list', `weft.runs.${REAL_RUN}.get`]) {
-          const reply = await client.raw(subject, payload);
-          expect(reply.ok, `${subject} ${payload}`).toBe(false);
-          expect(reply.error?.code, `${subject} ${payload}`).toBe('invalid_request');
-        }
+  it('answers invalid_request to a non-object payload on blueprints.list and runs.<id>.get', async () => {
+    for (const payload of ['5', '"x"', 'true', '[]', '[1,2]']) {
+      for (const subject of ['weft.blueprints.list', `weft.runs.${REAL_RUN}.get`]) {
+        const reply = await client.raw(subject, payload);
+        expect(reply.ok, `${subject} ${payload}`).toBe(false);
+        expect(reply.error?.code, `${subject} ${payload}`).toBe('invalid_request');
       }
-    },
-  );
+    }
+  });
 
-  it(
-    'appends nothing for a start rejected for its signals, even with a valid inline blueprint',
-    async () => {
-      const inline = {
-        name: 'side_effect',
-        steps: [{ id: 'a', type: 'activity', activity: 'echo' }],
-      };
-      const reply = await client.request('weft.runs.start', {
-        blueprint: inline,
-        runId: 'side-effect-1',
-        signals: [{ name: 'a.b', handler: 'store' }],
-      });
-      expect(reply.ok).toBe(false);
-      expect(reply.error?.code).toBe('invalid_blueprint');
-      const stored = await client.request('weft.blueprints.get', { name: 'side_effect' });
-      expect(stored.error?.code, 'the rejected start left a blueprint version behind').toBe(
-        'blueprint_not_found',
-      );
-    },
-  );
+  it('appends nothing for a start rejected for its signals, even with a valid inline blueprint', async () => {
+    const inline = {
+      name: 'side_effect',
+      steps: [{ id: 'a', type: 'activity', activity: 'echo' }],
+    };
+    const reply = await client.request('weft.runs.start', {
+      blueprint: inline,
+      runId: 'side-effect-1',
+      signals: [{ name: 'a.b', handler: 'store' }],
+    });
+    expect(reply.ok).toBe(false);
+    expect(reply.error?.code).toBe('invalid_blueprint');
+    const stored = await client.request('weft.blueprints.get', { name: 'side_effect' });
+    expect(stored.error?.code, 'the rejected start left a blueprint version behind').toBe(
+      'blueprint_not_found',
+    );
+  });
 });

@@ -6,7 +6,14 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.ts';
 import { waitFor } from '../support/wait.ts';
-import { startServe, startWorker, type WeftProcess } from '../support/weft.ts';
+import {
+  startServe,
+  startWorker,
+  type WeftProcess,
+  type Summary,
+  type HistoryEvent,
+  act,
+} from '../support/weft.ts';
 
 /**
  * The `weft` client verbs, run the way a user runs them (`node bin/weft.js … --nats URL`) against
@@ -88,29 +95,6 @@ const ended = (runId: string) =>
     },
     { timeoutMs: 20_000, message: `run ${runId} to end` },
   );
-
-interface Summary {
-  runId: string;
-  status: string;
-  blueprint: { name: string; version: number };
-  input: unknown;
-  output?: unknown;
-  error?: { code: string; message: string };
-}
-
-interface HistoryEvent {
-  revision: number;
-  type: string;
-  data: Record<string, unknown>;
-  at: string;
-}
-
-const act = (id: string, activity: string, extra: Record<string, unknown> = {}) => ({
-  id,
-  type: 'activity',
-  activity,
-  ...extra,
-});
 
 const PIPE = { name: 'cli_pipe', steps: [act('one', 'echo')] };
 const WAIT = { name: 'cli_wait', steps: [{ id: 'gate', type: 'wait', signal: 'go' }] };

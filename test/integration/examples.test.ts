@@ -15,6 +15,8 @@ import {
   testClient,
   type TestClient,
   type WeftProcess,
+  type Summary,
+  type HistoryEvent,
 } from '../support/weft.ts';
 
 /**
@@ -32,24 +34,6 @@ let dir: string;
 let runtime: WeftProcess;
 let worker: WeftProcess;
 let client: TestClient;
-
-interface RunError {
-  code: string;
-  message: string;
-  stepId?: string;
-}
-interface Summary {
-  runId: string;
-  status: string;
-  output?: unknown;
-  error?: RunError;
-}
-interface HistoryEvent {
-  revision: number;
-  type: string;
-  data: Record<string, unknown>;
-  at: string;
-}
 
 const readJson = (...path: string[]): unknown =>
   JSON.parse(readFileSync(join(EXAMPLES, ...path), 'utf8'));

@@ -6,7 +6,13 @@ import { eventId } from '../../src/store/eventId.ts';
 import { makeSqliteStore } from '../../src/store/sqlite.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.ts';
-import { startStack, startWorker, type Stack, type TestClient } from '../support/weft.ts';
+import {
+  startStack,
+  startWorker,
+  type Stack,
+  type TestClient,
+  type Summary,
+} from '../support/weft.ts';
 
 /**
  * Temporal's fourth seed on real NATS: signal and query handlers from configuration, plugins,
@@ -19,12 +25,6 @@ let client: TestClient;
 const blueprint = JSON.parse(
   readFileSync('examples/dynamic_handlers/blueprint.json', 'utf8'),
 ) as Record<string, unknown>;
-
-interface Summary {
-  runId: string;
-  status: string;
-  output?: unknown;
-}
 
 const q = <T = unknown>(runId: string, name: string, args?: unknown) =>
   client.call<T>(`weft.runs.${runId}.query.${name}`, args === undefined ? {} : { args });

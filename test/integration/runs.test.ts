@@ -1,6 +1,14 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.ts';
-import { startStack, startWorker, type Stack, type TestClient } from '../support/weft.ts';
+import {
+  startStack,
+  startWorker,
+  type Stack,
+  type TestClient,
+  type Summary,
+  type HistoryEvent,
+  act,
+} from '../support/weft.ts';
 
 /**
  * The first durable run end to end: a real nats-server on a random loopback port, the runtime and
@@ -9,26 +17,6 @@ import { startStack, startWorker, type Stack, type TestClient } from '../support
 
 let stack: Stack;
 let client: TestClient;
-
-const act = (id: string, activity: string, extra: Record<string, unknown> = {}) => ({
-  id,
-  type: 'activity',
-  activity,
-  ...extra,
-});
-
-interface Summary {
-  runId: string;
-  status: string;
-  output?: unknown;
-  error?: { code: string; message: string; stepId?: string };
-}
-interface HistoryEvent {
-  revision: number;
-  type: string;
-  data: Record<string, unknown>;
-  at: string;
-}
 
 const execute = (body: Record<string, unknown>) =>
   client.call<Summary>('weft.runs.execute', { timeoutMs: 20_000, ...body }, 25_000);

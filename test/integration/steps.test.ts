@@ -3,7 +3,14 @@ import { join } from 'node:path';
 import { headers } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.ts';
-import { startStack, type Stack, type TestClient } from '../support/weft.ts';
+import {
+  startStack,
+  type Stack,
+  type TestClient,
+  type Summary,
+  type HistoryEvent,
+  act,
+} from '../support/weft.ts';
 
 /**
  * Timeouts, cancel, durable timers, signals and queries, and hostile input — on a real
@@ -12,26 +19,6 @@ import { startStack, type Stack, type TestClient } from '../support/weft.ts';
 
 let stack: Stack;
 let client: TestClient;
-
-const act = (id: string, activity: string, extra: Record<string, unknown> = {}) => ({
-  id,
-  type: 'activity',
-  activity,
-  ...extra,
-});
-
-interface Summary {
-  runId: string;
-  status: string;
-  output?: unknown;
-  error?: { code: string; message: string; stepId?: string };
-}
-interface HistoryEvent {
-  revision: number;
-  type: string;
-  data: Record<string, unknown>;
-  at: string;
-}
 
 const get = (runId: string) => client.call<Summary>(`weft.runs.${runId}.get`);
 const history = async (runId: string) =>

@@ -4,10 +4,14 @@ import { TerminalError, type ActivityContext } from '../../src/index.ts';
 
 /** Activities of the integration tests' worker process (`weft worker test/support/activities.ts`). */
 
-const obj = (v: unknown): Record<string, unknown> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {});
+const obj = (v: unknown): Record<string, unknown> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, unknown>) : {};
 
 /** Returns its input with `field` = `value` added (from the input's `add` or a default). */
-export const add_field = (input: unknown, ctx: ActivityContext) => ({ ...obj(input), [ctx.stepId]: true });
+export const add_field = (input: unknown, ctx: ActivityContext) => ({
+  ...obj(input),
+  [ctx.stepId]: true,
+});
 
 export const echo = (input: unknown, ctx: ActivityContext) => ({ step: ctx.stepId, got: input });
 
@@ -22,9 +26,14 @@ export const declined = () => {
 };
 
 export const sum = (input: unknown) =>
-  Object.values(obj(input)).reduce<number>((acc, v) => acc + (typeof v === 'number' ? v : Number(obj(v).value ?? 0)), 0);
+  Object.values(obj(input)).reduce<number>(
+    (acc, v) => acc + (typeof v === 'number' ? v : Number(obj(v).value ?? 0)),
+    0,
+  );
 
-export const value = (input: unknown, ctx: ActivityContext) => ({ value: Number(obj(input).base ?? 0) + ctx.stepId.length });
+export const value = (input: unknown, ctx: ActivityContext) => ({
+  value: Number(obj(input).base ?? 0) + ctx.stepId.length,
+});
 
 /**
  * Waits `ms` (default: until aborted). On abort it leaves a marker file `<dir>/<taskId>.aborted`
@@ -36,7 +45,11 @@ export const slow = async (input: unknown, ctx: ActivityContext) => {
     const timer = ms === undefined ? undefined : setTimeout(resolve, ms);
     ctx.signal.addEventListener('abort', () => {
       clearTimeout(timer);
-      if (dir !== undefined) writeFileSync(join(dir, `${ctx.taskId.replace(/[^A-Za-z0-9_-]/g, '_')}.aborted`), String(ctx.signal.reason));
+      if (dir !== undefined)
+        writeFileSync(
+          join(dir, `${ctx.taskId.replace(/[^A-Za-z0-9_-]/g, '_')}.aborted`),
+          String(ctx.signal.reason),
+        );
       reject(new Error('aborted'));
     });
   });

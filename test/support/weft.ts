@@ -150,3 +150,36 @@ export const startStack = async (
   };
   return stack;
 };
+
+/** A run summary as `weft.runs.<id>.get` answers it (CONTRACT §3). */
+export interface Summary {
+  readonly runId: string;
+  readonly status: string;
+  readonly blueprint: { readonly name: string; readonly version: number };
+  readonly input: unknown;
+  readonly output?: unknown;
+  readonly error?: {
+    readonly code: string;
+    readonly message: string;
+    readonly stepId?: string;
+    readonly details?: unknown;
+  };
+  readonly startedAt: string;
+  readonly endedAt?: string;
+}
+
+/** One event as `weft.runs.<id>.history` answers it. */
+export interface HistoryEvent {
+  readonly revision: number;
+  readonly type: string;
+  readonly data: Record<string, unknown>;
+  readonly at: string;
+}
+
+/** An activity step for inline blueprints. */
+export const act = (id: string, activity: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  type: 'activity',
+  activity,
+  ...extra,
+});

@@ -2,7 +2,12 @@ import { describe, expect, it } from 'vitest';
 import type { Json } from '../../../src/blueprints/json.ts';
 import { parseDuration } from '../../../src/blueprints/duration.ts';
 import { validateBlueprint } from '../../../src/blueprints/validate.ts';
-import { compileBlueprint, openTasks, type CompiledRun, type RunSnapshot } from '../../../src/machines/compile.ts';
+import {
+  compileBlueprint,
+  openTasks,
+  type CompiledRun,
+  type RunSnapshot,
+} from '../../../src/machines/compile.ts';
 import type { RunEvent } from '../../../src/machines/events.ts';
 import { initialSnapshot, react, replay, statusOf } from '../../../src/machines/run.ts';
 
@@ -21,13 +26,20 @@ const compile = (blueprint: unknown): CompiledRun => {
   return compileBlueprint(validated.blueprint, parseDuration);
 };
 
-type Activity = (input: Json, attempt: number) => { ok: true; output: Json } | { ok: false; retryable: boolean; message?: string };
+type Activity = (
+  input: Json,
+  attempt: number,
+) => { ok: true; output: Json } | { ok: false; retryable: boolean; message?: string };
 
 interface World {
   readonly activities?: Record<string, Activity>;
   readonly children?: Record<string, (input: Json) => { ok: true; output: Json } | { ok: false }>;
   /** Signals to send before the run starts working, or when it waits for them. */
-  readonly signals?: readonly { readonly name: string; readonly payload: Json; readonly early?: boolean }[];
+  readonly signals?: readonly {
+    readonly name: string;
+    readonly payload: Json;
+    readonly early?: boolean;
+  }[];
   /** Fire due timers (sleep, wait timeouts) when nothing else can happen. */
   readonly fireTimers?: boolean;
 }
@@ -37,11 +49,22 @@ const drive = async (blueprint: unknown, input: Json, world: World) => {
   let snapshot: RunSnapshot = initialSnapshot(compiled);
   const stream: RunEvent[] = [];
   const apply = async (event: RunEvent) => {
-    const reaction = await react(compiled, snapshot, { id: RUN, blueprint: 'bp', version: 1 }, event, { now: NOW, parseDuration });
+    const reaction = await react(
+      compiled,
+      snapshot,
+      { id: RUN, blueprint: 'bp', version: 1 },
+      event,
+      { now: NOW, parseDuration },
+    );
     snapshot = reaction.snapshot;
     stream.push(...reaction.events);
   };
-  await apply({ type: 'RunStarted', runId: RUN, blueprint: { name: 'bp', version: 1, hash: 'h', content: null }, input });
+  await apply({
+    type: 'RunStarted',
+    runId: RUN,
+    blueprint: { name: 'bp', version: 1, hash: 'h', content: null },
+    input,
+  });
   const pending = [...(world.signals ?? [])];
   for (const s of pending.filter((p) => p.early === true)) {
     await apply({ type: 'SignalReceived', name: s.name, payload: s.payload, handler: 'trigger' });
@@ -53,31 +76,59 @@ const drive = async (blueprint: unknown, input: Json, world: World) => {
       const fn = world.activities?.[task.activity];
       if (fn === undefined) throw new Error(`no activity ${task.activity}`);
       const result = fn(task.input, task.attempt);
-      const base = { stepId: task.stepId, ...(task.item === undefined ? {} : { item: task.item }), taskId: task.taskId, attempt: task.attempt };
+      const base = {
+        stepId: task.stepId,
+        ...(task.item === undefined ? {} : { item: task.item }),
+        taskId: task.taskId,
+        attempt: task.attempt,
+      };
       await apply(
         result.ok
           ? { type: 'StepCompleted', ...base, output: result.output }
-          : { type: 'StepFailed', ...base, error: { message: result.message ?? 'failed', code: 'e', retryable: result.retryable } },
+          : {
+              type: 'StepFailed',
+              ...base,
+              error: {
+                message: result.message ?? 'failed',
+                code: 'e',
+                retryable: result.retryable,
+              },
+            },
       );
       continue;
     }
     const child = Object.values(context.children)[0];
     if (child !== undefined) {
-      const request = stream.find((e) => e.type === 'ChildRequested' && e.childRunId === child.childRunId);
+      const request = stream.find(
+        (e) => e.type === 'ChildRequested' && e.childRunId === child.childRunId,
+      );
       if (request?.type !== 'ChildRequested') throw new Error('child without request');
       const outcome = world.children?.[request.blueprint]?.(request.input) ?? { ok: false };
-      const base = { stepId: child.stepId, ...(child.item === undefined ? {} : { item: child.item }), childRunId: child.childRunId };
+      const base = {
+        stepId: child.stepId,
+        ...(child.item === undefined ? {} : { item: child.item }),
+        childRunId: child.childRunId,
+      };
       await apply(
         outcome.ok
           ? { type: 'ChildCompleted', ...base, output: outcome.output }
-          : { type: 'ChildFailed', ...base, error: { message: 'child failed', code: 'child_failed', retryable: false } },
+          : {
+              type: 'ChildFailed',
+              ...base,
+              error: { message: 'child failed', code: 'child_failed', retryable: false },
+            },
       );
       continue;
     }
     const signal = pending.find((p) => p.early !== true);
     if (signal !== undefined) {
       pending.splice(pending.indexOf(signal), 1);
-      await apply({ type: 'SignalReceived', name: signal.name, payload: signal.payload, handler: 'trigger' });
+      await apply({
+        type: 'SignalReceived',
+        name: signal.name,
+        payload: signal.payload,
+        handler: 'trigger',
+      });
       continue;
     }
     const timer = Object.keys(context.timers)[0];
@@ -90,12 +141,24 @@ const drive = async (blueprint: unknown, input: Json, world: World) => {
   const replayed = replay(compiled, stream);
   expect(replayed.value).toEqual(snapshot.value);
   expect(replayed.context).toEqual(snapshot.context);
-  return { snapshot, stream, status: statusOf(snapshot), output: snapshot.context.output, failure: snapshot.context.failure };
+  return {
+    snapshot,
+    stream,
+    status: statusOf(snapshot),
+    output: snapshot.context.output,
+    failure: snapshot.context.failure,
+  };
 };
 
 const ok = (output: Json) => ({ ok: true as const, output });
-const act = (id: string, activity: string, extra: Record<string, unknown> = {}) => ({ id, type: 'activity', activity, ...extra });
-const obj = (v: Json): Record<string, Json> => (v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, Json>) : {});
+const act = (id: string, activity: string, extra: Record<string, unknown> = {}) => ({
+  id,
+  type: 'activity',
+  activity,
+  ...extra,
+});
+const obj = (v: Json): Record<string, Json> =>
+  v !== null && typeof v === 'object' && !Array.isArray(v) ? (v as Record<string, Json>) : {};
 const activities: Record<string, Activity> = {
   echo: (input) => ok(input),
   inc: (input) => ok((typeof input === 'number' ? input : 0) + 1),
@@ -108,7 +171,11 @@ describe('parallel', () => {
     const blueprint = {
       name: 'bp',
       steps: [
-        { id: 'p', type: 'parallel', branches: [[act('a1', 'inc'), act('a2', 'inc')], [act('b1', 'tag')]] },
+        {
+          id: 'p',
+          type: 'parallel',
+          branches: [[act('a1', 'inc'), act('a2', 'inc')], [act('b1', 'tag')]],
+        },
       ],
     };
     const run = await drive(blueprint, 1, { activities });
@@ -122,7 +189,15 @@ describe('parallel', () => {
 describe('condition and switch', () => {
   const condition = {
     name: 'bp',
-    steps: [{ id: 'c', type: 'condition', when: '{% $input > 5 %}', then: [act('big', 'tag')], else: [act('small', 'inc')] }],
+    steps: [
+      {
+        id: 'c',
+        type: 'condition',
+        when: '{% $input > 5 %}',
+        then: [act('big', 'tag')],
+        else: [act('small', 'inc')],
+      },
+    ],
   };
   it('takes then or else and gives the taken branch output', async () => {
     expect((await drive(condition, 10, { activities })).output).toEqual({ tagged: 10 });
@@ -130,7 +205,13 @@ describe('condition and switch', () => {
   });
 
   it('gives null when false and there is no else', async () => {
-    const blueprint = { name: 'bp', steps: [{ id: 'c', type: 'condition', when: '{% false %}', then: [act('x', 'tag')] }, act('after', 'echo')] };
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        { id: 'c', type: 'condition', when: '{% false %}', then: [act('x', 'tag')] },
+        act('after', 'echo'),
+      ],
+    };
     const run = await drive(blueprint, 1, { activities });
     expect(run.snapshot.context.steps.c).toBeNull();
     expect(run.output).toBeNull();
@@ -139,10 +220,22 @@ describe('condition and switch', () => {
   it('switches on a value, with a default', async () => {
     const blueprint = {
       name: 'bp',
-      steps: [{ id: 's', type: 'switch', on: '{% $input.kind %}', cases: { a: [act('ca', 'tag')], b: [act('cb', 'inc')] }, default: [act('cd', 'echo')] }],
+      steps: [
+        {
+          id: 's',
+          type: 'switch',
+          on: '{% $input.kind %}',
+          cases: { a: [act('ca', 'tag')], b: [act('cb', 'inc')] },
+          default: [act('cd', 'echo')],
+        },
+      ],
     };
-    expect((await drive(blueprint, { kind: 'a' }, { activities })).output).toEqual({ tagged: { kind: 'a' } });
-    expect((await drive(blueprint, { kind: 'zzz' }, { activities })).output).toEqual({ kind: 'zzz' });
+    expect((await drive(blueprint, { kind: 'a' }, { activities })).output).toEqual({
+      tagged: { kind: 'a' },
+    });
+    expect((await drive(blueprint, { kind: 'zzz' }, { activities })).output).toEqual({
+      kind: 'zzz',
+    });
   });
 });
 
@@ -150,7 +243,14 @@ describe('loop', () => {
   it('repeats count times, feeding $iteration, and outputs every iteration', async () => {
     const blueprint = {
       name: 'bp',
-      steps: [{ id: 'l', type: 'loop', count: 3, steps: [act('body', 'echo', { input: '{% $iteration * 10 %}' })] }],
+      steps: [
+        {
+          id: 'l',
+          type: 'loop',
+          count: 3,
+          steps: [act('body', 'echo', { input: '{% $iteration * 10 %}' })],
+        },
+      ],
     };
     const run = await drive(blueprint, null, { activities });
     expect(run.output).toEqual([0, 10, 20]);
@@ -161,7 +261,15 @@ describe('loop', () => {
   it('runs while a condition holds', async () => {
     const blueprint = {
       name: 'bp',
-      steps: [{ id: 'l', type: 'loop', while: '{% $iteration < 4 %}', maxIterations: 10, steps: [act('n', 'inc', { input: '{% $iteration %}' })] }],
+      steps: [
+        {
+          id: 'l',
+          type: 'loop',
+          while: '{% $iteration < 4 %}',
+          maxIterations: 10,
+          steps: [act('n', 'inc', { input: '{% $iteration %}' })],
+        },
+      ],
     };
     expect((await drive(blueprint, null, { activities })).output).toEqual([1, 2, 3, 4]);
   });
@@ -169,17 +277,28 @@ describe('loop', () => {
   it('fails with max_iterations when the condition is still true', async () => {
     const blueprint = {
       name: 'bp',
-      steps: [{ id: 'l', type: 'loop', while: '{% true %}', maxIterations: 2, steps: [act('n', 'inc')] }],
+      steps: [
+        { id: 'l', type: 'loop', while: '{% true %}', maxIterations: 2, steps: [act('n', 'inc')] },
+      ],
     };
     const run = await drive(blueprint, 0, { activities });
     expect(run.status).toBe('failed');
-    expect(run.stream.some((e) => e.type === 'StepFailed' && e.error.code === 'max_iterations')).toBe(true);
+    expect(
+      run.stream.some((e) => e.type === 'StepFailed' && e.error.code === 'max_iterations'),
+    ).toBe(true);
   });
 
   it('re-runs nested lists each iteration', async () => {
     const blueprint = {
       name: 'bp',
-      steps: [{ id: 'l', type: 'loop', count: 2, steps: [act('a', 'inc', { input: '{% $iteration %}' }), act('b', 'inc')] }],
+      steps: [
+        {
+          id: 'l',
+          type: 'loop',
+          count: 2,
+          steps: [act('a', 'inc', { input: '{% $iteration %}' }), act('b', 'inc')],
+        },
+      ],
     };
     expect((await drive(blueprint, null, { activities })).output).toEqual([2, 3]);
   });
@@ -189,57 +308,105 @@ describe('map', () => {
   it('fans out over the dependency output and fans in, in item order', async () => {
     const blueprint = {
       name: 'bp',
-      steps: [act('fetch', 'echo'), { id: 'm', type: 'map', concurrency: 2, step: { type: 'activity', activity: 'double', input: "{% {'item': $item} %}" } }],
+      steps: [
+        act('fetch', 'echo'),
+        {
+          id: 'm',
+          type: 'map',
+          concurrency: 2,
+          step: { type: 'activity', activity: 'double', input: "{% {'item': $item} %}" },
+        },
+      ],
     };
     const run = await drive(blueprint, [1, 2, 3, 4, 5], { activities });
     expect(run.output).toEqual([2, 4, 6, 8, 10]);
   });
 
   it('keeps at most `concurrency` items in flight', async () => {
-    const blueprint = { name: 'bp', steps: [{ id: 'm', type: 'map', concurrency: 2, step: { type: 'activity', activity: 'double' } }] };
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        { id: 'm', type: 'map', concurrency: 2, step: { type: 'activity', activity: 'double' } },
+      ],
+    };
     const compiled = compile(blueprint);
     const reaction = await react(
       compiled,
       initialSnapshot(compiled),
       { id: RUN, blueprint: 'bp', version: 1 },
-      { type: 'RunStarted', runId: RUN, blueprint: { name: 'bp', version: 1, hash: 'h', content: null }, input: [1, 2, 3, 4] },
+      {
+        type: 'RunStarted',
+        runId: RUN,
+        blueprint: { name: 'bp', version: 1, hash: 'h', content: null },
+        input: [1, 2, 3, 4],
+      },
       { now: NOW, parseDuration },
     );
     expect(reaction.events.filter((e) => e.type === 'StepScheduled')).toHaveLength(2);
   });
 
   it('gives [] for an empty array and fails clearly for a non-array', async () => {
-    const blueprint = { name: 'bp', steps: [{ id: 'm', type: 'map', step: { type: 'activity', activity: 'double' } }] };
+    const blueprint = {
+      name: 'bp',
+      steps: [{ id: 'm', type: 'map', step: { type: 'activity', activity: 'double' } }],
+    };
     expect((await drive(blueprint, [], { activities })).output).toEqual([]);
     const bad = await drive(blueprint, { not: 'an array' }, { activities });
     expect(bad.status).toBe('failed');
-    expect(bad.stream.find((e) => e.type === 'StepFailed')).toMatchObject({ error: { code: 'map_not_array' } });
+    expect(bad.stream.find((e) => e.type === 'StepFailed')).toMatchObject({
+      error: { code: 'map_not_array' },
+    });
   });
 
   it('retries a failed item and tolerates bad items with onError continue', async () => {
-    const flaky: Activity = (input, attempt) => (attempt < 2 ? { ok: false, retryable: true } : ok(input));
-    const strict: Activity = (input) => (typeof input === 'number' ? ok(input) : { ok: false, retryable: false, message: 'bad row' });
+    const flaky: Activity = (input, attempt) =>
+      attempt < 2 ? { ok: false, retryable: true } : ok(input);
+    const strict: Activity = (input) =>
+      typeof input === 'number' ? ok(input) : { ok: false, retryable: false, message: 'bad row' };
     const retried = await drive(
-      { name: 'bp', defaults: { maxAttempts: 3 }, steps: [{ id: 'm', type: 'map', step: { type: 'activity', activity: 'flaky' } }] },
+      {
+        name: 'bp',
+        defaults: { maxAttempts: 3 },
+        steps: [{ id: 'm', type: 'map', step: { type: 'activity', activity: 'flaky' } }],
+      },
       [1, 2],
       { activities: { flaky } },
     );
     expect(retried.output).toEqual([1, 2]);
     const tolerant = await drive(
-      { name: 'bp', steps: [{ id: 'm', type: 'map', step: { type: 'activity', activity: 'strict', onError: 'continue' } }] },
+      {
+        name: 'bp',
+        steps: [
+          {
+            id: 'm',
+            type: 'map',
+            step: { type: 'activity', activity: 'strict', onError: 'continue' },
+          },
+        ],
+      },
       [1, 'x', 3],
       { activities: { strict } },
     );
-    expect(tolerant.output).toEqual([1, { error: { message: 'bad row', code: 'e', retryable: false } }, 3]);
+    expect(tolerant.output).toEqual([
+      1,
+      { error: { message: 'bad row', code: 'e', retryable: false } },
+      3,
+    ]);
   });
 });
 
 describe('child', () => {
   it('starts a child run by name and takes its output', async () => {
-    const blueprint = { name: 'bp', steps: [{ id: 'c', type: 'child', blueprint: 'kid', input: "{% {'x': $input} %}" }] };
+    const blueprint = {
+      name: 'bp',
+      steps: [{ id: 'c', type: 'child', blueprint: 'kid', input: "{% {'x': $input} %}" }],
+    };
     const run = await drive(blueprint, 4, { children: { kid: (input) => ok({ got: input }) } });
     expect(run.output).toEqual({ got: { x: 4 } });
-    expect(run.stream.find((e) => e.type === 'ChildRequested')).toMatchObject({ childRunId: `${RUN}-c-1`, blueprint: 'kid' });
+    expect(run.stream.find((e) => e.type === 'ChildRequested')).toMatchObject({
+      childRunId: `${RUN}-c-1`,
+      blueprint: 'kid',
+    });
   });
 
   it('picks the child blueprint by each item type inside a map', async () => {
@@ -249,7 +416,10 @@ describe('child', () => {
         {
           id: 'm',
           type: 'map',
-          step: { type: 'child', byType: { on: '{% $item.type %}', blueprints: { image: 'img', video: 'vid' } } },
+          step: {
+            type: 'child',
+            byType: { on: '{% $item.type %}', blueprints: { image: 'img', video: 'vid' } },
+          },
         },
       ],
     };
@@ -260,24 +430,42 @@ describe('child', () => {
   });
 
   it('fails the step when the child fails', async () => {
-    const run = await drive({ name: 'bp', steps: [{ id: 'c', type: 'child', blueprint: 'kid' }] }, 1, { children: {} });
+    const run = await drive(
+      { name: 'bp', steps: [{ id: 'c', type: 'child', blueprint: 'kid' }] },
+      1,
+      { children: {} },
+    );
     expect(run.status).toBe('failed');
     expect(run.failure).toMatchObject({ stepId: 'c' });
   });
 });
 
 describe('wait and sleep', () => {
-  const waiting = { name: 'bp', steps: [{ id: 'w', type: 'wait', signal: 'approve', timeout: '1m' }, act('after', 'echo')] };
+  const waiting = {
+    name: 'bp',
+    steps: [{ id: 'w', type: 'wait', signal: 'approve', timeout: '1m' }, act('after', 'echo')],
+  };
 
   it('waits for a signal and gives its payload', async () => {
-    const run = await drive(waiting, null, { activities, signals: [{ name: 'approve', payload: { ok: 1 } }] });
+    const run = await drive(waiting, null, {
+      activities,
+      signals: [{ name: 'approve', payload: { ok: 1 } }],
+    });
     expect(run.output).toEqual({ ok: 1 });
-    expect(run.stream.find((e) => e.type === 'TimerScheduled')).toMatchObject({ dueAt: NOW + 60_000 });
+    expect(run.stream.find((e) => e.type === 'TimerScheduled')).toMatchObject({
+      dueAt: NOW + 60_000,
+    });
   });
 
   it('keeps a signal that arrived before the wait', async () => {
-    const blueprint = { name: 'bp', steps: [act('first', 'echo'), { id: 'w', type: 'wait', signal: 'go' }] };
-    const run = await drive(blueprint, null, { activities, signals: [{ name: 'go', payload: 'early', early: true }] });
+    const blueprint = {
+      name: 'bp',
+      steps: [act('first', 'echo'), { id: 'w', type: 'wait', signal: 'go' }],
+    };
+    const run = await drive(blueprint, null, {
+      activities,
+      signals: [{ name: 'go', payload: 'early', early: true }],
+    });
     expect(run.output).toBe('early');
   });
 
@@ -288,9 +476,14 @@ describe('wait and sleep', () => {
   });
 
   it('sleeps on a durable timer and outputs null', async () => {
-    const blueprint = { name: 'bp', steps: [{ id: 's', type: 'sleep', duration: '2s' }, act('after', 'echo')] };
+    const blueprint = {
+      name: 'bp',
+      steps: [{ id: 's', type: 'sleep', duration: '2s' }, act('after', 'echo')],
+    };
     const run = await drive(blueprint, null, { activities, fireTimers: true });
-    expect(run.stream.find((e) => e.type === 'TimerScheduled')).toMatchObject({ dueAt: NOW + 2000 });
+    expect(run.stream.find((e) => e.type === 'TimerScheduled')).toMatchObject({
+      dueAt: NOW + 2000,
+    });
     expect(run.output).toBeNull();
     expect(run.status).toBe('completed');
   });
@@ -308,7 +501,12 @@ describe('error routes', () => {
   };
 
   it('jumps to the handler on failure and skips what depended on the failed step', async () => {
-    const run = await drive(graph, 1, { activities: { ...activities, charge: () => ({ ok: false, retryable: false, message: 'declined' }) } });
+    const run = await drive(graph, 1, {
+      activities: {
+        ...activities,
+        charge: () => ({ ok: false, retryable: false, message: 'declined' }),
+      },
+    });
     expect(run.status).toBe('completed');
     expect(run.snapshot.context.steps.ship).toBeNull();
     expect(run.snapshot.context.steps.refund).toEqual({ why: 'declined' });
