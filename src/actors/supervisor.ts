@@ -1,6 +1,5 @@
 import * as Effect from 'effect/Effect';
 import * as Result from 'effect/Result';
-import * as Schema from 'effect/Schema';
 import type { Json } from '../blueprints/json.ts';
 import type { Blueprint } from '../blueprints/schema.ts';
 import { parseDuration } from '../blueprints/duration.ts';
@@ -8,7 +7,7 @@ import { validateBlueprint, type BlueprintLimits, type Diagnostic } from '../blu
 import { ExpressionCache } from '../expressions/sandbox.ts';
 import { compileBlueprint, openTaskById, openTasks, UnsupportedStep, type CompiledRun, type RunSnapshot } from '../machines/compile.ts';
 import type { RunIdentity } from '../machines/decide.ts';
-import { RunEvent, TERMINAL_EVENTS } from '../machines/events.ts';
+import { TERMINAL_EVENTS, toRunEvent, type RunEvent } from '../machines/events.ts';
 import { initialSnapshot, react, replay, statusOf } from '../machines/run.ts';
 import { extensionsOf, handlersOf, type Handlers, type RunExtensions } from '../machines/handlers.ts';
 import { answerQuery } from '../projections/runQueries.ts';
@@ -73,7 +72,6 @@ export interface StartResult {
   readonly existing: boolean;
 }
 
-const decodeRunEvent = Schema.decodeUnknownResult(RunEvent);
 /** Running runs kept in memory; others are rebuilt from their stream when a message arrives. */
 const MAX_RUNS_IN_MEMORY = 1000;
 
@@ -86,14 +84,6 @@ interface Dispatched {
 const MAX_CONFLICT_RETRIES = 8;
 /** setTimeout's limit; longer timers are re-armed. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-
-const toRunEvent = (recorded: RecordedEvent): RunEvent => {
-  const decoded = decodeRunEvent({ ...(recorded.data as object), type: recorded.type });
-  if (Result.isFailure(decoded)) {
-    throw new Error(`stream ${recorded.stream} revision ${recorded.revision}: not a run event (${decoded.failure.message})`);
-  }
-  return decoded.success;
-};
 
 const dataOf = (event: RunEvent): Json => {
   const { type: _type, ...data } = event;

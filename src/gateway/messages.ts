@@ -1,18 +1,26 @@
 import * as Schema from 'effect/Schema';
+import { NAME, RUN_ID } from '../blueprints/names.ts';
 
 /** One Schema per request of CONTRACT §3. The gateway decodes `unknown` with these; nothing casts. */
 
 const Name = Schema.String.pipe(
-  Schema.check(Schema.isPattern(/^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/, { message: 'must match ^[a-zA-Z_][a-zA-Z0-9_]*$ (at most 64 characters)' })),
+  Schema.check(
+    Schema.isPattern(NAME, {
+      message: 'must match ^[a-zA-Z_][a-zA-Z0-9_]*$ (at most 64 characters)',
+    }),
+  ),
 );
 const RunId = Schema.String.pipe(
-  Schema.check(Schema.isPattern(/^[A-Za-z0-9_-]{1,128}$/, { message: 'must match ^[A-Za-z0-9_-]{1,128}$' })),
+  Schema.check(Schema.isPattern(RUN_ID, { message: 'must match ^[A-Za-z0-9_-]{1,128}$' })),
 );
 const Count = Schema.Number.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)));
 const Positive = Schema.Number.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(1)));
 
 export const BlueprintRequest = Schema.Struct({ blueprint: Schema.Unknown });
-export const GetBlueprintRequest = Schema.Struct({ name: Name, version: Schema.optionalKey(Positive) });
+export const GetBlueprintRequest = Schema.Struct({
+  name: Name,
+  version: Schema.optionalKey(Positive),
+});
 export const NameRequest = Schema.Struct({ name: Name });
 /** A request with no fields; the gateway admits only JSON objects. */
 export const Empty = Schema.Struct({});
@@ -27,7 +35,10 @@ const StartFields = {
   plugins: Schema.optionalKey(Schema.Array(Schema.Unknown)),
 };
 export const StartRequest = Schema.Struct(StartFields);
-export const ExecuteRequest = Schema.Struct({ ...StartFields, timeoutMs: Schema.optionalKey(Positive) });
+export const ExecuteRequest = Schema.Struct({
+  ...StartFields,
+  timeoutMs: Schema.optionalKey(Positive),
+});
 
 export const ListRunsRequest = Schema.Struct({
   status: Schema.optionalKey(Schema.Literals(['running', 'completed', 'failed', 'cancelled'])),
@@ -35,6 +46,9 @@ export const ListRunsRequest = Schema.Struct({
   limit: Schema.optionalKey(Positive),
   cursor: Schema.optionalKey(Schema.String),
 });
-export const HistoryRequest = Schema.Struct({ from: Schema.optionalKey(Count), limit: Schema.optionalKey(Positive) });
+export const HistoryRequest = Schema.Struct({
+  from: Schema.optionalKey(Count),
+  limit: Schema.optionalKey(Positive),
+});
 export const CancelRequest = Schema.Struct({ reason: Schema.optionalKey(Schema.String) });
 export const QueryRequest = Schema.Struct({ args: Schema.optionalKey(Schema.Json) });

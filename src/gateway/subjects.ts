@@ -15,8 +15,9 @@
  * input can add tokens or wildcards (`.`, `*`, `>`, whitespace).
  */
 
-export const NAME = /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/;
-export const RUN_ID = /^[A-Za-z0-9_-]{1,128}$/;
+import { NAME, RUN_ID } from '../blueprints/names.ts';
+
+export { NAME, RUN_ID };
 export const PREFIX = /^[A-Za-z0-9_-]{1,32}$/;
 
 const check = (rule: RegExp, what: string, value: string): string => {

@@ -1,4 +1,5 @@
 import type { Json } from '../blueprints/json.ts';
+import { NAME } from '../blueprints/names.ts';
 import { DEFAULT_BLUEPRINT_LIMITS } from '../blueprints/validate.ts';
 import { evaluateTemplate, type ExpressionBindings, type ExpressionCache } from '../expressions/sandbox.ts';
 import { itemsOf, taskKey, type Command, type CompiledRun, type RunContext } from './compile.ts';
@@ -14,7 +15,6 @@ import { backoffDelay, shortHash, type PlannedStep, type StepPlan } from './plan
  * an expression again.
  */
 
-const NAME = /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/;
 const RUN_ID_MAX = 128;
 /** Upper bound on the iterations of a counted loop. */
 export const MAX_LOOP_COUNT = 100_000;

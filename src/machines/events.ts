@@ -1,3 +1,4 @@
+import * as Result from 'effect/Result';
 import * as Schema from 'effect/Schema';
 
 /**
@@ -37,7 +38,13 @@ export const RunStarted = Schema.Struct({
   /** Signals, queries and plugins its start request added for this run alone. */
   extensions: Schema.optionalKey(Schema.Json),
   /** Set when the run is a child run: the parent's step waits for this run's end. */
-  parent: Schema.optionalKey(Schema.Struct({ runId: Schema.String, stepId: Schema.String, item: Schema.optionalKey(Schema.Number) })),
+  parent: Schema.optionalKey(
+    Schema.Struct({
+      runId: Schema.String,
+      stepId: Schema.String,
+      item: Schema.optionalKey(Schema.Number),
+    }),
+  ),
 });
 
 /** An activity attempt was decided and dispatched. `taskId` is the same on every retry of one execution. */
@@ -186,4 +193,22 @@ export type RunEvent = typeof RunEvent.Type;
 export type RunEventType = RunEvent['type'];
 export type EventOf<T extends RunEventType> = Extract<RunEvent, { type: T }>;
 
-export const TERMINAL_EVENTS: ReadonlySet<RunEventType> = new Set(['RunCompleted', 'RunFailed', 'RunCancelled']);
+export const TERMINAL_EVENTS: ReadonlySet<RunEventType> = new Set([
+  'RunCompleted',
+  'RunFailed',
+  'RunCancelled',
+]);
+
+const decodeRunEvent = Schema.decodeUnknownResult(RunEvent);
+
+/** A stored event (type and data apart) as a run event, checked by its Schema; throws if it is not one. */
+export const toRunEvent = (stored: {
+  readonly revision: number;
+  readonly type: string;
+  readonly data: unknown;
+}): RunEvent => {
+  const decoded = decodeRunEvent({ ...(stored.data as object), type: stored.type });
+  if (Result.isFailure(decoded))
+    throw new Error(`revision ${stored.revision}: not a run event: ${decoded.failure.message}`);
+  return decoded.success;
+};

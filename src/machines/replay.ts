@@ -1,10 +1,8 @@
-import * as Result from 'effect/Result';
-import * as Schema from 'effect/Schema';
 import type { Json } from '../blueprints/json.ts';
 import { parseDuration } from '../blueprints/duration.ts';
 import { validateBlueprint } from '../blueprints/validate.ts';
 import { compileBlueprint, type CompiledRun, type RunSnapshot } from './compile.ts';
-import { RunEvent } from './events.ts';
+import { toRunEvent, type RunEvent } from './events.ts';
 import { activeSteps, evolve, initialSnapshot, react, statusOf, type RunStatus } from './run.ts';
 
 /**
@@ -20,14 +18,7 @@ export interface StoredEvent {
   readonly at: string;
 }
 
-const decodeRunEvent = Schema.decodeUnknownResult(RunEvent);
-
-export const toRunEvent = (stored: StoredEvent): RunEvent => {
-  const decoded = decodeRunEvent({ ...(stored.data as object), type: stored.type });
-  if (Result.isFailure(decoded))
-    throw new Error(`revision ${stored.revision}: not a run event: ${decoded.failure.message}`);
-  return decoded.success;
-};
+export { toRunEvent };
 
 /** The run's machine, compiled from the blueprint pinned in its first event. */
 export const compiledFor = (

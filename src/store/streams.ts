@@ -2,8 +2,9 @@
  * The one place stream names are built. Every id and name is checked against its rule first, so
  * nothing a user sends can make a stream name of its own choosing.
  */
-export const RUN_ID = /^[A-Za-z0-9_-]{1,128}$/;
-export const NAME = /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/;
+import { NAME, RUN_ID } from '../blueprints/names.ts';
+
+export { NAME, RUN_ID };
 
 export const RUN_STREAM_PREFIX = 'run-';
 export const BLUEPRINT_STREAM_PREFIX = 'blueprint-';
