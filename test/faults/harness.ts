@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
+import { expect } from 'vitest';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.ts';
 import { sleep, waitFor, type WaitForOptions } from '../support/wait.ts';
 import {
@@ -222,3 +223,29 @@ export const rng = (seed: number): (() => number) => {
 };
 
 export const seconds = (ms: number): string => (ms / 1000).toFixed(1);
+
+/**
+ * Reads every run's history and checks exactly one StepCompleted per step (`steps`, sorted);
+ * `more` adds a scenario's own checks. Returns the totals a scenario prints.
+ */
+export const checkCompletions = async (
+  client: TestClient,
+  ids: readonly string[],
+  steps: readonly string[],
+  more: (events: readonly HistoryEvent[], runId: string) => void = () => undefined,
+): Promise<{ readonly stepCompleted: number; readonly duplicates: number }> => {
+  let stepCompleted = 0;
+  let duplicates = 0;
+  const histories = await pool(ids, 20, (runId) => historyOf(client, runId));
+  histories.forEach((events, i) => {
+    const runId = ids[i] ?? '';
+    const done = events
+      .filter((e) => e.type === 'StepCompleted')
+      .map((e) => String(e.data['stepId']));
+    stepCompleted += done.length;
+    duplicates += done.length - new Set(done).size;
+    expect([...done].sort(), `StepCompleted of ${runId}`).toEqual(steps);
+    more(events, runId);
+  });
+  return { stepCompleted, duplicates };
+};

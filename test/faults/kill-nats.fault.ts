@@ -3,13 +3,13 @@ import { monotonicMs, sleep, waitFor } from '../support/wait.ts';
 import type { TestClient, WeftProcess } from '../support/weft.ts';
 import {
   FAULT_WORKER,
-  historyOf,
   listAll,
   pool,
   seconds,
   startHarness,
   type Harness,
   waitForValue,
+  checkCompletions,
 } from './harness.ts';
 
 /**
@@ -92,16 +92,7 @@ it('completes every run after nats-server is SIGKILLed and restarted', async () 
   for (const run of completed)
     expect(run.output, run.runId).toEqual({ n: Number(run.runId.slice(3)), trail: STEPS, timing });
 
-  let stepCompleted = 0;
-  let duplicates = 0;
-  const histories = await pool(ids, 20, (runId) => historyOf(client, runId));
-  histories.forEach((events, i) => {
-    const done = events
-      .filter((e) => e.type === 'StepCompleted')
-      .map((e) => String(e.data['stepId']));
-    stepCompleted += done.length;
-    duplicates += done.length - new Set(done).size;
-    expect([...done].sort(), `StepCompleted of ${ids[i] ?? ''}`).toEqual(STEPS);
+  const { stepCompleted, duplicates } = await checkCompletions(client, ids, STEPS, (events) => {
     expect(events.at(-1)?.type).toBe('RunCompleted');
   });
 

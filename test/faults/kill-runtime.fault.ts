@@ -3,13 +3,13 @@ import { monotonicMs, waitFor } from '../support/wait.ts';
 import type { TestClient, WeftProcess } from '../support/weft.ts';
 import {
   FAULT_WORKER,
-  historyOf,
   listAll,
   pool,
   seconds,
   startHarness,
   type Harness,
   waitForValue,
+  checkCompletions,
 } from './harness.ts';
 
 /**
@@ -86,28 +86,23 @@ it('completes 200 five-step runs across three SIGKILLs of the runtime, one StepC
   }
   expect(new Set(completed.map((r) => r.runId))).toEqual(new Set(ids));
 
-  let stepCompleted = 0;
-  let duplicates = 0;
-  const histories = await pool(ids, 20, (runId) => historyOf(client, runId));
-  histories.forEach((events, i) => {
-    const runId = ids[i] ?? '';
-    const done = events
-      .filter((e) => e.type === 'StepCompleted')
-      .map((e) => String(e.data['stepId']));
-    stepCompleted += done.length;
-    duplicates += done.length - new Set(done).size;
-    expect([...done].sort(), `StepCompleted of ${runId}`).toEqual(STEPS);
-    expect(
-      events.filter((e) => e.type === 'RunStarted'),
-      `RunStarted of ${runId}`,
-    ).toHaveLength(1);
-    expect(
-      events.filter((e) => e.type === 'RunCompleted'),
-      `RunCompleted of ${runId}`,
-    ).toHaveLength(1);
-    expect(events.at(-1)?.type).toBe('RunCompleted');
-    expect(events.map((e) => e.revision)).toEqual(events.map((_, r) => r));
-  });
+  const { stepCompleted, duplicates } = await checkCompletions(
+    client,
+    ids,
+    STEPS,
+    (events, runId) => {
+      expect(
+        events.filter((e) => e.type === 'RunStarted'),
+        `RunStarted of ${runId}`,
+      ).toHaveLength(1);
+      expect(
+        events.filter((e) => e.type === 'RunCompleted'),
+        `RunCompleted of ${runId}`,
+      ).toHaveLength(1);
+      expect(events.at(-1)?.type).toBe('RunCompleted');
+      expect(events.map((e) => e.revision)).toEqual(events.map((_, r) => r));
+    },
+  );
 
   console.log(
     `[fault] kill-runtime: ${RUNS} runs complete in ${seconds(elapsed)} s across ${KILLS} SIGKILLs ` +

@@ -4,13 +4,13 @@ import { monotonicMs, waitFor } from '../support/wait.ts';
 import type { TestClient, WeftProcess } from '../support/weft.ts';
 import {
   FAULT_WORKER,
-  historyOf,
   listAll,
   pool,
   seconds,
   startHarness,
   type Harness,
   waitForValue,
+  checkCompletions,
 } from './harness.ts';
 
 /**
@@ -73,21 +73,17 @@ it('brings every run home after its queued tasks were purged', async () => {
   for (const run of completed)
     expect(run.output, run.runId).toEqual({ n: Number(run.runId.slice(3)), trail: STEPS, timing });
 
-  let stepCompleted = 0;
-  let duplicates = 0;
-  const histories = await pool(ids, 20, (runId) => historyOf(client, runId));
-  histories.forEach((events, i) => {
-    const done = events
-      .filter((e) => e.type === 'StepCompleted')
-      .map((e) => String(e.data['stepId']));
-    stepCompleted += done.length;
-    duplicates += done.length - new Set(done).size;
-    expect([...done].sort(), `StepCompleted of ${ids[i] ?? ''}`).toEqual(STEPS);
-    expect(
-      events.filter((e) => e.type === 'StepFailed'),
-      `StepFailed of ${ids[i] ?? ''}`,
-    ).toHaveLength(0);
-  });
+  const { stepCompleted, duplicates } = await checkCompletions(
+    client,
+    ids,
+    STEPS,
+    (events, runId) => {
+      expect(
+        events.filter((e) => e.type === 'StepFailed'),
+        `StepFailed of ${runId}`,
+      ).toHaveLength(0);
+    },
+  );
   const redispatches = (runtime.output().match(/re-dispatching /g) ?? []).length;
 
   console.log(
