@@ -373,7 +373,7 @@ export class RunSupervisor {
       switch (event.type) {
         case 'StepCompleted':
         case 'StepFailed':
-          this.#answered(runId, event.taskId);
+          this.#dispatched.delete(`${event.taskId}/${event.attempt}`);
           break;
         case 'StepScheduled':
           this.#dispatch(
@@ -422,9 +422,10 @@ export class RunSupervisor {
     this.#effects.dispatch(task, delayMs, resends);
   }
 
-  #answered(runId: string, taskId?: string): void {
+  /** Forgets every attempt of a run that ended (a result removes its own attempt by key). */
+  #answered(runId: string): void {
     for (const [key, entry] of this.#dispatched) {
-      if (entry.task.runId === runId && (taskId === undefined || entry.task.taskId === taskId)) this.#dispatched.delete(key);
+      if (entry.task.runId === runId) this.#dispatched.delete(key);
     }
   }
 

@@ -1,8 +1,6 @@
 import type { Step } from '../blueprints/schema.ts';
 import { dependenciesOf } from '../blueprints/validate.ts';
 
-export { dependenciesOf as dependencies };
-
 /** Steps of a list that no other step of the list depends on, in list order. */
 export const leaves = (list: readonly Step[]): readonly string[] => {
   const needed = new Set([...dependenciesOf(list).values()].flat());

@@ -1,5 +1,5 @@
 import type { Blueprint, MapItemStep, Step } from '../blueprints/schema.ts';
-import { dependencies } from './graph.ts';
+import { dependenciesOf } from '../blueprints/validate.ts';
 
 /**
  * The static plan of a blueprint, pure: every step (nested ones included) with the list it
@@ -102,7 +102,7 @@ export const buildPlan = (blueprint: Blueprint, parseDuration: ParseDuration): P
 
   const visitList = (key: string, list: readonly Step[], holder: string | undefined, loop: string | undefined, ancestors: readonly string[]) => {
     lists.set(key, list.map((s) => s.id));
-    const deps = dependencies(list);
+    const deps = dependenciesOf(list);
     for (const step of list) {
       if (step.onError !== undefined && step.onError !== 'fail' && step.onError !== 'continue') {
         handlers.set(step.onError, [...(handlers.get(step.onError) ?? []), step.id]);
