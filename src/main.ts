@@ -43,7 +43,7 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
   const store = await managed.runPromise(EventStore);
   let nc: NatsConnection | undefined;
   try {
-    nc = await connect({ servers: natsServers(options.nats), name: 'weft-runtime', maxReconnectAttempts: -1 });
+    nc = await connect({ servers: natsServers(options.nats), name: 'weft-runtime', maxReconnectAttempts: -1, noAsyncTraces: true });
     const channel = await TaskChannel.open(nc, subjects, log);
     const registry = new BlueprintRegistry(store);
     const supervisor = new RunSupervisor({

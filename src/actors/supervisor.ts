@@ -672,10 +672,7 @@ export class RunSupervisor {
   }
 
   async #existing(runId: string): Promise<StartResult | undefined> {
-    const summary = await this.get(runId).catch((error: unknown) => {
-      if (error instanceof WeftError && error.code === 'run_not_found') return undefined;
-      throw error;
-    });
+    const summary = await this.#summary(runId);
     return summary && { runId, blueprint: summary.blueprint, existing: true };
   }
 
@@ -765,13 +762,18 @@ export class RunSupervisor {
   }
 
   async get(runId: string): Promise<RunSummary> {
+    const summary = await this.#summary(runId);
+    if (summary === undefined) throw weftError('run_not_found', `no run '${runId}'`, { runId });
+    return summary;
+  }
+
+  /** The run's summary, folded from its stream if the read model has not seen it; undefined when there is no run. */
+  async #summary(runId: string): Promise<RunSummary | undefined> {
     const known = this.#summaries.get(runId);
     if (known !== undefined) return known.summary;
     const recorded = await Effect.runPromise(this.#store.read(runStream(runId)));
     for (const r of recorded) this.#project(runId, toRunEvent(r), r.revision, r.at);
-    const summary = this.#summaries.get(runId)?.summary;
-    if (summary === undefined) throw weftError('run_not_found', `no run '${runId}'`, { runId });
-    return summary;
+    return this.#summaries.get(runId)?.summary;
   }
 
   list(filter: ListFilter): { readonly runs: readonly RunSummary[]; readonly cursor?: string } {

@@ -74,7 +74,7 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
   const log = options.log ?? ((message: string) => process.stderr.write(`[weft worker] ${message}\n`));
   const names = Object.keys(options.activities);
   for (const name of names) subjects.task(name);
-  const nc: NatsConnection = await connect({ servers: serversOf(options.servers), name: 'weft-worker' });
+  const nc: NatsConnection = await connect({ servers: serversOf(options.servers), name: 'weft-worker', noAsyncTraces: true });
   const jsm = await ensureStreams(nc, subjects);
   const js = jetstream(nc);
   const slots = new Slots(Math.max(1, options.concurrency ?? 16));

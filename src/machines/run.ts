@@ -1,4 +1,4 @@
-import { initialTransition, transition } from 'xstate';
+import { createActor, type ActorScope, type ExecutableActionsFrom } from 'xstate';
 import { COMMAND_TYPES, openTasks, type Command, type CompiledRun, type RunContext, type RunSnapshot } from './compile.ts';
 import { decide, type DecideOptions, type RunIdentity } from './decide.ts';
 import type { RunEvent } from './events.ts';
@@ -22,14 +22,68 @@ const toCommands = (actions: readonly { type: string; params?: unknown }[]): Com
     return [{ ...params, type: action.type } as Command];
   });
 
-export const initialSnapshot = (compiled: CompiledRun): RunSnapshot => initialTransition(compiled.machine)[0];
+type RunMachine = CompiledRun['machine'];
+type Action = ExecutableActionsFrom<RunMachine>;
+
+/**
+ * What xstate's `transition(machine, snapshot, event)` does, without its cost: that helper builds a
+ * new actor (and two actor systems, and the machine's initial state) for every call, which was most
+ * of the time of a fold. One inert scope per machine is kept instead; the machine never spawns or
+ * emits, and actions are only collected (never executed), so sharing it keeps the fold pure.
+ */
+interface InertScope {
+  readonly scope: ActorScope<RunSnapshot, RunEvent>;
+  collected: Action[];
+}
+
+const scopes = new WeakMap<RunMachine, InertScope>();
+
+const scopeOf = (machine: RunMachine): InertScope => {
+  const known = scopes.get(machine);
+  if (known !== undefined) return known;
+  const self = createActor(machine);
+  const inert: InertScope = {
+    collected: [],
+    scope: {
+      self,
+      id: '',
+      sessionId: '',
+      system: self.system,
+      defer: () => undefined,
+      logger: () => undefined,
+      stopChild: () => undefined,
+      emit: () => undefined,
+      actionExecutor: (action: unknown) => {
+        inert.collected.push(action as Action);
+      },
+    } as unknown as ActorScope<RunSnapshot, RunEvent>,
+  };
+  scopes.set(machine, inert);
+  return inert;
+};
+
+/** Runs `f` with a fresh action list on the machine's scope; synchronous, so calls never interleave. */
+const withScope = <A>(machine: RunMachine, f: (scope: ActorScope<RunSnapshot, RunEvent>) => A): [A, Action[]] => {
+  const inert = scopeOf(machine);
+  const outer = inert.collected;
+  inert.collected = [];
+  try {
+    const result = f(inert.scope);
+    return [result, inert.collected];
+  } finally {
+    inert.collected = outer;
+  }
+};
+
+export const initialSnapshot = (compiled: CompiledRun): RunSnapshot =>
+  withScope(compiled.machine, (scope) => compiled.machine.getInitialSnapshot(scope as never))[0];
 
 export const evolve = (
   compiled: CompiledRun,
   snapshot: RunSnapshot,
   event: RunEvent,
 ): { readonly snapshot: RunSnapshot; readonly commands: readonly Command[] } => {
-  const [next, actions] = transition(compiled.machine, snapshot, event);
+  const [next, actions] = withScope(compiled.machine, (scope) => compiled.machine.transition(snapshot, event, scope as never));
   return { snapshot: next, commands: toCommands(actions) };
 };
 
