@@ -7,7 +7,7 @@ const TYPED_JS = ['eslint.config.js', 'bin/*.js', 'scripts/*.mjs'];
 
 export default defineConfig(
   {
-    ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.weft/**'],
+    ignores: ['dist/**', 'node_modules/**', 'coverage/**', '.weft/**', '.scratch/**'],
   },
   tseslint.configs.strictTypeChecked,
   {

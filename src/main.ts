@@ -65,6 +65,7 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
     const gateway = new Gateway({ nc, subjects, supervisor, registry, log });
     gateway.start();
     await channel.consumeResults((result) => supervisor.onResult(result));
+    channel.serveReports((result) => supervisor.onResult(result));
     await nc.flush();
     const connection = nc;
     return {

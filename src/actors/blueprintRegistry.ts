@@ -58,6 +58,7 @@ const fold = (name: string, events: readonly RecordedEvent[]): BlueprintHistory 
 };
 
 const MAX_CONFLICT_RETRIES = 5;
+const MAX_CACHED_HISTORIES = 1000;
 
 export class BlueprintRegistry {
   readonly #store: EventStoreShape;
@@ -66,9 +67,20 @@ export class BlueprintRegistry {
     this.#store = store;
   }
 
+  /** Histories read so far: re-read only when the stream's revision moved (another runtime may have put). */
+  readonly #histories = new Map<string, BlueprintHistory>();
+
   async #history(name: string): Promise<BlueprintHistory> {
     const stream = blueprintStream(name);
-    return fold(name, await Effect.runPromise(this.#store.read(stream)));
+    const cached = this.#histories.get(name);
+    if (cached !== undefined && cached.revision === (await Effect.runPromise(this.#store.revision(stream)))) return cached;
+    const history = fold(name, await Effect.runPromise(this.#store.read(stream)));
+    if (history.revision !== 'no_stream') {
+      this.#histories.delete(name);
+      this.#histories.set(name, history);
+      if (this.#histories.size > MAX_CACHED_HISTORIES) this.#histories.delete(this.#histories.keys().next().value ?? name);
+    }
+    return history;
   }
 
   /** Idempotent for equal content. Retries (bounded) when another writer appended first. */

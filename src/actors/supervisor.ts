@@ -90,6 +90,25 @@ const dataOf = (event: RunEvent): Json => {
   return data as unknown as Json;
 };
 
+/** The event recording a worker's result, or undefined when the task or attempt is not open. */
+const resultEvent = (run: Pick<LoadedRun, 'snapshot'>, result: TaskResult): RunEvent | undefined => {
+  const open = openTaskById(run.snapshot.context, result.taskId);
+  if (statusOf(run.snapshot) !== 'running' || open === undefined || open.attempt !== result.attempt) return undefined;
+  const base = {
+    stepId: open.stepId,
+    ...(open.item === undefined ? {} : { item: open.item }),
+    taskId: result.taskId,
+    attempt: result.attempt,
+  };
+  return result.ok
+    ? { type: 'StepCompleted', ...base, output: result.output }
+    : {
+        type: 'StepFailed',
+        ...base,
+        error: { message: result.error.message, code: result.error.code ?? 'activity_error', retryable: result.error.retryable },
+      };
+};
+
 export const invalidBlueprint = (diagnostics: readonly Diagnostic[]): WeftError =>
   weftError('invalid_blueprint', `blueprint is invalid: ${diagnostics.map((d) => `${d.path}: ${d.message}`).join('; ')}`, {
     diagnostics,
@@ -113,6 +132,8 @@ export class RunSupervisor {
   readonly #timers = new Map<string, NodeJS.Timeout>();
   /** Attempts dispatched by this runtime and not yet answered, by `taskId/attempt`. */
   readonly #dispatched = new Map<string, Dispatched>();
+  /** Results waiting for their run's mailbox, by run. */
+  readonly #results = new Map<string, { readonly result: TaskResult; readonly resolve: () => void; readonly reject: (error: unknown) => void }[]>();
   #reconciler: NodeJS.Timeout | undefined;
   readonly #expressions = new ExpressionCache(1000);
   readonly #newRunId: () => string;
@@ -313,24 +334,43 @@ export class RunSupervisor {
    * (bounded). `makeEvent` returning undefined means nothing to record (a duplicate or stale message).
    */
   async #transact(runId: string, makeEvent: (run: LoadedRun) => RunEvent | undefined): Promise<boolean> {
+    const [recorded] = await this.#transactAll(runId, [makeEvent]);
+    return recorded === true;
+  }
+
+  /**
+   * `#transact` for several messages of one run at once: each is decided on the state the previous
+   * ones left, and all their events go in one append (one fsync for a burst of a map's results).
+   * A conflict re-decides the whole batch. True for each message that recorded something.
+   */
+  async #transactAll(runId: string, makers: readonly ((run: LoadedRun) => RunEvent | undefined)[]): Promise<readonly boolean[]> {
     const stream = runStream(runId);
     for (let i = 0; i < MAX_CONFLICT_RETRIES; i++) {
       const run = await this.#load(runId);
       if (run === undefined) throw weftError('run_not_found', `no run '${runId}'`, { runId });
-      const event = makeEvent(run);
-      if (event === undefined) return false;
       const before = run.snapshot;
-      const reaction = await this.#react(run, event);
-      const appended = await this.#append(stream, reaction.events, run.revision);
+      let current: LoadedRun = run;
+      const events: RunEvent[] = [];
+      const recorded: boolean[] = [];
+      for (const makeEvent of makers) {
+        const event = makeEvent(current);
+        recorded.push(event !== undefined);
+        if (event === undefined) continue;
+        const reaction = await this.#react(current, event);
+        current = { ...current, snapshot: reaction.snapshot };
+        events.push(...reaction.events);
+      }
+      if (events.length === 0) return recorded;
+      const appended = await this.#append(stream, events, run.revision);
       if (appended === 'conflict') {
         this.#runs.delete(runId);
         continue;
       }
-      run.snapshot = reaction.snapshot;
-      run.revision += reaction.events.length;
+      run.snapshot = current.snapshot;
+      run.revision += events.length;
       if (statusOf(run.snapshot) !== 'running') this.#runs.delete(runId);
-      this.#perform(runId, run, before, reaction.events, appended);
-      return true;
+      this.#perform(runId, run, before, events, appended);
+      return recorded;
     }
     throw weftError('unavailable', `run '${runId}' is contended; try again`, { runId });
   }
@@ -676,30 +716,39 @@ export class RunSupervisor {
     return summary && { runId, blueprint: summary.blueprint, existing: true };
   }
 
-  /** Records a worker's result once: a result for a task or attempt that is not open is ignored. */
-  async onResult(result: TaskResult): Promise<void> {
-    await this.#inMailbox(result.runId, () =>
-      this.#transact(result.runId, (run) => {
-        const open = openTaskById(run.snapshot.context, result.taskId);
-        if (statusOf(run.snapshot) !== 'running' || open === undefined || open.attempt !== result.attempt) return undefined;
-        const base = {
-          stepId: open.stepId,
-          ...(open.item === undefined ? {} : { item: open.item }),
-          taskId: result.taskId,
-          attempt: result.attempt,
-        };
-        return result.ok
-          ? { type: 'StepCompleted', ...base, output: result.output }
-          : {
-              type: 'StepFailed',
-              ...base,
-              error: { message: result.error.message, code: result.error.code ?? 'activity_error', retryable: result.error.retryable },
-            };
-      }).catch((error: unknown) => {
-        if (error instanceof WeftError && error.code === 'run_not_found') return false;
-        throw error;
-      }),
-    );
+  /**
+   * Records a worker's result once: a result for a task or attempt that is not open is ignored.
+   * Results of one run that arrive while its previous append is in flight are recorded together.
+   * Resolves once the result is durable (or known to be stale).
+   */
+  onResult(result: TaskResult): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let batch = this.#results.get(result.runId);
+      if (batch === undefined) {
+        batch = [];
+        this.#results.set(result.runId, batch);
+        void this.#inMailbox(result.runId, () => this.#recordResults(result.runId));
+      }
+      batch.push({ result, resolve, reject });
+    });
+  }
+
+  async #recordResults(runId: string): Promise<void> {
+    const batch = this.#results.get(runId) ?? [];
+    this.#results.delete(runId);
+    try {
+      await this.#transactAll(
+        runId,
+        batch.map(({ result }) => (run: LoadedRun) => resultEvent(run, result)),
+      );
+      for (const waiting of batch) waiting.resolve();
+    } catch (error) {
+      if (error instanceof WeftError && error.code === 'run_not_found') {
+        for (const waiting of batch) waiting.resolve();
+        return;
+      }
+      for (const waiting of batch) waiting.reject(error);
+    }
   }
 
   /**

@@ -1,10 +1,14 @@
 import { jetstream, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
-import type { NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import * as Result from 'effect/Result';
 import type { Subjects } from '../gateway/subjects.ts';
 import { decodeTaskResult, type TaskMessage, type TaskResult } from '../gateway/protocol.ts';
 import type { RecordedEvent } from '../store/EventStore.ts';
 import { ensureConsumer, ensureStreams } from './jetstream.ts';
+
+const REPORT_QUEUE = 'weft-runtime';
+/** Beyond this many reported results being recorded, workers are told to use the stream. */
+const MAX_REPORTS_IN_FLIGHT = 4096;
 
 /**
  * The runtime's side of the task channel: publishes tasks to the work queue (de-duplicated by
@@ -18,6 +22,7 @@ export class TaskChannel {
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #log: (message: string) => void;
   #messages: ConsumerMessages | undefined;
+  #reports: Subscription | undefined;
   #loop: Promise<void> | undefined;
 
   private constructor(nc: NatsConnection, subjects: Subjects, log: (message: string) => void) {
@@ -67,6 +72,50 @@ export class TaskChannel {
     );
   }
 
+  /**
+   * Answers results that workers hand over directly (`<p>.tasks.report.<runId>`, one queue group for
+   * all runtimes): `{ok: true}` once `handle` has recorded it durably, `{ok: false}` otherwise, and
+   * then the worker falls back to the results stream. This skips two JetStream hops (store, then
+   * deliver) and the stream's write and delete; the guarantee is the same, since the worker
+   * acknowledges its task only after one of the two paths confirmed.
+   */
+  serveReports(handle: (result: TaskResult) => Promise<void>): void {
+    let inflight = 0;
+    this.#reports = this.#nc.subscribe(this.#subjects.reportsAll(), {
+      queue: REPORT_QUEUE,
+      callback: (error, msg) => {
+        if (error !== null) return;
+        const refuse = (why: string) => msg.respond(JSON.stringify({ ok: false, error: why }));
+        if (inflight >= MAX_REPORTS_IN_FLIGHT) {
+          refuse('busy');
+          return;
+        }
+        let payload: unknown;
+        try {
+          payload = msg.json();
+        } catch {
+          refuse('invalid json');
+          return;
+        }
+        const decoded = decodeTaskResult(payload);
+        if (Result.isFailure(decoded)) {
+          refuse('invalid result');
+          return;
+        }
+        inflight++;
+        handle(decoded.success)
+          .then(
+            () => msg.respond(JSON.stringify({ ok: true })),
+            (cause: unknown) => {
+              this.#log(`reported result of ${decoded.success.taskId} not recorded, the worker falls back to the stream: ${String(cause)}`);
+              refuse('not recorded');
+            },
+          )
+          .finally(() => inflight--);
+      },
+    });
+  }
+
   /** Feeds results to `handle` until `close`; a malformed result is terminated (never redelivered). */
   async consumeResults(handle: (result: TaskResult) => Promise<void>): Promise<void> {
     const consumer = await this.#js.consumers.get(this.#subjects.resultsStream, this.#subjects.resultsConsumer);
@@ -101,6 +150,7 @@ export class TaskChannel {
   async close(): Promise<void> {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
+    this.#reports?.unsubscribe();
     this.#messages?.stop();
     await this.#loop;
   }

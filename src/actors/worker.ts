@@ -16,6 +16,9 @@ import { ensureConsumer, ensureStreams, TASK_ACK_WAIT_MS } from './jetstream.ts'
  * is not. When the step's timeout passes, `ctx.signal` aborts and the attempt fails as `timeout`.
  */
 
+/** How long a runtime may take to record a reported result before the worker uses the stream. */
+const REPORT_TIMEOUT_MS = 5_000;
+
 export class TerminalError extends Error {
   override readonly name = 'TerminalError';
 }
@@ -95,6 +98,19 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     },
   });
 
+  /**
+   * Hands a result straight to a runtime, which answers once it has recorded it; false when none
+   * did (no runtime listening, busy, or slow), and then the result goes to the results stream.
+   */
+  const report = async (runId: string, body: string): Promise<boolean> => {
+    try {
+      const reply = await nc.request(subjects.report(runId), body, { timeout: REPORT_TIMEOUT_MS });
+      return (reply.json<{ ok?: unknown }>()).ok === true;
+    } catch {
+      return false;
+    }
+  };
+
   const run = async (msg: JsMsg, task: TaskMessage): Promise<void> => {
     const activity = options.activities[task.activity];
     const controller = new AbortController();
@@ -132,8 +148,11 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
       clearInterval(heartbeat);
       controllers.delete(task.taskId);
     }
+    const body = JSON.stringify(result);
     try {
-      await js.publish(subjects.result(task.runId), JSON.stringify(result), { msgID: `${task.taskId}/${task.attempt}/result` });
+      if (!(await report(task.runId, body))) {
+        await js.publish(subjects.result(task.runId), body, { msgID: `${task.taskId}/${task.attempt}/result` });
+      }
       msg.ack();
     } catch (error) {
       log(`result of ${task.taskId} not delivered, task will be redelivered: ${errorMessage(error)}`);

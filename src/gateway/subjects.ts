@@ -9,6 +9,8 @@
  *   <p>.runs.<runId>.events                           published by weft, one message per event
  *   <p>.tasks.exec.<activity>                         JetStream stream <P>_TASKS (work queue): runtime → workers
  *   <p>.tasks.result.<runId>                          JetStream stream <P>_RESULTS (work queue): workers → runtime
+ *   <p>.tasks.report.<runId>                          core request → reply: a result handed straight to a runtime,
+ *                                                     answered once recorded (the stream is the fallback)
  *   <p>.tasks.cancel                                  core NATS broadcast {taskId}: abort a task of a cancelled run
  *
  * Every dynamic token is checked against its rule before it is placed in a subject, so no user
@@ -81,6 +83,15 @@ export class Subjects {
 
   result(runId: string): string {
     return `${this.prefix}.tasks.result.${check(RUN_ID, 'run id', runId)}`;
+  }
+
+  /** Core NATS, outside both streams: a worker's result offered directly to a runtime. */
+  report(runId: string): string {
+    return `${this.prefix}.tasks.report.${check(RUN_ID, 'run id', runId)}`;
+  }
+
+  reportsAll(): string {
+    return `${this.prefix}.tasks.report.>`;
   }
 
   taskCancel(): string {

@@ -47,16 +47,4 @@ export const checkRead = (options: {
   return Effect.void;
 };
 
-/** The revision the first appended event gets when `expected` holds. */
-export const firstRevision = (expected: ExpectedRevision): number =>
-  expected === 'no_stream' ? 0 : expected + 1;
-
-/**
- * True when `found` (the stream's events from `firstRevision(expected)` on, at most `events.length`
- * of them) are exactly the events being appended: the append already happened and its reply was
- * lost. Matching is by id only, because ids are derived from stream, revision, type and data.
- */
-export const isRetriedAppend = (
-  found: readonly { readonly id: string }[],
-  events: readonly NewEvent[],
-): boolean => found.length === events.length && found.every((e, i) => e.id === events[i]?.id);
+export { firstRevision, isRetriedAppend } from './revisions.ts';

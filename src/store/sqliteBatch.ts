@@ -1,0 +1,148 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { DatabaseSync, type SQLOutputValue } from 'node:sqlite';
+import { firstRevision, isRetriedAppend } from './revisions.ts';
+
+/*
+ * The write side of the sqlite store: group commit.
+ *
+ * Guarantees:
+ * - Durable on commit: WAL with synchronous=FULL fsyncs the log before an append is answered.
+ * - One writer at a time, also across processes: BEGIN IMMEDIATE takes the write lock before the
+ *   revision check, so check and insert see the same head; busy_timeout makes a second writer wait.
+ * - `position` is the AUTOINCREMENT rowid, assigned inside the write lock, so
+ *   positions become visible in increasing order and a reader tailing them never skips one.
+ * - Group commit: the appends of one batch (those made within one tick) share one transaction,
+ *   one fsync for all. Each has its own SAVEPOINT, so a conflicting or failing append
+ *   rolls back alone; every caller is answered only after the COMMIT. Appends to one stream within
+ *   a batch see each other, in order.
+ */
+
+export const SCHEMA = `
+CREATE TABLE IF NOT EXISTS events (
+  position INTEGER PRIMARY KEY AUTOINCREMENT,
+  stream   TEXT    NOT NULL,
+  revision INTEGER NOT NULL,
+  id       TEXT    NOT NULL UNIQUE,
+  type     TEXT    NOT NULL,
+  data     TEXT    NOT NULL,
+  at       TEXT    NOT NULL,
+  UNIQUE (stream, revision)
+) STRICT;
+`;
+
+const BUSY_TIMEOUT_MS = 5_000;
+
+/** Opens (creating if needed) the file in WAL mode with fsync on commit, and the table. Throws if it cannot. */
+export const openDatabase = (path: string): DatabaseSync => {
+  if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+  const db = new DatabaseSync(path, { timeout: BUSY_TIMEOUT_MS });
+  try {
+    db.exec('PRAGMA journal_mode = WAL');
+    db.exec('PRAGMA synchronous = FULL');
+    db.exec(SCHEMA);
+  } catch (error) {
+    db.close();
+    throw error;
+  }
+  return db;
+};
+
+/** One append as the writer receives it: the data already serialised. */
+export interface AppendRequest {
+  readonly stream: string;
+  readonly events: readonly { readonly id: string; readonly type: string; readonly data: string }[];
+  readonly expected: number | 'no_stream';
+}
+
+export type AppendOutcome =
+  | { readonly _tag: 'Appended'; readonly revision: number; readonly position: number; readonly at: string }
+  | { readonly _tag: 'Conflict'; readonly actual: number | 'no_stream' }
+  | { readonly _tag: 'IdTaken'; readonly message: string }
+  | { readonly _tag: 'Failed'; readonly message: string };
+
+type Row = Record<string, SQLOutputValue>;
+
+const numberOf = (row: Row | undefined, key: string): number | undefined => {
+  const value = row?.[key];
+  return typeof value === 'number' ? value : undefined;
+};
+
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+
+/** Commits batches of appends, one transaction (one fsync) per batch. Synchronous. */
+export class BatchWriter {
+  readonly #db: DatabaseSync;
+  readonly #sql;
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+    this.#sql = {
+      begin: db.prepare('BEGIN IMMEDIATE'),
+      commit: db.prepare('COMMIT'),
+      rollback: db.prepare('ROLLBACK'),
+      savepoint: db.prepare('SAVEPOINT one_append'),
+      rollbackTo: db.prepare('ROLLBACK TO one_append'),
+      release: db.prepare('RELEASE one_append'),
+      head: db.prepare('SELECT MAX(revision) AS revision FROM events WHERE stream = ?'),
+      found: db.prepare('SELECT id, revision, position, at FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?'),
+      insert: db.prepare('INSERT INTO events (stream, revision, id, type, data, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING position'),
+    };
+  }
+
+  /** Answers in the order of `batch`; on a failure of the transaction itself, every append failed. */
+  commit(batch: readonly AppendRequest[]): AppendOutcome[] {
+    const sql = this.#sql;
+    const outcomes: AppendOutcome[] = [];
+    try {
+      sql.begin.run();
+      for (const request of batch) {
+        sql.savepoint.run();
+        try {
+          const outcome = this.#appendInTx(request);
+          if (outcome._tag !== 'Appended') sql.rollbackTo.run();
+          sql.release.run();
+          outcomes.push(outcome);
+        } catch (error) {
+          sql.rollbackTo.run();
+          sql.release.run();
+          outcomes.push(
+            /UNIQUE constraint failed: events\.id/.test(messageOf(error))
+              ? { _tag: 'IdTaken', message: `append to ${request.stream}: an event id is already used (${messageOf(error)})` }
+              : { _tag: 'Failed', message: messageOf(error) },
+          );
+        }
+      }
+      sql.commit.run();
+    } catch (error) {
+      if (this.#db.isOpen && this.#db.isTransaction) sql.rollback.run();
+      return batch.map(() => ({ _tag: 'Failed', message: messageOf(error) }));
+    }
+    return outcomes;
+  }
+
+  #appendInTx({ stream, events, expected }: AppendRequest): AppendOutcome {
+    const sql = this.#sql;
+    const revision = numberOf(sql.head.get(stream), 'revision');
+    const actual = revision === undefined ? 'no_stream' : revision;
+    const first = firstRevision(expected);
+    if (actual !== expected) {
+      const found = sql.found.all(stream, first, events.length).map((row) => ({
+        id: String(row['id']),
+        revision: numberOf(row, 'revision') ?? -1,
+        position: numberOf(row, 'position') ?? -1,
+        at: String(row['at']),
+      }));
+      const last = found.at(-1);
+      return last !== undefined && isRetriedAppend(found, events)
+        ? { _tag: 'Appended', revision: last.revision, position: last.position, at: last.at }
+        : { _tag: 'Conflict', actual };
+    }
+    const at = new Date().toISOString();
+    let position = 0;
+    for (const [i, e] of events.entries()) {
+      position = numberOf(sql.insert.get(stream, first + i, e.id, e.type, e.data, at), 'position') ?? position;
+    }
+    return { _tag: 'Appended', revision: first + events.length - 1, position, at };
+  }
+}
