@@ -43,7 +43,12 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
   const store = await managed.runPromise(EventStore);
   let nc: NatsConnection | undefined;
   try {
-    nc = await connect({ servers: natsServers(options.nats), name: 'weft-runtime', maxReconnectAttempts: -1, noAsyncTraces: true });
+    nc = await connect({
+      servers: natsServers(options.nats),
+      name: 'weft-runtime',
+      maxReconnectAttempts: -1,
+      noAsyncTraces: true,
+    });
     const channel = await TaskChannel.open(nc, subjects, log);
     const registry = new BlueprintRegistry(store);
     const supervisor = new RunSupervisor({
@@ -89,7 +94,10 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
 };
 
 /** Runs an effect that needs only the event store, for tools that read streams (replay, inspection). */
-export const withStore = <A>(url: string, use: (store: EventStoreShape) => Promise<A>): Promise<A> =>
+export const withStore = <A>(
+  url: string,
+  use: (store: EventStoreShape) => Promise<A>,
+): Promise<A> =>
   Effect.runPromise(
     Effect.scoped(
       Effect.gen(function* () {

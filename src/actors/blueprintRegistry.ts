@@ -73,12 +73,17 @@ export class BlueprintRegistry {
   async #history(name: string): Promise<BlueprintHistory> {
     const stream = blueprintStream(name);
     const cached = this.#histories.get(name);
-    if (cached !== undefined && cached.revision === (await Effect.runPromise(this.#store.revision(stream)))) return cached;
+    if (
+      cached !== undefined &&
+      cached.revision === (await Effect.runPromise(this.#store.revision(stream)))
+    )
+      return cached;
     const history = fold(name, await Effect.runPromise(this.#store.read(stream)));
     if (history.revision !== 'no_stream') {
       this.#histories.delete(name);
       this.#histories.set(name, history);
-      if (this.#histories.size > MAX_CACHED_HISTORIES) this.#histories.delete(this.#histories.keys().next().value ?? name);
+      if (this.#histories.size > MAX_CACHED_HISTORIES)
+        this.#histories.delete(this.#histories.keys().next().value ?? name);
     }
     return history;
   }
@@ -91,7 +96,8 @@ export class BlueprintRegistry {
     for (let i = 0; i < MAX_CONFLICT_RETRIES; i++) {
       const history = await this.#history(blueprint.name);
       const latest = history.versions[history.versions.length - 1];
-      if (latest !== undefined && latest.hash === hash && !history.deleted) return { ...latest, created: false };
+      if (latest !== undefined && latest.hash === hash && !history.deleted)
+        return { ...latest, created: false };
       const version = (latest?.version ?? 0) + 1;
       const data = { version, hash, content };
       const revision = history.revision === 'no_stream' ? 0 : history.revision + 1;
@@ -99,15 +105,25 @@ export class BlueprintRegistry {
         Effect.result(
           this.#store.append(
             stream,
-            [{ id: eventId(stream, revision, 'BlueprintVersionCreated', data), type: 'BlueprintVersionCreated', data }],
+            [
+              {
+                id: eventId(stream, revision, 'BlueprintVersionCreated', data),
+                type: 'BlueprintVersionCreated',
+                data,
+              },
+            ],
             history.revision,
           ),
         ),
       );
-      if (Result.isSuccess(appended)) return { name: blueprint.name, version, hash, content, created: true };
+      if (Result.isSuccess(appended))
+        return { name: blueprint.name, version, hash, content, created: true };
       if (appended.failure._tag !== 'VersionConflict') throw appended.failure;
     }
-    throw weftError('unavailable', `blueprint '${blueprint.name}' is being changed by others; try again`);
+    throw weftError(
+      'unavailable',
+      `blueprint '${blueprint.name}' is being changed by others; try again`,
+    );
   }
 
   /** The latest version, or the given one; `blueprint_not_found` when absent or deleted. */
@@ -134,7 +150,13 @@ export class BlueprintRegistry {
         Effect.result(
           this.#store.append(
             stream,
-            [{ id: eventId(stream, history.revision + 1, 'BlueprintDeleted', {}), type: 'BlueprintDeleted', data: {} }],
+            [
+              {
+                id: eventId(stream, history.revision + 1, 'BlueprintDeleted', {}),
+                type: 'BlueprintDeleted',
+                data: {},
+              },
+            ],
             history.revision,
           ),
         ),
@@ -150,7 +172,11 @@ export class BlueprintRegistry {
     let after: number | undefined;
     for (;;) {
       const page = await Effect.runPromise(
-        this.#store.readAll({ streamPrefix: BLUEPRINT_STREAM_PREFIX, limit: 1000, ...(after === undefined ? {} : { after }) }),
+        this.#store.readAll({
+          streamPrefix: BLUEPRINT_STREAM_PREFIX,
+          limit: 1000,
+          ...(after === undefined ? {} : { after }),
+        }),
       );
       for (const e of page) byStream.set(e.stream, [...(byStream.get(e.stream) ?? []), e]);
       const last = page[page.length - 1];
@@ -161,7 +187,9 @@ export class BlueprintRegistry {
       .map(([stream, events]) => fold(stream.slice(BLUEPRINT_STREAM_PREFIX.length), events))
       .flatMap((h) => {
         const latest = h.versions[h.versions.length - 1];
-        return latest === undefined || h.deleted ? [] : [{ name: latest.name, latestVersion: latest.version }];
+        return latest === undefined || h.deleted
+          ? []
+          : [{ name: latest.name, latestVersion: latest.version }];
       })
       .sort((a, b) => (a.name < b.name ? -1 : 1));
   }
@@ -170,6 +198,8 @@ export class BlueprintRegistry {
 const notFound = (name: string, version: number | undefined): WeftError =>
   weftError(
     'blueprint_not_found',
-    version === undefined ? `no blueprint named '${name}'` : `blueprint '${name}' has no version ${version}`,
+    version === undefined
+      ? `no blueprint named '${name}'`
+      : `blueprint '${name}' has no version ${version}`,
     { name, ...(version === undefined ? {} : { version }) },
   );

@@ -20,7 +20,10 @@ export const TASK_ACK_WAIT_MS = 30_000;
 
 const ns = (ms: number): number => ms * 1_000_000;
 
-export const ensureStreams = async (nc: NatsConnection, subjects: Subjects): Promise<JetStreamManager> => {
+export const ensureStreams = async (
+  nc: NatsConnection,
+  subjects: Subjects,
+): Promise<JetStreamManager> => {
   const jsm = await jetstreamManager(nc);
   const streams = [
     { name: subjects.tasksStream, subjects: [subjects.tasksAll()] },

@@ -3,15 +3,36 @@ import * as Result from 'effect/Result';
 import type { Json } from '../blueprints/json.ts';
 import type { Blueprint } from '../blueprints/schema.ts';
 import { parseDuration } from '../blueprints/duration.ts';
-import { validateBlueprint, type BlueprintLimits, type Diagnostic } from '../blueprints/validate.ts';
+import {
+  validateBlueprint,
+  type BlueprintLimits,
+  type Diagnostic,
+} from '../blueprints/validate.ts';
 import { ExpressionCache } from '../expressions/sandbox.ts';
-import { compileBlueprint, openTaskById, openTasks, UnsupportedStep, type CompiledRun, type RunSnapshot } from '../machines/compile.ts';
+import {
+  compileBlueprint,
+  openTaskById,
+  openTasks,
+  UnsupportedStep,
+  type CompiledRun,
+  type RunSnapshot,
+} from '../machines/compile.ts';
 import type { RunIdentity } from '../machines/decide.ts';
 import { TERMINAL_EVENTS, toRunEvent, type RunEvent } from '../machines/events.ts';
 import { initialSnapshot, react, replay, statusOf } from '../machines/run.ts';
-import { extensionsOf, handlersOf, type Handlers, type RunExtensions } from '../machines/handlers.ts';
+import {
+  extensionsOf,
+  handlersOf,
+  type Handlers,
+  type RunExtensions,
+} from '../machines/handlers.ts';
 import { answerQuery } from '../projections/runQueries.ts';
-import { evolveSummary, listSummaries, type ListFilter, type RunSummary } from '../projections/runSummary.ts';
+import {
+  evolveSummary,
+  listSummaries,
+  type ListFilter,
+  type RunSummary,
+} from '../projections/runSummary.ts';
 import type { EventStoreShape, NewEvent, RecordedEvent } from '../store/EventStore.ts';
 import { eventId } from '../store/eventId.ts';
 import { RUN_STREAM_PREFIX, runStream } from '../store/streams.ts';
@@ -91,9 +112,13 @@ const dataOf = (event: RunEvent): Json => {
 };
 
 /** The event recording a worker's result, or undefined when the task or attempt is not open. */
-const resultEvent = (run: Pick<LoadedRun, 'snapshot'>, result: TaskResult): RunEvent | undefined => {
+const resultEvent = (
+  run: Pick<LoadedRun, 'snapshot'>,
+  result: TaskResult,
+): RunEvent | undefined => {
   const open = openTaskById(run.snapshot.context, result.taskId);
-  if (statusOf(run.snapshot) !== 'running' || open === undefined || open.attempt !== result.attempt) return undefined;
+  if (statusOf(run.snapshot) !== 'running' || open === undefined || open.attempt !== result.attempt)
+    return undefined;
   const base = {
     stepId: open.stepId,
     ...(open.item === undefined ? {} : { item: open.item }),
@@ -105,14 +130,22 @@ const resultEvent = (run: Pick<LoadedRun, 'snapshot'>, result: TaskResult): RunE
     : {
         type: 'StepFailed',
         ...base,
-        error: { message: result.error.message, code: result.error.code ?? 'activity_error', retryable: result.error.retryable },
+        error: {
+          message: result.error.message,
+          code: result.error.code ?? 'activity_error',
+          retryable: result.error.retryable,
+        },
       };
 };
 
 export const invalidBlueprint = (diagnostics: readonly Diagnostic[]): WeftError =>
-  weftError('invalid_blueprint', `blueprint is invalid: ${diagnostics.map((d) => `${d.path}: ${d.message}`).join('; ')}`, {
-    diagnostics,
-  });
+  weftError(
+    'invalid_blueprint',
+    `blueprint is invalid: ${diagnostics.map((d) => `${d.path}: ${d.message}`).join('; ')}`,
+    {
+      diagnostics,
+    },
+  );
 
 export class RunSupervisor {
   readonly #store: EventStoreShape;
@@ -123,7 +156,10 @@ export class RunSupervisor {
   readonly #runs = new Map<string, LoadedRun>();
   readonly #mailboxes = new Map<string, Promise<unknown>>();
   /** The run-summary read model, with the last revision folded into each (so re-applying an event is harmless). */
-  readonly #summaries = new Map<string, { readonly summary: RunSummary; readonly revision: number }>();
+  readonly #summaries = new Map<
+    string,
+    { readonly summary: RunSummary; readonly revision: number }
+  >();
   /** Position of the last event of the store the read model has caught up with. */
   #checkpoint: number | undefined;
   #catchingUp: Promise<ReadonlySet<string>> | undefined;
@@ -133,7 +169,14 @@ export class RunSupervisor {
   /** Attempts dispatched by this runtime and not yet answered, by `taskId/attempt`. */
   readonly #dispatched = new Map<string, Dispatched>();
   /** Results waiting for their run's mailbox, by run. */
-  readonly #results = new Map<string, { readonly result: TaskResult; readonly resolve: () => void; readonly reject: (error: unknown) => void }[]>();
+  readonly #results = new Map<
+    string,
+    {
+      readonly result: TaskResult;
+      readonly resolve: () => void;
+      readonly reject: (error: unknown) => void;
+    }[]
+  >();
   #reconciler: NodeJS.Timeout | undefined;
   readonly #expressions = new ExpressionCache(1000);
   readonly #newRunId: () => string;
@@ -163,14 +206,17 @@ export class RunSupervisor {
    */
   async recover(): Promise<void> {
     const touched = await this.catchUp();
-    const unfinished = [...touched].filter((runId) => this.#summaries.get(runId)?.summary.status === 'running');
+    const unfinished = [...touched].filter(
+      (runId) => this.#summaries.get(runId)?.summary.status === 'running',
+    );
     for (const runId of unfinished) {
       await this.#inMailbox(runId, async () => {
         const run = await this.#load(runId);
         if (run === undefined) return;
         const { context } = run.snapshot;
         for (const task of openTasks(context)) this.#dispatch({ ...task, runId }, 0);
-        for (const [timerId, timer] of Object.entries(context.timers)) this.#armTimer(runId, timerId, timer.dueAt);
+        for (const [timerId, timer] of Object.entries(context.timers))
+          this.#armTimer(runId, timerId, timer.dueAt);
         for (const child of Object.values(context.children)) this.#reconcileChild(runId, child);
       });
     }
@@ -188,7 +234,11 @@ export class RunSupervisor {
         for (;;) {
           const after = this.#checkpoint;
           const page = await Effect.runPromise(
-            this.#store.readAll({ streamPrefix: RUN_STREAM_PREFIX, limit: 5000, ...(after === undefined ? {} : { after }) }),
+            this.#store.readAll({
+              streamPrefix: RUN_STREAM_PREFIX,
+              limit: 5000,
+              ...(after === undefined ? {} : { after }),
+            }),
           );
           for (const recorded of page) {
             const runId = recorded.stream.slice(RUN_STREAM_PREFIX.length);
@@ -276,7 +326,9 @@ export class RunSupervisor {
       return compileBlueprint(blueprint, parseDuration);
     } catch (error) {
       if (error instanceof UnsupportedStep) {
-        throw invalidBlueprint([{ path: '$.steps', code: 'unsupported_step', message: error.message }]);
+        throw invalidBlueprint([
+          { path: '$.steps', code: 'unsupported_step', message: error.message },
+        ]);
       }
       throw error;
     }
@@ -294,11 +346,16 @@ export class RunSupervisor {
     if (recorded.length === 0) return undefined;
     const events = recorded.map(toRunEvent);
     const started = events[0];
-    if (started?.type !== 'RunStarted') throw new Error(`stream run-${runId} does not begin with RunStarted`);
+    if (started?.type !== 'RunStarted')
+      throw new Error(`stream run-${runId} does not begin with RunStarted`);
     const compiled = this.#compile(started.blueprint);
     const run: LoadedRun = {
       compiled,
-      identity: { id: runId, blueprint: started.blueprint.name, version: started.blueprint.version },
+      identity: {
+        id: runId,
+        blueprint: started.blueprint.name,
+        version: started.blueprint.version,
+      },
       parent: started.parent,
       handlers: handlersOf(compiled, extensionsOf(started.extensions)),
       snapshot: replay(compiled, events),
@@ -333,7 +390,10 @@ export class RunSupervisor {
    * concurrency; on a conflict the cache is dropped, the run reloaded and the event re-decided
    * (bounded). `makeEvent` returning undefined means nothing to record (a duplicate or stale message).
    */
-  async #transact(runId: string, makeEvent: (run: LoadedRun) => RunEvent | undefined): Promise<boolean> {
+  async #transact(
+    runId: string,
+    makeEvent: (run: LoadedRun) => RunEvent | undefined,
+  ): Promise<boolean> {
     const [recorded] = await this.#transactAll(runId, [makeEvent]);
     return recorded === true;
   }
@@ -343,7 +403,10 @@ export class RunSupervisor {
    * ones left, and all their events go in one append (one fsync for a burst of a map's results).
    * A conflict re-decides the whole batch. True for each message that recorded something.
    */
-  async #transactAll(runId: string, makers: readonly ((run: LoadedRun) => RunEvent | undefined)[]): Promise<readonly boolean[]> {
+  async #transactAll(
+    runId: string,
+    makers: readonly ((run: LoadedRun) => RunEvent | undefined)[],
+  ): Promise<readonly boolean[]> {
     const stream = runStream(runId);
     for (let i = 0; i < MAX_CONFLICT_RETRIES; i++) {
       const run = await this.#load(runId);
@@ -385,7 +448,9 @@ export class RunSupervisor {
       const data = dataOf(event);
       return { id: eventId(stream, first + i, event.type, data), type: event.type, data };
     });
-    const result = await Effect.runPromise(Effect.result(this.#store.append(stream, newEvents, expected)));
+    const result = await Effect.runPromise(
+      Effect.result(this.#store.append(stream, newEvents, expected)),
+    );
     if (Result.isFailure(result)) {
       if (result.failure._tag === 'VersionConflict') return 'conflict';
       throw weftError('unavailable', `event store: ${result.failure.message}`);
@@ -439,7 +504,9 @@ export class RunSupervisor {
         case 'RunCancelled':
           for (const task of openTasks(before.context)) this.#effects.abortTask(task.taskId);
           for (const child of Object.values(before.context.children)) {
-            void this.cancel(child.childRunId, `parent run '${runId}' was cancelled`).catch(() => undefined);
+            void this.cancel(child.childRunId, `parent run '${runId}' was cancelled`).catch(
+              () => undefined,
+            );
           }
           break;
         default:
@@ -447,7 +514,9 @@ export class RunSupervisor {
       }
       if (TERMINAL_EVENTS.has(event.type)) this.#answered(runId);
       if (TERMINAL_EVENTS.has(event.type) && summary !== undefined) {
-        for (const timerKey of [...this.#timers.keys()].filter((k) => k.startsWith(`${runId}\u0000`))) {
+        for (const timerKey of [...this.#timers.keys()].filter((k) =>
+          k.startsWith(`${runId}\u0000`),
+        )) {
           clearTimeout(this.#timers.get(timerKey));
           this.#timers.delete(timerKey);
         }
@@ -458,7 +527,11 @@ export class RunSupervisor {
   }
 
   #dispatch(task: TaskMessage, delayMs: number, resends = 0): void {
-    this.#dispatched.set(`${task.taskId}/${task.attempt}`, { task, sentAt: Date.now() + delayMs, resends });
+    this.#dispatched.set(`${task.taskId}/${task.attempt}`, {
+      task,
+      sentAt: Date.now() + delayMs,
+      resends,
+    });
     this.#effects.dispatch(task, delayMs, resends);
   }
 
@@ -482,7 +555,9 @@ export class RunSupervisor {
       const open = await this.#inMailbox(entry.task.runId, async () => {
         const run = await this.#load(entry.task.runId).catch(() => undefined);
         if (run === undefined || statusOf(run.snapshot) !== 'running') return false;
-        return openTaskById(run.snapshot.context, entry.task.taskId)?.attempt === entry.task.attempt;
+        return (
+          openTaskById(run.snapshot.context, entry.task.taskId)?.attempt === entry.task.attempt
+        );
       });
       if (!open) {
         this.#dispatched.delete(key);
@@ -513,14 +588,19 @@ export class RunSupervisor {
     const key = `${runId}\u0000${timerId}`;
     clearTimeout(this.#timers.get(key));
     const delay = Math.max(0, dueAt - Date.now());
-    const timer = setTimeout(() => {
-      this.#timers.delete(key);
-      if (delay >= MAX_TIMEOUT_MS) {
-        this.#armTimer(runId, timerId, dueAt);
-        return;
-      }
-      void this.fireTimer(runId, timerId).catch((error: unknown) => this.#log(`timer ${timerId} of run ${runId}: ${String(error)}`));
-    }, Math.min(delay, MAX_TIMEOUT_MS));
+    const timer = setTimeout(
+      () => {
+        this.#timers.delete(key);
+        if (delay >= MAX_TIMEOUT_MS) {
+          this.#armTimer(runId, timerId, dueAt);
+          return;
+        }
+        void this.fireTimer(runId, timerId).catch((error: unknown) =>
+          this.#log(`timer ${timerId} of run ${runId}: ${String(error)}`),
+        );
+      },
+      Math.min(delay, MAX_TIMEOUT_MS),
+    );
     this.#timers.set(key, timer);
   }
 
@@ -540,8 +620,15 @@ export class RunSupervisor {
     );
   }
 
-  async #startChild(parentRunId: string, event: Extract<RunEvent, { type: 'ChildRequested' }>): Promise<void> {
-    const parent: Parent = { runId: parentRunId, stepId: event.stepId, ...(event.item === undefined ? {} : { item: event.item }) };
+  async #startChild(
+    parentRunId: string,
+    event: Extract<RunEvent, { type: 'ChildRequested' }>,
+  ): Promise<void> {
+    const parent: Parent = {
+      runId: parentRunId,
+      stepId: event.stepId,
+      ...(event.item === undefined ? {} : { item: event.item }),
+    };
     try {
       await this.start({
         blueprint: event.blueprint,
@@ -553,16 +640,27 @@ export class RunSupervisor {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const code = error instanceof WeftError ? error.code : 'internal';
-      await this.#deliverChildResult(parent, event.childRunId, { ok: false, error: { code, message, retryable: false } });
+      await this.#deliverChildResult(parent, event.childRunId, {
+        ok: false,
+        error: { code, message, retryable: false },
+      });
     }
   }
 
   /** After a restart: a child that ended while nobody listened is delivered; one never started is started. */
-  #reconcileChild(parentRunId: string, child: { readonly childRunId: string; readonly stepId: string; readonly item?: number }): void {
-    const parent: Parent = { runId: parentRunId, stepId: child.stepId, ...(child.item === undefined ? {} : { item: child.item }) };
+  #reconcileChild(
+    parentRunId: string,
+    child: { readonly childRunId: string; readonly stepId: string; readonly item?: number },
+  ): void {
+    const parent: Parent = {
+      runId: parentRunId,
+      stepId: child.stepId,
+      ...(child.item === undefined ? {} : { item: child.item }),
+    };
     void this.get(child.childRunId).then(
       (summary) => {
-        if (summary.status !== 'running') void this.#notifyParent(parent, child.childRunId, summary);
+        if (summary.status !== 'running')
+          void this.#notifyParent(parent, child.childRunId, summary);
       },
       async () => {
         const run = await this.#load(parentRunId);
@@ -572,11 +670,17 @@ export class RunSupervisor {
     );
   }
 
-  #childRequest(run: LoadedRun, childRunId: string): Extract<RunEvent, { type: 'ChildRequested' }> | undefined {
-    const child = Object.values(run.snapshot.context.children).find((c) => c.childRunId === childRunId);
+  #childRequest(
+    run: LoadedRun,
+    childRunId: string,
+  ): Extract<RunEvent, { type: 'ChildRequested' }> | undefined {
+    const child = Object.values(run.snapshot.context.children).find(
+      (c) => c.childRunId === childRunId,
+    );
     if (child === undefined) return undefined;
     const step = run.compiled.plan.steps.get(child.stepId);
-    const entered = run.snapshot.context.entered[child.stepId] as { blueprint?: string; version?: number; input?: Json } | undefined;
+    const entered = run.snapshot.context.entered[child.stepId] as
+      { blueprint?: string; version?: number; input?: Json } | undefined;
     if (step === undefined || entered?.blueprint === undefined) return undefined;
     return {
       type: 'ChildRequested',
@@ -602,20 +706,35 @@ export class RunSupervisor {
               retryable: false,
             },
           },
-    ).catch((error: unknown) => this.#log(`could not deliver child ${childRunId} to ${parent.runId}: ${String(error)}`));
+    ).catch((error: unknown) =>
+      this.#log(`could not deliver child ${childRunId} to ${parent.runId}: ${String(error)}`),
+    );
   }
 
   async #deliverChildResult(
     parent: Parent,
     childRunId: string,
-    result: { readonly ok: true; readonly output: Json } | { readonly ok: false; readonly error: { code: string; message: string; retryable: boolean } },
+    result:
+      | { readonly ok: true; readonly output: Json }
+      | {
+          readonly ok: false;
+          readonly error: { code: string; message: string; retryable: boolean };
+        },
   ): Promise<void> {
     await this.#inMailbox(parent.runId, () =>
       this.#transact(parent.runId, (run) => {
-        const open = Object.values(run.snapshot.context.children).some((c) => c.childRunId === childRunId);
+        const open = Object.values(run.snapshot.context.children).some(
+          (c) => c.childRunId === childRunId,
+        );
         if (statusOf(run.snapshot) !== 'running' || !open) return undefined;
-        const base = { stepId: parent.stepId, ...(parent.item === undefined ? {} : { item: parent.item }), childRunId };
-        return result.ok ? { type: 'ChildCompleted', ...base, output: result.output } : { type: 'ChildFailed', ...base, error: result.error };
+        const base = {
+          stepId: parent.stepId,
+          ...(parent.item === undefined ? {} : { item: parent.item }),
+          childRunId,
+        };
+        return result.ok
+          ? { type: 'ChildCompleted', ...base, output: result.output }
+          : { type: 'ChildFailed', ...base, error: result.error };
       }),
     );
   }
@@ -634,14 +753,19 @@ export class RunSupervisor {
   }
 
   /** Validates a blueprint for storage: every diagnostic, including shapes this runtime cannot execute. */
-  checkBlueprint(input: unknown): { readonly blueprint?: Blueprint; readonly diagnostics: readonly Diagnostic[] } {
+  checkBlueprint(input: unknown): {
+    readonly blueprint?: Blueprint;
+    readonly diagnostics: readonly Diagnostic[];
+  } {
     const validated = validateBlueprint(input, this.#limits);
     if (!validated.ok) return { diagnostics: validated.diagnostics };
     try {
       this.#compileChecked(validated.blueprint);
     } catch (error) {
       if (error instanceof WeftError) {
-        return { diagnostics: (error.details as { diagnostics: readonly Diagnostic[] }).diagnostics };
+        return {
+          diagnostics: (error.details as { diagnostics: readonly Diagnostic[] }).diagnostics,
+        };
       }
       throw error;
     }
@@ -658,11 +782,20 @@ export class RunSupervisor {
       const version = await this.#resolve(request);
       const compiled = this.#compile(version);
       const extensions = this.#extensions(version.content, request);
-      const identity: RunIdentity = { id: runId, blueprint: version.name, version: version.version };
+      const identity: RunIdentity = {
+        id: runId,
+        blueprint: version.name,
+        version: version.version,
+      };
       const started: RunEvent = {
         type: 'RunStarted',
         runId,
-        blueprint: { name: version.name, version: version.version, hash: version.hash, content: version.content },
+        blueprint: {
+          name: version.name,
+          version: version.version,
+          hash: version.hash,
+          content: version.content,
+        },
         input: request.input ?? null,
         ...(extensions === undefined ? {} : { extensions: extensions as unknown as Json }),
         ...(request.parent === undefined ? {} : { parent: request.parent }),
@@ -685,15 +818,25 @@ export class RunSupervisor {
       };
       this.#keep(runId, run);
       this.#perform(runId, run, initial, reaction.events, appended);
-      return { runId, blueprint: { name: version.name, version: version.version }, existing: false };
+      return {
+        runId,
+        blueprint: { name: version.name, version: version.version },
+        existing: false,
+      };
     });
   }
 
   /** A start request's extra signals, queries and plugins, validated together with the blueprint. */
   #extensions(blueprint: Json, request: StartRequest): RunExtensions | undefined {
-    if (request.signals === undefined && request.queries === undefined && request.plugins === undefined) return undefined;
+    if (
+      request.signals === undefined &&
+      request.queries === undefined &&
+      request.plugins === undefined
+    )
+      return undefined;
     const content = blueprint as Record<string, Json>;
-    const listOf = (key: string) => (Array.isArray(content[key]) ? (content[key] as readonly Json[]) : []);
+    const listOf = (key: string) =>
+      Array.isArray(content[key]) ? (content[key] as readonly Json[]) : [];
     const merged = {
       ...content,
       signals: [...listOf('signals'), ...((request.signals ?? []) as Json[])],
@@ -707,7 +850,11 @@ export class RunSupervisor {
       ...(request.queries === undefined ? {} : { queries: request.queries }),
       ...(request.plugins === undefined ? {} : { plugins: request.plugins }),
     });
-    if (extensions === undefined) throw weftError('invalid_request', 'signals, queries or plugins of the start request are malformed');
+    if (extensions === undefined)
+      throw weftError(
+        'invalid_request',
+        'signals, queries or plugins of the start request are malformed',
+      );
     return extensions;
   }
 
@@ -739,7 +886,11 @@ export class RunSupervisor {
     try {
       await this.#transactAll(
         runId,
-        batch.map(({ result }) => (run: LoadedRun) => resultEvent(run, result)),
+        batch.map(
+          ({ result }) =>
+            (run: LoadedRun) =>
+              resultEvent(run, result),
+        ),
       );
       for (const waiting of batch) waiting.resolve();
     } catch (error) {
@@ -759,7 +910,8 @@ export class RunSupervisor {
     await this.#inMailbox(runId, () =>
       this.#transact(runId, (run) => {
         const status = statusOf(run.snapshot);
-        if (status !== 'running') throw weftError('run_not_running', `run '${runId}' is ${status}`, { runId, status });
+        if (status !== 'running')
+          throw weftError('run_not_running', `run '${runId}' is ${status}`, { runId, status });
         const handler = run.handlers.signals.get(name);
         if (handler === undefined) {
           throw weftError('unknown_signal', `run '${runId}' accepts no signal '${name}'`, {
@@ -768,8 +920,18 @@ export class RunSupervisor {
             accepted: [...run.handlers.signals.keys()],
           });
         }
-        if (signalId !== undefined && run.snapshot.context.signals.some((s) => s.signalId === signalId)) return undefined;
-        return { type: 'SignalReceived', name, payload, handler, ...(signalId === undefined ? {} : { signalId }) };
+        if (
+          signalId !== undefined &&
+          run.snapshot.context.signals.some((s) => s.signalId === signalId)
+        )
+          return undefined;
+        return {
+          type: 'SignalReceived',
+          name,
+          payload,
+          handler,
+          ...(signalId === undefined ? {} : { signalId }),
+        };
       }),
     );
   }
@@ -778,7 +940,9 @@ export class RunSupervisor {
     return this.#inMailbox(runId, () =>
       this.#transact(runId, (run) => {
         if (statusOf(run.snapshot) !== 'running') {
-          throw weftError('run_not_running', `run '${runId}' is ${statusOf(run.snapshot)}`, { runId });
+          throw weftError('run_not_running', `run '${runId}' is ${statusOf(run.snapshot)}`, {
+            runId,
+          });
         }
         return { type: 'RunCancelled', reason };
       }),
@@ -796,17 +960,34 @@ export class RunSupervisor {
             .filter((r) => r.type === 'SignalReceived')
             .map((r) => {
               const event = toRunEvent(r);
-              return { name: event.type === 'SignalReceived' ? event.name : '', payload: event.type === 'SignalReceived' ? event.payload : null, at: r.at };
+              return {
+                name: event.type === 'SignalReceived' ? event.name : '',
+                payload: event.type === 'SignalReceived' ? event.payload : null,
+                at: r.at,
+              };
             })
         : [];
     const answer = await answerQuery(
-      { compiled: run.compiled, handlers: run.handlers, context: run.snapshot.context, status: statusOf(run.snapshot), signals },
+      {
+        compiled: run.compiled,
+        handlers: run.handlers,
+        context: run.snapshot.context,
+        status: statusOf(run.snapshot),
+        signals,
+      },
       name,
       args,
       this.#expressions,
     );
-    if (answer === undefined) throw weftError('unknown_query', `run '${runId}' answers no query '${name}'`, { runId, name });
-    if (!answer.ok) throw weftError('invalid_request', `query '${name}' failed: ${answer.message}`, { code: answer.code });
+    if (answer === undefined)
+      throw weftError('unknown_query', `run '${runId}' answers no query '${name}'`, {
+        runId,
+        name,
+      });
+    if (!answer.ok)
+      throw weftError('invalid_request', `query '${name}' failed: ${answer.message}`, {
+        code: answer.code,
+      });
     return answer.value;
   }
 
@@ -826,7 +1007,10 @@ export class RunSupervisor {
   }
 
   list(filter: ListFilter): { readonly runs: readonly RunSummary[]; readonly cursor?: string } {
-    return listSummaries([...this.#summaries.values()].map((s) => s.summary), filter);
+    return listSummaries(
+      [...this.#summaries.values()].map((s) => s.summary),
+      filter,
+    );
   }
 
   async history(runId: string, from: number, limit: number): Promise<readonly RecordedEvent[]> {

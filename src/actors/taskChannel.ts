@@ -32,10 +32,20 @@ export class TaskChannel {
     this.#log = log;
   }
 
-  static async open(nc: NatsConnection, subjects: Subjects, log: (message: string) => void): Promise<TaskChannel> {
+  static async open(
+    nc: NatsConnection,
+    subjects: Subjects,
+    log: (message: string) => void,
+  ): Promise<TaskChannel> {
     const jsm = await ensureStreams(nc, subjects);
     // Recording a result takes milliseconds: a result held by a runtime that died is redelivered after 10 s.
-    await ensureConsumer(jsm, subjects.resultsStream, subjects.resultsConsumer, subjects.resultsAll(), 10_000);
+    await ensureConsumer(
+      jsm,
+      subjects.resultsStream,
+      subjects.resultsConsumer,
+      subjects.resultsAll(),
+      10_000,
+    );
     return new TaskChannel(nc, subjects, log);
   }
 
@@ -61,14 +71,20 @@ export class TaskChannel {
   }
 
   abortTask(taskId: string): void {
-    if (!this.#nc.isClosed()) this.#nc.publish(this.#subjects.taskCancel(), JSON.stringify({ taskId }));
+    if (!this.#nc.isClosed())
+      this.#nc.publish(this.#subjects.taskCancel(), JSON.stringify({ taskId }));
   }
 
   publishEvent(runId: string, event: RecordedEvent): void {
     if (this.#nc.isClosed()) return;
     this.#nc.publish(
       this.#subjects.run(runId, 'events'),
-      JSON.stringify({ revision: event.revision, type: event.type, data: event.data, at: event.at }),
+      JSON.stringify({
+        revision: event.revision,
+        type: event.type,
+        data: event.data,
+        at: event.at,
+      }),
     );
   }
 
@@ -107,7 +123,9 @@ export class TaskChannel {
           .then(
             () => msg.respond(JSON.stringify({ ok: true })),
             (cause: unknown) => {
-              this.#log(`reported result of ${decoded.success.taskId} not recorded, the worker falls back to the stream: ${String(cause)}`);
+              this.#log(
+                `reported result of ${decoded.success.taskId} not recorded, the worker falls back to the stream: ${String(cause)}`,
+              );
               refuse('not recorded');
             },
           )
@@ -118,7 +136,10 @@ export class TaskChannel {
 
   /** Feeds results to `handle` until `close`; a malformed result is terminated (never redelivered). */
   async consumeResults(handle: (result: TaskResult) => Promise<void>): Promise<void> {
-    const consumer = await this.#js.consumers.get(this.#subjects.resultsStream, this.#subjects.resultsConsumer);
+    const consumer = await this.#js.consumers.get(
+      this.#subjects.resultsStream,
+      this.#subjects.resultsConsumer,
+    );
     const messages = await consumer.consume({ max_messages: 256 });
     this.#messages = messages;
     this.#loop = (async () => {
@@ -139,7 +160,9 @@ export class TaskChannel {
         handle(decoded.success).then(
           () => msg.ack(),
           (error: unknown) => {
-            this.#log(`result of ${decoded.success.taskId} not recorded, will be redelivered: ${String(error)}`);
+            this.#log(
+              `result of ${decoded.success.taskId} not recorded, will be redelivered: ${String(error)}`,
+            );
             msg.nak(1000);
           },
         );

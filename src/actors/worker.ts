@@ -4,7 +4,12 @@ import * as Result from 'effect/Result';
 import type { Json } from '../blueprints/json.ts';
 import { DEFAULT_NATS_URL, natsServers } from '../config.ts';
 import { Subjects } from '../gateway/subjects.ts';
-import { decodeTaskCancel, decodeTaskMessage, type TaskMessage, type TaskResult } from '../gateway/protocol.ts';
+import {
+  decodeTaskCancel,
+  decodeTaskMessage,
+  type TaskMessage,
+  type TaskResult,
+} from '../gateway/protocol.ts';
 import { ensureConsumer, ensureStreams, TASK_ACK_WAIT_MS } from './jetstream.ts';
 
 /**
@@ -68,16 +73,23 @@ class Slots {
   }
 }
 
-const serversOf = (servers: WorkerOptions['servers']): string[] => natsServers(servers ?? process.env.WEFT_NATS_URL ?? DEFAULT_NATS_URL);
+const serversOf = (servers: WorkerOptions['servers']): string[] =>
+  natsServers(servers ?? process.env.WEFT_NATS_URL ?? DEFAULT_NATS_URL);
 
-const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+const errorMessage = (error: unknown): string =>
+  error instanceof Error ? error.message : String(error);
 
 export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
   const subjects = new Subjects(options.prefix ?? process.env.WEFT_PREFIX ?? 'weft');
-  const log = options.log ?? ((message: string) => process.stderr.write(`[weft worker] ${message}\n`));
+  const log =
+    options.log ?? ((message: string) => process.stderr.write(`[weft worker] ${message}\n`));
   const names = Object.keys(options.activities);
   for (const name of names) subjects.task(name);
-  const nc: NatsConnection = await connect({ servers: serversOf(options.servers), name: 'weft-worker', noAsyncTraces: true });
+  const nc: NatsConnection = await connect({
+    servers: serversOf(options.servers),
+    name: 'weft-worker',
+    noAsyncTraces: true,
+  });
   const jsm = await ensureStreams(nc, subjects);
   const js = jetstream(nc);
   const slots = new Slots(Math.max(1, options.concurrency ?? 16));
@@ -94,7 +106,8 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
         return;
       }
       const decoded = decodeTaskCancel(payload);
-      if (Result.isSuccess(decoded)) controllers.get(decoded.success.taskId)?.abort(new Error('the run was cancelled'));
+      if (Result.isSuccess(decoded))
+        controllers.get(decoded.success.taskId)?.abort(new Error('the run was cancelled'));
     },
   });
 
@@ -105,7 +118,7 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
   const report = async (runId: string, body: string): Promise<boolean> => {
     try {
       const reply = await nc.request(subjects.report(runId), body, { timeout: REPORT_TIMEOUT_MS });
-      return (reply.json<{ ok?: unknown }>()).ok === true;
+      return reply.json<{ ok?: unknown }>().ok === true;
     } catch {
       return false;
     }
@@ -119,29 +132,55 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => {
-        controller.abort(new Error(`activity '${task.activity}' timed out after ${task.timeoutMs} ms`));
+        controller.abort(
+          new Error(`activity '${task.activity}' timed out after ${task.timeoutMs} ms`),
+        );
         resolve('timeout');
       }, task.timeoutMs);
     });
-    const base = { taskId: task.taskId, runId: task.runId, stepId: task.stepId, attempt: task.attempt };
+    const base = {
+      taskId: task.taskId,
+      runId: task.runId,
+      stepId: task.stepId,
+      attempt: task.attempt,
+    };
     let result: TaskResult;
     try {
-      if (activity === undefined) throw new TerminalError(`no activity '${task.activity}' in this worker`);
+      if (activity === undefined)
+        throw new TerminalError(`no activity '${task.activity}' in this worker`);
       const ctx: ActivityContext = { ...base, signal: controller.signal };
-      const outcome = await Promise.race([Promise.resolve(activity(task.input, ctx)).then((v) => ({ v })), timedOut]);
+      const outcome = await Promise.race([
+        Promise.resolve(activity(task.input, ctx)).then((v) => ({ v })),
+        timedOut,
+      ]);
       if (outcome === 'timeout') {
-        result = { ...base, ok: false, error: { message: `timed out after ${task.timeoutMs} ms`, code: 'timeout', retryable: true } };
+        result = {
+          ...base,
+          ok: false,
+          error: {
+            message: `timed out after ${task.timeoutMs} ms`,
+            code: 'timeout',
+            retryable: true,
+          },
+        };
       } else {
-        const output: unknown = outcome.v === undefined ? null : JSON.parse(JSON.stringify(outcome.v));
+        const output: unknown =
+          outcome.v === undefined ? null : JSON.parse(JSON.stringify(outcome.v));
         result = { ...base, ok: true, output: output as Json };
       }
     } catch (error) {
       // By name too: a module may load its own copy of the SDK (src beside dist).
-      const terminal = error instanceof TerminalError || (error instanceof Error && error.name === 'TerminalError');
+      const terminal =
+        error instanceof TerminalError ||
+        (error instanceof Error && error.name === 'TerminalError');
       result = {
         ...base,
         ok: false,
-        error: { message: errorMessage(error), code: terminal ? 'terminal' : 'activity_error', retryable: !terminal },
+        error: {
+          message: errorMessage(error),
+          code: terminal ? 'terminal' : 'activity_error',
+          retryable: !terminal,
+        },
       };
     } finally {
       clearTimeout(timer);
@@ -151,11 +190,15 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     const body = JSON.stringify(result);
     try {
       if (!(await report(task.runId, body))) {
-        await js.publish(subjects.result(task.runId), body, { msgID: `${task.taskId}/${task.attempt}/result` });
+        await js.publish(subjects.result(task.runId), body, {
+          msgID: `${task.taskId}/${task.attempt}/result`,
+        });
       }
       msg.ack();
     } catch (error) {
-      log(`result of ${task.taskId} not delivered, task will be redelivered: ${errorMessage(error)}`);
+      log(
+        `result of ${task.taskId} not delivered, task will be redelivered: ${errorMessage(error)}`,
+      );
       msg.nak(1000);
     }
   };
@@ -164,7 +207,9 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     const durable = subjects.activityConsumer(name);
     await ensureConsumer(jsm, subjects.tasksStream, durable, subjects.task(name), TASK_ACK_WAIT_MS);
     const consumer = await js.consumers.get(subjects.tasksStream, durable);
-    const messages = await consumer.consume({ max_messages: Math.max(1, options.concurrency ?? 16) });
+    const messages = await consumer.consume({
+      max_messages: Math.max(1, options.concurrency ?? 16),
+    });
     consumers.push(messages);
     void (async () => {
       for await (const msg of messages) {

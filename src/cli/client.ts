@@ -24,7 +24,10 @@ export const openClient = async (servers: string): Promise<Client> => {
   try {
     nc = await connect({ servers: natsServers(servers), name: 'weft-cli', timeout: 3000 });
   } catch (error) {
-    throw new ClientError('unavailable', `cannot reach NATS at ${servers}: ${(error as Error).message}`);
+    throw new ClientError(
+      'unavailable',
+      `cannot reach NATS at ${servers}: ${(error as Error).message}`,
+    );
   }
   return {
     nc,
@@ -35,14 +38,26 @@ export const openClient = async (servers: string): Promise<Client> => {
       } catch (error) {
         const message = (error as Error).message;
         if (/no responders/i.test(message) || (error as { code?: string }).code === '503') {
-          throw new ClientError('unavailable', `no weft runtime answers on ${subject} (is 'weft serve' or 'weft dev' running?)`);
+          throw new ClientError(
+            'unavailable',
+            `no weft runtime answers on ${subject} (is 'weft serve' or 'weft dev' running?)`,
+          );
         }
-        if (/timeout/i.test(message)) throw new ClientError('timeout', `no reply on ${subject} within ${timeoutMs} ms`);
+        if (/timeout/i.test(message))
+          throw new ClientError('timeout', `no reply on ${subject} within ${timeoutMs} ms`);
         throw new ClientError('unavailable', message);
       }
-      const parsed = reply.json<{ ok: boolean; data?: T; error?: { code: string; message: string; details?: unknown } }>();
+      const parsed = reply.json<{
+        ok: boolean;
+        data?: T;
+        error?: { code: string; message: string; details?: unknown };
+      }>();
       if (parsed.ok) return parsed.data as T;
-      throw new ClientError(parsed.error?.code ?? 'internal', parsed.error?.message ?? 'unknown error', parsed.error?.details);
+      throw new ClientError(
+        parsed.error?.code ?? 'internal',
+        parsed.error?.message ?? 'unknown error',
+        parsed.error?.details,
+      );
     },
     async close() {
       await nc.close();

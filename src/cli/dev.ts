@@ -18,7 +18,12 @@ import { startRuntime } from '../main.ts';
 
 const EXAMPLES_ROOT = fileURLToPath(new URL('../../examples/', import.meta.url));
 const EXAMPLES = join(EXAMPLES_ROOT, 'blueprints');
-const NATS_BINARIES = ['nats-server', '/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local/bin/nats-server'];
+const NATS_BINARIES = [
+  'nats-server',
+  '/usr/sbin/nats-server',
+  '/usr/bin/nats-server',
+  '/usr/local/bin/nats-server',
+];
 
 const reachable = async (servers: string): Promise<boolean> => {
   try {
@@ -50,14 +55,17 @@ const spawnNats = async (url: string): Promise<ChildProcess> => {
     if (failed) continue;
     const deadline = Date.now() + 10_000;
     while (Date.now() < deadline) {
-      if (child.exitCode !== null) throw new Error(`nats-server exited with code ${child.exitCode}; see .weft/nats.log`);
+      if (child.exitCode !== null)
+        throw new Error(`nats-server exited with code ${child.exitCode}; see .weft/nats.log`);
       if (await reachable(`nats://127.0.0.1:${port}`)) return child;
       await new Promise((r) => setTimeout(r, 100));
     }
     child.kill('SIGKILL');
     throw new Error('nats-server did not start within 10 s; see .weft/nats.log');
   }
-  throw new Error('nats-server is not installed: run `apt-get install -y nats-server` (or `npm install`, which does it)');
+  throw new Error(
+    'nats-server is not installed: run `apt-get install -y nats-server` (or `npm install`, which does it)',
+  );
 };
 
 const isBlueprintFile = (f: string) => f.endsWith('.json') && !f.endsWith('input.json');
@@ -66,7 +74,11 @@ const isBlueprintFile = (f: string) => f.endsWith('.json') && !f.endsWith('input
 export const demoBlueprints = (): unknown[] => {
   const files = readdirSync(EXAMPLES_ROOT, { withFileTypes: true })
     .filter((d) => d.isDirectory())
-    .flatMap((d) => readdirSync(join(EXAMPLES_ROOT, d.name)).filter(isBlueprintFile).map((f) => join(EXAMPLES_ROOT, d.name, f)))
+    .flatMap((d) =>
+      readdirSync(join(EXAMPLES_ROOT, d.name))
+        .filter(isBlueprintFile)
+        .map((f) => join(EXAMPLES_ROOT, d.name, f)),
+    )
     .sort();
   return files.map((f) => JSON.parse(readFileSync(f, 'utf8')) as unknown);
 };
@@ -74,8 +86,13 @@ export const demoBlueprints = (): unknown[] => {
 /** The demo activities, plus the seed examples' when their module can be loaded (a checkout). */
 const demoActivities = async (): Promise<Record<string, Activity>> => {
   try {
-    const examples = (await import(pathToFileURL(join(EXAMPLES_ROOT, 'worker.ts')).href)) as Record<string, unknown>;
-    const extra = Object.fromEntries(Object.entries(examples).filter(([, v]) => typeof v === 'function')) as Record<string, Activity>;
+    const examples = (await import(pathToFileURL(join(EXAMPLES_ROOT, 'worker.ts')).href)) as Record<
+      string,
+      unknown
+    >;
+    const extra = Object.fromEntries(
+      Object.entries(examples).filter(([, v]) => typeof v === 'function'),
+    ) as Record<string, Activity>;
     return { ...activities, ...extra };
   } catch {
     return { ...activities };
@@ -99,14 +116,22 @@ export const runDev = async (options: {
     say(`using the NATS server at ${url}`);
   }
   const runtime = await startRuntime({ nats: url, store: options.store, prefix: options.prefix });
-  const worker = await createWorker({ servers: url, prefix: options.prefix, activities: await demoActivities(), log: () => undefined });
+  const worker = await createWorker({
+    servers: url,
+    prefix: options.prefix,
+    activities: await demoActivities(),
+    log: () => undefined,
+  });
   say(`runtime up: store ${options.store}, prefix '${options.prefix}'`);
-  say(`demo worker up: ${worker.activities.length} activities (${worker.activities.slice(0, 6).join(', ')}, …)`);
+  say(
+    `demo worker up: ${worker.activities.length} activities (${worker.activities.slice(0, 6).join(', ')}, …)`,
+  );
 
   const names: string[] = [];
   for (const content of demoBlueprints()) {
     const validated = validateBlueprint(content);
-    if (!validated.ok) throw new Error(`demo blueprint is invalid: ${JSON.stringify(validated.diagnostics)}`);
+    if (!validated.ok)
+      throw new Error(`demo blueprint is invalid: ${JSON.stringify(validated.diagnostics)}`);
     const stored = await runtime.registry.put(validated.blueprint);
     names.push(stored.name);
     say(`blueprint ${stored.name} v${stored.version} registered`);
@@ -132,7 +157,9 @@ export const runDev = async (options: {
   say();
   say('try next (in another terminal):');
   say(`  npx weft blueprint list`);
-  say(`  npx weft start data_pipeline --input @examples/blueprints/data_pipeline.input.json --wait`);
+  say(
+    `  npx weft start data_pipeline --input @examples/blueprints/data_pipeline.input.json --wait`,
+  );
   say(`  npx weft history ${firstRun}`);
   say(`  npx weft runs --status completed`);
   say(`  npx weft start approval --input @examples/approval/input.json --id approval-1`);

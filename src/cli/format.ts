@@ -1,12 +1,22 @@
 import { ClientError } from './client.ts';
 
 /** A left-aligned text table; long cells are cut so a row stays on one line. */
-export const formatTable = (head: readonly string[], rows: readonly (readonly string[])[]): string => {
+export const formatTable = (
+  head: readonly string[],
+  rows: readonly (readonly string[])[],
+): string => {
   if (rows.length === 0) return '(none)';
   const cut = (cell: string) => (cell.length > 80 ? `${cell.slice(0, 77)}...` : cell);
   const cells = [head, ...rows].map((row) => row.map(cut));
   const widths = head.map((_, i) => Math.max(...cells.map((row) => (row[i] ?? '').length)));
-  return cells.map((row) => row.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join('  ').trimEnd()).join('\n');
+  return cells
+    .map((row) =>
+      row
+        .map((cell, i) => cell.padEnd(widths[i] ?? 0))
+        .join('  ')
+        .trimEnd(),
+    )
+    .join('\n');
 };
 
 /** Prints an error for people (code, message, diagnostics) or as the JSON error envelope. */
@@ -15,13 +25,19 @@ export const printError = (error: unknown, json: boolean): void => {
   const message = error instanceof Error ? error.message : String(error);
   const details = error instanceof ClientError ? error.details : undefined;
   if (json) {
-    process.stdout.write(`${JSON.stringify({ ok: false, error: { code, message, ...(details === undefined ? {} : { details }) } })}\n`);
+    process.stdout.write(
+      `${JSON.stringify({ ok: false, error: { code, message, ...(details === undefined ? {} : { details }) } })}\n`,
+    );
     return;
   }
   process.stderr.write(`error [${code}]: ${message}\n`);
-  const diagnostics = (details as { diagnostics?: { path: string; code: string; message: string; hint?: string }[] } | undefined)
-    ?.diagnostics;
+  const diagnostics = (
+    details as
+      { diagnostics?: { path: string; code: string; message: string; hint?: string }[] } | undefined
+  )?.diagnostics;
   for (const d of diagnostics ?? []) {
-    process.stderr.write(`  ${d.path}  ${d.code}  ${d.message}${d.hint ? ` (hint: ${d.hint})` : ''}\n`);
+    process.stderr.write(
+      `  ${d.path}  ${d.code}  ${d.message}${d.hint ? ` (hint: ${d.hint})` : ''}\n`,
+    );
   }
 };

@@ -79,7 +79,8 @@ const intFlag = (parsed: Parsed, name: string): number | undefined => {
   const value = flag(parsed, name);
   if (value === undefined) return undefined;
   const n = Number(value);
-  if (!Number.isInteger(n) || n < 0) throw new UsageError(`--${name} must be a non-negative integer, got '${value}'`);
+  if (!Number.isInteger(n) || n < 0)
+    throw new UsageError(`--${name} must be a non-negative integer, got '${value}'`);
   return n;
 };
 
@@ -91,8 +92,15 @@ const limitsOf = (text: string | undefined): Partial<BlueprintLimits> | undefine
   const parsed = jsonArg(text, '--limits');
   const limits: Partial<Record<(typeof LIMIT_KEYS)[number], number>> = {};
   for (const [key, value] of Object.entries(parsed as Record<string, unknown>)) {
-    if (!(LIMIT_KEYS as readonly string[]).includes(key) || typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-      throw new UsageError(`--limits: '${key}' must be one of ${LIMIT_KEYS.join(', ')} with a positive integer`);
+    if (
+      !(LIMIT_KEYS as readonly string[]).includes(key) ||
+      typeof value !== 'number' ||
+      !Number.isInteger(value) ||
+      value < 1
+    ) {
+      throw new UsageError(
+        `--limits: '${key}' must be one of ${LIMIT_KEYS.join(', ')} with a positive integer`,
+      );
     }
     limits[key as (typeof LIMIT_KEYS)[number]] = value;
   }
@@ -116,7 +124,10 @@ const jsonArg = (text: string, what: string): unknown => {
     try {
       source = readFileSync(text.slice(1), 'utf8');
     } catch (error) {
-      throw new ClientError('invalid_request', `cannot read ${text.slice(1)} (${what}): ${(error as Error).message}`);
+      throw new ClientError(
+        'invalid_request',
+        `cannot read ${text.slice(1)} (${what}): ${(error as Error).message}`,
+      );
     }
   }
   try {
@@ -184,7 +195,10 @@ export const loadActivities = async (modulePath: string): Promise<Record<string,
  * Runs `use` with a client that connects on its first request, so that a usage error or a bad
  * local input (a missing argument, a file that is not JSON) is reported as such, without a server.
  */
-const client = async <A>(parsed: Parsed, use: (c: Pick<Client, 'request'>, s: Subjects) => Promise<A>): Promise<A> => {
+const client = async <A>(
+  parsed: Parsed,
+  use: (c: Pick<Client, 'request'>, s: Subjects) => Promise<A>,
+): Promise<A> => {
   const config = configOf(parsed);
   const subjects = new Subjects(config.prefix);
   let opened: Promise<Client> | undefined;
@@ -233,10 +247,16 @@ const command = async (parsed: Parsed): Promise<number> => {
 
   switch (verb) {
     case 'dev':
-      return (await import('./dev.ts')).runDev({ ...config, store: flag(parsed, 'store') ?? process.env.WEFT_STORE ?? 'sqlite:./.weft/events.db', once: parsed.flags.has('once') });
+      return (await import('./dev.ts')).runDev({
+        ...config,
+        store: flag(parsed, 'store') ?? process.env.WEFT_STORE ?? 'sqlite:./.weft/events.db',
+        once: parsed.flags.has('once'),
+      });
     case 'serve': {
       const runtime = await (await import('../main.ts')).startRuntime(config);
-      process.stderr.write(`weft runtime serving on ${config.nats} (prefix '${config.prefix}', store ${config.store})\n`);
+      process.stderr.write(
+        `weft runtime serving on ${config.nats} (prefix '${config.prefix}', store ${config.store})\n`,
+      );
       return untilSignal(() => runtime.close());
     }
     case 'worker': {
@@ -249,7 +269,9 @@ const command = async (parsed: Parsed): Promise<number> => {
         activities,
         ...(concurrency === undefined ? {} : { concurrency }),
       });
-      process.stderr.write(`weft worker serving ${worker.activities.join(', ')} on ${config.nats}\n`);
+      process.stderr.write(
+        `weft worker serving ${worker.activities.join(', ')} on ${config.nats}\n`,
+      );
       return untilSignal(() => worker.close());
     }
     case 'blueprint':
@@ -259,40 +281,64 @@ const command = async (parsed: Parsed): Promise<number> => {
           return 0;
         case 'put':
           return client(parsed, async (c, s) => {
-            const data = await c.request<{ name: string; version: number; hash: string; created: boolean }>(
-              s.blueprints('put'),
-              { blueprint: readJsonFile(need(parsed, 2, 'blueprint file')) },
+            const data = await c.request<{
+              name: string;
+              version: number;
+              hash: string;
+              created: boolean;
+            }>(s.blueprints('put'), { blueprint: readJsonFile(need(parsed, 2, 'blueprint file')) });
+            emit(
+              data,
+              () =>
+                `${data.created ? 'stored' : 'unchanged'}: ${data.name} v${data.version} (${data.hash.slice(0, 12)})`,
             );
-            emit(data, () => `${data.created ? 'stored' : 'unchanged'}: ${data.name} v${data.version} (${data.hash.slice(0, 12)})`);
             return 0;
           });
         case 'validate':
           return client(parsed, async (c, s) => {
-            const data = await c.request<{ valid: boolean; diagnostics: { path: string; code: string; message: string; hint?: string }[] }>(
-              s.blueprints('validate'),
-              { blueprint: readJsonFile(need(parsed, 2, 'blueprint file')) },
-            );
+            const data = await c.request<{
+              valid: boolean;
+              diagnostics: { path: string; code: string; message: string; hint?: string }[];
+            }>(s.blueprints('validate'), {
+              blueprint: readJsonFile(need(parsed, 2, 'blueprint file')),
+            });
             emit(data, () =>
               data.valid
                 ? 'valid'
-                : data.diagnostics.map((d) => `${d.path}  ${d.code}  ${d.message}${d.hint ? ` (hint: ${d.hint})` : ''}`).join('\n'),
+                : data.diagnostics
+                    .map(
+                      (d) =>
+                        `${d.path}  ${d.code}  ${d.message}${d.hint ? ` (hint: ${d.hint})` : ''}`,
+                    )
+                    .join('\n'),
             );
             return data.valid ? 0 : 1;
           });
         case 'get':
           return client(parsed, async (c, s) => {
             const version = intFlag(parsed, 'version');
-            const data = await c.request<{ blueprint: unknown; version: number; hash: string }>(s.blueprints('get'), {
-              name: need(parsed, 2, 'blueprint name'),
-              ...(version === undefined ? {} : { version }),
-            });
+            const data = await c.request<{ blueprint: unknown; version: number; hash: string }>(
+              s.blueprints('get'),
+              {
+                name: need(parsed, 2, 'blueprint name'),
+                ...(version === undefined ? {} : { version }),
+              },
+            );
             emit(data, () => pretty(data.blueprint));
             return 0;
           });
         case 'list':
           return client(parsed, async (c, s) => {
-            const data = await c.request<{ blueprints: { name: string; latestVersion: number }[] }>(s.blueprints('list'), {});
-            emit(data, () => formatTable(['NAME', 'LATEST'], data.blueprints.map((b) => [b.name, `v${b.latestVersion}`])));
+            const data = await c.request<{ blueprints: { name: string; latestVersion: number }[] }>(
+              s.blueprints('list'),
+              {},
+            );
+            emit(data, () =>
+              formatTable(
+                ['NAME', 'LATEST'],
+                data.blueprints.map((b) => [b.name, `v${b.latestVersion}`]),
+              ),
+            );
             return 0;
           });
         case 'rm':
@@ -320,18 +366,31 @@ const command = async (parsed: Parsed): Promise<number> => {
         };
         if (parsed.flags.has('wait')) {
           const timeoutMs = intFlag(parsed, 'timeout') ?? 60_000;
-          const data = await c.request<{ runId: string; status: string; output?: unknown; error?: { code: string; message: string } }>(
-            s.runs('execute'),
-            { ...request, timeoutMs },
-            timeoutMs + 5_000,
-          );
+          const data = await c.request<{
+            runId: string;
+            status: string;
+            output?: unknown;
+            error?: { code: string; message: string };
+          }>(s.runs('execute'), { ...request, timeoutMs }, timeoutMs + 5_000);
           emit(data, () =>
-            [`run ${data.runId} ${data.status}`, ...(data.output === undefined ? [] : [pretty(data.output)]), ...(data.error ? [`[${data.error.code}] ${data.error.message}`] : [])].join('\n'),
+            [
+              `run ${data.runId} ${data.status}`,
+              ...(data.output === undefined ? [] : [pretty(data.output)]),
+              ...(data.error ? [`[${data.error.code}] ${data.error.message}`] : []),
+            ].join('\n'),
           );
           return data.status === 'completed' ? 0 : 1;
         }
-        const data = await c.request<{ runId: string; blueprint: { name: string; version: number }; existing: boolean }>(s.runs('start'), request);
-        emit(data, () => `${data.existing ? 'existing' : 'started'} run ${data.runId} (${data.blueprint.name} v${data.blueprint.version})`);
+        const data = await c.request<{
+          runId: string;
+          blueprint: { name: string; version: number };
+          existing: boolean;
+        }>(s.runs('start'), request);
+        emit(
+          data,
+          () =>
+            `${data.existing ? 'existing' : 'started'} run ${data.runId} (${data.blueprint.name} v${data.blueprint.version})`,
+        );
         return 0;
       });
     case 'get':
@@ -354,7 +413,15 @@ const command = async (parsed: Parsed): Promise<number> => {
         });
         emit(data, () =>
           [
-            formatTable(['RUN', 'STATUS', 'BLUEPRINT', 'STARTED'], data.runs.map((r) => [r.runId, r.status, `${r.blueprint.name} v${r.blueprint.version}`, r.startedAt])),
+            formatTable(
+              ['RUN', 'STATUS', 'BLUEPRINT', 'STARTED'],
+              data.runs.map((r) => [
+                r.runId,
+                r.status,
+                `${r.blueprint.name} v${r.blueprint.version}`,
+                r.startedAt,
+              ]),
+            ),
             ...(data.cursor === undefined ? [] : [`more: --cursor '${data.cursor}'`]),
           ].join('\n'),
         );
@@ -364,17 +431,27 @@ const command = async (parsed: Parsed): Promise<number> => {
       return client(parsed, async (c, s) => {
         const from = intFlag(parsed, 'from');
         const limit = intFlag(parsed, 'limit');
-        const data = await c.request<{ events: { revision: number; type: string; data: unknown; at: string }[] }>(
-          s.run(need(parsed, 1, 'run id'), 'history'),
-          { ...(from === undefined ? {} : { from }), ...(limit === undefined ? {} : { limit }) },
+        const data = await c.request<{
+          events: { revision: number; type: string; data: unknown; at: string }[];
+        }>(s.run(need(parsed, 1, 'run id'), 'history'), {
+          ...(from === undefined ? {} : { from }),
+          ...(limit === undefined ? {} : { limit }),
+        });
+        emit(data, () =>
+          formatTable(
+            ['#', 'AT', 'TYPE', 'DATA'],
+            data.events.map((e) => [String(e.revision), e.at, e.type, JSON.stringify(e.data)]),
+          ),
         );
-        emit(data, () => formatTable(['#', 'AT', 'TYPE', 'DATA'], data.events.map((e) => [String(e.revision), e.at, e.type, JSON.stringify(e.data)])));
         return 0;
       });
     case 'cancel':
       return client(parsed, async (c, s) => {
         const reason = flag(parsed, 'reason');
-        const data = await c.request<{ cancelled: boolean }>(s.run(need(parsed, 1, 'run id'), 'cancel'), reason === undefined ? {} : { reason });
+        const data = await c.request<{ cancelled: boolean }>(
+          s.run(need(parsed, 1, 'run id'), 'cancel'),
+          reason === undefined ? {} : { reason },
+        );
         emit(data, () => (data.cancelled ? 'cancelled' : 'not cancelled'));
         return 0;
       });
@@ -383,7 +460,8 @@ const command = async (parsed: Parsed): Promise<number> => {
       return client(parsed, async (c, s) => {
         const runId = need(parsed, 1, 'run id');
         const name = need(parsed, 2, `${verb} name`);
-        const payload = parsed.positional[3] === undefined ? {} : jsonArg(parsed.positional[3], 'payload');
+        const payload =
+          parsed.positional[3] === undefined ? {} : jsonArg(parsed.positional[3], 'payload');
         const subject = verb === 'signal' ? s.signal(runId, name) : s.query(runId, name);
         const data = await c.request(subject, verb === 'query' ? { args: payload } : payload);
         emit(data, () => pretty(data));
@@ -392,14 +470,21 @@ const command = async (parsed: Parsed): Promise<number> => {
     case 'replay': {
       if (parsed.flags.has('check')) {
         const result = await (await import('./replay.ts')).checkStore(config.store, out);
-        emit(result, () => `checked ${result.checked} runs: ${result.diverged === 0 ? 'no divergence' : `${result.diverged} diverged`}`);
+        emit(
+          result,
+          () =>
+            `checked ${result.checked} runs: ${result.diverged === 0 ? 'no divergence' : `${result.diverged} diverged`}`,
+        );
         return result.diverged === 0 ? 0 : 1;
       }
       return client(parsed, async (c, s) => {
         const runId = need(parsed, 1, 'run id');
         const events: StoredEvent[] = [];
         for (;;) {
-          const page = await c.request<{ events: StoredEvent[] }>(s.run(runId, 'history'), { from: events.length, limit: 10_000 });
+          const page = await c.request<{ events: StoredEvent[] }>(s.run(runId, 'history'), {
+            from: events.length,
+            limit: 10_000,
+          });
           events.push(...page.events);
           if (page.events.length < 10_000) break;
         }
@@ -427,7 +512,8 @@ const guardStdout = () => {
   if (stdoutGuarded) return;
   stdoutGuarded = true;
   process.stdout.on('error', (error: NodeJS.ErrnoException) => {
-    if (error.code === 'EPIPE') process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
+    if (error.code === 'EPIPE')
+      process.exit(typeof process.exitCode === 'number' ? process.exitCode : 0);
     throw error;
   });
 };

@@ -9,7 +9,9 @@ import { RUN_STREAM_PREFIX } from '../store/streams.ts';
 export const leafStates = (value: unknown, prefix = ''): string[] => {
   if (typeof value === 'string') return [prefix === '' ? value : `${prefix}: ${value}`];
   if (value === null || typeof value !== 'object') return [];
-  return Object.entries(value as Record<string, unknown>).flatMap(([key, child]) => leafStates(child, prefix === '' ? key : `${prefix}.${key}`));
+  return Object.entries(value as Record<string, unknown>).flatMap(([key, child]) =>
+    leafStates(child, prefix === '' ? key : `${prefix}.${key}`),
+  );
 };
 
 const short = (value: unknown, max = 140): string => {
@@ -22,13 +24,18 @@ export const formatReplay = (steps: readonly ReplayStep[]): string =>
     .map((step) =>
       [
         `#${step.revision} ${step.type}  (${step.at})  → ${step.status}${step.activeSteps.length > 0 ? `, active: ${step.activeSteps.join(', ')}` : ''}`,
-        `    state: ${leafStates(step.state).filter((s) => !s.endsWith(': done')).join(' | ') || '(all done)'}`,
+        `    state: ${
+          leafStates(step.state)
+            .filter((s) => !s.endsWith(': done'))
+            .join(' | ') || '(all done)'
+        }`,
         ...step.changes.map((c) => `    ${c.path} = ${short(c.value)}`),
       ].join('\n'),
     )
     .join('\n');
 
-export const replayRun = (events: readonly StoredEvent[], to: number | undefined) => replaySteps(events, to);
+export const replayRun = (events: readonly StoredEvent[], to: number | undefined) =>
+  replaySteps(events, to);
 
 /** Replays every run in the store through today's code; the runs whose decisions differ. */
 export const checkStore = async (
@@ -39,7 +46,13 @@ export const checkStore = async (
     const streams = new Map<string, StoredEvent[]>();
     let after: number | undefined;
     for (;;) {
-      const page = await Effect.runPromise(store.readAll({ streamPrefix: RUN_STREAM_PREFIX, limit: 5000, ...(after === undefined ? {} : { after }) }));
+      const page = await Effect.runPromise(
+        store.readAll({
+          streamPrefix: RUN_STREAM_PREFIX,
+          limit: 5000,
+          ...(after === undefined ? {} : { after }),
+        }),
+      );
       for (const e of page) {
         const list = streams.get(e.stream) ?? [];
         list.push({ revision: e.revision, type: e.type, data: e.data, at: e.at });
@@ -56,7 +69,9 @@ export const checkStore = async (
         const result = await checkRun(events);
         if (!result.ok) {
           diverged++;
-          report(`DIVERGED ${runId}: ${result.message}\n    recorded: ${short(result.recorded, 300)}\n    now:      ${short(result.expected, 300)}`);
+          report(
+            `DIVERGED ${runId}: ${result.message}\n    recorded: ${short(result.recorded, 300)}\n    now:      ${short(result.expected, 300)}`,
+          );
         }
       } catch (error) {
         diverged++;

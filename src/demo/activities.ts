@@ -7,9 +7,15 @@ import { TerminalError, type ActivityContext } from '../actors/worker.ts';
 
 type Row = Record<string, unknown>;
 type Rule = { field: string; required?: boolean; type?: string; min?: number };
-type Transformation = { op: 'uppercase' | 'lowercase' | 'multiply' | 'rename'; field: string; by?: number; to?: string };
+type Transformation = {
+  op: 'uppercase' | 'lowercase' | 'multiply' | 'rename';
+  field: string;
+  by?: number;
+  to?: string;
+};
 
-const asObject = (value: unknown): Row => (value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Row) : {});
+const asObject = (value: unknown): Row =>
+  value !== null && typeof value === 'object' && !Array.isArray(value) ? (value as Row) : {};
 const asArray = (value: unknown): unknown[] => (Array.isArray(value) ? value : []);
 
 /** Checks every record against the rules; throws a TerminalError (no retry) when any record is invalid. */
@@ -20,9 +26,12 @@ export const validate_data = (input: unknown): { data: Row[]; checked: number } 
   for (const [i, record] of records.entries()) {
     for (const rule of asArray(rules) as Rule[]) {
       const value = record[rule.field];
-      if (rule.required === true && value === undefined) problems.push(`record ${i}: '${rule.field}' is required`);
-      if (value !== undefined && rule.type !== undefined && typeof value !== rule.type) problems.push(`record ${i}: '${rule.field}' must be a ${rule.type}`);
-      if (typeof value === 'number' && rule.min !== undefined && value < rule.min) problems.push(`record ${i}: '${rule.field}' must be at least ${rule.min}`);
+      if (rule.required === true && value === undefined)
+        problems.push(`record ${i}: '${rule.field}' is required`);
+      if (value !== undefined && rule.type !== undefined && typeof value !== rule.type)
+        problems.push(`record ${i}: '${rule.field}' must be a ${rule.type}`);
+      if (typeof value === 'number' && rule.min !== undefined && value < rule.min)
+        problems.push(`record ${i}: '${rule.field}' must be at least ${rule.min}`);
     }
   }
   if (problems.length > 0) throw new TerminalError(`validation failed: ${problems.join('; ')}`);
@@ -50,7 +59,12 @@ export const transform_data = (input: unknown): Row[] => {
 
 /** Adds derived fields; deterministic so that a retried task gives the same output. */
 export const enrich_data = (input: unknown, ctx: ActivityContext): Row[] =>
-  asArray(input).map((raw, index) => ({ ...asObject(raw), enriched: true, rank: index + 1, source: ctx.stepId }));
+  asArray(input).map((raw, index) => ({
+    ...asObject(raw),
+    enriched: true,
+    rank: index + 1,
+    source: ctx.stepId,
+  }));
 
 /** Returns `count` items (default 100): 1, 2, … */
 export const fetch_data = (input: unknown): number[] => {
@@ -60,17 +74,32 @@ export const fetch_data = (input: unknown): number[] => {
 
 export const double = (input: unknown): { processed: number } => {
   const item = asObject(input).item ?? input;
-  if (typeof item !== 'number') throw new TerminalError(`double needs a number, got ${JSON.stringify(item)}`);
+  if (typeof item !== 'number')
+    throw new TerminalError(`double needs a number, got ${JSON.stringify(item)}`);
   return { processed: item * 2 };
 };
 
 export const sum = (input: unknown): { total: number } => ({
-  total: asArray(input).reduce<number>((acc, x) => acc + (typeof x === 'number' ? x : Number(asObject(x).processed ?? 0)), 0),
+  total: asArray(input).reduce<number>(
+    (acc, x) => acc + (typeof x === 'number' ? x : Number(asObject(x).processed ?? 0)),
+    0,
+  ),
 });
 
-export const save_results = (input: unknown, ctx: ActivityContext): { saved: number; key: string } => ({
+export const save_results = (
+  input: unknown,
+  ctx: ActivityContext,
+): { saved: number; key: string } => ({
   saved: asArray(input).length,
   key: ctx.taskId,
 });
 
-export const activities = { validate_data, transform_data, enrich_data, fetch_data, double, sum, save_results };
+export const activities = {
+  validate_data,
+  transform_data,
+  enrich_data,
+  fetch_data,
+  double,
+  sum,
+  save_results,
+};

@@ -23,4 +23,6 @@ export class WeftError extends Data.TaggedError('WeftError')<{
 }> {}
 
 export const weftError = (code: ErrorCode, message: string, details?: unknown): WeftError =>
-  details === undefined ? new WeftError({ code, message }) : new WeftError({ code, message, details });
+  details === undefined
+    ? new WeftError({ code, message })
+    : new WeftError({ code, message, details });

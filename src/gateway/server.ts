@@ -54,7 +54,10 @@ const decoder = <S extends Schema.Top & { readonly DecodingServices: never }>(sc
   return (payload: unknown): S['Type'] => {
     // Every request of CONTRACT §3 is a JSON object (signal payloads are not decoded here).
     if (payload === null || typeof payload !== 'object' || Array.isArray(payload)) {
-      throw weftError('invalid_request', `the request must be a JSON object, got ${Array.isArray(payload) ? 'an array' : payload === null ? 'null' : typeof payload}`);
+      throw weftError(
+        'invalid_request',
+        `the request must be a JSON object, got ${Array.isArray(payload) ? 'an array' : payload === null ? 'null' : typeof payload}`,
+      );
     }
     const result = decode(payload) as Result.Result<S['Type'], Schema.SchemaError>;
     if (Result.isFailure(result)) throw weftError('invalid_request', result.failure.message);
@@ -64,7 +67,10 @@ const decoder = <S extends Schema.Top & { readonly DecodingServices: never }>(sc
 
 const parse = (msg: Msg): unknown => {
   if (msg.data.length > MAX_PAYLOAD_BYTES) {
-    throw weftError('payload_too_large', `payload of ${msg.data.length} bytes exceeds ${MAX_PAYLOAD_BYTES}`);
+    throw weftError(
+      'payload_too_large',
+      `payload of ${msg.data.length} bytes exceeds ${MAX_PAYLOAD_BYTES}`,
+    );
   }
   if (msg.data.length === 0) return {};
   const text = new TextDecoder('utf-8', { fatal: false }).decode(msg.data);
@@ -87,7 +93,11 @@ export const replyError = (msg: Msg, error: WeftError): void => {
   h.set('Nats-Service-Error-Code', String(STATUS[error.code]));
   const body = {
     ok: false,
-    error: { code: error.code, message: error.message, ...(error.details === undefined ? {} : { details: error.details }) },
+    error: {
+      code: error.code,
+      message: error.message,
+      ...(error.details === undefined ? {} : { details: error.details }),
+    },
   };
   msg.respond(JSON.stringify(body), { headers: h });
 };
@@ -124,7 +134,12 @@ export class Gateway {
           return;
         }
         if (this.#inflight.size >= MAX_INFLIGHT) {
-          replyError(msg, weftError('unavailable', 'the runtime is at capacity; try again shortly', { inflight: this.#inflight.size }));
+          replyError(
+            msg,
+            weftError('unavailable', 'the runtime is at capacity; try again shortly', {
+              inflight: this.#inflight.size,
+            }),
+          );
           return;
         }
         const work = this.#handle(msg, handler);
@@ -143,20 +158,24 @@ export class Gateway {
         replyError(msg, error);
         return;
       }
-      this.#log(`internal error on ${msg.subject}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+      this.#log(
+        `internal error on ${msg.subject}: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`,
+      );
       replyError(msg, weftError('internal', 'internal error; see the runtime log'));
     }
   }
 
   #runIdOf(msg: Msg): string {
     const runId = this.#subjects.runIdOf(msg.subject);
-    if (runId === undefined) throw weftError('invalid_request', `no valid run id in subject ${msg.subject}`);
+    if (runId === undefined)
+      throw weftError('invalid_request', `no valid run id in subject ${msg.subject}`);
     return runId;
   }
 
   #nameOf(msg: Msg, what: 'signal' | 'query'): string {
     const name = this.#subjects.lastNameOf(msg.subject);
-    if (name === undefined) throw weftError('invalid_request', `invalid ${what} name in subject ${msg.subject}`);
+    if (name === undefined)
+      throw weftError('invalid_request', `invalid ${what} name in subject ${msg.subject}`);
     return name;
   }
 
@@ -180,7 +199,8 @@ export class Gateway {
     });
     this.#on(s.blueprints('put'), async (payload) => {
       const checked = this.#supervisor.checkBlueprint(blueprintRequest(payload).blueprint);
-      if (checked.blueprint === undefined || checked.diagnostics.length > 0) throw invalidBlueprint(checked.diagnostics);
+      if (checked.blueprint === undefined || checked.diagnostics.length > 0)
+        throw invalidBlueprint(checked.diagnostics);
       const { name, version, hash, created } = await this.#registry.put(checked.blueprint);
       return { name, version, hash, created };
     });
@@ -203,10 +223,18 @@ export class Gateway {
     });
     this.#on(s.runs('execute'), async (payload) => {
       const { timeoutMs, ...request } = executeRequest(payload);
-      const started = await this.#supervisor.start({ ...request, blueprint: request.blueprint as string | Json });
-      const ended = await this.#supervisor.waitForEnd(started.runId, timeoutMs ?? DEFAULT_EXECUTE_TIMEOUT_MS);
+      const started = await this.#supervisor.start({
+        ...request,
+        blueprint: request.blueprint as string | Json,
+      });
+      const ended = await this.#supervisor.waitForEnd(
+        started.runId,
+        timeoutMs ?? DEFAULT_EXECUTE_TIMEOUT_MS,
+      );
       if (ended === undefined) {
-        throw weftError('timeout', `run '${started.runId}' did not finish in time; it goes on`, { runId: started.runId });
+        throw weftError('timeout', `run '${started.runId}' did not finish in time; it goes on`, {
+          runId: started.runId,
+        });
       }
       return {
         runId: ended.runId,
@@ -226,27 +254,50 @@ export class Gateway {
     });
     this.#on(s.run('*', 'history'), async (payload, msg) => {
       const { from, limit } = historyRequest(payload);
-      const events = await this.#supervisor.history(this.#runIdOf(msg), from ?? 0, Math.min(limit ?? 1000, 10_000));
-      return { events: events.map((e) => ({ revision: e.revision, type: e.type, data: e.data, at: e.at })) };
+      const events = await this.#supervisor.history(
+        this.#runIdOf(msg),
+        from ?? 0,
+        Math.min(limit ?? 1000, 10_000),
+      );
+      return {
+        events: events.map((e) => ({ revision: e.revision, type: e.type, data: e.data, at: e.at })),
+      };
     });
     this.#on(s.run('*', 'cancel'), async (payload, msg) => {
       const { reason } = cancelRequest(payload);
-      return { cancelled: await this.#supervisor.cancel(this.#runIdOf(msg), reason ?? 'cancelled by request') };
+      return {
+        cancelled: await this.#supervisor.cancel(
+          this.#runIdOf(msg),
+          reason ?? 'cancelled by request',
+        ),
+      };
     });
     this.#on(s.runNamed('signal'), async (payload, msg) => {
       const runId = this.#runIdOf(msg);
       const name = this.#nameOf(msg, 'signal');
       const fromField =
-        payload !== null && typeof payload === 'object' && !Array.isArray(payload) && typeof (payload as { signalId?: unknown }).signalId === 'string'
+        payload !== null &&
+        typeof payload === 'object' &&
+        !Array.isArray(payload) &&
+        typeof (payload as { signalId?: unknown }).signalId === 'string'
           ? (payload as { signalId: string }).signalId
           : undefined;
       const signalId = msg.headers?.get('Nats-Msg-Id') || fromField;
-      await this.#supervisor.signal(runId, name, payload as Json, signalId === undefined || signalId === '' ? undefined : signalId);
+      await this.#supervisor.signal(
+        runId,
+        name,
+        payload as Json,
+        signalId === undefined || signalId === '' ? undefined : signalId,
+      );
       return { accepted: true };
     });
     this.#on(s.runNamed('query'), async (payload, msg) => {
       const { args } = queryRequest(payload);
-      return this.#supervisor.query(this.#runIdOf(msg), this.#nameOf(msg, 'query'), (args ?? null) as Json);
+      return this.#supervisor.query(
+        this.#runIdOf(msg),
+        this.#nameOf(msg, 'query'),
+        (args ?? null) as Json,
+      );
     });
   }
 

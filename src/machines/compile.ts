@@ -125,11 +125,18 @@ export class UnsupportedStep extends Error {
   }
 }
 
-export const taskKey = (stepId: string, item?: number): string => (item === undefined ? stepId : `${stepId}[${item}]`);
+export const taskKey = (stepId: string, item?: number): string =>
+  item === undefined ? stepId : `${stepId}[${item}]`;
 
 /** The attempt in flight for a step, or for one item of a map. */
-const openTask_ = (context: RunContext, stepId: string, item: number | undefined): OpenTask | undefined =>
-  item === undefined ? context.tasks[stepId] : context.maps[stepId]?.inflight.find((t) => t.item === item);
+const openTask_ = (
+  context: RunContext,
+  stepId: string,
+  item: number | undefined,
+): OpenTask | undefined =>
+  item === undefined
+    ? context.tasks[stepId]
+    : context.maps[stepId]?.inflight.find((t) => t.item === item);
 
 /** Every activity attempt the run waits for, a map's items included. */
 export const openTasks = (context: RunContext): readonly OpenTask[] => [
@@ -169,7 +176,10 @@ type Args = { readonly context: RunContext; readonly event: RunEvent };
 type Config = Readonly<Record<string, unknown>>;
 
 /** The record without `keys`; the record itself (no copy) when it has none of them. */
-const omit = <V>(record: Readonly<Record<string, V>>, ...keys: readonly string[]): Readonly<Record<string, V>> => {
+const omit = <V>(
+  record: Readonly<Record<string, V>>,
+  ...keys: readonly string[]
+): Readonly<Record<string, V>> => {
   if (!keys.some((key) => Object.hasOwn(record, key))) return record;
   const drop = new Set(keys);
   const copy: Record<string, V> = {};
@@ -194,8 +204,10 @@ const runSetup = setup({
   },
 });
 
-const forStep = (stepId: string, withItem = false) => ({ event }: Args) =>
-  'stepId' in event && event.stepId === stepId && 'item' in event === withItem;
+const forStep =
+  (stepId: string, withItem = false) =>
+  ({ event }: Args) =>
+    'stepId' in event && event.stepId === stepId && 'item' in event === withItem;
 
 /** The event is the result of the current attempt of the task it names. */
 const isCurrent = (context: RunContext, event: RunEvent): boolean => {
@@ -232,7 +244,11 @@ class Compiler {
   }
 
   /** Marks a step done with `output`, clearing what it held. */
-  finish(id: string, output: (args: Args) => Json, extra: (args: Args) => Partial<RunContext> = () => ({})) {
+  finish(
+    id: string,
+    output: (args: Args) => Json,
+    extra: (args: Args) => Partial<RunContext> = () => ({}),
+  ) {
     return assign((args: Args) => {
       const { context } = args;
       return {
@@ -242,7 +258,9 @@ class Compiler {
         ...(context.maps[id] === undefined || context.maps[id].inflight.length === 0
           ? {}
           : { maps: { ...context.maps, [id]: { ...context.maps[id], inflight: [] } } }),
-        timers: Object.fromEntries(Object.entries(context.timers).filter(([, timer]) => timer.stepId !== id)),
+        timers: Object.fromEntries(
+          Object.entries(context.timers).filter(([, timer]) => timer.stepId !== id),
+        ),
         ...extra(args),
       };
     });
@@ -256,7 +274,10 @@ class Compiler {
   failure(id: string, errorFrom: (event: RunEvent) => StepError = errorOf): Config {
     const onError = this.info(id).step.onError ?? 'fail';
     if (onError === 'continue') {
-      return { target: this.doneTarget(id), actions: this.finish(id, ({ event }) => ({ error: errorFrom(event) })) };
+      return {
+        target: this.doneTarget(id),
+        actions: this.finish(id, ({ event }) => ({ error: errorFrom(event) })),
+      };
     }
     if (onError !== 'fail') {
       return {
@@ -277,7 +298,12 @@ class Compiler {
       actions: assign(({ context, event }: Args) => {
         const error = errorFrom(event);
         return {
-          failure: { code: 'step_failed', message: `step '${id}' failed: ${error.message}`, stepId: id, details: { error } },
+          failure: {
+            code: 'step_failed',
+            message: `step '${id}' failed: ${error.message}`,
+            stepId: id,
+            details: { error },
+          },
           lastError: { ...context.lastError, [id]: error },
         };
       }),
@@ -291,17 +317,20 @@ class Compiler {
       this.finish(
         id,
         () => null,
-        ({ context }) => (abandon ? { abandoned: { ...context.abandoned, [id]: true as const } } : {}),
+        ({ context }) =>
+          abandon ? { abandoned: { ...context.abandoned, [id]: true as const } } : {},
       );
     const depsDone = ({ context }: Args) => info.deps.every((d) => context.done[d] === true);
-    const depAbandoned = ({ context }: Args) => info.deps.some((d) => context.abandoned[d] === true);
+    const depAbandoned = ({ context }: Args) =>
+      info.deps.some((d) => context.abandoned[d] === true);
     if (info.handlerFor.length > 0) {
       return {
         always: [
           { guard: ({ context }: Args) => context.jumped[id] !== undefined, target: start },
           {
             guard: (args: Args) =>
-              info.handlerFor.every((s) => args.context.done[s] === true) && (depsDone(args) || depAbandoned(args)),
+              info.handlerFor.every((s) => args.context.done[s] === true) &&
+              (depsDone(args) || depAbandoned(args)),
             target: this.doneTarget(id),
             actions: skip(false),
           },
@@ -310,7 +339,11 @@ class Compiler {
     }
     return {
       always: [
-        { guard: (args: Args) => depsDone(args) && depAbandoned(args), target: this.doneTarget(id), actions: skip(true) },
+        {
+          guard: (args: Args) => depsDone(args) && depAbandoned(args),
+          target: this.doneTarget(id),
+          actions: skip(true),
+        },
         { guard: depsDone, target: start },
       ],
     };
@@ -337,7 +370,10 @@ class Compiler {
     const { step } = this.info(id);
     const done = { type: 'final', id: `done_${id}` };
     if (step.type === 'activity') {
-      return { initial: 'blocked', states: { blocked: this.blocked(id, 'scheduling'), ...this.activity(id), done } };
+      return {
+        initial: 'blocked',
+        states: { blocked: this.blocked(id, 'scheduling'), ...this.activity(id), done },
+      };
     }
     return {
       initial: 'blocked',
@@ -346,8 +382,15 @@ class Compiler {
         entering: {
           entry: command('enterStep', id),
           on: {
-            StepEntered: [...this.entered(step), { guard: forStep(id), target: 'body', actions: this.recordEntered(id) }],
-            StepSkipped: { guard: forStep(id), target: this.doneTarget(id), actions: this.finish(id, () => null) },
+            StepEntered: [
+              ...this.entered(step),
+              { guard: forStep(id), target: 'body', actions: this.recordEntered(id) },
+            ],
+            StepSkipped: {
+              guard: forStep(id),
+              target: this.doneTarget(id),
+              actions: this.finish(id, () => null),
+            },
             StepFailed: { guard: forStep(id), ...this.failure(id) },
           },
         },
@@ -375,7 +418,10 @@ class Compiler {
     if (step.type === 'map') {
       return [
         {
-          guard: (args: Args) => forStep(id)(args) && args.event.type === 'StepEntered' && itemsOf(args.event.value).length === 0,
+          guard: (args: Args) =>
+            forStep(id)(args) &&
+            args.event.type === 'StepEntered' &&
+            itemsOf(args.event.value).length === 0,
           target: this.doneTarget(id),
           actions: [this.recordEntered(id), this.finish(id, () => [])],
         },
@@ -387,7 +433,14 @@ class Compiler {
             assign(({ context, event }: Args) => {
               if (event.type !== 'StepEntered') return {};
               const items = itemsOf(event.value);
-              const state: MapState = { items, outputs: items.map(() => null), next: 0, completed: 0, retry: [], inflight: [] };
+              const state: MapState = {
+                items,
+                outputs: items.map(() => null),
+                next: 0,
+                completed: 0,
+                retry: [],
+                inflight: [],
+              };
               return { maps: { ...context.maps, [id]: state } };
             }),
           ],
@@ -403,7 +456,10 @@ class Compiler {
       if (event.type !== 'StepScheduled') return {};
       return {
         tasks: { ...context.tasks, [id]: openTask(event) },
-        executions: event.attempt === 1 ? { ...context.executions, [id]: (context.executions[id] ?? 0) + 1 } : context.executions,
+        executions:
+          event.attempt === 1
+            ? { ...context.executions, [id]: (context.executions[id] ?? 0) + 1 }
+            : context.executions,
       };
     });
     return {
@@ -411,16 +467,23 @@ class Compiler {
         entry: command('scheduleStep', id),
         on: {
           StepScheduled: { guard: forStep(id), target: 'active', actions: recordTask },
-          StepSkipped: { guard: forStep(id), target: this.doneTarget(id), actions: this.finish(id, () => null) },
+          StepSkipped: {
+            guard: forStep(id),
+            target: this.doneTarget(id),
+            actions: this.finish(id, () => null),
+          },
           StepFailed: { guard: forStep(id), ...this.failure(id) },
         },
       },
       active: {
         on: {
           StepCompleted: {
-            guard: ({ context, event }: Args) => forStep(id)({ context, event }) && isCurrent(context, event),
+            guard: ({ context, event }: Args) =>
+              forStep(id)({ context, event }) && isCurrent(context, event),
             target: this.doneTarget(id),
-            actions: this.finish(id, ({ event }) => (event.type === 'StepCompleted' ? event.output : null)),
+            actions: this.finish(id, ({ event }) =>
+              event.type === 'StepCompleted' ? event.output : null,
+            ),
           },
           StepFailed: [
             {
@@ -431,9 +494,15 @@ class Compiler {
                 event.error.retryable &&
                 event.attempt < policy.maxAttempts,
               target: 'retrying',
-              actions: assign(({ context, event }: Args) => ({ lastError: { ...context.lastError, [id]: errorOf(event) } })),
+              actions: assign(({ context, event }: Args) => ({
+                lastError: { ...context.lastError, [id]: errorOf(event) },
+              })),
             },
-            { guard: ({ context, event }: Args) => forStep(id)({ context, event }) && isCurrent(context, event), ...this.failure(id) },
+            {
+              guard: ({ context, event }: Args) =>
+                forStep(id)({ context, event }) && isCurrent(context, event),
+              ...this.failure(id),
+            },
           ],
         },
       },
@@ -446,7 +515,10 @@ class Compiler {
 
   body(step: PlannedStep): Config {
     const id = step.id;
-    const toDone = (output: (args: Args) => Json) => ({ target: this.doneTarget(id), actions: this.finish(id, output) });
+    const toDone = (output: (args: Args) => Json) => ({
+      target: this.doneTarget(id),
+      actions: this.finish(id, output),
+    });
     switch (step.type) {
       case 'activity':
         throw new Error('defect: activity has no body');
@@ -456,16 +528,27 @@ class Compiler {
           states: Object.fromEntries(
             step.branches.map((_, i) => [
               `b${i}`,
-              { initial: 'list', states: { list: this.list(`${id}.b${i}`, { target: 'end' }), end: { type: 'final' } } },
+              {
+                initial: 'list',
+                states: {
+                  list: this.list(`${id}.b${i}`, { target: 'end' }),
+                  end: { type: 'final' },
+                },
+              },
             ]),
           ),
-          onDone: toDone((args) => step.branches.map((_, i) => this.lastOutput(`${id}.b${i}`)(args))),
+          onDone: toDone((args) =>
+            step.branches.map((_, i) => this.lastOutput(`${id}.b${i}`)(args)),
+          ),
         };
       case 'condition':
-        return this.branches(id, [
-          ['then', 'then'],
-          ['else', 'else'],
-        ].filter(([, key]) => key === 'then' || step.else !== undefined) as [string, string][]);
+        return this.branches(
+          id,
+          [
+            ['then', 'then'],
+            ['else', 'else'],
+          ].filter(([, key]) => key === 'then' || step.else !== undefined) as [string, string][],
+        );
       case 'switch':
         return this.branches(id, [
           ...Object.keys(step.cases).map((_, i) => [i, `c${i}`] as [number, string]),
@@ -492,7 +575,10 @@ class Compiler {
                   guard: (args: Args) => forStep(id)(args) && childMatches(args),
                   ...toDone(({ event }) => (event.type === 'ChildCompleted' ? event.output : null)),
                 },
-                ChildFailed: { guard: (args: Args) => forStep(id)(args) && childMatches(args), ...this.failure(id) },
+                ChildFailed: {
+                  guard: (args: Args) => forStep(id)(args) && childMatches(args),
+                  ...this.failure(id),
+                },
               },
             },
           },
@@ -512,7 +598,9 @@ class Compiler {
             actions: this.finish(
               id,
               (args) => args.context.signals[waiting(args) ?? -1]?.payload ?? null,
-              (args) => ({ consumed: { ...args.context.consumed, [waiting(args) ?? -1]: true as const } }),
+              (args) => ({
+                consumed: { ...args.context.consumed, [waiting(args) ?? -1]: true as const },
+              }),
             ),
           },
         };
@@ -536,14 +624,23 @@ class Compiler {
       states: {
         choose: {
           always: [
-            ...choices.map(([value, state]) => ({ guard: (args: Args) => chosen(args) === value, target: state })),
+            ...choices.map(([value, state]) => ({
+              guard: (args: Args) => chosen(args) === value,
+              target: state,
+            })),
             { target: this.doneTarget(id), actions: this.finish(id, () => null) },
           ],
         },
         ...Object.fromEntries(
           choices.map(([, state]) => {
             const key = `${id}.${state}`;
-            return [state, this.list(key, { target: this.doneTarget(id), actions: this.finish(id, this.lastOutput(key)) })];
+            return [
+              state,
+              this.list(key, {
+                target: this.doneTarget(id),
+                actions: this.finish(id, this.lastOutput(key)),
+              }),
+            ];
           }),
         ),
       },
@@ -561,11 +658,15 @@ class Compiler {
           on: {
             LoopChecked: [
               {
-                guard: (args: Args) => forStep(id)(args) && args.event.type === 'LoopChecked' && args.event.proceed,
+                guard: (args: Args) =>
+                  forStep(id)(args) && args.event.type === 'LoopChecked' && args.event.proceed,
                 target: 'iteration',
                 actions: assign(({ context, event }: Args) => ({
                   ...resetSteps(context, descendants),
-                  iterations: { ...omit(context.iterations, ...descendants), [id]: event.type === 'LoopChecked' ? event.iteration : 0 },
+                  iterations: {
+                    ...omit(context.iterations, ...descendants),
+                    [id]: event.type === 'LoopChecked' ? event.iteration : 0,
+                  },
                 })),
               },
               {
@@ -580,7 +681,10 @@ class Compiler {
         iteration: this.list(key, {
           target: 'check',
           actions: assign((args: Args) => ({
-            loopOutputs: { ...args.context.loopOutputs, [id]: [...(args.context.loopOutputs[id] ?? []), this.lastOutput(key)(args)] },
+            loopOutputs: {
+              ...args.context.loopOutputs,
+              [id]: [...(args.context.loopOutputs[id] ?? []), this.lastOutput(key)(args)],
+            },
           })),
         }),
       },
@@ -590,15 +694,25 @@ class Compiler {
   map(id: string): Config {
     const step = this.info(id).step;
     if (step.type !== 'map') throw new Error('defect: not a map');
-    const innerId = [...this.plan.steps.values()].find((s) => s.mapOf === id)?.step.id ?? `${id}_item`;
+    const innerId =
+      [...this.plan.steps.values()].find((s) => s.mapOf === id)?.step.id ?? `${id}_item`;
     const inner = this.info(innerId);
     if (inner.step.type !== 'activity' && inner.step.type !== 'child') {
-      throw new UnsupportedStep(id, 'map', `the inner step of a map must be an activity or a child, not '${inner.step.type}'`);
+      throw new UnsupportedStep(
+        id,
+        'map',
+        `the inner step of a map must be an activity or a child, not '${inner.step.type}'`,
+      );
     }
     const continueOnError = inner.step.onError === 'continue';
     const maxAttempts = inner.policy.maxAttempts;
     /** Records one item's final outcome. */
-    const settle = (context: RunContext, item: number, output: Json, key: string): Partial<RunContext> => {
+    const settle = (
+      context: RunContext,
+      item: number,
+      output: Json,
+      key: string,
+    ): Partial<RunContext> => {
       const state = context.maps[id];
       if (state === undefined) return {};
       const outputs = [...state.outputs];
@@ -606,7 +720,12 @@ class Compiler {
       return {
         maps: {
           ...context.maps,
-          [id]: { ...state, outputs, completed: state.completed + 1, inflight: state.inflight.filter((t) => t.item !== item) },
+          [id]: {
+            ...state,
+            outputs,
+            completed: state.completed + 1,
+            inflight: state.inflight.filter((t) => t.item !== item),
+          },
         },
         children: omit(context.children, key),
       };
@@ -615,7 +734,8 @@ class Compiler {
     const resultGuard = (args: Args) =>
       forStep(id, true)(args) &&
       (args.event.type === 'ChildCompleted' || args.event.type === 'ChildFailed'
-        ? args.context.children[taskKey(id, itemOf(args.event))]?.childRunId === args.event.childRunId
+        ? args.context.children[taskKey(id, itemOf(args.event))]?.childRunId ===
+          args.event.childRunId
         : isCurrent(args.context, args.event));
     const lastItem = ({ context }: Args) => {
       const state = context.maps[id];
@@ -626,7 +746,14 @@ class Compiler {
         guard: (args: Args) => resultGuard(args) && lastItem(args),
         target: this.doneTarget(id),
         actions: [
-          assign((args: Args) => settle(args.context, itemOf(args.event), outputOf(args.event), taskKey(id, itemOf(args.event)))),
+          assign((args: Args) =>
+            settle(
+              args.context,
+              itemOf(args.event),
+              outputOf(args.event),
+              taskKey(id, itemOf(args.event)),
+            ),
+          ),
           this.finish(id, ({ context }) => [...(context.maps[id]?.outputs ?? [])]),
         ],
       },
@@ -634,7 +761,14 @@ class Compiler {
         guard: resultGuard,
         target: 'mapping',
         reenter: true,
-        actions: assign((args: Args) => settle(args.context, itemOf(args.event), outputOf(args.event), taskKey(id, itemOf(args.event)))),
+        actions: assign((args: Args) =>
+          settle(
+            args.context,
+            itemOf(args.event),
+            outputOf(args.event),
+            taskKey(id, itemOf(args.event)),
+          ),
+        ),
       },
     ];
     const failItem = [
@@ -656,8 +790,16 @@ class Compiler {
                 const item = event.item;
                 const task = openTask(event);
                 const next: MapState = state.retry.includes(item)
-                  ? { ...state, retry: state.retry.filter((i) => i !== item), inflight: state.inflight.map((t) => (t.item === item ? task : t)) }
-                  : { ...state, next: Math.max(state.next, item + 1), inflight: [...state.inflight, task] };
+                  ? {
+                      ...state,
+                      retry: state.retry.filter((i) => i !== item),
+                      inflight: state.inflight.map((t) => (t.item === item ? task : t)),
+                    }
+                  : {
+                      ...state,
+                      next: Math.max(state.next, item + 1),
+                      inflight: [...state.inflight, task],
+                    };
                 return { maps: { ...context.maps, [id]: next } };
               }),
             },
@@ -667,23 +809,50 @@ class Compiler {
                 recordChild,
                 assign(({ context, event }: Args) => {
                   const state = context.maps[id];
-                  if (state === undefined || event.type !== 'ChildRequested' || event.item === undefined) return {};
-                  return { maps: { ...context.maps, [id]: { ...state, next: Math.max(state.next, event.item + 1) } } };
+                  if (
+                    state === undefined ||
+                    event.type !== 'ChildRequested' ||
+                    event.item === undefined
+                  )
+                    return {};
+                  return {
+                    maps: {
+                      ...context.maps,
+                      [id]: { ...state, next: Math.max(state.next, event.item + 1) },
+                    },
+                  };
                 }),
               ],
             },
-            StepCompleted: completeItem((event) => (event.type === 'StepCompleted' ? event.output : null)),
-            ChildCompleted: completeItem((event) => (event.type === 'ChildCompleted' ? event.output : null)),
+            StepCompleted: completeItem((event) =>
+              event.type === 'StepCompleted' ? event.output : null,
+            ),
+            ChildCompleted: completeItem((event) =>
+              event.type === 'ChildCompleted' ? event.output : null,
+            ),
             StepFailed: [
               {
                 guard: (args: Args) =>
-                  resultGuard(args) && args.event.type === 'StepFailed' && args.event.error.retryable && args.event.attempt < maxAttempts,
+                  resultGuard(args) &&
+                  args.event.type === 'StepFailed' &&
+                  args.event.error.retryable &&
+                  args.event.attempt < maxAttempts,
                 target: 'mapping',
                 reenter: true,
                 actions: assign(({ context, event }: Args) => {
                   const state = context.maps[id];
-                  if (state === undefined || event.type !== 'StepFailed' || event.item === undefined) return {};
-                  return { maps: { ...context.maps, [id]: { ...state, retry: [...state.retry, event.item] } } };
+                  if (
+                    state === undefined ||
+                    event.type !== 'StepFailed' ||
+                    event.item === undefined
+                  )
+                    return {};
+                  return {
+                    maps: {
+                      ...context.maps,
+                      [id]: { ...state, retry: [...state.retry, event.item] },
+                    },
+                  };
                 }),
               },
               ...failItem,
@@ -713,7 +882,14 @@ const childMatches = ({ context, event }: Args): boolean =>
   context.children[taskKey(event.stepId, event.item)]?.childRunId === event.childRunId;
 
 const recordTimer = assign(({ context, event }: Args) =>
-  event.type === 'TimerScheduled' ? { timers: { ...context.timers, [event.timerId]: { stepId: event.stepId, dueAt: event.dueAt } } } : {},
+  event.type === 'TimerScheduled'
+    ? {
+        timers: {
+          ...context.timers,
+          [event.timerId]: { stepId: event.stepId, dueAt: event.dueAt },
+        },
+      }
+    : {},
 );
 
 /** The step whose open timer fired, if the event is a `TimerFired` of an open timer. */
@@ -721,7 +897,9 @@ const timerOf = ({ context, event }: Args): string | undefined =>
   event.type === 'TimerFired' ? context.timers[event.timerId]?.stepId : undefined;
 
 const firstUnconsumed = (context: RunContext, name: string): number | undefined => {
-  const index = context.signals.findIndex((s, i) => s.name === name && context.consumed[i] !== true);
+  const index = context.signals.findIndex(
+    (s, i) => s.name === name && context.consumed[i] !== true,
+  );
   return index === -1 ? undefined : index;
 };
 
@@ -751,7 +929,8 @@ const resetSteps = (context: RunContext, ids: readonly string[]): Partial<RunCon
   maps: omit(context.maps, ...ids),
 });
 
-const failureFrom = ({ event }: Args): Partial<RunContext> => (event.type === 'RunFailed' ? { failure: event.error } : {});
+const failureFrom = ({ event }: Args): Partial<RunContext> =>
+  event.type === 'RunFailed' ? { failure: event.error } : {};
 
 const signalReceived = assign(({ context, event }: Args) => {
   if (event.type !== 'SignalReceived') return {};
@@ -765,7 +944,13 @@ const signalReceived = assign(({ context, event }: Args) => {
     event.handler === 'store'
       ? { ...context.data, [event.name]: event.payload }
       : event.handler === 'append'
-        ? { ...context.data, [event.name]: [...(Array.isArray(previous) ? (previous as readonly Json[]) : []), event.payload] }
+        ? {
+            ...context.data,
+            [event.name]: [
+              ...(Array.isArray(previous) ? (previous as readonly Json[]) : []),
+              event.payload,
+            ],
+          }
         : context.data;
   return { signals: [...context.signals, signal], data };
 });

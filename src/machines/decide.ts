@@ -1,7 +1,11 @@
 import type { Json } from '../blueprints/json.ts';
 import { NAME } from '../blueprints/names.ts';
 import { DEFAULT_BLUEPRINT_LIMITS } from '../blueprints/validate.ts';
-import { evaluateTemplate, type ExpressionBindings, type ExpressionCache } from '../expressions/sandbox.ts';
+import {
+  evaluateTemplate,
+  type ExpressionBindings,
+  type ExpressionCache,
+} from '../expressions/sandbox.ts';
 import { itemsOf, taskKey, type Command, type CompiledRun, type RunContext } from './compile.ts';
 import type { RunEvent, StepError } from './events.ts';
 import { leaves } from './graph.ts';
@@ -37,17 +41,32 @@ export interface DecideOptions {
 }
 
 /** A task id is stable across retries of one execution: `<runId>:<stepId>[<item>]:<execution>`. */
-export const taskIdFor = (runId: string, stepId: string, execution: number, item?: number): string =>
-  `${runId}:${taskKey(stepId, item)}:${execution}`;
+export const taskIdFor = (
+  runId: string,
+  stepId: string,
+  execution: number,
+  item?: number,
+): string => `${runId}:${taskKey(stepId, item)}:${execution}`;
 
 /** A deterministic child run id, shortened with a hash when it would pass 128 characters. */
-export const childRunIdFor = (runId: string, stepId: string, execution: number, item?: number): string => {
+export const childRunIdFor = (
+  runId: string,
+  stepId: string,
+  execution: number,
+  item?: number,
+): string => {
   const full = `${runId}-${stepId}-${execution}${item === undefined ? '' : `-${item}`}`;
   return full.length <= RUN_ID_MAX ? full : `${full.slice(0, RUN_ID_MAX - 9)}-${shortHash(full)}`;
 };
 
 const truthy = (value: Json): boolean =>
-  !(value === null || value === false || value === 0 || value === '' || (Array.isArray(value) && value.length === 0));
+  !(
+    value === null ||
+    value === false ||
+    value === 0 ||
+    value === '' ||
+    (Array.isArray(value) && value.length === 0)
+  );
 
 class Decider {
   readonly compiled: CompiledRun;
@@ -55,7 +74,12 @@ class Decider {
   readonly run: RunIdentity;
   readonly options: DecideOptions;
 
-  constructor(compiled: CompiledRun, context: RunContext, run: RunIdentity, options: DecideOptions) {
+  constructor(
+    compiled: CompiledRun,
+    context: RunContext,
+    run: RunIdentity,
+    options: DecideOptions,
+  ) {
     this.compiled = compiled;
     this.context = context;
     this.run = run;
@@ -74,12 +98,16 @@ class Decider {
     const info = this.info(stepId);
     const jumped = context.jumped[stepId];
     if (jumped !== undefined) return { error: jumped };
-    if (info.deps.length === 0) return info.holder === undefined ? context.input : (context.inputs[info.holder] ?? null);
+    if (info.deps.length === 0)
+      return info.holder === undefined ? context.input : (context.inputs[info.holder] ?? null);
     if (info.deps.length === 1) return context.steps[info.deps[0] ?? ''] ?? null;
     return Object.fromEntries(info.deps.map((d) => [d, context.steps[d] ?? null]));
   }
 
-  bindings(stepId: string | undefined, extra: Partial<ExpressionBindings> = {}): ExpressionBindings {
+  bindings(
+    stepId: string | undefined,
+    extra: Partial<ExpressionBindings> = {},
+  ): ExpressionBindings {
     const { context } = this;
     const info = stepId === undefined ? undefined : this.compiled.plan.steps.get(stepId);
     const loop = info?.loop;
@@ -98,7 +126,11 @@ class Decider {
   }
 
   async evaluate(value: Json, bindings: ExpressionBindings) {
-    return evaluateTemplate(value, bindings, this.options.cache === undefined ? {} : { cache: this.options.cache });
+    return evaluateTemplate(
+      value,
+      bindings,
+      this.options.cache === undefined ? {} : { cache: this.options.cache },
+    );
   }
 
   failed(stepId: string, code: string, message: string, item?: number): RunEvent {
@@ -117,7 +149,12 @@ class Decider {
   async guard(step: PlannedStep, bindings: ExpressionBindings): Promise<RunEvent | undefined> {
     if (step.if === undefined) return undefined;
     const when = await this.evaluate(step.if, bindings);
-    if (!when.ok) return this.failed(step.id, when.error.code, `'if' of step '${step.id}': ${when.error.message}`);
+    if (!when.ok)
+      return this.failed(
+        step.id,
+        when.error.code,
+        `'if' of step '${step.id}': ${when.error.message}`,
+      );
     return truthy(when.value) ? undefined : { type: 'StepSkipped', stepId: step.id };
   }
 
@@ -125,15 +162,30 @@ class Decider {
   async activityCall(
     step: PlannedStep & { readonly type: 'activity' },
     bindings: ExpressionBindings,
-  ): Promise<{ readonly activity: string; readonly input: Json } | { readonly code: string; readonly message: string }> {
+  ): Promise<
+    | { readonly activity: string; readonly input: Json }
+    | { readonly code: string; readonly message: string }
+  > {
     const activity = await this.evaluate(step.activity, bindings);
-    if (!activity.ok) return { code: activity.error.code, message: `activity of step '${step.id}': ${activity.error.message}` };
+    if (!activity.ok)
+      return {
+        code: activity.error.code,
+        message: `activity of step '${step.id}': ${activity.error.message}`,
+      };
     if (typeof activity.value !== 'string' || !NAME.test(activity.value)) {
-      return { code: 'invalid_activity_name', message: `step '${step.id}': activity name ${JSON.stringify(activity.value)} is not a valid name` };
+      return {
+        code: 'invalid_activity_name',
+        message: `step '${step.id}': activity name ${JSON.stringify(activity.value)} is not a valid name`,
+      };
     }
-    if (step.input === undefined) return { activity: activity.value, input: bindings.context ?? null };
+    if (step.input === undefined)
+      return { activity: activity.value, input: bindings.context ?? null };
     const input = await this.evaluate(step.input, bindings);
-    if (!input.ok) return { code: input.error.code, message: `input of step '${step.id}': ${input.error.message}` };
+    if (!input.ok)
+      return {
+        code: input.error.code,
+        message: `input of step '${step.id}': ${input.error.message}`,
+      };
     return { activity: activity.value, input: input.value };
   }
 
@@ -164,7 +216,14 @@ class Decider {
     const task = this.context.tasks[stepId];
     if (task === undefined) throw new Error(`defect: retry of '${stepId}' with no open task`);
     const attempt = task.attempt + 1;
-    return [{ type: 'StepScheduled', ...task, attempt, delayMs: backoffDelay(this.info(stepId).policy, attempt) }];
+    return [
+      {
+        type: 'StepScheduled',
+        ...task,
+        attempt,
+        delayMs: backoffDelay(this.info(stepId).policy, attempt),
+      },
+    ];
   }
 
   async enterStep(stepId: string): Promise<readonly RunEvent[]> {
@@ -173,7 +232,9 @@ class Decider {
     const bindings = this.bindings(stepId, { context: input });
     const skipped = await this.guard(step, bindings);
     if (skipped !== undefined) return [skipped];
-    const entered = (value: Json): readonly RunEvent[] => [{ type: 'StepEntered', stepId, input, value }];
+    const entered = (value: Json): readonly RunEvent[] => [
+      { type: 'StepEntered', stepId, input, value },
+    ];
     const fail = (code: string, message: string) => [this.failed(stepId, code, message)];
     switch (step.type) {
       case 'activity':
@@ -182,38 +243,58 @@ class Decider {
         return entered(null);
       case 'condition': {
         const when = await this.evaluate(step.when, bindings);
-        if (!when.ok) return fail(when.error.code, `'when' of step '${stepId}': ${when.error.message}`);
+        if (!when.ok)
+          return fail(when.error.code, `'when' of step '${stepId}': ${when.error.message}`);
         return entered(truthy(when.value) ? 'then' : 'else');
       }
       case 'switch': {
         const on = await this.evaluate(step.on, bindings);
         if (!on.ok) return fail(on.error.code, `'on' of step '${stepId}': ${on.error.message}`);
-        const key = on.value === null || typeof on.value === 'object' ? JSON.stringify(on.value) : String(on.value);
+        const key =
+          on.value === null || typeof on.value === 'object'
+            ? JSON.stringify(on.value)
+            : String(on.value);
         const index = Object.keys(step.cases).indexOf(key);
         return entered(index !== -1 ? index : step.default !== undefined ? 'default' : null);
       }
       case 'loop': {
         if (step.count === undefined) return entered({ count: null });
         const count = await this.evaluate(step.count, bindings);
-        if (!count.ok) return fail(count.error.code, `'count' of step '${stepId}': ${count.error.message}`);
+        if (!count.ok)
+          return fail(count.error.code, `'count' of step '${stepId}': ${count.error.message}`);
         if (typeof count.value !== 'number' || !Number.isInteger(count.value) || count.value < 0) {
-          return fail('invalid_count', `'count' of step '${stepId}' must be a non-negative integer, got ${JSON.stringify(count.value)}`);
+          return fail(
+            'invalid_count',
+            `'count' of step '${stepId}' must be a non-negative integer, got ${JSON.stringify(count.value)}`,
+          );
         }
-        if (count.value > MAX_LOOP_COUNT) return fail('too_many_iterations', `'count' of step '${stepId}' is over ${MAX_LOOP_COUNT}`);
+        if (count.value > MAX_LOOP_COUNT)
+          return fail(
+            'too_many_iterations',
+            `'count' of step '${stepId}' is over ${MAX_LOOP_COUNT}`,
+          );
         return entered({ count: count.value });
       }
       case 'map': {
         let items = input;
         if (step.over !== undefined) {
           const over = await this.evaluate(step.over, bindings);
-          if (!over.ok) return fail(over.error.code, `'over' of step '${stepId}': ${over.error.message}`);
+          if (!over.ok)
+            return fail(over.error.code, `'over' of step '${stepId}': ${over.error.message}`);
           items = over.value;
         }
         if (!Array.isArray(items)) {
-          return fail('map_not_array', `map step '${stepId}' needs an array to map over, got ${items === null ? 'null' : typeof items}`);
+          return fail(
+            'map_not_array',
+            `map step '${stepId}' needs an array to map over, got ${items === null ? 'null' : typeof items}`,
+          );
         }
         const max = this.options.maxMapItems ?? DEFAULT_BLUEPRINT_LIMITS.maxMapItems;
-        if (items.length > max) return fail('too_many_items', `map step '${stepId}' has ${items.length} items, more than ${max}`);
+        if (items.length > max)
+          return fail(
+            'too_many_items',
+            `map step '${stepId}' has ${items.length} items, more than ${max}`,
+          );
         return entered({ items });
       }
       case 'child': {
@@ -221,7 +302,8 @@ class Decider {
         return 'code' in target ? fail(target.code, target.message) : entered(target);
       }
       case 'wait': {
-        const timeoutMs = step.timeout === undefined ? undefined : this.options.parseDuration(step.timeout);
+        const timeoutMs =
+          step.timeout === undefined ? undefined : this.options.parseDuration(step.timeout);
         return entered(timeoutMs === undefined ? {} : { timeoutMs });
       }
       case 'sleep': {
@@ -237,54 +319,105 @@ class Decider {
   ): Promise<number | { readonly code: string; readonly message: string }> {
     if (step.until !== undefined) {
       const until = await this.evaluate(step.until as Json, bindings);
-      if (!until.ok) return { code: until.error.code, message: `'until' of step '${step.id}': ${until.error.message}` };
-      const at = typeof until.value === 'number' ? until.value : typeof until.value === 'string' ? Date.parse(until.value) : NaN;
-      if (!Number.isFinite(at)) return { code: 'invalid_time', message: `'until' of step '${step.id}' is not a time: ${JSON.stringify(until.value)}` };
+      if (!until.ok)
+        return {
+          code: until.error.code,
+          message: `'until' of step '${step.id}': ${until.error.message}`,
+        };
+      const at =
+        typeof until.value === 'number'
+          ? until.value
+          : typeof until.value === 'string'
+            ? Date.parse(until.value)
+            : NaN;
+      if (!Number.isFinite(at))
+        return {
+          code: 'invalid_time',
+          message: `'until' of step '${step.id}' is not a time: ${JSON.stringify(until.value)}`,
+        };
       return at;
     }
     let duration: Json = step.duration ?? 0;
     if (typeof duration === 'string') {
       const evaluated = await this.evaluate(duration, bindings);
-      if (!evaluated.ok) return { code: evaluated.error.code, message: `'duration' of step '${step.id}': ${evaluated.error.message}` };
+      if (!evaluated.ok)
+        return {
+          code: evaluated.error.code,
+          message: `'duration' of step '${step.id}': ${evaluated.error.message}`,
+        };
       duration = evaluated.value;
     }
-    const ms = typeof duration === 'number' || typeof duration === 'string' ? this.options.parseDuration(duration) : undefined;
-    if (ms === undefined) return { code: 'invalid_duration', message: `'duration' of step '${step.id}' is not a duration: ${JSON.stringify(duration)}` };
+    const ms =
+      typeof duration === 'number' || typeof duration === 'string'
+        ? this.options.parseDuration(duration)
+        : undefined;
+    if (ms === undefined)
+      return {
+        code: 'invalid_duration',
+        message: `'duration' of step '${step.id}' is not a duration: ${JSON.stringify(duration)}`,
+      };
     return this.options.now + ms;
   }
 
   async childTarget(
     step: PlannedStep & { readonly type: 'child' },
     bindings: ExpressionBindings,
-  ): Promise<{ readonly blueprint: string; readonly version?: number; readonly input: Json } | { readonly code: string; readonly message: string }> {
+  ): Promise<
+    | { readonly blueprint: string; readonly version?: number; readonly input: Json }
+    | { readonly code: string; readonly message: string }
+  > {
     let name: Json = null;
     if (step.byType !== undefined) {
       const on = await this.evaluate(step.byType.on, bindings);
-      if (!on.ok) return { code: on.error.code, message: `'byType.on' of step '${step.id}': ${on.error.message}` };
+      if (!on.ok)
+        return {
+          code: on.error.code,
+          message: `'byType.on' of step '${step.id}': ${on.error.message}`,
+        };
       name = typeof on.value === 'string' ? (step.byType.blueprints[on.value] ?? null) : null;
       if (name === null) {
-        return { code: 'unknown_type', message: `step '${step.id}': no blueprint for type ${JSON.stringify(on.value)}` };
+        return {
+          code: 'unknown_type',
+          message: `step '${step.id}': no blueprint for type ${JSON.stringify(on.value)}`,
+        };
       }
     } else if (step.blueprint !== undefined) {
       const evaluated = await this.evaluate(step.blueprint, bindings);
-      if (!evaluated.ok) return { code: evaluated.error.code, message: `'blueprint' of step '${step.id}': ${evaluated.error.message}` };
+      if (!evaluated.ok)
+        return {
+          code: evaluated.error.code,
+          message: `'blueprint' of step '${step.id}': ${evaluated.error.message}`,
+        };
       name = evaluated.value;
     }
     if (typeof name !== 'string' || !NAME.test(name)) {
-      return { code: 'invalid_blueprint_name', message: `step '${step.id}': child blueprint name ${JSON.stringify(name)} is not a valid name` };
+      return {
+        code: 'invalid_blueprint_name',
+        message: `step '${step.id}': child blueprint name ${JSON.stringify(name)} is not a valid name`,
+      };
     }
     let input = bindings.context ?? null;
     if (step.input !== undefined) {
       const evaluated = await this.evaluate(step.input, bindings);
-      if (!evaluated.ok) return { code: evaluated.error.code, message: `input of step '${step.id}': ${evaluated.error.message}` };
+      if (!evaluated.ok)
+        return {
+          code: evaluated.error.code,
+          message: `input of step '${step.id}': ${evaluated.error.message}`,
+        };
       input = evaluated.value;
     }
-    return { blueprint: name, ...(step.version === undefined ? {} : { version: step.version }), input };
+    return {
+      blueprint: name,
+      ...(step.version === undefined ? {} : { version: step.version }),
+      input,
+    };
   }
 
   requestChild(stepId: string): readonly RunEvent[] {
-    const target = this.context.entered[stepId] as { blueprint: string; version?: number; input: Json } | undefined;
-    if (target === undefined) throw new Error(`defect: child '${stepId}' requested before it was entered`);
+    const target = this.context.entered[stepId] as
+      { blueprint: string; version?: number; input: Json } | undefined;
+    if (target === undefined)
+      throw new Error(`defect: child '${stepId}' requested before it was entered`);
     const execution = this.context.executions[stepId] ?? 1;
     return [
       {
@@ -302,16 +435,34 @@ class Decider {
     const step = this.info(stepId).step;
     if (step.type !== 'loop') throw new Error(`defect: '${stepId}' is not a loop`);
     const current = this.context.iterations[stepId];
-    const iteration = this.context.loopOutputs[stepId] === undefined || current === undefined ? 0 : current + 1;
+    const iteration =
+      this.context.loopOutputs[stepId] === undefined || current === undefined ? 0 : current + 1;
     const recorded = this.context.entered[stepId] as { count: number | null } | undefined;
     const count = recorded?.count ?? null;
-    if (count !== null) return [{ type: 'LoopChecked', stepId, iteration, proceed: iteration < count }];
-    const bindings = this.bindings(stepId, { context: this.context.inputs[stepId] ?? null, iteration });
+    if (count !== null)
+      return [{ type: 'LoopChecked', stepId, iteration, proceed: iteration < count }];
+    const bindings = this.bindings(stepId, {
+      context: this.context.inputs[stepId] ?? null,
+      iteration,
+    });
     const condition = await this.evaluate(step.while ?? false, bindings);
-    if (!condition.ok) return [this.failed(stepId, condition.error.code, `'while' of step '${stepId}': ${condition.error.message}`)];
+    if (!condition.ok)
+      return [
+        this.failed(
+          stepId,
+          condition.error.code,
+          `'while' of step '${stepId}': ${condition.error.message}`,
+        ),
+      ];
     const proceed = truthy(condition.value);
     if (proceed && iteration >= (step.maxIterations ?? MAX_LOOP_COUNT)) {
-      return [this.failed(stepId, 'max_iterations', `loop '${stepId}' reached maxIterations (${step.maxIterations ?? MAX_LOOP_COUNT}) with its condition still true`)];
+      return [
+        this.failed(
+          stepId,
+          'max_iterations',
+          `loop '${stepId}' reached maxIterations (${step.maxIterations ?? MAX_LOOP_COUNT}) with its condition still true`,
+        ),
+      ];
     }
     return [{ type: 'LoopChecked', stepId, iteration, proceed }];
   }
@@ -330,13 +481,23 @@ class Decider {
       const task = state?.inflight.find((t) => t.item === item);
       if (task === undefined) continue;
       const attempt = task.attempt + 1;
-      events.push({ type: 'StepScheduled', ...task, attempt, delayMs: backoffDelay(inner.policy, attempt) });
+      events.push({
+        type: 'StepScheduled',
+        ...task,
+        attempt,
+        delayMs: backoffDelay(inner.policy, attempt),
+      });
     }
-    const inFlight = (state?.inflight.length ?? 0) +
+    const inFlight =
+      (state?.inflight.length ?? 0) +
       Object.keys(this.context.children).filter((k) => k.startsWith(`${mapId}[`)).length;
     const concurrency = map.concurrency ?? DEFAULT_MAP_CONCURRENCY;
     const execution = this.context.executions[mapId] ?? 1;
-    for (let index = next; index < items.length && inFlight + events.length - (state?.retry.length ?? 0) < concurrency; index++) {
+    for (
+      let index = next;
+      index < items.length && inFlight + events.length - (state?.retry.length ?? 0) < concurrency;
+      index++
+    ) {
       const item = items[index] ?? null;
       const bindings = this.bindings(inner.step.id, { context: item, item, index });
       const event = await this.startItem(mapId, inner, index, execution, bindings);
@@ -346,7 +507,13 @@ class Decider {
     return events;
   }
 
-  async startItem(mapId: string, inner: StepPlan, index: number, execution: number, bindings: ExpressionBindings): Promise<RunEvent> {
+  async startItem(
+    mapId: string,
+    inner: StepPlan,
+    index: number,
+    execution: number,
+    bindings: ExpressionBindings,
+  ): Promise<RunEvent> {
     const step = inner.step;
     const failed = (code: string, message: string): RunEvent => ({
       ...(this.failed(mapId, code, message, index) as Extract<RunEvent, { type: 'StepFailed' }>),
@@ -365,7 +532,8 @@ class Decider {
         input: target.input,
       };
     }
-    if (step.type !== 'activity') throw new Error(`defect: map '${mapId}' has a '${step.type}' inner step`);
+    if (step.type !== 'activity')
+      throw new Error(`defect: map '${mapId}' has a '${step.type}' inner step`);
     const call = await this.activityCall(step, bindings);
     if ('code' in call) return failed(call.code, `item ${index}: ${call.message}`);
     return {
@@ -382,8 +550,11 @@ class Decider {
   }
 
   startTimer(stepId: string): readonly RunEvent[] {
-    const entered = this.context.entered[stepId] as { dueAt?: number; timeoutMs?: number } | undefined;
-    const dueAt = entered?.dueAt ?? (entered?.timeoutMs === undefined ? undefined : this.options.now + entered.timeoutMs);
+    const entered = this.context.entered[stepId] as
+      { dueAt?: number; timeoutMs?: number } | undefined;
+    const dueAt =
+      entered?.dueAt ??
+      (entered?.timeoutMs === undefined ? undefined : this.options.now + entered.timeoutMs);
     if (dueAt === undefined) return [];
     const execution = this.context.executions[stepId] ?? 1;
     return [{ type: 'TimerScheduled', timerId: `${stepId}:${execution}`, stepId, dueAt }];
@@ -396,7 +567,10 @@ class Decider {
       return [
         result.ok
           ? { type: 'RunCompleted', output: result.value }
-          : { type: 'RunFailed', error: { code: result.error.code, message: `output: ${result.error.message}` } },
+          : {
+              type: 'RunFailed',
+              error: { code: result.error.code, message: `output: ${result.error.message}` },
+            },
       ];
     }
     const ids = leaves(this.compiled.blueprint.steps);
@@ -438,7 +612,10 @@ export const decide = async (
       return [
         {
           type: 'RunFailed',
-          error: context.failure ?? { code: 'internal', message: 'the run failed without a recorded cause' },
+          error: context.failure ?? {
+            code: 'internal',
+            message: 'the run failed without a recorded cause',
+          },
         },
       ];
   }

@@ -31,7 +31,8 @@ export interface Handlers {
   readonly queries: ReadonlyMap<string, QueryHandler>;
 }
 
-const isBuiltin = (name: string): name is BuiltinQuery => (BUILTIN_QUERIES as readonly string[]).includes(name);
+const isBuiltin = (name: string): name is BuiltinQuery =>
+  (BUILTIN_QUERIES as readonly string[]).includes(name);
 
 const Extensions = Schema.Struct({
   signals: Schema.optionalKey(Schema.Array(SignalDecl)),
@@ -47,7 +48,10 @@ export const extensionsOf = (value: unknown): RunExtensions | undefined => {
   return Result.isSuccess(decoded) ? decoded.success : undefined;
 };
 
-export const handlersOf = (compiled: CompiledRun, extensions: RunExtensions | undefined): Handlers => {
+export const handlersOf = (
+  compiled: CompiledRun,
+  extensions: RunExtensions | undefined,
+): Handlers => {
   const { blueprint } = compiled;
   const declared = {
     signals: [...(blueprint.signals ?? []), ...(extensions?.signals ?? [])],
@@ -61,16 +65,21 @@ export const handlersOf = (compiled: CompiledRun, extensions: RunExtensions | un
     if (info.step.type === 'wait') signals.set(info.step.signal, 'trigger');
   }
   for (const signal of declared.signals) signals.set(signal.name, signal.handler ?? 'store');
-  for (const query of declared.queries) queries.set(query.name, { kind: 'expression', expr: query.expr });
+  for (const query of declared.queries)
+    queries.set(query.name, { kind: 'expression', expr: query.expr });
   for (const plugin of declared.plugins) {
     for (const entry of plugin.signals ?? []) {
       const signal = typeof entry === 'string' ? { name: entry } : entry;
-      signals.set(`${plugin.name}_${signal.name}`, ('handler' in signal ? signal.handler : undefined) ?? 'store');
+      signals.set(
+        `${plugin.name}_${signal.name}`,
+        ('handler' in signal ? signal.handler : undefined) ?? 'store',
+      );
     }
     for (const entry of plugin.queries ?? []) {
       const name = `${plugin.name}_${typeof entry === 'string' ? entry : entry.name}`;
       if (typeof entry !== 'string') queries.set(name, { kind: 'expression', expr: entry.expr });
-      else if (isBuiltin(entry)) queries.set(name, { kind: 'builtin', builtin: entry, plugin: plugin.name });
+      else if (isBuiltin(entry))
+        queries.set(name, { kind: 'builtin', builtin: entry, plugin: plugin.name });
       else queries.set(name, { kind: 'data', key: name });
     }
   }

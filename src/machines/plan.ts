@@ -47,7 +47,11 @@ export const DEFAULT_POLICY: StepPolicy = {
 type ParseDuration = (value: string | number) => number | undefined;
 
 /** The step's own fields, else the blueprint's defaults, else weft's. Pure. */
-export const resolvePolicy = (blueprint: Blueprint, step: PlannedStep, parseDuration: ParseDuration): StepPolicy => {
+export const resolvePolicy = (
+  blueprint: Blueprint,
+  step: PlannedStep,
+  parseDuration: ParseDuration,
+): StepPolicy => {
   const defaults = blueprint.defaults;
   const backoff = { ...defaults?.backoff, ...step.backoff };
   const ms = (value: string | number | undefined, fallback: number) =>
@@ -65,10 +69,14 @@ export const resolvePolicy = (blueprint: Blueprint, step: PlannedStep, parseDura
 
 /** Delay before attempt `attempt` (≥ 2): initial × factor^(attempt−2), capped at max. Pure. */
 export const backoffDelay = (policy: StepPolicy, attempt: number): number =>
-  Math.min(policy.backoff.maxMs, Math.round(policy.backoff.initialMs * policy.backoff.factor ** Math.max(0, attempt - 2)));
+  Math.min(
+    policy.backoff.maxMs,
+    Math.round(policy.backoff.initialMs * policy.backoff.factor ** Math.max(0, attempt - 2)),
+  );
 
 /** The id of a map's inner step: its own `id`, or `<mapId>_item`. */
-export const mapItemId = (map: { readonly id: string; readonly step: MapItemStep }): string => map.step.id ?? `${map.id}_item`;
+export const mapItemId = (map: { readonly id: string; readonly step: MapItemStep }): string =>
+  map.step.id ?? `${map.id}_item`;
 
 /** The nested lists of a step, keyed by their list key. */
 export const nestedLists = (step: PlannedStep): readonly (readonly [string, readonly Step[]])[] => {
@@ -77,7 +85,10 @@ export const nestedLists = (step: PlannedStep): readonly (readonly [string, read
     case 'parallel':
       return step.branches.map((branch, i) => [`${id}.b${i}`, branch] as const);
     case 'condition':
-      return [[`${id}.then`, step.then] as const, ...(step.else ? [[`${id}.else`, step.else] as const] : [])];
+      return [
+        [`${id}.then`, step.then] as const,
+        ...(step.else ? [[`${id}.else`, step.else] as const] : []),
+      ];
     case 'switch':
       return [
         ...Object.values(step.cases).map((list, i) => [`${id}.c${i}`, list] as const),
@@ -100,8 +111,17 @@ export const buildPlan = (blueprint: Blueprint, parseDuration: ParseDuration): P
   const handlers = new Map<string, string[]>();
   const descendantsOf = new Map<string, string[]>();
 
-  const visitList = (key: string, list: readonly Step[], holder: string | undefined, loop: string | undefined, ancestors: readonly string[]) => {
-    lists.set(key, list.map((s) => s.id));
+  const visitList = (
+    key: string,
+    list: readonly Step[],
+    holder: string | undefined,
+    loop: string | undefined,
+    ancestors: readonly string[],
+  ) => {
+    lists.set(
+      key,
+      list.map((s) => s.id),
+    );
     const deps = dependenciesOf(list);
     for (const step of list) {
       if (step.onError !== undefined && step.onError !== 'fail' && step.onError !== 'continue') {
@@ -137,7 +157,14 @@ export const buildPlan = (blueprint: Blueprint, parseDuration: ParseDuration): P
     const innerLoop = step.type === 'loop' ? step.id : loop;
     for (const [key, list] of nestedLists(step)) visitList(key, list, step.id, innerLoop, inner);
     if (step.type === 'map') {
-      visitStep({ ...step.step, id: mapItemId(step) } as PlannedStep, [], step.id, innerLoop, step.id, inner);
+      visitStep(
+        { ...step.step, id: mapItemId(step) } as PlannedStep,
+        [],
+        step.id,
+        innerLoop,
+        step.id,
+        inner,
+      );
     }
   };
 

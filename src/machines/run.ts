@@ -1,5 +1,12 @@
 import { createActor, type ActorScope, type ExecutableActionsFrom } from 'xstate';
-import { COMMAND_TYPES, openTasks, type Command, type CompiledRun, type RunContext, type RunSnapshot } from './compile.ts';
+import {
+  COMMAND_TYPES,
+  openTasks,
+  type Command,
+  type CompiledRun,
+  type RunContext,
+  type RunSnapshot,
+} from './compile.ts';
 import { decide, type DecideOptions, type RunIdentity } from './decide.ts';
 import type { RunEvent } from './events.ts';
 
@@ -63,7 +70,10 @@ const scopeOf = (machine: RunMachine): InertScope => {
 };
 
 /** Runs `f` with a fresh action list on the machine's scope; synchronous, so calls never interleave. */
-const withScope = <A>(machine: RunMachine, f: (scope: ActorScope<RunSnapshot, RunEvent>) => A): [A, Action[]] => {
+const withScope = <A>(
+  machine: RunMachine,
+  f: (scope: ActorScope<RunSnapshot, RunEvent>) => A,
+): [A, Action[]] => {
   const inert = scopeOf(machine);
   const outer = inert.collected;
   inert.collected = [];
@@ -83,7 +93,9 @@ export const evolve = (
   snapshot: RunSnapshot,
   event: RunEvent,
 ): { readonly snapshot: RunSnapshot; readonly commands: readonly Command[] } => {
-  const [next, actions] = withScope(compiled.machine, (scope) => compiled.machine.transition(snapshot, event, scope as never));
+  const [next, actions] = withScope(compiled.machine, (scope) =>
+    compiled.machine.transition(snapshot, event, scope as never),
+  );
   return { snapshot: next, commands: toCommands(actions) };
 };
 

@@ -15,19 +15,26 @@ export interface QueryInput {
   readonly handlers: Handlers;
   readonly context: RunContext;
   readonly status: RunStatus;
-  readonly signals: readonly { readonly name: string; readonly payload: Json; readonly at: string }[];
+  readonly signals: readonly {
+    readonly name: string;
+    readonly payload: Json;
+    readonly at: string;
+  }[];
 }
 
 /** Names of the `wait` steps' signals the run is waiting for right now. */
 export const waitingFor = (compiled: CompiledRun, context: RunContext): readonly string[] => {
   const names: string[] = [];
   for (const [id, info] of compiled.plan.steps) {
-    if (info.step.type === 'wait' && context.entered[id] !== undefined && context.done[id] !== true) names.push(info.step.signal);
+    if (info.step.type === 'wait' && context.entered[id] !== undefined && context.done[id] !== true)
+      names.push(info.step.signal);
   }
   return names;
 };
 
-export type QueryAnswer = { readonly ok: true; readonly value: Json } | { readonly ok: false; readonly code: string; readonly message: string };
+export type QueryAnswer =
+  | { readonly ok: true; readonly value: Json }
+  | { readonly ok: false; readonly code: string; readonly message: string };
 
 const builtin = (input: QueryInput, name: BuiltinQuery, plugin: string | undefined): Json => {
   const { compiled, context, status } = input;
@@ -35,21 +42,34 @@ const builtin = (input: QueryInput, name: BuiltinQuery, plugin: string | undefin
   const mine = (key: string) => plugin === undefined || key.startsWith(`${plugin}_`);
   switch (name) {
     case 'get_status':
-      return { status, activeSteps: running ? [...activeSteps(context)] : [], waitingFor: running ? [...waitingFor(compiled, context)] : [] };
+      return {
+        status,
+        activeSteps: running ? [...activeSteps(context)] : [],
+        waitingFor: running ? [...waitingFor(compiled, context)] : [],
+      };
     case 'get_data':
       return Object.fromEntries(Object.entries(context.data).filter(([key]) => mine(key)));
     case 'get_signals':
-      return input.signals.filter((s) => mine(s.name)).map((s) => ({ name: s.name, payload: s.payload, at: s.at }));
+      return input.signals
+        .filter((s) => mine(s.name))
+        .map((s) => ({ name: s.name, payload: s.payload, at: s.at }));
     case 'get_handlers':
       return {
         signals: running ? [...input.handlers.signals.keys()].filter(mine) : [],
-        queries: [...input.handlers.queries.keys()].filter((q) => plugin === undefined || q.startsWith(`${plugin}_`)),
+        queries: [...input.handlers.queries.keys()].filter(
+          (q) => plugin === undefined || q.startsWith(`${plugin}_`),
+        ),
       };
   }
 };
 
 /** Undefined when the run has no query of that name. */
-export const answerQuery = async (input: QueryInput, name: string, args: Json, cache?: ExpressionCache): Promise<QueryAnswer | undefined> => {
+export const answerQuery = async (
+  input: QueryInput,
+  name: string,
+  args: Json,
+  cache?: ExpressionCache,
+): Promise<QueryAnswer | undefined> => {
   const handler = input.handlers.queries.get(name);
   if (handler === undefined) return undefined;
   switch (handler.kind) {
@@ -71,7 +91,9 @@ export const answerQuery = async (input: QueryInput, name: string, args: Json, c
         },
         cache === undefined ? {} : { cache },
       );
-      return result.ok ? { ok: true, value: result.value } : { ok: false, code: result.error.code, message: result.error.message };
+      return result.ok
+        ? { ok: true, value: result.value }
+        : { ok: false, code: result.error.code, message: result.error.message };
     }
   }
 };

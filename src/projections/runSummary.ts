@@ -74,7 +74,15 @@ export const listSummaries = (
 ): { readonly runs: readonly RunSummary[]; readonly cursor?: string } => {
   type Key = Pick<RunSummary, 'startedAt' | 'runId'>;
   const order = (a: Key, b: Key) =>
-    a.startedAt === b.startedAt ? (a.runId < b.runId ? -1 : a.runId > b.runId ? 1 : 0) : a.startedAt < b.startedAt ? 1 : -1;
+    a.startedAt === b.startedAt
+      ? a.runId < b.runId
+        ? -1
+        : a.runId > b.runId
+          ? 1
+          : 0
+      : a.startedAt < b.startedAt
+        ? 1
+        : -1;
   const key = (s: RunSummary) => `${s.startedAt}|${s.runId}`;
   const sorted = [...all]
     .filter((s) => filter.status === undefined || s.status === filter.status)
@@ -82,11 +90,16 @@ export const listSummaries = (
     .sort(order);
   const cursor = filter.cursor;
   const at = cursor?.lastIndexOf('|') ?? -1;
-  const after = cursor === undefined || at === -1 ? undefined : { startedAt: cursor.slice(0, at), runId: cursor.slice(at + 1) };
+  const after =
+    cursor === undefined || at === -1
+      ? undefined
+      : { startedAt: cursor.slice(0, at), runId: cursor.slice(at + 1) };
   // The first run that sorts after the cursor (it need not still be in the list).
   const found = after === undefined ? 0 : sorted.findIndex((s) => order(s, after) > 0);
   const start = found === -1 ? sorted.length : found;
   const runs = sorted.slice(start, start + filter.limit);
   const last = runs[runs.length - 1];
-  return start + filter.limit < sorted.length && last !== undefined ? { runs, cursor: key(last) } : { runs };
+  return start + filter.limit < sorted.length && last !== undefined
+    ? { runs, cursor: key(last) }
+    : { runs };
 };

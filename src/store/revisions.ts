@@ -1,7 +1,8 @@
 // Revision rules every adapter shares. Pure and free of imports: the sqlite writer thread loads it.
 
 /** The revision the first appended event gets when `expected` holds. */
-export const firstRevision = (expected: number | 'no_stream'): number => (expected === 'no_stream' ? 0 : expected + 1);
+export const firstRevision = (expected: number | 'no_stream'): number =>
+  expected === 'no_stream' ? 0 : expected + 1;
 
 /**
  * True when `found` (the stream's events from `firstRevision(expected)` on, at most `events.length`

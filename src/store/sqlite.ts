@@ -1,6 +1,12 @@
 import { type DatabaseSync, type SQLOutputValue } from 'node:sqlite';
 import * as Effect from 'effect/Effect';
-import type { AppendResult, EventStoreShape, ExpectedRevision, NewEvent, RecordedEvent } from './EventStore.ts';
+import type {
+  AppendResult,
+  EventStoreShape,
+  ExpectedRevision,
+  NewEvent,
+  RecordedEvent,
+} from './EventStore.ts';
 import { StoreUnavailable, VersionConflict } from './errors.ts';
 import { checkAppend, checkRead, parseJson } from './shared.ts';
 import {
@@ -60,7 +66,10 @@ interface Committer {
 /** Batches what is submitted within one tick and commits it on this thread. */
 const inThread = (db: DatabaseSync): Committer => {
   const writer = new BatchWriter(db);
-  let queue: { readonly request: AppendRequest; readonly done: (outcome: AppendOutcome) => void }[] = [];
+  let queue: {
+    readonly request: AppendRequest;
+    readonly done: (outcome: AppendOutcome) => void;
+  }[] = [];
   const flush = () => {
     const batch = queue;
     queue = [];
@@ -131,18 +140,26 @@ export const makeSqliteStore = (path: string): EventStoreShape => {
     append: (stream, events, expected) =>
       checkAppend(stream, events, expected).pipe(
         Effect.andThen(enqueue(stream, events, expected)),
-        Effect.flatMap((outcome): Effect.Effect<AppendResult, VersionConflict | StoreUnavailable> => {
-          switch (outcome._tag) {
-            case 'Appended':
-              return Effect.succeed({ revision: outcome.revision, position: outcome.position, at: outcome.at });
-            case 'Conflict':
-              return Effect.fail(new VersionConflict({ stream, expected, actual: outcome.actual }));
-            case 'IdTaken':
-              return Effect.die(new Error(outcome.message));
-            case 'Failed':
-              return Effect.fail(unavailable('append')(new Error(outcome.message)));
-          }
-        }),
+        Effect.flatMap(
+          (outcome): Effect.Effect<AppendResult, VersionConflict | StoreUnavailable> => {
+            switch (outcome._tag) {
+              case 'Appended':
+                return Effect.succeed({
+                  revision: outcome.revision,
+                  position: outcome.position,
+                  at: outcome.at,
+                });
+              case 'Conflict':
+                return Effect.fail(
+                  new VersionConflict({ stream, expected, actual: outcome.actual }),
+                );
+              case 'IdTaken':
+                return Effect.die(new Error(outcome.message));
+              case 'Failed':
+                return Effect.fail(unavailable('append')(new Error(outcome.message)));
+            }
+          },
+        ),
       ),
 
     read: (stream, options = {}) =>

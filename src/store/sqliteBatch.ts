@@ -56,7 +56,12 @@ export interface AppendRequest {
 }
 
 export type AppendOutcome =
-  | { readonly _tag: 'Appended'; readonly revision: number; readonly position: number; readonly at: string }
+  | {
+      readonly _tag: 'Appended';
+      readonly revision: number;
+      readonly position: number;
+      readonly at: string;
+    }
   | { readonly _tag: 'Conflict'; readonly actual: number | 'no_stream' }
   | { readonly _tag: 'IdTaken'; readonly message: string }
   | { readonly _tag: 'Failed'; readonly message: string };
@@ -68,7 +73,8 @@ const numberOf = (row: Row | undefined, key: string): number | undefined => {
   return typeof value === 'number' ? value : undefined;
 };
 
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error));
+const messageOf = (error: unknown): string =>
+  error instanceof Error ? error.message : String(error);
 
 /** Commits batches of appends, one transaction (one fsync) per batch. Synchronous. */
 export class BatchWriter {
@@ -85,8 +91,12 @@ export class BatchWriter {
       rollbackTo: db.prepare('ROLLBACK TO one_append'),
       release: db.prepare('RELEASE one_append'),
       head: db.prepare('SELECT MAX(revision) AS revision FROM events WHERE stream = ?'),
-      found: db.prepare('SELECT id, revision, position, at FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?'),
-      insert: db.prepare('INSERT INTO events (stream, revision, id, type, data, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING position'),
+      found: db.prepare(
+        'SELECT id, revision, position, at FROM events WHERE stream = ? AND revision >= ? ORDER BY revision LIMIT ?',
+      ),
+      insert: db.prepare(
+        'INSERT INTO events (stream, revision, id, type, data, at) VALUES (?, ?, ?, ?, ?, ?) RETURNING position',
+      ),
     };
   }
 
@@ -108,7 +118,10 @@ export class BatchWriter {
           sql.release.run();
           outcomes.push(
             /UNIQUE constraint failed: events\.id/.test(messageOf(error))
-              ? { _tag: 'IdTaken', message: `append to ${request.stream}: an event id is already used (${messageOf(error)})` }
+              ? {
+                  _tag: 'IdTaken',
+                  message: `append to ${request.stream}: an event id is already used (${messageOf(error)})`,
+                }
               : { _tag: 'Failed', message: messageOf(error) },
           );
         }
@@ -141,7 +154,9 @@ export class BatchWriter {
     const at = new Date().toISOString();
     let position = 0;
     for (const [i, e] of events.entries()) {
-      position = numberOf(sql.insert.get(stream, first + i, e.id, e.type, e.data, at), 'position') ?? position;
+      position =
+        numberOf(sql.insert.get(stream, first + i, e.id, e.type, e.data, at), 'position') ??
+        position;
     }
     return { _tag: 'Appended', revision: first + events.length - 1, position, at };
   }

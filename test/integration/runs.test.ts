@@ -137,6 +137,66 @@ describe('runs on real NATS and sqlite', () => {
   });
 });
 
+describe('results handed straight to the runtime (tasks.report)', () => {
+  it('records a reported result once, also when the same result reaches the results stream, and refuses a malformed one', async () => {
+    const blueprint = { name: 'reported', steps: [act('only', 'served_by_nobody')] };
+    const started = await client.call<{ runId: string }>('weft.runs.start', {
+      blueprint,
+      input: {},
+    });
+    const scheduled = await waitFor(async () =>
+      (await history(started.runId)).find((e) => e.type === 'StepScheduled'),
+    );
+    if (scheduled === undefined) throw new Error('no StepScheduled');
+    const { taskId, attempt } = scheduled.data as { taskId: string; attempt: number };
+
+    const malformed = await client.nc.request(
+      `weft.tasks.report.${started.runId}`,
+      JSON.stringify({ taskId }),
+      { timeout: 5000 },
+    );
+    expect(malformed.json()).toMatchObject({ ok: false });
+
+    const result = {
+      taskId,
+      runId: started.runId,
+      stepId: 'only',
+      attempt,
+      ok: true,
+      output: { reported: true },
+    };
+    const accepted = await client.nc.request(
+      `weft.tasks.report.${started.runId}`,
+      JSON.stringify(result),
+      { timeout: 5000 },
+    );
+    expect(accepted.json()).toEqual({ ok: true });
+    // The same result again through the stream (a worker whose reply was lost falls back to it).
+    client.nc.publish(`weft.tasks.result.${started.runId}`, JSON.stringify(result));
+    const again = await client.nc.request(
+      `weft.tasks.report.${started.runId}`,
+      JSON.stringify(result),
+      { timeout: 5000 },
+    );
+    expect(again.json()).toEqual({ ok: true });
+
+    const summary = await waitFor(async () => {
+      const s = await client.call<Summary>(`weft.runs.${started.runId}.get`);
+      return s.status === 'completed' ? s : undefined;
+    });
+    expect(summary?.output).toEqual({ reported: true });
+    // Let the stream's copy be consumed before counting.
+    await waitFor(async () => {
+      const info = await client.nc.request('$JS.API.STREAM.INFO.WEFT_RESULTS', '', {
+        timeout: 5000,
+      });
+      return info.json<{ state: { messages: number } }>().state.messages === 0 ? true : undefined;
+    });
+    const completed = (await history(started.runId)).filter((e) => e.type === 'StepCompleted');
+    expect(completed).toHaveLength(1);
+  });
+});
+
 describe('errors come back as documented', () => {
   it('blueprint_not_found', async () => {
     const reply = await client.request('weft.runs.start', { blueprint: 'no_such_blueprint' });
