@@ -2,6 +2,19 @@ import { assign, setup, type SnapshotFrom } from 'xstate';
 import type { Json } from '../blueprints/json.ts';
 import type { Blueprint } from '../blueprints/schema.ts';
 import type { RunError, RunEvent, StepError } from './events.ts';
+import {
+  findItemTask,
+  itemTask,
+  itemTaskList,
+  noItemOutputs,
+  noItemTasks,
+  outputList,
+  removeItemTask,
+  setItemOutput,
+  setItemTask,
+  type ItemOutputs,
+  type ItemTasks,
+} from './itemTasks.ts';
 import { buildPlan, type Plan, type PlannedStep, type StepPlan } from './plan.ts';
 
 export { backoffDelay, DEFAULT_POLICY, resolvePolicy, type StepPolicy } from './plan.ts';
@@ -31,17 +44,15 @@ export interface OpenTask {
 
 export interface MapState {
   readonly items: readonly Json[];
-  readonly outputs: readonly Json[];
+  /** Outputs of the items settled so far (see `outputList`). */
+  readonly outputs: ItemOutputs;
   /** Items started so far (in order). */
   readonly next: number;
   readonly completed: number;
   /** Item indexes whose failed attempt is to be retried. */
   readonly retry: readonly number[];
-  /**
-   * Item attempts in flight. An array, not a record keyed by item: a map may have a thousand in
-   * flight, and copying a record that large on every event made big maps quadratic.
-   */
-  readonly inflight: readonly OpenTask[];
+  /** Item attempts in flight, by item (see `itemTasks.ts`: big maps change this in far less than its size). */
+  readonly inflight: ItemTasks<OpenTask>;
 }
 
 export interface OpenChild {
@@ -56,6 +67,26 @@ export interface ReceivedSignal {
   readonly signalId?: string;
 }
 
+export interface Routing {
+  /** Steps that did not run (or failed onto an error route): their dependents do not run either. */
+  readonly abandoned: Readonly<Record<string, true>>;
+  /** Error handler id → the error that routed to it. */
+  readonly jumped: Readonly<Record<string, StepError>>;
+  readonly lastError: Readonly<Record<string, StepError>>;
+}
+
+export interface Loops {
+  /** Loop id → the iteration running. */
+  readonly iterations: Readonly<Record<string, number>>;
+  /** Loop id → the outputs of its finished iterations. */
+  readonly outputs: Readonly<Record<string, readonly Json[]>>;
+}
+
+/**
+ * A run's context. It has at most 18 top-level keys on purpose: xstate copies it with
+ * `Object.assign({}, …)` on every assign, and V8 turns an object given more properties that way
+ * into a slow dictionary, which made every later transition several times slower.
+ */
 export interface RunContext {
   readonly runId: string;
   readonly input: Json;
@@ -65,18 +96,15 @@ export interface RunContext {
   readonly inputs: Readonly<Record<string, Json>>;
   /** Steps finished for this pass (completed, skipped, continued, routed or abandoned). */
   readonly done: Readonly<Record<string, true>>;
-  /** Steps that did not run (or failed onto an error route): their dependents do not run either. */
-  readonly abandoned: Readonly<Record<string, true>>;
-  /** Error handler id → the error that routed to it. */
-  readonly jumped: Readonly<Record<string, StepError>>;
+  /** How errors routed: kept in one record so the context stays small (see `RunContext`). */
+  readonly routing: Routing;
   /** Step id → the activity attempt in flight (a map's items are in `maps[id].inflight`). */
   readonly tasks: Readonly<Record<string, OpenTask>>;
   /** Step id → executions started (a retry is not a new execution). */
   readonly executions: Readonly<Record<string, number>>;
   /** What `StepEntered` recorded for a step (branch taken, items, child, …). */
   readonly entered: Readonly<Record<string, Json>>;
-  readonly iterations: Readonly<Record<string, number>>;
-  readonly loopOutputs: Readonly<Record<string, readonly Json[]>>;
+  readonly loops: Loops;
   readonly maps: Readonly<Record<string, MapState>>;
   readonly timers: Readonly<Record<string, { readonly stepId: string; readonly dueAt: number }>>;
   /** Key (`stepId` or `stepId[item]`) → the child run it waits for. */
@@ -86,7 +114,6 @@ export interface RunContext {
   readonly consumed: Readonly<Record<number, true>>;
   /** `$data`: what `store` and `append` signals wrote. */
   readonly data: Readonly<Record<string, Json>>;
-  readonly lastError: Readonly<Record<string, StepError>>;
   readonly failure: RunError | null;
   readonly output: Json;
 }
@@ -136,17 +163,27 @@ const openTask_ = (
 ): OpenTask | undefined =>
   item === undefined
     ? context.tasks[stepId]
-    : context.maps[stepId]?.inflight.find((t) => t.item === item);
+    : (() => {
+        const state = context.maps[stepId];
+        return state === undefined ? undefined : itemTask(state.inflight, item);
+      })();
 
 /** Every activity attempt the run waits for, a map's items included. */
 export const openTasks = (context: RunContext): readonly OpenTask[] => [
   ...Object.values(context.tasks),
-  ...Object.values(context.maps).flatMap((m) => m.inflight),
+  ...Object.values(context.maps).flatMap((m) => itemTaskList(m.inflight)),
 ];
 
 /** The attempt in flight with this task id, if any. */
-export const openTaskById = (context: RunContext, taskId: string): OpenTask | undefined =>
-  openTasks(context).find((t) => t.taskId === taskId);
+export const openTaskById = (context: RunContext, taskId: string): OpenTask | undefined => {
+  const task = Object.values(context.tasks).find((t) => t.taskId === taskId);
+  if (task !== undefined) return task;
+  for (const state of Object.values(context.maps)) {
+    const found = findItemTask(state.inflight, (t) => t.taskId === taskId);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+};
 
 const emptyContext: RunContext = {
   runId: '',
@@ -154,20 +191,17 @@ const emptyContext: RunContext = {
   steps: {},
   inputs: {},
   done: {},
-  abandoned: {},
-  jumped: {},
+  routing: { abandoned: {}, jumped: {}, lastError: {} },
   tasks: {},
   executions: {},
   entered: {},
-  iterations: {},
-  loopOutputs: {},
+  loops: { iterations: {}, outputs: {} },
   maps: {},
   timers: {},
   children: {},
   signals: [],
   consumed: {},
   data: {},
-  lastError: {},
   failure: null,
   output: null,
 };
@@ -255,9 +289,14 @@ class Compiler {
         steps: { ...context.steps, [id]: output(args) },
         done: { ...context.done, [id]: true as const },
         tasks: omit(context.tasks, id),
-        ...(context.maps[id] === undefined || context.maps[id].inflight.length === 0
+        ...(context.maps[id] === undefined || context.maps[id].inflight.size === 0
           ? {}
-          : { maps: { ...context.maps, [id]: { ...context.maps[id], inflight: [] } } }),
+          : {
+              maps: {
+                ...context.maps,
+                [id]: { ...context.maps[id], inflight: noItemTasks<OpenTask>() },
+              },
+            }),
         timers: Object.fromEntries(
           Object.entries(context.timers).filter(([, timer]) => timer.stepId !== id),
         ),
@@ -286,9 +325,11 @@ class Compiler {
           id,
           ({ event }) => ({ error: errorFrom(event) }),
           ({ context, event }) => ({
-            abandoned: { ...context.abandoned, [id]: true as const },
-            jumped: { ...context.jumped, [onError]: errorFrom(event) },
-            lastError: { ...context.lastError, [id]: errorFrom(event) },
+            routing: {
+              abandoned: { ...context.routing.abandoned, [id]: true as const },
+              jumped: { ...context.routing.jumped, [onError]: errorFrom(event) },
+              lastError: { ...context.routing.lastError, [id]: errorFrom(event) },
+            },
           }),
         ),
       };
@@ -304,7 +345,7 @@ class Compiler {
             stepId: id,
             details: { error },
           },
-          lastError: { ...context.lastError, [id]: error },
+          routing: { ...context.routing, lastError: { ...context.routing.lastError, [id]: error } },
         };
       }),
     };
@@ -318,15 +359,25 @@ class Compiler {
         id,
         () => null,
         ({ context }) =>
-          abandon ? { abandoned: { ...context.abandoned, [id]: true as const } } : {},
+          abandon
+            ? {
+                routing: {
+                  ...context.routing,
+                  abandoned: { ...context.routing.abandoned, [id]: true as const },
+                },
+              }
+            : {},
       );
     const depsDone = ({ context }: Args) => info.deps.every((d) => context.done[d] === true);
     const depAbandoned = ({ context }: Args) =>
-      info.deps.some((d) => context.abandoned[d] === true);
+      info.deps.some((d) => context.routing.abandoned[d] === true);
     if (info.handlerFor.length > 0) {
       return {
         always: [
-          { guard: ({ context }: Args) => context.jumped[id] !== undefined, target: start },
+          {
+            guard: ({ context }: Args) => context.routing.jumped[id] !== undefined,
+            target: start,
+          },
           {
             guard: (args: Args) =>
               info.handlerFor.every((s) => args.context.done[s] === true) &&
@@ -435,11 +486,11 @@ class Compiler {
               const items = itemsOf(event.value);
               const state: MapState = {
                 items,
-                outputs: items.map(() => null),
+                outputs: noItemOutputs,
                 next: 0,
                 completed: 0,
                 retry: [],
-                inflight: [],
+                inflight: noItemTasks<OpenTask>(),
               };
               return { maps: { ...context.maps, [id]: state } };
             }),
@@ -495,7 +546,10 @@ class Compiler {
                 event.attempt < policy.maxAttempts,
               target: 'retrying',
               actions: assign(({ context, event }: Args) => ({
-                lastError: { ...context.lastError, [id]: errorOf(event) },
+                routing: {
+                  ...context.routing,
+                  lastError: { ...context.routing.lastError, [id]: errorOf(event) },
+                },
               })),
             },
             {
@@ -661,18 +715,24 @@ class Compiler {
                 guard: (args: Args) =>
                   forStep(id)(args) && args.event.type === 'LoopChecked' && args.event.proceed,
                 target: 'iteration',
-                actions: assign(({ context, event }: Args) => ({
-                  ...resetSteps(context, descendants),
-                  iterations: {
-                    ...omit(context.iterations, ...descendants),
-                    [id]: event.type === 'LoopChecked' ? event.iteration : 0,
-                  },
-                })),
+                actions: assign(({ context, event }: Args) => {
+                  const reset = resetSteps(context, descendants);
+                  return {
+                    ...reset,
+                    loops: {
+                      outputs: reset.loops.outputs,
+                      iterations: {
+                        ...omit(context.loops.iterations, ...descendants),
+                        [id]: event.type === 'LoopChecked' ? event.iteration : 0,
+                      },
+                    },
+                  };
+                }),
               },
               {
                 guard: forStep(id),
                 target: this.doneTarget(id),
-                actions: this.finish(id, ({ context }) => [...(context.loopOutputs[id] ?? [])]),
+                actions: this.finish(id, ({ context }) => [...(context.loops.outputs[id] ?? [])]),
               },
             ],
             StepFailed: { guard: forStep(id), ...this.failure(id) },
@@ -681,9 +741,12 @@ class Compiler {
         iteration: this.list(key, {
           target: 'check',
           actions: assign((args: Args) => ({
-            loopOutputs: {
-              ...args.context.loopOutputs,
-              [id]: [...(args.context.loopOutputs[id] ?? []), this.lastOutput(key)(args)],
+            loops: {
+              ...args.context.loops,
+              outputs: {
+                ...args.context.loops.outputs,
+                [id]: [...(args.context.loops.outputs[id] ?? []), this.lastOutput(key)(args)],
+              },
             },
           })),
         }),
@@ -715,8 +778,7 @@ class Compiler {
     ): Partial<RunContext> => {
       const state = context.maps[id];
       if (state === undefined) return {};
-      const outputs = [...state.outputs];
-      outputs[item] = output;
+      const outputs = setItemOutput(state.outputs, item, output);
       return {
         maps: {
           ...context.maps,
@@ -724,7 +786,7 @@ class Compiler {
             ...state,
             outputs,
             completed: state.completed + 1,
-            inflight: state.inflight.filter((t) => t.item !== item),
+            inflight: removeItemTask(state.inflight, item),
           },
         },
         children: omit(context.children, key),
@@ -754,7 +816,10 @@ class Compiler {
               taskKey(id, itemOf(args.event)),
             ),
           ),
-          this.finish(id, ({ context }) => [...(context.maps[id]?.outputs ?? [])]),
+          this.finish(id, ({ context }) => {
+            const state = context.maps[id];
+            return state === undefined ? [] : outputList(state.outputs, state.items.length);
+          }),
         ],
       },
       {
@@ -793,12 +858,12 @@ class Compiler {
                   ? {
                       ...state,
                       retry: state.retry.filter((i) => i !== item),
-                      inflight: state.inflight.map((t) => (t.item === item ? task : t)),
+                      inflight: setItemTask(state.inflight, item, task),
                     }
                   : {
                       ...state,
                       next: Math.max(state.next, item + 1),
-                      inflight: [...state.inflight, task],
+                      inflight: setItemTask(state.inflight, item, task),
                     };
                 return { maps: { ...context.maps, [id]: next } };
               }),
@@ -920,12 +985,18 @@ export const itemsOf = (value: Json): readonly Json[] => {
 };
 
 /** Clears the per-pass records of the steps of a loop body before its next iteration. */
-const resetSteps = (context: RunContext, ids: readonly string[]): Partial<RunContext> => ({
+const resetSteps = (
+  context: RunContext,
+  ids: readonly string[],
+): Pick<RunContext, 'done' | 'routing' | 'entered' | 'loops' | 'maps'> => ({
   done: omit(context.done, ...ids),
-  abandoned: omit(context.abandoned, ...ids),
-  jumped: omit(context.jumped, ...ids),
+  routing: {
+    ...context.routing,
+    abandoned: omit(context.routing.abandoned, ...ids),
+    jumped: omit(context.routing.jumped, ...ids),
+  },
   entered: omit(context.entered, ...ids),
-  loopOutputs: omit(context.loopOutputs, ...ids),
+  loops: { ...context.loops, outputs: omit(context.loops.outputs, ...ids) },
   maps: omit(context.maps, ...ids),
 });
 

@@ -9,6 +9,7 @@ import {
 import { itemsOf, taskKey, type Command, type CompiledRun, type RunContext } from './compile.ts';
 import type { RunEvent, StepError } from './events.ts';
 import { leaves } from './graph.ts';
+import { itemTask } from './itemTasks.ts';
 import { backoffDelay, shortHash, type PlannedStep, type StepPlan } from './plan.ts';
 
 /**
@@ -96,7 +97,7 @@ class Decider {
   defaultInput(stepId: string): Json {
     const { context } = this;
     const info = this.info(stepId);
-    const jumped = context.jumped[stepId];
+    const jumped = context.routing.jumped[stepId];
     if (jumped !== undefined) return { error: jumped };
     if (info.deps.length === 0)
       return info.holder === undefined ? context.input : (context.inputs[info.holder] ?? null);
@@ -111,7 +112,7 @@ class Decider {
     const { context } = this;
     const info = stepId === undefined ? undefined : this.compiled.plan.steps.get(stepId);
     const loop = info?.loop;
-    const error = stepId === undefined ? undefined : context.jumped[stepId];
+    const error = stepId === undefined ? undefined : context.routing.jumped[stepId];
     return {
       input: context.input,
       steps: context.steps,
@@ -119,7 +120,7 @@ class Decider {
       signals: context.signals.map((s) => ({ name: s.name, payload: s.payload })),
       run: { id: this.run.id, blueprint: this.run.blueprint, version: this.run.version },
       now: this.options.now,
-      ...(loop === undefined ? {} : { iteration: context.iterations[loop] ?? 0 }),
+      ...(loop === undefined ? {} : { iteration: context.loops.iterations[loop] ?? 0 }),
       ...(error === undefined ? {} : { error }),
       ...extra,
     };
@@ -434,9 +435,9 @@ class Decider {
   async checkLoop(stepId: string): Promise<readonly RunEvent[]> {
     const step = this.info(stepId).step;
     if (step.type !== 'loop') throw new Error(`defect: '${stepId}' is not a loop`);
-    const current = this.context.iterations[stepId];
+    const current = this.context.loops.iterations[stepId];
     const iteration =
-      this.context.loopOutputs[stepId] === undefined || current === undefined ? 0 : current + 1;
+      this.context.loops.outputs[stepId] === undefined || current === undefined ? 0 : current + 1;
     const recorded = this.context.entered[stepId] as { count: number | null } | undefined;
     const count = recorded?.count ?? null;
     if (count !== null)
@@ -478,7 +479,7 @@ class Decider {
     const next = state?.next ?? 0;
     const events: RunEvent[] = [];
     for (const item of state?.retry ?? []) {
-      const task = state?.inflight.find((t) => t.item === item);
+      const task = state === undefined ? undefined : itemTask(state.inflight, item);
       if (task === undefined) continue;
       const attempt = task.attempt + 1;
       events.push({
@@ -489,7 +490,7 @@ class Decider {
       });
     }
     const inFlight =
-      (state?.inflight.length ?? 0) +
+      (state?.inflight.size ?? 0) +
       Object.keys(this.context.children).filter((k) => k.startsWith(`${mapId}[`)).length;
     const concurrency = map.concurrency ?? DEFAULT_MAP_CONCURRENCY;
     const execution = this.context.executions[mapId] ?? 1;
