@@ -1,5 +1,5 @@
 import { jetstream, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
-import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import * as Result from 'effect/Result';
 import type { Subjects } from '../gateway/subjects.ts';
 import { decodeTaskResult, type TaskMessage, type TaskResult } from '../gateway/protocol.ts';
@@ -49,15 +49,25 @@ export class TaskChannel {
     return new TaskChannel(nc, subjects, log);
   }
 
-  /** `resend` > 0 gets its own message id, so JetStream's de-duplication does not drop a deliberate re-dispatch. */
+  /**
+   * Publishes the task on its work-queue subject, where the tasks stream stores it. A plain publish,
+   * not a JetStream request: the acknowledgement was only ever logged, and a task the stream did
+   * not take (NATS down, stream missing) is re-dispatched by the supervisor's reconciler, as a lost
+   * acknowledgement was; skipping it saves a round trip, a timer and a reply per step.
+   * `resend` > 0 gets its own message id, so JetStream's de-duplication does not drop a deliberate
+   * re-dispatch.
+   */
   dispatch(task: TaskMessage, delayMs: number, resend = 0): void {
     const msgID = `${task.taskId}/${task.attempt}${resend > 0 ? `/r${resend}` : ''}`;
     const send = () => {
-      this.#js
-        .publish(this.#subjects.task(task.activity), JSON.stringify(task), { msgID })
-        .catch((error: unknown) => {
-          this.#log(`dispatch of ${task.taskId} attempt ${task.attempt} failed: ${String(error)}`);
-        });
+      if (this.#nc.isClosed()) return;
+      const h = headers();
+      h.set('Nats-Msg-Id', msgID);
+      try {
+        this.#nc.publish(this.#subjects.task(task.activity), JSON.stringify(task), { headers: h });
+      } catch (error) {
+        this.#log(`dispatch of ${task.taskId} attempt ${task.attempt} failed: ${String(error)}`);
+      }
     };
     if (delayMs <= 0) {
       send();
