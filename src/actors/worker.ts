@@ -24,6 +24,13 @@ import { ensureConsumer, ensureStreams, TASK_ACK_WAIT_MS } from './jetstream.ts'
 /** How long a runtime may take to record a reported result before the worker uses the stream. */
 const REPORT_TIMEOUT_MS = 5_000;
 
+/**
+ * Activities one worker runs at once unless told otherwise: Temporal's TypeScript SDK default.
+ * Activities mostly wait on I/O; at 16 a worker held each slot for a whole result round trip and
+ * capped a runtime at about 1,000 steps per second.
+ */
+export const DEFAULT_CONCURRENCY = 100;
+
 export class TerminalError extends Error {
   override readonly name = 'TerminalError';
 }
@@ -92,7 +99,7 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
   });
   const jsm = await ensureStreams(nc, subjects);
   const js = jetstream(nc);
-  const slots = new Slots(Math.max(1, options.concurrency ?? 16));
+  const slots = new Slots(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
   const running = new Set<Promise<void>>();
   const consumers: ConsumerMessages[] = [];
   const controllers = new Map<string, AbortController>();
@@ -208,7 +215,7 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     await ensureConsumer(jsm, subjects.tasksStream, durable, subjects.task(name), TASK_ACK_WAIT_MS);
     const consumer = await js.consumers.get(subjects.tasksStream, durable);
     const messages = await consumer.consume({
-      max_messages: Math.max(1, options.concurrency ?? 16),
+      max_messages: Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY),
     });
     consumers.push(messages);
     void (async () => {
