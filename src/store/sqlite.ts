@@ -9,8 +9,11 @@ import type {
 } from './EventStore.ts';
 import { StoreUnavailable, VersionConflict } from './errors.ts';
 import { checkAppend, checkRead, parseJson } from './shared.ts';
+import { Worker } from 'node:worker_threads';
 import {
   BatchWriter,
+  type FromWriter,
+  type ToWriter,
   openDatabase,
   type AppendOutcome,
   type AppendRequest,
@@ -19,9 +22,7 @@ import {
 /*
  * Appends are group-committed by a `BatchWriter` (sqliteBatch.ts, where the guarantees are written
  * down): what is appended within one tick shares one transaction and one fsync.
- *
- * A writer thread (the fsync off this event loop) was built and measured: one more hop per append
- * cost more latency than it saved, and throughput did not move, so appends commit on this thread.
+ * When appends pile up, batches go to a writer thread instead (see `committer`).
  */
 
 const COLUMNS = 'position, stream, revision, id, type, data, at';
@@ -63,29 +64,95 @@ interface Committer {
   readonly close: () => Promise<void>;
 }
 
-/** Batches what is submitted within one tick and commits it on this thread. */
-const inThread = (db: DatabaseSync): Committer => {
+const WRITER_URL = new URL(
+  import.meta.url.endsWith('.ts') ? './sqliteBatch.ts' : './sqliteBatch.js',
+  import.meta.url,
+);
+
+/**
+ * Batches what is submitted within one tick and commits it as one transaction: on this thread
+ * when the batch is a single append and nothing is being committed (the lowest latency: no thread
+ * hop), otherwise on a writer thread with its own connection, so that under load the fsyncs do
+ * not stall this event loop. Never both at once: a commit here happens only while the thread has
+ * nothing, so the two connections never wait on each other's lock. The thread starts on first need.
+ * If it dies, its appends in flight fail (none is answered as done without its COMMIT) and commits
+ * stay on this thread.
+ */
+const committer = (db: DatabaseSync, path: string): Committer => {
   const writer = new BatchWriter(db);
-  let queue: {
+  type Waiting = {
     readonly request: AppendRequest;
     readonly done: (outcome: AppendOutcome) => void;
-  }[] = [];
+  };
+  let queue: Waiting[] = [];
+  let thread: Worker | undefined;
+  let threadBroken = path === ':memory:';
+  let nextBatch = 0;
+  const sent = new Map<number, readonly Waiting[]>();
+  let drained: (() => void) | undefined;
+
+  const answer = (batch: readonly Waiting[], outcomes: readonly AppendOutcome[]) =>
+    batch.forEach((p, i) => p.done(outcomes[i] ?? { _tag: 'Failed', message: 'no outcome' }));
+
+  const threadFailed = (message: string) => {
+    threadBroken = true;
+    for (const batch of sent.values())
+      answer(
+        batch,
+        batch.map(() => ({ _tag: 'Failed', message })),
+      );
+    sent.clear();
+    drained?.();
+  };
+
+  const startThread = (): Worker => {
+    const worker = new Worker(WRITER_URL, { workerData: { weftSqliteWriter: path } });
+    worker.on('message', (message: FromWriter) => {
+      if (message.kind === 'open-failed') threadFailed(`sqlite writer: ${message.message}`);
+      if (message.kind !== 'outcomes') return;
+      const batch = sent.get(message.batch) ?? [];
+      sent.delete(message.batch);
+      answer(batch, message.outcomes);
+      if (sent.size === 0) {
+        worker.unref();
+        drained?.();
+      }
+    });
+    worker.on('error', (error: Error) => threadFailed(`sqlite writer thread: ${error.message}`));
+    worker.on('exit', () => threadFailed('sqlite writer thread exited'));
+    return worker;
+  };
+
   const flush = () => {
     const batch = queue;
     queue = [];
     if (batch.length === 0) return;
-    const outcomes = writer.commit(batch.map((p) => p.request));
-    batch.forEach((p, i) => p.done(outcomes[i] ?? { _tag: 'Failed', message: 'no outcome' }));
+    if (threadBroken || (batch.length === 1 && sent.size === 0)) {
+      answer(batch, writer.commit(batch.map((p) => p.request)));
+      return;
+    }
+    thread ??= startThread();
+    thread.ref();
+    nextBatch += 1;
+    sent.set(nextBatch, batch);
+    thread.postMessage({
+      kind: 'append',
+      batch: nextBatch,
+      requests: batch.map((p) => p.request),
+    } satisfies ToWriter);
   };
+
   return {
     submit: (request) =>
       new Promise((resolve) => {
         if (queue.length === 0) setImmediate(flush);
         queue.push({ request, done: resolve });
       }),
-    close: () => {
+    close: async () => {
       flush();
-      return Promise.resolve();
+      if (sent.size > 0) await new Promise<void>((resolve) => (drained = resolve));
+      threadBroken = true;
+      await thread?.terminate();
     },
   };
 };
@@ -97,7 +164,7 @@ const inThread = (db: DatabaseSync): Committer => {
  */
 export const makeSqliteStore = (path: string): EventStoreShape => {
   const db = openDatabase(path);
-  const committer = inThread(db);
+  const commits = committer(db, path);
   let closing: Promise<void> | undefined;
 
   const sql = {
@@ -130,7 +197,7 @@ export const makeSqliteStore = (path: string): EventStoreShape => {
         events: events.map((e) => ({ id: e.id, type: e.type, data: JSON.stringify(e.data) })),
         expected,
       };
-      void committer.submit(request).then((outcome) => resume(Effect.succeed(outcome)));
+      void commits.submit(request).then((outcome) => resume(Effect.succeed(outcome)));
     });
 
   const attempt = <A>(what: string, f: () => A): Effect.Effect<A, StoreUnavailable> =>
@@ -189,7 +256,7 @@ export const makeSqliteStore = (path: string): EventStoreShape => {
 
     close: () =>
       Effect.promise(() => {
-        closing ??= committer.close().then(() => {
+        closing ??= commits.close().then(() => {
           if (db.isOpen) db.close();
         });
         return closing;

@@ -1,6 +1,7 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { DatabaseSync, type SQLOutputValue } from 'node:sqlite';
+import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { firstRevision, isRetriedAppend } from './revisions.ts';
 
 /*
@@ -160,4 +161,45 @@ export class BatchWriter {
     }
     return { _tag: 'Appended', revision: first + events.length - 1, position, at };
   }
+}
+
+/** What the store posts to its writer thread, and what the thread answers. */
+export interface ToWriter {
+  readonly kind: 'append';
+  readonly batch: number;
+  readonly requests: readonly AppendRequest[];
+}
+export type FromWriter =
+  | { readonly kind: 'ready' }
+  | { readonly kind: 'open-failed'; readonly message: string }
+  | {
+      readonly kind: 'outcomes';
+      readonly batch: number;
+      readonly outcomes: readonly AppendOutcome[];
+    };
+
+/** The writer thread's loop: commits each batch it is sent, in order, on its own connection. */
+const serve = (path: string): void => {
+  const port = parentPort;
+  if (port === null) return;
+  let writer: BatchWriter;
+  try {
+    writer = new BatchWriter(openDatabase(path));
+  } catch (error) {
+    port.postMessage({ kind: 'open-failed', message: messageOf(error) } satisfies FromWriter);
+    return;
+  }
+  port.on('message', (message: ToWriter) => {
+    port.postMessage({
+      kind: 'outcomes',
+      batch: message.batch,
+      outcomes: writer.commit(message.requests),
+    } satisfies FromWriter);
+  });
+  port.postMessage({ kind: 'ready' } satisfies FromWriter);
+};
+
+const data: unknown = workerData;
+if (!isMainThread && typeof data === 'object' && data !== null && 'weftSqliteWriter' in data) {
+  serve(String((data as { weftSqliteWriter: unknown }).weftSqliteWriter));
 }

@@ -110,4 +110,51 @@ describe('sqlite store', () => {
     ).toBe(0);
     await run(store.close());
   });
+
+  it('commits bursts of concurrent appends (batches of more than one go to its writer thread) durably, in position order, with conflicts kept apart', async () => {
+    const path = join(tempDir(), 'events.db');
+    const store = makeSqliteStore(path);
+    const streams = Array.from({ length: 200 }, (_, i) => `s-${i}`);
+    for (const revision of [0, 1, 2]) {
+      const expected = revision === 0 ? ('no_stream' as const) : revision - 1;
+      const results = await Promise.all(
+        streams.flatMap((stream) => [
+          run(
+            store.append(
+              stream,
+              [{ id: `${stream}-${revision}`, type: 'T', data: { revision } }],
+              expected,
+            ),
+          ),
+          // A rival append for the same place in the same batch: exactly one of the two wins.
+          run(
+            Effect.flip(
+              store.append(
+                stream,
+                [{ id: `${stream}-${revision}-rival`, type: 'T', data: null }],
+                expected,
+              ),
+            ),
+          ),
+        ]),
+      );
+      expect(results.filter((r) => '_tag' in r && r._tag === 'VersionConflict')).toHaveLength(200);
+    }
+    const all = await run(store.readAll());
+    expect(all).toHaveLength(600);
+    expect(all.every((e, i) => i === 0 || e.position > (all[i - 1]?.position ?? Infinity))).toBe(
+      true,
+    );
+    for (const stream of streams.slice(0, 5)) {
+      expect((await run(store.read(stream))).map((e) => e.id)).toEqual([
+        `${stream}-0`,
+        `${stream}-1`,
+        `${stream}-2`,
+      ]);
+    }
+    await run(store.close());
+    const reopened = makeSqliteStore(path);
+    expect(await run(reopened.readAll())).toEqual(all);
+    await run(reopened.close());
+  });
 });
