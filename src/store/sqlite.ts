@@ -64,6 +64,9 @@ interface Committer {
   readonly close: () => Promise<void>;
 }
 
+/** A lone append commits inline only if the previous batch was at least this long ago (not under load). */
+const QUIET_MS = 1;
+
 const WRITER_URL = new URL(
   import.meta.url.endsWith('.ts') ? './sqliteBatch.ts' : './sqliteBatch.js',
   import.meta.url,
@@ -71,8 +74,8 @@ const WRITER_URL = new URL(
 
 /**
  * Batches what is submitted within one tick and commits it as one transaction: on this thread
- * when the batch is a single append and nothing is being committed (the lowest latency: no thread
- * hop), otherwise on a writer thread with its own connection, so that under load the fsyncs do
+ * when the batch is a single append, nothing is being committed and the previous batch was over a
+ * millisecond ago (the lowest latency: no thread hop), otherwise on a writer thread with its own connection, so that under load the fsyncs do
  * not stall this event loop. Never both at once: a commit here happens only while the thread has
  * nothing, so the two connections never wait on each other's lock. The thread starts on first need.
  * If it dies, its appends in flight fail (none is answered as done without its COMMIT) and commits
@@ -90,6 +93,7 @@ const committer = (db: DatabaseSync, path: string): Committer => {
   let nextBatch = 0;
   const sent = new Map<number, readonly Waiting[]>();
   let drained: (() => void) | undefined;
+  let lastFlush = -Infinity;
 
   const answer = (batch: readonly Waiting[], outcomes: readonly AppendOutcome[]) =>
     batch.forEach((p, i) => p.done(outcomes[i] ?? { _tag: 'Failed', message: 'no outcome' }));
@@ -127,7 +131,10 @@ const committer = (db: DatabaseSync, path: string): Committer => {
     const batch = queue;
     queue = [];
     if (batch.length === 0) return;
-    if (threadBroken || (batch.length === 1 && sent.size === 0)) {
+    const now = performance.now();
+    const quiet = now - lastFlush >= QUIET_MS;
+    lastFlush = now;
+    if (threadBroken || (quiet && batch.length === 1 && sent.size === 0)) {
       answer(batch, writer.commit(batch.map((p) => p.request)));
       return;
     }
