@@ -41,7 +41,9 @@ if (major < REQUIRED_MAJOR) {
 } else if (
   LONG_RUNNING.has(argv[0] ?? '') &&
   typeof process.execve === 'function' &&
-  !process.execArgv.some((flag) => flag.startsWith('--max-semi-space-size'))
+  ![...process.execArgv, process.env['NODE_OPTIONS'] ?? ''].some((flag) =>
+    flag.includes('--max-semi-space-size'),
+  )
 ) {
   // Replaces this process (same pid, so signals and process managers are unaffected).
   process.execve(process.execPath, [

@@ -242,9 +242,12 @@ export class RunSupervisor {
           );
           for (const recorded of page) {
             const runId = recorded.stream.slice(RUN_STREAM_PREFIX.length);
+            touched.add(runId);
+            // Most events were appended (and projected) by this runtime: skip decoding those.
+            const known = this.#summaries.get(runId);
+            if (known !== undefined && recorded.revision <= known.revision) continue;
             const event = toRunEvent(recorded);
             const fresh = this.#project(runId, event, recorded.revision, recorded.at);
-            touched.add(runId);
             if (fresh && TERMINAL_EVENTS.has(event.type)) this.#wake(runId);
           }
           const last = page[page.length - 1];

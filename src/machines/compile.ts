@@ -823,17 +823,20 @@ class Compiler {
         ],
       },
       {
+        // No re-entry of `mapping`: the next items are asked for by the command itself (a
+        // re-entry costs an exit and an entry per item).
         guard: resultGuard,
-        target: 'mapping',
-        reenter: true,
-        actions: assign((args: Args) =>
-          settle(
-            args.context,
-            itemOf(args.event),
-            outputOf(args.event),
-            taskKey(id, itemOf(args.event)),
+        actions: [
+          assign((args: Args) =>
+            settle(
+              args.context,
+              itemOf(args.event),
+              outputOf(args.event),
+              taskKey(id, itemOf(args.event)),
+            ),
           ),
-        ),
+          command('scheduleItems', id),
+        ],
       },
     ];
     const failItem = [
@@ -902,23 +905,24 @@ class Compiler {
                   args.event.type === 'StepFailed' &&
                   args.event.error.retryable &&
                   args.event.attempt < maxAttempts,
-                target: 'mapping',
-                reenter: true,
-                actions: assign(({ context, event }: Args) => {
-                  const state = context.maps[id];
-                  if (
-                    state === undefined ||
-                    event.type !== 'StepFailed' ||
-                    event.item === undefined
-                  )
-                    return {};
-                  return {
-                    maps: {
-                      ...context.maps,
-                      [id]: { ...state, retry: [...state.retry, event.item] },
-                    },
-                  };
-                }),
+                actions: [
+                  assign(({ context, event }: Args) => {
+                    const state = context.maps[id];
+                    if (
+                      state === undefined ||
+                      event.type !== 'StepFailed' ||
+                      event.item === undefined
+                    )
+                      return {};
+                    return {
+                      maps: {
+                        ...context.maps,
+                        [id]: { ...state, retry: [...state.retry, event.item] },
+                      },
+                    };
+                  }),
+                  command('scheduleItems', id),
+                ],
               },
               ...failItem,
               // An item that never got scheduled (its input expression failed): a failure of the map.
