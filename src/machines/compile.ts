@@ -160,13 +160,11 @@ const openTask_ = (
   context: RunContext,
   stepId: string,
   item: number | undefined,
-): OpenTask | undefined =>
-  item === undefined
-    ? context.tasks[stepId]
-    : (() => {
-        const state = context.maps[stepId];
-        return state === undefined ? undefined : itemTask(state.inflight, item);
-      })();
+): OpenTask | undefined => {
+  if (item === undefined) return context.tasks[stepId];
+  const state = context.maps[stepId];
+  return state === undefined ? undefined : itemTask(state.inflight, item);
+};
 
 /** Every activity attempt the run waits for, a map's items included. */
 export const openTasks = (context: RunContext): readonly OpenTask[] => [

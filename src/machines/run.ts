@@ -99,10 +99,20 @@ export const evolve = (
   return { snapshot: next, commands: toCommands(actions) };
 };
 
-/** Folds a whole stream; the snapshot after the last event. Pure and synchronous. */
+/**
+ * Folds a whole stream; the snapshot after the last event. Pure and synchronous. The commands the
+ * machine emits are dropped unread (recorded decisions are never re-made), so none is collected.
+ */
 export const replay = (compiled: CompiledRun, events: Iterable<RunEvent>): RunSnapshot => {
+  const { machine } = compiled;
   let snapshot = initialSnapshot(compiled);
-  for (const event of events) snapshot = evolve(compiled, snapshot, event).snapshot;
+  withScope(machine, (scope) => {
+    const inert = scopeOf(machine);
+    for (const event of events) {
+      inert.collected.length = 0;
+      snapshot = machine.transition(snapshot, event, scope as never);
+    }
+  });
   return snapshot;
 };
 
