@@ -780,7 +780,9 @@ export class RunSupervisor {
     const runId = request.runId ?? this.#newRunId();
     const stream = runStream(runId);
     return this.#inMailbox(runId, async () => {
-      const existing = await this.#existing(runId);
+      // A run id this runtime just made up cannot exist (and if it did, the append below would
+      // conflict and find it): only a caller's own id is looked up first.
+      const existing = request.runId === undefined ? undefined : await this.#existing(runId);
       if (existing !== undefined) return existing;
       const version = await this.#resolve(request);
       const compiled = this.#compile(version);

@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto';
+import { createHash, hash } from 'node:crypto';
 import type { Json } from '../blueprints/json.ts';
 import { canonicalJson } from '../blueprints/canonical.ts';
 
@@ -12,9 +12,11 @@ import { canonicalJson } from '../blueprints/canonical.ts';
  * re-decision against the stream finds the task closed: still recorded once.
  */
 export const eventId = (stream: string, revision: number, type: string, data: Json): string => {
-  const hex = createHash('sha256')
-    .update(`${stream}\u0000${revision}\u0000${type}\u0000${JSON.stringify(data)}`)
-    .digest('hex');
+  const hex = hash(
+    'sha256',
+    `${stream}\u0000${revision}\u0000${type}\u0000${JSON.stringify(data)}`,
+    'hex',
+  );
   const variant = ((parseInt(hex.slice(16, 17), 16) & 0x3) | 0x8).toString(16);
   return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-8${hex.slice(13, 16)}-${variant}${hex.slice(17, 20)}-${hex.slice(20, 32)}`;
 };

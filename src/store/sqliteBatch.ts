@@ -167,7 +167,8 @@ export class BatchWriter {
 export interface ToWriter {
   readonly kind: 'append';
   readonly batch: number;
-  readonly requests: readonly AppendRequest[];
+  /** The batch's `AppendRequest[]` as JSON. */
+  readonly requests: string;
 }
 export type FromWriter =
   | { readonly kind: 'ready' }
@@ -193,7 +194,7 @@ const serve = (path: string): void => {
     port.postMessage({
       kind: 'outcomes',
       batch: message.batch,
-      outcomes: writer.commit(message.requests),
+      outcomes: writer.commit(JSON.parse(message.requests) as AppendRequest[]),
     } satisfies FromWriter);
   });
   port.postMessage({ kind: 'ready' } satisfies FromWriter);
