@@ -821,7 +821,7 @@ class Compiler {
         ],
       },
       {
-        // No re-entry of `mapping`: the next items are asked for by the command itself (a
+        // No re-entry of the map's state: the next items are asked for by the command itself (a
         // re-entry costs an exit and an entry per item).
         guard: resultGuard,
         actions: [
@@ -841,94 +841,86 @@ class Compiler {
       ...(continueOnError ? completeItem((event) => ({ error: errorOf(event) })) : []),
       { guard: resultGuard, ...this.failure(id) },
     ];
+    // The map's body is its one `mapping` state (no nesting: one level less on every item's event).
     return {
-      initial: 'mapping',
-      states: {
-        mapping: {
-          entry: command('scheduleItems', id),
-          on: {
-            StepScheduled: {
-              guard: forStep(id, true),
-              actions: assign(({ context, event }: Args) => {
-                if (event.type !== 'StepScheduled' || event.item === undefined) return {};
-                const state = context.maps[id];
-                if (state === undefined) return {};
-                const item = event.item;
-                const task = openTask(event);
-                const next: MapState = state.retry.includes(item)
-                  ? {
-                      ...state,
-                      retry: state.retry.filter((i) => i !== item),
-                      inflight: setItemTask(state.inflight, item, task),
-                    }
-                  : {
-                      ...state,
-                      next: Math.max(state.next, item + 1),
-                      inflight: setItemTask(state.inflight, item, task),
-                    };
-                return { maps: { ...context.maps, [id]: next } };
-              }),
-            },
-            ChildRequested: {
-              guard: forStep(id, true),
-              actions: [
-                recordChild,
-                assign(({ context, event }: Args) => {
-                  const state = context.maps[id];
-                  if (
-                    state === undefined ||
-                    event.type !== 'ChildRequested' ||
-                    event.item === undefined
-                  )
-                    return {};
-                  return {
-                    maps: {
-                      ...context.maps,
-                      [id]: { ...state, next: Math.max(state.next, event.item + 1) },
-                    },
-                  };
-                }),
-              ],
-            },
-            StepCompleted: completeItem((event) =>
-              event.type === 'StepCompleted' ? event.output : null,
-            ),
-            ChildCompleted: completeItem((event) =>
-              event.type === 'ChildCompleted' ? event.output : null,
-            ),
-            StepFailed: [
-              {
-                guard: (args: Args) =>
-                  resultGuard(args) &&
-                  args.event.type === 'StepFailed' &&
-                  args.event.error.retryable &&
-                  args.event.attempt < maxAttempts,
-                actions: [
-                  assign(({ context, event }: Args) => {
-                    const state = context.maps[id];
-                    if (
-                      state === undefined ||
-                      event.type !== 'StepFailed' ||
-                      event.item === undefined
-                    )
-                      return {};
-                    return {
-                      maps: {
-                        ...context.maps,
-                        [id]: { ...state, retry: [...state.retry, event.item] },
-                      },
-                    };
-                  }),
-                  command('scheduleItems', id),
-                ],
-              },
-              ...failItem,
-              // An item that never got scheduled (its input expression failed): a failure of the map.
-              { guard: forStep(id, true), ...this.failure(id) },
-            ],
-            ChildFailed: failItem,
-          },
+      entry: command('scheduleItems', id),
+      on: {
+        StepScheduled: {
+          guard: forStep(id, true),
+          actions: assign(({ context, event }: Args) => {
+            if (event.type !== 'StepScheduled' || event.item === undefined) return {};
+            const state = context.maps[id];
+            if (state === undefined) return {};
+            const item = event.item;
+            const task = openTask(event);
+            const next: MapState = state.retry.includes(item)
+              ? {
+                  ...state,
+                  retry: state.retry.filter((i) => i !== item),
+                  inflight: setItemTask(state.inflight, item, task),
+                }
+              : {
+                  ...state,
+                  next: Math.max(state.next, item + 1),
+                  inflight: setItemTask(state.inflight, item, task),
+                };
+            return { maps: { ...context.maps, [id]: next } };
+          }),
         },
+        ChildRequested: {
+          guard: forStep(id, true),
+          actions: [
+            recordChild,
+            assign(({ context, event }: Args) => {
+              const state = context.maps[id];
+              if (
+                state === undefined ||
+                event.type !== 'ChildRequested' ||
+                event.item === undefined
+              )
+                return {};
+              return {
+                maps: {
+                  ...context.maps,
+                  [id]: { ...state, next: Math.max(state.next, event.item + 1) },
+                },
+              };
+            }),
+          ],
+        },
+        StepCompleted: completeItem((event) =>
+          event.type === 'StepCompleted' ? event.output : null,
+        ),
+        ChildCompleted: completeItem((event) =>
+          event.type === 'ChildCompleted' ? event.output : null,
+        ),
+        StepFailed: [
+          {
+            guard: (args: Args) =>
+              resultGuard(args) &&
+              args.event.type === 'StepFailed' &&
+              args.event.error.retryable &&
+              args.event.attempt < maxAttempts,
+            actions: [
+              assign(({ context, event }: Args) => {
+                const state = context.maps[id];
+                if (state === undefined || event.type !== 'StepFailed' || event.item === undefined)
+                  return {};
+                return {
+                  maps: {
+                    ...context.maps,
+                    [id]: { ...state, retry: [...state.retry, event.item] },
+                  },
+                };
+              }),
+              command('scheduleItems', id),
+            ],
+          },
+          ...failItem,
+          // An item that never got scheduled (its input expression failed): a failure of the map.
+          { guard: forStep(id, true), ...this.failure(id) },
+        ],
+        ChildFailed: failItem,
       },
     };
   }
