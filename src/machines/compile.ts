@@ -801,42 +801,35 @@ class Compiler {
       const state = context.maps[id];
       return state !== undefined && state.completed + 1 === state.items.length;
     };
-    const completeItem = (outputOf: (event: RunEvent) => Json) => [
-      {
-        guard: (args: Args) => resultGuard(args) && lastItem(args),
-        target: this.doneTarget(id),
-        actions: [
-          assign((args: Args) =>
-            settle(
-              args.context,
-              itemOf(args.event),
-              outputOf(args.event),
-              taskKey(id, itemOf(args.event)),
-            ),
-          ),
-          this.finish(id, ({ context }) => {
-            const state = context.maps[id];
-            return state === undefined ? [] : outputList(state.outputs, state.items.length);
-          }),
-        ],
-      },
-      {
-        // No re-entry of the map's state: the next items are asked for by the command itself (a
-        // re-entry costs an exit and an entry per item).
-        guard: resultGuard,
-        actions: [
-          assign((args: Args) =>
-            settle(
-              args.context,
-              itemOf(args.event),
-              outputOf(args.event),
-              taskKey(id, itemOf(args.event)),
-            ),
-          ),
-          command('scheduleItems', id),
-        ],
-      },
-    ];
+    const completeItem = (outputOf: (event: RunEvent) => Json) => {
+      const settleItem = assign((args: Args) =>
+        settle(
+          args.context,
+          itemOf(args.event),
+          outputOf(args.event),
+          taskKey(id, itemOf(args.event)),
+        ),
+      );
+      return [
+        {
+          guard: (args: Args) => resultGuard(args) && lastItem(args),
+          target: this.doneTarget(id),
+          actions: [
+            settleItem,
+            this.finish(id, ({ context }) => {
+              const state = context.maps[id];
+              return state === undefined ? [] : outputList(state.outputs, state.items.length);
+            }),
+          ],
+        },
+        {
+          // No re-entry of the map's state: the next items are asked for by the command itself (a
+          // re-entry costs an exit and an entry per item).
+          guard: resultGuard,
+          actions: [settleItem, command('scheduleItems', id)],
+        },
+      ];
+    };
     const failItem = [
       ...(continueOnError ? completeItem((event) => ({ error: errorOf(event) })) : []),
       { guard: resultGuard, ...this.failure(id) },
