@@ -85,8 +85,18 @@ const withScope = <A>(
   }
 };
 
-export const initialSnapshot = (compiled: CompiledRun): RunSnapshot =>
-  withScope(compiled.machine, (scope) => compiled.machine.getInitialSnapshot(scope as never))[0];
+const initials = new WeakMap<RunMachine, RunSnapshot>();
+
+/** The machine's snapshot before any event; the same (immutable) value for every run of it. */
+export const initialSnapshot = (compiled: CompiledRun): RunSnapshot => {
+  const known = initials.get(compiled.machine);
+  if (known !== undefined) return known;
+  const [snapshot] = withScope(compiled.machine, (scope) =>
+    compiled.machine.getInitialSnapshot(scope as never),
+  );
+  initials.set(compiled.machine, snapshot);
+  return snapshot;
+};
 
 export const evolve = (
   compiled: CompiledRun,
