@@ -6,6 +6,20 @@ import { decodeTaskResult, type TaskMessage, type TaskResult } from '../gateway/
 import type { RecordedEvent } from '../store/EventStore.ts';
 import { ensureConsumer, ensureStreams } from './jetstream.ts';
 
+/** A worker's result from a message of either path, or why it is not one. */
+const readResult = (msg: {
+  json: () => unknown;
+}): TaskResult | 'invalid json' | 'invalid result' => {
+  let payload: unknown;
+  try {
+    payload = msg.json();
+  } catch {
+    return 'invalid json';
+  }
+  const decoded = decodeTaskResult(payload);
+  return Result.isFailure(decoded) ? 'invalid result' : decoded.success;
+};
+
 const REPORT_QUEUE = 'weft-runtime';
 /** Beyond this many reported results being recorded, workers are told to use the stream. */
 const MAX_REPORTS_IN_FLIGHT = 4096;
@@ -116,25 +130,18 @@ export class TaskChannel {
           refuse('busy');
           return;
         }
-        let payload: unknown;
-        try {
-          payload = msg.json();
-        } catch {
-          refuse('invalid json');
-          return;
-        }
-        const decoded = decodeTaskResult(payload);
-        if (Result.isFailure(decoded)) {
-          refuse('invalid result');
+        const result = readResult(msg);
+        if (typeof result === 'string') {
+          refuse(result);
           return;
         }
         inflight++;
-        handle(decoded.success)
+        handle(result)
           .then(
             () => msg.respond(JSON.stringify({ ok: true })),
             (cause: unknown) => {
               this.#log(
-                `reported result of ${decoded.success.taskId} not recorded, the worker falls back to the stream: ${String(cause)}`,
+                `reported result of ${result.taskId} not recorded, the worker falls back to the stream: ${String(cause)}`,
               );
               refuse('not recorded');
             },
@@ -154,24 +161,17 @@ export class TaskChannel {
     this.#messages = messages;
     this.#loop = (async () => {
       for await (const msg of messages) {
-        let payload: unknown;
-        try {
-          payload = msg.json();
-        } catch {
-          msg.term('invalid json');
+        const result = readResult(msg);
+        if (typeof result === 'string') {
+          this.#log(`dropping a task result on ${msg.subject}: ${result}`);
+          msg.term(result);
           continue;
         }
-        const decoded = decodeTaskResult(payload);
-        if (Result.isFailure(decoded)) {
-          this.#log(`dropping malformed task result on ${msg.subject}`);
-          msg.term('invalid result');
-          continue;
-        }
-        handle(decoded.success).then(
+        handle(result).then(
           () => msg.ack(),
           (error: unknown) => {
             this.#log(
-              `result of ${decoded.success.taskId} not recorded, will be redelivered: ${String(error)}`,
+              `result of ${result.taskId} not recorded, will be redelivered: ${String(error)}`,
             );
             msg.nak(1000);
           },

@@ -177,7 +177,8 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
   });
   const jsm = await ensureStreams(nc, subjects);
   const js = jetstream(nc);
-  const slots = new Slots(Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY));
+  const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
+  const slots = new Slots(concurrency);
   const running = new Set<Promise<void>>();
   const consumers: ConsumerMessages[] = [];
   const controllers = new Map<string, AbortController>();
@@ -196,13 +197,7 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     },
   });
 
-  /**
-   * Hands a result straight to a runtime, which answers once it has recorded it; false when none
-   * did (no runtime listening, busy, or slow), and then the result goes to the results stream.
-   */
   const reports = new Reports(nc);
-  const report = (runId: string, body: string): Promise<boolean> =>
-    reports.offer(subjects.report(runId), body);
 
   const run = async (msg: JsMsg, task: TaskMessage): Promise<void> => {
     const activity = options.activities[task.activity];
@@ -269,7 +264,9 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     }
     const body = JSON.stringify(result);
     try {
-      if (!(await report(task.runId, body))) {
+      // Straight to a runtime first, which answers once it has recorded the result; when none does
+      // (no runtime listening, busy, or slow), through the results stream.
+      if (!(await reports.offer(subjects.report(task.runId), body))) {
         await js.publish(subjects.result(task.runId), body, {
           msgID: `${task.taskId}/${task.attempt}/result`,
         });
@@ -288,7 +285,7 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     await ensureConsumer(jsm, subjects.tasksStream, durable, subjects.task(name), TASK_ACK_WAIT_MS);
     const consumer = await js.consumers.get(subjects.tasksStream, durable);
     const messages = await consumer.consume({
-      max_messages: Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY),
+      max_messages: concurrency,
     });
     consumers.push(messages);
     void (async () => {

@@ -2,8 +2,9 @@ import * as Schema from 'effect/Schema';
 
 /**
  * The worker wire protocol (documented in the README for workers in other languages).
- * A task is published to `<p>.tasks.exec.<activity>` (JetStream, work queue); the worker answers on
- * `<p>.tasks.result.<runId>` (JetStream) with a `TaskResult`, then acknowledges the task.
+ * A task is published to `<p>.tasks.exec.<activity>` (JetStream, work queue). The worker offers its
+ * `TaskResult` to a runtime on `<p>.tasks.report.<runId>` (core request; `{"ok":true}` once
+ * recorded) or else publishes it on `<p>.tasks.result.<runId>` (JetStream), then acknowledges the task.
  */
 export const TaskMessage = Schema.Struct({
   taskId: Schema.String,

@@ -715,14 +715,12 @@ class Compiler {
                 target: 'iteration',
                 actions: assign(({ context, event }: Args) => {
                   const reset = resetSteps(context, descendants);
+                  const iteration = event.type === 'LoopChecked' ? event.iteration : 0;
                   return {
                     ...reset,
                     loops: {
-                      outputs: reset.loops.outputs,
-                      iterations: {
-                        ...omit(context.loops.iterations, ...descendants),
-                        [id]: event.type === 'LoopChecked' ? event.iteration : 0,
-                      },
+                      ...reset.loops,
+                      iterations: { ...reset.loops.iterations, [id]: iteration },
                     },
                   };
                 }),
@@ -845,18 +843,13 @@ class Compiler {
             const state = context.maps[id];
             if (state === undefined) return {};
             const item = event.item;
-            const task = openTask(event);
-            const next: MapState = state.retry.includes(item)
-              ? {
-                  ...state,
-                  retry: state.retry.filter((i) => i !== item),
-                  inflight: setItemTask(state.inflight, item, task),
-                }
-              : {
-                  ...state,
-                  next: Math.max(state.next, item + 1),
-                  inflight: setItemTask(state.inflight, item, task),
-                };
+            const next: MapState = {
+              ...state,
+              ...(state.retry.includes(item)
+                ? { retry: state.retry.filter((i) => i !== item) }
+                : { next: Math.max(state.next, item + 1) }),
+              inflight: setItemTask(state.inflight, item, openTask(event)),
+            };
             return { maps: { ...context.maps, [id]: next } };
           }),
         },
@@ -983,7 +976,10 @@ const resetSteps = (
     jumped: omit(context.routing.jumped, ...ids),
   },
   entered: omit(context.entered, ...ids),
-  loops: { ...context.loops, outputs: omit(context.loops.outputs, ...ids) },
+  loops: {
+    iterations: omit(context.loops.iterations, ...ids),
+    outputs: omit(context.loops.outputs, ...ids),
+  },
   maps: omit(context.maps, ...ids),
 });
 

@@ -69,20 +69,14 @@ const scopeOf = (machine: RunMachine): InertScope => {
   return inert;
 };
 
-/** Runs `f` with a fresh action list on the machine's scope; synchronous, so calls never interleave. */
+/** Runs `f` on the machine's scope with a fresh action list; the fold is synchronous, so calls never interleave. */
 const withScope = <A>(
   machine: RunMachine,
   f: (scope: ActorScope<RunSnapshot, RunEvent>) => A,
 ): [A, Action[]] => {
   const inert = scopeOf(machine);
-  const outer = inert.collected;
   inert.collected = [];
-  try {
-    const result = f(inert.scope);
-    return [result, inert.collected];
-  } finally {
-    inert.collected = outer;
-  }
+  return [f(inert.scope), inert.collected];
 };
 
 const initials = new WeakMap<RunMachine, RunSnapshot>();
@@ -111,18 +105,14 @@ export const evolve = (
 
 /**
  * Folds a whole stream; the snapshot after the last event. Pure and synchronous. The commands the
- * machine emits are dropped unread (recorded decisions are never re-made), so none is collected.
+ * machine emits are dropped unread: recorded decisions are never re-made.
  */
 export const replay = (compiled: CompiledRun, events: Iterable<RunEvent>): RunSnapshot => {
   const { machine } = compiled;
   let snapshot = initialSnapshot(compiled);
-  withScope(machine, (scope) => {
-    const inert = scopeOf(machine);
-    for (const event of events) {
-      inert.collected.length = 0;
-      snapshot = machine.transition(snapshot, event, scope as never);
-    }
-  });
+  for (const event of events) {
+    [snapshot] = withScope(machine, (scope) => machine.transition(snapshot, event, scope as never));
+  }
   return snapshot;
 };
 

@@ -1,4 +1,5 @@
-import { type DatabaseSync, type SQLOutputValue } from 'node:sqlite';
+import type { DatabaseSync } from 'node:sqlite';
+import { Worker } from 'node:worker_threads';
 import * as Effect from 'effect/Effect';
 import type { Json } from '../blueprints/json.ts';
 import type {
@@ -10,10 +11,13 @@ import type {
 } from './EventStore.ts';
 import { StoreUnavailable, VersionConflict } from './errors.ts';
 import { checkAppend, checkRead, parseJson } from './shared.ts';
-import { Worker } from 'node:worker_threads';
 import {
   BatchWriter,
+  headOf,
+  integer,
+  text,
   type FromWriter,
+  type Row,
   type ToWriter,
   openDatabase,
   type AppendOutcome,
@@ -27,22 +31,6 @@ import {
  */
 
 const COLUMNS = 'position, stream, revision, id, type, data, at';
-
-type Row = Record<string, SQLOutputValue>;
-
-const text = (row: Row, key: string): string => {
-  const value = row[key];
-  if (typeof value !== 'string')
-    throw new Error(`events.${key}: expected text, got ${typeof value}`);
-  return value;
-};
-
-const integer = (row: Row, key: string): number => {
-  const value = row[key];
-  if (typeof value !== 'number')
-    throw new Error(`events.${key}: expected integer, got ${typeof value}`);
-  return value;
-};
 
 /**
  * `data` is parsed on first read: the read-model follower pages through every new event and most
@@ -87,11 +75,11 @@ const WRITER_URL = new URL(
 /**
  * Batches what is submitted within one tick and commits it as one transaction: on this thread
  * when the batch is a single append, nothing is being committed and the previous batch was over a
- * millisecond ago (the lowest latency: no thread hop), otherwise on a writer thread with its own connection, so that under load the fsyncs do
- * not stall this event loop. Never both at once: a commit here happens only while the thread has
- * nothing, so the two connections never wait on each other's lock. The thread starts on first need.
- * If it dies, its appends in flight fail (none is answered as done without its COMMIT) and commits
- * stay on this thread.
+ * millisecond ago (the lowest latency: no thread hop); otherwise on a writer thread with its own
+ * connection, so that under load the fsyncs do not stall this event loop. Never both at once: a
+ * commit here happens only while the thread has nothing, so the two connections never wait on each
+ * other's lock. The thread starts on first need. If it dies, its appends in flight fail (none is
+ * answered as done without its COMMIT) and commits stay on this thread.
  */
 const committer = (db: DatabaseSync, path: string): Committer => {
   const writer = new BatchWriter(db);
@@ -198,10 +186,7 @@ export const makeSqliteStore = (path: string): EventStoreShape => {
     ),
   };
 
-  const head = (stream: string): number | 'no_stream' => {
-    const revision = sql.head.get(stream)?.['revision'];
-    return typeof revision === 'number' ? revision : 'no_stream';
-  };
+  const head = (stream: string): number | 'no_stream' => headOf(sql.head.get(stream));
 
   // SQLite reads LIMIT -1 as "no limit".
   const limitOf = (limit: number | undefined): number => limit ?? -1;

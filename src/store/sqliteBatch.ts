@@ -67,11 +67,26 @@ export type AppendOutcome =
   | { readonly _tag: 'IdTaken'; readonly message: string }
   | { readonly _tag: 'Failed'; readonly message: string };
 
-type Row = Record<string, SQLOutputValue>;
+export type Row = Record<string, SQLOutputValue>;
 
-const numberOf = (row: Row | undefined, key: string): number | undefined => {
-  const value = row?.[key];
-  return typeof value === 'number' ? value : undefined;
+export const text = (row: Row, key: string): string => {
+  const value = row[key];
+  if (typeof value !== 'string')
+    throw new Error(`events.${key}: expected text, got ${typeof value}`);
+  return value;
+};
+
+export const integer = (row: Row, key: string): number => {
+  const value = row[key];
+  if (typeof value !== 'number')
+    throw new Error(`events.${key}: expected integer, got ${typeof value}`);
+  return value;
+};
+
+/** The stream's last revision from a `SELECT MAX(revision) AS revision` row. */
+export const headOf = (row: Row | undefined): number | 'no_stream' => {
+  const revision = row?.['revision'];
+  return typeof revision === 'number' ? revision : 'no_stream';
 };
 
 const messageOf = (error: unknown): string =>
@@ -137,15 +152,14 @@ export class BatchWriter {
 
   #appendInTx({ stream, events, expected }: AppendRequest): AppendOutcome {
     const sql = this.#sql;
-    const revision = numberOf(sql.head.get(stream), 'revision');
-    const actual = revision === undefined ? 'no_stream' : revision;
+    const actual = headOf(sql.head.get(stream));
     const first = firstRevision(expected);
     if (actual !== expected) {
       const found = sql.found.all(stream, first, events.length).map((row) => ({
-        id: String(row['id']),
-        revision: numberOf(row, 'revision') ?? -1,
-        position: numberOf(row, 'position') ?? -1,
-        at: String(row['at']),
+        id: text(row, 'id'),
+        revision: integer(row, 'revision'),
+        position: integer(row, 'position'),
+        at: text(row, 'at'),
       }));
       const last = found.at(-1);
       return last !== undefined && isRetriedAppend(found, events)
@@ -155,9 +169,8 @@ export class BatchWriter {
     const at = new Date().toISOString();
     let position = 0;
     for (const [i, e] of events.entries()) {
-      position =
-        numberOf(sql.insert.get(stream, first + i, e.id, e.type, e.data, at), 'position') ??
-        position;
+      const row = sql.insert.get(stream, first + i, e.id, e.type, e.data, at);
+      if (row !== undefined) position = integer(row, 'position');
     }
     return { _tag: 'Appended', revision: first + events.length - 1, position, at };
   }
