@@ -13,6 +13,7 @@ import {
   type Summary,
   type HistoryEvent,
   act,
+  weftNode,
 } from '../support/weft.ts';
 
 /**
@@ -46,7 +47,7 @@ const weft = (
 ) =>
   new Promise<Result>((resolve, reject) => {
     const started = performance.now();
-    const child = spawn(process.execPath, [BIN, ...args, '--nats', url], {
+    const child = spawn(weftNode(), [BIN, ...args, '--nats', url], {
       cwd: ROOT,
       env: { ...process.env, WEFT_PREFIX: 'weft', WEFT_STORE: 'memory:' },
       stdio: ['ignore', 'pipe', 'pipe'],

@@ -12,6 +12,7 @@ import {
   type Stack,
   type TestClient,
   type Summary,
+  weftNode,
 } from '../support/weft.ts';
 
 /**
@@ -205,7 +206,7 @@ describe('events and lists', () => {
 
 describe('replay from the command line', () => {
   const weft = (...args: string[]) =>
-    spawnSync(process.execPath, ['bin/weft.js', ...args], { encoding: 'utf8', timeout: 30_000 });
+    spawnSync(weftNode(), ['bin/weft.js', ...args], { encoding: 'utf8', timeout: 30_000 });
 
   it('shows a real run event by event, and checks the whole store, finding an edited stream', async () => {
     const runId = 'replayed-run-1';

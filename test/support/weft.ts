@@ -1,5 +1,5 @@
-import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -11,6 +11,32 @@ import { waitFor } from './wait.ts';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/weft.js', import.meta.url));
+
+const nodeMajor = (binary: string): number =>
+  Number(
+    /^v(\d+)\./.exec(execFileSync(binary, ['--version'], { encoding: 'utf8' }).trim())?.[1] ?? 0,
+  );
+
+let pinnedNode: string | undefined;
+/**
+ * The Node 24 that runs weft in tests: the `node` devDependency (node_modules/.bin/node), else the
+ * test runner's own node when that is 24 or later. Under an older node `bin/weft.js` re-launches
+ * itself as a child, so the pid a test holds would be a wrapper, not the runtime, and a SIGKILL
+ * of it would leave the runtime running: that is refused here, loudly, instead.
+ */
+export const weftNode = (): string => {
+  if (pinnedNode !== undefined) return pinnedNode;
+  const devDependency = join(ROOT, 'node_modules', '.bin', 'node');
+  const candidates = [...(existsSync(devDependency) ? [devDependency] : []), process.execPath];
+  const found = candidates.find((binary) => nodeMajor(binary) >= 24);
+  if (found === undefined)
+    throw new Error(
+      `tests need Node 24 to run weft (run \`npm install\`, which provides node@24 in ` +
+        `node_modules/.bin/node); found ${candidates.map((c) => `${c} ${String(nodeMajor(c))}`).join(', ')}`,
+    );
+  pinnedNode = found;
+  return found;
+};
 
 export interface WeftProcess {
   readonly child: ChildProcess;
@@ -25,7 +51,7 @@ export const spawnWeft = async (
   ready: RegExp,
   env: NodeJS.ProcessEnv = {},
 ): Promise<WeftProcess> => {
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(weftNode(), [BIN, ...args], {
     cwd: ROOT,
     env: { ...process.env, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
