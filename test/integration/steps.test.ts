@@ -156,22 +156,34 @@ describe('composite steps on real NATS', () => {
 });
 
 describe('durable timers', () => {
-  it('fires a sleep once, not early, across a runtime restart', async () => {
+  it('fires a sleep once, from the restarted runtime, not before its due time', async () => {
+    // Long enough to outlast a graceful restart on a slow machine; asserted below, so a restart
+    // slower than this fails the test instead of letting it pass without proving anything.
+    const napMs = 6_000;
     const blueprint = {
       name: 'sleeper',
-      steps: [{ id: 'nap', type: 'sleep', duration: '1500ms' }, act('after', 'echo')],
+      steps: [{ id: 'nap', type: 'sleep', duration: `${napMs}ms` }, act('after', 'echo')],
     };
     const { runId } = await client.call<{ runId: string }>('weft.runs.start', {
       blueprint,
       input: 'z',
     });
+    const scheduled = await waitFor(async () =>
+      (await history(runId)).find((e) => e.type === 'TimerScheduled'),
+    );
+    const dueAt = Number(scheduled?.data['dueAt']);
+    // The old runtime has exited (code 0) when this returns, so only the new one can fire it.
     await stack.restartRuntime();
-    await waitFor(statusIs(runId, 'completed'), { timeoutMs: 15_000 });
-    const events = await history(runId);
-    const scheduled = events.find((e) => e.type === 'TimerScheduled');
-    const fired = events.filter((e) => e.type === 'TimerFired');
+    const newRuntimeUpAt = Date.now();
+    expect(newRuntimeUpAt, 'the sleep outlasted the restart').toBeLessThan(dueAt);
+    expect((await history(runId)).map((e) => e.type)).not.toContain('TimerFired');
+
+    await waitFor(statusIs(runId, 'completed'), { timeoutMs: napMs + 15_000 });
+    const fired = (await history(runId)).filter((e) => e.type === 'TimerFired');
     expect(fired).toHaveLength(1);
-    expect(Date.parse(fired[0]?.at ?? '')).toBeGreaterThanOrEqual(Number(scheduled?.data.dueAt));
+    const firedAt = Date.parse(fired[0]?.at ?? '');
+    expect(firedAt).toBeGreaterThanOrEqual(dueAt);
+    expect(firedAt).toBeGreaterThan(newRuntimeUpAt);
     expect((await get(runId)).output).toEqual({ step: 'after', got: null });
   });
 });
