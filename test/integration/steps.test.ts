@@ -247,7 +247,7 @@ describe('signals and queries', () => {
     const blueprint = {
       name: 'early_signal',
       steps: [
-        act('first', 'slow', { input: { ms: 300 } }),
+        act('first', 'slow', { input: { ms: 2_000 } }),
         { id: 'gate', type: 'wait', signal: 'go' },
       ],
     };
@@ -255,6 +255,12 @@ describe('signals and queries', () => {
     client.nc.publish(`weft.runs.${runId}.signal.go`, JSON.stringify({ early: true }));
     await waitFor(statusIs(runId, 'completed'), { timeoutMs: 15_000 });
     expect((await get(runId)).output).toEqual({ early: true });
+    // The history, not the clock, shows that the signal came before the wait step was reached.
+    const types = (await history(runId)).map((e) =>
+      e.type === 'StepCompleted' ? `StepCompleted:${String(e.data['stepId'])}` : e.type,
+    );
+    expect(types.indexOf('SignalReceived')).toBeGreaterThan(-1);
+    expect(types.indexOf('SignalReceived')).toBeLessThan(types.indexOf('StepCompleted:first'));
   });
 });
 
