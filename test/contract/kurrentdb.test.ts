@@ -41,6 +41,6 @@ describe('kurrentdb adapter without a server', () => {
   );
 
   it('throws at once on a malformed connection string', () => {
-    expect(() => makeKurrentStore('kurrentdb://')).toThrow();
+    expect(() => makeKurrentStore('kurrentdb://')).toThrow(/expected kurrentdb:\/\//u);
   });
 });

@@ -80,7 +80,7 @@ describe('test support: nats-server harness', () => {
     server = await startNatsServer({ jetstream: false });
     const nc = await connect({ servers: server.url });
     try {
-      await expect(jetstreamManager(nc)).rejects.toThrow();
+      await expect(jetstreamManager(nc)).rejects.toThrow('jetstream is not enabled');
     } finally {
       await nc.close();
     }
