@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EventStore } from '../../src/store/EventStore.ts';
 import { StoreUnavailable } from '../../src/store/errors.ts';
 import { makeStore, parseStoreUrl, storeLayer } from '../../src/store/layers.ts';
+import { defectOf } from './eventStore.contract.ts';
 
 const dirs: string[] = [];
 afterEach(() => {
@@ -106,10 +107,8 @@ describe('storeLayer', () => {
   });
 
   it('dies on a malformed URL: a configuration bug, not an outage', async () => {
-    const exit = await Effect.runPromise(
-      Effect.exit(Layer.build(storeLayer('nope')).pipe(Effect.scoped)),
-    );
-    expect(exit._tag).toBe('Failure');
-    if (exit._tag === 'Failure') expect(String(exit.cause)).toMatch(/unsupported store URL/);
+    const defect = await defectOf(Layer.build(storeLayer('nope')).pipe(Effect.scoped));
+    expect(defect).toBeInstanceOf(Error);
+    expect((defect as Error).message).toMatch(/^unsupported store URL "nope"/u);
   });
 });

@@ -1,7 +1,7 @@
 import { Effect } from 'effect';
 import { describe, expect, it } from 'vitest';
 import { makeMemoryStore } from '../../src/store/memory.ts';
-import { eventStoreContract } from './eventStore.contract.ts';
+import { defectOf, eventStoreContract } from './eventStore.contract.ts';
 
 eventStoreContract('memory', () => makeMemoryStore());
 
@@ -29,8 +29,12 @@ describe('memory store', () => {
       { id: 'fresh', type: 'T', data: null },
       { id: 'dup', type: 'T', data: null },
     ];
-    const exit = await Effect.runPromise(Effect.exit(store.append('b', batch, 'no_stream')));
-    expect(exit._tag).toBe('Failure');
-    expect(await Effect.runPromise(store.readAll())).toHaveLength(1);
+    expect(await defectOf(store.append('b', batch, 'no_stream'))).toEqual(
+      new Error('append to b: event id dup already used'),
+    );
+    expect(await Effect.runPromise(store.revision('b'))).toBe('no_stream');
+    expect((await Effect.runPromise(store.readAll())).map((e) => [e.stream, e.id])).toEqual([
+      ['a', 'dup'],
+    ]);
   });
 });

@@ -6,7 +6,7 @@ import { Effect } from 'effect';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EventStoreShape } from '../../src/store/EventStore.ts';
 import { makeSqliteStore } from '../../src/store/sqlite.ts';
-import { eventStoreContract } from './eventStore.contract.ts';
+import { defectOf, eventStoreContract } from './eventStore.contract.ts';
 
 const dirs: string[] = [];
 const tempDir = (): string => {
@@ -92,17 +92,18 @@ describe('sqlite store', () => {
     await run(b.close());
   });
 
-  it('rolls back a whole append when one of its events fails to insert', async () => {
+  it('treats an id already used in another stream as a defect and rolls back the whole append', async () => {
     const store = makeSqliteStore(join(tempDir(), 'events.db'));
     await run(store.append('a', [{ id: 'dup', type: 'T', data: null }], 'no_stream'));
     const batch = [
       { id: 'fresh', type: 'T', data: null },
       { id: 'dup', type: 'T', data: null },
     ];
-    const exit = await run(Effect.exit(store.append('b', batch, 'no_stream')));
-    expect(exit._tag).toBe('Failure');
+    expect(await defectOf(store.append('b', batch, 'no_stream'))).toEqual(
+      new Error('append to b: an event id is already used (UNIQUE constraint failed: events.id)'),
+    );
     expect(await run(store.revision('b'))).toBe('no_stream');
-    expect(await run(store.readAll())).toHaveLength(1);
+    expect((await run(store.readAll())).map((e) => [e.stream, e.id])).toEqual([['a', 'dup']]);
     // The failed transaction left no lock or open transaction behind.
     expect(
       (await run(store.append('b', [{ id: 'fresh', type: 'T', data: null }], 'no_stream')))
