@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import * as Effect from 'effect/Effect';
 import * as Result from 'effect/Result';
 import type { Json } from '../blueprints/json.ts';
@@ -909,9 +910,13 @@ export class RunSupervisor {
 
   /**
    * Records a signal once (a repeated `signalId` is accepted and not recorded again). The run must be
-   * running and accept the name: `unknown_signal` otherwise.
+   * running and accept the name: `unknown_signal` otherwise. A signal sent without an id is given a
+   * fresh one: two runtimes deciding two such signals with equal payloads at the same revision
+   * would otherwise append identical events, and the store would take the second for a retry of
+   * the first (both accepted, one recorded).
    */
-  async signal(runId: string, name: string, payload: Json, signalId?: string): Promise<void> {
+  async signal(runId: string, name: string, payload: Json, sentId?: string): Promise<void> {
+    const signalId = sentId ?? randomUUID();
     await this.#inMailbox(runId, () =>
       this.#transact(runId, (run) => {
         const status = statusOf(run.snapshot);
@@ -925,18 +930,8 @@ export class RunSupervisor {
             accepted: [...run.handlers.signals.keys()],
           });
         }
-        if (
-          signalId !== undefined &&
-          run.snapshot.context.signals.some((s) => s.signalId === signalId)
-        )
-          return undefined;
-        return {
-          type: 'SignalReceived',
-          name,
-          payload,
-          handler,
-          ...(signalId === undefined ? {} : { signalId }),
-        };
+        if (run.snapshot.context.signals.some((s) => s.signalId === signalId)) return undefined;
+        return { type: 'SignalReceived', name, payload, handler, signalId };
       }),
     );
   }
