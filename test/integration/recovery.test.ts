@@ -1,0 +1,247 @@
+import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
+import * as Effect from 'effect/Effect';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import type { Json } from '../../src/blueprints/json.ts';
+import { parseDuration } from '../../src/blueprints/duration.ts';
+import { toRunEvent, type RunEvent } from '../../src/machines/events.ts';
+import { extensionsOf, handlersOf, type Handlers } from '../../src/machines/handlers.ts';
+import { compiledFor } from '../../src/machines/replay.ts';
+import { react, replay, statusOf } from '../../src/machines/run.ts';
+import { eventId } from '../../src/store/eventId.ts';
+import { makeSqliteStore } from '../../src/store/sqlite.ts';
+import { runStream } from '../../src/store/streams.ts';
+import { waitFor } from '../support/wait.ts';
+import {
+  startServe,
+  startStack,
+  type HistoryEvent,
+  type Stack,
+  type Summary,
+} from '../support/weft.ts';
+
+/**
+ * README "Guarantees", "Restarts lose nothing": on start the runtime reconciles child runs — a child
+ * that ended while nobody listened is delivered to its parent; one never started is started.
+ *
+ * Each test leaves the store as a runtime that crashed at that point would have left it, with the
+ * runtime down, and then starts a runtime on it. Children wait for a signal, so nothing ends
+ * unless the test makes it.
+ */
+
+let stack: Stack;
+
+const dbPath = () => join(stack.dir, 'events.db');
+
+beforeAll(async () => {
+  stack = await startStack();
+});
+
+afterAll(() => stack.stop());
+
+// A test that failed half way may have left the runtime down; the next one starts with one up.
+beforeEach(async () => {
+  if (stack.runtime.child.exitCode === null && stack.runtime.child.signalCode === null) return;
+  stack.runtime = await startServe(stack.nats.url, stack.store);
+});
+
+const history = async (runId: string): Promise<HistoryEvent[]> =>
+  (await stack.client.call<{ events: HistoryEvent[] }>(`weft.runs.${runId}.history`, {})).events;
+
+/** Puts a child blueprint that waits for signal `go` (its output: the signal's payload) and a parent running it as step `sub`. */
+const putFamily = async (name: string): Promise<string> => {
+  const child = `${name}_child`;
+  await stack.client.call('weft.blueprints.put', {
+    blueprint: { name: child, steps: [{ id: 'go', type: 'wait', signal: 'go' }] },
+  });
+  await stack.client.call('weft.blueprints.put', {
+    blueprint: { name, steps: [{ id: 'sub', type: 'child', blueprint: child }] },
+  });
+  return name;
+};
+
+/** Starts the parent and waits until its child is running and waiting; returns both ids. */
+const startFamily = async (parent: string) => {
+  const { runId } = await stack.client.call<{ runId: string }>('weft.runs.start', {
+    blueprint: parent,
+  });
+  const requested = await waitFor(
+    async () => (await history(runId)).find((e) => e.type === 'ChildRequested'),
+    { message: `ChildRequested in ${runId}` },
+  );
+  const childRunId = String(requested?.data['childRunId']);
+  await waitFor(
+    async () =>
+      (await history(childRunId)).some(
+        (e) => e.type === 'StepEntered' && e.data['stepId'] === 'go',
+      ),
+    { message: `child ${childRunId} waiting for its signal` },
+  );
+  return { runId, childRunId };
+};
+
+const stopRuntime = async () => {
+  const code = await stack.runtime.stop();
+  expect(code, stack.runtime.output()).toBe(0);
+};
+
+const startRuntime = async () => {
+  stack.runtime = await startServe(stack.nats.url, stack.store);
+};
+
+/** Event types of a stream, read straight from the sqlite file (the runtime is down). */
+const storedTypes = (runId: string): string[] => {
+  const db = new DatabaseSync(dbPath(), { readOnly: true });
+  try {
+    return db
+      .prepare('SELECT type FROM events WHERE stream = ? ORDER BY revision')
+      .all(runStream(runId))
+      .map((row) => String(row['type']));
+  } finally {
+    db.close();
+  }
+};
+
+/**
+ * Records `fact` in a run's stream as the runtime does (read, replay, react, append expecting the
+ * revision read, deterministic event ids) through the sqlite EventStore adapter, and nothing else:
+ * what a runtime that crashed right after this append would have left. Returns the events appended.
+ */
+const appendAsRuntime = async (
+  runId: string,
+  makeFact: (handlers: Handlers) => RunEvent,
+): Promise<RunEvent[]> => {
+  const store = makeSqliteStore(dbPath());
+  try {
+    const stream = runStream(runId);
+    const recorded = await Effect.runPromise(store.read(stream));
+    const { compiled, name, version } = compiledFor(recorded);
+    const events = recorded.map(toRunEvent);
+    const snapshot = replay(compiled, events);
+    expect(statusOf(snapshot)).toBe('running');
+    const started = events[0];
+    const extensions = started?.type === 'RunStarted' ? started.extensions : undefined;
+    const fact = makeFact(handlersOf(compiled, extensionsOf(extensions)));
+    const reaction = await react(
+      compiled,
+      snapshot,
+      { id: runId, blueprint: name, version },
+      fact,
+      {
+        now: Date.now(),
+        parseDuration,
+      },
+    );
+    const first = recorded.length;
+    const newEvents = reaction.events.map((event, i) => {
+      const { type, ...rest } = event;
+      const data = rest as unknown as Json;
+      return { id: eventId(stream, first + i, type, data), type, data };
+    });
+    await Effect.runPromise(store.append(stream, newEvents, first - 1));
+    return [...reaction.events];
+  } finally {
+    await Effect.runPromise(store.close());
+  }
+};
+
+const waitForEnd = (runId: string) =>
+  waitFor(
+    async () => {
+      const summary = await stack.client.call<Summary>(`weft.runs.${runId}.get`);
+      return summary.status === 'running' ? undefined : summary;
+    },
+    { timeoutMs: 20_000, message: `run ${runId} ended` },
+  );
+
+describe('child runs are reconciled when the runtime starts', () => {
+  it('delivers a child that completed while no runtime was up to its parent, which completes with its output', async () => {
+    const { runId, childRunId } = await startFamily(await putFamily('rc_done'));
+    await stopRuntime();
+
+    const appended = await appendAsRuntime(childRunId, (handlers) => ({
+      type: 'SignalReceived',
+      name: 'go',
+      payload: { approvedBy: 'offline' },
+      handler: handlers.signals.get('go') ?? 'store',
+    }));
+    expect(appended[0]?.type).toBe('SignalReceived');
+    expect(appended.at(-1), 'the child ended').toEqual({
+      type: 'RunCompleted',
+      output: { approvedBy: 'offline' },
+    });
+    expect(storedTypes(runId), 'the parent never heard of it').toEqual([
+      'RunStarted',
+      'StepEntered',
+      'ChildRequested',
+    ]);
+
+    await startRuntime();
+    const summary = await waitForEnd(runId);
+    expect(summary).toMatchObject({ status: 'completed', output: { approvedBy: 'offline' } });
+    const delivered = (await history(runId)).filter((e) => e.type === 'ChildCompleted');
+    expect(delivered.map((e) => e.data)).toEqual([
+      { stepId: 'sub', childRunId, output: { approvedBy: 'offline' } },
+    ]);
+  });
+
+  it('delivers a child that was cancelled while no runtime was up to its parent as ChildFailed, and the parent fails', async () => {
+    const { runId, childRunId } = await startFamily(await putFamily('rc_cancelled'));
+    await stopRuntime();
+
+    const appended = await appendAsRuntime(childRunId, () => ({
+      type: 'RunCancelled',
+      reason: 'cancelled offline',
+    }));
+    expect(appended.map((e) => e.type)).toEqual(['RunCancelled']);
+    expect(storedTypes(runId)).toEqual(['RunStarted', 'StepEntered', 'ChildRequested']);
+
+    await startRuntime();
+    const summary = await waitForEnd(runId);
+    expect(summary).toMatchObject({ status: 'failed', error: { stepId: 'sub' } });
+    const delivered = (await history(runId)).filter((e) => e.type === 'ChildFailed');
+    expect(delivered).toHaveLength(1);
+    expect(delivered[0]?.data).toMatchObject({
+      stepId: 'sub',
+      childRunId,
+      error: { code: 'child_cancelled', retryable: false },
+    });
+  });
+
+  it('starts a child the parent requested but whose start was lost, and the parent completes with its output', async () => {
+    const { runId, childRunId } = await startFamily(await putFamily('rc_unstarted'));
+    await stopRuntime();
+
+    // The parent's ChildRequested and the child's RunStarted are two appends, the child's second:
+    // a crash between them leaves the parent's stream as it is and no child stream.
+    const db = new DatabaseSync(dbPath());
+    try {
+      db.prepare('DELETE FROM events WHERE stream = ?').run(runStream(childRunId));
+    } finally {
+      db.close();
+    }
+    expect(storedTypes(childRunId)).toEqual([]);
+    expect(storedTypes(runId)).toEqual(['RunStarted', 'StepEntered', 'ChildRequested']);
+
+    await startRuntime();
+    const started = await waitFor(async () => (await history(childRunId).catch(() => []))[0], {
+      message: `child ${childRunId} started again`,
+    });
+    expect(started).toMatchObject({
+      type: 'RunStarted',
+      data: { runId: childRunId, parent: { runId, stepId: 'sub' } },
+    });
+    await waitFor(
+      async () =>
+        (await history(childRunId)).some(
+          (e) => e.type === 'StepEntered' && e.data['stepId'] === 'go',
+        ),
+      { message: `child ${childRunId} waiting for its signal` },
+    );
+
+    await stack.client.call(`weft.runs.${childRunId}.signal.go`, { restartedChild: true });
+    const summary = await waitForEnd(runId);
+    expect(summary).toMatchObject({ status: 'completed', output: { restartedChild: true } });
+    expect((await history(runId)).filter((e) => e.type === 'ChildCompleted')).toHaveLength(1);
+  });
+});
