@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { monotonicMs, waitFor } from '../support/wait.ts';
 import type { TestClient, WeftProcess } from '../support/weft.ts';
 import {
+  countStoredEvents,
   FAULT_WORKER,
   listAll,
   pool,
@@ -15,13 +16,16 @@ import {
 /**
  * 200 runs of a 5-step blueprint in flight; the runtime is killed with SIGKILL three times (each
  * time once the restarted runtime has made progress) and restarted on the same sqlite store. Every
- * run must complete with the right output, and every history must hold exactly one StepCompleted
- * per step.
+ * run must complete with the right output, and every history must hold exactly one StepScheduled
+ * per step, with attempt 1 (recovery re-dispatches the open task, it does not schedule it again),
+ * and one StepCompleted per step with that step's taskId and attempt.
  */
 
 const RUNS = 200;
 const STEPS = ['s1', 's2', 's3', 's4', 's5'];
 const KILLS = 3;
+/** RunStarted, StepScheduled + StepCompleted per step, RunCompleted. */
+const EVENTS_PER_RUN = 2 + 2 * STEPS.length;
 const blueprint = {
   name: 'five_steps',
   steps: STEPS.map((id) => ({ id, type: 'activity', activity: 'work' })),
@@ -42,7 +46,7 @@ afterAll(async () => {
   await h.close();
 });
 
-it('completes 200 five-step runs across three SIGKILLs of the runtime, one StepCompleted per step', async () => {
+it('completes 200 five-step runs across three SIGKILLs of the runtime: each step scheduled once, completed once by its task', async () => {
   let stepCompletedSeen = 0;
   client.nc.subscribe('weft.runs.*.events', {
     callback: (error, msg) => {
@@ -59,6 +63,7 @@ it('completes 200 five-step runs across three SIGKILLs of the runtime, one StepC
   );
 
   const killedAt: number[] = [];
+  const unfinishedAtKill: number[] = [];
   for (let kill = 1; kill <= KILLS; kill++) {
     // Kill once this runtime incarnation has recorded some progress (events are published after the append).
     const threshold = stepCompletedSeen + 150;
@@ -68,6 +73,12 @@ it('completes 200 five-step runs across three SIGKILLs of the runtime, one StepC
     });
     await runtime.kill9();
     killedAt.push(stepCompletedSeen);
+    // The kill hit runs in flight: the store (read with the runtime dead) holds unfinished ones.
+    const unfinished = [...countStoredEvents(h.dbPath).byStream].filter(
+      ([stream, n]) => stream.startsWith('run-') && n < EVENTS_PER_RUN,
+    );
+    unfinishedAtKill.push(unfinished.length);
+    expect(unfinished.length, `runs unfinished at kill ${kill}`).toBeGreaterThan(0);
     runtime = await h.serve();
   }
 
@@ -101,12 +112,28 @@ it('completes 200 five-step runs across three SIGKILLs of the runtime, one StepC
       ).toHaveLength(1);
       expect(events.at(-1)?.type).toBe('RunCompleted');
       expect(events.map((e) => e.revision)).toEqual(events.map((_, r) => r));
+      // A restart re-dispatches an open task with its taskId and attempt; it never schedules again.
+      const scheduled = events.filter((e) => e.type === 'StepScheduled');
+      expect(
+        scheduled.map((e) => [e.data['stepId'], e.data['attempt']]),
+        `StepScheduled of ${runId}`,
+      ).toEqual(STEPS.map((step) => [step, 1]));
+      for (const done of events.filter((e) => e.type === 'StepCompleted')) {
+        const step = scheduled.find((e) => e.data['stepId'] === done.data['stepId']);
+        expect(
+          [done.data['taskId'], done.data['attempt']],
+          `StepCompleted of ${String(done.data['stepId'])} in ${runId}`,
+        ).toEqual([step?.data['taskId'], step?.data['attempt']]);
+      }
+      expect(new Set(scheduled.map((e) => e.data['taskId'])).size, `taskIds of ${runId}`).toBe(
+        STEPS.length,
+      );
     },
   );
 
   console.log(
     `[fault] kill-runtime: ${RUNS} runs complete in ${seconds(elapsed)} s across ${KILLS} SIGKILLs ` +
-      `(at ${killedAt.join('/')} StepCompleted seen), ${stepCompleted} StepCompleted, ${duplicates} duplicates`,
+      `(at ${killedAt.join('/')} StepCompleted seen, ${unfinishedAtKill.join('/')} runs unfinished), ${stepCompleted} StepCompleted, ${duplicates} duplicates`,
   );
   expect(stepCompleted).toBe(RUNS * STEPS.length);
   expect(duplicates).toBe(0);
