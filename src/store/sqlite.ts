@@ -13,6 +13,7 @@ import { StoreUnavailable, VersionConflict } from './errors.ts';
 import { checkAppend, checkRead, parseJson } from './shared.ts';
 import {
   BatchWriter,
+  type ConnectionSettings,
   headOf,
   integer,
   text,
@@ -59,6 +60,21 @@ const unavailable = (what: string) => (cause: unknown) =>
     cause,
   });
 
+/** One committed batch, as told to `SqliteStoreOptions.onCommit`. */
+export interface SqliteCommit {
+  /** `runtime`: inline on the store's own connection; `writer`: on the writer thread's. */
+  readonly thread: 'runtime' | 'writer';
+  /** How many appends shared the batch's transaction. */
+  readonly appends: number;
+  /** The settings of the connection that committed it. */
+  readonly settings: ConnectionSettings;
+}
+
+export interface SqliteStoreOptions {
+  /** Told after each batch is committed and answered (for tests and metrics); must not throw. */
+  readonly onCommit?: (commit: SqliteCommit) => void;
+}
+
 interface Committer {
   readonly submit: (request: AppendRequest) => Promise<AppendOutcome>;
   readonly close: () => Promise<void>;
@@ -81,7 +97,11 @@ const WRITER_URL = new URL(
  * other's lock. The thread starts on first need. If it dies, its appends in flight fail (none is
  * answered as done without its COMMIT) and commits stay on this thread.
  */
-const committer = (db: DatabaseSync, path: string): Committer => {
+const committer = (
+  db: DatabaseSync,
+  path: string,
+  onCommit: SqliteStoreOptions['onCommit'],
+): Committer => {
   const writer = new BatchWriter(db);
   type Waiting = {
     readonly request: AppendRequest;
@@ -89,6 +109,7 @@ const committer = (db: DatabaseSync, path: string): Committer => {
   };
   let queue: Waiting[] = [];
   let thread: Worker | undefined;
+  let threadSettings: ConnectionSettings | undefined;
   let threadBroken = path === ':memory:';
   let nextBatch = 0;
   const sent = new Map<number, readonly Waiting[]>();
@@ -113,10 +134,14 @@ const committer = (db: DatabaseSync, path: string): Committer => {
     const worker = new Worker(WRITER_URL, { workerData: { weftSqliteWriter: path } });
     worker.on('message', (message: FromWriter) => {
       if (message.kind === 'open-failed') threadFailed(`sqlite writer: ${message.message}`);
+      if (message.kind === 'ready') threadSettings = message.settings;
       if (message.kind !== 'outcomes') return;
       const batch = sent.get(message.batch) ?? [];
       sent.delete(message.batch);
       answer(batch, message.outcomes);
+      // 'ready' precedes every 'outcomes' on the port, so the settings are known here.
+      if (threadSettings !== undefined)
+        onCommit?.({ thread: 'writer', appends: batch.length, settings: threadSettings });
       if (sent.size === 0) {
         worker.unref();
         drained?.();
@@ -136,6 +161,7 @@ const committer = (db: DatabaseSync, path: string): Committer => {
     lastFlush = now;
     if (threadBroken || (quiet && batch.length === 1 && sent.size === 0)) {
       answer(batch, writer.commit(batch.map((p) => p.request)));
+      onCommit?.({ thread: 'runtime', appends: batch.length, settings: writer.settings });
       return;
     }
     thread ??= startThread();
@@ -170,9 +196,12 @@ const committer = (db: DatabaseSync, path: string): Committer => {
  * Opening is synchronous and throws if the file cannot be opened. Operations after `close` fail
  * with `StoreUnavailable`; `close` is idempotent.
  */
-export const makeSqliteStore = (path: string): EventStoreShape => {
+export const makeSqliteStore = (
+  path: string,
+  options: SqliteStoreOptions = {},
+): EventStoreShape => {
   const db = openDatabase(path);
-  const commits = committer(db, path);
+  const commits = committer(db, path, options.onCommit);
   let closing: Promise<void> | undefined;
 
   const sql = {

@@ -49,6 +49,18 @@ export const openDatabase = (path: string): DatabaseSync => {
   return db;
 };
 
+/** What a connection commits with, as SQLite reports it (not merely what was asked for). */
+export interface ConnectionSettings {
+  readonly journalMode: string;
+  /** 2 is FULL: the WAL is fsynced before a commit returns. */
+  readonly synchronous: number;
+}
+
+const settingsOf = (db: DatabaseSync): ConnectionSettings => ({
+  journalMode: text(db.prepare('PRAGMA journal_mode').get() ?? {}, 'journal_mode'),
+  synchronous: integer(db.prepare('PRAGMA synchronous').get() ?? {}, 'synchronous'),
+});
+
 /** One append as the writer receives it: the data already serialised. */
 export interface AppendRequest {
   readonly stream: string;
@@ -94,11 +106,14 @@ const messageOf = (error: unknown): string =>
 
 /** Commits batches of appends, one transaction (one fsync) per batch. Synchronous. */
 export class BatchWriter {
+  /** The settings of the connection this writer commits on, read once when it is made. */
+  readonly settings: ConnectionSettings;
   readonly #db: DatabaseSync;
   readonly #sql;
 
   constructor(db: DatabaseSync) {
     this.#db = db;
+    this.settings = settingsOf(db);
     this.#sql = {
       begin: db.prepare('BEGIN IMMEDIATE'),
       commit: db.prepare('COMMIT'),
@@ -184,7 +199,7 @@ export interface ToWriter {
   readonly requests: string;
 }
 export type FromWriter =
-  | { readonly kind: 'ready' }
+  | { readonly kind: 'ready'; readonly settings: ConnectionSettings }
   | { readonly kind: 'open-failed'; readonly message: string }
   | {
       readonly kind: 'outcomes';
@@ -210,7 +225,7 @@ const serve = (path: string): void => {
       outcomes: writer.commit(JSON.parse(message.requests) as AppendRequest[]),
     } satisfies FromWriter);
   });
-  port.postMessage({ kind: 'ready' } satisfies FromWriter);
+  port.postMessage({ kind: 'ready', settings: writer.settings } satisfies FromWriter);
 };
 
 const data: unknown = workerData;

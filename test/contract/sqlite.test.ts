@@ -5,7 +5,7 @@ import { DatabaseSync } from 'node:sqlite';
 import { Effect } from 'effect';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { EventStoreShape } from '../../src/store/EventStore.ts';
-import { makeSqliteStore } from '../../src/store/sqlite.ts';
+import { makeSqliteStore, type SqliteCommit } from '../../src/store/sqlite.ts';
 import { defectOf, eventStoreContract } from './eventStore.contract.ts';
 
 const dirs: string[] = [];
@@ -21,6 +21,9 @@ afterEach(() => {
 
 // A fresh file per test, in a directory that does not exist yet.
 eventStoreContract('sqlite', () => makeSqliteStore(join(tempDir(), 'nested', 'events.db')));
+
+/** `PRAGMA synchronous` of FULL: the WAL is fsynced before a commit returns. */
+const FULL = 2;
 
 const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(effect);
 
@@ -63,10 +66,14 @@ describe('sqlite store', () => {
     await run(second.close());
   });
 
-  it('leaves the file in WAL mode (synchronous is per connection and not visible here)', async () => {
+  it('commits a lone append on its own connection, in WAL mode with synchronous=FULL, and leaves the file in WAL mode', async () => {
     const path = join(tempDir(), 'events.db');
-    const store = makeSqliteStore(path);
+    const commits: SqliteCommit[] = [];
+    const store = makeSqliteStore(path, { onCommit: (c) => commits.push(c) });
     await run(store.append('s', [{ id: 'a', type: 'T', data: 1 }], 'no_stream'));
+    expect(commits).toEqual([
+      { thread: 'runtime', appends: 1, settings: { journalMode: 'wal', synchronous: FULL } },
+    ]);
     const probe = new DatabaseSync(path, { readOnly: true });
     try {
       expect(probe.prepare('PRAGMA journal_mode').get()).toEqual({ journal_mode: 'wal' });
@@ -112,9 +119,10 @@ describe('sqlite store', () => {
     await run(store.close());
   });
 
-  it('commits bursts of concurrent appends (batches of more than one go to its writer thread) durably, in position order, with conflicts kept apart', async () => {
+  it('commits bursts of concurrent appends (batches of more than one go to its writer thread, synchronous=FULL) durably, in position order, with conflicts kept apart', async () => {
     const path = join(tempDir(), 'events.db');
-    const store = makeSqliteStore(path);
+    const commits: SqliteCommit[] = [];
+    const store = makeSqliteStore(path, { onCommit: (c) => commits.push(c) });
     const streams = Array.from({ length: 200 }, (_, i) => `s-${i}`);
     for (const revision of [0, 1, 2]) {
       const expected = revision === 0 ? ('no_stream' as const) : revision - 1;
@@ -141,6 +149,11 @@ describe('sqlite store', () => {
       );
       expect(results.filter((r) => '_tag' in r && r._tag === 'VersionConflict')).toHaveLength(200);
     }
+    // Every append was committed once, in batches; none of more than one on the runtime's thread.
+    expect(commits.reduce((n, c) => n + c.appends, 0)).toBe(3 * 2 * 200);
+    expect(commits.filter((c) => c.appends > 1 && c.thread !== 'writer')).toEqual([]);
+    expect(commits.some((c) => c.thread === 'writer' && c.appends > 1)).toBe(true);
+    for (const c of commits) expect(c.settings).toEqual({ journalMode: 'wal', synchronous: FULL });
     const all = await run(store.readAll());
     expect(all).toHaveLength(600);
     expect(all.every((e, i) => i === 0 || e.position > (all[i - 1]?.position ?? Infinity))).toBe(
