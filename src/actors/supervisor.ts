@@ -183,6 +183,7 @@ export class RunSupervisor {
   readonly #newRunId: () => string;
   #closed = false;
   readonly #limits: Partial<BlueprintLimits>;
+  readonly #maxRunsInMemory: number;
 
   constructor(deps: {
     readonly store: EventStoreShape;
@@ -192,8 +193,11 @@ export class RunSupervisor {
     readonly log?: (message: string) => void;
     /** Validation limits for new blueprints (steps, depth, size, array and map items). */
     readonly limits?: Partial<BlueprintLimits>;
+    /** Running runs kept in memory, least recently used out (default 1,000). */
+    readonly maxRunsInMemory?: number;
   }) {
     this.#limits = deps.limits ?? {};
+    this.#maxRunsInMemory = deps.maxRunsInMemory ?? MAX_RUNS_IN_MEMORY;
     this.#store = deps.store;
     this.#registry = deps.registry;
     this.#effects = deps.effects;
@@ -373,7 +377,7 @@ export class RunSupervisor {
   #keep(runId: string, run: LoadedRun): void {
     if (statusOf(run.snapshot) !== 'running') return;
     this.#runs.set(runId, run);
-    while (this.#runs.size > MAX_RUNS_IN_MEMORY) {
+    while (this.#runs.size > this.#maxRunsInMemory) {
       const oldest = this.#runs.keys().next().value;
       if (oldest === undefined) break;
       this.#runs.delete(oldest);

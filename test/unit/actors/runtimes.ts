@@ -63,12 +63,16 @@ export interface TestRuntime {
 let runIds = 0;
 
 /** A supervisor on `store` with recorded effects, as one runtime of `main.ts` builds it. */
-export const testRuntime = (store: EventStoreShape): TestRuntime => {
+export const testRuntime = (
+  store: EventStoreShape,
+  options: { readonly maxRunsInMemory?: number } = {},
+): TestRuntime => {
   const dispatched: TaskMessage[] = [];
   const supervisor = new RunSupervisor({
     store,
     registry: new BlueprintRegistry(store),
     newRunId: () => `generated-${String(++runIds)}`,
+    ...options,
     effects: {
       dispatch: (task) => dispatched.push(task),
       abortTask: () => undefined,
