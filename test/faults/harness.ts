@@ -1,4 +1,5 @@
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -51,14 +52,79 @@ export const stopProcess = async (p: WeftProcess | undefined, graceMs = 8_000): 
   if (!(await Promise.race([stopped, late]))) await p.kill9();
 };
 
+/**
+ * A TCP relay in front of the NATS server that counts the messages on `subject` the server
+ * delivers through it (the protocol's MSG/HMSG frames; payloads are skipped, not searched). A
+ * process given its `url` talks to NATS as before, and `delivered()` is what NATS handed to that
+ * process alone — e.g. its share of a queue group.
+ */
+export interface NatsTap {
+  readonly url: string;
+  delivered(): number;
+  close(): Promise<void>;
+}
+
+const startNatsTap = async (port: number, subject: string): Promise<NatsTap> => {
+  let delivered = 0;
+  const sockets = new Set<Socket>();
+  const server = createServer((client) => {
+    const upstream = connect(port, '127.0.0.1');
+    for (const socket of [client, upstream]) {
+      sockets.add(socket);
+      socket.once('close', () => {
+        sockets.delete(socket);
+        client.destroy();
+        upstream.destroy();
+      });
+      socket.on('error', () => socket.destroy());
+    }
+    client.pipe(upstream);
+    upstream.pipe(client);
+    let pending = Buffer.alloc(0);
+    let skip = 0;
+    upstream.on('data', (chunk: Buffer) => {
+      pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
+      for (;;) {
+        if (skip > 0) {
+          const n = Math.min(skip, pending.length);
+          pending = pending.subarray(n);
+          skip -= n;
+          if (skip > 0) return;
+        }
+        const eol = pending.indexOf('\r\n');
+        if (eol < 0) return;
+        const [op, frameSubject, ...rest] = pending.subarray(0, eol).toString('latin1').split(' ');
+        pending = pending.subarray(eol + 2);
+        if (op === 'MSG' || op === 'HMSG') {
+          if (frameSubject === subject) delivered++;
+          // The last field is the frame's payload size (headers included); then CRLF.
+          skip = Number(rest.at(-1)) + 2;
+        }
+      }
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return {
+    url: `nats://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    delivered: () => delivered,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy();
+        server.close(() => resolve());
+      }),
+  };
+};
+
 export interface Harness {
   readonly nats: NatsServerHandle;
   readonly dir: string;
   /** `sqlite:<dir>/events.db` */
   readonly store: string;
   readonly dbPath: string;
-  /** `weft serve` on this harness's NATS and store, with extra environment. */
-  serve(env?: NodeJS.ProcessEnv): Promise<WeftProcess>;
+  /** `weft serve` on this harness's NATS (or `natsUrl`, e.g. a tap's) and store, with extra environment. */
+  serve(env?: NodeJS.ProcessEnv, natsUrl?: string): Promise<WeftProcess>;
+  /** A tap on this harness's NATS counting deliveries of `subject`; closed by `close()`. */
+  tap(subject: string): Promise<NatsTap>;
   /** `weft worker <module>`; `concurrency` → `--concurrency`. */
   worker(module?: string, concurrency?: number, env?: NodeJS.ProcessEnv): Promise<WeftProcess>;
   client(): Promise<TestClient>;
@@ -79,17 +145,23 @@ export const startHarness = async (name: string): Promise<Harness> => {
   }
   const processes: WeftProcess[] = [];
   const clients: TestClient[] = [];
+  const taps: NatsTap[] = [];
   return {
     nats,
     dir,
     store,
     dbPath,
-    async serve(env = {}) {
+    async serve(env = {}, natsUrl = nats.url) {
       const p = track(
-        await spawnWeft(['serve', '--nats', nats.url, '--store', store], /runtime serving/, env),
+        await spawnWeft(['serve', '--nats', natsUrl, '--store', store], /runtime serving/, env),
       );
       processes.push(p);
       return p;
+    },
+    async tap(subject) {
+      const t = await startNatsTap(nats.port, subject);
+      taps.push(t);
+      return t;
     },
     async worker(module = FAULT_WORKER, concurrency, env = {}) {
       const args = [
@@ -111,6 +183,7 @@ export const startHarness = async (name: string): Promise<Harness> => {
     async close() {
       for (const c of clients) await c.close().catch(() => undefined);
       await Promise.all(processes.map((p) => stopProcess(p).catch(() => undefined)));
+      for (const t of taps) await t.close().catch(() => undefined);
       await nats.stop().catch(() => undefined);
       rmSync(dir, { recursive: true, force: true });
     },

@@ -8,6 +8,7 @@ import {
   startHarness,
   SUPPORT_WORKER,
   type Harness,
+  type NatsTap,
   type Summary,
   waitForValue,
 } from './harness.ts';
@@ -15,8 +16,10 @@ import {
 /**
  * The same run id started 1,000 times at once from two clients (two NATS connections), served by
  * two runtimes on the same sqlite store (the gateway's queue group splits the requests between
- * them, so the race is decided by the store's expected revision, not by one process's mailbox):
- * exactly one run exists, with one RunStarted, and every reply says `existing: true` except one.
+ * them, so the race is decided by the store's expected revision, not by one process's mailbox;
+ * each runtime reaches NATS through a tap that counts the starts delivered to it, and both must have
+ * been given some): exactly one run exists, with one RunStarted, and every reply says
+ * `existing: true` except one.
  */
 
 const STARTS = 1000;
@@ -25,11 +28,13 @@ const RUN_ID = 'same-id-run';
 let h: Harness;
 let a: TestClient;
 let b: TestClient;
+/** What NATS delivered of `weft.runs.start` to each runtime: each runtime talks to NATS through its own tap. */
+let taps: NatsTap[];
 
 beforeAll(async () => {
   h = await startHarness('same-id');
-  await h.serve();
-  await h.serve();
+  taps = [await h.tap('weft.runs.start'), await h.tap('weft.runs.start')];
+  for (const tap of taps) await h.serve({}, tap.url);
   await h.worker(SUPPORT_WORKER);
   a = await h.client();
   b = await h.client();
@@ -39,7 +44,7 @@ afterAll(async () => {
   await h.close();
 });
 
-it('makes one run of 1,000 concurrent starts of one run id from two clients', async () => {
+it('makes one run of 1,000 concurrent starts of one run id from two clients, served by both runtimes', async () => {
   const blueprint = {
     name: 'same_id',
     steps: [{ id: 'only', type: 'activity', activity: 'echo' }],
@@ -82,10 +87,17 @@ it('makes one run of 1,000 concurrent starts of one run id from two clients', as
   const runStarted = events.filter((e) => e.type === 'RunStarted');
   const runs = await listAll(a, { blueprint: 'same_id' });
 
+  const served = taps.map((tap) => tap.delivered());
+
   console.log(
-    `[fault] same-id: ${STARTS} concurrent starts of one id from 2 clients to 2 runtimes in ${seconds(elapsed)} s: ` +
+    `[fault] same-id: ${STARTS} concurrent starts of one id from 2 clients to 2 runtimes in ${seconds(elapsed)} s ` +
+      `(${served.join(' + ')} delivered to each): ` +
       `${fresh.length} new, ${existing.length} existing, ${runStarted.length} RunStarted, ${runs.length} run(s)`,
   );
+  // Both runtimes took part in the race: the queue group gave each some of the starts.
+  expect(served.reduce((x, y) => x + y, 0)).toBe(STARTS);
+  for (const [i, n] of served.entries())
+    expect(n, `starts delivered to runtime ${i + 1}`).toBeGreaterThan(0);
   expect(fresh).toHaveLength(1);
   expect(existing).toHaveLength(STARTS - 1);
   expect(runStarted).toHaveLength(1);
