@@ -13,6 +13,7 @@ import {
   type Summary,
   type HistoryEvent,
   act,
+  testClient,
   weftNode,
 } from '../support/weft.ts';
 
@@ -101,6 +102,10 @@ const PIPE = { name: 'cli_pipe', steps: [act('one', 'echo')] };
 const WAIT = { name: 'cli_wait', steps: [{ id: 'gate', type: 'wait', signal: 'go' }] };
 const FAIL = { name: 'cli_fail', steps: [act('charge', 'declined')] };
 const DOOMED = { name: 'cli_doomed', steps: [act('one', 'echo')] };
+/** The blueprint commands' own copies, so that their first `put` really stores a new blueprint. */
+const STORED = { ...PIPE, name: 'cli_stored' };
+const STORED_WAIT = { ...WAIT, name: 'cli_stored_wait' };
+const STORED_FAIL = { ...FAIL, name: 'cli_stored_fail' };
 /** A bad name and a cycle: two diagnostics. */
 const BAD = {
   name: 'bad name',
@@ -112,9 +117,9 @@ const INLINE = {
 };
 
 const paths = {
-  pipe: '',
-  wait: '',
-  fail: '',
+  stored: '',
+  storedWait: '',
+  storedFail: '',
   doomed: '',
   bad: '',
   inline: '',
@@ -125,9 +130,9 @@ const paths = {
 beforeAll(async () => {
   nats = await startNatsServer();
   dir = mkdtempSync(join(tmpdir(), 'weft-cli-'));
-  paths.pipe = file('pipe.json', PIPE);
-  paths.wait = file('wait.json', WAIT);
-  paths.fail = file('fail.json', FAIL);
+  paths.stored = file('stored.json', STORED);
+  paths.storedWait = file('stored-wait.json', STORED_WAIT);
+  paths.storedFail = file('stored-fail.json', STORED_FAIL);
   paths.doomed = file('doomed.json', DOOMED);
   paths.bad = file('bad.json', BAD);
   paths.inline = file('inline.json', INLINE);
@@ -137,6 +142,14 @@ beforeAll(async () => {
     startServe(nats.url, `sqlite:${join(dir, 'events.db')}`),
     startWorker(nats.url),
   ]);
+  // The blueprints the run commands use, stored here so that each test stands on its own.
+  const client = await testClient(nats.url);
+  try {
+    for (const blueprint of [PIPE, WAIT, FAIL])
+      await client.call('weft.blueprints.put', { blueprint });
+  } finally {
+    await client.close();
+  }
 }, 60_000);
 
 afterAll(async () => {
@@ -170,22 +183,22 @@ describe('the weft CLI against a real runtime', { timeout: 60_000 }, () => {
   it('stores, validates, lists, gets and removes blueprints', async () => {
     const [put, putJson, putFail, putDoomed, putBad, valid, invalid, invalidJson, notJson] =
       await Promise.all([
-        weft(['blueprint', 'put', paths.pipe]),
-        weft(['blueprint', 'put', paths.wait, '--json']),
-        weft(['blueprint', 'put', paths.fail]),
+        weft(['blueprint', 'put', paths.stored]),
+        weft(['blueprint', 'put', paths.storedWait, '--json']),
+        weft(['blueprint', 'put', paths.storedFail]),
         weft(['blueprint', 'put', paths.doomed]),
         weft(['blueprint', 'put', paths.bad]),
-        weft(['blueprint', 'validate', paths.pipe]),
+        weft(['blueprint', 'validate', paths.stored]),
         weft(['blueprint', 'validate', paths.bad]),
         weft(['blueprint', 'validate', paths.bad, '--json']),
         weft(['blueprint', 'validate', paths.notJson]),
       ]);
 
     expect(put.code).toBe(0);
-    expect(put.stdout).toMatch(/^stored: cli_pipe v1 \([0-9a-f]{12}\)\n$/);
+    expect(put.stdout).toMatch(/^stored: cli_stored v1 \([0-9a-f]{12}\)\n$/);
     expect(putJson.code).toBe(0);
     expect(json(putJson)).toEqual({
-      name: 'cli_wait',
+      name: 'cli_stored_wait',
       version: 1,
       hash: expect.stringMatching(/^[0-9a-f]{64}$/) as unknown,
       created: true,
@@ -227,16 +240,16 @@ describe('the weft CLI against a real runtime', { timeout: 60_000 }, () => {
     expect(notJson.stderr).toMatch(/^error \[invalid_json\]: .*not-json\.json is not valid JSON/);
 
     const [again, againJson, get, getJson, list, listJson] = await Promise.all([
-      weft(['blueprint', 'put', paths.pipe]),
-      weft(['blueprint', 'put', paths.pipe, '--json']),
-      weft(['blueprint', 'get', 'cli_pipe']),
-      weft(['blueprint', 'get', 'cli_pipe', '--json']),
+      weft(['blueprint', 'put', paths.stored]),
+      weft(['blueprint', 'put', paths.stored, '--json']),
+      weft(['blueprint', 'get', 'cli_stored']),
+      weft(['blueprint', 'get', 'cli_stored', '--json']),
       weft(['blueprint', 'list']),
       weft(['blueprint', 'list', '--json']),
     ]);
-    const hash = put.stdout.slice('stored: cli_pipe v1 ('.length, -2);
+    const hash = put.stdout.slice('stored: cli_stored v1 ('.length, -2);
     expect(again.code).toBe(0);
-    expect(again.stdout).toBe(`unchanged: cli_pipe v1 (${hash})\n`);
+    expect(again.stdout).toBe(`unchanged: cli_stored v1 (${hash})\n`);
     expect(againJson.code).toBe(0);
     const stored = json(againJson) as {
       name: string;
@@ -244,25 +257,25 @@ describe('the weft CLI against a real runtime', { timeout: 60_000 }, () => {
       hash: string;
       created: boolean;
     };
-    expect(stored).toMatchObject({ name: 'cli_pipe', version: 1, created: false });
+    expect(stored).toMatchObject({ name: 'cli_stored', version: 1, created: false });
     expect(stored.hash.startsWith(hash)).toBe(true);
 
     expect(get.code).toBe(0);
-    expect(json(get)).toEqual(PIPE);
+    expect(json(get)).toEqual(STORED);
     expect(getJson.code).toBe(0);
-    expect(json(getJson)).toEqual({ blueprint: PIPE, version: 1, hash: stored.hash });
+    expect(json(getJson)).toEqual({ blueprint: STORED, version: 1, hash: stored.hash });
 
     expect(list.code).toBe(0);
     expect(list.stdout).toMatch(/^NAME\s+LATEST$/m);
-    for (const name of ['cli_pipe', 'cli_wait', 'cli_fail', 'cli_doomed'])
+    for (const name of ['cli_stored', 'cli_stored_wait', 'cli_stored_fail', 'cli_doomed'])
       expect(list.stdout).toMatch(new RegExp(`^${name}\\s+v1$`, 'm'));
     expect(listJson.code).toBe(0);
     expect(
       (json(listJson) as { blueprints: { name: string; latestVersion: number }[] }).blueprints,
     ).toEqual(
       expect.arrayContaining([
-        { name: 'cli_pipe', latestVersion: 1 },
-        { name: 'cli_wait', latestVersion: 1 },
+        { name: 'cli_stored', latestVersion: 1 },
+        { name: 'cli_stored_wait', latestVersion: 1 },
       ]),
     );
 
@@ -280,8 +293,6 @@ describe('the weft CLI against a real runtime', { timeout: 60_000 }, () => {
     expect(json(rmAgain)).toEqual({ deleted: false });
   });
 
-  let waitedRunId = '';
-
   it('starts runs: --wait, --id twice, an inline blueprint file, a failing run, --input @file', async () => {
     const [waited, waitedJson, inline, failed, failedJson, fromFile, first] = await Promise.all([
       weft(['start', 'cli_pipe', '--input', '{"a":1}', '--wait']),
@@ -296,7 +307,6 @@ describe('the weft CLI against a real runtime', { timeout: 60_000 }, () => {
     expect(waited.code).toBe(0);
     const head = /^run (\S+) completed\n/.exec(waited.stdout);
     expect(head).not.toBeNull();
-    waitedRunId = head?.[1] ?? '';
     expect(JSON.parse(waited.stdout.slice(head?.[0].length))).toEqual({
       step: 'one',
       got: { a: 1 },
@@ -340,7 +350,14 @@ describe('the weft CLI against a real runtime', { timeout: 60_000 }, () => {
   });
 
   it('shows a run, lists runs and prints history', async () => {
-    expect(waitedRunId).not.toBe('');
+    const [waited, listed, ...fails] = await Promise.all([
+      weft(['start', 'cli_pipe', '--input', '{"a":1}', '--wait', '--json']),
+      weft(['start', 'cli_pipe', '--id', 'cli_listed', '--wait']),
+      weft(['start', 'cli_fail', '--wait']),
+      weft(['start', 'cli_fail', '--wait']),
+    ]);
+    expect([waited.code, listed.code, ...fails.map((f) => f.code)]).toEqual([0, 0, 1, 1]);
+    const waitedRunId = (json(waited) as { runId: string }).runId;
     const [get, getJson, history, historyJson, failedRuns] = await Promise.all([
       weft(['get', waitedRunId]),
       weft(['get', waitedRunId, '--json']),
@@ -410,7 +427,7 @@ describe('the weft CLI against a real runtime', { timeout: 60_000 }, () => {
     expect(all).toContainEqual(
       expect.objectContaining({ runId: waitedRunId, status: 'completed', input: { a: 1 } }),
     );
-    expect(all).toContainEqual(expect.objectContaining({ runId: 'cli_once' }));
+    expect(all).toContainEqual(expect.objectContaining({ runId: 'cli_listed' }));
   });
 
   it('queries, signals and cancels runs', async () => {
