@@ -80,7 +80,7 @@ const startNatsTap = async (port: number, subject: string): Promise<NatsTap> => 
     }
     client.pipe(upstream);
     upstream.pipe(client);
-    let pending = Buffer.alloc(0);
+    let pending: Buffer = Buffer.alloc(0);
     let skip = 0;
     upstream.on('data', (chunk: Buffer) => {
       pending = pending.length === 0 ? chunk : Buffer.concat([pending, chunk]);
