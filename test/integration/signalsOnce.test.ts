@@ -76,8 +76,8 @@ it('records a signal once by its Nats-Msg-Id or signalId field, across a runtime
     },
     { timeoutMs: 20_000, message: `run ${RUN} ended` },
   );
-  expect(summary.status).toBe('completed');
-  expect(summary.output).toEqual([
+  expect(summary?.status).toBe('completed');
+  expect(summary?.output).toEqual([
     { n: 1 },
     { signalId: 'field-1', n: 2 },
     { n: 3 },
