@@ -42,6 +42,8 @@ interface World {
   }[];
   /** Fire due timers (sleep, wait timeouts) when nothing else can happen. */
   readonly fireTimers?: boolean;
+  /** Told how many tasks are open each time the world answers one. */
+  readonly onOpenTasks?: (count: number) => void;
 }
 
 const drive = async (blueprint: unknown, input: Json, world: World) => {
@@ -71,8 +73,10 @@ const drive = async (blueprint: unknown, input: Json, world: World) => {
   }
   for (let guard = 0; guard < 5000 && statusOf(snapshot) === 'running'; guard++) {
     const { context } = snapshot;
-    const task = openTasks(context)[0];
+    const open = openTasks(context);
+    const task = open[0];
     if (task !== undefined) {
+      world.onOpenTasks?.(open.length);
       const fn = world.activities?.[task.activity];
       if (fn === undefined) throw new Error(`no activity ${task.activity}`);
       const result = fn(task.input, task.attempt);
@@ -181,8 +185,12 @@ describe('parallel', () => {
     const run = await drive(blueprint, 1, { activities });
     expect(run.status).toBe('completed');
     expect(run.output).toEqual([3, { tagged: 1 }]);
-    const scheduled = run.stream.flatMap((e) => (e.type === 'StepScheduled' ? [e.stepId] : []));
-    expect(scheduled.slice(0, 2).sort()).toEqual(['a1', 'b1']);
+    // Both branches' first steps are scheduled before any step completes.
+    const firstCompleted = run.stream.findIndex((e) => e.type === 'StepCompleted');
+    const scheduledFirst = run.stream
+      .slice(0, firstCompleted)
+      .flatMap((e) => (e.type === 'StepScheduled' ? [e.stepId] : []));
+    expect(scheduledFirst.sort()).toEqual(['a1', 'b1']);
   });
 });
 
@@ -329,6 +337,13 @@ describe('map', () => {
         { id: 'm', type: 'map', concurrency: 2, step: { type: 'activity', activity: 'double' } },
       ],
     };
+    const inFlight: number[] = [];
+    const run = await drive(blueprint, [1, 2, 3, 4, 5], {
+      activities,
+      onOpenTasks: (n) => inFlight.push(n),
+    });
+    expect(run.output).toEqual([2, 4, 6, 8, 10]);
+    expect(inFlight).toEqual([2, 2, 2, 2, 1]);
     const compiled = compile(blueprint);
     const reaction = await react(
       compiled,
