@@ -11,6 +11,7 @@ import { react, replay, statusOf } from '../../src/machines/run.ts';
 import { eventId } from '../../src/store/eventId.ts';
 import { makeSqliteStore } from '../../src/store/sqlite.ts';
 import { runStream } from '../../src/store/streams.ts';
+import { storedTypes } from '../support/storedEvents.ts';
 import { waitFor } from '../support/wait.ts';
 import {
   startServe,
@@ -89,19 +90,6 @@ const startRuntime = async () => {
   stack.runtime = await startServe(stack.nats.url, stack.store);
 };
 
-/** Event types of a stream, read straight from the sqlite file (the runtime is down). */
-const storedTypes = (runId: string): string[] => {
-  const db = new DatabaseSync(dbPath(), { readOnly: true });
-  try {
-    return db
-      .prepare('SELECT type FROM events WHERE stream = ? ORDER BY revision')
-      .all(runStream(runId))
-      .map((row) => String(row['type']));
-  } finally {
-    db.close();
-  }
-};
-
 /**
  * Records `fact` in a run's stream as the runtime does (read, replay, react, append expecting the
  * revision read, deterministic event ids) through the sqlite EventStore adapter, and nothing else:
@@ -170,7 +158,7 @@ describe('child runs are reconciled when the runtime starts', () => {
       type: 'RunCompleted',
       output: { approvedBy: 'offline' },
     });
-    expect(storedTypes(runId), 'the parent never heard of it').toEqual([
+    expect(storedTypes(dbPath(), runId), 'the parent never heard of it').toEqual([
       'RunStarted',
       'StepEntered',
       'ChildRequested',
@@ -194,7 +182,7 @@ describe('child runs are reconciled when the runtime starts', () => {
       reason: 'cancelled offline',
     }));
     expect(appended.map((e) => e.type)).toEqual(['RunCancelled']);
-    expect(storedTypes(runId)).toEqual(['RunStarted', 'StepEntered', 'ChildRequested']);
+    expect(storedTypes(dbPath(), runId)).toEqual(['RunStarted', 'StepEntered', 'ChildRequested']);
 
     await startRuntime();
     const summary = await waitForEnd(runId);
@@ -220,8 +208,8 @@ describe('child runs are reconciled when the runtime starts', () => {
     } finally {
       db.close();
     }
-    expect(storedTypes(childRunId)).toEqual([]);
-    expect(storedTypes(runId)).toEqual(['RunStarted', 'StepEntered', 'ChildRequested']);
+    expect(storedTypes(dbPath(), childRunId)).toEqual([]);
+    expect(storedTypes(dbPath(), runId)).toEqual(['RunStarted', 'StepEntered', 'ChildRequested']);
 
     await startRuntime();
     const started = await waitFor(async () => (await history(childRunId).catch(() => []))[0], {

@@ -1,0 +1,169 @@
+import { join } from 'node:path';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { Subjects } from '../../src/gateway/subjects.ts';
+import { executionsOf, openGate } from '../support/recoveryActivities.ts';
+import { storedTypes } from '../support/storedEvents.ts';
+import { waitFor } from '../support/wait.ts';
+import {
+  act,
+  startServe,
+  startStack,
+  type HistoryEvent,
+  type Stack,
+  type Summary,
+} from '../support/weft.ts';
+
+/**
+ * README "Worker wire protocol" (4) and "Guarantees": a worker offers its result to a runtime on
+ * `weft.tasks.report.<runId>`; when none answers it publishes it to the results stream; it
+ * acknowledges its task only once one of the two has taken the result, and a task whose result
+ * neither took is redelivered, run again and recorded once a runtime is back.
+ *
+ * The activity waits for a gate the test opens, so the runtime is stopped while the task is in
+ * flight; stream and consumer state is read with the JetStream manager API.
+ */
+
+const subjects = new Subjects('weft');
+let stack: Stack;
+let jsm: JetStreamManager;
+
+beforeAll(async () => {
+  stack = await startStack({ workerModule: 'test/support/recoveryActivities.ts' });
+  jsm = await jetstreamManager(stack.client.nc);
+});
+
+afterAll(() => stack.stop());
+
+// A test that failed half way may have left the runtime down; the next one starts with one up.
+beforeEach(async () => {
+  if (stack.runtime.child.exitCode === null && stack.runtime.child.signalCode === null) return;
+  stack.runtime = await startServe(stack.nats.url, stack.store);
+});
+
+const dbPath = () => join(stack.dir, 'events.db');
+
+const history = async (runId: string): Promise<HistoryEvent[]> =>
+  (await stack.client.call<{ events: HistoryEvent[] }>(`weft.runs.${runId}.history`, {})).events;
+
+/** Starts a one-step run of `activity` held at the gate `key`, and waits until the worker runs it. */
+const startHeld = async (activity: string, key: string) => {
+  const blueprint = {
+    name: `rd_${key}`,
+    steps: [act('held', activity, { input: { dir: stack.dir, key }, timeout: '5m' })],
+  };
+  const { runId } = await stack.client.call<{ runId: string }>('weft.runs.start', { blueprint });
+  await waitFor(() => executionsOf(stack.dir, key) === 1, {
+    message: `the worker runs the task of ${runId}`,
+  });
+  return runId;
+};
+
+const tasksConsumer = (activity: string) =>
+  jsm.consumers.info(subjects.tasksStream, subjects.activityConsumer(activity));
+
+const stopRuntime = async () => {
+  const code = await stack.runtime.stop();
+  expect(code, stack.runtime.output()).toBe(0);
+};
+
+const waitForCompleted = (runId: string) =>
+  waitFor(
+    async () => {
+      const summary = await stack.client.call<Summary>(`weft.runs.${runId}.get`);
+      return summary.status === 'completed' ? summary : undefined;
+    },
+    { timeoutMs: 20_000, message: `run ${runId} completed` },
+  );
+
+describe('a task is acknowledged only after its result is recorded or stored', () => {
+  it('stores the result in the results stream when no runtime answers, acks the task, and records it once after a restart', async () => {
+    const key = 'fallback';
+    const runId = await startHeld('gate_fallback', key);
+    expect((await tasksConsumer('gate_fallback')).num_ack_pending, 'held by the worker').toBe(1);
+
+    await stopRuntime();
+    expect((await jsm.streams.info(subjects.resultsStream)).state.messages).toBe(0);
+    openGate(stack.dir, key);
+
+    // No runtime answers the report: the result goes to the results stream, then the task is acked.
+    const stored = await waitFor(
+      () =>
+        jsm.streams.getMessage(subjects.resultsStream, { last_by_subj: subjects.result(runId) }),
+      { message: `the result of ${runId} in ${subjects.resultsStream}` },
+    );
+    expect(stored?.json()).toMatchObject({
+      runId,
+      stepId: 'held',
+      attempt: 1,
+      ok: true,
+      output: { key, execution: 1 },
+    });
+    const taskId = (stored?.json() as { taskId: string }).taskId;
+    expect(stored?.header.get('Nats-Msg-Id')).toBe(`${taskId}/1/result`);
+    await waitFor(
+      async () => {
+        const consumer = await tasksConsumer('gate_fallback');
+        const tasks = await jsm.streams.info(subjects.tasksStream);
+        return (
+          consumer.num_ack_pending === 0 && consumer.num_pending === 0 && tasks.state.messages === 0
+        );
+      },
+      { message: 'the task acknowledged (and so removed from the work queue)' },
+    );
+    expect(storedTypes(dbPath(), runId), 'nothing recorded yet').toEqual([
+      'RunStarted',
+      'StepScheduled',
+    ]);
+
+    stack.runtime = await startServe(stack.nats.url, stack.store);
+    const summary = await waitForCompleted(runId);
+    expect(summary?.output).toEqual({ key, execution: 1 });
+    const completed = (await history(runId)).filter((e) => e.type === 'StepCompleted');
+    expect(completed.map((e) => e.data)).toEqual([
+      { stepId: 'held', taskId, attempt: 1, output: { key, execution: 1 } },
+    ]);
+    await waitFor(
+      async () => (await jsm.streams.info(subjects.resultsStream)).state.messages === 0,
+      { message: 'the runtime acknowledged the stored result' },
+    );
+  });
+
+  it('does not ack a task whose result neither a runtime nor the results stream took; it is run again and recorded once', async () => {
+    const key = 'unrecorded';
+    const runId = await startHeld('gate_unrecorded', key);
+
+    await stopRuntime();
+    await jsm.streams.delete(subjects.resultsStream);
+    openGate(stack.dir, key);
+
+    // Nothing can take the result: the task is not acked, so the worker gets it again and re-runs it.
+    await waitFor(() => executionsOf(stack.dir, key) >= 2, {
+      timeoutMs: 20_000,
+      message: 'the unacknowledged task redelivered and run again',
+    });
+    const held = await tasksConsumer('gate_unrecorded');
+    expect(held.num_ack_pending, 'the task is still unacknowledged').toBe(1);
+    expect(held.num_redelivered).toBeGreaterThan(0);
+    expect((await jsm.streams.info(subjects.tasksStream)).state.messages).toBe(1);
+    expect(storedTypes(dbPath(), runId), 'nothing recorded').toEqual([
+      'RunStarted',
+      'StepScheduled',
+    ]);
+
+    stack.runtime = await startServe(stack.nats.url, stack.store);
+    const summary = await waitForCompleted(runId);
+    const completed = (await history(runId)).filter((e) => e.type === 'StepCompleted');
+    expect(completed).toHaveLength(1);
+    // The recorded result is the last run's: every earlier run's result was refused, not recorded.
+    expect(summary?.output).toEqual({ key, execution: executionsOf(stack.dir, key) });
+    await waitFor(
+      async () => {
+        const consumer = await tasksConsumer('gate_unrecorded');
+        const tasks = await jsm.streams.info(subjects.tasksStream);
+        return consumer.num_ack_pending === 0 && tasks.state.messages === 0;
+      },
+      { message: 'the task acknowledged once its result was recorded' },
+    );
+  });
+});
