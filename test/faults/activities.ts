@@ -1,4 +1,4 @@
-import { writeFileSync } from 'node:fs';
+import { existsSync, watch, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ActivityContext } from '../../src/index.ts';
 
@@ -54,4 +54,33 @@ export const long = async (input: unknown, ctx: ActivityContext) => {
     writeFileSync(join(dir, `started-${process.pid}-${ctx.attempt}`), ctx.taskId);
   await pause(ms, ctx.signal);
   return { finishedBy: process.pid, attempt: ctx.attempt };
+};
+
+/**
+ * Holds its task until the file `<dir>/open` exists, then returns `{ opened: true }`: a test keeps
+ * runs — and the requests waiting for their end — open until it creates that file. Waits on
+ * fs.watch, not a poll; fails with `aborted` when the task is aborted.
+ */
+export const gate = async (input: unknown, ctx: ActivityContext) => {
+  const { dir } = obj(input) as { dir?: unknown };
+  if (typeof dir !== 'string') throw new Error('gate: input.dir (a directory) is required');
+  const open = join(dir, 'open');
+  await new Promise<void>((resolve, reject) => {
+    const watcher = watch(dir);
+    const finish = (error?: Error): void => {
+      watcher.close();
+      ctx.signal.removeEventListener('abort', onAbort);
+      if (error === undefined) resolve();
+      else reject(error);
+    };
+    const onAbort = (): void => finish(new Error('aborted'));
+    watcher.on('change', () => {
+      if (existsSync(open)) finish();
+    });
+    watcher.on('error', (error) => finish(error));
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+    // Created before the watch began.
+    if (existsSync(open)) finish();
+  });
+  return { opened: true };
 };
