@@ -1,10 +1,14 @@
+import { setTimeout as delay } from 'node:timers/promises';
 import {
   AckPolicy,
   DeliverPolicy,
+  jetstream,
   jetstreamManager,
   RetentionPolicy,
   StorageType,
+  type ConsumerMessages,
   type JetStreamManager,
+  type JsMsg,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import type { Subjects } from '../gateway/subjects.ts';
@@ -12,7 +16,8 @@ import type { Subjects } from '../gateway/subjects.ts';
 /**
  * JetStream resources of the task channel. Both the runtime and every worker call `ensureStreams`
  * (idempotent), so whichever starts first creates them and a task published before any worker
- * exists waits in the work queue until one consumes it.
+ * exists waits in the work queue until one consumes it. Both create them again when JetStream has
+ * lost them (`consumeDurable`).
  */
 
 /** How long a worker may hold a task without acknowledging (it sends `working()` meanwhile). */
@@ -78,4 +83,95 @@ export const ensureConsumer = async (
       });
     }
   }
+};
+
+export interface DurableConsumer {
+  readonly stream: string;
+  readonly durable: string;
+  readonly filterSubject: string;
+  readonly ackWaitMs: number;
+}
+
+export interface Consuming {
+  /** Stops pulling; resolves once the messages already pulled have been handed to `handle`. */
+  stop(): Promise<void>;
+}
+
+/** Consumer notifications that mean JetStream no longer has the stream or the consumer. */
+const MISSING = new Set(['stream_not_found', 'consumer_not_found', 'consumer_deleted']);
+const RECREATE_RETRY_MS = 1_000;
+
+/**
+ * Feeds the messages of a durable pull consumer to `handle`, one at a time (the next message is
+ * taken once `handle` resolves), pulling at most `maxMessages` ahead. Creates the streams and the
+ * consumer first (idempotent).
+ *
+ * Survives a JetStream that lost its state (a server restarted without its store, a stream or
+ * consumer deleted): nats.js only keeps asking for the missing consumer, every 15–45 s, so when it
+ * reports the stream or the consumer missing this consume is stopped, the streams and the consumer
+ * are created again (retried every second while that fails) and a new consume starts. Messages
+ * that were in the lost streams are gone; the runtime's reconciler re-dispatches their tasks.
+ */
+export const consumeDurable = async (
+  nc: NatsConnection,
+  subjects: Subjects,
+  consumer: DurableConsumer,
+  maxMessages: number,
+  handle: (msg: JsMsg) => Promise<void> | void,
+  log: (message: string) => void,
+): Promise<Consuming> => {
+  const js = jetstream(nc);
+  const loops = new Set<Promise<void>>();
+  let current: ConsumerMessages | undefined;
+  let stopped = false;
+
+  const start = async (): Promise<void> => {
+    const jsm = await ensureStreams(nc, subjects);
+    const { stream, durable, filterSubject, ackWaitMs } = consumer;
+    await ensureConsumer(jsm, stream, durable, filterSubject, ackWaitMs);
+    const pull = await js.consumers.get(stream, durable);
+    const messages = await pull.consume({ max_messages: maxMessages });
+    if (stopped) {
+      messages.stop();
+      return;
+    }
+    current = messages;
+    const loop = (async () => {
+      try {
+        for await (const msg of messages) await handle(msg);
+      } catch (error) {
+        log(`${consumer.durable} on ${consumer.stream} stopped: ${String(error)}`);
+      }
+    })();
+    loops.add(loop);
+    void loop.finally(() => loops.delete(loop));
+    void watch(messages);
+  };
+
+  const watch = async (messages: ConsumerMessages): Promise<void> => {
+    for await (const notification of messages.status()) {
+      if (!MISSING.has(notification.type)) continue;
+      log(`${consumer.durable} on ${consumer.stream}: ${notification.type}, creating it again`);
+      messages.stop();
+      while (!stopped && !nc.isClosed()) {
+        try {
+          await start();
+          return;
+        } catch (error) {
+          log(`${consumer.durable} on ${consumer.stream} not created again yet: ${String(error)}`);
+          await delay(RECREATE_RETRY_MS);
+        }
+      }
+      return;
+    }
+  };
+
+  await start();
+  return {
+    async stop() {
+      stopped = true;
+      current?.stop();
+      await Promise.all([...loops]);
+    },
+  };
 };

@@ -1,10 +1,9 @@
-import { jetstream, type ConsumerMessages, type JetStreamClient } from '@nats-io/jetstream';
 import { headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import * as Result from 'effect/Result';
 import type { Subjects } from '../gateway/subjects.ts';
 import { decodeTaskResult, type TaskMessage, type TaskResult } from '../gateway/protocol.ts';
 import type { RecordedEvent } from '../store/EventStore.ts';
-import { ensureConsumer, ensureStreams } from './jetstream.ts';
+import { consumeDurable, ensureStreams, type Consuming } from './jetstream.ts';
 
 /** A worker's result from a message of either path, or why it is not one. */
 const readResult = (msg: {
@@ -23,6 +22,8 @@ const readResult = (msg: {
 const REPORT_QUEUE = 'weft-runtime';
 /** Beyond this many reported results being recorded, workers are told to use the stream. */
 const MAX_REPORTS_IN_FLIGHT = 4096;
+/** Recording a result takes milliseconds: a result held by a runtime that died is redelivered after 10 s. */
+const RESULT_ACK_WAIT_MS = 10_000;
 
 /**
  * The runtime's side of the task channel: publishes tasks to the work queue (de-duplicated by
@@ -31,17 +32,14 @@ const MAX_REPORTS_IN_FLIGHT = 4096;
  */
 export class TaskChannel {
   readonly #nc: NatsConnection;
-  readonly #js: JetStreamClient;
   readonly #subjects: Subjects;
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #log: (message: string) => void;
-  #messages: ConsumerMessages | undefined;
+  #results: Consuming | undefined;
   #reports: Subscription | undefined;
-  #loop: Promise<void> | undefined;
 
   private constructor(nc: NatsConnection, subjects: Subjects, log: (message: string) => void) {
     this.#nc = nc;
-    this.#js = jetstream(nc);
     this.#subjects = subjects;
     this.#log = log;
   }
@@ -51,15 +49,7 @@ export class TaskChannel {
     subjects: Subjects,
     log: (message: string) => void,
   ): Promise<TaskChannel> {
-    const jsm = await ensureStreams(nc, subjects);
-    // Recording a result takes milliseconds: a result held by a runtime that died is redelivered after 10 s.
-    await ensureConsumer(
-      jsm,
-      subjects.resultsStream,
-      subjects.resultsConsumer,
-      subjects.resultsAll(),
-      10_000,
-    );
+    await ensureStreams(nc, subjects);
     return new TaskChannel(nc, subjects, log);
   }
 
@@ -151,21 +141,28 @@ export class TaskChannel {
     });
   }
 
-  /** Feeds results to `handle` until `close`; a malformed result is terminated (never redelivered). */
+  /**
+   * Feeds results to `handle` until `close`; a malformed result is terminated (never redelivered).
+   * Creates the streams and the results consumer again when JetStream lost them (`consumeDurable`),
+   * so tasks dispatched afterwards have a stream to land in again.
+   */
   async consumeResults(handle: (result: TaskResult) => Promise<void>): Promise<void> {
-    const consumer = await this.#js.consumers.get(
-      this.#subjects.resultsStream,
-      this.#subjects.resultsConsumer,
-    );
-    const messages = await consumer.consume({ max_messages: 256 });
-    this.#messages = messages;
-    this.#loop = (async () => {
-      for await (const msg of messages) {
+    this.#results = await consumeDurable(
+      this.#nc,
+      this.#subjects,
+      {
+        stream: this.#subjects.resultsStream,
+        durable: this.#subjects.resultsConsumer,
+        filterSubject: this.#subjects.resultsAll(),
+        ackWaitMs: RESULT_ACK_WAIT_MS,
+      },
+      256,
+      (msg) => {
         const result = readResult(msg);
         if (typeof result === 'string') {
           this.#log(`dropping a task result on ${msg.subject}: ${result}`);
           msg.term(result);
-          continue;
+          return;
         }
         handle(result).then(
           () => msg.ack(),
@@ -176,15 +173,15 @@ export class TaskChannel {
             msg.nak(1000);
           },
         );
-      }
-    })();
+      },
+      this.#log,
+    );
   }
 
   async close(): Promise<void> {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     this.#reports?.unsubscribe();
-    this.#messages?.stop();
-    await this.#loop;
+    await this.#results?.stop();
   }
 }

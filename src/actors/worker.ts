@@ -1,4 +1,4 @@
-import { jetstream, type ConsumerMessages, type JsMsg } from '@nats-io/jetstream';
+import { jetstream, type JsMsg } from '@nats-io/jetstream';
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
 import * as Result from 'effect/Result';
 import type { Json } from '../blueprints/json.ts';
@@ -10,7 +10,7 @@ import {
   type TaskMessage,
   type TaskResult,
 } from '../gateway/protocol.ts';
-import { ensureConsumer, ensureStreams, TASK_ACK_WAIT_MS } from './jetstream.ts';
+import { consumeDurable, TASK_ACK_WAIT_MS, type Consuming } from './jetstream.ts';
 
 /**
  * The worker SDK: runs activities by name for tasks taken from the work queue.
@@ -19,6 +19,8 @@ import { ensureConsumer, ensureStreams, TASK_ACK_WAIT_MS } from './jetstream.ts'
  * activity runs at least once; `ctx.taskId` is the same on every retry of one step execution (use
  * it as an idempotency key). A thrown error is retried under the step's policy; a `TerminalError`
  * is not. When the step's timeout passes, `ctx.signal` aborts and the attempt fails as `timeout`.
+ * A worker holds at most twice its concurrency in tasks (running, and pulled ahead), and creates
+ * the streams and its consumers again when JetStream has lost them.
  */
 
 /** How long a runtime may take to record a reported result before the worker uses the stream. */
@@ -175,12 +177,12 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     name: 'weft-worker',
     noAsyncTraces: true,
   });
-  const jsm = await ensureStreams(nc, subjects);
   const js = jetstream(nc);
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
   const slots = new Slots(concurrency);
   const running = new Set<Promise<void>>();
-  const consumers: ConsumerMessages[] = [];
+  const consumers: Consuming[] = [];
+  let closing = false;
   const controllers = new Map<string, AbortController>();
   const cancels = nc.subscribe(subjects.taskCancel(), {
     callback: (error, msg) => {
@@ -280,44 +282,51 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     }
   };
 
+  const take = async (msg: JsMsg): Promise<void> => {
+    let payload: unknown;
+    try {
+      payload = msg.json();
+    } catch {
+      log(`dropping a task that is not JSON on ${msg.subject}`);
+      msg.term('invalid json');
+      return;
+    }
+    const decoded = decodeTaskMessage(payload);
+    if (Result.isFailure(decoded)) {
+      log(`dropping a malformed task on ${msg.subject}: ${decoded.failure.message}`);
+      msg.term('invalid task');
+      return;
+    }
+    await slots.acquire();
+    if (closing) {
+      // Pulled but not started: handed back for another worker at once.
+      slots.release();
+      msg.nak();
+      return;
+    }
+    const work = run(msg, decoded.success).finally(() => slots.release());
+    running.add(work);
+    void work.finally(() => running.delete(work));
+  };
+
+  // One durable consumer per activity, created again (with the streams) if JetStream loses it.
   for (const name of names) {
-    const durable = subjects.activityConsumer(name);
-    await ensureConsumer(jsm, subjects.tasksStream, durable, subjects.task(name), TASK_ACK_WAIT_MS);
-    const consumer = await js.consumers.get(subjects.tasksStream, durable);
-    const messages = await consumer.consume({
-      max_messages: concurrency,
-    });
-    consumers.push(messages);
-    void (async () => {
-      for await (const msg of messages) {
-        let payload: unknown;
-        try {
-          payload = msg.json();
-        } catch {
-          log(`dropping a task that is not JSON on ${msg.subject}`);
-          msg.term('invalid json');
-          continue;
-        }
-        const decoded = decodeTaskMessage(payload);
-        if (Result.isFailure(decoded)) {
-          log(`dropping a malformed task on ${msg.subject}: ${decoded.failure.message}`);
-          msg.term('invalid task');
-          continue;
-        }
-        await slots.acquire();
-        const work = run(msg, decoded.success).finally(() => slots.release());
-        running.add(work);
-        void work.finally(() => running.delete(work));
-      }
-    })();
+    const consumer = {
+      stream: subjects.tasksStream,
+      durable: subjects.activityConsumer(name),
+      filterSubject: subjects.task(name),
+      ackWaitMs: TASK_ACK_WAIT_MS,
+    };
+    consumers.push(await consumeDurable(nc, subjects, consumer, concurrency, take, log));
   }
 
   return {
     activities: names,
     async close() {
+      closing = true;
       cancels.unsubscribe();
       reports.close();
-      for (const messages of consumers) messages.stop();
+      await Promise.all(consumers.map((consumer) => consumer.stop()));
       await Promise.allSettled([...running]);
       await nc.drain();
     },

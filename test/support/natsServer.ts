@@ -26,8 +26,17 @@ export interface NatsServerHandle {
   stop(): Promise<void>;
   /** SIGKILL without waiting or cleaning up: a crash. Follow with `restart()` or `stop()`. */
   kill9(): void;
-  /** Stop the process if it still runs, then start a new one on the same port and store dir. */
-  restart(): Promise<void>;
+  /**
+   * Stop the process if it still runs, then start a new one on the same port and store dir.
+   * `wipe: true` empties the store dir in between: the new server has lost every stream, consumer
+   * and message, as a JetStream whose storage was lost.
+   */
+  restart(options?: RestartNatsServerOptions): Promise<void>;
+}
+
+export interface RestartNatsServerOptions {
+  /** Empty the JetStream store directory while no server runs. Default false. */
+  readonly wipe?: boolean;
 }
 
 const READY_TIMEOUT_MS = 10_000;
@@ -228,9 +237,13 @@ export async function startNatsServer(
     kill9() {
       if (!hasExited(current.child)) current.child.kill('SIGKILL');
     },
-    async restart() {
+    async restart(options = {}) {
       if (stopped) throw new Error('restart() after stop()');
       await terminate(current);
+      if (options.wipe === true) {
+        await rm(storeDir, { recursive: true, force: true });
+        await mkdir(storeDir);
+      }
       current = launch(binary, argsFor(port));
       const newPort = await readClientPort(current, portsDir);
       if (newPort !== port) throw new Error(`restarted on port ${newPort}, expected ${port}`);
