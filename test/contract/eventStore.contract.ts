@@ -10,6 +10,7 @@ import type {
   RecordedEvent,
 } from '../../src/store/EventStore.ts';
 import { StoreUnavailable, VersionConflict } from '../../src/store/errors.ts';
+import { eventId } from '../../src/store/eventId.ts';
 import { parseJson } from '../../src/store/shared.ts';
 
 export interface ContractOptions {
@@ -188,6 +189,25 @@ export const eventStoreContract = (
         expect(await run(store.append(s, c, 2))).toEqual(rc);
         expect(await run(store.read(s))).toHaveLength(5);
         expect(await run(store.revision(s))).toBe(4);
+      });
+
+      it('recognises a decision made again (ids from eventId) after its append succeeded, and writes it once', async () => {
+        const s = stream('a');
+        // What a runtime builds for revisions 0 and 1; rebuilt from scratch for the retry.
+        const decide = (amount: number): NewEvent[] =>
+          [
+            { type: 'RunStarted', data: { input: { amount } } },
+            { type: 'StepScheduled', data: { stepId: 'charge', attempt: 1 } },
+          ].map((e, i) => ({ id: eventId(s, i, e.type, e.data), ...e }));
+        const first = await run(store.append(s, decide(120), 'no_stream'));
+        expect(await run(store.append(s, decide(120), 'no_stream'))).toEqual(first);
+        expect(ids(await run(store.read(s)))).toEqual(ids(decide(120)));
+        // A different decision for the same place is not a retry: it conflicts.
+        expect(await failure(store.append(s, decide(121), 'no_stream'))).toMatchObject({
+          _tag: 'VersionConflict',
+          actual: 1,
+        });
+        expect(await run(store.read(s))).toHaveLength(2);
       });
 
       it('still conflicts when the events after the expected revision have other ids', async () => {
