@@ -288,14 +288,23 @@ describe('blueprints are versioned', () => {
   });
 
   it('lists runs filtered by status and blueprint', async () => {
-    const { runs } = await client.call<{ runs: Summary[] }>('weft.runs.list', { status: 'failed' });
-    expect(runs.length).toBeGreaterThan(0);
-    expect(runs.every((r) => r.status === 'failed')).toBe(true);
-    const byBlueprint = await client.call<{ runs: { blueprint: { name: string } }[] }>(
-      'weft.runs.list',
-      { blueprint: 'diamond' },
-    );
-    expect(byBlueprint.runs.map((r) => r.blueprint.name)).toEqual(['diamond']);
+    const [failed, completed] = await Promise.all([
+      execute({ blueprint: { name: 'listed_fail', steps: [act('charge', 'declined')] } }),
+      execute({ blueprint: { name: 'listed_ok', steps: [act('a', 'echo')] } }),
+    ]);
+    expect([failed.status, completed.status]).toEqual(['failed', 'completed']);
+    const list = async (filter: Record<string, unknown>) =>
+      (await client.call<{ runs: Summary[] }>('weft.runs.list', filter)).runs;
+
+    const failedRuns = await list({ status: 'failed' });
+    expect(failedRuns.map((r) => r.runId)).toContain(failed.runId);
+    expect(failedRuns.map((r) => r.runId)).not.toContain(completed.runId);
+    expect(failedRuns.every((r) => r.status === 'failed')).toBe(true);
+    const byBlueprint = await list({ blueprint: 'listed_ok' });
+    expect(byBlueprint.map((r) => [r.runId, r.blueprint.name])).toEqual([
+      [completed.runId, 'listed_ok'],
+    ]);
+    expect(await list({ blueprint: 'listed_ok', status: 'failed' })).toEqual([]);
   });
 });
 
