@@ -1,4 +1,5 @@
 import { join } from 'node:path';
+import { DatabaseSync } from 'node:sqlite';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Subjects } from '../../src/gateway/subjects.ts';
@@ -20,8 +21,9 @@ import {
  * acknowledges its task only once one of the two has taken the result, and a task whose result
  * neither took is redelivered, run again and recorded once a runtime is back.
  *
- * The activity waits for a gate the test opens, so the runtime is stopped while the task is in
- * flight; stream and consumer state is read with the JetStream manager API.
+ * The activity waits for a gate the test opens, so the test can stop the runtime (or hold its
+ * store's write lock) while the task is in flight; stream and consumer state is read with the
+ * JetStream manager API.
  */
 
 const subjects = new Subjects('weft');
@@ -166,4 +168,47 @@ describe('a task is acknowledged only after its result is recorded or stored', (
       { message: 'the task acknowledged once its result was recorded' },
     );
   });
+
+  it('stores a result in the results stream when the runtime cannot record it, and the runtime acks it only once recorded', async () => {
+    const key = 'refused';
+    const runId = await startHeld('gate_refused', key);
+
+    // Another connection holds the store's write lock: the runtime is up but every append fails.
+    const lock = new DatabaseSync(dbPath());
+    lock.exec('BEGIN IMMEDIATE');
+    try {
+      openGate(stack.dir, key);
+      // The worker got no {ok:true} for its report (it publishes to the stream only then) ...
+      await waitFor(
+        () =>
+          jsm.streams.getMessage(subjects.resultsStream, { last_by_subj: subjects.result(runId) }),
+        { timeoutMs: 20_000, message: `the result of ${runId} in ${subjects.resultsStream}` },
+      );
+      // ... and the runtime, handed it from the stream, does not acknowledge what it did not record.
+      await waitFor(
+        async () =>
+          (await jsm.consumers.info(subjects.resultsStream, subjects.resultsConsumer))
+            .num_redelivered > 0,
+        { timeoutMs: 30_000, message: 'the stored result delivered to the runtime again' },
+      );
+      expect((await jsm.streams.info(subjects.resultsStream)).state.messages).toBe(1);
+      expect(storedTypes(dbPath(), runId), 'nothing recorded').toEqual([
+        'RunStarted',
+        'StepScheduled',
+      ]);
+      const task = await tasksConsumer('gate_refused');
+      expect(task.num_ack_pending, 'the task acked once its result was stored').toBe(0);
+    } finally {
+      lock.exec('ROLLBACK');
+      lock.close();
+    }
+
+    await waitForCompleted(runId);
+    const completed = (await history(runId)).filter((e) => e.type === 'StepCompleted');
+    expect(completed.map((e) => e.data['output'])).toEqual([{ key, execution: 1 }]);
+    await waitFor(
+      async () => (await jsm.streams.info(subjects.resultsStream)).state.messages === 0,
+      { message: 'the runtime acknowledged the result once recorded' },
+    );
+  }, 90_000);
 });

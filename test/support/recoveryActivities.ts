@@ -43,4 +43,4 @@ const gate = async (input: unknown, ctx: ActivityContext) => {
  * What the worker serves (the helpers above are not activities). One name per test, so each test's
  * tasks consumer (`activity_<name>`) counts only its own task.
  */
-export const activities = { gate_fallback: gate, gate_unrecorded: gate };
+export const activities = { gate_fallback: gate, gate_unrecorded: gate, gate_refused: gate };
