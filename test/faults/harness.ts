@@ -44,12 +44,32 @@ const track = (p: WeftProcess): WeftProcess => {
 
 const alive = (p: WeftProcess): boolean => p.child.exitCode === null && p.child.signalCode === null;
 
-/** SIGTERM, and SIGKILL when the process has not exited within `graceMs`. */
-export const stopProcess = async (p: WeftProcess | undefined, graceMs = 8_000): Promise<void> => {
-  if (p === undefined || !alive(p)) return;
-  const stopped = p.stop().then(() => true);
-  const late = sleep(graceMs).then(() => false);
-  if (!(await Promise.race([stopped, late]))) await p.kill9();
+/** How a process ended: its exit code or the signal that ended it; `forced` when SIGKILL was needed. */
+export interface Ended {
+  readonly code: number | null;
+  readonly signal: NodeJS.Signals | null;
+  readonly forced: boolean;
+}
+
+/**
+ * SIGTERM, and SIGKILL when the process has not exited within `graceMs`. Resolves with how it
+ * ended (a graceful stop is `{code: 0, signal: null, forced: false}`); undefined for no process.
+ */
+export const stopProcess = async (
+  p: WeftProcess | undefined,
+  graceMs = 8_000,
+): Promise<Ended | undefined> => {
+  if (p === undefined) return undefined;
+  let forced = false;
+  if (alive(p)) {
+    const grace = new AbortController();
+    const stopped = p.stop().then(() => true);
+    const late = sleep(graceMs, grace.signal).then(() => false);
+    forced = !(await Promise.race([stopped, late]));
+    grace.abort();
+    if (forced) await p.kill9();
+  }
+  return { code: p.child.exitCode, signal: p.child.signalCode, forced };
 };
 
 /**

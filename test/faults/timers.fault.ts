@@ -2,6 +2,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest';
 import { monotonicMs, sleep, waitFor } from '../support/wait.ts';
 import type { TestClient, WeftProcess } from '../support/weft.ts';
 import {
+  countStoredEvents,
   historyOf,
   listAll,
   pool,
@@ -14,8 +15,9 @@ import {
 /**
  * 1,000 runs, each with two durable timers: a sleep of 1–29 s (spread evenly over the runs) and then
  * one of 0.5–1.25 s. The runtime is restarted twice while they wait — once by SIGKILL, once by
- * SIGTERM — on the same sqlite store. Every timer fires exactly once and never before its dueAt
- * (the TimerFired event's store time against TimerScheduled's dueAt).
+ * SIGTERM, which must end it with exit code 0 — on the same sqlite store. Every timer fires
+ * exactly once and never before its dueAt (the TimerFired event's store time against
+ * TimerScheduled's dueAt).
  */
 
 const RUNS = 1000;
@@ -45,7 +47,7 @@ afterAll(async () => {
   await h.close();
 });
 
-it('fires each of 2,000 timers once and never early across a SIGKILL and a SIGTERM restart', async () => {
+it('fires each of 2,000 timers once and never early across a SIGKILL and a graceful SIGTERM restart', async () => {
   await client.call('weft.blueprints.put', { blueprint });
   const ids = Array.from({ length: RUNS }, (_, i) => `tm-${i}`);
   const t0 = monotonicMs();
@@ -57,10 +59,18 @@ it('fires each of 2,000 timers once and never early across a SIGKILL and a SIGTE
   // The scenario is about time: restart at fixed points while timers of 1–30 s are pending.
   await sleep(Math.max(0, 7_000 - (monotonicMs() - t0)));
   await runtime.kill9();
+  const atKill = countStoredEvents(h.dbPath).byStream;
   runtime = await h.serve();
   const firstRestart = monotonicMs() - t0;
   await sleep(Math.max(0, 17_000 - (monotonicMs() - t0)));
-  await stopProcess(runtime);
+  const sigterm = await stopProcess(runtime);
+  // A graceful stop, not the SIGKILL stopProcess falls back to after its grace period.
+  expect(sigterm, `the SIGTERMed runtime's exit:\n${runtime.output()}`).toEqual({
+    code: 0,
+    signal: null,
+    forced: false,
+  });
+  const atTerm = countStoredEvents(h.dbPath).byStream;
   runtime = await h.serve();
   const secondRestart = monotonicMs() - t0;
 
@@ -70,6 +80,14 @@ it('fires each of 2,000 timers once and never early across a SIGKILL and a SIGTE
     { timeoutMs: 45_000, intervalMs: 1000, message: `all ${RUNS} runs completed` },
   );
   const elapsed = monotonicMs() - t0;
+  // Both restarts happened while timers were pending: runs whose stream (read with the runtime
+  // down) was shorter than it is now that every run has completed.
+  const atEnd = countStoredEvents(h.dbPath).byStream;
+  const unfinished = (at: Map<string, number>) =>
+    ids.filter((runId) => (at.get(`run-${runId}`) ?? 0) < (atEnd.get(`run-${runId}`) ?? 0)).length;
+  const pending = [unfinished(atKill), unfinished(atTerm)];
+  expect(pending[0], 'runs unfinished at the SIGKILL').toBeGreaterThan(0);
+  expect(pending[1], 'runs unfinished at the SIGTERM').toBeGreaterThan(0);
 
   let timers = 0;
   let early = 0;
@@ -114,7 +132,7 @@ it('fires each of 2,000 timers once and never early across a SIGKILL and a SIGTE
 
   console.log(
     `[fault] timers: ${RUNS} runs (started in ${seconds(startedIn)} s), ${timers} timers of 0.5–29 s; runtime SIGKILLed+restarted at ` +
-      `${seconds(firstRestart)} s and SIGTERMed+restarted at ${seconds(secondRestart)} s; all complete in ${seconds(elapsed)} s; ` +
+      `${seconds(firstRestart)} s and SIGTERMed+restarted at ${seconds(secondRestart)} s (${pending.join('/')} runs unfinished); all complete in ${seconds(elapsed)} s; ` +
       `${early} early, ${duplicates} duplicate firings, lateness median ${median} ms, max ${max} ms`,
   );
   expect(timers).toBe(RUNS * 2);
