@@ -2,32 +2,21 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Json } from '../../../src/blueprints/json.ts';
 import { parseDuration } from '../../../src/blueprints/duration.ts';
-import { validateBlueprint } from '../../../src/blueprints/validate.ts';
-import {
-  compileBlueprint,
-  UnsupportedStep,
-  type CompiledRun,
-  type RunSnapshot,
-} from '../../../src/machines/compile.ts';
+import { UnsupportedStep } from '../../../src/machines/compile.ts';
 import type { RunEvent } from '../../../src/machines/events.ts';
 import {
-  activeSteps,
-  initialSnapshot,
-  react,
-  replay,
-  statusOf,
-} from '../../../src/machines/run.ts';
+  checkRun,
+  compiledFor,
+  toRunEvent,
+  type StoredEvent,
+} from '../../../src/machines/replay.ts';
+import { activeSteps, react, replay, statusOf } from '../../../src/machines/run.ts';
+import { choices, compile, drive, shapes, toBlueprint } from './driver.ts';
 
 /** Given events → when an event → then the events the run appends (emmett's DeciderSpecification). */
 
 const RUN = 'r1';
 const OPTIONS = { now: 1_000_000, parseDuration };
-
-const compile = (blueprint: unknown): CompiledRun => {
-  const validated = validateBlueprint(blueprint);
-  if (!validated.ok) throw new Error(JSON.stringify(validated.diagnostics));
-  return compileBlueprint(validated.blueprint, parseDuration);
-};
 
 const started = (input: Json = { n: 1 }): RunEvent => ({
   type: 'RunStarted',
@@ -326,67 +315,78 @@ describe('compiler', () => {
 });
 
 describe('replay', () => {
-  /** Drives a random DAG to its end, completing ready tasks in a random order, then replays the stream. */
-  it('reproduces the state of every run exactly', async () => {
+  /** Every event type the generated corpus must hold, so the property cannot pass on trivial runs alone. */
+  const EVERY_EVENT_TYPE: readonly RunEvent['type'][] = [
+    'RunStarted',
+    'StepScheduled',
+    'StepCompleted',
+    'StepFailed',
+    'StepSkipped',
+    'StepEntered',
+    'LoopChecked',
+    'TimerScheduled',
+    'TimerFired',
+    'ChildRequested',
+    'ChildCompleted',
+    'ChildFailed',
+    'SignalReceived',
+    'RunCompleted',
+    'RunFailed',
+    'RunCancelled',
+  ];
+
+  it('rebuilds every generated run from its stored stream alone, to the end the run reached', async () => {
+    const seen = new Set<string>();
+    const endings = new Set<string>();
+    let retries = 0;
+    let itemsOutOfOrder = 0;
     await fc.assert(
-      fc.asyncProperty(
-        fc.integer({ min: 1, max: 7 }).chain((n) =>
-          fc.tuple(
-            fc.constant(n),
-            fc.array(fc.array(fc.boolean(), { minLength: n, maxLength: n }), {
-              minLength: n,
-              maxLength: n,
-            }),
-            fc.array(fc.nat(), { minLength: 40, maxLength: 40 }),
-            fc.array(fc.constantFrom('ok', 'fail', 'terminal'), { minLength: 40, maxLength: 40 }),
-          ),
-        ),
-        async ([n, edges, picks, outcomes]) => {
-          const steps = Array.from({ length: n }, (_, i) => ({
-            ...act(`s${i}`),
-            dependsOn: Array.from({ length: i }, (_, j) => j)
-              .filter((j) => edges[i]?.[j] === true)
-              .map((j) => `s${j}`),
-          }));
-          const compiled = compile({ name: 'bp', defaults: { maxAttempts: 2 }, steps });
-          let snapshot: RunSnapshot = initialSnapshot(compiled);
-          const stream: RunEvent[] = [];
-          const apply = async (event: RunEvent) => {
-            const reaction = await react(
-              compiled,
-              snapshot,
-              { id: RUN, blueprint: 'bp', version: 1 },
-              event,
-              OPTIONS,
-            );
-            snapshot = reaction.snapshot;
-            stream.push(...reaction.events);
-          };
-          await apply(started());
-          for (let k = 0; k < 40 && statusOf(snapshot) === 'running'; k++) {
-            const open = Object.entries(snapshot.context.tasks);
-            const [stepId, task] = open[(picks[k] ?? 0) % open.length] ?? [];
-            if (stepId === undefined || task === undefined) break;
-            const base = { stepId, taskId: task.taskId, attempt: task.attempt };
-            const outcome = outcomes[k];
-            await apply(
-              outcome === 'ok'
-                ? { type: 'StepCompleted', ...base, output: { from: stepId } }
-                : {
-                    type: 'StepFailed',
-                    ...base,
-                    error: { message: 'x', code: 'e', retryable: outcome === 'fail' },
-                  },
-            );
-          }
-          const replayed = replay(compiled, stream);
-          expect(replayed.value).toEqual(snapshot.value);
-          expect(replayed.context).toEqual(snapshot.context);
-        },
-      ),
-      { numRuns: 150 },
+      fc.asyncProperty(shapes, choices, async (list, how) => {
+        const { blueprint, scripts, expectedStatus } = toBlueprint(list);
+        const live = await drive(blueprint, scripts, how);
+
+        // Only what the store keeps reaches the replay: text, decoded by the runtime's decoder,
+        // folded through a machine compiled anew from the blueprint pinned in RunStarted.
+        const stored = JSON.parse(JSON.stringify(live.stored)) as StoredEvent[];
+        const fresh = compiledFor(stored);
+        expect(fresh.compiled.machine).not.toBe(live.compiled.machine);
+        const replayed = replay(fresh.compiled, stored.map(toRunEvent));
+        expect(statusOf(replayed)).toBe(statusOf(live.snapshot));
+        expect(replayed.value).toEqual(live.snapshot.value);
+        expect(replayed.context).toEqual(live.snapshot.context);
+        expect(await checkRun(stored)).toEqual({ ok: true, events: stored.length });
+
+        const status = statusOf(live.snapshot);
+        expect(status).toBe(live.cancelled ? 'cancelled' : expectedStatus);
+        const last = stored[stored.length - 1]?.type;
+        expect(last).toBe(
+          { completed: 'RunCompleted', failed: 'RunFailed', cancelled: 'RunCancelled' }[
+            status as 'completed' | 'failed' | 'cancelled'
+          ],
+        );
+
+        endings.add(status);
+        for (const e of stored) seen.add(e.type);
+        retries += stored.filter(
+          (e) => e.type === 'StepScheduled' && (e.data as { attempt: number }).attempt > 1,
+        ).length;
+        const completedItems = new Map<string, number[]>();
+        for (const e of stored) {
+          const data = e.data as { item?: number; taskId?: string };
+          if (e.type !== 'StepCompleted' || data.item === undefined) continue;
+          const execution = (data.taskId ?? '').replace(/\[\d+\]/, '');
+          completedItems.set(execution, [...(completedItems.get(execution) ?? []), data.item]);
+        }
+        for (const order of completedItems.values())
+          if (order.some((item, i) => i > 0 && item < (order[i - 1] ?? 0))) itemsOutOfOrder++;
+      }),
+      { numRuns: 100 },
     );
-  });
+    expect([...EVERY_EVENT_TYPE].filter((type) => !seen.has(type))).toEqual([]);
+    expect([...endings].sort()).toEqual(['cancelled', 'completed', 'failed']);
+    expect(retries).toBeGreaterThan(0);
+    expect(itemsOutOfOrder).toBeGreaterThan(0);
+  }, 120_000);
 });
 
 describe('the run context', () => {
