@@ -671,33 +671,29 @@ export class RunSupervisor {
           void this.#notifyParent(parent, child.childRunId, summary);
       },
       async () => {
-        const run = await this.#load(parentRunId);
-        const event = run === undefined ? undefined : this.#childRequest(run, child.childRunId);
-        if (event !== undefined) await this.#startChild(parentRunId, event);
+        const event = await this.#childRequest(parentRunId, child.childRunId);
+        if (event === undefined)
+          this.#log(`no ChildRequested for ${child.childRunId} in ${parentRunId}: not started`);
+        else await this.#startChild(parentRunId, event);
       },
     );
   }
 
-  #childRequest(
-    run: LoadedRun,
+  /**
+   * The parent's recorded request for a child: the stream holds the blueprint and input of every
+   * child, also of a map's items, which the folded context does not keep.
+   */
+  async #childRequest(
+    parentRunId: string,
     childRunId: string,
-  ): Extract<RunEvent, { type: 'ChildRequested' }> | undefined {
-    const child = Object.values(run.snapshot.context.children).find(
-      (c) => c.childRunId === childRunId,
-    );
-    if (child === undefined) return undefined;
-    const step = run.compiled.plan.steps.get(child.stepId);
-    const entered = run.snapshot.context.entered[child.stepId] as
-      { blueprint?: string; version?: number; input?: Json } | undefined;
-    if (step === undefined || entered?.blueprint === undefined) return undefined;
-    return {
-      type: 'ChildRequested',
-      stepId: child.stepId,
-      childRunId,
-      blueprint: entered.blueprint,
-      ...(entered.version === undefined ? {} : { version: entered.version }),
-      input: entered.input ?? null,
-    };
+  ): Promise<Extract<RunEvent, { type: 'ChildRequested' }> | undefined> {
+    const recorded = await Effect.runPromise(this.#store.read(runStream(parentRunId)));
+    for (const stored of recorded) {
+      if (stored.type !== 'ChildRequested') continue;
+      const event = toRunEvent(stored);
+      if (event.type === 'ChildRequested' && event.childRunId === childRunId) return event;
+    }
+    return undefined;
   }
 
   async #notifyParent(parent: Parent, childRunId: string, summary: RunSummary): Promise<void> {

@@ -232,4 +232,65 @@ describe('child runs are reconciled when the runtime starts', () => {
     expect(summary).toMatchObject({ status: 'completed', output: { restartedChild: true } });
     expect((await history(runId)).filter((e) => e.type === 'ChildCompleted')).toHaveLength(1);
   });
+
+  it("starts a map item's child whose start was lost, and the parent completes with its output", async () => {
+    const child = 'rc_item_child';
+    await stack.client.call('weft.blueprints.put', {
+      blueprint: { name: child, steps: [{ id: 'go', type: 'wait', signal: 'go' }] },
+    });
+    const parent = {
+      name: 'rc_item_parent',
+      steps: [
+        {
+          id: 'sub',
+          type: 'map',
+          over: '{% $input.items %}',
+          step: { type: 'child', blueprint: child, input: '{% $item %}' },
+        },
+      ],
+    };
+    await stack.client.call('weft.blueprints.put', { blueprint: parent });
+    const { runId } = await stack.client.call<{ runId: string }>('weft.runs.start', {
+      blueprint: parent.name,
+      input: { items: ['only'] },
+    });
+    const requested = await waitFor(
+      async () => (await history(runId)).find((e) => e.type === 'ChildRequested'),
+      { message: `ChildRequested in ${runId}` },
+    );
+    expect(requested?.data).toMatchObject({ stepId: 'sub', item: 0, input: 'only' });
+    const childRunId = String(requested?.data['childRunId']);
+    await waitFor(async () => (await history(childRunId).catch(() => [])).length > 0, {
+      message: `child ${childRunId} started`,
+    });
+    await stopRuntime();
+
+    const db = new DatabaseSync(dbPath());
+    try {
+      db.prepare('DELETE FROM events WHERE stream = ?').run(runStream(childRunId));
+    } finally {
+      db.close();
+    }
+    expect(storedTypes(dbPath(), childRunId)).toEqual([]);
+    expect(storedTypes(dbPath(), runId).at(-1)).toBe('ChildRequested');
+
+    await startRuntime();
+    const started = await waitFor(async () => (await history(childRunId).catch(() => []))[0], {
+      message: `child ${childRunId} started again`,
+    });
+    expect(started).toMatchObject({
+      type: 'RunStarted',
+      data: { runId: childRunId, input: 'only', parent: { runId, stepId: 'sub', item: 0 } },
+    });
+    await waitFor(
+      async () =>
+        (await history(childRunId)).some(
+          (e) => e.type === 'StepEntered' && e.data['stepId'] === 'go',
+        ),
+      { message: `child ${childRunId} waiting for its signal` },
+    );
+    await stack.client.call(`weft.runs.${childRunId}.signal.go`, { item: 'done' });
+    const summary = await waitForEnd(runId);
+    expect(summary).toMatchObject({ status: 'completed', output: [{ item: 'done' }] });
+  });
 });
