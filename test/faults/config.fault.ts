@@ -1,3 +1,6 @@
+import { readdirSync } from 'node:fs';
+import { dirname, matchesGlob } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import mainConfig from '../../vitest.config.ts';
 import faultsConfig from '../../vitest.faults.config.ts';
@@ -13,6 +16,17 @@ describe('the fault suite configuration', () => {
     expect(faultsConfig.test?.include).toEqual(['test/faults/**/*.fault.ts']);
     expect(faultsConfig.test?.fileParallelism).toBe(false);
     expect(faultsConfig.test?.maxWorkers).toBe(1);
-    expect(mainConfig.test?.include?.some((pattern) => pattern.endsWith('.fault.ts'))).toBe(false);
+    // Checked against the files themselves, not only the patterns' text.
+    const faultFiles = readdirSync(dirname(fileURLToPath(import.meta.url)))
+      .filter((name) => name.endsWith('.fault.ts'))
+      .map((name) => `test/faults/${name}`);
+    expect(faultFiles).toContain('test/faults/config.fault.ts');
+    const matches = (patterns: readonly string[] | undefined, file: string) =>
+      (patterns ?? []).some((pattern) => matchesGlob(file, pattern));
+    for (const file of faultFiles) {
+      expect(matches(faultsConfig.test?.include, file), `fault suite runs ${file}`).toBe(true);
+      expect(matches(mainConfig.test?.include, file), `npm test runs ${file}`).toBe(false);
+    }
+    expect(matches(mainConfig.test?.include, 'test/unit/example.test.ts')).toBe(true);
   });
 });

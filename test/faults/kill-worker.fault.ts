@@ -20,6 +20,9 @@ import {
  * second worker runs it, and the run completes — well before the 30 s redelivery.
  */
 
+/** The tasks consumer's ack_wait (README, "Worker wire protocol"): when JetStream redelivers. */
+const ACK_WAIT_MS = 30_000;
+
 let h: Harness;
 let client: TestClient;
 
@@ -86,6 +89,15 @@ it('re-dispatches the attempt of a killed worker to a second worker, and the run
   expect(summary.output).toEqual({ finishedBy: second.child.pid, attempt: 1 });
   expect(completed).toHaveLength(1);
   expect(events.filter((e) => e.type === 'StepFailed')).toHaveLength(0);
-  // The reconciler (timeout 2 s + grace 1 s), not JetStream's 30 s ack_wait redelivery, brought it home.
-  expect(elapsed).toBeLessThan(20_000);
+  // The same attempt was re-dispatched, not scheduled again: one StepScheduled, attempt 1, and
+  // the completion carries its taskId.
+  const scheduled = events.filter((e) => e.type === 'StepScheduled');
+  expect(scheduled.map((e) => e.data['attempt'])).toEqual([1]);
+  expect([completed[0]?.data['taskId'], completed[0]?.data['attempt']]).toEqual([
+    scheduled[0]?.data['taskId'],
+    1,
+  ]);
+  // The reconciler (timeout 2 s + grace 1 s), not JetStream's redelivery, brought it home: that
+  // comes ACK_WAIT_MS after the first worker got the task, which was after t0.
+  expect(elapsed).toBeLessThan(ACK_WAIT_MS);
 }, 90_000);
