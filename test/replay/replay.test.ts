@@ -4,9 +4,10 @@ import { describe, expect, it } from 'vitest';
 import { checkRun, replaySteps, type StoredEvent } from '../../src/machines/replay.ts';
 
 /**
- * Golden streams recorded from real runs (`weft dev` and the seed examples) are replayed through
- * today's code: every recorded decision must be the one the machine makes now. One edited stream
- * must be reported as a divergence.
+ * Golden streams recorded from real runs (`weft dev` and the seed examples; the failure paths by
+ * `record.ts`) are replayed through today's code: every recorded decision must be the one the
+ * machine makes now, and each run must end as its stream recorded. One edited stream must be
+ * reported as a divergence.
  */
 
 const DIR = join(import.meta.dirname, 'fixtures', 'streams');
@@ -27,19 +28,51 @@ describe('golden streams', () => {
       'TimerFired',
       'ChildRequested',
       'ChildCompleted',
+      'ChildFailed',
       'SignalReceived',
+      'StepSkipped',
       'RunCompleted',
+      'RunFailed',
+      'RunCancelled',
     ]) {
       expect(types, type).toContain(type);
     }
   });
+
+  it('has a stream with a retry: attempt 2 of a step scheduled after its attempt 1 failed', () => {
+    const attemptOf = (e: StoredEvent) => e.data as { stepId?: string; attempt?: number };
+    const retried = golden.filter((f) =>
+      load(f).some(
+        (event, i, events) =>
+          event.type === 'StepScheduled' &&
+          attemptOf(event).attempt === 2 &&
+          events
+            .slice(0, i)
+            .some(
+              (e) =>
+                e.type === 'StepFailed' &&
+                attemptOf(e).stepId === attemptOf(event).stepId &&
+                attemptOf(e).attempt === 1,
+            ),
+      ),
+    );
+    expect(retried).not.toEqual([]);
+  });
+
+  const ENDINGS: Readonly<Record<string, string>> = {
+    RunCompleted: 'completed',
+    RunFailed: 'failed',
+    RunCancelled: 'cancelled',
+  };
 
   it.each(golden)('%s replays without divergence and ends as recorded', async (file) => {
     const events = load(file);
     expect(await checkRun(events)).toEqual({ ok: true, events: events.length });
     const steps = replaySteps(events);
     expect(steps).toHaveLength(events.length);
-    expect(steps[steps.length - 1]?.status).toBe('completed');
+    const recorded = ENDINGS[events[events.length - 1]?.type ?? ''];
+    expect(recorded, 'the stream ends with RunCompleted, RunFailed or RunCancelled').toBeDefined();
+    expect(steps[steps.length - 1]?.status).toBe(recorded);
   });
 
   it('reports the edited stream as a divergence at the edited event', async () => {

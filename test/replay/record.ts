@@ -1,0 +1,135 @@
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Subjects } from '../../src/gateway/subjects.ts';
+import { waitFor } from '../support/wait.ts';
+import { act, startStack, type HistoryEvent, type Stack, type Summary } from '../support/weft.ts';
+
+/**
+ * Records the golden streams of the failure paths from real runs: a real nats-server, `weft serve`
+ * on a fresh sqlite store and `weft worker test/support/activities.ts`, as the integration tests
+ * start them. Each stream is saved as `weft.runs.<id>.history` answers it, in
+ * `fixtures/streams/<runId>.json`. Run by hand to re-record (it overwrites those files):
+ *
+ *   node_modules/.bin/node test/replay/record.ts
+ *
+ * - golden-retry: a skipped step (`if` false), then `flaky` retried twice and succeeding.
+ * - golden-failed: `flaky` with two attempts: retried once, then the run fails.
+ * - golden-child-failed: a child run fails (`declined`, a terminal error); the parent records
+ *   ChildFailed and, with `onError: continue`, goes on and completes.
+ * - golden-child-failed-pay-1: that child run's own stream, ending in RunFailed.
+ * - golden-cancelled: cancelled while an activity and a sleep are in flight.
+ */
+
+const DIR = join(import.meta.dirname, 'fixtures', 'streams');
+const subjects = new Subjects('weft');
+
+const history = async (stack: Stack, runId: string): Promise<HistoryEvent[]> =>
+  (await stack.client.call<{ events: HistoryEvent[] }>(subjects.run(runId, 'history'))).events;
+
+const save = async (stack: Stack, runId: string): Promise<void> => {
+  const events = await history(stack, runId);
+  writeFileSync(join(DIR, `${runId}.json`), `${JSON.stringify({ events }, null, 2)}\n`);
+  console.log(`${runId}: ${events.length} events, ${events.map((e) => e.type).join(' ')}`);
+};
+
+const execute = async (
+  stack: Stack,
+  runId: string,
+  blueprint: unknown,
+  input: unknown,
+  status: string,
+): Promise<void> => {
+  const summary = await stack.client.call<Summary>(
+    subjects.runs('execute'),
+    { blueprint, input, runId, timeoutMs: 20_000 },
+    25_000,
+  );
+  if (summary.status !== status)
+    throw new Error(`${runId} ended ${summary.status}, not ${status}: ${JSON.stringify(summary)}`);
+  await save(stack, runId);
+};
+
+const record = async (stack: Stack): Promise<void> => {
+  await execute(
+    stack,
+    'golden-retry',
+    {
+      name: 'retry_after_skip',
+      steps: [
+        act('audit', 'echo', { if: '{% $input.audit %}' }),
+        act('fetch', 'flaky', { maxAttempts: 3, backoff: { initial: '50ms', factor: 2 } }),
+      ],
+      output: '{% $steps.fetch %}',
+    },
+    { audit: false, order: 7 },
+    'completed',
+  );
+
+  await execute(
+    stack,
+    'golden-failed',
+    {
+      name: 'retries_spent',
+      steps: [
+        act('prepare', 'echo'),
+        act('fetch', 'flaky', { maxAttempts: 2, backoff: { initial: '50ms' } }),
+      ],
+    },
+    { order: 8 },
+    'failed',
+  );
+
+  await stack.client.call(subjects.blueprints('put'), {
+    blueprint: { name: 'charge_card', steps: [act('charge', 'declined')] },
+  });
+  await execute(
+    stack,
+    'golden-child-failed',
+    {
+      name: 'checkout',
+      steps: [
+        { id: 'pay', type: 'child', blueprint: 'charge_card', onError: 'continue' },
+        act('notify', 'echo'),
+      ],
+      output: '{% $steps.notify %}',
+    },
+    { order: 9, amount: 120 },
+    'completed',
+  );
+  await save(stack, 'golden-child-failed-pay-1');
+
+  const cancelled = 'golden-cancelled';
+  await stack.client.call(subjects.runs('start'), {
+    runId: cancelled,
+    input: { order: 10 },
+    blueprint: {
+      name: 'cancel_midway',
+      steps: [
+        {
+          id: 'both',
+          type: 'parallel',
+          branches: [
+            [act('long', 'slow', { timeout: '1m' })],
+            [{ id: 'nap', type: 'sleep', duration: '10m' }],
+          ],
+        },
+      ],
+    },
+  });
+  await waitFor(
+    async () => {
+      const types = (await history(stack, cancelled)).map((e) => e.type);
+      return types.includes('StepScheduled') && types.includes('TimerScheduled');
+    },
+    { message: 'the activity and the sleep are in flight' },
+  );
+  await stack.client.call(subjects.run(cancelled, 'cancel'), { reason: 'recording a cancel' });
+  await save(stack, cancelled);
+};
+
+const stack = await startStack();
+try {
+  await record(stack);
+} finally {
+  await stack.stop();
+}
