@@ -298,6 +298,9 @@ class Compiler {
         timers: Object.fromEntries(
           Object.entries(context.timers).filter(([, timer]) => timer.stepId !== id),
         ),
+        children: Object.fromEntries(
+          Object.entries(context.children).filter(([, child]) => child.stepId !== id),
+        ),
         ...extra(args),
       };
     });

@@ -440,7 +440,6 @@ export const drive = async (
   let now = START;
   let extras = choices.extraSignals;
   let cancelled = false;
-  const ended = new Set<string>();
 
   const apply = async (fact: RunEvent, at: number) => {
     now = at;
@@ -493,9 +492,6 @@ export const drive = async (
       });
     }
     for (const child of Object.values(context.children)) {
-      // The runtime reports a child's end to its parent once (when the child's stream ends). A
-      // finished child step stays listed in `children`, so that list alone cannot say what is open.
-      if (ended.has(child.childRunId)) continue;
       const map = child.item === undefined ? undefined : scripts.items.get(child.stepId);
       const item = child.item === undefined ? undefined : map?.items[child.item];
       const ok = item === undefined ? scripts.children.get(child.stepId) : item.ok;
@@ -560,8 +556,6 @@ export const drive = async (
     const fact = facts[(choices.picks[k % choices.picks.length] ?? 0) % facts.length];
     if (fact === undefined)
       throw new Error(`the run is stuck: nothing can happen in ${JSON.stringify(snapshot.value)}`);
-    if (fact.event.type === 'ChildCompleted' || fact.event.type === 'ChildFailed')
-      ended.add(fact.event.childRunId);
     if (
       fact.event.type === 'SignalReceived' &&
       (fact.event.name === 'note' || fact.event.name === 'flag')

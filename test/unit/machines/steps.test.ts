@@ -9,7 +9,13 @@ import {
   type RunSnapshot,
 } from '../../../src/machines/compile.ts';
 import type { RunEvent } from '../../../src/machines/events.ts';
-import { initialSnapshot, react, replay, statusOf } from '../../../src/machines/run.ts';
+import {
+  activeSteps,
+  initialSnapshot,
+  react,
+  replay,
+  statusOf,
+} from '../../../src/machines/run.ts';
 
 /**
  * Every step kind over the pure machine: a tiny in-memory "world" answers activities with a
@@ -452,6 +458,51 @@ describe('child', () => {
     );
     expect(run.status).toBe('failed');
     expect(run.failure).toMatchObject({ stepId: 'c' });
+  });
+
+  it('forgets a child once its step is done: no longer listed as open or active', async () => {
+    const compiled = compile({
+      name: 'bp',
+      steps: [
+        { id: 'c', type: 'child', blueprint: 'kid' },
+        { id: 'w', type: 'wait', signal: 'go' },
+      ],
+    });
+    let snapshot = initialSnapshot(compiled);
+    const apply = async (event: RunEvent) => {
+      const reaction = await react(
+        compiled,
+        snapshot,
+        { id: RUN, blueprint: 'bp', version: 1 },
+        event,
+        { now: NOW, parseDuration },
+      );
+      snapshot = reaction.snapshot;
+      return reaction.events;
+    };
+    await apply({
+      type: 'RunStarted',
+      runId: RUN,
+      blueprint: { name: 'bp', version: 1, hash: 'h', content: null },
+      input: null,
+    });
+    const child = Object.values(snapshot.context.children)[0];
+    expect(child).toMatchObject({ stepId: 'c', childRunId: `${RUN}-c-1` });
+    expect(activeSteps(snapshot.context)).toEqual(['c']);
+
+    const completed: RunEvent = {
+      type: 'ChildCompleted',
+      stepId: 'c',
+      childRunId: `${RUN}-c-1`,
+      output: 1,
+    };
+    await apply(completed);
+    // The supervisor delivers a child's end only while the child is listed here (also after a
+    // restart), so a finished child must not stay listed.
+    expect(snapshot.context.children).toEqual({});
+    expect(activeSteps(snapshot.context)).toEqual([]);
+    expect(snapshot.context.steps['c']).toBe(1);
+    expect(statusOf(snapshot)).toBe('running');
   });
 });
 
