@@ -193,6 +193,11 @@ export type RunEvent = typeof RunEvent.Type;
 export type RunEventType = RunEvent['type'];
 export type EventOf<T extends RunEventType> = Extract<RunEvent, { type: T }>;
 
+/** Every run event type, in the order of the union. */
+export const RUN_EVENT_TYPES: readonly RunEventType[] = RunEvent.members.map(
+  (member) => member.fields.type.literal,
+);
+
 export const TERMINAL_EVENTS: ReadonlySet<RunEventType> = new Set([
   'RunCompleted',
   'RunFailed',

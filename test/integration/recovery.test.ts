@@ -13,13 +13,7 @@ import { makeSqliteStore } from '../../src/store/sqlite.ts';
 import { runStream } from '../../src/store/streams.ts';
 import { storedTypes } from '../support/storedEvents.ts';
 import { waitFor } from '../support/wait.ts';
-import {
-  startServe,
-  startStack,
-  type HistoryEvent,
-  type Stack,
-  type Summary,
-} from '../support/weft.ts';
+import { runEnded, startStack, type HistoryEvent, type Stack } from '../support/weft.ts';
 
 /**
  * README "Guarantees", "Restarts lose nothing": on start the runtime reconciles child runs — a child
@@ -43,7 +37,7 @@ afterAll(() => stack.stop());
 // A test that failed half way may have left the runtime down; the next one starts with one up.
 beforeEach(async () => {
   if (stack.runtime.child.exitCode === null && stack.runtime.child.signalCode === null) return;
-  stack.runtime = await startServe(stack.nats.url, stack.store);
+  await stack.startRuntime();
 });
 
 const history = async (runId: string): Promise<HistoryEvent[]> =>
@@ -79,15 +73,6 @@ const startFamily = async (parent: string) => {
     { message: `child ${childRunId} waiting for its signal` },
   );
   return { runId, childRunId };
-};
-
-const stopRuntime = async () => {
-  const code = await stack.runtime.stop();
-  expect(code, stack.runtime.output()).toBe(0);
-};
-
-const startRuntime = async () => {
-  stack.runtime = await startServe(stack.nats.url, stack.store);
 };
 
 /**
@@ -133,19 +118,22 @@ const appendAsRuntime = async (
   }
 };
 
-const waitForEnd = (runId: string) =>
-  waitFor(
-    async () => {
-      const summary = await stack.client.call<Summary>(`weft.runs.${runId}.get`);
-      return summary.status === 'running' ? undefined : summary;
-    },
-    { timeoutMs: 20_000, message: `run ${runId} ended` },
-  );
+const waitForEnd = (runId: string) => runEnded(stack.client, runId);
+
+/** Removes a run's stream from the sqlite file (the runtime is down), as a lost first append would. */
+const deleteStream = (runId: string) => {
+  const db = new DatabaseSync(dbPath());
+  try {
+    db.prepare('DELETE FROM events WHERE stream = ?').run(runStream(runId));
+  } finally {
+    db.close();
+  }
+};
 
 describe('child runs are reconciled when the runtime starts', () => {
   it('delivers a child that completed while no runtime was up to its parent, which completes with its output', async () => {
     const { runId, childRunId } = await startFamily(await putFamily('rc_done'));
-    await stopRuntime();
+    await stack.stopRuntime();
 
     const appended = await appendAsRuntime(childRunId, (handlers) => ({
       type: 'SignalReceived',
@@ -164,7 +152,7 @@ describe('child runs are reconciled when the runtime starts', () => {
       'ChildRequested',
     ]);
 
-    await startRuntime();
+    await stack.startRuntime();
     const summary = await waitForEnd(runId);
     expect(summary).toMatchObject({ status: 'completed', output: { approvedBy: 'offline' } });
     const delivered = (await history(runId)).filter((e) => e.type === 'ChildCompleted');
@@ -175,7 +163,7 @@ describe('child runs are reconciled when the runtime starts', () => {
 
   it('delivers a child that was cancelled while no runtime was up to its parent as ChildFailed, and the parent fails', async () => {
     const { runId, childRunId } = await startFamily(await putFamily('rc_cancelled'));
-    await stopRuntime();
+    await stack.stopRuntime();
 
     const appended = await appendAsRuntime(childRunId, () => ({
       type: 'RunCancelled',
@@ -184,7 +172,7 @@ describe('child runs are reconciled when the runtime starts', () => {
     expect(appended.map((e) => e.type)).toEqual(['RunCancelled']);
     expect(storedTypes(dbPath(), runId)).toEqual(['RunStarted', 'StepEntered', 'ChildRequested']);
 
-    await startRuntime();
+    await stack.startRuntime();
     const summary = await waitForEnd(runId);
     expect(summary).toMatchObject({ status: 'failed', error: { stepId: 'sub' } });
     const delivered = (await history(runId)).filter((e) => e.type === 'ChildFailed');
@@ -198,20 +186,15 @@ describe('child runs are reconciled when the runtime starts', () => {
 
   it('starts a child the parent requested but whose start was lost, and the parent completes with its output', async () => {
     const { runId, childRunId } = await startFamily(await putFamily('rc_unstarted'));
-    await stopRuntime();
+    await stack.stopRuntime();
 
     // The parent's ChildRequested and the child's RunStarted are two appends, the child's second:
     // a crash between them leaves the parent's stream as it is and no child stream.
-    const db = new DatabaseSync(dbPath());
-    try {
-      db.prepare('DELETE FROM events WHERE stream = ?').run(runStream(childRunId));
-    } finally {
-      db.close();
-    }
+    deleteStream(childRunId);
     expect(storedTypes(dbPath(), childRunId)).toEqual([]);
     expect(storedTypes(dbPath(), runId)).toEqual(['RunStarted', 'StepEntered', 'ChildRequested']);
 
-    await startRuntime();
+    await stack.startRuntime();
     const started = await waitFor(async () => (await history(childRunId).catch(() => []))[0], {
       message: `child ${childRunId} started again`,
     });
@@ -263,18 +246,13 @@ describe('child runs are reconciled when the runtime starts', () => {
     await waitFor(async () => (await history(childRunId).catch(() => [])).length > 0, {
       message: `child ${childRunId} started`,
     });
-    await stopRuntime();
+    await stack.stopRuntime();
 
-    const db = new DatabaseSync(dbPath());
-    try {
-      db.prepare('DELETE FROM events WHERE stream = ?').run(runStream(childRunId));
-    } finally {
-      db.close();
-    }
+    deleteStream(childRunId);
     expect(storedTypes(dbPath(), childRunId)).toEqual([]);
     expect(storedTypes(dbPath(), runId).at(-1)).toBe('ChildRequested');
 
-    await startRuntime();
+    await stack.startRuntime();
     const started = await waitFor(async () => (await history(childRunId).catch(() => []))[0], {
       message: `child ${childRunId} started again`,
     });

@@ -6,14 +6,7 @@ import { Subjects } from '../../src/gateway/subjects.ts';
 import { executionsOf, openGate } from '../support/recoveryActivities.ts';
 import { storedTypes } from '../support/storedEvents.ts';
 import { waitFor } from '../support/wait.ts';
-import {
-  act,
-  startServe,
-  startStack,
-  type HistoryEvent,
-  type Stack,
-  type Summary,
-} from '../support/weft.ts';
+import { act, runEnded, startStack, type HistoryEvent, type Stack } from '../support/weft.ts';
 
 /**
  * README "Worker wire protocol" (4) and "Guarantees": a worker offers its result to a runtime on
@@ -40,7 +33,7 @@ afterAll(() => stack.stop());
 // A test that failed half way may have left the runtime down; the next one starts with one up.
 beforeEach(async () => {
   if (stack.runtime.child.exitCode === null && stack.runtime.child.signalCode === null) return;
-  stack.runtime = await startServe(stack.nats.url, stack.store);
+  await stack.startRuntime();
 });
 
 const dbPath = () => join(stack.dir, 'events.db');
@@ -64,19 +57,11 @@ const startHeld = async (activity: string, key: string) => {
 const tasksConsumer = (activity: string) =>
   jsm.consumers.info(subjects.tasksStream, subjects.activityConsumer(activity));
 
-const stopRuntime = async () => {
-  const code = await stack.runtime.stop();
-  expect(code, stack.runtime.output()).toBe(0);
+const waitForCompleted = async (runId: string) => {
+  const summary = await runEnded(stack.client, runId);
+  expect(summary.status).toBe('completed');
+  return summary;
 };
-
-const waitForCompleted = (runId: string) =>
-  waitFor(
-    async () => {
-      const summary = await stack.client.call<Summary>(`weft.runs.${runId}.get`);
-      return summary.status === 'completed' ? summary : undefined;
-    },
-    { timeoutMs: 20_000, message: `run ${runId} completed` },
-  );
 
 describe('a task is acknowledged only after its result is recorded or stored', () => {
   it('stores the result in the results stream when no runtime answers, acks the task, and records it once after a restart', async () => {
@@ -84,7 +69,7 @@ describe('a task is acknowledged only after its result is recorded or stored', (
     const runId = await startHeld('gate_fallback', key);
     expect((await tasksConsumer('gate_fallback')).num_ack_pending, 'held by the worker').toBe(1);
 
-    await stopRuntime();
+    await stack.stopRuntime();
     expect((await jsm.streams.info(subjects.resultsStream)).state.messages).toBe(0);
     openGate(stack.dir, key);
 
@@ -118,9 +103,9 @@ describe('a task is acknowledged only after its result is recorded or stored', (
       'StepScheduled',
     ]);
 
-    stack.runtime = await startServe(stack.nats.url, stack.store);
+    await stack.startRuntime();
     const summary = await waitForCompleted(runId);
-    expect(summary?.output).toEqual({ key, execution: 1 });
+    expect(summary.output).toEqual({ key, execution: 1 });
     const completed = (await history(runId)).filter((e) => e.type === 'StepCompleted');
     expect(completed.map((e) => e.data)).toEqual([
       { stepId: 'held', taskId, attempt: 1, output: { key, execution: 1 } },
@@ -135,7 +120,7 @@ describe('a task is acknowledged only after its result is recorded or stored', (
     const key = 'unrecorded';
     const runId = await startHeld('gate_unrecorded', key);
 
-    await stopRuntime();
+    await stack.stopRuntime();
     await jsm.streams.delete(subjects.resultsStream);
     openGate(stack.dir, key);
 
@@ -153,12 +138,12 @@ describe('a task is acknowledged only after its result is recorded or stored', (
       'StepScheduled',
     ]);
 
-    stack.runtime = await startServe(stack.nats.url, stack.store);
+    await stack.startRuntime();
     const summary = await waitForCompleted(runId);
     const completed = (await history(runId)).filter((e) => e.type === 'StepCompleted');
     expect(completed).toHaveLength(1);
     // The recorded result is the last run's: every earlier run's result was refused, not recorded.
-    expect(summary?.output).toEqual({ key, execution: executionsOf(stack.dir, key) });
+    expect(summary.output).toEqual({ key, execution: executionsOf(stack.dir, key) });
     await waitFor(
       async () => {
         const consumer = await tasksConsumer('gate_unrecorded');

@@ -1,6 +1,7 @@
 import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { RUN_EVENT_TYPES } from '../../src/machines/events.ts';
 import { checkRun, replaySteps, type StoredEvent } from '../../src/machines/replay.ts';
 
 /**
@@ -18,23 +19,7 @@ const golden = readdirSync(DIR).filter((f) => f.startsWith('golden-'));
 describe('golden streams', () => {
   it('has streams of every kind of step to replay', () => {
     const types = new Set(golden.flatMap((f) => load(f).map((e) => e.type)));
-    for (const type of [
-      'StepScheduled',
-      'StepCompleted',
-      'StepFailed',
-      'StepEntered',
-      'LoopChecked',
-      'TimerScheduled',
-      'TimerFired',
-      'ChildRequested',
-      'ChildCompleted',
-      'ChildFailed',
-      'SignalReceived',
-      'StepSkipped',
-      'RunCompleted',
-      'RunFailed',
-      'RunCancelled',
-    ]) {
+    for (const type of RUN_EVENT_TYPES) {
       expect(types, type).toContain(type);
     }
   });

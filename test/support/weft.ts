@@ -140,7 +140,11 @@ export interface Stack {
   readonly client: TestClient;
   runtime: WeftProcess;
   worker: WeftProcess | undefined;
-  /** Stops the runtime (gracefully, expecting exit code 0) and starts it again on the same store. */
+  /** Stops the runtime gracefully; throws with its output unless it exited with code 0. */
+  stopRuntime(): Promise<void>;
+  /** Starts a runtime on the same NATS and store (after `stopRuntime`, or when it died). */
+  startRuntime(): Promise<void>;
+  /** `stopRuntime`, then `startRuntime`. */
   restartRuntime(): Promise<void>;
   stop(): Promise<void>;
 }
@@ -160,11 +164,17 @@ export const startStack = async (
     runtime: await serve(),
     worker: await startWorker(nats.url, options.workerModule),
     client: await testClient(nats.url),
-    async restartRuntime() {
+    async stopRuntime() {
       const code = await stack.runtime.stop();
       if (code !== 0)
         throw new Error(`runtime exited with ${String(code)}:\n${stack.runtime.output()}`);
+    },
+    async startRuntime() {
       stack.runtime = await serve();
+    },
+    async restartRuntime() {
+      await stack.stopRuntime();
+      await stack.startRuntime();
     },
     async stop() {
       await stack.client.close().catch(() => undefined);
@@ -175,6 +185,23 @@ export const startStack = async (
     },
   };
   return stack;
+};
+
+/** Waits until the run has ended (any status but `running`) and returns its summary. */
+export const runEnded = async (
+  client: TestClient,
+  runId: string,
+  timeoutMs = 20_000,
+): Promise<Summary> => {
+  const ended = await waitFor(
+    async () => {
+      const summary = await client.call<Summary>(`weft.runs.${runId}.get`);
+      return summary.status === 'running' ? undefined : summary;
+    },
+    { timeoutMs, message: `run ${runId} ended` },
+  );
+  if (ended === undefined) throw new Error(`run ${runId} did not end`);
+  return ended;
 };
 
 /** A run summary as `weft.runs.<id>.get` answers it (CONTRACT §3). */

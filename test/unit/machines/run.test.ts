@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import type { Json } from '../../../src/blueprints/json.ts';
 import { parseDuration } from '../../../src/blueprints/duration.ts';
 import { UnsupportedStep } from '../../../src/machines/compile.ts';
-import type { RunEvent } from '../../../src/machines/events.ts';
+import { RUN_EVENT_TYPES, type RunEvent } from '../../../src/machines/events.ts';
 import {
   checkRun,
   compiledFor,
@@ -322,26 +322,6 @@ describe('compiler', () => {
 });
 
 describe('replay', () => {
-  /** Every event type the generated corpus must hold, so the property cannot pass on trivial runs alone. */
-  const EVERY_EVENT_TYPE: readonly RunEvent['type'][] = [
-    'RunStarted',
-    'StepScheduled',
-    'StepCompleted',
-    'StepFailed',
-    'StepSkipped',
-    'StepEntered',
-    'LoopChecked',
-    'TimerScheduled',
-    'TimerFired',
-    'ChildRequested',
-    'ChildCompleted',
-    'ChildFailed',
-    'SignalReceived',
-    'RunCompleted',
-    'RunFailed',
-    'RunCancelled',
-  ];
-
   it('rebuilds every generated run from its stored stream alone, to the end the run reached', async () => {
     const seen = new Set<string>();
     const endings = new Set<string>();
@@ -389,7 +369,7 @@ describe('replay', () => {
       }),
       { numRuns: 100 },
     );
-    expect([...EVERY_EVENT_TYPE].filter((type) => !seen.has(type))).toEqual([]);
+    expect([...RUN_EVENT_TYPES].filter((type) => !seen.has(type))).toEqual([]);
     expect([...endings].sort()).toEqual(['cancelled', 'completed', 'failed']);
     expect(retries).toBeGreaterThan(0);
     expect(itemsOutOfOrder).toBeGreaterThan(0);

@@ -52,33 +52,44 @@ interface World {
   readonly onOpenTasks?: (count: number) => void;
 }
 
-const drive = async (blueprint: unknown, input: Json, world: World) => {
+/** A run of `blueprint` folded fact by fact through `react`, as the supervisor does; started. */
+const startRun = async (blueprint: unknown, input: Json) => {
   const compiled = compile(blueprint);
-  let snapshot: RunSnapshot = initialSnapshot(compiled);
-  const stream: RunEvent[] = [];
-  const apply = async (event: RunEvent) => {
-    const reaction = await react(
-      compiled,
-      snapshot,
-      { id: RUN, blueprint: 'bp', version: 1 },
-      event,
-      { now: NOW, parseDuration },
-    );
-    snapshot = reaction.snapshot;
-    stream.push(...reaction.events);
+  const run = {
+    compiled,
+    snapshot: initialSnapshot(compiled) as RunSnapshot,
+    stream: [] as RunEvent[],
+    async apply(event: RunEvent) {
+      const reaction = await react(
+        compiled,
+        run.snapshot,
+        { id: RUN, blueprint: 'bp', version: 1 },
+        event,
+        { now: NOW, parseDuration },
+      );
+      run.snapshot = reaction.snapshot;
+      run.stream.push(...reaction.events);
+    },
   };
-  await apply({
+  await run.apply({
     type: 'RunStarted',
     runId: RUN,
     blueprint: { name: 'bp', version: 1, hash: 'h', content: null },
     input,
   });
+  return run;
+};
+
+const drive = async (blueprint: unknown, input: Json, world: World) => {
+  const run = await startRun(blueprint, input);
+  const { compiled, stream } = run;
+  const apply = (event: RunEvent) => run.apply(event);
   const pending = [...(world.signals ?? [])];
   for (const s of pending.filter((p) => p.early === true)) {
     await apply({ type: 'SignalReceived', name: s.name, payload: s.payload, handler: 'trigger' });
   }
-  for (let guard = 0; guard < 5000 && statusOf(snapshot) === 'running'; guard++) {
-    const { context } = snapshot;
+  for (let guard = 0; guard < 5000 && statusOf(run.snapshot) === 'running'; guard++) {
+    const { context } = run.snapshot;
     const open = openTasks(context);
     const task = open[0];
     if (task !== undefined) {
@@ -149,14 +160,14 @@ const drive = async (blueprint: unknown, input: Json, world: World) => {
     break;
   }
   const replayed = replay(compiled, stream);
-  expect(replayed.value).toEqual(snapshot.value);
-  expect(replayed.context).toEqual(snapshot.context);
+  expect(replayed.value).toEqual(run.snapshot.value);
+  expect(replayed.context).toEqual(run.snapshot.context);
   return {
-    snapshot,
+    snapshot: run.snapshot,
     stream,
-    status: statusOf(snapshot),
-    output: snapshot.context.output,
-    failure: snapshot.context.failure,
+    status: statusOf(run.snapshot),
+    output: run.snapshot.context.output,
+    failure: run.snapshot.context.failure,
   };
 };
 
@@ -461,34 +472,19 @@ describe('child', () => {
   });
 
   it('forgets a child once its step is done: no longer listed as open or active', async () => {
-    const compiled = compile({
-      name: 'bp',
-      steps: [
-        { id: 'c', type: 'child', blueprint: 'kid' },
-        { id: 'w', type: 'wait', signal: 'go' },
-      ],
-    });
-    let snapshot = initialSnapshot(compiled);
-    const apply = async (event: RunEvent) => {
-      const reaction = await react(
-        compiled,
-        snapshot,
-        { id: RUN, blueprint: 'bp', version: 1 },
-        event,
-        { now: NOW, parseDuration },
-      );
-      snapshot = reaction.snapshot;
-      return reaction.events;
-    };
-    await apply({
-      type: 'RunStarted',
-      runId: RUN,
-      blueprint: { name: 'bp', version: 1, hash: 'h', content: null },
-      input: null,
-    });
-    const child = Object.values(snapshot.context.children)[0];
+    const run = await startRun(
+      {
+        name: 'bp',
+        steps: [
+          { id: 'c', type: 'child', blueprint: 'kid' },
+          { id: 'w', type: 'wait', signal: 'go' },
+        ],
+      },
+      null,
+    );
+    const child = Object.values(run.snapshot.context.children)[0];
     expect(child).toMatchObject({ stepId: 'c', childRunId: `${RUN}-c-1` });
-    expect(activeSteps(snapshot.context)).toEqual(['c']);
+    expect(activeSteps(run.snapshot.context)).toEqual(['c']);
 
     const completed: RunEvent = {
       type: 'ChildCompleted',
@@ -496,13 +492,13 @@ describe('child', () => {
       childRunId: `${RUN}-c-1`,
       output: 1,
     };
-    await apply(completed);
+    await run.apply(completed);
     // The supervisor delivers a child's end only while the child is listed here (also after a
     // restart), so a finished child must not stay listed.
-    expect(snapshot.context.children).toEqual({});
-    expect(activeSteps(snapshot.context)).toEqual([]);
-    expect(snapshot.context.steps['c']).toBe(1);
-    expect(statusOf(snapshot)).toBe('running');
+    expect(run.snapshot.context.children).toEqual({});
+    expect(activeSteps(run.snapshot.context)).toEqual([]);
+    expect(run.snapshot.context.steps['c']).toBe(1);
+    expect(statusOf(run.snapshot)).toBe('running');
   });
 });
 
