@@ -59,6 +59,8 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       ...(options.limits === undefined ? {} : { limits: options.limits }),
       effects: {
         dispatch: (task, delayMs, resend) => channel.dispatch(task, delayMs, resend),
+        holds: (task) => channel.holds(task),
+        purgeRun: (runId) => channel.purgeRun(runId),
         abortTask: (taskId) => channel.abortTask(taskId),
         publishEvent: (runId, event) => channel.publishEvent(runId, event),
       },
@@ -71,6 +73,7 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
     gateway.start();
     await channel.consumeResults((result) => supervisor.onResult(result));
     channel.serveReports((result) => supervisor.onResult(result));
+    channel.serveStarts((start) => supervisor.mayStart(start));
     await nc.flush();
     const connection = nc;
     return {

@@ -65,7 +65,12 @@ export const ensureConsumer = async (
   ackWaitMs: number,
 ): Promise<void> => {
   try {
-    await jsm.consumers.info(stream, durable);
+    const info = await jsm.consumers.info(stream, durable);
+    if (info.config.filter_subject === filterSubject) return;
+    // A consumer of an older subject layout (`<p>.tasks.exec.<activity>`): made again with today's
+    // filter. Messages live in the stream, not the consumer, so none is lost by this.
+    await jsm.consumers.delete(stream, durable).catch(() => undefined);
+    throw new Error('filter changed');
   } catch {
     try {
       await jsm.consumers.add(stream, {

@@ -38,7 +38,8 @@ import type { EventStoreShape, NewEvent, RecordedEvent } from '../store/EventSto
 import { eventId } from '../store/eventId.ts';
 import { RUN_STREAM_PREFIX, runStream } from '../store/streams.ts';
 import { weftError, WeftError } from '../gateway/errors.ts';
-import type { TaskMessage, TaskResult } from '../gateway/protocol.ts';
+import type { TaskMessage, TaskResult, TaskStart } from '../gateway/protocol.ts';
+import { Attempts, type Held } from './attempts.ts';
 import type { BlueprintRegistry, BlueprintVersion } from './blueprintRegistry.ts';
 
 /**
@@ -55,6 +56,10 @@ export interface Effects {
    * taskId+attempt. `resend` counts re-dispatches of the same attempt by the reconciler.
    */
   readonly dispatch: (task: TaskMessage, delayMs: number, resend: number) => void;
+  /** Whether the tasks stream still holds the attempt's message (see `Attempts`). */
+  readonly holds: (task: TaskMessage) => Promise<Held>;
+  /** Removes an ended run's tasks from the tasks stream (best effort). */
+  readonly purgeRun: (runId: string) => void;
   /** Tells workers to abort a task in flight (best effort; its result is ignored anyway). */
   readonly abortTask: (taskId: string) => void;
   /** Publishes one appended event on `<p>.runs.<runId>.events`. */
@@ -97,12 +102,6 @@ export interface StartResult {
 /** Running runs kept in memory; others are rebuilt from their stream when a message arrives. */
 const MAX_RUNS_IN_MEMORY = 1000;
 
-interface Dispatched {
-  readonly task: TaskMessage;
-  /** When the attempt was (or will be) handed to NATS. */
-  readonly sentAt: number;
-  readonly resends: number;
-}
 const MAX_CONFLICT_RETRIES = 8;
 /** setTimeout's limit; longer timers are re-armed. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
@@ -167,8 +166,8 @@ export class RunSupervisor {
   #poller: NodeJS.Timeout | undefined;
   readonly #waiters = new Map<string, Set<(summary: RunSummary) => void>>();
   readonly #timers = new Map<string, NodeJS.Timeout>();
-  /** Attempts dispatched by this runtime and not yet answered, by `taskId/attempt`. */
-  readonly #dispatched = new Map<string, Dispatched>();
+  /** Attempts dispatched by this runtime and not yet answered, and their re-dispatch. */
+  readonly #attempts: Attempts;
   /** Results waiting for their run's mailbox, by run. */
   readonly #results = new Map<
     string,
@@ -203,6 +202,12 @@ export class RunSupervisor {
     this.#effects = deps.effects;
     this.#newRunId = deps.newRunId;
     this.#log = deps.log ?? (() => undefined);
+    this.#attempts = new Attempts({
+      publish: (task, delayMs, resend) => this.#effects.dispatch(task, delayMs, resend),
+      holds: (task) => this.#effects.holds(task),
+      isOpen: (task) => this.mayStart(task),
+      log: this.#log,
+    });
   }
 
   /**
@@ -219,7 +224,7 @@ export class RunSupervisor {
         const run = await this.#load(runId);
         if (run === undefined) return;
         const { context } = run.snapshot;
-        for (const task of openTasks(context)) this.#dispatch({ ...task, runId }, 0);
+        for (const task of openTasks(context)) void this.#attempts.recover({ ...task, runId });
         for (const [timerId, timer] of Object.entries(context.timers))
           this.#armTimer(runId, timerId, timer.dueAt);
         for (const child of Object.values(context.children)) this.#reconcileChild(runId, child);
@@ -486,10 +491,10 @@ export class RunSupervisor {
       switch (event.type) {
         case 'StepCompleted':
         case 'StepFailed':
-          this.#dispatched.delete(`${event.taskId}/${event.attempt}`);
+          this.#attempts.answered(event.taskId, event.attempt);
           break;
         case 'StepScheduled':
-          this.#dispatch(
+          this.#attempts.dispatch(
             {
               taskId: event.taskId,
               runId,
@@ -520,7 +525,11 @@ export class RunSupervisor {
         default:
           break;
       }
-      if (TERMINAL_EVENTS.has(event.type)) this.#answered(runId);
+      if (TERMINAL_EVENTS.has(event.type)) {
+        this.#attempts.runEnded(runId);
+        // Tasks still queued for this run will never be wanted: out of the stream.
+        if (openTasks(before.context).length > 0) this.#effects.purgeRun(runId);
+      }
       if (TERMINAL_EVENTS.has(event.type) && summary !== undefined) {
         for (const timerKey of [...this.#timers.keys()].filter((k) =>
           k.startsWith(`${runId}\u0000`),
@@ -534,48 +543,25 @@ export class RunSupervisor {
     });
   }
 
-  #dispatch(task: TaskMessage, delayMs: number, resends = 0): void {
-    this.#dispatched.set(`${task.taskId}/${task.attempt}`, {
-      task,
-      sentAt: Date.now() + delayMs,
-      resends,
-    });
-    this.#effects.dispatch(task, delayMs, resends);
-  }
-
-  /** Forgets every attempt of a run that ended (a result removes its own attempt by key). */
-  #answered(runId: string): void {
-    for (const [key, entry] of this.#dispatched) {
-      if (entry.task.runId === runId) this.#dispatched.delete(key);
-    }
+  /**
+   * Re-dispatches attempts that got no result within their timeout plus `graceMs` and are no longer
+   * in the tasks stream (see `Attempts.reconcile`). Same taskId and attempt.
+   */
+  reconcile(graceMs: number): Promise<number> {
+    return this.#attempts.reconcile(graceMs);
   }
 
   /**
-   * Re-dispatches attempts that got no result within their timeout plus `graceMs` (a dispatch or a
-   * result lost by NATS while this runtime stayed up), after checking the stream still has them
-   * open. Same taskId and attempt: the worker side is at-least-once anyway.
+   * Whether a worker may run this attempt: its run is running and the attempt is the step's open
+   * one. Read through the run's mailbox, so a result being recorded is seen.
    */
-  async reconcile(graceMs: number): Promise<number> {
-    const now = Date.now();
-    let resent = 0;
-    for (const [key, entry] of [...this.#dispatched]) {
-      if (now < entry.sentAt + entry.task.timeoutMs + graceMs) continue;
-      const open = await this.#inMailbox(entry.task.runId, async () => {
-        const run = await this.#load(entry.task.runId).catch(() => undefined);
-        if (run === undefined || statusOf(run.snapshot) !== 'running') return false;
-        return (
-          openTaskById(run.snapshot.context, entry.task.taskId)?.attempt === entry.task.attempt
-        );
-      });
-      if (!open) {
-        this.#dispatched.delete(key);
-        continue;
-      }
-      this.#log(`re-dispatching ${key}: no result after ${now - entry.sentAt} ms`);
-      this.#dispatch(entry.task, 0, entry.resends + 1);
-      resent++;
-    }
-    return resent;
+  async mayStart(start: Pick<TaskStart, 'runId' | 'taskId' | 'attempt'>): Promise<boolean> {
+    return this.#inMailbox(start.runId, async () => {
+      // A store that fails rejects: the worker is told nothing and runs the task (at least once).
+      const run = await this.#load(start.runId);
+      if (run === undefined || statusOf(run.snapshot) !== 'running') return false;
+      return openTaskById(run.snapshot.context, start.taskId)?.attempt === start.attempt;
+    });
   }
 
   /** Runs `reconcile` every `everyMs`. */

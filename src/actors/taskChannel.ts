@@ -1,7 +1,15 @@
+import type { JetStreamManager } from '@nats-io/jetstream';
 import { headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import * as Result from 'effect/Result';
 import type { Subjects } from '../gateway/subjects.ts';
-import { decodeTaskResult, type TaskMessage, type TaskResult } from '../gateway/protocol.ts';
+import {
+  decodeTaskResult,
+  decodeTaskStart,
+  RESEND_HEADER,
+  type TaskMessage,
+  type TaskResult,
+  type TaskStart,
+} from '../gateway/protocol.ts';
 import type { RecordedEvent } from '../store/EventStore.ts';
 import { consumeDurable, ensureStreams, type Consuming } from './jetstream.ts';
 
@@ -32,14 +40,22 @@ const RESULT_ACK_WAIT_MS = 10_000;
  */
 export class TaskChannel {
   readonly #nc: NatsConnection;
+  readonly #jsm: JetStreamManager;
   readonly #subjects: Subjects;
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #log: (message: string) => void;
   #results: Consuming | undefined;
   #reports: Subscription | undefined;
+  #starts: Subscription | undefined;
 
-  private constructor(nc: NatsConnection, subjects: Subjects, log: (message: string) => void) {
+  private constructor(
+    nc: NatsConnection,
+    jsm: JetStreamManager,
+    subjects: Subjects,
+    log: (message: string) => void,
+  ) {
     this.#nc = nc;
+    this.#jsm = jsm;
     this.#subjects = subjects;
     this.#log = log;
   }
@@ -49,8 +65,8 @@ export class TaskChannel {
     subjects: Subjects,
     log: (message: string) => void,
   ): Promise<TaskChannel> {
-    await ensureStreams(nc, subjects);
-    return new TaskChannel(nc, subjects, log);
+    const jsm = await ensureStreams(nc, subjects);
+    return new TaskChannel(nc, jsm, subjects, log);
   }
 
   /**
@@ -59,7 +75,7 @@ export class TaskChannel {
    * not take (NATS down, stream missing) is re-dispatched by the supervisor's reconciler, as a lost
    * acknowledgement was; skipping it saves a round trip, a timer and a reply per step.
    * `resend` > 0 gets its own message id, so JetStream's de-duplication does not drop a deliberate
-   * re-dispatch.
+   * re-dispatch (made only once the stream no longer holds the attempt: `holds`).
    */
   dispatch(task: TaskMessage, delayMs: number, resend = 0): void {
     const msgID = `${task.taskId}/${task.attempt}${resend > 0 ? `/r${resend}` : ''}`;
@@ -67,8 +83,9 @@ export class TaskChannel {
       if (this.#nc.isClosed()) return;
       const h = headers();
       h.set('Nats-Msg-Id', msgID);
+      if (resend > 0) h.set(RESEND_HEADER, String(resend));
       try {
-        this.#nc.publish(this.#subjects.task(task.activity), JSON.stringify(task), { headers: h });
+        this.#nc.publish(this.#subjects.task(task), JSON.stringify(task), { headers: h });
       } catch (error) {
         this.#log(`dispatch of ${task.taskId} attempt ${task.attempt} failed: ${String(error)}`);
       }
@@ -82,6 +99,67 @@ export class TaskChannel {
       send();
     }, delayMs);
     this.#timers.add(timer);
+  }
+
+  /**
+   * Whether the tasks stream still holds this attempt's message (waiting for a worker, or taken and
+   * not yet acknowledged): one lookup by its subject. `unknown` when JetStream did not answer.
+   */
+  async holds(task: TaskMessage): Promise<'held' | 'absent' | 'unknown'> {
+    if (this.#nc.isClosed()) return 'unknown';
+    try {
+      const found = await this.#jsm.streams.getMessage(this.#subjects.tasksStream, {
+        last_by_subj: this.#subjects.task(task),
+      });
+      return found === null ? 'absent' : 'held';
+    } catch (error) {
+      if (error instanceof Error && error.name === 'StreamNotFoundError') return 'absent';
+      this.#log(`could not look up ${task.taskId} attempt ${task.attempt}: ${String(error)}`);
+      return 'unknown';
+    }
+  }
+
+  /**
+   * Removes every task of an ended run from the tasks stream (best effort: a task that escapes, or
+   * one a worker already pulled, is refused by the start check, `serveStarts`).
+   */
+  purgeRun(runId: string): void {
+    if (this.#nc.isClosed()) return;
+    this.#jsm.streams
+      .purge(this.#subjects.tasksStream, { filter: this.#subjects.runTasks(runId) })
+      .catch((error: unknown) =>
+        this.#log(`could not purge the tasks of ended run ${runId}: ${String(error)}`),
+      );
+  }
+
+  /**
+   * Answers workers asking whether an attempt may still run (`<p>.tasks.start.<runId>`, one queue
+   * group for all runtimes): `{ok: true, run}` with `run` from `isOpen`; a malformed request or a
+   * failed check gets `{ok: false}` (the worker then runs the task: at least once).
+   */
+  serveStarts(isOpen: (start: TaskStart) => Promise<boolean>): void {
+    this.#starts = this.#nc.subscribe(this.#subjects.taskStartsAll(), {
+      queue: REPORT_QUEUE,
+      callback: (error, msg) => {
+        if (error !== null) return;
+        let payload: unknown;
+        try {
+          payload = msg.json();
+        } catch {
+          msg.respond(JSON.stringify({ ok: false, error: 'invalid json' }));
+          return;
+        }
+        const decoded = decodeTaskStart(payload);
+        if (Result.isFailure(decoded)) {
+          msg.respond(JSON.stringify({ ok: false, error: 'invalid request' }));
+          return;
+        }
+        isOpen(decoded.success).then(
+          (run) => msg.respond(JSON.stringify({ ok: true, run })),
+          (cause: unknown) => msg.respond(JSON.stringify({ ok: false, error: String(cause) })),
+        );
+      },
+    });
   }
 
   abortTask(taskId: string): void {
@@ -182,6 +260,7 @@ export class TaskChannel {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     this.#reports?.unsubscribe();
+    this.#starts?.unsubscribe();
     await this.#results?.stop();
   }
 }

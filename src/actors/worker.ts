@@ -11,6 +11,7 @@ import {
   type TaskResult,
 } from '../gateway/protocol.ts';
 import { consumeDurable, TASK_ACK_WAIT_MS, type Consuming } from './jetstream.ts';
+import { mayBeStale, stillOpen } from './staleTasks.ts';
 
 /**
  * The worker SDK: runs activities by name for tasks taken from the work queue.
@@ -73,7 +74,7 @@ class Reports {
   readonly #inbox = createInbox();
   readonly #waiting = new Map<
     string,
-    { readonly done: (ok: boolean) => void; readonly until: number }
+    { readonly done: (reply: unknown) => void; readonly until: number }
   >();
   readonly #subscription;
   #sweeper: NodeJS.Timeout | undefined;
@@ -88,21 +89,28 @@ class Reports {
         const waiting = this.#waiting.get(token);
         if (waiting === undefined) return;
         this.#waiting.delete(token);
-        let ok = false;
+        let reply: unknown;
         try {
-          ok = msg.data.length > 0 && msg.json<{ ok?: unknown }>().ok === true;
+          reply = msg.data.length > 0 ? msg.json() : undefined;
         } catch {
-          ok = false;
+          reply = undefined;
         }
-        waiting.done(ok);
+        waiting.done(reply);
       },
     });
   }
 
-  offer(subject: string, body: string): Promise<boolean> {
+  /** True when answered `{"ok":true}`. */
+  async offer(subject: string, body: string): Promise<boolean> {
+    const reply = await this.ask(subject, body);
+    return typeof reply === 'object' && reply !== null && (reply as { ok?: unknown }).ok === true;
+  }
+
+  /** The JSON reply, or undefined for none (no responders, a timeout, not JSON). */
+  ask(subject: string, body: string): Promise<unknown> {
     return new Promise((done) => {
       if (this.#nc.isClosed()) {
-        done(false);
+        done(undefined);
         return;
       }
       this.#next += 1;
@@ -113,7 +121,7 @@ class Reports {
         this.#nc.publish(subject, body, { reply: `${this.#inbox}.${token}` });
       } catch {
         this.#waiting.delete(token);
-        done(false);
+        done(undefined);
       }
     });
   }
@@ -123,7 +131,7 @@ class Reports {
     for (const [token, waiting] of this.#waiting) {
       if (waiting.until > now) continue;
       this.#waiting.delete(token);
-      waiting.done(false);
+      waiting.done(undefined);
     }
     if (this.#waiting.size === 0) {
       clearInterval(this.#sweeper);
@@ -135,7 +143,7 @@ class Reports {
     clearInterval(this.#sweeper);
     this.#sweeper = undefined;
     this.#subscription.unsubscribe();
-    for (const waiting of this.#waiting.values()) waiting.done(false);
+    for (const waiting of this.#waiting.values()) waiting.done(undefined);
     this.#waiting.clear();
   }
 }
@@ -171,7 +179,7 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
   const log =
     options.log ?? ((message: string) => process.stderr.write(`[weft worker] ${message}\n`));
   const names = Object.keys(options.activities);
-  for (const name of names) subjects.task(name);
+  for (const name of names) subjects.activityTasks(name);
   const nc: NatsConnection = await connect({
     servers: serversOf(options.servers),
     name: 'weft-worker',
@@ -304,7 +312,16 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
       msg.nak();
       return;
     }
-    const work = run(msg, decoded.success).finally(() => slots.release());
+    const task = decoded.success;
+    const work = (async () => {
+      // A task that may be stale runs only if a runtime does not say its attempt is over.
+      if (mayBeStale(msg, Date.now()) && !(await stillOpen(task, reports, subjects))) {
+        log(`skipping ${task.taskId} attempt ${task.attempt}: decided, or its run has ended`);
+        msg.ack();
+        return;
+      }
+      await run(msg, task);
+    })().finally(() => slots.release());
     running.add(work);
     void work.finally(() => running.delete(work));
   };
@@ -314,7 +331,7 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     const consumer = {
       stream: subjects.tasksStream,
       durable: subjects.activityConsumer(name),
-      filterSubject: subjects.task(name),
+      filterSubject: subjects.activityTasks(name),
       ackWaitMs: TASK_ACK_WAIT_MS,
     };
     consumers.push(await consumeDurable(nc, subjects, consumer, concurrency, take, log));

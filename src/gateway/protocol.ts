@@ -2,7 +2,8 @@ import * as Schema from 'effect/Schema';
 
 /**
  * The worker wire protocol (documented in the README for workers in other languages).
- * A task is published to `<p>.tasks.exec.<activity>` (JetStream, work queue). The worker offers its
+ * A task is published to `<p>.tasks.exec.<activity>.<runId>.<task>.<attempt>` (JetStream, work
+ * queue; `Subjects.task`). The worker offers its
  * `TaskResult` to a runtime on `<p>.tasks.report.<runId>` (core request; `{"ok":true}` once
  * recorded) or else publishes it on `<p>.tasks.result.<runId>` (JetStream), then acknowledges the task.
  */
@@ -43,6 +44,26 @@ export type TaskResult = typeof TaskResult.Type;
 /** Broadcast on `<p>.tasks.cancel` when a run is cancelled: workers abort the task if they run it. */
 export const TaskCancel = Schema.Struct({ taskId: Schema.String });
 
+/**
+ * Sent by a worker as a core request on `<p>.tasks.start.<runId>` before it runs a task that may be
+ * stale (redelivered, or waiting in the queue longer than `STALE_TASK_MS`). A runtime answers
+ * `{"ok":true,"run":boolean}`: `run:false` when the attempt was decided or the run has ended, and
+ * the worker acknowledges the task without running it. No answer: the worker runs it.
+ */
+export const TaskStart = Schema.Struct({
+  taskId: Schema.String,
+  runId: Schema.String,
+  attempt: Schema.Number,
+});
+export type TaskStart = typeof TaskStart.Type;
+
+/** A task published longer ago than this is checked with `TaskStart` before it runs. */
+export const STALE_TASK_MS = 1_000;
+
+/** Header of a task the runtime re-dispatched (its value: the re-dispatch count); checked too. */
+export const RESEND_HEADER = 'Weft-Resend';
+
+export const decodeTaskStart = Schema.decodeUnknownResult(TaskStart);
 export const decodeTaskMessage = Schema.decodeUnknownResult(TaskMessage);
 export const decodeTaskResult = Schema.decodeUnknownResult(TaskResult);
 export const decodeTaskCancel = Schema.decodeUnknownResult(TaskCancel);

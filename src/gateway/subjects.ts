@@ -7,11 +7,16 @@
  *   <p>.runs.<runId>.signal.<name>                    request or publish         (gateway)
  *   <p>.runs.<runId>.query.<name>                     request → reply            (gateway)
  *   <p>.runs.<runId>.events                           published by weft, one message per event
- *   <p>.tasks.exec.<activity>                         JetStream stream <P>_TASKS (work queue): runtime → workers
+ *   <p>.tasks.exec.<activity>.<runId>.<task>.<attempt>
+ *                                                     JetStream stream <P>_TASKS (work queue): runtime → workers;
+ *                                                     one subject per attempt (`<task>`: the task id after
+ *                                                     `<runId>:`), so the runtime can look an attempt up and
+ *                                                     purge an ended run's tasks by subject
  *   <p>.tasks.result.<runId>                          JetStream stream <P>_RESULTS (work queue): workers → runtime
  *   <p>.tasks.report.<runId>                          core request → reply: a result handed straight to a runtime,
  *                                                     answered once recorded (the stream is the fallback)
  *   <p>.tasks.cancel                                  core NATS broadcast {taskId}: abort a task of a cancelled run
+ *   <p>.tasks.start.<runId>                           core request → reply: may this attempt still run?
  *
  * Every dynamic token is checked against its rule before it is placed in a subject, so no user
  * input can add tokens or wildcards (`.`, `*`, `>`, whitespace).
@@ -21,6 +26,9 @@ import { NAME, RUN_ID } from '../blueprints/names.ts';
 
 export { NAME, RUN_ID };
 export const PREFIX = /^[A-Za-z0-9_-]{1,32}$/;
+/** A task id without its run id: `<stepId>[<item>]:<execution>` (one subject token). */
+const TASK_TOKEN = /^[A-Za-z0-9_[\]:-]{1,128}$/;
+const ATTEMPT = /^[1-9][0-9]{0,8}$/;
 
 const check = (rule: RegExp, what: string, value: string): string => {
   if (!rule.test(value)) throw new Error(`invalid ${what}: ${JSON.stringify(value)}`);
@@ -73,8 +81,37 @@ export class Subjects {
     return NAME.test(name) ? name : undefined;
   }
 
-  task(activity: string): string {
-    return `${this.prefix}.tasks.exec.${check(NAME, 'activity name', activity)}`;
+  /** The subject of one attempt of a task (see the header). */
+  task(task: {
+    readonly activity: string;
+    readonly runId: string;
+    readonly taskId: string;
+    readonly attempt: number;
+  }): string {
+    const runId = check(RUN_ID, 'run id', task.runId);
+    const local = task.taskId.startsWith(`${runId}:`)
+      ? task.taskId.slice(runId.length + 1)
+      : task.taskId;
+    return `${this.activityTasks(task.activity).slice(0, -1)}${runId}.${check(TASK_TOKEN, 'task id', local)}.${check(ATTEMPT, 'attempt', String(task.attempt))}`;
+  }
+
+  /** Every task of one activity: the filter of its consumer. */
+  activityTasks(activity: string): string {
+    return `${this.prefix}.tasks.exec.${check(NAME, 'activity name', activity)}.>`;
+  }
+
+  /** Every task of one run, whatever its activity: purged when the run ends. */
+  runTasks(runId: string): string {
+    return `${this.prefix}.tasks.exec.*.${check(RUN_ID, 'run id', runId)}.>`;
+  }
+
+  /** Core NATS: a worker asks whether an attempt is still open before running a stale task. */
+  taskStart(runId: string): string {
+    return `${this.prefix}.tasks.start.${check(RUN_ID, 'run id', runId)}`;
+  }
+
+  taskStartsAll(): string {
+    return `${this.prefix}.tasks.start.>`;
   }
 
   tasksAll(): string {

@@ -173,7 +173,7 @@ const startRawWorker = async (url: string) => {
       durable_name: durable,
       ack_policy: AckPolicy.Explicit,
       deliver_policy: DeliverPolicy.All,
-      filter_subject: `weft.tasks.exec.${activity}`,
+      filter_subject: `weft.tasks.exec.${activity}.>`,
       ack_wait: ACK_WAIT_NS,
     });
     const messages = await (await js.consumers.get('WEFT_TASKS', durable)).consume();

@@ -75,6 +75,9 @@ export const testRuntime = (
     ...options,
     effects: {
       dispatch: (task) => dispatched.push(task),
+      // No tasks stream here: every attempt is as if JetStream had lost it.
+      holds: () => Promise.resolve('absent'),
+      purgeRun: () => undefined,
       abortTask: () => undefined,
       publishEvent: () => undefined,
     },

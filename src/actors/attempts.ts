@@ -1,0 +1,110 @@
+import type { TaskMessage } from '../gateway/protocol.ts';
+
+/**
+ * Where the tasks stream stands on one attempt: its message is still there (waiting for a worker,
+ * or taken and not yet acknowledged), gone (acknowledged, purged, or lost by JetStream), or
+ * JetStream did not say.
+ */
+export type Held = 'held' | 'absent' | 'unknown';
+
+interface Dispatched {
+  readonly task: TaskMessage;
+  /** When the attempt was (or will be) handed to NATS, or last found waiting in the stream. */
+  readonly sentAt: number;
+  readonly resends: number;
+}
+
+export interface AttemptsDeps {
+  /** Publishes the attempt after `delayMs`; `resend` > 0 marks a re-dispatch (its own message id). */
+  readonly publish: (task: TaskMessage, delayMs: number, resend: number) => void;
+  /** Looks the attempt's message up in the tasks stream. */
+  readonly holds: (task: TaskMessage) => Promise<Held>;
+  /** Whether the run is running and this attempt is still its open one (read from the stream). */
+  readonly isOpen: (task: TaskMessage) => Promise<boolean>;
+  readonly log: (message: string) => void;
+  readonly now?: () => number;
+}
+
+/**
+ * The attempts this runtime dispatched that have no result yet, and their re-dispatch.
+ *
+ * Guarantee: an attempt is published again only when the tasks stream no longer holds its message
+ * (lost by JetStream, never stored, or purged) and the run still has the attempt open, so the
+ * stream never holds two copies of one attempt. An attempt whose message is still in the stream is
+ * left to JetStream: a worker takes it, or — taken by a worker that died — it is redelivered after
+ * `ack_wait`, and the worker asks the runtime whether it is still open before running it again.
+ */
+export class Attempts {
+  readonly #dispatched = new Map<string, Dispatched>();
+  readonly #deps: AttemptsDeps;
+  readonly #now: () => number;
+
+  constructor(deps: AttemptsDeps) {
+    this.#deps = deps;
+    this.#now = deps.now ?? Date.now;
+  }
+
+  /** Publishes a newly scheduled attempt and remembers it until it is answered. */
+  dispatch(task: TaskMessage, delayMs: number): void {
+    this.#track(task, delayMs, 0);
+    this.#deps.publish(task, delayMs, 0);
+  }
+
+  /**
+   * An attempt found open after a restart: published again only when the stream no longer holds
+   * it (a second copy would run twice once JetStream's de-duplication window has passed).
+   */
+  async recover(task: TaskMessage): Promise<void> {
+    this.#track(task, 0, 0);
+    // Not known (JetStream did not answer): the reconciler looks again after the timeout.
+    if ((await this.#deps.holds(task)) === 'absent') this.#deps.publish(task, 0, 0);
+  }
+
+  answered(taskId: string, attempt: number): void {
+    this.#dispatched.delete(`${taskId}/${attempt}`);
+  }
+
+  /** Forgets every attempt of a run that ended. */
+  runEnded(runId: string): void {
+    for (const [key, entry] of this.#dispatched)
+      if (entry.task.runId === runId) this.#dispatched.delete(key);
+  }
+
+  /**
+   * Looks at attempts with no result after their timeout plus `graceMs`: one still in the stream is
+   * left there (looked at again one period later), one gone from it is published again if its run
+   * still has it open, one no longer open is forgotten. Returns how many were published again.
+   */
+  async reconcile(graceMs: number): Promise<number> {
+    let resent = 0;
+    for (const [key, entry] of [...this.#dispatched]) {
+      const now = this.#now();
+      if (now < entry.sentAt + entry.task.timeoutMs + graceMs) continue;
+      // The stream first, then the run: a result recorded in between is then seen as closed.
+      const held = await this.#deps.holds(entry.task);
+      if (held === 'unknown') continue;
+      if (held === 'held') {
+        this.#track(entry.task, 0, entry.resends);
+        continue;
+      }
+      if (!(await this.#deps.isOpen(entry.task))) {
+        this.#dispatched.delete(key);
+        continue;
+      }
+      if (!this.#dispatched.has(key)) continue;
+      this.#deps.log(`re-dispatching ${key}: no result and not in the tasks stream`);
+      this.#track(entry.task, 0, entry.resends + 1);
+      this.#deps.publish(entry.task, 0, entry.resends + 1);
+      resent++;
+    }
+    return resent;
+  }
+
+  #track(task: TaskMessage, delayMs: number, resends: number): void {
+    this.#dispatched.set(`${task.taskId}/${task.attempt}`, {
+      task,
+      sentAt: this.#now() + delayMs,
+      resends,
+    });
+  }
+}

@@ -1,0 +1,27 @@
+import { appendFileSync } from 'node:fs';
+import type { ActivityContext } from '../../src/index.ts';
+
+/**
+ * Activities that write down every execution (`weft worker test/support/executions.ts`), for
+ * counting how often each attempt ran. Only activities are exported: every exported function is one.
+ */
+
+const logOf = (input: unknown): string => {
+  const log = (input as { log?: unknown } | null)?.log;
+  if (typeof log !== 'string') throw new Error('input.log (a file path) is required');
+  return log;
+};
+
+/** Appends `<taskId>/<attempt>` to the file `input.log`, then returns the attempt. */
+export const recorded = (input: unknown, ctx: ActivityContext) => {
+  appendFileSync(logOf(input), `${ctx.taskId}/${ctx.attempt}\n`);
+  return { taskId: ctx.taskId, attempt: ctx.attempt };
+};
+
+/** As `recorded`, then hangs until aborted (by the worker's timeout or a cancel). */
+export const recorded_hang = async (input: unknown, ctx: ActivityContext) => {
+  appendFileSync(logOf(input), `${ctx.taskId}/${ctx.attempt}\n`);
+  await new Promise((_, reject) =>
+    ctx.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
+  );
+};
