@@ -10,6 +10,8 @@ import {
   type TaskResult,
   type TaskStart,
 } from '../gateway/protocol.ts';
+import { fitEvent } from '../gateway/fit.ts';
+import { REPLY_RESERVE_BYTES } from '../gateway/pages.ts';
 import type { RecordedEvent } from '../store/EventStore.ts';
 import { consumeDurable, ensureStreams, type Consuming } from './jetstream.ts';
 
@@ -167,17 +169,19 @@ export class TaskChannel {
       this.#nc.publish(this.#subjects.taskCancel(), JSON.stringify({ taskId }));
   }
 
+  /**
+   * Best effort, never throws: an event too large for the connection's max_payload is sent with
+   * its largest values truncated (the marker of README "NATS API"), as history sends it.
+   */
   publishEvent(runId: string, event: RecordedEvent): void {
     if (this.#nc.isClosed()) return;
-    this.#nc.publish(
-      this.#subjects.run(runId, 'events'),
-      JSON.stringify({
-        revision: event.revision,
-        type: event.type,
-        data: event.data,
-        at: event.at,
-      }),
-    );
+    const wire = { revision: event.revision, type: event.type, data: event.data, at: event.at };
+    try {
+      const room = (this.#nc.info?.max_payload ?? 1024 * 1024) - REPLY_RESERVE_BYTES;
+      this.#nc.publish(this.#subjects.run(runId, 'events'), JSON.stringify(fitEvent(wire, room)));
+    } catch (error) {
+      this.#log(`event ${String(event.revision)} of run ${runId} not published: ${String(error)}`);
+    }
   }
 
   /**

@@ -5,6 +5,7 @@ import type { Activity } from '../actors/worker.ts';
 import type { BlueprintLimits } from '../blueprints/validate.ts';
 import { Subjects } from '../gateway/subjects.ts';
 import { ClientError, openClient, type Client } from './client.ts';
+import { readWholeHistory, showValue, type HistoryPage } from './pages.ts';
 import type { StoredEvent } from '../machines/replay.ts';
 import { formatTable, printError } from './format.ts';
 
@@ -234,8 +235,10 @@ const showSummary = (s: Summary): string =>
     `blueprint ${s.blueprint.name} v${s.blueprint.version}`,
     `started   ${s.startedAt}`,
     ...(s.endedAt === undefined ? [] : [`ended     ${s.endedAt}`]),
-    `input     ${JSON.stringify(s.input)}`,
-    ...(s.output === undefined ? [] : [`output    ${JSON.stringify(s.output)}`]),
+    `input     ${showValue(s.input, `weft history ${s.runId} --from 0 --limit 1`)}`,
+    ...(s.output === undefined
+      ? []
+      : [`output    ${showValue(s.output, `the last event of weft history ${s.runId}`)}`]),
     ...(s.error === undefined ? [] : [`error     [${s.error.code}] ${s.error.message}`]),
   ].join('\n');
 
@@ -433,15 +436,19 @@ const command = async (parsed: Parsed): Promise<number> => {
         const limit = intFlag(parsed, 'limit');
         const data = await c.request<{
           events: { revision: number; type: string; data: unknown; at: string }[];
+          next?: number;
         }>(s.run(need(parsed, 1, 'run id'), 'history'), {
           ...(from === undefined ? {} : { from }),
           ...(limit === undefined ? {} : { limit }),
         });
         emit(data, () =>
-          formatTable(
-            ['#', 'AT', 'TYPE', 'DATA'],
-            data.events.map((e) => [String(e.revision), e.at, e.type, JSON.stringify(e.data)]),
-          ),
+          [
+            formatTable(
+              ['#', 'AT', 'TYPE', 'DATA'],
+              data.events.map((e) => [String(e.revision), e.at, e.type, JSON.stringify(e.data)]),
+            ),
+            ...(data.next === undefined ? [] : [`more: --from ${data.next}`]),
+          ].join('\n'),
         );
         return 0;
       });
@@ -479,15 +486,11 @@ const command = async (parsed: Parsed): Promise<number> => {
       }
       return client(parsed, async (c, s) => {
         const runId = need(parsed, 1, 'run id');
-        const events: StoredEvent[] = [];
-        for (;;) {
-          const page = await c.request<{ events: StoredEvent[] }>(s.run(runId, 'history'), {
-            from: events.length,
-            limit: 10_000,
-          });
-          events.push(...page.events);
-          if (page.events.length < 10_000) break;
-        }
+        const events = await readWholeHistory(
+          (from) =>
+            c.request<HistoryPage<StoredEvent>>(s.run(runId, 'history'), { from, limit: 10_000 }),
+          runId,
+        );
         const { formatReplay, replayRun } = await import('./replay.ts');
         const steps = replayRun(events, intFlag(parsed, 'to'));
         emit(steps, () => formatReplay(steps));

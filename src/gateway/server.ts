@@ -2,8 +2,10 @@ import { headers, type Msg, type NatsConnection, type Subscription } from '@nats
 import * as Result from 'effect/Result';
 import * as Schema from 'effect/Schema';
 import type { Json } from '../blueprints/json.ts';
+import { DEFAULT_EXPRESSION_LIMITS } from '../expressions/sandbox.ts';
 import type { BlueprintRegistry } from '../actors/blueprintRegistry.ts';
 import { invalidBlueprint, type RunSupervisor } from '../actors/supervisor.ts';
+import { summaryCursor } from '../projections/runSummary.ts';
 import { weftError, WeftError, type ErrorCode } from './errors.ts';
 import {
   BlueprintRequest,
@@ -17,6 +19,9 @@ import {
   QueryRequest,
   StartRequest,
 } from './messages.ts';
+import { checkJsonText, type TextProblem } from './jsonText.ts';
+import { fitList, fitSummary, historyPage, REPLY_RESERVE_BYTES } from './pages.ts';
+import { fitFields, utf8Bytes } from './fit.ts';
 import type { Subjects } from './subjects.ts';
 
 /**
@@ -31,6 +36,13 @@ const QUEUE = 'weft-runtime';
 const DEFAULT_EXECUTE_TIMEOUT_MS = 60_000;
 /** Requests handled at once; past this a request gets `unavailable` at once instead of a timeout. */
 const MAX_INFLIGHT = 4096;
+/**
+ * Deepest nesting of arrays and objects a request may hold: as deep as an expression's result may
+ * be. Checked on the text, before `JSON.parse` and every recursive walk (decoding, hashing).
+ */
+export const MAX_JSON_DEPTH = DEFAULT_EXPRESSION_LIMITS.maxDepth;
+/** NATS's default max_payload, used until the server's INFO says otherwise. */
+const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
 const STATUS: Record<ErrorCode, number> = {
   invalid_json: 400,
@@ -65,6 +77,29 @@ const decoder = <S extends Schema.Top & { readonly DecodingServices: never }>(sc
   };
 };
 
+const textProblem = (problem: TextProblem): WeftError => {
+  switch (problem.kind) {
+    case 'utf8':
+      return weftError(
+        'invalid_request',
+        `the request is not valid UTF-8: invalid byte sequence at byte ${problem.offset}`,
+        { offset: problem.offset },
+      );
+    case 'surrogate':
+      return weftError(
+        'invalid_request',
+        `the request escapes an unpaired UTF-16 surrogate at character ${problem.offset} (not a Unicode character)`,
+        { offset: problem.offset },
+      );
+    case 'depth':
+      return weftError(
+        'invalid_request',
+        `the request nests arrays and objects more than ${problem.maxDepth} levels deep (at character ${problem.offset})`,
+        { maxDepth: problem.maxDepth, offset: problem.offset },
+      );
+  }
+};
+
 const parse = (msg: Msg): unknown => {
   if (msg.data.length > MAX_PAYLOAD_BYTES) {
     throw weftError(
@@ -73,7 +108,9 @@ const parse = (msg: Msg): unknown => {
     );
   }
   if (msg.data.length === 0) return {};
-  const text = new TextDecoder('utf-8', { fatal: false }).decode(msg.data);
+  const checked = checkJsonText(msg.data, MAX_JSON_DEPTH);
+  if (!checked.ok) throw textProblem(checked.problem);
+  const text = checked.text;
   if (text.trim() === '') return {};
   try {
     return JSON.parse(text) as unknown;
@@ -82,8 +119,26 @@ const parse = (msg: Msg): unknown => {
   }
 };
 
-export const replyOk = (msg: Msg, data: unknown): void => {
-  if (msg.reply) msg.respond(JSON.stringify({ ok: true, data: data ?? null }));
+/**
+ * Replies `{ok:true,data}`; a reply larger than `maxPayload` bytes is never attempted (NATS would
+ * refuse it): the caller gets `payload_too_large` with both sizes instead.
+ */
+export const replyOk = (msg: Msg, data: unknown, maxPayload = Infinity): void => {
+  if (!msg.reply) return;
+  const body = JSON.stringify({ ok: true, data: data ?? null });
+  const bytes = body.length <= maxPayload / 3 ? body.length : utf8Bytes(body);
+  if (bytes <= maxPayload) {
+    msg.respond(body);
+    return;
+  }
+  replyError(
+    msg,
+    weftError(
+      'payload_too_large',
+      `the reply would be ${bytes} bytes, over this connection's max_payload of ${maxPayload}`,
+      { bytes, maxPayload },
+    ),
+  );
 };
 
 export const replyError = (msg: Msg, error: WeftError): void => {
@@ -152,7 +207,7 @@ export class Gateway {
 
   async #handle(msg: Msg, handler: Handler): Promise<void> {
     try {
-      replyOk(msg, await handler(parse(msg), msg));
+      replyOk(msg, await handler(parse(msg), msg), this.#maxPayload());
     } catch (error) {
       if (error instanceof WeftError) {
         replyError(msg, error);
@@ -163,6 +218,16 @@ export class Gateway {
       );
       replyError(msg, weftError('internal', 'internal error; see the runtime log'));
     }
+  }
+
+  /** The server's max_payload for this connection (NATS INFO). */
+  #maxPayload(): number {
+    return this.#nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+  }
+
+  /** Bytes a reply's `data` may take. */
+  #budget(): number {
+    return this.#maxPayload() - REPLY_RESERVE_BYTES;
   }
 
   #runIdOf(msg: Msg): string {
@@ -236,32 +301,42 @@ export class Gateway {
           runId: started.runId,
         });
       }
-      return {
+      const reply = {
         runId: ended.runId,
         status: ended.status,
         ...(ended.output === undefined ? {} : { output: ended.output }),
         ...(ended.error === undefined ? {} : { error: ended.error }),
       };
+      return fitFields(reply, ['output', 'error'], this.#budget()).value;
     });
     this.#on(s.runs('list'), (payload) => {
       const { limit, ...filter } = listRuns(payload);
-      return this.#supervisor.list({ ...filter, limit: Math.min(limit ?? 100, 1000) });
+      return fitList(
+        this.#supervisor.list({ ...filter, limit: Math.min(limit ?? 100, 1000) }),
+        summaryCursor,
+        this.#budget(),
+      );
     });
 
     this.#on(s.run('*', 'get'), async (payload, msg) => {
       empty(payload);
-      return this.#supervisor.get(this.#runIdOf(msg));
+      return fitSummary(await this.#supervisor.get(this.#runIdOf(msg)), this.#budget());
     });
     this.#on(s.run('*', 'history'), async (payload, msg) => {
       const { from, limit } = historyRequest(payload);
-      const events = await this.#supervisor.history(
-        this.#runIdOf(msg),
+      const runId = this.#runIdOf(msg);
+      return historyPage(
+        async (at, count) =>
+          (await this.#supervisor.history(runId, at, count)).map((e) => ({
+            revision: e.revision,
+            type: e.type,
+            data: e.data,
+            at: e.at,
+          })),
         from ?? 0,
         Math.min(limit ?? 1000, 10_000),
+        this.#budget(),
       );
-      return {
-        events: events.map((e) => ({ revision: e.revision, type: e.type, data: e.data, at: e.at })),
-      };
     });
     this.#on(s.run('*', 'cancel'), async (payload, msg) => {
       const { reason } = cancelRequest(payload);

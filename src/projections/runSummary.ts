@@ -67,6 +67,10 @@ export interface ListFilter {
   readonly cursor?: string;
 }
 
+/** The `runs.list` cursor that resumes after `summary`. */
+export const summaryCursor = (summary: Pick<RunSummary, 'startedAt' | 'runId'>): string =>
+  `${summary.startedAt}|${summary.runId}`;
+
 /** Newest first; the cursor names the last run of the previous page. Pure. */
 export const listSummaries = (
   all: Iterable<RunSummary>,
@@ -83,7 +87,6 @@ export const listSummaries = (
       : a.startedAt < b.startedAt
         ? 1
         : -1;
-  const key = (s: RunSummary) => `${s.startedAt}|${s.runId}`;
   const sorted = [...all]
     .filter((s) => filter.status === undefined || s.status === filter.status)
     .filter((s) => filter.blueprint === undefined || s.blueprint.name === filter.blueprint)
@@ -100,6 +103,6 @@ export const listSummaries = (
   const runs = sorted.slice(start, start + filter.limit);
   const last = runs[runs.length - 1];
   return start + filter.limit < sorted.length && last !== undefined
-    ? { runs, cursor: key(last) }
+    ? { runs, cursor: summaryCursor(last) }
     : { runs };
 };

@@ -304,10 +304,15 @@ describe('hostile input', () => {
         'run_not_found',
       );
     }
+    // Past the gateway's nesting limit (200) a request is refused before it is parsed; below it, a
+    // blueprint deeper than its own limit (32) is a diagnostic.
     const deepReply = await client.raw('weft.blueprints.validate', `{"blueprint":${deep}}`);
-    expect(deepReply.ok).toBe(true);
+    expect(deepReply.error).toMatchObject({ code: 'invalid_request', details: { maxDepth: 200 } });
+    const nested40 = `${'{"nested":'.repeat(40)}{}${'}'.repeat(40)}`;
+    const tooDeep = await client.raw('weft.blueprints.validate', `{"blueprint":${nested40}}`);
+    expect(tooDeep.ok).toBe(true);
     expect(
-      (deepReply.data as { diagnostics: { code: string }[] }).diagnostics.map((d) => d.code),
+      (tooDeep.data as { diagnostics: { code: string }[] }).diagnostics.map((d) => d.code),
     ).toContain('too_deep');
     const huge = await client.raw(
       'weft.runs.start',
