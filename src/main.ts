@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import * as Effect from 'effect/Effect';
 import * as ManagedRuntime from 'effect/ManagedRuntime';
+import { ActivityRegistry, followWorkers } from './actors/activities.ts';
 import { BlueprintRegistry } from './actors/blueprintRegistry.ts';
 import type { BlueprintLimits } from './blueprints/validate.ts';
 import { RunSupervisor } from './actors/supervisor.ts';
@@ -33,6 +34,8 @@ export interface Runtime {
   readonly subjects: Subjects;
   readonly supervisor: RunSupervisor;
   readonly registry: BlueprintRegistry;
+  /** The activities workers announce (README "Worker wire protocol"). */
+  readonly activities: ActivityRegistry;
   close(): Promise<void>;
 }
 
@@ -51,6 +54,8 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
     });
     const channel = await TaskChannel.open(nc, subjects, log);
     const registry = new BlueprintRegistry(store);
+    const activities = new ActivityRegistry();
+    const workers = followWorkers(nc, subjects, activities, log);
     const supervisor = new RunSupervisor({
       store,
       registry,
@@ -69,7 +74,7 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
     supervisor.follow(500);
     const graceMs = Number(process.env.WEFT_RECONCILE_GRACE_MS ?? 30_000);
     supervisor.startReconciler(Math.min(5000, Math.max(100, graceMs / 2)), graceMs);
-    const gateway = new Gateway({ nc, subjects, supervisor, registry, log });
+    const gateway = new Gateway({ nc, subjects, supervisor, registry, activities, log });
     gateway.start();
     await channel.consumeResults((result) => supervisor.onResult(result));
     channel.serveReports((result) => supervisor.onResult(result));
@@ -81,7 +86,9 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       subjects,
       supervisor,
       registry,
+      activities,
       async close() {
+        workers.close();
         await gateway.close();
         supervisor.close();
         await channel.close();

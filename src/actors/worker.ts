@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { jetstream, type JsMsg } from '@nats-io/jetstream';
 import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
 import * as Result from 'effect/Result';
@@ -9,6 +10,7 @@ import {
   decodeTaskMessage,
   type TaskMessage,
   type TaskResult,
+  type WorkerAnnouncement,
 } from '../gateway/protocol.ts';
 import { consumeDurable, TASK_ACK_WAIT_MS, type Consuming } from './jetstream.ts';
 import { mayBeStale, stillOpen } from './staleTasks.ts';
@@ -21,7 +23,9 @@ import { mayBeStale, stillOpen } from './staleTasks.ts';
  * it as an idempotency key). A thrown error is retried under the step's policy; a `TerminalError`
  * is not. When the step's timeout passes, `ctx.signal` aborts and the attempt fails as `timeout`.
  * A worker holds at most twice its concurrency in tasks (running, and pulled ahead), and creates
- * the streams and its consumers again when JetStream has lost them.
+ * the streams and its consumers again when JetStream has lost them. Once its consumers are up it
+ * announces what it serves (README "Worker wire protocol"): at once, every heartbeat, and when a
+ * runtime asks; on close it says goodbye before it stops taking tasks.
  */
 
 /** How long a runtime may take to record a reported result before the worker uses the stream. */
@@ -33,6 +37,12 @@ const REPORT_TIMEOUT_MS = 5_000;
  * capped a runtime at about 1,000 steps per second.
  */
 export const DEFAULT_CONCURRENCY = 100;
+
+/**
+ * How often a worker announces itself unless told otherwise (`heartbeatMs`,
+ * `WEFT_WORKER_HEARTBEAT_MS`). A runtime counts it gone after three missed heartbeats.
+ */
+export const DEFAULT_HEARTBEAT_MS = 5_000;
 
 export class TerminalError extends Error {
   override readonly name = 'TerminalError';
@@ -48,11 +58,35 @@ export interface ActivityContext {
 
 export type Activity = (input: unknown, ctx: ActivityContext) => unknown;
 
+/**
+ * An activity with what it announces about itself. `input`/`output` are JSON Schemas shown to
+ * users and tools (`weft.activities.list`); weft does not check values against them.
+ */
+export interface ActivityDefinition {
+  /** The activity's name; default: the key it is given under. */
+  readonly name?: string;
+  readonly description?: string;
+  readonly input?: Json;
+  readonly output?: Json;
+  readonly run: Activity;
+}
+
+/** Declares an activity with a name, description and schemas (`createWorker` also takes plain functions). */
+export const defineActivity = (definition: ActivityDefinition): ActivityDefinition => definition;
+
+/** True for an `ActivityDefinition`, also one made by another copy of this SDK. */
+export const isActivityDefinition = (value: unknown): value is ActivityDefinition =>
+  typeof value === 'object' &&
+  value !== null &&
+  typeof (value as { run?: unknown }).run === 'function';
+
 export interface WorkerOptions {
   readonly servers?: string | readonly string[];
   readonly prefix?: string;
   readonly concurrency?: number;
-  readonly activities: Readonly<Record<string, Activity>>;
+  readonly activities: Readonly<Record<string, Activity | ActivityDefinition>>;
+  /** Announcement interval; default `WEFT_WORKER_HEARTBEAT_MS` or `DEFAULT_HEARTBEAT_MS`. */
+  readonly heartbeatMs?: number;
   /** Where diagnostics go; default stderr. */
   readonly log?: (message: string) => void;
 }
@@ -174,12 +208,46 @@ const serversOf = (servers: WorkerOptions['servers']): string[] =>
 const errorMessage = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
 
+/** Activities by name, with what each announces; a name given twice is an error. */
+const resolveActivities = (
+  given: WorkerOptions['activities'],
+): { runs: Map<string, Activity>; announced: WorkerAnnouncement['activities'] } => {
+  const runs = new Map<string, Activity>();
+  const announced: WorkerAnnouncement['activities'][number][] = [];
+  for (const [key, value] of Object.entries(given)) {
+    const definition = isActivityDefinition(value) ? value : { run: value };
+    const name = definition.name ?? key;
+    if (runs.has(name)) throw new Error(`activity '${name}' is given twice`);
+    runs.set(name, definition.run);
+    announced.push({
+      name,
+      ...(definition.description === undefined ? {} : { description: definition.description }),
+      ...(definition.input === undefined ? {} : { input: definition.input }),
+      ...(definition.output === undefined ? {} : { output: definition.output }),
+    });
+  }
+  return { runs, announced };
+};
+
+const heartbeatOf = (options: WorkerOptions): number => {
+  const value = options.heartbeatMs ?? Number(process.env.WEFT_WORKER_HEARTBEAT_MS ?? NaN);
+  return Number.isFinite(value) && value > 0 ? value : DEFAULT_HEARTBEAT_MS;
+};
+
 export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
   const subjects = new Subjects(options.prefix ?? process.env.WEFT_PREFIX ?? 'weft');
   const log =
     options.log ?? ((message: string) => process.stderr.write(`[weft worker] ${message}\n`));
-  const names = Object.keys(options.activities);
+  const { runs, announced } = resolveActivities(options.activities);
+  const names = [...runs.keys()];
   for (const name of names) subjects.activityTasks(name);
+  const heartbeatMs = heartbeatOf(options);
+  const workerId = randomUUID();
+  const announcement = JSON.stringify({
+    workerId,
+    activities: announced,
+    heartbeatMs,
+  } satisfies WorkerAnnouncement);
   const nc: NatsConnection = await connect({
     servers: serversOf(options.servers),
     name: 'weft-worker',
@@ -210,7 +278,7 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
   const reports = new Reports(nc);
 
   const run = async (msg: JsMsg, task: TaskMessage): Promise<void> => {
-    const activity = options.activities[task.activity];
+    const activity = runs.get(task.activity);
     const controller = new AbortController();
     controllers.set(task.taskId, controller);
     const heartbeat = setInterval(() => msg.working(), TASK_ACK_WAIT_MS / 3);
@@ -337,10 +405,21 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     consumers.push(await consumeDurable(nc, subjects, consumer, concurrency, take, log));
   }
 
+  // Announced once it can take tasks: at once, every heartbeat, and when a runtime asks.
+  const announce = () => {
+    if (!nc.isClosed()) nc.publish(subjects.workers('announce'), announcement);
+  };
+  const discovers = nc.subscribe(subjects.workers('discover'), { callback: announce });
+  announce();
+  const announcing = setInterval(announce, heartbeatMs);
+
   return {
     activities: names,
     async close() {
       closing = true;
+      clearInterval(announcing);
+      discovers.unsubscribe();
+      if (!nc.isClosed()) nc.publish(subjects.workers('goodbye'), JSON.stringify({ workerId }));
       cancels.unsubscribe();
       reports.close();
       await Promise.all(consumers.map((consumer) => consumer.stop()));

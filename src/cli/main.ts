@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import type { Activity } from '../actors/worker.ts';
+import type { Activity, ActivityDefinition } from '../actors/worker.ts';
 import type { BlueprintLimits } from '../blueprints/validate.ts';
 import { Subjects } from '../gateway/subjects.ts';
 import { ClientError, openClient, type Client } from './client.ts';
@@ -29,6 +29,7 @@ const USAGE = `usage: weft <command>
   blueprint list
   blueprint rm <name>
   blueprint schema                  print the JSON Schema (draft 2020-12) of blueprints
+  activities                        the activities workers serve: live workers, last seen
   start <blueprint|file> [--input JSON|@file] [--id ID] [--version N] [--wait] [--timeout MS]
   get <runId>
   runs [--status S] [--blueprint NAME] [--limit N]
@@ -179,12 +180,21 @@ const untilSignal = (close: () => Promise<void>): Promise<number> =>
     process.on('SIGTERM', stop);
   });
 
-export const loadActivities = async (modulePath: string): Promise<Record<string, Activity>> => {
+/** A module's activities: exported functions and `defineActivity` definitions (an object with `run`). */
+export const loadActivities = async (
+  modulePath: string,
+): Promise<Record<string, Activity | ActivityDefinition>> => {
   const mod = (await import(pathToFileURL(resolve(modulePath)).href)) as Record<string, unknown>;
   const source = (mod.activities ?? mod.default ?? mod) as Record<string, unknown>;
-  const activities: Record<string, Activity> = {};
+  const activities: Record<string, Activity | ActivityDefinition> = {};
   for (const [name, value] of Object.entries(source)) {
     if (typeof value === 'function') activities[name] = value as Activity;
+    else if (
+      typeof value === 'object' &&
+      value !== null &&
+      typeof (value as { run?: unknown }).run === 'function'
+    )
+      activities[name] = value as ActivityDefinition;
   }
   if (Object.keys(activities).length === 0) {
     throw new ClientError('invalid_request', `${modulePath} exports no activity functions`);
@@ -354,6 +364,24 @@ const command = async (parsed: Parsed): Promise<number> => {
         default:
           throw new UsageError(`unknown blueprint command '${sub ?? ''}'`);
       }
+    case 'activities':
+      return client(parsed, async (c, s) => {
+        const data = await c.request<{
+          activities: { name: string; workers: number; lastSeen: string; description?: string }[];
+        }>(s.activities('list'), {});
+        emit(data, () =>
+          formatTable(
+            ['NAME', 'WORKERS', 'LAST SEEN', 'DESCRIPTION'],
+            data.activities.map((a) => [
+              a.name,
+              String(a.workers),
+              a.lastSeen,
+              a.description ?? '',
+            ]),
+          ),
+        );
+        return 0;
+      });
     case 'start':
       return client(parsed, async (c, s) => {
         const target = need(parsed, 1, 'blueprint name or file');

@@ -1,4 +1,5 @@
 import * as Schema from 'effect/Schema';
+import { NAME, RUN_ID } from '../blueprints/names.ts';
 
 /**
  * The worker wire protocol (documented in the README for workers in other languages).
@@ -17,6 +18,12 @@ export const TaskMessage = Schema.Struct({
   activity: Schema.String,
   input: Schema.Json,
   timeoutMs: Schema.Number,
+  /**
+   * Set when the step has a `scheduleTimeout`: the worker must ask (`TaskStart`) before running the
+   * task, and runs it only when told to (the runtime records the start, or has failed the attempt
+   * with `no_worker`).
+   */
+  scheduleTimeoutMs: Schema.optionalKey(Schema.Number),
 });
 export type TaskMessage = typeof TaskMessage.Type;
 
@@ -45,10 +52,12 @@ export type TaskResult = typeof TaskResult.Type;
 export const TaskCancel = Schema.Struct({ taskId: Schema.String });
 
 /**
- * Sent by a worker as a core request on `<p>.tasks.start.<runId>` before it runs a task that may be
- * stale (redelivered, or waiting in the queue longer than `STALE_TASK_MS`). A runtime answers
- * `{"ok":true,"run":boolean}`: `run:false` when the attempt was decided or the run has ended, and
- * the worker acknowledges the task without running it. No answer: the worker runs it.
+ * Sent by a worker on `<p>.tasks.start.<runId>` when it starts an attempt. As a core request
+ * before it runs a task that may be stale (redelivered, re-dispatched, or waiting in the queue
+ * longer than `STALE_TASK_MS`) or has `scheduleTimeoutMs`: a runtime answers
+ * `{"ok":true,"run":boolean}`, `run:false` when the attempt was decided or the run has ended, and
+ * the worker acknowledges the task without running it; no answer: the worker runs it. Any other
+ * task: a plain publish, not waited for (the runtime's `timeout` of the attempt runs from it).
  */
 export const TaskStart = Schema.Struct({
   taskId: Schema.String,
@@ -67,3 +76,32 @@ export const decodeTaskStart = Schema.decodeUnknownResult(TaskStart);
 export const decodeTaskMessage = Schema.decodeUnknownResult(TaskMessage);
 export const decodeTaskResult = Schema.decodeUnknownResult(TaskResult);
 export const decodeTaskCancel = Schema.decodeUnknownResult(TaskCancel);
+
+const ActivityName = Schema.String.pipe(Schema.check(Schema.isPattern(NAME)));
+const WorkerId = Schema.String.pipe(Schema.check(Schema.isPattern(RUN_ID)));
+
+/** One activity a worker serves; `input`/`output` are JSON Schemas, descriptive only. */
+export const ActivityAnnouncement = Schema.Struct({
+  name: ActivityName,
+  description: Schema.optionalKey(Schema.String),
+  input: Schema.optionalKey(Schema.Json),
+  output: Schema.optionalKey(Schema.Json),
+});
+export type ActivityAnnouncement = typeof ActivityAnnouncement.Type;
+
+/**
+ * Published by a worker on `<p>.workers.announce` at start, every `heartbeatMs`, and whenever a
+ * runtime asks on `<p>.workers.discover`. A runtime counts the worker live until it has missed a
+ * few heartbeats, or until it says goodbye on `<p>.workers.goodbye`.
+ */
+export const WorkerAnnouncement = Schema.Struct({
+  workerId: WorkerId,
+  activities: Schema.Array(ActivityAnnouncement),
+  heartbeatMs: Schema.Number.pipe(Schema.check(Schema.isFinite(), Schema.isGreaterThan(0))),
+});
+export type WorkerAnnouncement = typeof WorkerAnnouncement.Type;
+
+export const WorkerGoodbye = Schema.Struct({ workerId: WorkerId });
+
+export const decodeWorkerAnnouncement = Schema.decodeUnknownResult(WorkerAnnouncement);
+export const decodeWorkerGoodbye = Schema.decodeUnknownResult(WorkerGoodbye);

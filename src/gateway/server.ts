@@ -3,6 +3,7 @@ import * as Result from 'effect/Result';
 import * as Schema from 'effect/Schema';
 import type { Json } from '../blueprints/json.ts';
 import { DEFAULT_EXPRESSION_LIMITS } from '../expressions/sandbox.ts';
+import type { ActivityRegistry } from '../actors/activities.ts';
 import type { BlueprintRegistry } from '../actors/blueprintRegistry.ts';
 import { invalidBlueprint, type RunSupervisor } from '../actors/supervisor.ts';
 import { summaryCursor } from '../projections/runSummary.ts';
@@ -162,6 +163,7 @@ export class Gateway {
   readonly #subjects: Subjects;
   readonly #supervisor: RunSupervisor;
   readonly #registry: BlueprintRegistry;
+  readonly #activities: ActivityRegistry;
   readonly #log: (message: string) => void;
   readonly #subscriptions: Subscription[] = [];
   readonly #inflight = new Set<Promise<void>>();
@@ -171,12 +173,14 @@ export class Gateway {
     readonly subjects: Subjects;
     readonly supervisor: RunSupervisor;
     readonly registry: BlueprintRegistry;
+    readonly activities: ActivityRegistry;
     readonly log: (message: string) => void;
   }) {
     this.#nc = deps.nc;
     this.#subjects = deps.subjects;
     this.#supervisor = deps.supervisor;
     this.#registry = deps.registry;
+    this.#activities = deps.activities;
     this.#log = deps.log;
   }
 
@@ -281,6 +285,11 @@ export class Gateway {
     this.#on(s.blueprints('delete'), async (payload) => ({
       deleted: await this.#registry.delete(nameRequest(payload).name),
     }));
+
+    this.#on(s.activities('list'), (payload) => {
+      empty(payload);
+      return { activities: this.#activities.list() };
+    });
 
     this.#on(s.runs('start'), async (payload) => {
       const request = startRequest(payload);

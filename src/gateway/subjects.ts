@@ -17,6 +17,11 @@
  *                                                     answered once recorded (the stream is the fallback)
  *   <p>.tasks.cancel                                  core NATS broadcast {taskId}: abort a task of a cancelled run
  *   <p>.tasks.start.<runId>                           core request → reply: may this attempt still run?
+ *   <p>.activities.list                               request → reply            (gateway)
+ *   <p>.workers.announce                              core NATS, worker → every runtime: the activities it serves,
+ *                                                     at start, every heartbeat and when asked (a heartbeat)
+ *   <p>.workers.goodbye                               core NATS, worker → every runtime {workerId}: it stops serving
+ *   <p>.workers.discover                              core NATS, runtime → every worker: announce yourselves now
  *
  * Every dynamic token is checked against its rule before it is placed in a subject, so no user
  * input can add tokens or wildcards (`.`, `*`, `>`, whitespace).
@@ -79,6 +84,15 @@ export class Subjects {
   lastNameOf(subject: string): string | undefined {
     const name = subject.slice(subject.lastIndexOf('.') + 1);
     return NAME.test(name) ? name : undefined;
+  }
+
+  activities(verb: 'list'): string {
+    return `${this.prefix}.activities.${verb}`;
+  }
+
+  /** Core NATS subjects of worker presence (not in a queue group: every runtime hears each one). */
+  workers(verb: 'announce' | 'goodbye' | 'discover'): string {
+    return `${this.prefix}.workers.${verb}`;
   }
 
   /** The subject of one attempt of a task (see the header). */
