@@ -367,7 +367,7 @@ export const replayWorkload = async ({ cluster, sizes, log, emit }: Context): Pr
   const decodeMs = elapsed(decodeStart);
   const started = events[0];
   if (started?.type !== 'RunStarted') throw new Error(`replay: run ${runId} does not begin with RunStarted`);
-  const validated = validateBlueprint(started.blueprint.content);
+  const validated = validateBlueprint(started.blueprint.content, undefined, { recorded: true });
   if (!validated.ok) throw new Error(`replay: pinned blueprint is invalid: ${JSON.stringify(validated.diagnostics)}`);
   const compiled = compileBlueprint(validated.blueprint, parseDuration);
 

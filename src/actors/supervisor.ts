@@ -327,7 +327,7 @@ export class RunSupervisor {
   #compile(version: Pick<BlueprintVersion, 'hash' | 'content'>): CompiledRun {
     const cached = this.#compiled.get(version.hash);
     if (cached !== undefined) return cached;
-    const validated = validateBlueprint(version.content);
+    const validated = validateBlueprint(version.content, undefined, { recorded: true });
     if (!validated.ok) throw invalidBlueprint(validated.diagnostics);
     const compiled = this.#compileChecked(validated.blueprint);
     this.#compiled.set(version.hash, compiled);

@@ -12,7 +12,8 @@ import {
   type DiagnosticCode,
   type Segment,
 } from './diagnostics.ts';
-import { STEP_TYPES } from './schema.ts';
+import { STEP_TYPES, type StepType } from './schema.ts';
+import { durationUnit, misplacedSetting } from './settings.ts';
 
 /**
  * Effect Schema decode issues → diagnostics with JSON paths, codes (the schema's `weftCode`
@@ -30,6 +31,8 @@ const annotationsOf = (ast: SchemaAST.AST): Readonly<Record<string, unknown>> | 
   const last = ast.checks?.[ast.checks.length - 1];
   return { ...ast.annotations, ...last?.annotations };
 };
+
+const isDuration = (ast: SchemaAST.AST): boolean => annotationsOf(ast)?.['title'] === 'Duration';
 
 const describeAst = (ast: SchemaAST.AST): string => {
   const annotations = annotationsOf(ast);
@@ -154,9 +157,16 @@ export const schemaDiagnostics = (
         : undefined,
     );
   };
-  const stepTypeProblem = (path: readonly Segment[]): void => {
+  /** A bare number where a duration goes: `duration_unit`, with the fix. */
+  const bareDuration = (path: readonly Segment[], value: unknown): boolean => {
+    if (typeof value !== 'number') return false;
+    const { message, hint } = durationUnit(value);
+    out.add(pathText(path), 'duration_unit', message, hint);
+    return true;
+  };
+  const stepTypeProblem = (path: readonly Segment[], allowed: readonly string[]): void => {
     const value = valueAt(path);
-    const types = STEP_TYPES.join(', ');
+    const types = allowed.join(', ');
     if (!isRecord(value)) {
       out.add(pathText(path), 'schema', `expected a step object; got ${preview(value)}`);
       return;
@@ -171,7 +181,20 @@ export const schemaDiagnostics = (
       );
       return;
     }
-    const guess = typeof type === 'string' ? closest(type, STEP_TYPES) : undefined;
+    if (
+      typeof type === 'string' &&
+      !allowed.includes(type) &&
+      STEP_TYPES.includes(type as StepType)
+    ) {
+      out.add(
+        pathText([...path, 'type']),
+        'schema',
+        `a map runs an activity or a child step for each item, not a ${type} step`,
+        `Put the ${type} in a blueprint of its own and map over a child step: {"type": "child", "blueprint": "…", "input": "{% $item %}"}.`,
+      );
+      return;
+    }
+    const guess = typeof type === 'string' ? closest(type, allowed) : undefined;
     out.add(
       pathText([...path, 'type']),
       'schema',
@@ -197,8 +220,9 @@ export const schemaDiagnostics = (
         return;
       case 'AnyOf': {
         const annotations = issue.ast.annotations as Readonly<Record<string, unknown>> | undefined;
-        if (annotations?.['weftStepUnion'] === true) {
-          if (issue.issues.length === 0) stepTypeProblem(path);
+        const stepTypes = annotations?.['weftStepUnion'];
+        if (Array.isArray(stepTypes)) {
+          if (issue.issues.length === 0) stepTypeProblem(path, stepTypes as readonly string[]);
           for (const inner of issue.issues) visit(inner, path);
           return;
         }
@@ -208,6 +232,12 @@ export const schemaDiagnostics = (
           visit(only, path);
           return;
         }
+        if (
+          issue.issues.length === 0 &&
+          issue.ast.types.some(isDuration) &&
+          bareDuration(path, valueAt(path))
+        )
+          return;
         // No member took the value's type at all: a plain type error, whatever the union is for.
         const code = issue.issues.length === 0 ? 'schema' : (own ?? firstCode(issue) ?? 'schema');
         summarize(path, code, expectations(issue, []));
@@ -230,6 +260,11 @@ export const schemaDiagnostics = (
       }
       case 'UnexpectedKey': {
         const key = String(path[path.length - 1]);
+        const misplaced = misplacedSetting(valueAt(path.slice(0, -1)), path.slice(0, -1), key);
+        if (misplaced !== undefined) {
+          out.add(pathText(path), 'schema', misplaced.message, misplaced.hint);
+          return;
+        }
         const allowed =
           issue.ast._tag === 'Objects'
             ? issue.ast.propertySignatures.map((p) => String(p.name))
@@ -253,6 +288,7 @@ export const schemaDiagnostics = (
           out.add('$', 'schema', `a blueprint must be a JSON object; got ${preview(value)}`);
           return;
         }
+        if (isDuration(issue.ast) && bareDuration(path, value)) return;
         out.add(
           pathText(path),
           'schema',

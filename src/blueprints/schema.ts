@@ -51,28 +51,26 @@ export const Expression = Schema.String.check(
   examples: ['{% $steps.fetch_data.items %}', '{% $input.amount > 100 %}'],
 });
 
-const DurationString = Schema.String.check(
-  Schema.isPattern(DURATION_PATTERN, {
-    expected: 'a duration like "200ms", "30s", "2m", "1h", "1d" or "1h30m"',
-  }),
+/**
+ * A duration is a string with a unit. A bare number is refused (`duration_unit`, see
+ * `issues.ts`): `"timeout": 60` reads as a minute to some and as 60 ms to others.
+ */
+export const Duration = Schema.String.check(
+  // The pattern goes last: the annotations below land on the last check, and only the pattern
+  // has a JSON Schema form to carry them.
   Schema.makeFilter((s: string) => !DURATION_PATTERN.test(s) || parseDuration(s) !== undefined, {
     expected: `a duration of at most ${Number.MAX_SAFE_INTEGER} ms`,
+    weftCode: 'invalid_duration',
+  }),
+  Schema.isPattern(DURATION_PATTERN, {
+    expected: 'a duration like "200ms", "30s", "2m", "1h", "1d" or "1h30m"',
+    weftCode: 'invalid_duration',
   }),
 ).annotate({
-  description: 'A duration: number and unit (ms, s, m, h, d), e.g. "200ms", "30s", "1h30m".',
-});
-
-const DurationMillis = Schema.Int.check(
-  Schema.isGreaterThanOrEqualTo(0),
-  Schema.isLessThanOrEqualTo(Number.MAX_SAFE_INTEGER),
-).annotate({ description: 'A duration in milliseconds.' });
-
-export const Duration = Schema.Union([DurationString, DurationMillis]).annotate({
   title: 'Duration',
   description:
-    'A duration: a string like "200ms", "30s", "2m", "1h", "1d", "1h30m", or a non-negative integer of milliseconds.',
-  examples: ['30s', '2m', 500],
-  weftCode: 'invalid_duration',
+    'A duration: a string of number and unit (ms, s, m, h, d), e.g. "200ms", "30s", "2m", "1h30m". A bare number is an error.',
+  examples: ['30s', '2m', '500ms'],
 });
 export type Duration = typeof Duration.Type;
 
@@ -117,17 +115,28 @@ const maxAttempts = PositiveInt.annotate({
     'How many times an activity is attempted before it fails (default 3); 1 means no retry.',
 });
 const timeout = Duration.annotate({
-  description: 'How long one attempt (or a wait) may take (default "30s").',
+  description:
+    'How long one attempt of the activity may take (default "30s"); then it fails with code timeout and is retried per maxAttempts.',
 });
 
-export const Defaults = Schema.Struct({
+/**
+ * The retry policy: fields of `activity` steps (a map's inner activity included) and of
+ * `defaults`. Other step types refuse them (the engine would not use them; `issues.ts` says
+ * where they belong).
+ */
+export const RETRY_FIELDS = ['maxAttempts', 'timeout', 'backoff'] as const;
+
+const retryFields = {
   maxAttempts: Schema.optionalKey(maxAttempts),
   timeout: Schema.optionalKey(timeout),
   backoff: Schema.optionalKey(Backoff),
-}).annotate({
+};
+
+export const Defaults = Schema.Struct(retryFields).annotate({
   identifier: 'Defaults',
   title: 'Defaults',
-  description: 'Retry policy for every step that does not set its own.',
+  description:
+    "Retry policy for every activity step (a map's inner activity included) that does not set its own.",
 });
 export type Defaults = typeof Defaults.Type;
 /** The retry policy fields a blueprint's `defaults` and each step may set. */
@@ -199,9 +208,6 @@ const StepFields = Schema.Struct({
       description: 'Run the step only when this is true; otherwise it is skipped with output null.',
     }),
   ),
-  maxAttempts: Schema.optionalKey(maxAttempts),
-  timeout: Schema.optionalKey(timeout),
-  backoff: Schema.optionalKey(Backoff),
   onError: Schema.optionalKey(
     Name.annotate({
       description:
@@ -209,8 +215,11 @@ const StepFields = Schema.Struct({
     }),
   ),
 });
-/** The fields every step may have, besides `id` and `type`. */
-export type StepFields = typeof StepFields.Type;
+/**
+ * The fields every step may have, besides `id` and `type`, and the retry policy (only `activity`
+ * steps take it, and `timeout` also `wait`; the types keep it on all for the engine's sake).
+ */
+export type StepFields = typeof StepFields.Type & RetryPolicy;
 
 interface WithId {
   readonly id: string;
@@ -260,7 +269,8 @@ export interface WaitFields {
   readonly signal: string;
 }
 export interface SleepFields {
-  readonly duration?: Duration | string;
+  /** A duration, or an expression giving one. */
+  readonly duration?: string;
   readonly until?: string | number;
 }
 
@@ -288,12 +298,12 @@ export type Step =
 
 export type StepType = Step['type'];
 
-/** The single step inside a `map`: any step, with an optional `id`. */
-export type MapItemStep = Step extends infer S
-  ? S extends Step
-    ? Omit<S, 'id'> & { readonly id?: string }
-    : never
-  : never;
+/** The single step inside a `map`: an activity or a child step, with an optional `id`. */
+export type MapItemStep = MapItemStepOf<ActivityStep> | MapItemStepOf<ChildStep>;
+type MapItemStepOf<S extends Step> = Omit<S, 'id'> & { readonly id?: string };
+
+/** The step types a map may run for each item (the engine runs no other). */
+export const MAP_ITEM_STEP_TYPES: readonly MapItemStep['type'][] = ['activity', 'child'];
 
 export const STEP_TYPES: readonly StepType[] = [
   'activity',
@@ -321,6 +331,7 @@ const variants = {
     fields: {
       type: Schema.Literal('activity'),
       activity: nameOrExpression('The activity to run: its name, or an expression giving one.'),
+      ...retryFields,
       input: Schema.optionalKey(
         JsonValue.annotate({
           description:
@@ -405,7 +416,7 @@ const variants = {
       step: Schema.suspend((): Schema.Codec<MapItemStep> => MapItemStep),
     },
     description:
-      'Fans out over an array and fans in: runs `step` (id optional) once per item with $item and $index bound. Output: the array of the item outputs, in item order.',
+      'Fans out over an array and fans in: runs `step` (an activity or a child step, id optional) once per item with $item and $index bound. Retries and timeouts go on that step. Output: the array of the item outputs, in item order.',
   },
   child: {
     fields: {
@@ -441,9 +452,15 @@ const variants = {
       signal: Name.annotate({
         description: 'The signal to wait for; one that arrived before the step started counts.',
       }),
+      timeout: Schema.optionalKey(
+        Duration.annotate({
+          description:
+            'How long to wait; then the step fails with code timeout (onError applies). Without it the step waits for as long as the run lives.',
+        }),
+      ),
     },
     description:
-      "Waits for a signal (use timeout to bound the wait). Output: the signal's payload.",
+      "Waits for a signal, without a time limit unless timeout is given. Output: the signal's payload.",
   },
   sleep: {
     fields: {
@@ -485,39 +502,33 @@ const variant = <Id extends typeof stepId | typeof itemStepId, F extends Schema.
     description: spec.description,
   });
 
-const stepUnion = <Id extends typeof stepId | typeof itemStepId>(
-  id: Id,
-  prefix: string,
-  description: string,
-) =>
-  Schema.Union([
-    variant(id, 'activity', variants.activity, prefix),
-    variant(id, 'parallel', variants.parallel, prefix),
-    variant(id, 'condition', variants.condition, prefix),
-    variant(id, 'switch', variants.switch, prefix),
-    variant(id, 'loop', variants.loop, prefix),
-    variant(id, 'map', variants.map, prefix),
-    variant(id, 'child', variants.child, prefix),
-    variant(id, 'wait', variants.wait, prefix),
-    variant(id, 'sleep', variants.sleep, prefix),
-  ]).annotate({
-    identifier: `${prefix}Step`,
-    title: `${prefix}Step`,
-    description,
-    weftStepUnion: true,
-  });
+export const Step: Schema.Codec<Step> = Schema.Union([
+  variant(stepId, 'activity', variants.activity, ''),
+  variant(stepId, 'parallel', variants.parallel, ''),
+  variant(stepId, 'condition', variants.condition, ''),
+  variant(stepId, 'switch', variants.switch, ''),
+  variant(stepId, 'loop', variants.loop, ''),
+  variant(stepId, 'map', variants.map, ''),
+  variant(stepId, 'child', variants.child, ''),
+  variant(stepId, 'wait', variants.wait, ''),
+  variant(stepId, 'sleep', variants.sleep, ''),
+]).annotate({
+  identifier: 'Step',
+  title: 'Step',
+  description:
+    'A step; "type" selects its kind. Common fields: id, dependsOn, if, onError; activity steps also maxAttempts, timeout, backoff (wait steps: timeout).',
+  weftStepUnion: STEP_TYPES,
+});
 
-export const Step: Schema.Codec<Step> = stepUnion(
-  stepId,
-  '',
-  'A step; "type" selects its kind. Common fields: id, dependsOn, if, maxAttempts, timeout, backoff, onError.',
-);
-
-export const MapItemStep: Schema.Codec<MapItemStep> = stepUnion(
-  itemStepId,
-  'MapItem',
-  'The step a map runs for each item: any step, id optional.',
-);
+export const MapItemStep: Schema.Codec<MapItemStep> = Schema.Union([
+  variant(itemStepId, 'activity', variants.activity, 'MapItem'),
+  variant(itemStepId, 'child', variants.child, 'MapItem'),
+]).annotate({
+  identifier: 'MapItemStep',
+  title: 'MapItemStep',
+  description: 'The step a map runs for each item: an activity or a child step, id optional.',
+  weftStepUnion: MAP_ITEM_STEP_TYPES,
+});
 
 export interface Blueprint {
   readonly name: string;

@@ -1,9 +1,11 @@
 import * as Schema from 'effect/Schema';
 import { activityDiagnostics } from './activities.ts';
 import { Diagnostics, isRecord, type Diagnostic } from './diagnostics.ts';
+import { findErrorCycles } from './cycles.ts';
 import { schemaDiagnostics } from './issues.ts';
 import { DEFAULT_BLUEPRINT_LIMITS, preflight, type BlueprintLimits } from './limits.ts';
 import { rawLists } from './rawSteps.ts';
+import { recordedForm } from './recorded.ts';
 import { Blueprint } from './schema.ts';
 import { semanticDiagnostics } from './semantic.ts';
 
@@ -37,6 +39,13 @@ export interface ValidateOptions {
    * the warning `unknown_activity`; undefined, names are not checked.
    */
   readonly activities?: readonly string[];
+  /**
+   * The blueprint was admitted before: a stored version, or the content a run pinned in
+   * `RunStarted`. What earlier versions of weft accepted is accepted again, meaning what it meant
+   * then (see `recorded.ts`): bare-number durations (milliseconds), retry settings on steps that
+   * never used them, `onError` cycles. Everything else is checked as usual.
+   */
+  readonly recorded?: boolean;
 }
 
 /**
@@ -66,14 +75,16 @@ export const validateBlueprint = (
   const out = new Diagnostics();
   try {
     if (!preflight(input, resolved, out)) return { ok: false, diagnostics: out.result() };
-    const decoded = Schema.decodeUnknownResult(Blueprint)(input, {
+    const document = options.recorded === true ? recordedForm(input) : input;
+    const decoded = Schema.decodeUnknownResult(Blueprint)(document, {
       errors: 'all',
       onExcessProperty: 'error',
     });
-    if (decoded._tag === 'Failure') schemaDiagnostics(decoded.failure.issue, input, out);
-    if (isRecord(input)) {
-      const lists = rawLists(input);
-      semanticDiagnostics(input, lists, resolved, out);
+    if (decoded._tag === 'Failure') schemaDiagnostics(decoded.failure.issue, document, out);
+    if (isRecord(document)) {
+      const lists = rawLists(document);
+      semanticDiagnostics(document, lists, resolved, out);
+      if (options.recorded !== true) for (const list of lists) findErrorCycles(list, out);
       if (options.activities !== undefined) activityDiagnostics(lists, options.activities, out);
     }
     if (decoded._tag === 'Success' && out.errors === 0) {

@@ -19,6 +19,19 @@ export const formatTable = (
     .join('\n');
 };
 
+/** A blueprint diagnostic as it arrives on the wire (severity absent from older runtimes). */
+export interface WireDiagnostic {
+  readonly path: string;
+  readonly code: string;
+  readonly message: string;
+  readonly hint?: string;
+  readonly severity?: string;
+}
+
+/** One diagnostic on one line for people: path, code (marked when only a warning), message, hint. */
+export const formatDiagnostic = (d: WireDiagnostic): string =>
+  `${d.path}  ${d.code}${d.severity === 'warning' ? ' (warning)' : ''}  ${d.message}${d.hint ? ` (hint: ${d.hint})` : ''}`;
+
 /** Prints an error for people (code, message, diagnostics) or as the JSON error envelope. */
 export const printError = (error: unknown, json: boolean): void => {
   const code = error instanceof ClientError ? error.code : 'error';
@@ -31,13 +44,6 @@ export const printError = (error: unknown, json: boolean): void => {
     return;
   }
   process.stderr.write(`error [${code}]: ${message}\n`);
-  const diagnostics = (
-    details as
-      { diagnostics?: { path: string; code: string; message: string; hint?: string }[] } | undefined
-  )?.diagnostics;
-  for (const d of diagnostics ?? []) {
-    process.stderr.write(
-      `  ${d.path}  ${d.code}  ${d.message}${d.hint ? ` (hint: ${d.hint})` : ''}\n`,
-    );
-  }
+  const diagnostics = (details as { diagnostics?: WireDiagnostic[] } | undefined)?.diagnostics;
+  for (const d of diagnostics ?? []) process.stderr.write(`  ${formatDiagnostic(d)}\n`);
 };

@@ -32,7 +32,7 @@ export const compiledFor = (
   const first = events[0];
   const started = first === undefined ? undefined : toRunEvent(first);
   if (started?.type !== 'RunStarted') throw new Error('the stream does not begin with RunStarted');
-  const validated = validateBlueprint(started.blueprint.content);
+  const validated = validateBlueprint(started.blueprint.content, undefined, { recorded: true });
   if (!validated.ok)
     throw new Error(
       `the pinned blueprint no longer validates: ${validated.diagnostics.map((d) => d.message).join('; ')}`,

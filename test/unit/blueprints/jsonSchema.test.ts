@@ -1,6 +1,7 @@
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { Json } from '../../../src/blueprints/json.ts';
 import { blueprintJsonSchema, JSON_SCHEMA_DIALECT } from '../../../src/blueprints/jsonSchema.ts';
+import { validateBlueprint } from '../../../src/blueprints/validate.ts';
 import type {
   ActivityStep,
   Blueprint,
@@ -240,6 +241,160 @@ describe('blueprintJsonSchema', () => {
       }),
     ).toBe(false);
     expect(accepts(schema, { name: 'x', steps: [] })).toBe(false);
+  });
+});
+
+describe('the JSON Schema describes what the engine compiles: it and the validator agree', () => {
+  const act = (id: string, extra: Obj = {}): Obj => ({
+    id,
+    type: 'activity',
+    activity: 'w',
+    ...extra,
+  });
+  const bp = (steps: Json[], extra: Obj = {}): Json => ({ name: 'bp', steps, ...extra });
+  const map = (step: Json, extra: Obj = {}): Obj => ({ id: 'm', type: 'map', step, ...extra });
+  const cases: readonly (readonly [string, Json, boolean])[] = [
+    ['map of an activity', bp([map({ type: 'activity', activity: 'x' })]), true],
+    ['map of a child', bp([map({ type: 'child', blueprint: 'k' })]), true],
+    ['map of a loop', bp([map({ type: 'loop', count: 1, steps: [act('x')] })]), false],
+    ['map of a sleep', bp([map({ type: 'sleep', duration: '1s' })]), false],
+    ['map of a wait', bp([map({ type: 'wait', signal: 'go' })]), false],
+    ['map of a map', bp([map({ type: 'map', step: { type: 'activity', activity: 'x' } })]), false],
+    ['duration with a unit', bp([act('a', { timeout: '60s' })]), true],
+    ['bare number as a step timeout', bp([act('a', { timeout: 60 })]), false],
+    ['bare number as a backoff', bp([act('a', { backoff: { initial: 100 } })]), false],
+    ['bare number as a sleep', bp([{ id: 'z', type: 'sleep', duration: 1500 }]), false],
+    [
+      'bare number as a wait timeout',
+      bp([{ id: 'w', type: 'wait', signal: 'go', timeout: 9 }]),
+      false,
+    ],
+    ['bare number in defaults', bp([act('a')], { defaults: { timeout: 30 } }), false],
+    [
+      'bare number in defaults.backoff',
+      bp([act('a')], { defaults: { backoff: { max: 3 } } }),
+      false,
+    ],
+    [
+      'sleep until epoch milliseconds (a time, not a duration)',
+      bp([{ id: 'z', type: 'sleep', until: 1_900_000_000_000 }]),
+      true,
+    ],
+    [
+      'retry settings on an activity',
+      bp([act('a', { maxAttempts: 2, timeout: '1s', backoff: {} })]),
+      true,
+    ],
+    [
+      "retry settings on a map's inner activity",
+      bp([map({ type: 'activity', activity: 'x', maxAttempts: 2, timeout: '1s' })]),
+      true,
+    ],
+    [
+      'maxAttempts on a map',
+      bp([map({ type: 'activity', activity: 'x' }, { maxAttempts: 2 })]),
+      false,
+    ],
+    ['timeout on a map', bp([map({ type: 'activity', activity: 'x' }, { timeout: '1s' })]), false],
+    [
+      'maxAttempts on a child',
+      bp([{ id: 'c', type: 'child', blueprint: 'k', maxAttempts: 2 }]),
+      false,
+    ],
+    ['timeout on a child', bp([{ id: 'c', type: 'child', blueprint: 'k', timeout: '1s' }]), false],
+    [
+      "timeout on a map's inner child",
+      bp([map({ type: 'child', blueprint: 'k', timeout: '1s' })]),
+      false,
+    ],
+    [
+      'backoff on a parallel',
+      bp([{ id: 'p', type: 'parallel', backoff: {}, branches: [[act('x')]] }]),
+      false,
+    ],
+    [
+      'maxAttempts on a loop',
+      bp([{ id: 'l', type: 'loop', count: 1, maxAttempts: 2, steps: [act('x')] }]),
+      false,
+    ],
+    [
+      'timeout on a condition',
+      bp([{ id: 'c', type: 'condition', when: '{% 1 %}', timeout: '1s', then: [act('x')] }]),
+      false,
+    ],
+    [
+      'timeout on a switch',
+      bp([{ id: 's', type: 'switch', on: '{% 1 %}', timeout: '1s', cases: { a: [act('x')] } }]),
+      false,
+    ],
+    ['timeout on a sleep', bp([{ id: 'z', type: 'sleep', duration: '1s', timeout: '1s' }]), false],
+    ['timeout on a wait', bp([{ id: 'w', type: 'wait', signal: 'go', timeout: '1s' }]), true],
+    ['maxAttempts on a wait', bp([{ id: 'w', type: 'wait', signal: 'go', maxAttempts: 2 }]), false],
+  ];
+  it.each(cases)('%s: schema and validator both say %s', (_, blueprint, valid) => {
+    expect(accepts(schema, blueprint)).toBe(valid);
+    expect(validateBlueprint(blueprint).ok).toBe(valid);
+  });
+
+  it('an onError cycle is beyond a schema (shape only): the schema takes it, the validator refuses it', () => {
+    const cyclic = bp([act('h'), act('s', { onError: 'h' })]);
+    expect(accepts(schema, cyclic)).toBe(true);
+    expect(validateBlueprint(cyclic).diagnostics.map((d) => d.code)).toEqual(['cycle']);
+  });
+
+  it('offers only activity and child steps inside a map', () => {
+    const mapStep = resolve((defs['MapStep'] as Obj)['properties'] as Obj);
+    const inner = resolve(mapStep['step'] as Obj);
+    const types = (inner['anyOf'] as Obj[])
+      .map(resolve)
+      .map((v) => ((v['properties'] as Obj)['type'] as Obj)['enum']);
+    expect(types).toEqual([['activity'], ['child']]);
+  });
+
+  it('offers durations as strings with a unit only, and retry settings only where they are used', () => {
+    const durations: Json[] = [];
+    const stack: Json[] = [schema];
+    while (stack.length > 0) {
+      const value = stack.pop() as Json;
+      if (Array.isArray(value)) stack.push(...(value as readonly Json[]));
+      else if (isObj(value)) {
+        if (value['title'] === 'Duration') durations.push(value);
+        stack.push(...Object.values(value));
+      }
+    }
+    expect(durations.length).toBeGreaterThanOrEqual(7);
+    for (const d of durations)
+      expect(d).toMatchObject({ type: 'string', pattern: expect.any(String) as unknown });
+    const fieldsOf = (name: string) => Object.keys((defs[name] as Obj)['properties'] as Obj);
+    for (const name of ['ActivityStep', 'MapItemActivityStep'])
+      expect(fieldsOf(name)).toEqual(expect.arrayContaining(['maxAttempts', 'timeout', 'backoff']));
+    expect(fieldsOf('WaitStep')).toContain('timeout');
+    for (const name of [
+      'ParallelStep',
+      'ConditionStep',
+      'SwitchStep',
+      'LoopStep',
+      'MapStep',
+      'ChildStep',
+      'MapItemChildStep',
+      'WaitStep',
+      'SleepStep',
+    ]) {
+      const fields = fieldsOf(name);
+      expect(fields, name).not.toContain('maxAttempts');
+      expect(fields, name).not.toContain('backoff');
+      if (name !== 'WaitStep') expect(fields, name).not.toContain('timeout');
+    }
+  });
+
+  it('does not claim a default timeout for a wait: without one it waits as long as the run lives', () => {
+    const wait = defs['WaitStep'] as Obj;
+    const text = JSON.stringify([
+      wait['description'],
+      ((wait['properties'] as Obj)['timeout'] as Obj)['description'],
+    ]);
+    expect(text).not.toMatch(/30\s*s|default/iu);
+    expect(text).toMatch(/waits for as long as the run lives/u);
   });
 });
 

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { formatDiagnostic } from '../../../src/cli/format.ts';
 import {
   hasErrors,
   MAX_DIAGNOSTICS,
@@ -137,5 +138,18 @@ describe('unknown_activity (validateBlueprint with options.activities)', () => {
       message: '5 more problems were found and left out',
       severity: 'warning',
     });
+  });
+});
+
+describe('the CLI prints a diagnostic on one line', () => {
+  it('marks a warning, and prints an error (or one without a severity) as before', () => {
+    const base = { path: '$.steps[0].activity', code: 'unknown_activity', message: 'm', hint: 'h' };
+    expect(formatDiagnostic({ ...base, severity: 'warning' })).toBe(
+      '$.steps[0].activity  unknown_activity (warning)  m (hint: h)',
+    );
+    expect(formatDiagnostic({ ...base, severity: 'error' })).toBe(
+      '$.steps[0].activity  unknown_activity  m (hint: h)',
+    );
+    expect(formatDiagnostic({ path: '$', code: 'c', message: 'm' })).toBe('$  c  m');
   });
 });

@@ -138,13 +138,12 @@ describe('validateBlueprint: valid blueprints', () => {
         { id: 'w', type: 'wait', signal: 'approve', timeout: '1d' },
         { id: 'z1', type: 'sleep', duration: '5m' },
         { id: 'z2', type: 'sleep', until: '2030-01-01T00:00:00Z' },
-        {
-          id: 'z3',
-          type: 'sleep',
-          duration: 1500,
-          backoff: { initial: 100, factor: 1.5, max: '10s' },
+        { id: 'z3', type: 'sleep', duration: '1500ms' },
+        act('z4', {
+          timeout: '1m30s',
+          backoff: { initial: '100ms', factor: 1.5, max: '10s' },
           maxAttempts: 1,
-        },
+        }),
       ]),
     );
     expect(result.ok ? [] : result.diagnostics).toEqual([]);
@@ -504,11 +503,12 @@ describe('validateBlueprint: each diagnostic, at its path', () => {
   });
 
   it('invalid_duration', () => {
-    const input = bp([act('a', { timeout: '5 minutes' }), act('b', { backoff: { initial: -1 } })], {
-      defaults: { timeout: '1w' },
-    });
+    const input = bp(
+      [act('a', { timeout: '5 minutes' }), act('b', { backoff: { initial: '-1s' } })],
+      { defaults: { timeout: '1w' } },
+    );
     expectDiagnostic(input, 'invalid_duration', '$.steps[0].timeout', /"5 minutes"/u);
-    expectDiagnostic(input, 'invalid_duration', '$.steps[1].backoff.initial', /-1/u);
+    expectDiagnostic(input, 'invalid_duration', '$.steps[1].backoff.initial', /"-1s"/u);
     expectDiagnostic(input, 'invalid_duration', '$.defaults.timeout', /"1w"/u);
   });
 
@@ -764,7 +764,7 @@ describe('stepIndex', () => {
           cases: { 'x.y': [act('e')] },
           default: [act('f')],
         },
-        { id: 'm', type: 'map', step: { id: 'g', type: 'loop', count: 1, steps: [act('h')] } },
+        { id: 'm', type: 'map', step: { id: 'g', type: 'child', blueprint: 'kid' } },
         { id: 'm2', type: 'map', step: { type: 'activity', activity: 'x' } },
       ]),
     );
@@ -783,9 +783,8 @@ describe('stepIndex', () => {
       ['e', '$.steps[2].cases["x.y"][0]', '$.steps[2].cases["x.y"]', 's'],
       ['f', '$.steps[2].default[0]', '$.steps[2].default', 's'],
       ['g', '$.steps[3].step', '$.steps[3].step', 'm'],
-      ['h', '$.steps[3].step.steps[0]', '$.steps[3].step.steps', 'g'],
     ]);
-    expect(index.get('h')?.step.type).toBe('activity');
+    expect(index.get('g')?.step.type).toBe('child');
   });
 });
 

@@ -2,7 +2,7 @@ import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { Json } from '../../../src/blueprints/json.ts';
 import { parseDuration } from '../../../src/blueprints/duration.ts';
-import { UnsupportedStep } from '../../../src/machines/compile.ts';
+import { compileBlueprint, UnsupportedStep } from '../../../src/machines/compile.ts';
 import { RUN_EVENT_TYPES, type RunEvent } from '../../../src/machines/events.ts';
 import {
   checkRun,
@@ -311,13 +311,15 @@ describe('cancel', () => {
 });
 
 describe('compiler', () => {
-  it('rejects a map whose inner step it cannot execute, by name', () => {
+  it('rejects a map whose inner step it cannot execute, by name (the validator refuses it first)', () => {
     const blueprint = {
       name: 'bp',
       steps: [{ id: 'm', type: 'map', step: { type: 'sleep', duration: '1s' } }],
     };
-    expect(() => compile(blueprint)).toThrow(UnsupportedStep);
-    expect(() => compile(blueprint)).toThrow(/'m'/);
+    expect(() => compile(blueprint)).toThrow(/a map runs an activity or a child step/);
+    const unchecked = blueprint as unknown as Parameters<typeof compileBlueprint>[0];
+    expect(() => compileBlueprint(unchecked, parseDuration)).toThrow(UnsupportedStep);
+    expect(() => compileBlueprint(unchecked, parseDuration)).toThrow(/'m'/);
   });
 });
 
