@@ -340,7 +340,12 @@ export class RunSupervisor {
     } catch (error) {
       if (error instanceof UnsupportedStep) {
         throw invalidBlueprint([
-          { path: '$.steps', code: 'unsupported_step', message: error.message },
+          {
+            path: '$.steps',
+            code: 'unsupported_step',
+            message: error.message,
+            severity: 'error',
+          },
         ]);
       }
       throw error;

@@ -40,13 +40,12 @@ export interface Diagnostic {
   readonly code: string;
   readonly message: string;
   readonly hint?: string;
-  /** Always set by `validateBlueprint`; absent (a diagnostic made elsewhere) means `error`. */
-  readonly severity?: Severity;
+  readonly severity: Severity;
 }
 
-/** True when a diagnostic blocks: any `error` (or one without a severity). Pure. */
+/** True when a diagnostic blocks: any `error`. Pure. */
 export const hasErrors = (diagnostics: readonly Diagnostic[]): boolean =>
-  diagnostics.some((d) => d.severity !== 'warning');
+  diagnostics.some((d) => d.severity === 'error');
 
 /** At most this many diagnostics are returned; the last one then says how many were left out. */
 export const MAX_DIAGNOSTICS = 500;

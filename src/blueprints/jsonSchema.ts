@@ -28,8 +28,9 @@ const mapRefs = (value: Json, rename: (ref: string) => string): Json => {
  * objects (`additionalProperties: false`), and the descriptions written for people and models.
  * Pure; returns a fresh object on each call.
  *
- * It describes shape only: unique ids, dependencies, cycles and expression syntax are checked by
- * `validateBlueprint`.
+ * It describes what the engine compiles (a map runs an activity or a child, durations carry a
+ * unit, retry settings only where something retries), as shape: unique ids, dependencies, cycles
+ * (`onError` ones included) and expression syntax are checked by `validateBlueprint`.
  */
 export const blueprintJsonSchema = (): JsonObject => {
   const document = Schema.toJsonSchemaDocument(Blueprint, { onExcessProperty: 'error' });

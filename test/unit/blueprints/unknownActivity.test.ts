@@ -27,11 +27,10 @@ describe('diagnostics carry a severity', () => {
     expect(hasErrors(result.diagnostics)).toBe(true);
   });
 
-  it('hasErrors: warnings alone never block; a diagnostic without a severity counts as an error', () => {
+  it('hasErrors: warnings alone never block', () => {
     const warning: Diagnostic = { path: '$', code: 'c', message: 'm', severity: 'warning' };
     expect(hasErrors([warning])).toBe(false);
     expect(hasErrors([warning, { ...warning, severity: 'error' }])).toBe(true);
-    expect(hasErrors([{ path: '$', code: 'unsupported_step', message: 'm' }])).toBe(true);
     expect(hasErrors([])).toBe(false);
   });
 });
