@@ -77,6 +77,19 @@ describe('onError cycles', () => {
       expect(diagnosticsOf(bp(steps))).toEqual([]);
   });
 
+  it('each step jumping back is reported; the first 20 of a list spell out their path', () => {
+    const steps = Array.from({ length: 30 }, (_, i) =>
+      act(`s${i}`, i === 0 ? {} : { onError: `s${i - 1}` }),
+    );
+    const diagnostics = diagnosticsOf(bp(steps));
+    expect(diagnostics).toHaveLength(29);
+    expect(diagnostics.every((d) => d.code === 'cycle')).toBe(true);
+    expect(diagnostics[19]?.message).toMatch(/: s20 → s19 → s20$/u);
+    expect(diagnostics[20]?.message).toBe(
+      'onError cycle: "s21" runs only after "s20", its error handler, which waits for "s21"',
+    );
+  });
+
   it('a pure dependsOn cycle is still reported once, by the dependency check', () => {
     const diagnostics = diagnosticsOf(
       bp([act('a', { dependsOn: ['b'] }), act('b', { dependsOn: ['a'] })]),
