@@ -62,6 +62,7 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       newRunId: () => randomUUID(),
       log,
       ...(options.limits === undefined ? {} : { limits: options.limits }),
+      servedActivities: () => activities.served(),
       effects: {
         dispatch: (task, delayMs, resend) => channel.dispatch(task, delayMs, resend),
         holds: (task) => channel.holds(task),

@@ -8,6 +8,7 @@ import {
   validateBlueprint,
   type BlueprintLimits,
   type Diagnostic,
+  type ValidateOptions,
 } from '../blueprints/validate.ts';
 import { ExpressionCache } from '../expressions/sandbox.ts';
 import {
@@ -97,6 +98,8 @@ export interface StartResult {
   readonly runId: string;
   readonly blueprint: { readonly name: string; readonly version: number };
   readonly existing: boolean;
+  /** Warnings about an inline blueprint (`unknown_activity`, …); absent when there are none. */
+  readonly warnings?: readonly Diagnostic[];
 }
 
 /** Running runs kept in memory; others are rebuilt from their stream when a message arrives. */
@@ -183,6 +186,7 @@ export class RunSupervisor {
   #closed = false;
   readonly #limits: Partial<BlueprintLimits>;
   readonly #maxRunsInMemory: number;
+  readonly #served: (() => readonly string[]) | undefined;
 
   constructor(deps: {
     readonly store: EventStoreShape;
@@ -194,7 +198,10 @@ export class RunSupervisor {
     readonly limits?: Partial<BlueprintLimits>;
     /** Running runs kept in memory, least recently used out (default 1,000). */
     readonly maxRunsInMemory?: number;
+    /** The activity names workers serve now: validation warns about any other (`unknown_activity`). */
+    readonly servedActivities?: () => readonly string[];
   }) {
+    this.#served = deps.servedActivities;
     this.#limits = deps.limits ?? {};
     this.#maxRunsInMemory = deps.maxRunsInMemory ?? MAX_RUNS_IN_MEMORY;
     this.#store = deps.store;
@@ -735,16 +742,30 @@ export class RunSupervisor {
   }
 
   /** Resolves the blueprint (by name and version, or inline — put first, so the run pins a version). */
-  async #resolve(request: StartRequest): Promise<BlueprintVersion> {
+  async #resolve(
+    request: StartRequest,
+  ): Promise<{ readonly version: BlueprintVersion; readonly warnings: readonly Diagnostic[] }> {
     if (typeof request.blueprint === 'string') {
-      return this.#registry.get(request.blueprint, request.version);
+      return {
+        version: await this.#registry.get(request.blueprint, request.version),
+        warnings: [],
+      };
     }
-    const validated = validateBlueprint(request.blueprint, this.#limits);
+    const validated = validateBlueprint(request.blueprint, this.#limits, this.#validateOptions());
     if (!validated.ok) throw invalidBlueprint(validated.diagnostics);
     this.#compileChecked(validated.blueprint);
     // The request's own signals, queries and plugins are checked before anything is stored.
     this.#extensions(validated.blueprint as unknown as Json, request);
-    return this.#registry.put(validated.blueprint);
+    // Valid: what diagnostics there are are warnings.
+    return {
+      version: await this.#registry.put(validated.blueprint),
+      warnings: validated.diagnostics,
+    };
+  }
+
+  /** What validation of a new blueprint knows besides the document: the served activities. */
+  #validateOptions(): ValidateOptions {
+    return this.#served === undefined ? {} : { activities: this.#served() };
   }
 
   /** Validates a blueprint for storage: every diagnostic, including shapes this runtime cannot execute. */
@@ -752,7 +773,7 @@ export class RunSupervisor {
     readonly blueprint?: Blueprint;
     readonly diagnostics: readonly Diagnostic[];
   } {
-    const validated = validateBlueprint(input, this.#limits);
+    const validated = validateBlueprint(input, this.#limits, this.#validateOptions());
     if (!validated.ok) return { diagnostics: validated.diagnostics };
     try {
       this.#compileChecked(validated.blueprint);
@@ -776,7 +797,7 @@ export class RunSupervisor {
       // conflict and find it): only a caller's own id is looked up first.
       const existing = request.runId === undefined ? undefined : await this.#existing(runId);
       if (existing !== undefined) return existing;
-      const version = await this.#resolve(request);
+      const { version, warnings } = await this.#resolve(request);
       const compiled = this.#compile(version);
       const extensions = this.#extensions(version.content, request);
       const identity: RunIdentity = {
@@ -819,6 +840,7 @@ export class RunSupervisor {
         runId,
         blueprint: { name: version.name, version: version.version },
         existing: false,
+        ...(warnings.length === 0 ? {} : { warnings }),
       };
     });
   }

@@ -160,6 +160,22 @@ const need = (parsed: Parsed, index: number, what: string): string => {
 };
 
 const out = (text: string) => process.stdout.write(`${text}\n`);
+
+interface Diagnostic {
+  readonly path: string;
+  readonly code: string;
+  readonly message: string;
+  readonly hint?: string;
+  readonly severity?: 'error' | 'warning';
+}
+
+/** Warnings of a reply, one per line on stderr; they never change the exit code. */
+const warn = (warnings: readonly Diagnostic[] | undefined): void => {
+  for (const w of warnings ?? [])
+    process.stderr.write(
+      `warning [${w.code}] ${w.path}: ${w.message}${w.hint ? ` (hint: ${w.hint})` : ''}\n`,
+    );
+};
 const pretty = (value: unknown) => JSON.stringify(value, null, 2);
 
 /** Waits for SIGINT/SIGTERM, then runs `close`. */
@@ -299,7 +315,9 @@ const command = async (parsed: Parsed): Promise<number> => {
               version: number;
               hash: string;
               created: boolean;
+              warnings?: Diagnostic[];
             }>(s.blueprints('put'), { blueprint: readJsonFile(need(parsed, 2, 'blueprint file')) });
+            warn(data.warnings);
             emit(
               data,
               () =>
@@ -311,14 +329,16 @@ const command = async (parsed: Parsed): Promise<number> => {
           return client(parsed, async (c, s) => {
             const data = await c.request<{
               valid: boolean;
-              diagnostics: { path: string; code: string; message: string; hint?: string }[];
+              diagnostics: Diagnostic[];
             }>(s.blueprints('validate'), {
               blueprint: readJsonFile(need(parsed, 2, 'blueprint file')),
             });
+            warn(data.diagnostics.filter((d) => d.severity === 'warning'));
             emit(data, () =>
               data.valid
                 ? 'valid'
                 : data.diagnostics
+                    .filter((d) => d.severity !== 'warning')
                     .map(
                       (d) =>
                         `${d.path}  ${d.code}  ${d.message}${d.hint ? ` (hint: ${d.hint})` : ''}`,
@@ -402,7 +422,9 @@ const command = async (parsed: Parsed): Promise<number> => {
             status: string;
             output?: unknown;
             error?: { code: string; message: string };
+            warnings?: Diagnostic[];
           }>(s.runs('execute'), { ...request, timeoutMs }, timeoutMs + 5_000);
+          warn(data.warnings);
           emit(data, () =>
             [
               `run ${data.runId} ${data.status}`,
@@ -416,7 +438,9 @@ const command = async (parsed: Parsed): Promise<number> => {
           runId: string;
           blueprint: { name: string; version: number };
           existing: boolean;
+          warnings?: Diagnostic[];
         }>(s.runs('start'), request);
+        warn(data.warnings);
         emit(
           data,
           () =>

@@ -6,6 +6,7 @@ import { DEFAULT_EXPRESSION_LIMITS } from '../expressions/sandbox.ts';
 import type { ActivityRegistry } from '../actors/activities.ts';
 import type { BlueprintRegistry } from '../actors/blueprintRegistry.ts';
 import { invalidBlueprint, type RunSupervisor } from '../actors/supervisor.ts';
+import { hasErrors } from '../blueprints/validate.ts';
 import { summaryCursor } from '../projections/runSummary.ts';
 import { weftError, WeftError, type ErrorCode } from './errors.ts';
 import {
@@ -264,14 +265,16 @@ export class Gateway {
     this.#on(s.blueprints('validate'), (payload) => {
       const { blueprint } = blueprintRequest(payload);
       const { diagnostics } = this.#supervisor.checkBlueprint(blueprint);
-      return { valid: diagnostics.length === 0, diagnostics };
+      return { valid: !hasErrors(diagnostics), diagnostics };
     });
     this.#on(s.blueprints('put'), async (payload) => {
       const checked = this.#supervisor.checkBlueprint(blueprintRequest(payload).blueprint);
-      if (checked.blueprint === undefined || checked.diagnostics.length > 0)
+      if (checked.blueprint === undefined || hasErrors(checked.diagnostics))
         throw invalidBlueprint(checked.diagnostics);
       const { name, version, hash, created } = await this.#registry.put(checked.blueprint);
-      return { name, version, hash, created };
+      // Stored: what diagnostics there are are warnings (never blocking).
+      const warnings = checked.diagnostics;
+      return { name, version, hash, created, ...(warnings.length === 0 ? {} : { warnings }) };
     });
     this.#on(s.blueprints('get'), async (payload) => {
       const { name, version } = getBlueprint(payload);
@@ -315,6 +318,7 @@ export class Gateway {
         status: ended.status,
         ...(ended.output === undefined ? {} : { output: ended.output }),
         ...(ended.error === undefined ? {} : { error: ended.error }),
+        ...(started.warnings === undefined ? {} : { warnings: started.warnings }),
       };
       return fitFields(reply, ['output', 'error'], this.#budget()).value;
     });

@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -209,5 +209,121 @@ describe('workers announce the activities they serve', () => {
     } finally {
       await stopWorker(worker, 'stop');
     }
+  });
+});
+
+interface Warning {
+  readonly path: string;
+  readonly code: string;
+  readonly message: string;
+  readonly hint?: string;
+  readonly severity: string;
+}
+
+describe('validation warns about activities no worker serves', () => {
+  let worker: WeftProcess;
+  const typo = (name: string) => ({
+    name,
+    steps: [
+      { id: 'pay', type: 'activity', activity: 'charge_crad' },
+      { id: 'ship', type: 'activity', activity: 'ship_order' },
+    ],
+  });
+
+  beforeAll(async () => {
+    worker = await startWorker(SLOW_HEARTBEAT_MS);
+    await workersAre('charge_card', 1);
+  });
+  afterAll(async () => {
+    await stopWorker(worker, 'stop');
+  });
+
+  const expectTypoWarning = (warnings: readonly Warning[] | undefined) => {
+    expect(warnings).toHaveLength(1);
+    const [warning] = warnings ?? [];
+    expect(warning).toMatchObject({
+      path: '$.steps[0].activity',
+      code: 'unknown_activity',
+      severity: 'warning',
+    });
+    expect(warning?.message).toContain('charge_crad');
+    expect(warning?.hint).toContain('Did you mean "charge_card"?');
+    expect(warning?.hint).toContain('charge_card, ship_order');
+  };
+
+  it('put stores a blueprint naming an unserved activity and returns the unknown_activity warning', async () => {
+    const stored = await client.call<{ created: boolean; version: number; warnings?: Warning[] }>(
+      'weft.blueprints.put',
+      { blueprint: typo('typo_put') },
+    );
+    expect(stored).toMatchObject({ created: true, version: 1 });
+    expectTypoWarning(stored.warnings);
+    // Served names only: no warnings field at all.
+    const clean = await client.call<Record<string, unknown>>('weft.blueprints.put', {
+      blueprint: {
+        name: 'served_put',
+        steps: [{ id: 'pay', type: 'activity', activity: 'charge_card' }],
+      },
+    });
+    expect(clean).toMatchObject({ created: true });
+    expect(clean).not.toHaveProperty('warnings');
+  });
+
+  it('validate lists it with severity warning and stays valid; an error beside it makes it invalid', async () => {
+    const checked = await client.call<{ valid: boolean; diagnostics: Warning[] }>(
+      'weft.blueprints.validate',
+      { blueprint: typo('typo_validate') },
+    );
+    expect(checked.valid).toBe(true);
+    expectTypoWarning(checked.diagnostics);
+    const broken = await client.call<{ valid: boolean; diagnostics: Warning[] }>(
+      'weft.blueprints.validate',
+      {
+        blueprint: {
+          ...typo('typo_broken'),
+          steps: [...typo('x').steps, { id: 'pay', type: 'activity', activity: 'ship_order' }],
+        },
+      },
+    );
+    expect(broken.valid).toBe(false);
+    expect(broken.diagnostics.map((d) => [d.code, d.severity]).sort()).toEqual([
+      ['duplicate_id', 'error'],
+      ['unknown_activity', 'warning'],
+    ]);
+  });
+
+  it('an inline start is not blocked: the run starts and the reply carries the warning', async () => {
+    const started = await client.call<{ runId: string; existing: boolean; warnings?: Warning[] }>(
+      'weft.runs.start',
+      { blueprint: typo('typo_start') },
+    );
+    expect(started.existing).toBe(false);
+    expectTypoWarning(started.warnings);
+    const summary = await client.call<{ status: string }>(`weft.runs.${started.runId}.get`);
+    expect(summary.status).toBe('running');
+    await client.call(`weft.runs.${started.runId}.cancel`, {});
+  });
+
+  it('the CLI prints the warning on stderr and succeeds (put, validate, start)', async () => {
+    const file = join(dir, 'typo_cli.json');
+    writeFileSync(file, JSON.stringify(typo('typo_cli')));
+    const line =
+      /^warning \[unknown_activity\] \$\.steps\[0\]\.activity: .*charge_crad.*\(hint: Did you mean "charge_card"\?/m;
+    const [put, validate, start] = await Promise.all([
+      cli(['blueprint', 'put', file]),
+      cli(['blueprint', 'validate', file]),
+      cli(['start', file]),
+    ]);
+    expect(put.code).toBe(0);
+    expect(put.stdout).toMatch(/^stored: typo_cli v1/);
+    expect(put.stderr).toMatch(line);
+    expect(validate.code).toBe(0);
+    expect(validate.stdout.trim()).toBe('valid');
+    expect(validate.stderr).toMatch(line);
+    expect(start.code).toBe(0);
+    expect(start.stdout).toMatch(/^started run /);
+    expect(start.stderr).toMatch(line);
+    const runId = /^started run (\S+)/.exec(start.stdout)?.[1] ?? '';
+    await client.call(`weft.runs.${runId}.cancel`, {});
   });
 });
