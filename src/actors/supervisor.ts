@@ -17,6 +17,7 @@ import {
   openTasks,
   UnsupportedStep,
   type CompiledRun,
+  type OpenTask,
   type RunSnapshot,
 } from '../machines/compile.ts';
 import type { RunIdentity } from '../machines/decide.ts';
@@ -41,6 +42,7 @@ import { RUN_STREAM_PREFIX, runStream } from '../store/streams.ts';
 import { weftError, WeftError } from '../gateway/errors.ts';
 import type { TaskMessage, TaskResult, TaskStart } from '../gateway/protocol.ts';
 import { Attempts, type Held } from './attempts.ts';
+import { attemptTimes, Deadlines, type DeadlineCode, type DeadlineTask } from './deadlines.ts';
 import type { BlueprintRegistry, BlueprintVersion } from './blueprintRegistry.ts';
 
 /**
@@ -171,6 +173,8 @@ export class RunSupervisor {
   readonly #timers = new Map<string, NodeJS.Timeout>();
   /** Attempts dispatched by this runtime and not yet answered, and their re-dispatch. */
   readonly #attempts: Attempts;
+  /** Schedule-to-start and start-to-close deadlines of attempts (see `Deadlines`). */
+  readonly #deadlines = new Deadlines((task, code) => this.#expire(task, code));
   /** Results waiting for their run's mailbox, by run. */
   readonly #results = new Map<
     string,
@@ -212,7 +216,7 @@ export class RunSupervisor {
     this.#attempts = new Attempts({
       publish: (task, delayMs, resend) => this.#effects.dispatch(task, delayMs, resend),
       holds: (task) => this.#effects.holds(task),
-      isOpen: (task) => this.mayStart(task),
+      isOpen: (task) => this.#isOpen(task),
       log: this.#log,
     });
   }
@@ -231,7 +235,10 @@ export class RunSupervisor {
         const run = await this.#load(runId);
         if (run === undefined) return;
         const { context } = run.snapshot;
-        for (const task of openTasks(context)) void this.#attempts.recover({ ...task, runId });
+        const tasks = openTasks(context);
+        for (const task of tasks) void this.#attempts.recover({ ...task, runId });
+        if (tasks.some((task) => task.scheduleTimeoutMs !== undefined))
+          await this.#rearmDeadlines(runId, tasks);
         for (const [timerId, timer] of Object.entries(context.timers))
           this.#armTimer(runId, timerId, timer.dueAt);
         for (const child of Object.values(context.children)) this.#reconcileChild(runId, child);
@@ -313,6 +320,7 @@ export class RunSupervisor {
     this.#closed = true;
     clearTimeout(this.#poller);
     clearTimeout(this.#reconciler);
+    this.#deadlines.close();
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
   }
@@ -504,7 +512,13 @@ export class RunSupervisor {
         case 'StepCompleted':
         case 'StepFailed':
           this.#attempts.answered(event.taskId, event.attempt);
+          this.#deadlines.answered(event);
           break;
+        case 'StepStarted': {
+          const task = this.#deadlines.taskOf(event);
+          if (task !== undefined) this.#deadlines.started(task, event.time ?? Date.now());
+          break;
+        }
         case 'StepScheduled':
           this.#attempts.dispatch(
             {
@@ -516,8 +530,15 @@ export class RunSupervisor {
               activity: event.activity,
               input: event.input,
               timeoutMs: event.timeoutMs,
+              ...(event.scheduleTimeoutMs === undefined
+                ? {}
+                : { scheduleTimeoutMs: event.scheduleTimeoutMs }),
             },
             event.delayMs,
+          );
+          this.#deadlines.dispatched(
+            { ...event, runId },
+            (record === undefined ? Date.now() : Date.parse(record.at)) + event.delayMs,
           );
           break;
         case 'TimerScheduled':
@@ -539,6 +560,7 @@ export class RunSupervisor {
       }
       if (TERMINAL_EVENTS.has(event.type)) {
         this.#attempts.runEnded(runId);
+        this.#deadlines.runEnded(runId);
         // Tasks still queued for this run will never be wanted: out of the stream.
         if (openTasks(before.context).length > 0) this.#effects.purgeRun(runId);
       }
@@ -563,17 +585,97 @@ export class RunSupervisor {
     return this.#attempts.reconcile(graceMs);
   }
 
-  /**
-   * Whether a worker may run this attempt: its run is running and the attempt is the step's open
-   * one. Read through the run's mailbox, so a result being recorded is seen.
-   */
-  async mayStart(start: Pick<TaskStart, 'runId' | 'taskId' | 'attempt'>): Promise<boolean> {
+  /** Whether the run is running and this attempt is its step's open one (in the run's mailbox). */
+  #isOpen(start: Pick<TaskStart, 'runId' | 'taskId' | 'attempt'>): Promise<boolean> {
     return this.#inMailbox(start.runId, async () => {
-      // A store that fails rejects: the worker is told nothing and runs the task (at least once).
       const run = await this.#load(start.runId);
       if (run === undefined || statusOf(run.snapshot) !== 'running') return false;
       return openTaskById(run.snapshot.context, start.taskId)?.attempt === start.attempt;
     });
+  }
+
+  /**
+   * A worker starts an attempt: true when it may run it (its run is running and the attempt is its
+   * step's open one), false when it must skip it. Starts the attempt's `timeout`. Of a step with a
+   * `scheduleTimeout` the start is recorded (`StepStarted`) before the answer, in the run's mailbox,
+   * so it and a `no_worker` expiry never both win. A store that fails rejects: the worker is told
+   * nothing and runs the task (at least once).
+   */
+  async mayStart(start: Pick<TaskStart, 'runId' | 'taskId' | 'attempt'>): Promise<boolean> {
+    return this.#inMailbox(start.runId, async () => {
+      const run = await this.#load(start.runId);
+      if (run === undefined || statusOf(run.snapshot) !== 'running') return false;
+      const open = openTaskById(run.snapshot.context, start.taskId);
+      if (open?.attempt !== start.attempt) return false;
+      const task: DeadlineTask = { ...open, runId: start.runId };
+      if (open.scheduleTimeoutMs === undefined || this.#deadlines.isStarted(task)) {
+        this.#deadlines.started(task, Date.now());
+        return true;
+      }
+      return this.#transact(start.runId, (current) => {
+        const still = openTaskById(current.snapshot.context, start.taskId);
+        if (statusOf(current.snapshot) !== 'running' || still?.attempt !== start.attempt)
+          return undefined;
+        return {
+          type: 'StepStarted',
+          stepId: still.stepId,
+          ...(still.item === undefined ? {} : { item: still.item }),
+          taskId: still.taskId,
+          attempt: still.attempt,
+        };
+      });
+    });
+  }
+
+  /** After a restart: the deadlines of a run's open attempts that opted in, from its stream. */
+  async #rearmDeadlines(runId: string, tasks: readonly OpenTask[]): Promise<void> {
+    const times = attemptTimes(await Effect.runPromise(this.#store.read(runStream(runId))));
+    for (const task of tasks) {
+      const known = times.get(`${task.taskId}/${task.attempt}`);
+      if (task.scheduleTimeoutMs === undefined || known === undefined) continue;
+      this.#deadlines.dispatched({ ...task, runId }, known.dispatchedAt);
+      if (known.startedAt !== undefined)
+        this.#deadlines.started({ ...task, runId }, known.startedAt);
+    }
+  }
+
+  /**
+   * A deadline passed: the attempt fails with `no_worker` or `timeout` (retryable, so the step's
+   * retry policy and `onError` apply) unless it was answered, or — for `no_worker` — taken
+   * meanwhile. A worker still running a timed-out attempt is told to abort it.
+   */
+  #expire(task: DeadlineTask, code: DeadlineCode): void {
+    if (this.#closed) return;
+    const message =
+      code === 'no_worker'
+        ? `no worker took attempt ${task.attempt} within its scheduleTimeout (${task.scheduleTimeoutMs ?? 0} ms)`
+        : `attempt ${task.attempt} had no result ${task.timeoutMs} ms after a worker took it (timeout, enforced by the runtime)`;
+    this.#inMailbox(task.runId, () =>
+      this.#transact(task.runId, (run) => {
+        const open = openTaskById(run.snapshot.context, task.taskId);
+        if (statusOf(run.snapshot) !== 'running' || open?.attempt !== task.attempt)
+          return undefined;
+        if (code === 'no_worker' && this.#deadlines.isStarted(task)) return undefined;
+        return {
+          type: 'StepFailed',
+          stepId: open.stepId,
+          ...(open.item === undefined ? {} : { item: open.item }),
+          taskId: open.taskId,
+          attempt: open.attempt,
+          error: { code, message, retryable: true },
+        };
+      }),
+    ).then(
+      (recorded) => {
+        if (recorded && code === 'timeout') this.#effects.abortTask(task.taskId);
+      },
+      (error: unknown) => {
+        this.#log(
+          `${code} of ${task.taskId} attempt ${task.attempt} not recorded: ${String(error)}`,
+        );
+        setTimeout(() => this.#expire(task, code), 1_000).unref();
+      },
+    );
   }
 
   /** Runs `reconcile` every `everyMs`. */

@@ -135,9 +135,10 @@ export class TaskChannel {
   }
 
   /**
-   * Answers workers asking whether an attempt may still run (`<p>.tasks.start.<runId>`, one queue
-   * group for all runtimes): `{ok: true, run}` with `run` from `isOpen`; a malformed request or a
-   * failed check gets `{ok: false}` (the worker then runs the task: at least once).
+   * Hears workers starting attempts and answers those asking whether an attempt may still run
+   * (`<p>.tasks.start.<runId>`, one queue group for all runtimes): `{ok: true, run}` with `run`
+   * from `isOpen`; a malformed request or a failed check gets `{ok: false}` (the worker then runs
+   * the task: at least once).
    */
   serveStarts(isOpen: (start: TaskStart) => Promise<boolean>): void {
     this.#starts = this.#nc.subscribe(this.#subjects.taskStartsAll(), {
@@ -156,6 +157,7 @@ export class TaskChannel {
           msg.respond(JSON.stringify({ ok: false, error: 'invalid request' }));
           return;
         }
+        // A plain publish (a fresh task's start) wants no answer: `respond` is then a no-op.
         isOpen(decoded.success).then(
           (run) => msg.respond(JSON.stringify({ ok: true, run })),
           (cause: unknown) => msg.respond(JSON.stringify({ ok: false, error: String(cause) })),

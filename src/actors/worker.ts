@@ -13,7 +13,7 @@ import {
   type WorkerAnnouncement,
 } from '../gateway/protocol.ts';
 import { consumeDurable, TASK_ACK_WAIT_MS, type Consuming } from './jetstream.ts';
-import { mayBeStale, stillOpen } from './staleTasks.ts';
+import { mustAsk, stillOpen, tellStart } from './staleTasks.ts';
 
 /**
  * The worker SDK: runs activities by name for tasks taken from the work queue.
@@ -138,6 +138,16 @@ class Reports {
   async offer(subject: string, body: string): Promise<boolean> {
     const reply = await this.ask(subject, body);
     return typeof reply === 'object' && reply !== null && (reply as { ok?: unknown }).ok === true;
+  }
+
+  /** A plain publish, no reply wanted (dropped when the connection is closed). */
+  tell(subject: string, body: string): void {
+    if (this.#nc.isClosed()) return;
+    try {
+      this.#nc.publish(subject, body);
+    } catch {
+      // Best effort: the runtime's timeout of this attempt then does not start.
+    }
   }
 
   /** The JSON reply, or undefined for none (no responders, a timeout, not JSON). */
@@ -382,8 +392,10 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     }
     const task = decoded.success;
     const work = (async () => {
-      // A task that may be stale runs only if a runtime does not say its attempt is over.
-      if (mayBeStale(msg, Date.now()) && !(await stillOpen(task, reports, subjects))) {
+      // A task that may be stale, or whose start must be recorded, runs only if a runtime does not
+      // say its attempt is over; any other is announced and run at once.
+      if (!mustAsk(msg, task, Date.now())) tellStart(task, reports, subjects);
+      else if (!(await stillOpen(task, reports, subjects))) {
         log(`skipping ${task.taskId} attempt ${task.attempt}: decided, or its run has ended`);
         msg.ack();
         return;

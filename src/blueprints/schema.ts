@@ -124,11 +124,17 @@ const timeout = Duration.annotate({
  * `defaults`. Other step types refuse them (the engine would not use them; `issues.ts` says
  * where they belong).
  */
-export const RETRY_FIELDS = ['maxAttempts', 'timeout', 'backoff'] as const;
+export const RETRY_FIELDS = ['maxAttempts', 'timeout', 'scheduleTimeout', 'backoff'] as const;
+
+const scheduleTimeout = Duration.annotate({
+  description:
+    'How long a task may wait for a worker to take it (none by default); then the attempt fails with code no_worker and is retried per maxAttempts (onError applies).',
+});
 
 const retryFields = {
   maxAttempts: Schema.optionalKey(maxAttempts),
   timeout: Schema.optionalKey(timeout),
+  scheduleTimeout: Schema.optionalKey(scheduleTimeout),
   backoff: Schema.optionalKey(Backoff),
 };
 

@@ -40,6 +40,7 @@ export interface OpenTask {
   readonly activity: string;
   readonly input: Json;
   readonly timeoutMs: number;
+  readonly scheduleTimeoutMs?: number;
 }
 
 export interface MapState {
@@ -959,6 +960,7 @@ const openTask = (event: Extract<RunEvent, { type: 'StepScheduled' }>): OpenTask
   activity: event.activity,
   input: event.input,
   timeoutMs: event.timeoutMs,
+  ...(event.scheduleTimeoutMs === undefined ? {} : { scheduleTimeoutMs: event.scheduleTimeoutMs }),
 });
 
 export const itemsOf = (value: Json): readonly Json[] => {

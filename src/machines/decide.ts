@@ -10,7 +10,13 @@ import { itemsOf, taskKey, type Command, type CompiledRun, type RunContext } fro
 import type { RunEvent, StepError } from './events.ts';
 import { leaves } from './graph.ts';
 import { itemTask } from './itemTasks.ts';
-import { backoffDelay, shortHash, type PlannedStep, type StepPlan } from './plan.ts';
+import {
+  backoffDelay,
+  shortHash,
+  type PlannedStep,
+  type StepPlan,
+  type StepPolicy,
+} from './plan.ts';
 
 /**
  * Commands → the events that record them. Pure: the same context, command and `now` always give
@@ -40,6 +46,10 @@ export interface DecideOptions {
   /** Items a map may fan out over (default: the blueprint limit's default). */
   readonly maxMapItems?: number;
 }
+
+/** The attempt's `scheduleTimeoutMs` when the step has one (absent otherwise: older streams match). */
+const scheduleTimeoutOf = (policy: StepPolicy): { scheduleTimeoutMs?: number } =>
+  policy.scheduleTimeoutMs === undefined ? {} : { scheduleTimeoutMs: policy.scheduleTimeoutMs };
 
 /** A task id is stable across retries of one execution: `<runId>:<stepId>[<item>]:<execution>`. */
 export const taskIdFor = (
@@ -209,6 +219,7 @@ class Decider {
         input: call.input,
         delayMs: 0,
         timeoutMs: info.policy.timeoutMs,
+        ...scheduleTimeoutOf(info.policy),
       },
     ];
   }
@@ -547,6 +558,7 @@ class Decider {
       input: call.input,
       delayMs: 0,
       timeoutMs: inner.policy.timeoutMs,
+      ...scheduleTimeoutOf(inner.policy),
     };
   }
 

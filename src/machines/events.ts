@@ -60,6 +60,25 @@ export const StepScheduled = Schema.Struct({
   /** Wait this long after the event before dispatching (retry backoff). */
   delayMs: Schema.Number,
   timeoutMs: Schema.Number,
+  /**
+   * The step's `scheduleTimeout`: when no worker has taken the attempt this long after it was
+   * dispatched (the event's commit time plus `delayMs`), it fails with `no_worker`. Only set when
+   * the step has one; then the attempt's start is recorded (`StepStarted`).
+   */
+  scheduleTimeoutMs: Schema.optionalKey(Schema.Number),
+});
+
+/**
+ * A worker took an attempt of a step with a `scheduleTimeout` (`time`: when the runtime heard it).
+ * Its `timeout` runs from then; the machine's state does not change.
+ */
+export const StepStarted = Schema.Struct({
+  type: Schema.Literal('StepStarted'),
+  stepId: Schema.String,
+  item: Schema.optionalKey(Schema.Number),
+  taskId: Schema.String,
+  attempt: Schema.Number,
+  time: Schema.optionalKey(Schema.Number),
 });
 
 export const StepCompleted = Schema.Struct({
@@ -174,6 +193,7 @@ export const RunCancelled = Schema.Struct({
 export const RunEvent = Schema.Union([
   RunStarted,
   StepScheduled,
+  StepStarted,
   StepCompleted,
   StepFailed,
   StepSkipped,

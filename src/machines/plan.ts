@@ -10,6 +10,8 @@ import { dependenciesOf } from '../blueprints/validate.ts';
 export interface StepPolicy {
   readonly maxAttempts: number;
   readonly timeoutMs: number;
+  /** How long an attempt may wait for a worker (`scheduleTimeout`); undefined: for ever. */
+  readonly scheduleTimeoutMs?: number;
   readonly backoff: { readonly initialMs: number; readonly factor: number; readonly maxMs: number };
 }
 
@@ -56,9 +58,13 @@ export const resolvePolicy = (
   const backoff = { ...defaults?.backoff, ...step.backoff };
   const ms = (value: string | number | undefined, fallback: number) =>
     value === undefined ? fallback : (parseDuration(value) ?? fallback);
+  const scheduleTimeout = step.scheduleTimeout ?? defaults?.scheduleTimeout;
+  const scheduleTimeoutMs =
+    scheduleTimeout === undefined ? undefined : parseDuration(scheduleTimeout);
   return {
     maxAttempts: step.maxAttempts ?? defaults?.maxAttempts ?? DEFAULT_POLICY.maxAttempts,
     timeoutMs: ms(step.timeout ?? defaults?.timeout, DEFAULT_POLICY.timeoutMs),
+    ...(scheduleTimeoutMs === undefined ? {} : { scheduleTimeoutMs }),
     backoff: {
       initialMs: ms(backoff.initial, DEFAULT_POLICY.backoff.initialMs),
       factor: backoff.factor ?? DEFAULT_POLICY.backoff.factor,

@@ -45,6 +45,7 @@ export const evolveSummary = (
         }
       );
     case 'StepScheduled':
+    case 'StepStarted':
     case 'StepCompleted':
     case 'StepFailed':
     case 'StepSkipped':

@@ -24,9 +24,12 @@ import {
  * Proved from the event store: more tasks were open at the wipe (a StepScheduled with no
  * StepCompleted/StepFailed of the same taskId and attempt) than the worker can hold, so at least
  * the difference existed only in the wiped streams; every task open at the wipe then ends with a
- * StepCompleted of the same taskId and attempt and no other event of its taskId, so those lost
- * were re-dispatched by the reconciler (step timeout 5 s, WEFT_RECONCILE_GRACE_MS=2000), not
- * retried as a new attempt. The tasks and results streams and the durable consumers in use
+ * StepCompleted of its taskId, and no duplicate: either of the same attempt and nothing else — a
+ * task no worker had started was re-dispatched by the reconciler (step timeout 5 s,
+ * WEFT_RECONCILE_GRACE_MS=2000), not retried as a new attempt — or, for a task the worker had
+ * started and whose result was lost, after a StepFailed `timeout` from the runtime's deadline and
+ * the next attempt (README "Guarantees", "Every attempt has a deadline"); at most as many of those
+ * as the worker can hold. The tasks and results streams and the durable consumers in use
  * afterwards were created after the wipe: the runtime and the worker create them again by
  * themselves. Every run completes with the right output, one StepCompleted per step and no
  * duplicate; the runtime's log names a re-dispatch of at least as many of the open tasks as were
@@ -167,14 +170,29 @@ it('re-dispatches every task lost with a wiped JetStream and completes every run
     expect(events.at(-1)?.type).toBe('RunCompleted');
   });
 
-  // Each task open at the wipe: after it, exactly one event of its taskId, its StepCompleted of the same attempt.
+  // Each task open at the wipe: after it, its StepCompleted of the same attempt and nothing else,
+  // or (started by the worker, result lost) a runtime timeout, the next attempt and its completion.
   const after = storedEvents(h.dbPath).filter((e) => e.position > wipePosition);
-  for (const [key, { taskId }] of openAtWipe) {
-    const later = after
-      .filter((e) => e.data.taskId === taskId)
-      .map((e) => `${e.type} ${e.data.taskId}/${e.data.attempt}`);
-    expect(later, key).toEqual([`StepCompleted ${key}`]);
+  const timedOut: string[] = [];
+  for (const [key, { taskId, attempt }] of openAtWipe) {
+    const later = after.filter((e) => e.data.taskId === taskId);
+    const described = later.map((e) => `${e.type} ${e.data.taskId}/${e.data.attempt}`);
+    if (later[0]?.type !== 'StepFailed') {
+      expect(described, key).toEqual([`StepCompleted ${key}`]);
+      continue;
+    }
+    const next = `${taskId}/${attempt + 1}`;
+    expect(described, key).toEqual([
+      `StepFailed ${key}`,
+      `StepScheduled ${next}`,
+      `StepCompleted ${next}`,
+    ]);
+    const error = (later[0].data as { error?: { code?: string; message?: string } }).error;
+    expect(error?.code, key).toBe('timeout');
+    expect(error?.message, key).toContain('enforced by the runtime');
+    timedOut.push(key);
   }
+  expect(timedOut.length).toBeLessThanOrEqual(HELD_MAX);
 
   // The streams and consumers in use were created again after the wipe, by the runtime and the worker.
   const subjects = new Subjects('weft');
@@ -197,7 +215,8 @@ it('re-dispatches every task lost with a wiped JetStream and completes every run
   console.log(
     `[fault] kill-nats: ${RUNS} runs complete in ${seconds(elapsed)} s; nats-server SIGKILLed after ${seenAtKill} StepCompleted, ` +
       `store wiped, back after ${seconds(outageMs)} s; ${openAtWipe.size} tasks open at the wipe, at least ${certainlyLost} lost with it, ` +
-      `${openRedispatched} of them re-dispatched; ${stepCompleted} StepCompleted, ${duplicates} duplicates`,
+      `${openRedispatched} of them re-dispatched, ${timedOut.length} started ones timed out by the runtime and retried; ` +
+      `${stepCompleted} StepCompleted, ${duplicates} duplicates`,
   );
   expect(openRedispatched).toBeGreaterThanOrEqual(certainlyLost);
   expect(stepCompleted).toBe(RUNS * STEPS.length);

@@ -17,6 +17,8 @@ import { act, startStack, type HistoryEvent, type Stack, type Summary } from '..
  * - golden-child-failed: a child run fails (`declined`, a terminal error); the parent records
  *   ChildFailed and, with `onError: continue`, goes on and completes.
  * - golden-child-failed-pay-1: that child run's own stream, ending in RunFailed.
+ * - golden-deadlines: a step with a `scheduleTimeout` a worker takes (`StepStarted`), and one on
+ *   an activity no worker serves: `no_worker` twice (retried), then `onError: continue`.
  * - golden-cancelled: cancelled while an activity and a sleep are in flight.
  */
 
@@ -49,7 +51,31 @@ const execute = async (
   await save(stack, runId);
 };
 
+/** A step with a `scheduleTimeout` taken in time (`StepStarted`), and one no worker takes (`no_worker`, retried, then `onError`). */
+const recordDeadlines = async (stack: Stack): Promise<void> => {
+  await execute(
+    stack,
+    'golden-deadlines',
+    {
+      name: 'deadlines',
+      steps: [
+        act('served', 'echo', { scheduleTimeout: '30s' }),
+        act('unserved', 'nobody_serves_this', {
+          scheduleTimeout: '300ms',
+          maxAttempts: 2,
+          backoff: { initial: '50ms' },
+          onError: 'continue',
+        }),
+        act('after', 'echo'),
+      ],
+    },
+    { order: 13 },
+    'completed',
+  );
+};
+
 const record = async (stack: Stack): Promise<void> => {
+  await recordDeadlines(stack);
   await execute(
     stack,
     'golden-retry',

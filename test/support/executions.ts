@@ -25,3 +25,21 @@ export const recorded_hang = async (input: unknown, ctx: ActivityContext) => {
     ctx.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
   );
 };
+
+/**
+ * As `recorded`; on attempt 1 it then blocks its worker's event loop for `input.blockMs` (a hung
+ * worker: no heartbeat, no timeout of its own, no result), after a short pause that lets the
+ * worker's start message go out.
+ */
+export const recorded_block = async (input: unknown, ctx: ActivityContext) => {
+  appendFileSync(logOf(input), `${ctx.taskId}/${ctx.attempt}\n`);
+  if (ctx.attempt === 1) {
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const { blockMs = 0 } = input as { blockMs?: number };
+    const until = Date.now() + blockMs;
+    while (Date.now() < until) {
+      // Busy: nothing else runs in this worker meanwhile.
+    }
+  }
+  return { taskId: ctx.taskId, attempt: ctx.attempt };
+};

@@ -46,6 +46,8 @@ export type Shape = Common &
         readonly script: AttemptScript;
         readonly maxAttempts: number;
         readonly onError: OnError;
+        /** With a `scheduleTimeout`: each attempt's start is a fact (`StepStarted`) before its result. */
+        readonly scheduled?: boolean;
       }
     | { readonly kind: 'parallel'; readonly branches: readonly (readonly Shape[])[] }
     | {
@@ -134,6 +136,7 @@ const lists = fc.letrec<{
         script,
         maxAttempts: fc.integer({ min: 1, max: 3 }),
         onError,
+        scheduled: fc.boolean(),
       }),
     ),
     { weight: 2, arbitrary: mapStep },
@@ -303,6 +306,7 @@ export const toBlueprint = (list: readonly Shape[]): Generated => {
             maxAttempts: shape.maxAttempts,
             backoff: { initial: '100ms', factor: 2, max: '1s' },
             onError: shape.onError,
+            ...(shape.scheduled === true ? { scheduleTimeout: '30s' } : {}),
           };
         case 'parallel':
           return { ...base, type: 'parallel', branches: shape.branches.map(writeList) };
@@ -440,9 +444,12 @@ export const drive = async (
   let now = START;
   let extras = choices.extraSignals;
   let cancelled = false;
+  /** Attempts whose `StepStarted` was recorded. */
+  const started = new Set<string>();
 
   const apply = async (fact: RunEvent, at: number) => {
     now = at;
+    if (fact.type === 'StepStarted') started.add(`${fact.taskId}/${fact.attempt}`);
     const reaction = await react(compiled, snapshot, identity, fact, { now, parseDuration });
     snapshot = reaction.snapshot;
     for (const event of reaction.events)
@@ -474,6 +481,10 @@ export const drive = async (
         taskId: task.taskId,
         attempt: task.attempt,
       };
+      if (task.scheduleTimeoutMs !== undefined && !started.has(`${task.taskId}/${task.attempt}`)) {
+        facts.push({ at: now, event: { type: 'StepStarted', ...base } });
+        continue;
+      }
       const outcome = attemptOutcome(s, task.attempt);
       facts.push({
         at: now,
