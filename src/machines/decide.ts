@@ -166,7 +166,9 @@ class Decider {
         when.error.code,
         `'if' of step '${step.id}': ${when.error.message}`,
       );
-    return truthy(when.value) ? undefined : { type: 'StepSkipped', stepId: step.id };
+    return truthy(when.value)
+      ? undefined
+      : { type: 'StepSkipped', stepId: step.id, reason: 'if_false' };
   }
 
   /** An activity's name and input, evaluated; or the reason they could not be. */
@@ -619,6 +621,8 @@ export const decide = async (
       return decider.requestChild(command.stepId);
     case 'startTimer':
       return decider.startTimer(command.stepId);
+    case 'skipStep':
+      return [{ type: 'StepSkipped', stepId: command.stepId, reason: command.reason }];
     case 'completeRun':
       return decider.completeRun();
     case 'failRun':

@@ -3,9 +3,26 @@ import * as Schema from 'effect/Schema';
 
 /**
  * The events of a run's stream (`run-<runId>`), past tense, one Schema each. The stream is the
- * truth: folding these through the run's machine reproduces the run. Times are not in the data;
- * the store records them.
+ * truth: folding these through the run's machine reproduces the run.
+ *
+ * Time: the store records when each event was committed (`at`). The time a reaction's decisions
+ * were made with (`$now()`, a timer's due time) is recorded in the fact that started the reaction
+ * (`time`, milliseconds since the epoch): every event that can begin a reaction has it, and replay
+ * decides again with exactly that time. Streams recorded before `time` existed lack it; replay
+ * then falls back to `at`.
  */
+
+/** When the reaction to this fact was decided (ms since the epoch). Absent only in older streams. */
+const time = Schema.optionalKey(Schema.Number);
+
+/** The limits a run was admitted with (`--limits`); absent: the defaults. */
+const BlueprintLimits = Schema.Struct({
+  maxSteps: Schema.optionalKey(Schema.Number),
+  maxDepth: Schema.optionalKey(Schema.Number),
+  maxBytes: Schema.optionalKey(Schema.Number),
+  maxArrayItems: Schema.optionalKey(Schema.Number),
+  maxMapItems: Schema.optionalKey(Schema.Number),
+});
 
 const StepError = Schema.Struct({
   message: Schema.String,
@@ -45,6 +62,12 @@ export const RunStarted = Schema.Struct({
       item: Schema.optionalKey(Schema.Number),
     }),
   ),
+  /**
+   * The blueprint limits the run was admitted with, when the runtime's differ from the defaults:
+   * the run is compiled (on start, reload, restart and replay) and decided under these for life.
+   */
+  limits: Schema.optionalKey(BlueprintLimits),
+  time,
 });
 
 /** An activity attempt was decided and dispatched. `taskId` is the same on every retry of one execution. */
@@ -78,7 +101,7 @@ export const StepStarted = Schema.Struct({
   item: Schema.optionalKey(Schema.Number),
   taskId: Schema.String,
   attempt: Schema.Number,
-  time: Schema.optionalKey(Schema.Number),
+  time,
 });
 
 export const StepCompleted = Schema.Struct({
@@ -88,6 +111,7 @@ export const StepCompleted = Schema.Struct({
   taskId: Schema.String,
   attempt: Schema.Number,
   output: Schema.Json,
+  time,
 });
 
 export const StepFailed = Schema.Struct({
@@ -97,12 +121,31 @@ export const StepFailed = Schema.Struct({
   taskId: Schema.String,
   attempt: Schema.Number,
   error: StepError,
+  time,
 });
 
-/** The step's `if` was false: it is done with output null. */
+/**
+ * Why a step will not run: its `if` was false; a step it depends on failed (or was itself skipped
+ * for that reason); it is an error handler and nothing failed onto it; it is in a branch (of a
+ * condition or switch) that was not taken.
+ */
+export const SkipReason = Schema.Literals([
+  'if_false',
+  'dependency_failed',
+  'handler_unused',
+  'not_taken',
+]);
+export type SkipReason = typeof SkipReason.Type;
+
+/**
+ * A step will not run (this pass): it is done with output null, recorded once with the reason. A
+ * skipped composite step's own steps get no event of their own. Streams recorded before reasons
+ * existed have `if` skips only, without `reason`.
+ */
 export const StepSkipped = Schema.Struct({
   type: Schema.Literal('StepSkipped'),
   stepId: Schema.String,
+  reason: Schema.optionalKey(SkipReason),
 });
 
 /**
@@ -137,6 +180,7 @@ export const TimerScheduled = Schema.Struct({
 export const TimerFired = Schema.Struct({
   type: Schema.Literal('TimerFired'),
   timerId: Schema.String,
+  time,
 });
 
 /** A child run was requested; the runtime starts it with this id (idempotent) after the append. */
@@ -156,6 +200,7 @@ export const ChildCompleted = Schema.Struct({
   item: Schema.optionalKey(Schema.Number),
   childRunId: Schema.String,
   output: Schema.Json,
+  time,
 });
 
 export const ChildFailed = Schema.Struct({
@@ -164,6 +209,7 @@ export const ChildFailed = Schema.Struct({
   item: Schema.optionalKey(Schema.Number),
   childRunId: Schema.String,
   error: StepError,
+  time,
 });
 
 /** A signal accepted by the run; `signalId` de-duplicates redeliveries. */
@@ -173,6 +219,7 @@ export const SignalReceived = Schema.Struct({
   payload: Schema.Json,
   signalId: Schema.optionalKey(Schema.String),
   handler: Schema.Literals(['store', 'append', 'trigger']),
+  time,
 });
 
 export const RunCompleted = Schema.Struct({
@@ -188,6 +235,7 @@ export const RunFailed = Schema.Struct({
 export const RunCancelled = Schema.Struct({
   type: Schema.Literal('RunCancelled'),
   reason: Schema.String,
+  time,
 });
 
 export const RunEvent = Schema.Union([
@@ -217,6 +265,23 @@ export type EventOf<T extends RunEventType> = Extract<RunEvent, { type: T }>;
 export const RUN_EVENT_TYPES: readonly RunEventType[] = RunEvent.members.map(
   (member) => member.fields.type.literal,
 );
+
+const TIMED: ReadonlySet<RunEventType> = new Set(
+  RunEvent.members.filter((member) => 'time' in member.fields).map((m) => m.fields.type.literal),
+);
+
+/** The decision time a fact records, if it records one (facts of older streams do not). */
+export const timeOf = (event: RunEvent): number | undefined =>
+  'time' in event ? event.time : undefined;
+
+/**
+ * The fact with its decision time: `time` kept when it has one, else set to `now`. Only event
+ * types that can begin a reaction carry a time; any other event is returned as it is.
+ */
+export const withTime = (event: RunEvent, now: number): RunEvent =>
+  TIMED.has(event.type) && timeOf(event) === undefined
+    ? ({ ...event, time: now } as RunEvent)
+    : event;
 
 export const TERMINAL_EVENTS: ReadonlySet<RunEventType> = new Set([
   'RunCompleted',

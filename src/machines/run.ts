@@ -8,7 +8,7 @@ import {
   type RunSnapshot,
 } from './compile.ts';
 import { decide, type DecideOptions, type RunIdentity } from './decide.ts';
-import type { RunEvent } from './events.ts';
+import { timeOf, withTime, type RunEvent } from './events.ts';
 
 /**
  * The pure fold and decide of a run.
@@ -120,17 +120,22 @@ export const replay = (compiled: CompiledRun, events: Iterable<RunEvent>): RunSn
 const MAX_CHAIN = 100_000;
 
 /**
- * One reaction: `event` and every event its commands lead to, folded. Pure (async only for
- * JSONata). The caller appends `events` atomically, expecting the revision it read, and only then
- * performs their effects.
+ * One reaction: `fact` and every event its commands lead to, folded. Pure (async only for
+ * JSONata). Every decision is made at one time: the fact's recorded `time` when it has one (a
+ * replay), else `options.now`, which is then recorded in the fact (the first of `events`). The
+ * caller appends `events` atomically, expecting the revision it read, and only then performs
+ * their effects.
  */
 export const react = async (
   compiled: CompiledRun,
   snapshot: RunSnapshot,
   run: RunIdentity,
-  event: RunEvent,
+  fact: RunEvent,
   options: DecideOptions,
 ): Promise<{ readonly snapshot: RunSnapshot; readonly events: readonly RunEvent[] }> => {
+  const now = timeOf(fact) ?? options.now;
+  const at: DecideOptions = now === options.now ? options : { ...options, now };
+  const event = withTime(fact, now);
   const events: RunEvent[] = [event];
   let step = evolve(compiled, snapshot, event);
   const pending: Command[] = [...step.commands];
@@ -138,7 +143,7 @@ export const react = async (
   while (pending.length > 0) {
     if (events.length > MAX_CHAIN) throw new Error('defect: a reaction did not settle');
     const command = pending.shift() as Command;
-    for (const next of await decide(compiled, current.context, run, command, options)) {
+    for (const next of await decide(compiled, current.context, run, command, at)) {
       events.push(next);
       step = evolve(compiled, current, next);
       current = step.snapshot;

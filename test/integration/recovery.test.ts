@@ -157,7 +157,13 @@ describe('child runs are reconciled when the runtime starts', () => {
     expect(summary).toMatchObject({ status: 'completed', output: { approvedBy: 'offline' } });
     const delivered = (await history(runId)).filter((e) => e.type === 'ChildCompleted');
     expect(delivered.map((e) => e.data)).toEqual([
-      { stepId: 'sub', childRunId, output: { approvedBy: 'offline' } },
+      // `time`: when the parent decided on it (README "Event store").
+      {
+        stepId: 'sub',
+        childRunId,
+        output: { approvedBy: 'offline' },
+        time: expect.any(Number) as unknown,
+      },
     ]);
   });
 

@@ -108,7 +108,13 @@ describe('a task is acknowledged only after its result is recorded or stored', (
     expect(summary.output).toEqual({ key, execution: 1 });
     const completed = (await history(runId)).filter((e) => e.type === 'StepCompleted');
     expect(completed.map((e) => e.data)).toEqual([
-      { stepId: 'held', taskId, attempt: 1, output: { key, execution: 1 } },
+      {
+        stepId: 'held',
+        taskId,
+        attempt: 1,
+        output: { key, execution: 1 },
+        time: expect.any(Number) as unknown,
+      },
     ]);
     await waitFor(
       async () => (await jsm.streams.info(subjects.resultsStream)).state.messages === 0,

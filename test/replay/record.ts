@@ -8,18 +8,23 @@ import { act, startStack, type HistoryEvent, type Stack, type Summary } from '..
  * Records the golden streams of the failure paths from real runs: a real nats-server, `weft serve`
  * on a fresh sqlite store and `weft worker test/support/activities.ts`, as the integration tests
  * start them. Each stream is saved as `weft.runs.<id>.history` answers it, in
- * `fixtures/streams/<runId>.json`. Run by hand to re-record (it overwrites those files):
+ * `fixtures/streams/<runId>.json`. Run by hand to re-record (it overwrites those files), all of
+ * them or only those named:
  *
- *   node_modules/.bin/node test/replay/record.ts
+ *   node_modules/.bin/node test/replay/record.ts [golden-decision-time golden-skips …]
  *
  * - golden-retry: a skipped step (`if` false), then `flaky` retried twice and succeeding.
  * - golden-failed: `flaky` with two attempts: retried once, then the run fails.
  * - golden-child-failed: a child run fails (`declined`, a terminal error); the parent records
  *   ChildFailed and, with `onError: continue`, goes on and completes.
  * - golden-child-failed-pay-1: that child run's own stream, ending in RunFailed.
+ * - golden-cancelled: cancelled while an activity and a sleep are in flight.
+ * - golden-decision-time: `$now()` in an input before and after a sleep; each fact records the
+ *   time its reaction was decided at (`time`), so the check is exact.
  * - golden-deadlines: a step with a `scheduleTimeout` a worker takes (`StepStarted`), and one on
  *   an activity no worker serves: `no_worker` twice (retried), then `onError: continue`.
- * - golden-cancelled: cancelled while an activity and a sleep are in flight.
+ * - golden-skips: a step skipped for each reason (`if_false`, `dependency_failed`, `not_taken`,
+ *   `handler_unused`).
  */
 
 const DIR = join(import.meta.dirname, 'fixtures', 'streams');
@@ -51,8 +56,58 @@ const execute = async (
   await save(stack, runId);
 };
 
+/** The streams to record: all, or those named on the command line. */
+const only = new Set(process.argv.slice(2));
+const wanted = (runId: string): boolean => only.size === 0 || only.has(runId);
+
+const recordTimeAndSkips = async (stack: Stack): Promise<void> => {
+  if (wanted('golden-decision-time'))
+    await execute(
+      stack,
+      'golden-decision-time',
+      {
+        name: 'decision_time',
+        steps: [
+          act('before', 'echo', { input: '{% {"at": $now(), "order": $input.order} %}' }),
+          { id: 'nap', type: 'sleep', duration: '300ms' },
+          act('after', 'echo', { input: '{% {"at": $now(), "was": $steps.before.got.at} %}' }),
+        ],
+        output: '{% {"before": $steps.before.got.at, "after": $steps.after.got.at} %}',
+      },
+      { order: 11 },
+      'completed',
+    );
+  if (wanted('golden-skips'))
+    await execute(
+      stack,
+      'golden-skips',
+      {
+        name: 'skips',
+        steps: [
+          act('charge', 'declined', { onError: 'refund', maxAttempts: 1 }),
+          act('ship', 'echo'),
+          act('refund', 'echo'),
+          act('audit', 'echo', { if: '{% $input.audit %}' }),
+          {
+            id: 'route',
+            type: 'condition',
+            when: '{% $input.express %}',
+            then: [act('express', 'echo')],
+            else: [act('standard', 'echo')],
+          },
+          act('check', 'echo', { onError: 'fix' }),
+          act('finish', 'echo'),
+          act('fix', 'echo'),
+        ],
+      },
+      { order: 12, audit: false, express: false },
+      'completed',
+    );
+};
+
 /** A step with a `scheduleTimeout` taken in time (`StepStarted`), and one no worker takes (`no_worker`, retried, then `onError`). */
 const recordDeadlines = async (stack: Stack): Promise<void> => {
+  if (!wanted('golden-deadlines')) return;
   await execute(
     stack,
     'golden-deadlines',
@@ -75,7 +130,9 @@ const recordDeadlines = async (stack: Stack): Promise<void> => {
 };
 
 const record = async (stack: Stack): Promise<void> => {
+  await recordTimeAndSkips(stack);
   await recordDeadlines(stack);
+  if (only.size > 0) return;
   await execute(
     stack,
     'golden-retry',

@@ -44,6 +44,46 @@ describe('golden streams', () => {
     expect(retried).not.toEqual([]);
   });
 
+  it("has a stream that records each fact's decision time, where $now() gave exactly that time", () => {
+    const events = load('golden-decision-time.json');
+    const facts = events.filter((e) =>
+      ['RunStarted', 'StepCompleted', 'TimerFired'].includes(e.type),
+    );
+    expect(facts).toHaveLength(4);
+    for (const fact of facts) expect((fact.data as { time?: unknown }).time).toBeTypeOf('number');
+    const timeOf = (e: StoredEvent | undefined) => (e?.data as { time: number }).time;
+    const inputAt = (e: StoredEvent | undefined) => (e?.data as { input: { at: string } }).input.at;
+    const scheduled = events.filter((e) => e.type === 'StepScheduled');
+    expect(inputAt(scheduled[0])).toBe(new Date(timeOf(events[0])).toISOString());
+    expect(inputAt(scheduled[1])).toBe(
+      new Date(timeOf(events.find((e) => e.type === 'TimerFired'))).toISOString(),
+    );
+    // Decided before it was committed: the commit time would not reproduce the run.
+    expect(inputAt(scheduled[0])).not.toBe(events[0]?.at);
+  });
+
+  it('reports a decision time 1 ms off as a divergence: nothing is tolerated', async () => {
+    const events = load('golden-decision-time.json');
+    const edited = events.map((e) =>
+      e.type === 'RunStarted'
+        ? { ...e, data: { ...(e.data as object), time: (e.data as { time: number }).time + 1 } }
+        : e,
+    );
+    expect(await checkRun(edited)).toMatchObject({ ok: false, revision: 1 });
+  });
+
+  it('has a stream with a skip of every reason, each step once', () => {
+    const skips = load('golden-skips.json')
+      .filter((e) => e.type === 'StepSkipped')
+      .map((e) => e.data);
+    expect(skips).toEqual([
+      { stepId: 'ship', reason: 'dependency_failed' },
+      { stepId: 'audit', reason: 'if_false' },
+      { stepId: 'express', reason: 'not_taken' },
+      { stepId: 'fix', reason: 'handler_unused' },
+    ]);
+  });
+
   const ENDINGS: Readonly<Record<string, string>> = {
     RunCompleted: 'completed',
     RunFailed: 'failed',

@@ -1,9 +1,8 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import type { Json } from '../../../src/blueprints/json.ts';
 import { parseDuration } from '../../../src/blueprints/duration.ts';
 import { compileBlueprint, UnsupportedStep } from '../../../src/machines/compile.ts';
-import { RUN_EVENT_TYPES, type RunEvent } from '../../../src/machines/events.ts';
+import { RUN_EVENT_TYPES } from '../../../src/machines/events.ts';
 import {
   checkRun,
   compiledFor,
@@ -14,82 +13,11 @@ import {
   activeSteps,
   evolve,
   initialSnapshot,
-  react,
   replay,
   statusOf,
 } from '../../../src/machines/run.ts';
 import { choices, compile, drive, shapes, toBlueprint, type Shape } from './driver.ts';
-
-/** Given events → when an event → then the events the run appends (emmett's DeciderSpecification). */
-
-const RUN = 'r1';
-const OPTIONS = { now: 1_000_000, parseDuration };
-
-const started = (input: Json = { n: 1 }): RunEvent => ({
-  type: 'RunStarted',
-  runId: RUN,
-  blueprint: { name: 'bp', version: 1, hash: 'h', content: null },
-  input,
-});
-
-const given = (blueprint: unknown, history: readonly RunEvent[]) => {
-  const compiled = compile(blueprint);
-  const snapshot = replay(compiled, history);
-  return {
-    compiled,
-    snapshot,
-    when: async (event: RunEvent) => {
-      const reaction = await react(
-        compiled,
-        snapshot,
-        { id: RUN, blueprint: 'bp', version: 1 },
-        event,
-        OPTIONS,
-      );
-      return { ...reaction, appended: reaction.events.slice(1) };
-    },
-  };
-};
-
-const act = (id: string, extra: Record<string, unknown> = {}) => ({
-  id,
-  type: 'activity',
-  activity: `do_${id}`,
-  ...extra,
-});
-
-const scheduled = (
-  stepId: string,
-  input: Json,
-  attempt = 1,
-  delayMs = 0,
-  execution = 1,
-): RunEvent => ({
-  type: 'StepScheduled',
-  stepId,
-  taskId: `${RUN}:${stepId}:${execution}`,
-  attempt,
-  activity: `do_${stepId}`,
-  input,
-  delayMs,
-  timeoutMs: 30_000,
-});
-
-const completed = (stepId: string, output: Json, attempt = 1): RunEvent => ({
-  type: 'StepCompleted',
-  stepId,
-  taskId: `${RUN}:${stepId}:1`,
-  attempt,
-  output,
-});
-
-const failed = (stepId: string, attempt: number, retryable = true): RunEvent => ({
-  type: 'StepFailed',
-  stepId,
-  taskId: `${RUN}:${stepId}:1`,
-  attempt,
-  error: { message: 'boom', code: retryable ? 'activity_error' : 'terminal', retryable },
-});
+import { act, completed, failed, given, RUN, scheduled, started } from './spec.ts';
 
 const pipeline = { name: 'bp', steps: [act('a'), act('b'), act('c')] };
 const diamond = {
@@ -269,7 +197,10 @@ describe('if and activity expressions', () => {
   it('skips a step whose if is false, with output null', async () => {
     const blueprint = { name: 'bp', steps: [act('a', { if: '{% $input.n > 5 %}' }), act('b')] };
     const { appended } = await given(blueprint, []).when(started({ n: 1 }));
-    expect(appended).toEqual([{ type: 'StepSkipped', stepId: 'a' }, scheduled('b', null)]);
+    expect(appended).toEqual([
+      { type: 'StepSkipped', stepId: 'a', reason: 'if_false' },
+      scheduled('b', null),
+    ]);
   });
 
   it('resolves an activity name from an expression', async () => {
