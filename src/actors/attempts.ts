@@ -11,6 +11,8 @@ interface Dispatched {
   readonly task: TaskMessage;
   /** When the attempt was (or will be) handed to NATS, or last found waiting in the stream. */
   readonly sentAt: number;
+  /** When this runtime first dispatched (or recovered) it. */
+  readonly firstSentAt: number;
   readonly resends: number;
 }
 
@@ -60,6 +62,11 @@ export class Attempts {
     if ((await this.#deps.holds(task)) === 'absent') this.#deps.publish(task, 0, 0);
   }
 
+  /** When this runtime first dispatched the attempt (or found it open after a restart). */
+  dispatchedAt(task: Pick<TaskMessage, 'taskId' | 'attempt'>): number | undefined {
+    return this.#dispatched.get(`${task.taskId}/${task.attempt}`)?.firstSentAt;
+  }
+
   answered(taskId: string, attempt: number): void {
     this.#dispatched.delete(`${taskId}/${attempt}`);
   }
@@ -101,9 +108,12 @@ export class Attempts {
   }
 
   #track(task: TaskMessage, delayMs: number, resends: number): void {
-    this.#dispatched.set(`${task.taskId}/${task.attempt}`, {
+    const key = `${task.taskId}/${task.attempt}`;
+    const sentAt = this.#now() + delayMs;
+    this.#dispatched.set(key, {
       task,
-      sentAt: this.#now() + delayMs,
+      sentAt,
+      firstSentAt: this.#dispatched.get(key)?.firstSentAt ?? sentAt,
       resends,
     });
   }

@@ -10,6 +10,20 @@ import { activeSteps, type RunStatus } from '../machines/run.ts';
  * `signals` carries the times the store recorded.
  */
 
+/** An attempt in flight as `get_status` lists it (see `actors/taskStatus.ts`). */
+export interface ActiveTask {
+  readonly stepId: string;
+  readonly item?: number;
+  readonly attempt: number;
+  readonly activity: string;
+  /** Whether a live worker announces this activity; absent when the runtime keeps no registry. */
+  readonly served?: boolean;
+  /** Whether a worker took the attempt (as far as the answering runtime knows). */
+  readonly started: boolean;
+  /** Milliseconds since the attempt was dispatched. */
+  readonly waitedMs: number;
+}
+
 export interface QueryInput {
   readonly compiled: CompiledRun;
   readonly handlers: Handlers;
@@ -20,6 +34,8 @@ export interface QueryInput {
     readonly payload: Json;
     readonly at: string;
   }[];
+  /** For `get_status`: the attempts in flight (known only to the runtime, so given by it). */
+  readonly tasks?: readonly ActiveTask[];
 }
 
 /** Names of the `wait` steps' signals the run is waiting for right now. */
@@ -46,6 +62,9 @@ const builtin = (input: QueryInput, name: BuiltinQuery, plugin: string | undefin
         status,
         activeSteps: running ? [...activeSteps(context)] : [],
         waitingFor: running ? [...waitingFor(compiled, context)] : [],
+        ...(input.tasks === undefined
+          ? {}
+          : { tasks: running ? (input.tasks as unknown as Json) : [] }),
       };
     case 'get_data':
       return Object.fromEntries(Object.entries(context.data).filter(([key]) => mine(key)));

@@ -134,6 +134,58 @@ describe('the runtime enforces every attempt deadline', () => {
     expect(executionsIn(log)).toEqual(['in-time:taken:1/1']);
   });
 
+  it('get_status says, for each active step, whether a worker serves it, whether one took it and how long it has waited', async () => {
+    interface Status {
+      readonly activeSteps: readonly string[];
+      readonly tasks: readonly {
+        stepId: string;
+        attempt: number;
+        activity: string;
+        served?: boolean;
+        started: boolean;
+        waitedMs: number;
+      }[];
+    }
+    const status = (runId: string) =>
+      stack.client.call<Status>(`weft.runs.${runId}.query.get_status`, {});
+    const blueprint = {
+      name: 'status_of_tasks',
+      steps: [
+        { id: 'orphan', type: 'activity', activity: 'nobody_serves_this', dependsOn: [] },
+        // Served by the worker started above; it hangs until the run is cancelled.
+        { id: 'busy', type: 'activity', activity: 'recorded_hang', dependsOn: [], input: { log } },
+      ],
+    };
+    worker ??= await startWorker(stack.nats.url, 'test/support/executions.ts');
+    await stack.client.call('weft.runs.start', { blueprint, runId: 'status-1' });
+    const first = await waitFor(
+      async () => {
+        const s = await status('status-1');
+        return s.tasks.find((t) => t.stepId === 'busy')?.started === true ? s : undefined;
+      },
+      { message: 'the busy step was taken by the worker' },
+    );
+    expect(first?.tasks.map(({ waitedMs: _, ...t }) => t)).toEqual([
+      {
+        stepId: 'orphan',
+        attempt: 1,
+        activity: 'nobody_serves_this',
+        served: false,
+        started: false,
+      },
+      { stepId: 'busy', attempt: 1, activity: 'recorded_hang', served: true, started: true },
+    ]);
+    const waited = (s: Status | undefined) => s?.tasks.find((t) => t.stepId === 'orphan')?.waitedMs;
+    const before = waited(first) ?? -1;
+    expect(before).toBeGreaterThanOrEqual(0);
+    // The wait keeps counting while no worker takes it.
+    await waitFor(async () => (waited(await status('status-1')) ?? -1) > before, {
+      message: "the orphan's waitedMs grew",
+    });
+    await stack.client.call('weft.runs.status-1.cancel', { reason: 'test over' });
+    expect((await status('status-1')).tasks).toEqual([]);
+  });
+
   it('a step whose worker hangs past timeout fails with timeout by the runtime and is retried', async () => {
     const blueprint = {
       name: 'hung_worker',

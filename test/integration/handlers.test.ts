@@ -91,6 +91,7 @@ describe('handlers from configuration and plugins', () => {
       status: 'running',
       activeSteps: ['wait_complete'],
       waitingFor: ['complete'],
+      tasks: [],
     });
 
     await signal(runId, 'complete', { by: 'ops' });
@@ -107,6 +108,7 @@ describe('handlers from configuration and plugins', () => {
       status: 'completed',
       activeSteps: [],
       waitingFor: [],
+      tasks: [],
     });
     expect(await q(runId, 'get_handlers')).toMatchObject({ signals: [] });
     expect(

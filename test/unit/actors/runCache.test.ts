@@ -101,6 +101,8 @@ describe(`the run cache (bound ${BOUND})`, () => {
       status: 'running',
       activeSteps: ['second'],
       waitingFor: [],
+      // No worker took it (none runs here), and no activity registry: `served` is left out.
+      tasks: [expect.objectContaining({ stepId: 'second', attempt: 1, started: false })],
     });
 
     for (const runId of RUNS) {
