@@ -43,7 +43,6 @@ import { weftError, WeftError } from '../gateway/errors.ts';
 import type { TaskMessage, TaskResult, TaskStart } from '../gateway/protocol.ts';
 import { Attempts, type Held } from './attempts.ts';
 import { attemptTimes, Deadlines, type DeadlineCode, type DeadlineTask } from './deadlines.ts';
-import { activeTasks } from './taskStatus.ts';
 import type { BlueprintRegistry, BlueprintVersion } from './blueprintRegistry.ts';
 
 /**
@@ -78,6 +77,8 @@ interface Parent {
 
 interface LoadedRun {
   readonly compiled: CompiledRun;
+  /** The limits pinned in its `RunStarted` (undefined: the defaults), used for its whole life. */
+  readonly limits: Partial<BlueprintLimits> | undefined;
   readonly identity: RunIdentity;
   readonly parent: Parent | undefined;
   readonly handlers: Handlers;
@@ -340,14 +341,24 @@ export class RunSupervisor {
     return next;
   }
 
-  #compile(version: Pick<BlueprintVersion, 'hash' | 'content'>): CompiledRun {
-    const cached = this.#compiled.get(version.hash);
+  /** The blueprint's machine, validated under the run's pinned `limits` (undefined: the defaults). */
+  #compile(
+    version: Pick<BlueprintVersion, 'hash' | 'content'>,
+    limits: Partial<BlueprintLimits> | undefined,
+  ): CompiledRun {
+    const key = limits === undefined ? version.hash : `${version.hash}:${JSON.stringify(limits)}`;
+    const cached = this.#compiled.get(key);
     if (cached !== undefined) return cached;
-    const validated = validateBlueprint(version.content, undefined, { recorded: true });
+    const validated = validateBlueprint(version.content, limits, { recorded: true });
     if (!validated.ok) throw invalidBlueprint(validated.diagnostics);
     const compiled = this.#compileChecked(validated.blueprint);
-    this.#compiled.set(version.hash, compiled);
+    this.#compiled.set(key, compiled);
     return compiled;
+  }
+
+  /** The limits a run starting now is admitted with, as `RunStarted` pins them (none: the defaults). */
+  #admissionLimits(): Partial<BlueprintLimits> | undefined {
+    return Object.keys(this.#limits).length === 0 ? undefined : this.#limits;
   }
 
   #compileChecked(blueprint: Blueprint): CompiledRun {
@@ -382,9 +393,10 @@ export class RunSupervisor {
     const started = events[0];
     if (started?.type !== 'RunStarted')
       throw new Error(`stream run-${runId} does not begin with RunStarted`);
-    const compiled = this.#compile(started.blueprint);
+    const compiled = this.#compile(started.blueprint, started.limits);
     const run: LoadedRun = {
       compiled,
+      limits: started.limits,
       identity: {
         id: runId,
         blueprint: started.blueprint.name,
@@ -410,12 +422,13 @@ export class RunSupervisor {
     }
   }
 
-  #react(run: Pick<LoadedRun, 'compiled' | 'snapshot' | 'identity'>, event: RunEvent) {
+  #react(run: Pick<LoadedRun, 'compiled' | 'limits' | 'snapshot' | 'identity'>, event: RunEvent) {
+    const maxMapItems = run.limits?.maxMapItems;
     return react(run.compiled, run.snapshot, run.identity, event, {
       now: Date.now(),
       cache: this.#expressions,
       parseDuration,
-      ...(this.#limits.maxMapItems === undefined ? {} : { maxMapItems: this.#limits.maxMapItems }),
+      ...(maxMapItems === undefined ? {} : { maxMapItems }),
     });
   }
 
@@ -901,7 +914,8 @@ export class RunSupervisor {
       const existing = request.runId === undefined ? undefined : await this.#existing(runId);
       if (existing !== undefined) return existing;
       const { version, warnings } = await this.#resolve(request);
-      const compiled = this.#compile(version);
+      const limits = this.#admissionLimits();
+      const compiled = this.#compile(version, limits);
       const extensions = this.#extensions(version.content, request);
       const identity: RunIdentity = {
         id: runId,
@@ -920,9 +934,13 @@ export class RunSupervisor {
         input: request.input ?? null,
         ...(extensions === undefined ? {} : { extensions: extensions as unknown as Json }),
         ...(request.parent === undefined ? {} : { parent: request.parent }),
+        ...(limits === undefined ? {} : { limits }),
       };
       const initial = initialSnapshot(compiled);
-      const reaction = await this.#react({ compiled, identity, snapshot: initial }, started);
+      const reaction = await this.#react(
+        { compiled, limits, identity, snapshot: initial },
+        started,
+      );
       const appended = await this.#append(stream, reaction.events, 'no_stream');
       if (appended === 'conflict') {
         const raced = await this.#existing(runId);
@@ -931,6 +949,7 @@ export class RunSupervisor {
       }
       const run: LoadedRun = {
         compiled,
+        limits,
         identity,
         parent: request.parent,
         handlers: handlersOf(compiled, extensions),
@@ -1090,16 +1109,6 @@ export class RunSupervisor {
         context: run.snapshot.context,
         status: statusOf(run.snapshot),
         signals,
-        ...(handler?.kind === 'builtin' && handler.builtin === 'get_status'
-          ? {
-              tasks: activeTasks(run.snapshot.context, {
-                served: this.#served?.(),
-                isStarted: (task) => this.#deadlines.isStarted(task),
-                dispatchedAt: (task) => this.#attempts.dispatchedAt(task),
-                now: Date.now(),
-              }),
-            }
-          : {}),
       },
       name,
       args,
