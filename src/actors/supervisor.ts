@@ -43,6 +43,7 @@ import { weftError, WeftError } from '../gateway/errors.ts';
 import type { TaskMessage, TaskResult, TaskStart } from '../gateway/protocol.ts';
 import { Attempts, type Held } from './attempts.ts';
 import { attemptTimes, Deadlines, type DeadlineCode, type DeadlineTask } from './deadlines.ts';
+import { activeTasks } from './taskStatus.ts';
 import type { BlueprintRegistry, BlueprintVersion } from './blueprintRegistry.ts';
 
 /**
@@ -1109,6 +1110,16 @@ export class RunSupervisor {
         context: run.snapshot.context,
         status: statusOf(run.snapshot),
         signals,
+        ...(handler?.kind === 'builtin' && handler.builtin === 'get_status'
+          ? {
+              tasks: activeTasks(run.snapshot.context, {
+                served: this.#served?.(),
+                isStarted: (task) => this.#deadlines.isStarted(task),
+                dispatchedAt: (task) => this.#attempts.dispatchedAt(task),
+                now: Date.now(),
+              }),
+            }
+          : {}),
       },
       name,
       args,
