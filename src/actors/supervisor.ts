@@ -21,7 +21,7 @@ import {
   type RunSnapshot,
 } from '../machines/compile.ts';
 import type { RunIdentity } from '../machines/decide.ts';
-import { TERMINAL_EVENTS, toRunEvent, type RunEvent } from '../machines/events.ts';
+import { TERMINAL_EVENTS, timeOf, toRunEvent, type RunEvent } from '../machines/events.ts';
 import { initialSnapshot, react, replay, statusOf } from '../machines/run.ts';
 import {
   extensionsOf,
@@ -43,6 +43,7 @@ import { weftError, WeftError } from '../gateway/errors.ts';
 import type { TaskMessage, TaskResult, TaskStart } from '../gateway/protocol.ts';
 import { Attempts, type Held } from './attempts.ts';
 import { attemptTimes, Deadlines, type DeadlineCode, type DeadlineTask } from './deadlines.ts';
+import { RunTimeouts } from './runTimeouts.ts';
 import { activeTasks } from './taskStatus.ts';
 import type { BlueprintRegistry, BlueprintVersion } from './blueprintRegistry.ts';
 
@@ -178,6 +179,8 @@ export class RunSupervisor {
   readonly #attempts: Attempts;
   /** Schedule-to-start and start-to-close deadlines of attempts (see `Deadlines`). */
   readonly #deadlines = new Deadlines((task, code) => this.#expire(task, code));
+  /** The blueprint-level `timeout` of running runs. */
+  readonly #runTimeouts = new RunTimeouts((runId, timeoutMs) => this.#timeOut(runId, timeoutMs));
   /** Results waiting for their run's mailbox, by run. */
   readonly #results = new Map<
     string,
@@ -238,6 +241,7 @@ export class RunSupervisor {
         const run = await this.#load(runId);
         if (run === undefined) return;
         const { context } = run.snapshot;
+        await this.#rearmRunTimeout(runId, run.compiled);
         const tasks = openTasks(context);
         for (const task of tasks) void this.#attempts.recover({ ...task, runId });
         if (tasks.some((task) => task.scheduleTimeoutMs !== undefined))
@@ -324,6 +328,7 @@ export class RunSupervisor {
     clearTimeout(this.#poller);
     clearTimeout(this.#reconciler);
     this.#deadlines.close();
+    this.#runTimeouts.close();
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
   }
@@ -563,19 +568,23 @@ export class RunSupervisor {
           void this.#startChild(runId, event);
           break;
         case 'RunCancelled':
+        case 'RunTimedOut': {
+          const how = event.type === 'RunCancelled' ? 'was cancelled' : 'timed out';
           for (const task of openTasks(before.context)) this.#effects.abortTask(task.taskId);
           for (const child of Object.values(before.context.children)) {
-            void this.cancel(child.childRunId, `parent run '${runId}' was cancelled`).catch(
+            void this.cancel(child.childRunId, `parent run '${runId}' ${how}`).catch(
               () => undefined,
             );
           }
           break;
+        }
         default:
           break;
       }
       if (TERMINAL_EVENTS.has(event.type)) {
         this.#attempts.runEnded(runId);
         this.#deadlines.runEnded(runId);
+        this.#runTimeouts.clear(runId);
         // Tasks still queued for this run will never be wanted: out of the stream.
         if (openTasks(before.context).length > 0) this.#effects.purgeRun(runId);
       }
@@ -639,6 +648,34 @@ export class RunSupervisor {
           attempt: still.attempt,
         };
       });
+    });
+  }
+
+  /** Arms the run's blueprint-level `timeout` (if it has one), counted from `startedAt`. */
+  #armRunTimeout(runId: string, compiled: CompiledRun, startedAt: number): void {
+    const timeout = compiled.blueprint.timeout;
+    const timeoutMs = timeout === undefined ? undefined : parseDuration(timeout);
+    if (timeoutMs !== undefined) this.#runTimeouts.arm(runId, startedAt, timeoutMs);
+  }
+
+  /** After a restart: the run's `timeout`, counted from its `RunStarted` (decision time, else commit time). */
+  async #rearmRunTimeout(runId: string, compiled: CompiledRun): Promise<void> {
+    if (compiled.blueprint.timeout === undefined) return;
+    const [first] = await Effect.runPromise(this.#store.read(runStream(runId), { limit: 1 }));
+    if (first === undefined) return;
+    this.#armRunTimeout(runId, compiled, timeOf(toRunEvent(first)) ?? Date.parse(first.at));
+  }
+
+  /** The run's `timeout` passed: it ends `timed_out` unless it has ended already. */
+  #timeOut(runId: string, timeoutMs: number): void {
+    if (this.#closed) return;
+    this.#inMailbox(runId, () =>
+      this.#transact(runId, (run) =>
+        statusOf(run.snapshot) === 'running' ? { type: 'RunTimedOut', timeoutMs } : undefined,
+      ),
+    ).catch((error: unknown) => {
+      this.#log(`timeout of run ${runId} not recorded, retried: ${String(error)}`);
+      setTimeout(() => this.#timeOut(runId, timeoutMs), 1_000).unref();
     });
   }
 
@@ -959,6 +996,8 @@ export class RunSupervisor {
       };
       this.#keep(runId, run);
       this.#perform(runId, run, initial, reaction.events, appended);
+      const startedAt = reaction.events[0] === undefined ? undefined : timeOf(reaction.events[0]);
+      this.#armRunTimeout(runId, compiled, startedAt ?? Date.now());
       return {
         runId,
         blueprint: { name: version.name, version: version.version },

@@ -545,6 +545,7 @@ export interface Blueprint {
   readonly plugins?: readonly PluginDecl[];
   readonly steps: readonly Step[];
   readonly output?: Json;
+  readonly timeout?: Duration;
 }
 
 export const Blueprint: Schema.Codec<Blueprint> = Schema.Struct({
@@ -573,6 +574,12 @@ export const Blueprint: Schema.Codec<Blueprint> = Schema.Struct({
     JsonValue.annotate({
       description:
         'The run output, usually an expression like "{% $steps.last_step %}" (default: the output of the single leaf step, or an object keyed by leaf id).',
+    }),
+  ),
+  timeout: Schema.optionalKey(
+    Duration.annotate({
+      description:
+        'How long the whole run may take (none by default); then it ends with status timed_out (its activities are aborted, its child runs cancelled).',
     }),
   ),
 }).annotate({

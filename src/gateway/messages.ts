@@ -41,7 +41,9 @@ export const ExecuteRequest = Schema.Struct({
 });
 
 export const ListRunsRequest = Schema.Struct({
-  status: Schema.optionalKey(Schema.Literals(['running', 'completed', 'failed', 'cancelled'])),
+  status: Schema.optionalKey(
+    Schema.Literals(['running', 'completed', 'failed', 'cancelled', 'timed_out']),
+  ),
   blueprint: Schema.optionalKey(Name),
   limit: Schema.optionalKey(Positive),
   cursor: Schema.optionalKey(Schema.String),

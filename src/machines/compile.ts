@@ -437,6 +437,7 @@ const createRunMachine = (compiler: Compiler) =>
         ...(compiler.list('$', { target: 'completing' }) as object),
         on: {
           RunCancelled: '#run.cancelled',
+          RunTimedOut: '#run.timed_out',
           SignalReceived: { actions: signalReceived },
         },
       } as never,
@@ -457,6 +458,7 @@ const createRunMachine = (compiler: Compiler) =>
       completed: { type: 'final' },
       failed: { type: 'final' },
       cancelled: { type: 'final' },
+      timed_out: { type: 'final' },
     },
   });
 

@@ -238,6 +238,13 @@ export const RunCancelled = Schema.Struct({
   time,
 });
 
+/** The blueprint's `timeout` passed while the run was running: it ends `timed_out`. */
+export const RunTimedOut = Schema.Struct({
+  type: Schema.Literal('RunTimedOut'),
+  timeoutMs: Schema.Number,
+  time,
+});
+
 export const RunEvent = Schema.Union([
   RunStarted,
   StepScheduled,
@@ -256,6 +263,7 @@ export const RunEvent = Schema.Union([
   RunCompleted,
   RunFailed,
   RunCancelled,
+  RunTimedOut,
 ]);
 export type RunEvent = typeof RunEvent.Type;
 export type RunEventType = RunEvent['type'];
@@ -287,6 +295,7 @@ export const TERMINAL_EVENTS: ReadonlySet<RunEventType> = new Set([
   'RunCompleted',
   'RunFailed',
   'RunCancelled',
+  'RunTimedOut',
 ]);
 
 const decodeRunEvent = Schema.decodeUnknownResult(RunEvent);

@@ -20,7 +20,7 @@ import { timeOf, withTime, type RunEvent } from './events.ts';
  * - `replay` folds a stored stream and ignores commands: recorded decisions are never re-made.
  */
 
-export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled';
+export type RunStatus = 'pending' | 'running' | 'completed' | 'failed' | 'cancelled' | 'timed_out';
 
 const toCommands = (actions: readonly { type: string; params?: unknown }[]): Command[] =>
   actions.flatMap((action) => {
@@ -159,6 +159,7 @@ export const statusOf = (snapshot: RunSnapshot): RunStatus => {
   if (value === 'completed') return 'completed';
   if (value === 'failed') return 'failed';
   if (value === 'cancelled') return 'cancelled';
+  if (value === 'timed_out') return 'timed_out';
   return 'running';
 };
 

@@ -44,6 +44,18 @@ export const evolveSummary = (
           endedAt: at,
         }
       );
+    case 'RunTimedOut':
+      return (
+        summary && {
+          ...summary,
+          status: 'timed_out',
+          error: {
+            code: 'timed_out',
+            message: `the run's timeout (${event.timeoutMs} ms) passed before it ended`,
+          },
+          endedAt: at,
+        }
+      );
     case 'StepScheduled':
     case 'StepStarted':
     case 'StepCompleted':

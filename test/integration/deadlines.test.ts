@@ -213,4 +213,29 @@ describe('the runtime enforces every attempt deadline', () => {
     // The runtime's verdict, not the worker's (its own timer could not run while it hung).
     expect(failed[0]?.message).toContain('enforced by the runtime');
   });
+
+  it('a run whose blueprint timeout passes ends timed_out with RunTimedOut, and its activity is aborted', async () => {
+    worker ??= await startWorker(stack.nats.url, 'test/support/executions.ts');
+    const blueprint = {
+      name: 'run_timeout',
+      timeout: '1s',
+      steps: [{ id: 'forever', type: 'activity', activity: 'recorded_hang', input: { log } }],
+    };
+    await stack.client.call('weft.runs.start', { blueprint, runId: 'run-timeout-1' });
+    const summary = await runEnded(stack.client, 'run-timeout-1');
+    expect(summary.status).toBe('timed_out');
+    expect(summary.error?.code).toBe('timed_out');
+    const events = await history('run-timeout-1');
+    expect(events.at(-1)).toMatchObject({ type: 'RunTimedOut', data: { timeoutMs: 1000 } });
+    // It ended by the deadline, not by its step: the activity was taken and never answered.
+    expect(events.map((e) => e.type)).not.toContain('StepCompleted');
+    const listed = await stack.client.call<{ runs: { runId: string }[] }>('weft.runs.list', {
+      status: 'timed_out',
+    });
+    expect(listed.runs.map((r) => r.runId)).toEqual(['run-timeout-1']);
+    // The worker running it was told to abort it.
+    await waitFor(() => executionsIn(`${log}.aborted`).includes('run-timeout-1:forever:1/1'), {
+      message: 'the activity was aborted',
+    });
+  });
 });

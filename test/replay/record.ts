@@ -21,6 +21,7 @@ import { act, startStack, type HistoryEvent, type Stack, type Summary } from '..
  * - golden-cancelled: cancelled while an activity and a sleep are in flight.
  * - golden-decision-time: `$now()` in an input before and after a sleep; each fact records the
  *   time its reaction was decided at (`time`), so the check is exact.
+ * - golden-timed-out: the blueprint's `timeout` passes during a sleep (`RunTimedOut`).
  * - golden-deadlines: a step with a `scheduleTimeout` a worker takes (`StepStarted`), and one on
  *   an activity no worker serves: `no_worker` twice (retried), then `onError: continue`.
  * - golden-skips: a step skipped for each reason (`if_false`, `dependency_failed`, `not_taken`,
@@ -129,9 +130,26 @@ const recordDeadlines = async (stack: Stack): Promise<void> => {
   );
 };
 
+/** A run whose blueprint `timeout` passes during a sleep: `RunTimedOut`, status `timed_out`. */
+const recordRunTimeout = async (stack: Stack): Promise<void> => {
+  if (!wanted('golden-timed-out')) return;
+  await execute(
+    stack,
+    'golden-timed-out',
+    {
+      name: 'run_timeout',
+      timeout: '1s',
+      steps: [act('first', 'echo'), { id: 'nap', type: 'sleep', duration: '1m' }],
+    },
+    { order: 14 },
+    'timed_out',
+  );
+};
+
 const record = async (stack: Stack): Promise<void> => {
   await recordTimeAndSkips(stack);
   await recordDeadlines(stack);
+  await recordRunTimeout(stack);
   if (only.size > 0) return;
   await execute(
     stack,

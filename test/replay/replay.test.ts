@@ -88,6 +88,7 @@ describe('golden streams', () => {
     RunCompleted: 'completed',
     RunFailed: 'failed',
     RunCancelled: 'cancelled',
+    RunTimedOut: 'timed_out',
   };
 
   it.each(golden)('%s replays without divergence and ends as recorded', async (file) => {
@@ -96,7 +97,10 @@ describe('golden streams', () => {
     const steps = replaySteps(events);
     expect(steps).toHaveLength(events.length);
     const recorded = ENDINGS[events[events.length - 1]?.type ?? ''];
-    expect(recorded, 'the stream ends with RunCompleted, RunFailed or RunCancelled').toBeDefined();
+    expect(
+      recorded,
+      'the stream ends with RunCompleted, RunFailed, RunCancelled or RunTimedOut',
+    ).toBeDefined();
     expect(steps[steps.length - 1]?.status).toBe(recorded);
   });
 

@@ -18,11 +18,21 @@ export const recorded = (input: unknown, ctx: ActivityContext) => {
   return { taskId: ctx.taskId, attempt: ctx.attempt };
 };
 
-/** As `recorded`, then hangs until aborted (by the worker's timeout or a cancel). */
+/**
+ * As `recorded`, then hangs until aborted (by the worker's timeout, a cancel or the run's timeout),
+ * which it writes down as `<taskId>/<attempt>` in `<input.log>.aborted`.
+ */
 export const recorded_hang = async (input: unknown, ctx: ActivityContext) => {
   appendFileSync(logOf(input), `${ctx.taskId}/${ctx.attempt}\n`);
   await new Promise((_, reject) =>
-    ctx.signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }),
+    ctx.signal.addEventListener(
+      'abort',
+      () => {
+        appendFileSync(`${logOf(input)}.aborted`, `${ctx.taskId}/${ctx.attempt}\n`);
+        reject(new Error('aborted'));
+      },
+      { once: true },
+    ),
   );
 };
 

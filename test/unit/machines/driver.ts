@@ -399,6 +399,8 @@ export interface Choices {
   readonly extraSignals: number;
   /** Cancel the run before this fact, if it still runs then. */
   readonly cancelAt: number | null;
+  /** At `cancelAt`, the run's `timeout` passes instead (`RunTimedOut`). */
+  readonly timesOut?: boolean;
 }
 
 export interface Driven {
@@ -408,6 +410,8 @@ export interface Driven {
   readonly stored: readonly StoredEvent[];
   /** Whether the run was cancelled by the driver. */
   readonly cancelled: boolean;
+  /** Whether the driver ended the run by its timeout instead. */
+  readonly timedOut: boolean;
 }
 
 export const RUN_ID = 'prop-run';
@@ -444,6 +448,7 @@ export const drive = async (
   let now = START;
   let extras = choices.extraSignals;
   let cancelled = false;
+  let timedOut = false;
   /** Attempts whose `StepStarted` was recorded. */
   const started = new Set<string>();
 
@@ -558,6 +563,11 @@ export const drive = async (
         `the run did not end within ${MAX_FACTS} facts; its last events: ${JSON.stringify(stored.slice(-4))}`,
       );
     now += choices.gaps[k % choices.gaps.length] ?? 0;
+    if (choices.cancelAt === k && choices.timesOut === true) {
+      timedOut = true;
+      await apply({ type: 'RunTimedOut', timeoutMs: now - START }, now);
+      continue;
+    }
     if (choices.cancelAt === k) {
       cancelled = true;
       await apply({ type: 'RunCancelled', reason: 'the driver cancelled it' }, now);
@@ -574,7 +584,7 @@ export const drive = async (
       extras -= 1;
     await apply(fact.event, fact.at);
   }
-  return { compiled, snapshot, stored, cancelled };
+  return { compiled, snapshot, stored, cancelled, timedOut };
 };
 
 export const choices: fc.Arbitrary<Choices> = fc.record({
@@ -585,4 +595,5 @@ export const choices: fc.Arbitrary<Choices> = fc.record({
     { weight: 4, arbitrary: fc.constant(null) },
     { weight: 1, arbitrary: fc.nat(30) },
   ),
+  timesOut: fc.boolean(),
 });

@@ -277,12 +277,17 @@ describe('replay', () => {
         expect(await checkRun(stored)).toEqual({ ok: true, events: stored.length });
 
         const status = statusOf(live.snapshot);
-        expect(status).toBe(live.cancelled ? 'cancelled' : expectedStatus);
+        expect(status).toBe(
+          live.cancelled ? 'cancelled' : live.timedOut ? 'timed_out' : expectedStatus,
+        );
         const last = stored[stored.length - 1]?.type;
         expect(last).toBe(
-          { completed: 'RunCompleted', failed: 'RunFailed', cancelled: 'RunCancelled' }[
-            status as 'completed' | 'failed' | 'cancelled'
-          ],
+          {
+            completed: 'RunCompleted',
+            failed: 'RunFailed',
+            cancelled: 'RunCancelled',
+            timed_out: 'RunTimedOut',
+          }[status as 'completed' | 'failed' | 'cancelled' | 'timed_out'],
         );
 
         endings.add(status);
@@ -303,7 +308,7 @@ describe('replay', () => {
       { numRuns: 100 },
     );
     expect([...RUN_EVENT_TYPES].filter((type) => !seen.has(type))).toEqual([]);
-    expect([...endings].sort()).toEqual(['cancelled', 'completed', 'failed']);
+    expect([...endings].sort()).toEqual(['cancelled', 'completed', 'failed', 'timed_out']);
     expect(retries).toBeGreaterThan(0);
     expect(itemsOutOfOrder).toBeGreaterThan(0);
   }, 120_000);
