@@ -307,12 +307,15 @@ describe('validation warns about activities no worker serves', () => {
   it('the CLI prints the warning on stderr and succeeds (put, validate, start)', async () => {
     const file = join(dir, 'typo_cli.json');
     writeFileSync(file, JSON.stringify(typo('typo_cli')));
+    // An inline start stores its blueprint too: its own name keeps it out of the put's way.
+    const startFile = join(dir, 'typo_cli_start.json');
+    writeFileSync(startFile, JSON.stringify(typo('typo_cli_start')));
     const line =
       /^warning \[unknown_activity\] \$\.steps\[0\]\.activity: .*charge_crad.*\(hint: Did you mean "charge_card"\?/m;
     const [put, validate, start] = await Promise.all([
       cli(['blueprint', 'put', file]),
       cli(['blueprint', 'validate', file]),
-      cli(['start', file]),
+      cli(['start', startFile]),
     ]);
     expect(put.code).toBe(0);
     expect(put.stdout).toMatch(/^stored: typo_cli v1/);

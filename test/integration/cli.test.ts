@@ -448,7 +448,12 @@ describe('the weft CLI against a real runtime', { timeout: 60_000 }, () => {
     expect(JSON.parse(status.stdout)).toMatchObject({ status: 'running', waitingFor: ['go'] });
     expect(status.stdout).toContain('\n  "waitingFor": [\n    "go"\n  ]');
     expect(statusJson.code).toBe(0);
-    expect(json(statusJson)).toEqual({ status: 'running', activeSteps: [], waitingFor: ['go'] });
+    expect(json(statusJson)).toEqual({
+      status: 'running',
+      activeSteps: [],
+      waitingFor: ['go'],
+      tasks: [],
+    });
     expect(unknownQuery.code).toBe(1);
     expect(unknownQuery.stderr).toMatch(/^error \[unknown_query\]/);
     expect(cancel.code).toBe(0);
