@@ -17,7 +17,6 @@ import {
   openTasks,
   UnsupportedStep,
   type CompiledRun,
-  type OpenTask,
   type RunSnapshot,
 } from '../machines/compile.ts';
 import type { RunIdentity } from '../machines/decide.ts';
@@ -42,8 +41,7 @@ import { RUN_STREAM_PREFIX, runStream } from '../store/streams.ts';
 import { weftError, WeftError } from '../gateway/errors.ts';
 import type { TaskMessage, TaskResult, TaskStart } from '../gateway/protocol.ts';
 import { Attempts, type Held } from './attempts.ts';
-import { attemptTimes, Deadlines, type DeadlineCode, type DeadlineTask } from './deadlines.ts';
-import { RunTimeouts } from './runTimeouts.ts';
+import { AttemptLifecycle } from './lifecycle.ts';
 import { activeTasks } from './taskStatus.ts';
 import type { BlueprintRegistry, BlueprintVersion } from './blueprintRegistry.ts';
 
@@ -178,9 +176,8 @@ export class RunSupervisor {
   /** Attempts dispatched by this runtime and not yet answered, and their re-dispatch. */
   readonly #attempts: Attempts;
   /** Schedule-to-start and start-to-close deadlines of attempts (see `Deadlines`). */
-  readonly #deadlines = new Deadlines((task, code) => this.#expire(task, code));
-  /** The blueprint-level `timeout` of running runs. */
-  readonly #runTimeouts = new RunTimeouts((runId, timeoutMs) => this.#timeOut(runId, timeoutMs));
+  /** Starts, attempt deadlines and the runs' `timeout` (see `AttemptLifecycle`). */
+  readonly #lifecycle: AttemptLifecycle;
   /** Results waiting for their run's mailbox, by run. */
   readonly #results = new Map<
     string,
@@ -222,7 +219,15 @@ export class RunSupervisor {
     this.#attempts = new Attempts({
       publish: (task, delayMs, resend) => this.#effects.dispatch(task, delayMs, resend),
       holds: (task) => this.#effects.holds(task),
-      isOpen: (task) => this.#isOpen(task),
+      isOpen: (task) => this.#lifecycle.isOpen(task),
+      log: this.#log,
+    });
+    this.#lifecycle = new AttemptLifecycle({
+      inMailbox: (runId, work) => this.#inMailbox(runId, work),
+      snapshotOf: async (runId) => (await this.#load(runId))?.snapshot,
+      transact: (runId, makeEvent) => this.#transact(runId, (run) => makeEvent(run.snapshot)),
+      read: (runId, options) => Effect.runPromise(this.#store.read(runStream(runId), options)),
+      abortTask: (taskId) => this.#effects.abortTask(taskId),
       log: this.#log,
     });
   }
@@ -241,11 +246,10 @@ export class RunSupervisor {
         const run = await this.#load(runId);
         if (run === undefined) return;
         const { context } = run.snapshot;
-        await this.#rearmRunTimeout(runId, run.compiled);
+        await this.#lifecycle.rearmRunTimeout(runId, run.compiled);
         const tasks = openTasks(context);
         for (const task of tasks) void this.#attempts.recover({ ...task, runId });
-        if (tasks.some((task) => task.scheduleTimeoutMs !== undefined))
-          await this.#rearmDeadlines(runId, tasks);
+        await this.#lifecycle.rearmDeadlines(runId, tasks);
         for (const [timerId, timer] of Object.entries(context.timers))
           this.#armTimer(runId, timerId, timer.dueAt);
         for (const child of Object.values(context.children)) this.#reconcileChild(runId, child);
@@ -327,8 +331,7 @@ export class RunSupervisor {
     this.#closed = true;
     clearTimeout(this.#poller);
     clearTimeout(this.#reconciler);
-    this.#deadlines.close();
-    this.#runTimeouts.close();
+    this.#lifecycle.close();
     for (const timer of this.#timers.values()) clearTimeout(timer);
     this.#timers.clear();
   }
@@ -532,11 +535,11 @@ export class RunSupervisor {
         case 'StepCompleted':
         case 'StepFailed':
           this.#attempts.answered(event.taskId, event.attempt);
-          this.#deadlines.answered(event);
+          this.#lifecycle.deadlines.answered(event);
           break;
         case 'StepStarted': {
-          const task = this.#deadlines.taskOf(event);
-          if (task !== undefined) this.#deadlines.started(task, event.time ?? Date.now());
+          const task = this.#lifecycle.deadlines.taskOf(event);
+          if (task !== undefined) this.#lifecycle.deadlines.started(task, event.time ?? Date.now());
           break;
         }
         case 'StepScheduled':
@@ -556,7 +559,7 @@ export class RunSupervisor {
             },
             event.delayMs,
           );
-          this.#deadlines.dispatched(
+          this.#lifecycle.deadlines.dispatched(
             { ...event, runId },
             (record === undefined ? Date.now() : Date.parse(record.at)) + event.delayMs,
           );
@@ -583,8 +586,8 @@ export class RunSupervisor {
       }
       if (TERMINAL_EVENTS.has(event.type)) {
         this.#attempts.runEnded(runId);
-        this.#deadlines.runEnded(runId);
-        this.#runTimeouts.clear(runId);
+        this.#lifecycle.deadlines.runEnded(runId);
+        this.#lifecycle.runTimeouts.clear(runId);
         // Tasks still queued for this run will never be wanted: out of the stream.
         if (openTasks(before.context).length > 0) this.#effects.purgeRun(runId);
       }
@@ -609,125 +612,9 @@ export class RunSupervisor {
     return this.#attempts.reconcile(graceMs);
   }
 
-  /** Whether the run is running and this attempt is its step's open one (in the run's mailbox). */
-  #isOpen(start: Pick<TaskStart, 'runId' | 'taskId' | 'attempt'>): Promise<boolean> {
-    return this.#inMailbox(start.runId, async () => {
-      const run = await this.#load(start.runId);
-      if (run === undefined || statusOf(run.snapshot) !== 'running') return false;
-      return openTaskById(run.snapshot.context, start.taskId)?.attempt === start.attempt;
-    });
-  }
-
-  /**
-   * A worker starts an attempt: true when it may run it (its run is running and the attempt is its
-   * step's open one), false when it must skip it. Starts the attempt's `timeout`. Of a step with a
-   * `scheduleTimeout` the start is recorded (`StepStarted`) before the answer, in the run's mailbox,
-   * so it and a `no_worker` expiry never both win. A store that fails rejects: the worker is told
-   * nothing and runs the task (at least once).
-   */
-  async mayStart(start: Pick<TaskStart, 'runId' | 'taskId' | 'attempt'>): Promise<boolean> {
-    return this.#inMailbox(start.runId, async () => {
-      const run = await this.#load(start.runId);
-      if (run === undefined || statusOf(run.snapshot) !== 'running') return false;
-      const open = openTaskById(run.snapshot.context, start.taskId);
-      if (open?.attempt !== start.attempt) return false;
-      const task: DeadlineTask = { ...open, runId: start.runId };
-      if (open.scheduleTimeoutMs === undefined || this.#deadlines.isStarted(task)) {
-        this.#deadlines.started(task, Date.now());
-        return true;
-      }
-      return this.#transact(start.runId, (current) => {
-        const still = openTaskById(current.snapshot.context, start.taskId);
-        if (statusOf(current.snapshot) !== 'running' || still?.attempt !== start.attempt)
-          return undefined;
-        return {
-          type: 'StepStarted',
-          stepId: still.stepId,
-          ...(still.item === undefined ? {} : { item: still.item }),
-          taskId: still.taskId,
-          attempt: still.attempt,
-        };
-      });
-    });
-  }
-
-  /** Arms the run's blueprint-level `timeout` (if it has one), counted from `startedAt`. */
-  #armRunTimeout(runId: string, compiled: CompiledRun, startedAt: number): void {
-    const timeout = compiled.blueprint.timeout;
-    const timeoutMs = timeout === undefined ? undefined : parseDuration(timeout);
-    if (timeoutMs !== undefined) this.#runTimeouts.arm(runId, startedAt, timeoutMs);
-  }
-
-  /** After a restart: the run's `timeout`, counted from its `RunStarted` (decision time, else commit time). */
-  async #rearmRunTimeout(runId: string, compiled: CompiledRun): Promise<void> {
-    if (compiled.blueprint.timeout === undefined) return;
-    const [first] = await Effect.runPromise(this.#store.read(runStream(runId), { limit: 1 }));
-    if (first === undefined) return;
-    this.#armRunTimeout(runId, compiled, timeOf(toRunEvent(first)) ?? Date.parse(first.at));
-  }
-
-  /** The run's `timeout` passed: it ends `timed_out` unless it has ended already. */
-  #timeOut(runId: string, timeoutMs: number): void {
-    if (this.#closed) return;
-    this.#inMailbox(runId, () =>
-      this.#transact(runId, (run) =>
-        statusOf(run.snapshot) === 'running' ? { type: 'RunTimedOut', timeoutMs } : undefined,
-      ),
-    ).catch((error: unknown) => {
-      this.#log(`timeout of run ${runId} not recorded, retried: ${String(error)}`);
-      setTimeout(() => this.#timeOut(runId, timeoutMs), 1_000).unref();
-    });
-  }
-
-  /** After a restart: the deadlines of a run's open attempts that opted in, from its stream. */
-  async #rearmDeadlines(runId: string, tasks: readonly OpenTask[]): Promise<void> {
-    const times = attemptTimes(await Effect.runPromise(this.#store.read(runStream(runId))));
-    for (const task of tasks) {
-      const known = times.get(`${task.taskId}/${task.attempt}`);
-      if (task.scheduleTimeoutMs === undefined || known === undefined) continue;
-      this.#deadlines.dispatched({ ...task, runId }, known.dispatchedAt);
-      if (known.startedAt !== undefined)
-        this.#deadlines.started({ ...task, runId }, known.startedAt);
-    }
-  }
-
-  /**
-   * A deadline passed: the attempt fails with `no_worker` or `timeout` (retryable, so the step's
-   * retry policy and `onError` apply) unless it was answered, or — for `no_worker` — taken
-   * meanwhile. A worker still running a timed-out attempt is told to abort it.
-   */
-  #expire(task: DeadlineTask, code: DeadlineCode): void {
-    if (this.#closed) return;
-    const message =
-      code === 'no_worker'
-        ? `no worker took attempt ${task.attempt} within its scheduleTimeout (${task.scheduleTimeoutMs ?? 0} ms)`
-        : `attempt ${task.attempt} had no result ${task.timeoutMs} ms after a worker took it (timeout, enforced by the runtime)`;
-    this.#inMailbox(task.runId, () =>
-      this.#transact(task.runId, (run) => {
-        const open = openTaskById(run.snapshot.context, task.taskId);
-        if (statusOf(run.snapshot) !== 'running' || open?.attempt !== task.attempt)
-          return undefined;
-        if (code === 'no_worker' && this.#deadlines.isStarted(task)) return undefined;
-        return {
-          type: 'StepFailed',
-          stepId: open.stepId,
-          ...(open.item === undefined ? {} : { item: open.item }),
-          taskId: open.taskId,
-          attempt: open.attempt,
-          error: { code, message, retryable: true },
-        };
-      }),
-    ).then(
-      (recorded) => {
-        if (recorded && code === 'timeout') this.#effects.abortTask(task.taskId);
-      },
-      (error: unknown) => {
-        this.#log(
-          `${code} of ${task.taskId} attempt ${task.attempt} not recorded: ${String(error)}`,
-        );
-        setTimeout(() => this.#expire(task, code), 1_000).unref();
-      },
-    );
+  /** A worker starts an attempt: may it run it? (See `AttemptLifecycle.mayStart`.) */
+  mayStart(start: Pick<TaskStart, 'runId' | 'taskId' | 'attempt'>): Promise<boolean> {
+    return this.#lifecycle.mayStart(start);
   }
 
   /** Runs `reconcile` every `everyMs`. */
@@ -997,7 +884,7 @@ export class RunSupervisor {
       this.#keep(runId, run);
       this.#perform(runId, run, initial, reaction.events, appended);
       const startedAt = reaction.events[0] === undefined ? undefined : timeOf(reaction.events[0]);
-      this.#armRunTimeout(runId, compiled, startedAt ?? Date.now());
+      this.#lifecycle.armRunTimeout(runId, compiled, startedAt ?? Date.now());
       return {
         runId,
         blueprint: { name: version.name, version: version.version },
@@ -1153,7 +1040,7 @@ export class RunSupervisor {
           ? {
               tasks: activeTasks(run.snapshot.context, {
                 served: this.#served?.(),
-                isStarted: (task) => this.#deadlines.isStarted(task),
+                isStarted: (task) => this.#lifecycle.deadlines.isStarted(task),
                 dispatchedAt: (task) => this.#attempts.dispatchedAt(task),
                 now: Date.now(),
               }),
