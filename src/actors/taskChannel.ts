@@ -12,21 +12,45 @@ import {
 } from '../gateway/protocol.ts';
 import { fitEvent } from '../gateway/fit.ts';
 import { REPLY_RESERVE_BYTES } from '../gateway/pages.ts';
+import { checkJsonText, describeTextProblem, MAX_JSON_DEPTH } from '../gateway/jsonText.ts';
 import type { RecordedEvent } from '../store/EventStore.ts';
 import { consumeDurable, ensureStreams, type Consuming } from './jetstream.ts';
 
-/** A worker's result from a message of either path, or why it is not one. */
-const readResult = (msg: {
-  json: () => unknown;
-}): TaskResult | 'invalid json' | 'invalid result' => {
+/**
+ * A worker's result from a message of either path, or why it is not one. A result the runtime
+ * could not record as sent (invalid UTF-8, an unpaired surrogate, nesting deeper than
+ * `MAX_JSON_DEPTH`, which would overflow the stack when hashed) fails its attempt with
+ * `invalid_result`, not retried: refusing it would have it offered again forever.
+ */
+const readResult = (msg: { data: Uint8Array }): TaskResult | 'invalid json' | 'invalid result' => {
+  const checked = checkJsonText(msg.data, MAX_JSON_DEPTH);
   let payload: unknown;
   try {
-    payload = msg.json();
+    payload = JSON.parse(checked.ok ? checked.text : new TextDecoder().decode(msg.data));
   } catch {
     return 'invalid json';
   }
-  const decoded = decodeTaskResult(payload);
+  const decoded = decodeTaskResult(
+    checked.ok
+      ? payload
+      : {
+          ...resultIds(payload),
+          ok: false,
+          error: {
+            code: 'invalid_result',
+            message: describeTextProblem("the worker's result", checked.problem),
+            retryable: false,
+          },
+        },
+  );
   return Result.isFailure(decoded) ? 'invalid result' : decoded.success;
+};
+
+/** The attempt a result names (its top-level fields only, which are shallow whatever the output). */
+const resultIds = (payload: unknown): Record<string, unknown> => {
+  if (typeof payload !== 'object' || payload === null) return {};
+  const { taskId, runId, stepId, attempt } = payload as Record<string, unknown>;
+  return { taskId, runId, stepId, attempt };
 };
 
 const REPORT_QUEUE = 'weft-runtime';

@@ -6,6 +6,8 @@
  * pass, no recursion.
  */
 
+import { DEFAULT_EXPRESSION_LIMITS } from '../expressions/sandbox.ts';
+
 export type TextProblem =
   /** `offset`: the byte where the first invalid UTF-8 sequence starts. */
   | { readonly kind: 'utf8'; readonly offset: number }
@@ -19,6 +21,25 @@ export type CheckedText =
   | { readonly ok: false; readonly problem: TextProblem };
 
 const strict = new TextDecoder('utf-8', { fatal: true });
+
+/**
+ * Deepest nesting of arrays and objects a request or a worker's result may hold: as deep as an
+ * expression's result may be. Checked on the text, before `JSON.parse` and every recursive walk
+ * (decoding, hashing).
+ */
+export const MAX_JSON_DEPTH = DEFAULT_EXPRESSION_LIMITS.maxDepth;
+
+/** What is wrong with `what` (e.g. "the request"), in one sentence. */
+export const describeTextProblem = (what: string, problem: TextProblem): string => {
+  switch (problem.kind) {
+    case 'utf8':
+      return `${what} is not valid UTF-8: invalid byte sequence at byte ${problem.offset}`;
+    case 'surrogate':
+      return `${what} escapes an unpaired UTF-16 surrogate at character ${problem.offset} (not a Unicode character)`;
+    case 'depth':
+      return `${what} nests arrays and objects more than ${problem.maxDepth} levels deep (at character ${problem.offset})`;
+  }
+};
 
 /** The offset of the first byte that does not start a valid UTF-8 sequence, or -1 (RFC 3629). */
 export const invalidUtf8Offset = (bytes: Uint8Array): number => {

@@ -2,7 +2,6 @@ import { headers, type Msg, type NatsConnection, type Subscription } from '@nats
 import * as Result from 'effect/Result';
 import * as Schema from 'effect/Schema';
 import type { Json } from '../blueprints/json.ts';
-import { DEFAULT_EXPRESSION_LIMITS } from '../expressions/sandbox.ts';
 import type { ActivityRegistry } from '../actors/activities.ts';
 import type { BlueprintRegistry } from '../actors/blueprintRegistry.ts';
 import { invalidBlueprint, type RunSupervisor } from '../actors/supervisor.ts';
@@ -21,7 +20,12 @@ import {
   QueryRequest,
   StartRequest,
 } from './messages.ts';
-import { checkJsonText, type TextProblem } from './jsonText.ts';
+import {
+  checkJsonText,
+  describeTextProblem,
+  MAX_JSON_DEPTH,
+  type TextProblem,
+} from './jsonText.ts';
 import { fitList, fitSummary, historyPage, REPLY_RESERVE_BYTES } from './pages.ts';
 import { fitFields, utf8Bytes } from './fit.ts';
 import type { Subjects } from './subjects.ts';
@@ -38,11 +42,6 @@ const QUEUE = 'weft-runtime';
 const DEFAULT_EXECUTE_TIMEOUT_MS = 60_000;
 /** Requests handled at once; past this a request gets `unavailable` at once instead of a timeout. */
 const MAX_INFLIGHT = 4096;
-/**
- * Deepest nesting of arrays and objects a request may hold: as deep as an expression's result may
- * be. Checked on the text, before `JSON.parse` and every recursive walk (decoding, hashing).
- */
-export const MAX_JSON_DEPTH = DEFAULT_EXPRESSION_LIMITS.maxDepth;
 /** NATS's default max_payload, used until the server's INFO says otherwise. */
 const DEFAULT_MAX_PAYLOAD = 1024 * 1024;
 
@@ -79,28 +78,14 @@ const decoder = <S extends Schema.Top & { readonly DecodingServices: never }>(sc
   };
 };
 
-const textProblem = (problem: TextProblem): WeftError => {
-  switch (problem.kind) {
-    case 'utf8':
-      return weftError(
-        'invalid_request',
-        `the request is not valid UTF-8: invalid byte sequence at byte ${problem.offset}`,
-        { offset: problem.offset },
-      );
-    case 'surrogate':
-      return weftError(
-        'invalid_request',
-        `the request escapes an unpaired UTF-16 surrogate at character ${problem.offset} (not a Unicode character)`,
-        { offset: problem.offset },
-      );
-    case 'depth':
-      return weftError(
-        'invalid_request',
-        `the request nests arrays and objects more than ${problem.maxDepth} levels deep (at character ${problem.offset})`,
-        { maxDepth: problem.maxDepth, offset: problem.offset },
-      );
-  }
-};
+const textProblem = (problem: TextProblem): WeftError =>
+  weftError(
+    'invalid_request',
+    describeTextProblem('the request', problem),
+    problem.kind === 'depth'
+      ? { maxDepth: problem.maxDepth, offset: problem.offset }
+      : { offset: problem.offset },
+  );
 
 const parse = (msg: Msg): unknown => {
   if (msg.data.length > MAX_PAYLOAD_BYTES) {

@@ -8,6 +8,7 @@ import {
   type Summary,
   type HistoryEvent,
   act,
+  runEnded,
 } from '../support/weft.ts';
 
 /**
@@ -194,6 +195,36 @@ describe('results handed straight to the runtime (tasks.report)', () => {
     });
     const completed = (await history(started.runId)).filter((e) => e.type === 'StepCompleted');
     expect(completed).toHaveLength(1);
+  });
+
+  it('fails the attempt with invalid_result when a result is nested too deep to record, instead of refusing it forever', async () => {
+    const blueprint = {
+      name: 'deep_result',
+      steps: [act('only', 'served_by_nobody', { maxAttempts: 3 })],
+    };
+    const started = await client.call<{ runId: string }>('weft.runs.start', { blueprint });
+    const scheduled = await waitFor(async () =>
+      (await history(started.runId)).find((e) => e.type === 'StepScheduled'),
+    );
+    const { taskId, attempt } = scheduled?.data as { taskId: string; attempt: number };
+    const deep = `${'['.repeat(10_000)}${']'.repeat(10_000)}`;
+    const reply = await client.nc.request(
+      `weft.tasks.report.${started.runId}`,
+      `{"taskId":${JSON.stringify(taskId)},"runId":"${started.runId}","stepId":"only","attempt":${attempt},"ok":true,"output":${deep}}`,
+      { timeout: 10_000 },
+    );
+    expect(reply.json()).toEqual({ ok: true });
+    const summary = await runEnded(client, started.runId);
+    expect(summary.status).toBe('failed');
+    const failed = (await history(started.runId)).filter((e) => e.type === 'StepFailed');
+    // Not retried: the same output would fail the same way.
+    expect(failed).toHaveLength(1);
+    expect(failed[0]?.data).toMatchObject({
+      taskId,
+      attempt,
+      error: { code: 'invalid_result', retryable: false },
+    });
+    expect(JSON.stringify(failed[0]?.data)).toContain('more than 200 levels deep');
   });
 });
 
