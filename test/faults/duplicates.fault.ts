@@ -239,9 +239,15 @@ afterAll(async () => {
   await h.close();
 });
 
-/** The history with times and run-specific ids removed: what must be identical between two runs. */
+/**
+ * The history with times (the store's `at`, and the decision `time` a fact records) and
+ * run-specific ids removed: what must be identical between two runs.
+ */
 const normalized = (runId: string, events: readonly HistoryEvent[]): string[] =>
-  events.map((e) => `${e.revision} ${e.type} ${JSON.stringify(e.data).replaceAll(runId, '<run>')}`);
+  events.map((e) => {
+    const data = 'time' in e.data ? { ...e.data, time: '<time>' } : e.data;
+    return `${e.revision} ${e.type} ${JSON.stringify(data).replaceAll(runId, '<run>')}`;
+  });
 
 const waitingAt = async (runId: string, stepId: string): Promise<void> => {
   await waitFor(
