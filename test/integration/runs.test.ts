@@ -255,6 +255,32 @@ describe('errors come back as documented', () => {
     expect(validated.valid).toBe(false);
   });
 
+  it('refuses an onError that jumps back to an earlier step (it would deadlock), naming the cycle', async () => {
+    const blueprint = {
+      name: 'jumps_back',
+      steps: [act('prepare', 'echo'), act('charge', 'declined', { onError: 'prepare' })],
+    };
+    for (const subject of ['weft.blueprints.put', 'weft.runs.start']) {
+      const reply = await client.request(subject, { blueprint, runId: 'jumps-back' });
+      expect(reply.error?.code, subject).toBe('invalid_blueprint');
+      expect(
+        (reply.error?.details as { diagnostics: unknown[] }).diagnostics,
+        subject,
+      ).toContainEqual(
+        expect.objectContaining({
+          path: '$.steps[1].onError',
+          code: 'cycle',
+          severity: 'error',
+          message: expect.stringContaining('charge → prepare → charge') as unknown,
+        }),
+      );
+    }
+    expect((await client.request('weft.runs.jumps-back.get')).error?.code).toBe('run_not_found');
+    expect((await client.request('weft.blueprints.get', { name: 'jumps_back' })).error?.code).toBe(
+      'blueprint_not_found',
+    );
+  });
+
   it('invalid_json and invalid_request, never silence', async () => {
     for (const subject of [
       'weft.runs.start',
