@@ -79,7 +79,7 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
     gateway.start();
     await channel.consumeResults((result) => supervisor.onResult(result));
     channel.serveReports((result) => supervisor.onResult(result));
-    channel.serveStarts((start) => supervisor.mayStart(start));
+    channel.serveStarts((start, answered) => supervisor.mayStart(start, answered));
     await nc.flush();
     const connection = nc;
     return {

@@ -20,6 +20,8 @@ export interface RunAccess {
   readonly inMailbox: <A>(runId: string, work: () => Promise<A>) => Promise<A>;
   /** The run's folded state, undefined when it does not exist (call it inside the mailbox). */
   readonly snapshotOf: (runId: string) => Promise<RunSnapshot | undefined>;
+  /** The run's state if it is in memory now, without loading or waiting (may be a step behind). */
+  readonly cachedSnapshotOf: (runId: string) => RunSnapshot | undefined;
   /** Appends the reaction to the event `makeEvent` decides (none: nothing); true when recorded. */
   readonly transact: (
     runId: string,
@@ -75,8 +77,27 @@ export class AttemptLifecycle {
    * `scheduleTimeout` the start is recorded (`StepStarted`) before the answer, in the run's mailbox,
    * so it and a `no_worker` expiry never both win. A store that fails rejects: the worker is told
    * nothing and runs the task (at least once).
+   *
+   * A start no one waits for (`answered` false: a fresh task of a step without `scheduleTimeout`)
+   * decides nothing; it only starts the attempt's `timeout`, so when the run is in memory it is
+   * noted at once rather than queued behind the run's appends (a map's items would otherwise
+   * wait on each other's results).
    */
-  mayStart(start: Pick<TaskStart, 'runId' | 'taskId' | 'attempt'>): Promise<boolean> {
+  mayStart(
+    start: Pick<TaskStart, 'runId' | 'taskId' | 'attempt'>,
+    answered = true,
+  ): Promise<boolean> {
+    if (!answered) {
+      const cached = this.#access.cachedSnapshotOf(start.runId);
+      const open =
+        cached === undefined || statusOf(cached) !== 'running'
+          ? undefined
+          : openTaskById(cached.context, start.taskId);
+      if (open?.attempt === start.attempt && open.scheduleTimeoutMs === undefined) {
+        this.deadlines.started({ ...open, runId: start.runId }, Date.now());
+        return Promise.resolve(true);
+      }
+    }
     return this.#access.inMailbox(start.runId, async () => {
       const snapshot = await this.#access.snapshotOf(start.runId);
       if (snapshot === undefined || statusOf(snapshot) !== 'running') return false;

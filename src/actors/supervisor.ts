@@ -225,6 +225,7 @@ export class RunSupervisor {
     this.#lifecycle = new AttemptLifecycle({
       inMailbox: (runId, work) => this.#inMailbox(runId, work),
       snapshotOf: async (runId) => (await this.#load(runId))?.snapshot,
+      cachedSnapshotOf: (runId) => this.#runs.get(runId)?.snapshot,
       transact: (runId, makeEvent) => this.#transact(runId, (run) => makeEvent(run.snapshot)),
       read: (runId, options) => Effect.runPromise(this.#store.read(runStream(runId), options)),
       abortTask: (taskId) => this.#effects.abortTask(taskId),
@@ -613,8 +614,11 @@ export class RunSupervisor {
   }
 
   /** A worker starts an attempt: may it run it? (See `AttemptLifecycle.mayStart`.) */
-  mayStart(start: Pick<TaskStart, 'runId' | 'taskId' | 'attempt'>): Promise<boolean> {
-    return this.#lifecycle.mayStart(start);
+  mayStart(
+    start: Pick<TaskStart, 'runId' | 'taskId' | 'attempt'>,
+    answered = true,
+  ): Promise<boolean> {
+    return this.#lifecycle.mayStart(start, answered);
   }
 
   /** Runs `reconcile` every `everyMs`. */

@@ -164,7 +164,7 @@ export class TaskChannel {
    * from `isOpen`; a malformed request or a failed check gets `{ok: false}` (the worker then runs
    * the task: at least once).
    */
-  serveStarts(isOpen: (start: TaskStart) => Promise<boolean>): void {
+  serveStarts(isOpen: (start: TaskStart, answered: boolean) => Promise<boolean>): void {
     this.#starts = this.#nc.subscribe(this.#subjects.taskStartsAll(), {
       queue: REPORT_QUEUE,
       callback: (error, msg) => {
@@ -182,7 +182,7 @@ export class TaskChannel {
           return;
         }
         // A plain publish (a fresh task's start) wants no answer: `respond` is then a no-op.
-        isOpen(decoded.success).then(
+        isOpen(decoded.success, msg.reply !== undefined && msg.reply !== '').then(
           (run) => msg.respond(JSON.stringify({ ok: true, run })),
           (cause: unknown) => msg.respond(JSON.stringify({ ok: false, error: String(cause) })),
         );
