@@ -175,7 +175,6 @@ export class RunSupervisor {
   readonly #timers = new Map<string, NodeJS.Timeout>();
   /** Attempts dispatched by this runtime and not yet answered, and their re-dispatch. */
   readonly #attempts: Attempts;
-  /** Schedule-to-start and start-to-close deadlines of attempts (see `Deadlines`). */
   /** Starts, attempt deadlines and the runs' `timeout` (see `AttemptLifecycle`). */
   readonly #lifecycle: AttemptLifecycle;
   /** Results waiting for their run's mailbox, by run. */
