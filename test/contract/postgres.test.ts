@@ -1,0 +1,259 @@
+import { randomUUID } from 'node:crypto';
+import { Effect } from 'effect';
+import pg from 'pg';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { EventStoreShape, NewEvent, RecordedEvent } from '../../src/store/EventStore.ts';
+import { VersionConflict } from '../../src/store/errors.ts';
+import { storeLayer } from '../../src/store/layers.ts';
+import { makePostgresStore } from '../../src/store/postgres.ts';
+import { startPostgres, type PostgresHandle } from '../support/postgres.ts';
+import { waitFor } from '../support/wait.ts';
+import { eventStoreContract } from './eventStore.contract.ts';
+
+// A real PostgreSQL: a private cluster started for this file, or WEFT_TEST_POSTGRES.
+let server: PostgresHandle;
+beforeAll(async () => {
+  server = await startPostgres();
+}, 60_000);
+afterAll(async () => {
+  await server.stop();
+});
+
+const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(effect);
+const event = (type: string, i = 0): NewEvent => ({ id: randomUUID(), type, data: { i } });
+const schemaOf = (url: string): string => new URL(url).searchParams.get('schema') ?? 'weft';
+
+/** Opens stores for a test and closes them after it, even when it fails. */
+const withStores = async <A>(
+  urls: readonly string[],
+  f: (stores: readonly EventStoreShape[]) => Promise<A>,
+): Promise<A> => {
+  const stores = await Promise.all(urls.map((url) => makePostgresStore(url)));
+  try {
+    return await f(stores);
+  } finally {
+    await Promise.all(stores.map((s) => run(s.close())));
+  }
+};
+
+describe('postgres', () => {
+  // Every test gets a schema of its own, created by the adapter on first use.
+  eventStoreContract('postgres', () => makePostgresStore(server.freshSchemaUrl()), {
+    timeout: 60_000,
+  });
+
+  describe('PostgreSQL specifics', { timeout: 60_000 }, () => {
+    it('two runtimes (separate pools) racing on one stream: exactly one append wins each revision', async () => {
+      const url = server.freshSchemaUrl();
+      await withStores([url, url], async ([a, b]) => {
+        if (a === undefined || b === undefined) throw new Error('no stores');
+        const s = 'run-race';
+        await run(a.append(s, [event('Start')], 'no_stream'));
+        const winners: string[] = [];
+        for (let revision = 0; revision < 40; revision++) {
+          const left = event('Left', revision);
+          const right = event('Right', revision);
+          const outcomes = await Promise.all([
+            run(Effect.result(a.append(s, [left], revision))),
+            run(Effect.result(b.append(s, [right], revision))),
+          ]);
+          const won = outcomes.flatMap((o, i) => (o._tag === 'Success' ? [i] : []));
+          expect(won).toHaveLength(1);
+          const lost = outcomes.flatMap((o) => (o._tag === 'Failure' ? [o.failure] : []));
+          expect(lost).toEqual([
+            expect.objectContaining({
+              _tag: 'VersionConflict',
+              expected: revision,
+              actual: revision + 1,
+            }),
+          ]);
+          winners.push(won[0] === 0 ? left.id : right.id);
+        }
+        const read = await run(b.read(s));
+        expect(read.map((e) => e.revision)).toEqual(Array.from({ length: 41 }, (_, i) => i));
+        expect(read.slice(1).map((e) => e.id)).toEqual(winners);
+      });
+    });
+
+    it('a write that bypasses the append lock and takes the revision first makes the append a VersionConflict (unique key)', async () => {
+      const url = server.freshSchemaUrl();
+      const schema = schemaOf(url);
+      await withStores([url], async ([store]) => {
+        if (store === undefined) throw new Error('no store');
+        const s = 'run-unique';
+        await run(store.append(s, [event('Start')], 'no_stream'));
+        const raw = new pg.Client({ connectionString: server.url, application_name: 'raw' });
+        await raw.connect();
+        try {
+          await raw.query('BEGIN');
+          await raw.query(
+            `INSERT INTO ${schema}.events (stream, revision, id, type, data, at) VALUES ($1, 1, $2, 'Raw', '{}', now())`,
+            [s, randomUUID()],
+          );
+          // The head check cannot see the uncommitted row; the insert waits on the unique key.
+          const pending = run(Effect.result(store.append(s, [event('Mine')], 0)));
+          await waitFor(
+            async () =>
+              (
+                await raw.query(
+                  `SELECT 1 FROM pg_stat_activity WHERE application_name = 'weft' AND wait_event_type = 'Lock'`,
+                )
+              ).rowCount === 1,
+            { message: 'the append waiting on the uncommitted row' },
+          );
+          await raw.query('COMMIT');
+          const outcome = await pending;
+          expect(outcome._tag).toBe('Failure');
+          if (outcome._tag === 'Failure') {
+            expect(outcome.failure).toBeInstanceOf(VersionConflict);
+            expect(outcome.failure).toMatchObject({ expected: 0, actual: 1 });
+          }
+          expect((await run(store.read(s))).map((e) => e.type)).toEqual(['Start', 'Raw']);
+        } finally {
+          await raw.end();
+        }
+      });
+    });
+
+    it('appends made in one tick share one transaction, and a conflict among them rolls back alone', async () => {
+      const url = server.freshSchemaUrl();
+      await withStores([url], async ([store]) => {
+        if (store === undefined) throw new Error('no store');
+        await run(store.append('run-b', [event('B0')], 'no_stream'));
+        const outcomes = await Promise.all([
+          run(Effect.result(store.append('run-a', [event('A0'), event('A1')], 'no_stream'))),
+          run(Effect.result(store.append('run-b', [event('B1')], 5))),
+          run(Effect.result(store.append('run-c', [event('C0')], 'no_stream'))),
+        ]);
+        expect(outcomes.map((o) => o._tag)).toEqual(['Success', 'Failure', 'Success']);
+        // One batch, one server time stamp.
+        const ats = outcomes.flatMap((o) => (o._tag === 'Success' ? [o.success.at] : []));
+        expect(new Set(ats).size).toBe(1);
+        expect((await run(store.readAll())).map((e) => e.type)).toEqual(['B0', 'A0', 'A1', 'C0']);
+      });
+    });
+
+    it('a reader following readAll with `after` while three runtimes append concurrently never misses an event', async () => {
+      const url = server.freshSchemaUrl();
+      await withStores([url, url, url, url], async ([reader, ...writers]) => {
+        if (reader === undefined) throw new Error('no reader');
+        const written: string[] = [];
+        const seen: RecordedEvent[] = [];
+        let writing = true;
+        const follow = async (): Promise<void> => {
+          let after = 0;
+          for (;;) {
+            const last = !writing;
+            const page = await run(reader.readAll({ after, limit: 50 }));
+            seen.push(...page);
+            after = page.at(-1)?.position ?? after;
+            if (last && page.length === 0) return;
+          }
+        };
+        const follower = follow();
+        await Promise.all(
+          writers.map(async (w, k) => {
+            for (let round = 0; round < 40; round++) {
+              // Ten streams per round, all in one tick: batches of several appends that overlap
+              // with the other writers' batches.
+              await Promise.all(
+                Array.from({ length: 10 }, async (_, j) => {
+                  const e = event('E', round);
+                  written.push(e.id);
+                  await run(w.append(`run-${k}-${j}-${round}`, [e], 'no_stream'));
+                }),
+              );
+            }
+          }),
+        );
+        writing = false;
+        await follower;
+        const positions = seen.map((e) => e.position);
+        expect(positions).toEqual([...positions].sort((x, y) => x - y));
+        expect(new Set(positions).size).toBe(positions.length);
+        expect(seen).toHaveLength(written.length);
+        expect(new Set(seen.map((e) => e.id))).toEqual(new Set(written));
+      });
+    });
+
+    it('creates its schema once when several adapters start at once, and opens it again unchanged', async () => {
+      for (let round = 0; round < 3; round++) {
+        const url = server.freshSchemaUrl();
+        await withStores([url, url, url], async (stores) => {
+          await Promise.all(
+            stores.map((s, i) => run(s.append(`run-${i}`, [event('Started')], 'no_stream'))),
+          );
+        });
+        await withStores([url], async ([store]) => {
+          if (store === undefined) throw new Error('no store');
+          expect(await run(store.readAll())).toHaveLength(3);
+        });
+        const client = new pg.Client({ connectionString: server.url });
+        await client.connect();
+        try {
+          const { rows } = await client.query<{ version: number }>(
+            `SELECT version FROM ${schemaOf(url)}.schema_migrations ORDER BY version`,
+          );
+          expect(rows.map((r) => r.version)).toEqual([1]);
+        } finally {
+          await client.end();
+        }
+      }
+    });
+
+    it('is durable: what was appended is read back by a store opened after closing', async () => {
+      const url = server.freshSchemaUrl();
+      const appended = await withStores([url], async ([store]) => {
+        if (store === undefined) throw new Error('no store');
+        await run(store.append('run-d', [event('A'), event('B')], 'no_stream'));
+        await run(store.append('run-d', [event('C')], 1));
+        return run(store.read('run-d'));
+      });
+      const reread = await withStores([url], async ([store]) => {
+        if (store === undefined) throw new Error('no store');
+        return run(store.read('run-d'));
+      });
+      expect(reread).toEqual(appended);
+      expect(reread.map((e) => e.type)).toEqual(['A', 'B', 'C']);
+    });
+
+    it('fails at start with one line naming the host and the cause: wrong password, refused port, missing database', async () => {
+      const good = new URL(server.url);
+      const variants: [string, RegExp][] = [];
+      if (server.pid !== undefined) {
+        const wrong = new URL(good);
+        wrong.password = 'not-the-password';
+        variants.push([wrong.toString(), /password authentication failed/]);
+      }
+      const missing = new URL(good);
+      missing.pathname = '/no_such_db';
+      variants.push([missing.toString(), /database "no_such_db" does not exist/]);
+      variants.push(['postgres://weft:secret@127.0.0.1:1/weft', /ECONNREFUSED/]);
+      for (const [url, cause] of variants) {
+        const error = await makePostgresStore(url).then(
+          () => {
+            throw new Error(`opened ${url}`);
+          },
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(Error);
+        const message = error instanceof Error ? error.message : '';
+        const host = new URL(url);
+        expect(message).toMatch(cause);
+        expect(message).toContain(`postgres ${host.hostname}:${host.port}${host.pathname}:`);
+        expect(message).not.toContain('\n');
+        expect(message).not.toContain(decodeURIComponent(host.password));
+      }
+      // Through the layer (what `weft serve` uses): StoreUnavailable, URL redacted.
+      const exit = await Effect.runPromiseExit(
+        Effect.scoped(
+          Effect.asVoid(
+            Effect.provide(Effect.void, storeLayer('postgres://weft:secret@127.0.0.1:1/weft')),
+          ),
+        ),
+      );
+      expect(JSON.stringify(exit)).toContain('postgres://weft:***@127.0.0.1:1/weft');
+      expect(JSON.stringify(exit)).not.toContain('secret');
+    });
+  });
+});
