@@ -217,6 +217,46 @@ describe('postgres', () => {
       expect(reread.map((e) => e.type)).toEqual(['A', 'B', 'C']);
     });
 
+    it.skipIf(process.env['WEFT_TEST_POSTGRES'] !== undefined)(
+      'survives a server crash: acknowledged appends are kept, appends fail as StoreUnavailable while it is down, and succeed once it is back',
+      async () => {
+        const url = server.freshSchemaUrl();
+        await withStores([url], async ([store]) => {
+          if (store === undefined) throw new Error('no store');
+          const before = Array.from({ length: 20 }, (_, i) => event('Before', i));
+          // Acknowledged one by one and in batches, then the server dies without a checkpoint.
+          await run(store.append('run-crash', before.slice(0, 1), 'no_stream'));
+          await Promise.all(
+            before.slice(1).map((e, i) => run(store.append(`run-crash-${i}`, [e], 'no_stream'))),
+          );
+          const pid = server.pid;
+          await server.crash();
+          const down = await run(Effect.flip(store.append('run-crash', [event('Down')], 0)));
+          expect(down._tag).toBe('StoreUnavailable');
+          await server.restart();
+          expect(server.pid).not.toBe(pid);
+          // A runtime retries with the same events (same ids): recorded once, whatever attempt lands.
+          const after = [event('After')];
+          await waitFor(
+            async () =>
+              (await run(Effect.result(store.append('run-crash', after, 0))))._tag === 'Success',
+            { timeoutMs: 15_000, message: 'an append after the restart' },
+          );
+          await withStores([url], async ([reopened]) => {
+            if (reopened === undefined) throw new Error('no store');
+            const all = await run(reopened.readAll());
+            expect(all.map((e) => e.id).sort()).toEqual(
+              [...before, ...after].map((e) => e.id).sort(),
+            );
+            expect((await run(reopened.read('run-crash'))).map((e) => e.type)).toEqual([
+              'Before',
+              'After',
+            ]);
+          });
+        });
+      },
+    );
+
     it('fails at start with one line naming the host and the cause: wrong password, refused port, missing database', async () => {
       const good = new URL(server.url);
       const variants: [string, RegExp][] = [];

@@ -17,7 +17,7 @@ import { monotonicMs, sleep, waitFor } from './wait.ts';
 export interface PostgresHandle {
   /** `postgres://weft:<password>@127.0.0.1:<port>/weft_test` (or `WEFT_TEST_POSTGRES`). */
   readonly url: string;
-  /** Pid of the private server; undefined for an existing one. */
+  /** Pid of the private server (changes on `restart`); undefined for an existing one. */
   readonly pid: number | undefined;
   readonly host: string;
   readonly port: number;
@@ -25,6 +25,13 @@ export interface PostgresHandle {
   readonly password: string;
   /** `url` with `?schema=<name>` set: a schema nobody else uses, created by the adapter. */
   freshSchemaUrl(): string;
+  /**
+   * Private server only: an immediate shutdown (SIGQUIT: every backend quits at once, no
+   * checkpoint, so the next start replays the WAL, as after a crash). Follow with `restart`.
+   */
+  crash(): Promise<void>;
+  /** Private server only: starts it again on the same port and data directory (stopping it first if it runs). */
+  restart(): Promise<void>;
   /** Stops the private server by pid (SIGINT, SIGKILL after a deadline), removes its dir, drops the schemas made by `freshSchemaUrl` on an existing one. Idempotent. */
   stop(): Promise<void>;
 }
@@ -159,13 +166,9 @@ export async function startPostgres(): Promise<PostgresHandle> {
     throw new Error(`initdb failed (${String(init.status)}): ${init.stderr || String(init.error)}`);
   }
 
-  let child: ChildProcess | undefined;
-  let port = 0;
   let log = '';
-  const started = monotonicMs();
-  // A port found free may be taken before the server binds it: try a few.
-  for (let tries = 0; tries < 3 && child === undefined; tries++) {
-    port = await freePort();
+  /** Starts the server on `port` and waits until it accepts connections; kills it if it does not. */
+  const launch = async (port: number): Promise<ChildProcess> => {
     log = '';
     const proc = spawn(
       join(bin, 'postgres'),
@@ -183,19 +186,31 @@ export async function startPostgres(): Promise<PostgresHandle> {
     });
     live.add(proc);
     proc.once('exit', () => live.delete(proc));
-    const url = `postgres://${SUPERUSER}:${password}@127.0.0.1:${port}/postgres`;
     try {
       await waitFor(
         async () => {
           if (proc.exitCode !== null) throw new Error(`postgres exited: ${log}`);
-          return connectOnce(url);
+          return connectOnce(`postgres://${SUPERUSER}:${password}@127.0.0.1:${port}/postgres`);
         },
         { timeoutMs: READY_TIMEOUT_MS, intervalMs: 50, message: `postgres on port ${port}` },
       );
-      child = proc;
+      return proc;
     } catch (error) {
       proc.kill('SIGKILL');
       await exited(proc, KILL_GRACE_MS);
+      throw error;
+    }
+  };
+
+  let child: ChildProcess | undefined;
+  let port = 0;
+  const started = monotonicMs();
+  // A port found free may be taken before the server binds it: try a few.
+  for (let tries = 0; tries < 3 && child === undefined; tries++) {
+    port = await freePort();
+    try {
+      child = await launch(port);
+    } catch (error) {
       if (!/could not bind|already in use/i.test(log)) {
         await rm(dir, { recursive: true, force: true });
         throw error;
@@ -223,24 +238,34 @@ export async function startPostgres(): Promise<PostgresHandle> {
     `test postgres up on 127.0.0.1:${port} (pid ${String(child.pid)}) in ${Math.round(monotonicMs() - started)} ms\n`,
   );
 
-  const server = child;
+  let server = child;
   let stopping: Promise<void> | undefined;
+  /** Ends the server: SIGINT (fast shutdown) or SIGQUIT (immediate: no checkpoint, as a crash), SIGKILL after a deadline. */
+  const halt = async (signal: 'SIGINT' | 'SIGQUIT'): Promise<void> => {
+    server.kill(signal);
+    if (!(await exited(server, STOP_GRACE_MS))) {
+      server.kill('SIGKILL');
+      await exited(server, KILL_GRACE_MS);
+    }
+  };
   const url = `postgres://${SUPERUSER}:${password}@127.0.0.1:${port}/${DATABASE}`;
   return {
     url,
-    pid: server.pid,
+    get pid() {
+      return server.pid;
+    },
     host: '127.0.0.1',
     port,
     password,
     freshSchemaUrl: () => `${url}?schema=t_${randomUUID().replaceAll('-', '').slice(0, 16)}`,
+    crash: () => halt('SIGQUIT'),
+    restart: async () => {
+      if (server.exitCode === null && server.signalCode === null) await halt('SIGINT');
+      server = await launch(port);
+    },
     stop: () => {
       stopping ??= (async () => {
-        // SIGINT is PostgreSQL's fast shutdown: clients are disconnected, the cluster checkpoints.
-        server.kill('SIGINT');
-        if (!(await exited(server, STOP_GRACE_MS))) {
-          server.kill('SIGKILL');
-          await exited(server, KILL_GRACE_MS);
-        }
+        await halt('SIGINT');
         await rm(dir, { recursive: true, force: true });
       })();
       return stopping;
@@ -258,6 +283,10 @@ function onExisting(url: string): PostgresHandle {
     host: parsed.hostname,
     port: Number(parsed.port === '' ? '5432' : parsed.port),
     password: decodeURIComponent(parsed.password),
+    crash: () =>
+      Promise.reject(new Error('crash() needs the private server, not WEFT_TEST_POSTGRES')),
+    restart: () =>
+      Promise.reject(new Error('restart() needs the private server, not WEFT_TEST_POSTGRES')),
     freshSchemaUrl: () => {
       const schema = `t_${randomUUID().replaceAll('-', '').slice(0, 16)}`;
       schemas.push(schema);
