@@ -23,6 +23,8 @@ import { checkAppend, checkRead, parseJson } from './shared.ts';
 
 const POOL_SIZE = 4;
 const CONNECT_TIMEOUT_MS = 10_000;
+/** Appends per statement at most: a burst is split so that no one transaction holds the append lock for long. */
+const MAX_BATCH = 500;
 
 const messageOf = (cause: unknown): string => {
   if (cause instanceof AggregateError && cause.errors.length > 0)
@@ -149,7 +151,8 @@ export const makePostgresStore = async (url: string): Promise<EventStoreShape> =
     max: POOL_SIZE,
     connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
     // Durable on commit whatever the server's default: an append is answered after its WAL flush.
-    options: '-c synchronous_commit=on',
+    // ISO dates whatever the server's DateStyle, as the driver's time parser expects.
+    options: '-c synchronous_commit=on -c datestyle=ISO',
     application_name: 'weft',
   });
   // An idle connection the server drops (restart, network) is reported here; without a listener
@@ -177,8 +180,8 @@ export const makePostgresStore = async (url: string): Promise<EventStoreShape> =
   const flush = (): void => {
     scheduled = false;
     if (inFlight !== undefined || queue.length === 0) return;
-    const batch = queue;
-    queue = [];
+    const batch = queue.slice(0, MAX_BATCH);
+    queue = queue.slice(MAX_BATCH);
     inFlight = pool
       .query<{ outcomes: unknown }>(`SELECT ${schema}.append_batch($1::json) AS outcomes`, [
         JSON.stringify(batch.map((w) => w.request)),

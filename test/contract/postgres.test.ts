@@ -133,6 +133,30 @@ describe('postgres', () => {
       });
     });
 
+    it('a burst of 1,200 appends in one tick (more than one statement takes) is all committed, each answered with its own position', async () => {
+      const url = server.freshSchemaUrl();
+      await withStores([url], async ([store]) => {
+        if (store === undefined) throw new Error('no store');
+        const results = await Promise.all(
+          Array.from({ length: 1_200 }, (_, i) =>
+            run(
+              store.append(
+                `run-burst-${i % 300}`,
+                [event('E', i)],
+                i < 300 ? 'no_stream' : Math.floor(i / 300) - 1,
+              ),
+            ),
+          ),
+        );
+        expect(new Set(results.map((r) => r.position)).size).toBe(1_200);
+        expect(results.map((r) => r.revision)).toEqual(
+          Array.from({ length: 1_200 }, (_, i) => Math.floor(i / 300)),
+        );
+        const all = await run(store.readAll());
+        expect(all.map((e) => e.position)).toEqual(results.map((r) => r.position));
+      });
+    });
+
     it('a reader following readAll with `after` while three runtimes append concurrently never misses an event', async () => {
       const url = server.freshSchemaUrl();
       await withStores([url, url, url, url], async ([reader, ...writers]) => {
