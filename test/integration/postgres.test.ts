@@ -5,6 +5,7 @@ import { waitFor } from '../support/wait.ts';
 import {
   act,
   runEnded,
+  spawnWeft,
   startStack,
   type HistoryEvent,
   type Stack,
@@ -41,6 +42,26 @@ describe('weft serve on PostgreSQL', { timeout: 90_000 }, () => {
     expect(line).toMatch(/store postgres:\/\/[^:]+:\*\*\*@/);
     if (password !== '') expect(stack.runtime.output()).not.toContain(password);
   });
+
+  it.skipIf(process.env['WEFT_TEST_POSTGRES'] !== undefined)(
+    'refuses to start on a wrong password: exit 1, one line naming the host and the cause, no password',
+    async () => {
+      const wrong = new URL(storeUrl);
+      wrong.password = 'wrong-password-123';
+      const error = await spawnWeft(
+        ['serve', '--nats', stack.nats.url, '--store', wrong.toString()],
+        /runtime serving/,
+      ).then(
+        () => undefined,
+        (e: unknown) => (e instanceof Error ? e.message : String(e)),
+      );
+      const output = (error ?? '').split('\n').slice(1).join('\n').trim();
+      expect(output.split('\n')).toHaveLength(1);
+      expect(output).toContain(`postgres 127.0.0.1:${wrong.port}/weft_test: `);
+      expect(output).toContain('password authentication failed');
+      expect(output).not.toContain('wrong-password-123');
+    },
+  );
 
   it('completes runs, keeps them across a runtime restart, and finishes runs that were waiting through it', async () => {
     const { client } = stack;
