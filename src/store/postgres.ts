@@ -109,19 +109,30 @@ const toRecorded = (row: Record<string, unknown>): RecordedEvent => {
 
 /**
  * Creates the schema and runs the migrations it lacks, under a transaction-level advisory lock so
- * that adapters starting at once migrate one after the other. Idempotent.
+ * that adapters starting at once migrate one after the other. Idempotent. Refuses a schema migrated
+ * by a newer weft.
  */
 const migrate = async (pool: pg.Pool, schema: string): Promise<void> => {
   const client = await pool.connect();
   try {
     await client.query('BEGIN');
     await client.query(migrationLock(schema));
-    await client.query(bootstrap(schema));
+    // Only when missing: CREATE SCHEMA needs the CREATE privilege even with IF NOT EXISTS, and a
+    // schema prepared by an administrator must open for a user without it.
+    const found = await client.query<{ table: string | null }>(
+      'SELECT to_regclass($1)::text AS table',
+      [`${schema}.schema_migrations`],
+    );
+    if ((found.rows[0]?.table ?? null) === null) await client.query(bootstrap(schema));
     const { rows } = await client.query<{ version: number | null }>(
       `SELECT max(version) AS version FROM ${schema}.schema_migrations`,
     );
     const done = rows[0]?.version ?? 0;
     const all = migrations(schema);
+    if (done > all.length)
+      throw new Error(
+        `schema ${schema} is at version ${done}, newer than this weft knows (${all.length}): upgrade weft`,
+      );
     for (let version = done + 1; version <= all.length; version++) {
       await client.query(all[version - 1] ?? '');
       await client.query(`INSERT INTO ${schema}.schema_migrations (version) VALUES ($1)`, [

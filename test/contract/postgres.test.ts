@@ -225,6 +225,53 @@ describe('postgres', () => {
       }
     });
 
+    it('refuses a schema migrated by a newer weft, naming both versions', async () => {
+      const url = server.freshSchemaUrl();
+      await withStores([url], () => Promise.resolve());
+      const client = new pg.Client({ connectionString: server.url });
+      await client.connect();
+      try {
+        await client.query(`INSERT INTO ${schemaOf(url)}.schema_migrations (version) VALUES (99)`);
+      } finally {
+        await client.end();
+      }
+      await expect(makePostgresStore(url)).rejects.toThrow(
+        /^postgres 127\.0\.0\.1:\d+\/weft_test: schema t_\w+ is at version 99, newer than this weft knows \(1\)/,
+      );
+    });
+
+    it.skipIf(process.env['WEFT_TEST_POSTGRES'] !== undefined)(
+      'opens a schema an administrator prepared for a user who may not create schemas',
+      async () => {
+        const url = server.freshSchemaUrl();
+        const schema = schemaOf(url);
+        await withStores([url], () => Promise.resolve());
+        const role = `app_${schema}`;
+        const client = new pg.Client({ connectionString: server.url });
+        await client.connect();
+        try {
+          await client.query(`CREATE ROLE ${role} LOGIN PASSWORD 'app-pass'`);
+          await client.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
+          await client.query(`GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
+          const app = new URL(url);
+          app.username = role;
+          app.password = 'app-pass';
+          await withStores([app.toString()], async ([store]) => {
+            if (store === undefined) throw new Error('no store');
+            await run(store.append('run-app', [event('ByApp')], 'no_stream'));
+            expect((await run(store.read('run-app'))).map((e) => e.type)).toEqual(['ByApp']);
+          });
+          // The same user cannot create a schema of its own: the check above is what let it open.
+          const fresh = new URL(server.freshSchemaUrl());
+          fresh.username = role;
+          fresh.password = 'app-pass';
+          await expect(makePostgresStore(fresh.toString())).rejects.toThrow(/permission denied/);
+        } finally {
+          await client.end();
+        }
+      },
+    );
+
     it('is durable: what was appended is read back by a store opened after closing', async () => {
       const url = server.freshSchemaUrl();
       const appended = await withStores([url], async ([store]) => {
