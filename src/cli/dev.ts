@@ -8,6 +8,7 @@ import { validateBlueprint } from '../blueprints/validate.ts';
 import { activities } from '../demo/activities.ts';
 import { natsServers } from '../config.ts';
 import { startRuntime } from '../main.ts';
+import { redactStoreUrl } from '../store/redact.ts';
 
 /**
  * `weft dev`: everything on one machine. Uses the NATS server at the configured URL, or starts
@@ -122,7 +123,7 @@ export const runDev = async (options: {
     activities: await demoActivities(),
     log: () => undefined,
   });
-  say(`runtime up: store ${options.store}, prefix '${options.prefix}'`);
+  say(`runtime up: store ${redactStoreUrl(options.store)}, prefix '${options.prefix}'`);
   say(
     `demo worker up: ${worker.activities.length} activities (${worker.activities.slice(0, 6).join(', ')}, …)`,
   );

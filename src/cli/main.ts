@@ -8,6 +8,7 @@ import { ClientError, openClient, type Client } from './client.ts';
 import { readWholeHistory, showValue, type HistoryPage } from './pages.ts';
 import type { StoredEvent } from '../machines/replay.ts';
 import { formatTable, printError } from './format.ts';
+import { redactStoreUrl } from '../store/redact.ts';
 
 /**
  * The `weft` command. Every verb accepts `--nats`, `--prefix` (and `--store` where a runtime
@@ -284,7 +285,7 @@ const command = async (parsed: Parsed): Promise<number> => {
     case 'serve': {
       const runtime = await (await import('../main.ts')).startRuntime(config);
       process.stderr.write(
-        `weft runtime serving on ${config.nats} (prefix '${config.prefix}', store ${config.store})\n`,
+        `weft runtime serving on ${config.nats} (prefix '${config.prefix}', store ${redactStoreUrl(config.store)})\n`,
       );
       return untilSignal(() => runtime.close());
     }

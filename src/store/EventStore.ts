@@ -61,5 +61,8 @@ export interface EventStoreShape {
   readonly close: () => Effect.Effect<void>;
 }
 
-/** The event store port. Adapters: `sqlite` (node:sqlite), `memory`, `kurrentdb`. Layers are in `./layers.ts`. */
+/**
+ * The event store port. Adapters: `sqlite` (node:sqlite), `memory`, `postgres` (pg), `kurrentdb`.
+ * Layers are in `./layers.ts`.
+ */
 export class EventStore extends Context.Service<EventStore, EventStoreShape>()('weft/EventStore') {}

@@ -3,21 +3,25 @@ import * as Layer from 'effect/Layer';
 import { EventStore, type EventStoreShape } from './EventStore.ts';
 import { StoreUnavailable } from './errors.ts';
 import { makeMemoryStore } from './memory.ts';
+import { parsePostgresUrl } from './postgresConfig.ts';
+import { redactStoreUrl } from './redact.ts';
 import { makeSqliteStore } from './sqlite.ts';
 
 export type StoreConfig =
   | { readonly kind: 'memory' }
   | { readonly kind: 'sqlite'; readonly path: string }
-  | { readonly kind: 'kurrentdb'; readonly connectionString: string };
+  | { readonly kind: 'kurrentdb'; readonly connectionString: string }
+  | { readonly kind: 'postgres'; readonly url: string };
 
 const KURRENT_SCHEMES = /^(kurrentdb|kurrent|kdb|esdb)(\+discover)?:\/\//;
 
-/** The URL without any `user:password@`, fit for messages and logs. */
-const redact = (url: string): string => url.replace(/\/\/[^/@]*@/, '//***@');
+const POSTGRES_SCHEMES = /^postgres(ql)?:\/\//;
+
+const redact = redactStoreUrl;
 
 /**
  * Reads a store URL: `memory:`, `sqlite:<path>` (relative paths are relative to the working
- * directory), or a KurrentDB connection string (`kurrentdb://`, `kurrentdb+discover://`, and the
+ * directory), `postgres://user:password@host:port/db[?schema=name]` (also `postgresql://`), or a KurrentDB connection string (`kurrentdb://`, `kurrentdb+discover://`, and the
  * older `esdb://`, `esdb+discover://`, which are passed on as `kurrentdb`). Pure; throws an Error
  * naming the accepted forms for anything else.
  */
@@ -29,6 +33,10 @@ export const parseStoreUrl = (url: string): StoreConfig => {
       throw new Error(`store URL ${JSON.stringify(url)} has no file path (sqlite:<path>)`);
     return { kind: 'sqlite', path };
   }
+  if (POSTGRES_SCHEMES.test(url)) {
+    parsePostgresUrl(url);
+    return { kind: 'postgres', url };
+  }
   const kurrent = KURRENT_SCHEMES.exec(url);
   if (kurrent !== null) {
     // The client warns on every `esdb` string; it means the same as `kurrentdb`.
@@ -36,13 +44,13 @@ export const parseStoreUrl = (url: string): StoreConfig => {
     return { kind: 'kurrentdb', connectionString };
   }
   throw new Error(
-    `unsupported store URL ${JSON.stringify(redact(url))}: expected memory:, sqlite:<path>, or kurrentdb://host:port (also kurrentdb+discover://, esdb://)`,
+    `unsupported store URL ${JSON.stringify(redact(url))}: expected memory:, sqlite:<path>, postgres://user:password@host:port/db (also postgresql://), or kurrentdb://host:port (also kurrentdb+discover://, esdb://)`,
   );
 };
 
 /**
- * Opens a store. The KurrentDB client (gRPC, ~80 MB resident) is imported only when a KurrentDB
- * URL asks for it.
+ * Opens a store. The KurrentDB client (gRPC, ~80 MB resident) and the PostgreSQL driver are
+ * imported only when a URL asks for them.
  */
 const open = async (config: StoreConfig): Promise<EventStoreShape> => {
   switch (config.kind) {
@@ -52,6 +60,8 @@ const open = async (config: StoreConfig): Promise<EventStoreShape> => {
       return makeSqliteStore(config.path);
     case 'kurrentdb':
       return (await import('./kurrentdb.ts')).makeKurrentStore(config.connectionString);
+    case 'postgres':
+      return (await import('./postgres.ts')).makePostgresStore(config.url);
   }
 };
 

@@ -6,6 +6,8 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { EventStore } from '../../src/store/EventStore.ts';
 import { StoreUnavailable } from '../../src/store/errors.ts';
 import { makeStore, parseStoreUrl, storeLayer } from '../../src/store/layers.ts';
+import { parsePostgresUrl } from '../../src/store/postgresConfig.ts';
+import { redactStoreUrl } from '../../src/store/redact.ts';
 import { defectOf } from './eventStore.contract.ts';
 
 const dirs: string[] = [];
@@ -43,16 +45,36 @@ describe('parseStoreUrl', () => {
   });
 
   it('rejects anything else with a message naming the accepted forms', () => {
-    for (const url of [
-      '',
-      'memory',
-      'sqlite:',
-      'postgres://x',
-      'http://localhost:2113',
-      'file:weft.db',
-    ]) {
+    for (const url of ['', 'memory', 'sqlite:', 'http://localhost:2113', 'file:weft.db']) {
       expect(() => parseStoreUrl(url)).toThrow(/memory:|sqlite:<path>/);
     }
+  });
+
+  it('reads postgres:// and postgresql:// URLs, checking the schema name', () => {
+    for (const url of [
+      'postgres://weft:secret@db.local:5433/events',
+      'postgresql://weft@localhost/weft?schema=weft_prod&sslmode=disable',
+    ]) {
+      expect(parseStoreUrl(url)).toEqual({ kind: 'postgres', url });
+    }
+    expect(parsePostgresUrl('postgresql://u:p@db.local/events?schema=s1&sslmode=disable')).toEqual({
+      connectionString: 'postgresql://u:p@db.local/events?sslmode=disable',
+      schema: 's1',
+      target: 'db.local:5432/events',
+    });
+    expect(() => parseStoreUrl('postgres://u:secret@h/db?schema=Bad-Name')).toThrow(
+      /^invalid schema name "Bad-Name"(?!.*secret)/s,
+    );
+  });
+
+  it('redacts passwords wherever a store URL is printed', () => {
+    expect(redactStoreUrl('postgres://weft:s3cr%40t@db:5432/weft?schema=a')).toBe(
+      'postgres://weft:***@db:5432/weft?schema=a',
+    );
+    expect(redactStoreUrl('postgresql://db/weft?user=u&password=p&x=1')).toBe(
+      'postgresql://db/weft?user=u&password=***&x=1',
+    );
+    expect(redactStoreUrl('sqlite:./.weft/events.db')).toBe('sqlite:./.weft/events.db');
   });
 
   it('keeps passwords out of its messages', () => {

@@ -130,8 +130,8 @@ export const testClient = async (url: string): Promise<TestClient> => {
 
 /**
  * One integration stack as a user runs it: a nats-server on a random loopback port, `weft serve`
- * on a fresh sqlite file, `weft worker <module>`, and a client. `stop()` ends every process and
- * removes the temp dir.
+ * on a fresh sqlite file (or the store given), `weft worker <module>`, and a client. `stop()`
+ * ends every process and removes the temp dir.
  */
 export interface Stack {
   readonly nats: NatsServerHandle;
@@ -150,11 +150,16 @@ export interface Stack {
 }
 
 export const startStack = async (
-  options: { readonly workerModule?: string; readonly env?: NodeJS.ProcessEnv } = {},
+  options: {
+    readonly workerModule?: string;
+    readonly env?: NodeJS.ProcessEnv;
+    /** The runtime's `--store`; default a fresh sqlite file in the stack's temp dir. */
+    readonly store?: string;
+  } = {},
 ): Promise<Stack> => {
   const nats = await startNatsServer();
   const dir = mkdtempSync(join(tmpdir(), 'weft-it-'));
-  const store = `sqlite:${join(dir, 'events.db')}`;
+  const store = options.store ?? `sqlite:${join(dir, 'events.db')}`;
   const serve = () =>
     spawnWeft(['serve', '--nats', nats.url, '--store', store], /runtime serving/, options.env);
   const stack: Stack = {

@@ -1,0 +1,351 @@
+import * as Effect from 'effect/Effect';
+import pg from 'pg';
+import type { Json } from '../blueprints/json.ts';
+import type {
+  AppendResult,
+  EventStoreShape,
+  ExpectedRevision,
+  NewEvent,
+  RecordedEvent,
+} from './EventStore.ts';
+import { StoreUnavailable, VersionConflict } from './errors.ts';
+import { parsePostgresUrl } from './postgresConfig.ts';
+import { bootstrap, migrationLock, migrations } from './postgresSchema.ts';
+import { checkAppend, checkRead, parseJson } from './shared.ts';
+
+/*
+ * An event store in PostgreSQL. The write side is one server-side function (`append_batch`,
+ * postgresSchema.ts, where the ordering and conflict guarantees are written down): what is appended
+ * within one tick goes to the server as one statement, one transaction, one WAL flush
+ * (`synchronous_commit` is forced on for every connection). While a batch is in flight the next
+ * one gathers, so under load batches grow instead of queuing transactions.
+ */
+
+const POOL_SIZE = 4;
+const CONNECT_TIMEOUT_MS = 10_000;
+/** Appends per statement at most: a burst is split so that no one transaction holds the append lock for long. */
+const MAX_BATCH = 500;
+
+const messageOf = (cause: unknown): string => {
+  if (cause instanceof AggregateError && cause.errors.length > 0)
+    return cause.errors.map(messageOf).join('; ');
+  if (cause instanceof Error) return cause.message === '' ? cause.name : cause.message;
+  return String(cause);
+};
+
+type Outcome =
+  | {
+      readonly tag: 'Appended';
+      readonly revision: number;
+      readonly position: number;
+      readonly at: string;
+    }
+  | { readonly tag: 'Conflict'; readonly actual: number | null }
+  | { readonly tag: 'IdTaken'; readonly message: string }
+  | { readonly tag: 'Failed'; readonly message: string };
+
+interface Request {
+  readonly stream: string;
+  readonly expected: number | null;
+  readonly events: readonly { readonly id: string; readonly type: string; readonly data: string }[];
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null;
+
+const numberOf = (value: unknown, what: string): number => {
+  const n = typeof value === 'string' ? Number(value) : value;
+  if (typeof n !== 'number' || !Number.isSafeInteger(n))
+    throw new Error(`postgres: ${what} is not an integer: ${String(value)}`);
+  return n;
+};
+
+const isoOf = (value: unknown): string => {
+  const date = value instanceof Date ? value : new Date(String(value));
+  if (Number.isNaN(date.getTime())) throw new Error(`postgres: bad time ${String(value)}`);
+  return date.toISOString();
+};
+
+/** One outcome of `append_batch`, checked (it crosses a process boundary). */
+const outcomeOf = (value: unknown): Outcome => {
+  if (!isRecord(value)) throw new Error('postgres append_batch: malformed outcome');
+  switch (value['tag']) {
+    case 'Appended':
+      return {
+        tag: 'Appended',
+        revision: numberOf(value['revision'], 'revision'),
+        position: numberOf(value['position'], 'position'),
+        at: isoOf(value['at']),
+      };
+    case 'Conflict':
+      return {
+        tag: 'Conflict',
+        actual: value['actual'] === null ? null : numberOf(value['actual'], 'revision'),
+      };
+    case 'IdTaken':
+      return { tag: 'IdTaken', message: String(value['message']) };
+    default:
+      throw new Error(`postgres append_batch: unknown outcome ${String(value['tag'])}`);
+  }
+};
+
+/** `data` is parsed on first read, as in the sqlite adapter: followers skip most of it. */
+const toRecorded = (row: Record<string, unknown>): RecordedEvent => {
+  const json = String(row['data']);
+  let data: { readonly value: Json } | undefined;
+  return {
+    stream: String(row['stream']),
+    id: String(row['id']),
+    type: String(row['type']),
+    get data(): Json {
+      data ??= { value: parseJson(json) };
+      return data.value;
+    },
+    revision: numberOf(row['revision'], 'revision'),
+    position: numberOf(row['position'], 'position'),
+    at: isoOf(row['at']),
+  };
+};
+
+/**
+ * Creates the schema and runs the migrations it lacks, under a transaction-level advisory lock so
+ * that adapters starting at once migrate one after the other. Idempotent. Refuses a schema migrated
+ * by a newer weft.
+ */
+const migrate = async (pool: pg.Pool, schema: string): Promise<void> => {
+  const client = await pool.connect();
+  try {
+    await client.query('BEGIN');
+    await client.query(migrationLock(schema));
+    // Only when missing: CREATE SCHEMA needs the CREATE privilege even with IF NOT EXISTS, and a
+    // schema prepared by an administrator must open for a user without it.
+    const found = await client.query<{ table: string | null }>(
+      'SELECT to_regclass($1)::text AS table',
+      [`${schema}.schema_migrations`],
+    );
+    if ((found.rows[0]?.table ?? null) === null) await client.query(bootstrap(schema));
+    const { rows } = await client.query<{ version: number | null }>(
+      `SELECT max(version) AS version FROM ${schema}.schema_migrations`,
+    );
+    const done = rows[0]?.version ?? 0;
+    const all = migrations(schema);
+    if (done > all.length)
+      throw new Error(
+        `schema ${schema} is at version ${done}, newer than this weft knows (${all.length}): upgrade weft`,
+      );
+    for (let version = done + 1; version <= all.length; version++) {
+      await client.query(all[version - 1] ?? '');
+      await client.query(`INSERT INTO ${schema}.schema_migrations (version) VALUES ($1)`, [
+        version,
+      ]);
+    }
+    await client.query('COMMIT');
+  } catch (error) {
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw error;
+  } finally {
+    client.release();
+  }
+};
+
+/**
+ * Opens a PostgreSQL event store: connects, checks the server, creates or migrates the schema.
+ * Rejects with a one-line Error naming `host:port/db` and the cause (refused, unknown host, bad
+ * password, missing database) when it cannot. Operations after `close` fail with
+ * `StoreUnavailable`; `close` waits for appends in flight and is idempotent.
+ */
+export const makePostgresStore = async (url: string): Promise<EventStoreShape> => {
+  const config = parsePostgresUrl(url);
+  const { schema } = config;
+  const pool = new pg.Pool({
+    connectionString: config.connectionString,
+    max: POOL_SIZE,
+    connectionTimeoutMillis: CONNECT_TIMEOUT_MS,
+    // Durable on commit whatever the server's default: an append is answered after its WAL flush.
+    // ISO dates whatever the server's DateStyle, as the driver's time parser expects.
+    options: '-c synchronous_commit=on -c datestyle=ISO',
+    application_name: 'weft',
+  });
+  // An idle connection the server drops (restart, network) is reported here; without a listener
+  // it would crash the process. The next query opens a fresh connection.
+  pool.on('error', () => undefined);
+  try {
+    await migrate(pool, schema);
+  } catch (cause) {
+    await pool.end().catch(() => undefined);
+    throw new Error(`postgres ${config.target}: ${messageOf(cause)}`, { cause });
+  }
+
+  let closed = false;
+  let queue: { readonly request: Request; readonly done: (outcome: Outcome) => void }[] = [];
+  let inFlight: Promise<void> | undefined;
+  let scheduled = false;
+
+  const unavailable = (what: string) => (cause: unknown) =>
+    new StoreUnavailable({
+      message: `postgres ${config.target} ${what}: ${messageOf(cause)}`,
+      cause,
+    });
+
+  /** Sends everything queued as one batch; answers each append once the statement has committed. */
+  const flush = (): void => {
+    scheduled = false;
+    if (inFlight !== undefined || queue.length === 0) return;
+    const batch = queue.slice(0, MAX_BATCH);
+    queue = queue.slice(MAX_BATCH);
+    inFlight = pool
+      .query<{ outcomes: unknown }>(`SELECT ${schema}.append_batch($1::json) AS outcomes`, [
+        JSON.stringify(batch.map((w) => w.request)),
+      ])
+      .then(
+        (result) => {
+          const raw = result.rows[0]?.outcomes;
+          const list = Array.isArray(raw) ? raw : [];
+          batch.forEach((w, i) => {
+            let outcome: Outcome;
+            try {
+              outcome = outcomeOf(list[i]);
+            } catch (error) {
+              outcome = { tag: 'Failed', message: messageOf(error) };
+            }
+            w.done(outcome);
+          });
+        },
+        (error: unknown) => {
+          for (const w of batch) w.done({ tag: 'Failed', message: messageOf(error) });
+        },
+      )
+      .finally(() => {
+        inFlight = undefined;
+        if (queue.length > 0) flush();
+      });
+  };
+
+  const submit = (request: Request): Promise<Outcome> =>
+    new Promise((resolve) => {
+      queue.push({ request, done: resolve });
+      if (!scheduled && inFlight === undefined) {
+        scheduled = true;
+        setImmediate(flush);
+      }
+    });
+
+  const query = <A>(
+    what: string,
+    text: string,
+    values: readonly unknown[],
+    f: (rows: readonly Record<string, unknown>[]) => A,
+  ): Effect.Effect<A, StoreUnavailable> =>
+    Effect.suspend(() =>
+      closed
+        ? Effect.fail(
+            new StoreUnavailable({ message: `postgres ${config.target}: the store is closed` }),
+          )
+        : Effect.tryPromise({
+            try: async () => f((await pool.query(text, [...values])).rows),
+            catch: unavailable(what),
+          }),
+    );
+
+  const COLUMNS = 'position, stream, revision, id, type, data, at';
+
+  return {
+    append: (stream, events, expected) =>
+      checkAppend(stream, events, expected).pipe(
+        Effect.andThen(
+          Effect.promise((): Promise<Outcome> =>
+            closed
+              ? Promise.resolve({ tag: 'Failed', message: 'the store is closed' })
+              : submit({
+                  stream,
+                  expected: expected === 'no_stream' ? null : expected,
+                  events: events.map((e: NewEvent) => ({
+                    id: e.id,
+                    type: e.type,
+                    data: JSON.stringify(e.data),
+                  })),
+                }),
+          ),
+        ),
+        Effect.flatMap(
+          (outcome): Effect.Effect<AppendResult, VersionConflict | StoreUnavailable> => {
+            switch (outcome.tag) {
+              case 'Appended':
+                return Effect.succeed({
+                  revision: outcome.revision,
+                  position: outcome.position,
+                  at: outcome.at,
+                });
+              case 'Conflict':
+                return Effect.fail(
+                  new VersionConflict({
+                    stream,
+                    expected: expected satisfies ExpectedRevision,
+                    actual: outcome.actual ?? 'no_stream',
+                  }),
+                );
+              case 'IdTaken':
+                return Effect.die(
+                  new Error(
+                    `append to ${stream}: an event id is already used (${outcome.message})`,
+                  ),
+                );
+              case 'Failed':
+                return Effect.fail(unavailable('append')(new Error(outcome.message)));
+            }
+          },
+        ),
+      ),
+
+    read: (stream, options = {}) =>
+      Effect.andThen(
+        checkRead(options),
+        query(
+          'read',
+          `SELECT ${COLUMNS} FROM ${schema}.events WHERE stream = $1 AND revision >= $2 ORDER BY revision LIMIT $3`,
+          [stream, options.from ?? 0, options.limit ?? null],
+          (rows) => rows.map(toRecorded),
+        ),
+      ),
+
+    revision: (stream) =>
+      query(
+        'revision',
+        `SELECT max(revision) AS revision FROM ${schema}.events WHERE stream = $1`,
+        [stream],
+        (rows): number | 'no_stream' => {
+          const value = rows[0]?.['revision'];
+          return value === null || value === undefined ? 'no_stream' : numberOf(value, 'revision');
+        },
+      ),
+
+    readAll: (options = {}) =>
+      Effect.andThen(
+        checkRead(options),
+        options.streamPrefix === undefined
+          ? query(
+              'readAll',
+              `SELECT ${COLUMNS} FROM ${schema}.events WHERE position > $1 ORDER BY position LIMIT $2`,
+              [options.after ?? 0, options.limit ?? null],
+              (rows) => rows.map(toRecorded),
+            )
+          : query(
+              'readAll',
+              `SELECT ${COLUMNS} FROM ${schema}.events WHERE position > $1 AND starts_with(stream, $2) ORDER BY position LIMIT $3`,
+              [options.after ?? 0, options.streamPrefix, options.limit ?? null],
+              (rows) => rows.map(toRecorded),
+            ),
+      ),
+
+    close: () =>
+      Effect.promise(async () => {
+        if (closed) return;
+        closed = true;
+        while (inFlight !== undefined || queue.length > 0) {
+          flush();
+          await inFlight;
+        }
+        await pool.end().catch(() => undefined);
+      }),
+  };
+};
