@@ -1,17 +1,11 @@
 import * as Effect from 'effect/Effect';
 import pg from 'pg';
 import type { Json } from '../blueprints/json.ts';
-import type {
-  AppendResult,
-  EventStoreShape,
-  ExpectedRevision,
-  NewEvent,
-  RecordedEvent,
-} from './EventStore.ts';
-import { StoreUnavailable, VersionConflict } from './errors.ts';
+import type { EventStoreShape, NewEvent, RecordedEvent } from './EventStore.ts';
+import { StoreUnavailable } from './errors.ts';
 import { parsePostgresUrl } from './postgresConfig.ts';
 import { bootstrap, migrationLock, migrations } from './postgresSchema.ts';
-import { checkAppend, checkRead, parseJson } from './shared.ts';
+import { checkAppend, checkRead, parseJson, settleAppend, type AppendOutcome } from './shared.ts';
 
 /*
  * An event store in PostgreSQL. The write side is one server-side function (`append_batch`,
@@ -33,16 +27,7 @@ const messageOf = (cause: unknown): string => {
   return String(cause);
 };
 
-type Outcome =
-  | {
-      readonly tag: 'Appended';
-      readonly revision: number;
-      readonly position: number;
-      readonly at: string;
-    }
-  | { readonly tag: 'Conflict'; readonly actual: number | null }
-  | { readonly tag: 'IdTaken'; readonly message: string }
-  | { readonly tag: 'Failed'; readonly message: string };
+type Outcome = AppendOutcome;
 
 interface Request {
   readonly stream: string;
@@ -67,23 +52,26 @@ const isoOf = (value: unknown): string => {
 };
 
 /** One outcome of `append_batch`, checked (it crosses a process boundary). */
-const outcomeOf = (value: unknown): Outcome => {
+const outcomeOf = (value: unknown, stream: string): Outcome => {
   if (!isRecord(value)) throw new Error('postgres append_batch: malformed outcome');
   switch (value['tag']) {
     case 'Appended':
       return {
-        tag: 'Appended',
+        _tag: 'Appended',
         revision: numberOf(value['revision'], 'revision'),
         position: numberOf(value['position'], 'position'),
         at: isoOf(value['at']),
       };
     case 'Conflict':
       return {
-        tag: 'Conflict',
-        actual: value['actual'] === null ? null : numberOf(value['actual'], 'revision'),
+        _tag: 'Conflict',
+        actual: value['actual'] === null ? 'no_stream' : numberOf(value['actual'], 'revision'),
       };
     case 'IdTaken':
-      return { tag: 'IdTaken', message: String(value['message']) };
+      return {
+        _tag: 'IdTaken',
+        message: `append to ${stream}: an event id is already used (${String(value['message'])})`,
+      };
     default:
       throw new Error(`postgres append_batch: unknown outcome ${String(value['tag'])}`);
   }
@@ -204,15 +192,15 @@ export const makePostgresStore = async (url: string): Promise<EventStoreShape> =
           batch.forEach((w, i) => {
             let outcome: Outcome;
             try {
-              outcome = outcomeOf(list[i]);
+              outcome = outcomeOf(list[i], w.request.stream);
             } catch (error) {
-              outcome = { tag: 'Failed', message: messageOf(error) };
+              outcome = { _tag: 'Failed', message: messageOf(error) };
             }
             w.done(outcome);
           });
         },
         (error: unknown) => {
-          for (const w of batch) w.done({ tag: 'Failed', message: messageOf(error) });
+          for (const w of batch) w.done({ _tag: 'Failed', message: messageOf(error) });
         },
       )
       .finally(() => {
@@ -255,7 +243,7 @@ export const makePostgresStore = async (url: string): Promise<EventStoreShape> =
         Effect.andThen(
           Effect.promise((): Promise<Outcome> =>
             closed
-              ? Promise.resolve({ tag: 'Failed', message: 'the store is closed' })
+              ? Promise.resolve({ _tag: 'Failed', message: 'the store is closed' })
               : submit({
                   stream,
                   expected: expected === 'no_stream' ? null : expected,
@@ -267,34 +255,7 @@ export const makePostgresStore = async (url: string): Promise<EventStoreShape> =
                 }),
           ),
         ),
-        Effect.flatMap(
-          (outcome): Effect.Effect<AppendResult, VersionConflict | StoreUnavailable> => {
-            switch (outcome.tag) {
-              case 'Appended':
-                return Effect.succeed({
-                  revision: outcome.revision,
-                  position: outcome.position,
-                  at: outcome.at,
-                });
-              case 'Conflict':
-                return Effect.fail(
-                  new VersionConflict({
-                    stream,
-                    expected: expected satisfies ExpectedRevision,
-                    actual: outcome.actual ?? 'no_stream',
-                  }),
-                );
-              case 'IdTaken':
-                return Effect.die(
-                  new Error(
-                    `append to ${stream}: an event id is already used (${outcome.message})`,
-                  ),
-                );
-              case 'Failed':
-                return Effect.fail(unavailable('append')(new Error(outcome.message)));
-            }
-          },
-        ),
+        Effect.flatMap((outcome) => settleAppend(stream, expected, outcome, unavailable('append'))),
       ),
 
     read: (stream, options = {}) =>

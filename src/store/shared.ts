@@ -1,7 +1,8 @@
 // Rules every adapter shares, so the adapters agree on what an append or a read may be.
 import * as Effect from 'effect/Effect';
 import type { Json } from '../blueprints/json.ts';
-import type { ExpectedRevision, NewEvent } from './EventStore.ts';
+import type { AppendResult, ExpectedRevision, NewEvent } from './EventStore.ts';
+import { StoreUnavailable, VersionConflict } from './errors.ts';
 
 /** `JSON.parse` can only produce JSON values, so this typing is exact. Throws on malformed text. */
 export const parseJson: (text: string) => Json = JSON.parse;
@@ -48,3 +49,42 @@ export const checkRead = (options: {
 };
 
 export { firstRevision, isRetriedAppend } from './revisions.ts';
+
+/** What an adapter's write path answers for one append (SQL adapters; plain data, so it crosses threads). */
+export type AppendOutcome =
+  | {
+      readonly _tag: 'Appended';
+      readonly revision: number;
+      readonly position: number;
+      readonly at: string;
+    }
+  | { readonly _tag: 'Conflict'; readonly actual: number | 'no_stream' }
+  /** `message` is the whole defect message. */
+  | { readonly _tag: 'IdTaken'; readonly message: string }
+  | { readonly _tag: 'Failed'; readonly message: string };
+
+/**
+ * The port's answer to an outcome: the result, `VersionConflict`, `StoreUnavailable` (made by the
+ * adapter's `unavailable`, which names the store), or a defect for an event id used elsewhere.
+ */
+export const settleAppend = (
+  stream: string,
+  expected: ExpectedRevision,
+  outcome: AppendOutcome,
+  unavailable: (cause: Error) => StoreUnavailable,
+): Effect.Effect<AppendResult, VersionConflict | StoreUnavailable> => {
+  switch (outcome._tag) {
+    case 'Appended':
+      return Effect.succeed({
+        revision: outcome.revision,
+        position: outcome.position,
+        at: outcome.at,
+      });
+    case 'Conflict':
+      return Effect.fail(new VersionConflict({ stream, expected, actual: outcome.actual }));
+    case 'IdTaken':
+      return Effect.die(new Error(outcome.message));
+    case 'Failed':
+      return Effect.fail(unavailable(new Error(outcome.message)));
+  }
+};

@@ -2,15 +2,9 @@ import type { DatabaseSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 import * as Effect from 'effect/Effect';
 import type { Json } from '../blueprints/json.ts';
-import type {
-  AppendResult,
-  EventStoreShape,
-  ExpectedRevision,
-  NewEvent,
-  RecordedEvent,
-} from './EventStore.ts';
-import { StoreUnavailable, VersionConflict } from './errors.ts';
-import { checkAppend, checkRead, parseJson } from './shared.ts';
+import type { EventStoreShape, ExpectedRevision, NewEvent, RecordedEvent } from './EventStore.ts';
+import { StoreUnavailable } from './errors.ts';
+import { checkAppend, checkRead, parseJson, settleAppend } from './shared.ts';
 import {
   BatchWriter,
   type ConnectionSettings,
@@ -241,26 +235,7 @@ export const makeSqliteStore = (
     append: (stream, events, expected) =>
       checkAppend(stream, events, expected).pipe(
         Effect.andThen(enqueue(stream, events, expected)),
-        Effect.flatMap(
-          (outcome): Effect.Effect<AppendResult, VersionConflict | StoreUnavailable> => {
-            switch (outcome._tag) {
-              case 'Appended':
-                return Effect.succeed({
-                  revision: outcome.revision,
-                  position: outcome.position,
-                  at: outcome.at,
-                });
-              case 'Conflict':
-                return Effect.fail(
-                  new VersionConflict({ stream, expected, actual: outcome.actual }),
-                );
-              case 'IdTaken':
-                return Effect.die(new Error(outcome.message));
-              case 'Failed':
-                return Effect.fail(unavailable('append')(new Error(outcome.message)));
-            }
-          },
-        ),
+        Effect.flatMap((outcome) => settleAppend(stream, expected, outcome, unavailable('append'))),
       ),
 
     read: (stream, options = {}) =>

@@ -68,16 +68,9 @@ export interface AppendRequest {
   readonly expected: number | 'no_stream';
 }
 
-export type AppendOutcome =
-  | {
-      readonly _tag: 'Appended';
-      readonly revision: number;
-      readonly position: number;
-      readonly at: string;
-    }
-  | { readonly _tag: 'Conflict'; readonly actual: number | 'no_stream' }
-  | { readonly _tag: 'IdTaken'; readonly message: string }
-  | { readonly _tag: 'Failed'; readonly message: string };
+import type { AppendOutcome } from './shared.ts';
+
+export type { AppendOutcome };
 
 export type Row = Record<string, SQLOutputValue>;
 
