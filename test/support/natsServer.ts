@@ -1,9 +1,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, constants, statSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { monotonicMs, sleep } from './wait.ts';
+import { isExecutable } from './executable.ts';
 
 export interface StartNatsServerOptions {
   /** Start with JetStream (`-js -sd <storeDir>`). Default true. */
@@ -47,16 +47,6 @@ const WELL_KNOWN = ['/usr/sbin/nats-server', '/usr/bin/nats-server', '/usr/local
 /** Servers still running, killed if the test process exits without stopping them. */
 const live = new Set<ChildProcess>();
 let exitHookInstalled = false;
-
-function isExecutable(file: string): boolean {
-  try {
-    if (!statSync(file).isFile()) return false;
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The `nats-server` binary: first on PATH, else a well-known install location (Debian puts it

@@ -1,12 +1,13 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { accessSync, constants, readdirSync, readFileSync, statSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { chown, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import pg from 'pg';
 import { monotonicMs, sleep, waitFor } from './wait.ts';
+import { isExecutable } from './executable.ts';
 
 /**
  * A PostgreSQL server for a test suite: a private cluster this process starts (initdb, then the
@@ -41,16 +42,6 @@ const STOP_GRACE_MS = 10_000;
 const KILL_GRACE_MS = 5_000;
 const DATABASE = 'weft_test';
 const SUPERUSER = 'weft';
-
-function isExecutable(file: string): boolean {
-  try {
-    if (!statSync(file).isFile()) return false;
-    accessSync(file, constants.X_OK);
-    return true;
-  } catch {
-    return false;
-  }
-}
 
 /**
  * The directory holding `initdb` and `postgres`: Debian's `/usr/lib/postgresql/<newest>/bin`, else
