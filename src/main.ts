@@ -12,6 +12,8 @@ import { natsServers } from './config.ts';
 import { Subjects } from './gateway/subjects.ts';
 import { EventStore, type EventStoreShape } from './store/EventStore.ts';
 import { storeLayer } from './store/layers.ts';
+import { makeSummaryStore } from './store/summaries.ts';
+import type { RunSummaryStoreShape } from './store/RunSummaryStore.ts';
 
 /**
  * The one place where the parts are wired together: the event store layer, NATS, the task
@@ -45,7 +47,9 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
   const managed = ManagedRuntime.make(storeLayer(options.store));
   const store = await managed.runPromise(EventStore);
   let nc: NatsConnection | undefined;
+  let summaries: RunSummaryStoreShape | undefined;
   try {
+    summaries = await makeSummaryStore(options.store);
     nc = await connect({
       servers: natsServers(options.nats),
       name: 'weft-runtime',
@@ -63,6 +67,7 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       log,
       ...(options.limits === undefined ? {} : { limits: options.limits }),
       servedActivities: () => activities.served(),
+      summaries,
       effects: {
         dispatch: (task, delayMs, resend) => channel.dispatch(task, delayMs, resend),
         holds: (task) => channel.holds(task),
@@ -82,6 +87,7 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
     channel.serveStarts((start, answered) => supervisor.mayStart(start, answered));
     await nc.flush();
     const connection = nc;
+    const table = summaries;
     return {
       nc: connection,
       subjects,
@@ -94,11 +100,13 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
         supervisor.close();
         await channel.close();
         await connection.drain().catch(() => undefined);
+        await Effect.runPromise(table.close());
         await managed.dispose();
       },
     };
   } catch (error) {
     await nc?.close().catch(() => undefined);
+    if (summaries !== undefined) await Effect.runPromise(summaries.close());
     await managed.dispose();
     throw error;
   }

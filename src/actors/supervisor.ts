@@ -29,19 +29,17 @@ import {
   type RunExtensions,
 } from '../machines/handlers.ts';
 import { answerQuery } from '../projections/runQueries.ts';
-import {
-  evolveSummary,
-  listSummaries,
-  type ListFilter,
-  type RunSummary,
-} from '../projections/runSummary.ts';
+import type { ListFilter, RunSummary } from '../projections/runSummary.ts';
 import type { EventStoreShape, NewEvent, RecordedEvent } from '../store/EventStore.ts';
 import { eventId } from '../store/eventId.ts';
-import { RUN_STREAM_PREFIX, runStream } from '../store/streams.ts';
+import { makeMemorySummaries } from '../store/memorySummaries.ts';
+import type { RunSummaryStoreShape, SummaryPage } from '../store/RunSummaryStore.ts';
+import { runStream } from '../store/streams.ts';
 import { weftError, WeftError } from '../gateway/errors.ts';
 import type { TaskMessage, TaskResult, TaskStart } from '../gateway/protocol.ts';
 import { Attempts, type Held } from './attempts.ts';
 import { AttemptLifecycle } from './lifecycle.ts';
+import { RunReadModel } from './readModel.ts';
 import { activeTasks } from './taskStatus.ts';
 import type { BlueprintRegistry, BlueprintVersion } from './blueprintRegistry.ts';
 
@@ -162,16 +160,8 @@ export class RunSupervisor {
   readonly #compiled = new Map<string, CompiledRun>();
   readonly #runs = new Map<string, LoadedRun>();
   readonly #mailboxes = new Map<string, Promise<unknown>>();
-  /** The run-summary read model, with the last revision folded into each (so re-applying an event is harmless). */
-  readonly #summaries = new Map<
-    string,
-    { readonly summary: RunSummary; readonly revision: number }
-  >();
-  /** Position of the last event of the store the read model has caught up with. */
-  #checkpoint: number | undefined;
-  #catchingUp: Promise<ReadonlySet<string>> | undefined;
-  #poller: NodeJS.Timeout | undefined;
-  readonly #waiters = new Map<string, Set<(summary: RunSummary) => void>>();
+  /** The run-summary read model (runs.get, runs.list, waiting for a run's end). */
+  readonly #readModel: RunReadModel;
   readonly #timers = new Map<string, NodeJS.Timeout>();
   /** Attempts dispatched by this runtime and not yet answered, and their re-dispatch. */
   readonly #attempts: Attempts;
@@ -206,6 +196,8 @@ export class RunSupervisor {
     readonly maxRunsInMemory?: number;
     /** The activity names workers serve now: validation warns about any other (`unknown_activity`). */
     readonly servedActivities?: () => readonly string[];
+    /** Where the run-summary read model is kept (default: in memory, folded from every stream at boot). */
+    readonly summaries?: RunSummaryStoreShape;
   }) {
     this.#served = deps.servedActivities;
     this.#limits = deps.limits ?? {};
@@ -215,6 +207,11 @@ export class RunSupervisor {
     this.#effects = deps.effects;
     this.#newRunId = deps.newRunId;
     this.#log = deps.log ?? (() => undefined);
+    this.#readModel = new RunReadModel({
+      events: deps.store,
+      table: deps.summaries ?? makeMemorySummaries(),
+      log: this.#log,
+    });
     this.#attempts = new Attempts({
       publish: (task, delayMs, resend) => this.#effects.dispatch(task, delayMs, resend),
       holds: (task) => this.#effects.holds(task),
@@ -233,14 +230,12 @@ export class RunSupervisor {
   }
 
   /**
-   * Builds the run-summary projection from every run stream, then carries every unfinished run on:
-   * re-dispatches open tasks (same taskId and attempt), re-arms timers, and reconciles children.
+   * Brings the run-summary read model up to date (from its checkpoint), then carries every
+   * unfinished run on: re-dispatches open tasks (same taskId and attempt), re-arms timers, and
+   * reconciles children.
    */
   async recover(): Promise<void> {
-    const touched = await this.catchUp();
-    const unfinished = [...touched].filter(
-      (runId) => this.#summaries.get(runId)?.summary.status === 'running',
-    );
+    const unfinished = await this.#readModel.start();
     for (const runId of unfinished) {
       await this.#inMailbox(runId, async () => {
         const run = await this.#load(runId);
@@ -257,79 +252,15 @@ export class RunSupervisor {
     }
   }
 
-  /**
-   * Folds every run event appended since the checkpoint (by this runtime or any other) into the
-   * run-summary read model, and wakes the callers waiting for runs that ended. Returns the runs
-   * touched. Concurrent calls share one pass.
-   */
-  catchUp(): Promise<ReadonlySet<string>> {
-    this.#catchingUp ??= (async () => {
-      const touched = new Set<string>();
-      try {
-        for (;;) {
-          const after = this.#checkpoint;
-          const page = await Effect.runPromise(
-            this.#store.readAll({
-              streamPrefix: RUN_STREAM_PREFIX,
-              limit: 5000,
-              ...(after === undefined ? {} : { after }),
-            }),
-          );
-          for (const recorded of page) {
-            const runId = recorded.stream.slice(RUN_STREAM_PREFIX.length);
-            touched.add(runId);
-            // Most events were appended (and projected) by this runtime: skip decoding those.
-            const known = this.#summaries.get(runId);
-            if (known !== undefined && recorded.revision <= known.revision) continue;
-            const event = toRunEvent(recorded);
-            const fresh = this.#project(runId, event, recorded.revision, recorded.at);
-            if (fresh && TERMINAL_EVENTS.has(event.type)) this.#wake(runId);
-          }
-          const last = page[page.length - 1];
-          if (last !== undefined) this.#checkpoint = last.position;
-          if (last === undefined || page.length < 5000) break;
-        }
-      } finally {
-        this.#catchingUp = undefined;
-      }
-      return touched;
-    })();
-    return this.#catchingUp;
-  }
-
   /** Keeps the read model following the store (events appended by other runtimes too). */
   follow(intervalMs: number): void {
-    const tick = () => {
-      this.#poller = setTimeout(() => {
-        this.catchUp().then(tick, (error: unknown) => {
-          this.#log(`read model catch-up failed: ${String(error)}`);
-          tick();
-        });
-      }, intervalMs);
-    };
-    if (this.#poller === undefined && !this.#closed) tick();
-  }
-
-  /** Folds one event into the read model unless it was folded already; true when it was new. */
-  #project(runId: string, event: RunEvent, revision: number, at: string): boolean {
-    const known = this.#summaries.get(runId);
-    if (known !== undefined && revision <= known.revision) return false;
-    const next = evolveSummary(known?.summary, event, at);
-    if (next !== undefined) this.#summaries.set(runId, { summary: next, revision });
-    return true;
-  }
-
-  #wake(runId: string): void {
-    const summary = this.#summaries.get(runId)?.summary;
-    if (summary === undefined || summary.status === 'running') return;
-    for (const waiter of this.#waiters.get(runId) ?? []) waiter(summary);
-    this.#waiters.delete(runId);
+    this.#readModel.follow(intervalMs);
   }
 
   /** Stops timers; runs in memory are dropped (the streams keep everything). */
   close(): void {
     this.#closed = true;
-    clearTimeout(this.#poller);
+    this.#readModel.close();
     clearTimeout(this.#reconciler);
     this.#lifecycle.close();
     for (const timer of this.#timers.values()) clearTimeout(timer);
@@ -527,10 +458,10 @@ export class RunSupervisor {
     events.forEach((event, i) => {
       const record = recorded[i];
       if (record !== undefined) {
-        this.#project(runId, event, record.revision, record.at);
+        this.#readModel.project(runId, event, record.revision, record.at);
         this.#effects.publishEvent(runId, record);
       }
-      const summary = this.#summaries.get(runId)?.summary;
+      const summary = this.#readModel.cached(runId);
       switch (event.type) {
         case 'StepCompleted':
         case 'StepFailed':
@@ -598,7 +529,6 @@ export class RunSupervisor {
           clearTimeout(this.#timers.get(timerKey));
           this.#timers.delete(timerKey);
         }
-        this.#wake(runId);
         if (run.parent !== undefined) void this.#notifyParent(run.parent, runId, summary);
       }
     });
@@ -930,7 +860,7 @@ export class RunSupervisor {
   }
 
   async #existing(runId: string): Promise<StartResult | undefined> {
-    const summary = await this.#summary(runId);
+    const summary = await this.#readModel.get(runId);
     return summary && { runId, blueprint: summary.blueprint, existing: true };
   }
 
@@ -1067,25 +997,14 @@ export class RunSupervisor {
   }
 
   async get(runId: string): Promise<RunSummary> {
-    const summary = await this.#summary(runId);
+    const summary = await this.#readModel.get(runId);
     if (summary === undefined) throw weftError('run_not_found', `no run '${runId}'`, { runId });
     return summary;
   }
 
-  /** The run's summary, folded from its stream if the read model has not seen it; undefined when there is no run. */
-  async #summary(runId: string): Promise<RunSummary | undefined> {
-    const known = this.#summaries.get(runId);
-    if (known !== undefined) return known.summary;
-    const recorded = await Effect.runPromise(this.#store.read(runStream(runId)));
-    for (const r of recorded) this.#project(runId, toRunEvent(r), r.revision, r.at);
-    return this.#summaries.get(runId)?.summary;
-  }
-
-  list(filter: ListFilter): { readonly runs: readonly RunSummary[]; readonly cursor?: string } {
-    return listSummaries(
-      [...this.#summaries.values()].map((s) => s.summary),
-      filter,
-    );
+  /** A page of run summaries, newest first; it includes every run started before the call. */
+  list(filter: ListFilter): Promise<SummaryPage> {
+    return this.#readModel.list(filter);
   }
 
   async history(runId: string, from: number, limit: number): Promise<readonly RecordedEvent[]> {
@@ -1098,18 +1017,6 @@ export class RunSupervisor {
   async waitForEnd(runId: string, timeoutMs: number): Promise<RunSummary | undefined> {
     const summary = await this.get(runId);
     if (summary.status !== 'running') return summary;
-    return new Promise((resolve) => {
-      const waiters = this.#waiters.get(runId) ?? new Set();
-      this.#waiters.set(runId, waiters);
-      const timer = setTimeout(() => {
-        waiters.delete(done);
-        resolve(undefined);
-      }, timeoutMs);
-      const done = (s: RunSummary) => {
-        clearTimeout(timer);
-        resolve(s);
-      };
-      waiters.add(done);
-    });
+    return this.#readModel.waitForEnd(runId, timeoutMs);
   }
 }

@@ -307,10 +307,10 @@ export class Gateway {
       };
       return fitFields(reply, ['output', 'error'], this.#budget()).value;
     });
-    this.#on(s.runs('list'), (payload) => {
+    this.#on(s.runs('list'), async (payload) => {
       const { limit, ...filter } = listRuns(payload);
       return fitList(
-        this.#supervisor.list({ ...filter, limit: Math.min(limit ?? 100, 1000) }),
+        await this.#supervisor.list({ ...filter, limit: Math.min(limit ?? 100, 1000) }),
         summaryCursor,
         this.#budget(),
       );

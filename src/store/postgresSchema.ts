@@ -7,6 +7,9 @@ export const SCHEMA_NAME = /^[a-z_][a-z0-9_]{0,62}$/;
 const lockKey = (schema: string, purpose: string): string =>
   `hashtextextended('weft:${purpose}:${schema}', 0)`;
 
+/** The `LISTEN/NOTIFY` channel told of every commit that appended events; the payload is the schema. */
+export const APPENDED_CHANNEL = 'weft_events_appended';
+
 /** Taken (transaction-level) while migrations run, so two adapters starting at once migrate one after the other. */
 export const migrationLock = (schema: string): string =>
   `SELECT pg_advisory_xact_lock(${lockKey(schema, 'migrate')})`;
@@ -35,6 +38,11 @@ export const migrationLock = (schema: string): string =>
  *   succeeds with the stored revision, position and time, writing nothing.
  * - `at` is the server's clock at millisecond precision, one value per batch, so `at` never goes
  *   backwards along positions.
+ *
+ * Version 2: the run-summary read model (`run_summaries`, `read_model_checkpoints`; see
+ * postgresSummaries.ts) and the change feed: every transaction that appends events notifies
+ * `APPENDED_CHANNEL` with the schema's name as payload, once (PostgreSQL folds identical
+ * notifications of one transaction) and only when it commits.
  */
 export const migrations = (schema: string): readonly string[] => [
   `
@@ -114,6 +122,32 @@ BEGIN
   RETURN array_to_json(outcomes);
 END
 $fn$;
+`,
+  `
+CREATE TABLE ${schema}.run_summaries (
+  run_id     text   COLLATE "C" PRIMARY KEY,
+  status     text   NOT NULL,
+  blueprint  text   NOT NULL,
+  started_at text   COLLATE "C" NOT NULL,
+  revision   bigint NOT NULL,
+  summary    text   NOT NULL
+);
+CREATE INDEX run_summaries_newest ON ${schema}.run_summaries (started_at DESC, run_id);
+CREATE INDEX run_summaries_running ON ${schema}.run_summaries (run_id) WHERE status = 'running';
+CREATE TABLE ${schema}.read_model_checkpoints (
+  name     text   PRIMARY KEY,
+  position bigint NOT NULL
+);
+
+CREATE FUNCTION ${schema}.notify_appended() RETURNS trigger
+LANGUAGE plpgsql AS $fn$
+BEGIN
+  PERFORM pg_notify('${APPENDED_CHANNEL}', '${schema}');
+  RETURN NULL;
+END
+$fn$;
+CREATE TRIGGER events_appended AFTER INSERT ON ${schema}.events
+  FOR EACH STATEMENT EXECUTE FUNCTION ${schema}.notify_appended();
 `,
 ];
 
