@@ -4,6 +4,7 @@ import { RunSupervisor } from '../../../src/actors/supervisor.ts';
 import type { TaskMessage, TaskResult } from '../../../src/gateway/protocol.ts';
 import type { Json } from '../../../src/blueprints/json.ts';
 import type { EventStoreShape, RecordedEvent } from '../../../src/store/EventStore.ts';
+import type { RunSummaryStoreShape } from '../../../src/store/RunSummaryStore.ts';
 import { runStream } from '../../../src/store/streams.ts';
 
 /**
@@ -65,7 +66,11 @@ let runIds = 0;
 /** A supervisor on `store` with recorded effects, as one runtime of `main.ts` builds it. */
 export const testRuntime = (
   store: EventStoreShape,
-  options: { readonly maxRunsInMemory?: number } = {},
+  options: {
+    readonly maxRunsInMemory?: number;
+    /** The run-summary table (default: the supervisor's in-memory one). */
+    readonly summaries?: RunSummaryStoreShape;
+  } = {},
 ): TestRuntime => {
   const dispatched: TaskMessage[] = [];
   const supervisor = new RunSupervisor({
