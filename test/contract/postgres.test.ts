@@ -6,6 +6,7 @@ import type { EventStoreShape, NewEvent, RecordedEvent } from '../../src/store/E
 import { VersionConflict } from '../../src/store/errors.ts';
 import { storeLayer } from '../../src/store/layers.ts';
 import { makePostgresStore } from '../../src/store/postgres.ts';
+import { makePostgresSummaries } from '../../src/store/postgresSummaries.ts';
 import { startPostgres, type PostgresHandle } from '../support/postgres.ts';
 import { waitFor } from '../support/wait.ts';
 import { eventStoreContract } from './eventStore.contract.ts';
@@ -218,7 +219,7 @@ describe('postgres', () => {
           const { rows } = await client.query<{ version: number }>(
             `SELECT version FROM ${schemaOf(url)}.schema_migrations ORDER BY version`,
           );
-          expect(rows.map((r) => r.version)).toEqual([1]);
+          expect(rows.map((r) => r.version)).toEqual([1, 2]);
         } finally {
           await client.end();
         }
@@ -236,7 +237,7 @@ describe('postgres', () => {
         await client.end();
       }
       await expect(makePostgresStore(url)).rejects.toThrow(
-        /^postgres 127\.0\.0\.1:\d+\/weft_test: schema t_\w+ is at version 99, newer than this weft knows \(1\)/,
+        /^postgres 127\.0\.0\.1:\d+\/weft_test: schema t_\w+ is at version 99, newer than this weft knows \(2\)/,
       );
     });
 
@@ -253,6 +254,9 @@ describe('postgres', () => {
           await client.query(`CREATE ROLE ${role} LOGIN PASSWORD 'app-pass'`);
           await client.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
           await client.query(`GRANT SELECT, INSERT ON ALL TABLES IN SCHEMA ${schema} TO ${role}`);
+          await client.query(
+            `GRANT UPDATE ON ${schema}.run_summaries, ${schema}.read_model_checkpoints TO ${role}`,
+          );
           const app = new URL(url);
           app.username = role;
           app.password = 'app-pass';
@@ -261,6 +265,23 @@ describe('postgres', () => {
             await run(store.append('run-app', [event('ByApp')], 'no_stream'));
             expect((await run(store.read('run-app'))).map((e) => e.type)).toEqual(['ByApp']);
           });
+          // The read model's table, with the grants the README names.
+          const summaries = makePostgresSummaries(app.toString());
+          try {
+            const summary = {
+              runId: 'app',
+              status: 'running' as const,
+              blueprint: { name: 'b', version: 1 },
+              input: null,
+              startedAt: '2030-01-01T00:00:00.000Z',
+            };
+            await run(summaries.commit([{ summary, revision: 0 }], 1));
+            await run(summaries.commit([{ summary, revision: 1 }], 2));
+            expect(await run(summaries.checkpoint())).toBe(2);
+            expect(await run(summaries.running())).toEqual(['app']);
+          } finally {
+            await run(summaries.close());
+          }
           // The same user cannot create a schema of its own: the check above is what let it open.
           const fresh = new URL(server.freshSchemaUrl());
           fresh.username = role;
