@@ -22,6 +22,8 @@
  *                                                     at start, every heartbeat and when asked (a heartbeat)
  *   <p>.workers.goodbye                               core NATS, worker → every runtime {workerId}: it stops serving
  *   <p>.workers.discover                              core NATS, runtime → every worker: announce yourselves now
+ *   KV bucket <P>_PARTITIONS                           partition leases (`partition.<n>`) and runtime heartbeats
+ *                                                     (`runtime.<id>`), both expiring with the bucket's TTL
  *
  * Every dynamic token is checked against its rule before it is placed in a subject, so no user
  * input can add tokens or wildcards (`.`, `*`, `>`, whitespace).
@@ -160,6 +162,11 @@ export class Subjects {
 
   get resultsStream(): string {
     return `${this.prefix.toUpperCase().replace(/-/g, '_')}_RESULTS`;
+  }
+
+  /** The JetStream key-value bucket of partition leases and runtime heartbeats (`<P>_PARTITIONS`). */
+  get partitionsBucket(): string {
+    return `${this.prefix.toUpperCase().replace(/-/g, '_')}_PARTITIONS`;
   }
 
   activityConsumer(activity: string): string {

@@ -1,0 +1,216 @@
+import { Kvm, type KV } from '@nats-io/kv';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { fairShare, partitionOf } from './partitions.ts';
+
+/*
+ * Partition leases in a JetStream key-value bucket whose TTL is the lease's length. A runtime owns
+ * partition n while the key `partition.<n>` holds its id at the revision it last wrote: it takes a
+ * free partition with `create` (fails if anyone holds it), keeps it with `update` at its revision
+ * (compare-and-set: fails if anyone else wrote since) every third of the TTL, and gives it back with
+ * a `delete` at its revision. A key nobody renews is removed by the server when the TTL has passed
+ * since its last write, and only then can another runtime `create` it.
+ *
+ * Never two owners at once: a runtime counts its lease as valid until (the moment it *sent* its
+ * last successful write) + TTL − margin, which is before the server can expire that write; past
+ * it the runtime stops deciding for the partition even if the server is unreachable. Time is only
+ * ever compared on one machine's monotonic clock. The store's expected-revision check stays the
+ * last guard behind this.
+ *
+ * Heartbeats (`runtime.<id>`, written every round) tell each runtime how many are alive, so each
+ * takes its fair share: it acquires free partitions up to `ceil(partitions / runtimes)` and, when a
+ * runtime joins, hands over what it holds beyond that (after `release` has drained them).
+ */
+
+export interface LeaseOptions {
+  readonly bucket: string;
+  /** This runtime's id: a key token (`[A-Za-z0-9_-]`). */
+  readonly owner: string;
+  readonly partitions: number;
+  /** The lease's length (the bucket's TTL), in ms. */
+  readonly leaseMs: number;
+  /** A partition became this runtime's (recover its runs). */
+  readonly acquired: (partition: number) => void;
+  /** A partition stopped being this runtime's without a handover (drop its runs from memory now). */
+  readonly lost: (partition: number, reason: string) => void;
+  /** Before handing a partition over: finish what is in flight for its runs. */
+  readonly release: (partition: number) => Promise<void>;
+  readonly log: (message: string) => void;
+  /** Monotonic ms (default `performance.now`). */
+  readonly now?: () => number;
+}
+
+interface Held {
+  revision: number;
+  /** Monotonic time until which the lease counts as this runtime's. */
+  validUntil: number;
+}
+
+const OWNER = /^[A-Za-z0-9_-]{1,64}$/;
+const partitionKey = (n: number): string => `partition.${String(n)}`;
+const runtimeKey = (owner: string): string => `runtime.${owner}`;
+
+export class PartitionLeases {
+  readonly #kv: KV;
+  readonly #options: LeaseOptions;
+  readonly #now: () => number;
+  readonly #margin: number;
+  readonly #held = new Map<number, Held>();
+  #timer: NodeJS.Timeout | undefined;
+  #round: Promise<void> | undefined;
+  #stopped = false;
+
+  private constructor(kv: KV, options: LeaseOptions) {
+    this.#kv = kv;
+    this.#options = options;
+    this.#now = options.now ?? (() => performance.now());
+    this.#margin = Math.max(50, options.leaseMs / 10);
+  }
+
+  /** Opens (creating if missing) the bucket and starts the rounds; the first round has run when it resolves. */
+  static async start(nc: NatsConnection, options: LeaseOptions): Promise<PartitionLeases> {
+    if (!OWNER.test(options.owner))
+      throw new Error(`invalid runtime id ${JSON.stringify(options.owner)}`);
+    const kv = await new Kvm(nc).create(options.bucket, { ttl: options.leaseMs, history: 1 });
+    const leases = new PartitionLeases(kv, options);
+    await leases.round();
+    leases.#schedule();
+    return leases;
+  }
+
+  /** True while this runtime's lease on the partition is valid. */
+  owns(partition: number): boolean {
+    const held = this.#held.get(partition);
+    return held !== undefined && this.#now() < held.validUntil;
+  }
+
+  /** The partitions whose lease this runtime holds, ascending. */
+  owned(): readonly number[] {
+    return [...this.#held.keys()].filter((p) => this.owns(p)).sort((a, b) => a - b);
+  }
+
+  /**
+   * One round: heartbeat, renew every held lease (a failed renewal loses it), hand over what is
+   * beyond the fair share, take free partitions up to it. Rounds never overlap.
+   */
+  round(): Promise<void> {
+    this.#round ??= this.#runRound().finally(() => (this.#round = undefined));
+    return this.#round;
+  }
+
+  /**
+   * Stops renewing and hands every partition over (each drained by `release` first), so the other
+   * runtimes take them at their next round instead of after the TTL. For SIGTERM.
+   */
+  async handOver(): Promise<void> {
+    this.#stop();
+    await this.#round;
+    for (const partition of [...this.#held.keys()]) await this.#giveBack(partition);
+    await this.#kv.delete(runtimeKey(this.#options.owner)).catch(() => undefined);
+  }
+
+  /**
+   * Stops renewing without handing over, as a runtime cut off from NATS would: its leases still
+   * count as valid until they lapse, and only then can another runtime take them.
+   */
+  close(): void {
+    this.#stop();
+  }
+
+  #stop(): void {
+    this.#stopped = true;
+    clearTimeout(this.#timer);
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    this.#timer = setTimeout(() => {
+      this.round().then(
+        () => this.#schedule(),
+        (error: unknown) => {
+          this.#options.log(`partition leases: ${String(error)}`);
+          this.#schedule();
+        },
+      );
+    }, this.#options.leaseMs / 3);
+  }
+
+  async #runRound(): Promise<void> {
+    const { owner, partitions } = this.#options;
+    await this.#kv.put(runtimeKey(owner), JSON.stringify({ owner }));
+    for (const [partition, held] of [...this.#held]) {
+      if (this.#now() >= held.validUntil) {
+        this.#held.delete(partition);
+        this.#options.lost(partition, 'the lease lapsed before it could be renewed');
+      } else await this.#renew(partition, held);
+    }
+    const alive = await this.#aliveRuntimes();
+    const share = fairShare(partitions, alive);
+    // Hand over the highest beyond the share: a runtime that joined takes them at its next round.
+    const surplus = [...this.#held.keys()]
+      .sort((a, b) => b - a)
+      .slice(0, Math.max(0, this.#held.size - share));
+    for (const partition of surplus) await this.#giveBack(partition);
+    // Start looking at a point of our own, so runtimes starting together contend less.
+    const offset = partitionOf(owner, partitions);
+    for (let i = 0; i < partitions && this.#held.size < share && !this.#stopped; i++) {
+      const partition = (offset + i) % partitions;
+      if (!this.#held.has(partition)) await this.#tryAcquire(partition);
+    }
+  }
+
+  async #renew(partition: number, held: Held): Promise<void> {
+    const sent = this.#now();
+    try {
+      held.revision = await this.#kv.update(
+        partitionKey(partition),
+        JSON.stringify({ owner: this.#options.owner }),
+        held.revision,
+      );
+      held.validUntil = sent + this.#options.leaseMs - this.#margin;
+    } catch (error) {
+      this.#held.delete(partition);
+      this.#options.lost(partition, `renewal failed: ${messageOf(error)}`);
+    }
+  }
+
+  async #tryAcquire(partition: number): Promise<void> {
+    const sent = this.#now();
+    let revision: number;
+    try {
+      revision = await this.#kv.create(
+        partitionKey(partition),
+        JSON.stringify({ owner: this.#options.owner }),
+      );
+    } catch {
+      return; // Held by another runtime (or the server is unreachable): try again next round.
+    }
+    this.#held.set(partition, {
+      revision,
+      validUntil: sent + this.#options.leaseMs - this.#margin,
+    });
+    this.#options.acquired(partition);
+  }
+
+  async #giveBack(partition: number): Promise<void> {
+    const held = this.#held.get(partition);
+    if (held === undefined) return;
+    await this.#options.release(partition);
+    this.#held.delete(partition);
+    await this.#kv
+      .delete(partitionKey(partition), { previousSeq: held.revision })
+      .catch((error: unknown) =>
+        this.#options.log(
+          `partition ${String(partition)}: handover failed (${messageOf(error)}); it lapses after the lease`,
+        ),
+      );
+  }
+
+  async #aliveRuntimes(): Promise<number> {
+    let alive = 0;
+    for await (const _ of await this.#kv.keys('runtime.*')) alive++;
+    return Math.max(1, alive);
+  }
+}
+
+const messageOf = (error: unknown): string =>
+  error instanceof Error ? error.message : String(error);
