@@ -157,6 +157,8 @@ export class RunReadModel {
       (up) => (this.#feedUp = up),
     );
     const tick = () => {
+      // A pass in flight at close must not arm the next one.
+      if (this.#closed) return;
       this.#pollTimer = setTimeout(
         () => {
           this.catchUp().then(tick, (error: unknown) => {
