@@ -153,24 +153,23 @@ export const pool = async (
   body: (i: number) => Promise<void>,
 ): Promise<Loop> => {
   const start = performance.now();
+  const lanes = Math.min(inFlight, count);
   let next = 0;
   let done = 0;
-  let cut = false;
   const lane = async (): Promise<void> => {
     while (next < count) {
       const spent = elapsed(start);
-      const pace = done === 0 ? 0 : (spent / done) * Math.min(inFlight, count - next);
-      if (spent + pace > budgetMs) {
-        cut = true;
-        return;
-      }
+      // An item takes a lane about spent × lanes / done: an estimate only once every lane has
+      // finished one (before that, a few slow first replies would stop lanes that had time left).
+      const pace = done < lanes ? 0 : (spent / done) * lanes;
+      if (spent + pace > budgetMs) return;
       const i = next++;
       await body(i);
       done++;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, lane));
-  return { done, ms: elapsed(start), cut };
+  await Promise.all(Array.from({ length: lanes }, lane));
+  return { done, ms: elapsed(start), cut: done < count };
 };
 
 const cutNote = (loop: Loop, count: number, budgetMs: number): { note?: string } =>
