@@ -1,4 +1,5 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -52,12 +53,39 @@ const BIN = fileURLToPath(new URL('../bin/weft.js', import.meta.url));
 /** A runtime restarted on a big store replays every run stream into its projections first. */
 const READY_TIMEOUT_MS = 60_000;
 
-/** A weft process and how long it took from spawn to its ready line. */
-export interface Launched {
-  readonly process: WeftProcess;
+/** How long a weft process took to become ready. */
+export interface Started {
   /** ms from just before `spawn` to the output chunk that completed the ready line. */
   readonly readyMs: number;
+  /**
+   * CPU time (user + system, all its threads) the process had used when that chunk arrived, in
+   * ms at the kernel's tick (10 ms); undefined where /proc is not readable. Less sensitive than
+   * `readyMs` to other processes competing for the cores.
+   */
+  readonly cpuMs: number | undefined;
 }
+
+/** A weft process and how long it took to become ready. */
+export interface Launched extends Started {
+  readonly process: WeftProcess;
+}
+
+let ticksPerSecond: number | undefined;
+/** utime + stime of a process from /proc/<pid>/stat, in ms; undefined if unreadable. */
+const cpuMsOf = (pid: number | undefined): number | undefined => {
+  if (pid === undefined) return undefined;
+  try {
+    ticksPerSecond ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+    // Fields after the command name, which is in parentheses and may hold spaces: state is
+    // field 3, utime field 14, stime field 15.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / ticksPerSecond : undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 /**
  * `node bin/weft.js <args>` as test/support's `spawnWeft` starts it, except that a process that
@@ -78,9 +106,13 @@ const launch = async (args: readonly string[], ready: RegExp, profileDir: string
   });
   let text = '';
   let readyAt: number | undefined;
+  let cpuMs: number | undefined;
   const append = (chunk: Buffer): void => {
     text = (text + chunk.toString()).slice(-64_000);
-    if (readyAt === undefined && ready.test(text)) readyAt = performance.now();
+    if (readyAt === undefined && ready.test(text)) {
+      readyAt = performance.now();
+      cpuMs = cpuMsOf(child.pid);
+    }
   };
   child.stdout.on('data', append);
   child.stderr.on('data', append);
@@ -110,7 +142,7 @@ const launch = async (args: readonly string[], ready: RegExp, profileDir: string
     }
     await sleep(20);
   }
-  return { process: p, readyMs: readyAt - spawnedAt };
+  return { process: p, readyMs: readyAt - spawnedAt, cpuMs };
 };
 
 const serve = (nats: string, store: string, profileDir: string | undefined): Promise<Launched> =>
@@ -220,9 +252,9 @@ export class Cluster {
   /**
    * Stops the runtime and starts a new one: on the same store (`fresh` false; a memory store
    * starts empty anyway), or on a new, empty one. Blueprints live in the store: put them again
-   * after a fresh start. Resolves with the ms from spawn to the new runtime's ready line.
+   * after a fresh start. Resolves with how long the new runtime took to become ready.
    */
-  async restartRuntime(fresh: boolean): Promise<number> {
+  async restartRuntime(fresh: boolean): Promise<Started> {
     await this.stopRuntime();
     if (fresh) await this.#freshStore();
     return this.startRuntime();
@@ -234,17 +266,17 @@ export class Cluster {
     await stopProcess(this.runtime);
   }
 
-  /** Starts a runtime on the current store; resolves with the ms from spawn to its "runtime serving" line. */
-  async startRuntime(): Promise<number> {
+  /** Starts a runtime on the current store; resolves with how long it took to print "runtime serving". */
+  async startRuntime(): Promise<Started> {
     if (this.#stopped) throw new Error('the bench is stopping');
-    const { process: runtime, readyMs } = await serve(this.nats.url, this.#storeUrl, this.#profileDir);
+    const { process: runtime, readyMs, cpuMs } = await serve(this.nats.url, this.#storeUrl, this.#profileDir);
     // stop() may have begun while the new runtime was starting.
     if (this.#isStopped()) {
       await stopProcess(runtime);
       throw new Error('the bench is stopping');
     }
     this.runtime = runtime;
-    return readyMs;
+    return { readyMs, cpuMs };
   }
 
   /** Points the store URL at a new, empty store (a new sqlite file, a new postgres schema); the old sqlite file is removed. */
