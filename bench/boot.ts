@@ -16,7 +16,8 @@ import { BLUEPRINTS, execute, pool, putBlueprints, type Context } from './worklo
  * through the store adapter, with the run id rewritten wherever the data holds it and each event
  * id recomputed for its new stream (as the runtime computes it), so every copy is a stream the
  * runtime could have written itself. The fill is checked: the seeds' ids must recompute to what
- * the runtime wrote, and the runtime must report a copied run completed.
+ * the runtime wrote, and the runtime must report a copied run completed, in its run summaries and
+ * when it replays the run's stream for a query.
  */
 
 /** Real runs made through the runtime; every other run of the store is a copy of one of them. */
@@ -118,8 +119,12 @@ export const boot = async (ctx: Context): Promise<void> => {
   log(`Boot: first start ${show(first)} (runtime pid ${cluster.runtimePid})`);
   const probe = copies.at(-1);
   if (probe !== undefined) {
+    // The summary (read model) and the run itself (its stream read and folded by a query).
     const summary = await cluster.client.call<{ status: string }>(`weft.runs.${probe}.get`);
-    if (summary.status !== 'completed') throw new Error(`boot: copied run ${probe} is ${summary.status}, not completed`);
+    const folded = await cluster.client.call<{ status: string }>(`weft.runs.${probe}.query.get_status`, {}, 30_000);
+    if (summary.status !== 'completed' || folded.status !== 'completed') {
+      throw new Error(`boot: copied run ${probe} is ${summary.status} (summary), ${folded.status} (replayed), not completed`);
+    }
   }
   const runs = `${sizes.bootRuns} finished runs`;
   emit({ workload: 'Boot', metric: 'first_start', value: first.readyMs, unit: 'ms', n: 1, note: `${runs}; not in start_to_serving` });
