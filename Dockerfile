@@ -2,7 +2,8 @@
 # The weft image: `node bin/weft.js serve` by default; the same image runs workers
 # (`node bin/weft.js worker <module>`). See docker-compose.yml.
 
-FROM node:24-slim AS build
+# The same Node as the `node` devDependency (package.json: node@24.21.0), on Debian bookworm.
+FROM node:24.21.0-bookworm-slim AS build
 WORKDIR /app
 # The runtime talks to a NATS server elsewhere; the build needs no local nats-server.
 ENV WEFT_SKIP_NATS_INSTALL=1
@@ -13,7 +14,7 @@ RUN npm ci --ignore-scripts
 COPY . .
 RUN npm run build
 
-FROM node:24-slim AS runtime
+FROM node:24.21.0-bookworm-slim AS runtime
 WORKDIR /app
 ENV NODE_ENV=production \
     WEFT_SKIP_NATS_INSTALL=1

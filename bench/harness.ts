@@ -1,20 +1,24 @@
 import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { fileURLToPath } from 'node:url';
 import { findNatsServerBinary, startNatsServer, type NatsServerHandle } from '../test/support/natsServer.ts';
+import { findPostgresBinDir, startPostgres, type PostgresHandle } from '../test/support/postgres.ts';
 import { sleep } from '../test/support/wait.ts';
 import { testClient, type TestClient, type WeftProcess } from '../test/support/weft.ts';
 
 /**
  * The processes of one bench: a real nats-server (JetStream), the runtime (`weft serve`) and a
  * worker (`weft worker bench/activities.ts`), each its own process, started the way a user starts
- * them, and one client connection. Everything lives in one temp dir; `stop()` removes it all.
+ * them, and one client connection; with `postgres`, a private PostgreSQL cluster too (the tests'
+ * launcher, test/support/postgres.ts). Everything lives in temp dirs; `stop()` removes it all.
  */
 
-export type StoreKind = 'sqlite' | 'memory';
+export type StoreKind = 'sqlite' | 'memory' | 'postgres';
+export const STORE_KINDS: readonly StoreKind[] = ['sqlite', 'memory', 'postgres'];
 
 const STOP_GRACE_MS = 10_000;
 
@@ -49,12 +53,47 @@ const BIN = fileURLToPath(new URL('../bin/weft.js', import.meta.url));
 /** A runtime restarted on a big store replays every run stream into its projections first. */
 const READY_TIMEOUT_MS = 60_000;
 
+/** How long a weft process took to become ready. */
+export interface Started {
+  /** ms from just before `spawn` to the output chunk that completed the ready line. */
+  readonly readyMs: number;
+  /**
+   * CPU time (user + system, all its threads) the process had used when that chunk arrived, in
+   * ms at the kernel's tick (10 ms); undefined where /proc is not readable. Less sensitive than
+   * `readyMs` to other processes competing for the cores.
+   */
+  readonly cpuMs: number | undefined;
+}
+
+/** A weft process and how long it took to become ready. */
+export interface Launched extends Started {
+  readonly process: WeftProcess;
+}
+
+let ticksPerSecond: number | undefined;
+/** utime + stime of a process from /proc/<pid>/stat, in ms; undefined if unreadable. */
+const cpuMsOf = (pid: number | undefined): number | undefined => {
+  if (pid === undefined) return undefined;
+  try {
+    ticksPerSecond ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
+    // Fields after the command name, which is in parentheses and may hold spaces: state is
+    // field 3, utime field 14, stime field 15.
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const ticks = Number(fields[11]) + Number(fields[12]);
+    return Number.isFinite(ticks) ? (ticks * 1000) / ticksPerSecond : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
 /**
  * `node bin/weft.js <args>` as test/support's `spawnWeft` starts it, except that a process that
  * does not become ready is killed rather than left behind, and, with a profile dir, it runs under
  * V8's CPU profiler (`--cpu-prof`; the profile is written when it exits).
  */
-const launch = async (args: readonly string[], ready: RegExp, profileDir: string | undefined): Promise<WeftProcess> => {
+const launch = async (args: readonly string[], ready: RegExp, profileDir: string | undefined): Promise<Launched> => {
+  const spawnedAt = performance.now();
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: ROOT,
     env: {
@@ -66,8 +105,14 @@ const launch = async (args: readonly string[], ready: RegExp, profileDir: string
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let text = '';
+  let readyAt: number | undefined;
+  let cpuMs: number | undefined;
   const append = (chunk: Buffer): void => {
     text = (text + chunk.toString()).slice(-64_000);
+    if (readyAt === undefined && ready.test(text)) {
+      readyAt = performance.now();
+      cpuMs = cpuMsOf(child.pid);
+    }
   };
   child.stdout.on('data', append);
   child.stderr.on('data', append);
@@ -86,7 +131,7 @@ const launch = async (args: readonly string[], ready: RegExp, profileDir: string
   };
   track(p);
   const deadline = performance.now() + READY_TIMEOUT_MS;
-  while (!ready.test(text)) {
+  while (readyAt === undefined) {
     if (child.exitCode !== null || child.signalCode !== null) {
       live.delete(p);
       throw new Error(`weft ${args.join(' ')} exited early:\n${text}`);
@@ -97,13 +142,13 @@ const launch = async (args: readonly string[], ready: RegExp, profileDir: string
     }
     await sleep(20);
   }
-  return p;
+  return { process: p, readyMs: readyAt - spawnedAt, cpuMs };
 };
 
-const serve = (nats: string, store: string, profileDir: string | undefined): Promise<WeftProcess> =>
+const serve = (nats: string, store: string, profileDir: string | undefined): Promise<Launched> =>
   launch(['serve', '--nats', nats, '--store', store], /runtime serving/, profileDir);
-const work = (nats: string, profileDir: string | undefined): Promise<WeftProcess> =>
-  launch(['worker', 'bench/activities.ts', '--nats', nats], /worker serving/, profileDir);
+const work = async (nats: string, profileDir: string | undefined): Promise<WeftProcess> =>
+  (await launch(['worker', 'bench/activities.ts', '--nats', nats], /worker serving/, profileDir)).process;
 
 /** Resident memory (VmRSS) of a process and its descendants, in KiB; 0 once it is gone. */
 export const rssKiB = async (pid: number): Promise<number> => {
@@ -122,15 +167,22 @@ export const rssKiB = async (pid: number): Promise<number> => {
   return total;
 };
 
-export const natsVersion = (): string => {
-  const out = spawnSync(findNatsServerBinary(), ['--version'], { encoding: 'utf8' });
-  return /v?(\d+\.\d+\.\d+\S*)/.exec(`${out.stdout}${out.stderr}`)?.[1] ?? 'unknown';
+const versionOf = (binary: string): string => {
+  const out = spawnSync(binary, ['--version'], { encoding: 'utf8' });
+  return /v?(\d+\.\d+(\.\d+)?\S*)/.exec(`${out.stdout}${out.stderr}`)?.[1] ?? 'unknown';
 };
+
+export const natsVersion = (): string => versionOf(findNatsServerBinary());
+
+/** The version of the PostgreSQL server the bench starts (`postgres --version`). */
+export const postgresVersion = (): string => versionOf(join(findPostgresBinDir(), 'postgres'));
 
 export class Cluster {
   readonly store: StoreKind;
   readonly dir: string;
   readonly nats: NatsServerHandle;
+  /** The private PostgreSQL server with `--store postgres`. */
+  readonly postgres: PostgresHandle | undefined;
   runtime: WeftProcess;
   readonly worker: WeftProcess;
   readonly client: TestClient;
@@ -144,6 +196,7 @@ export class Cluster {
     store: StoreKind;
     dir: string;
     nats: NatsServerHandle;
+    postgres: PostgresHandle | undefined;
     runtime: WeftProcess;
     worker: WeftProcess;
     client: TestClient;
@@ -153,6 +206,7 @@ export class Cluster {
     this.store = parts.store;
     this.dir = parts.dir;
     this.nats = parts.nats;
+    this.postgres = parts.postgres;
     this.runtime = parts.runtime;
     this.worker = parts.worker;
     this.client = parts.client;
@@ -164,19 +218,22 @@ export class Cluster {
   static async start(store: StoreKind, profileDir?: string): Promise<Cluster> {
     const dir = await mkdtemp(join(tmpdir(), 'weft-bench-'));
     let nats: NatsServerHandle | undefined;
+    let postgres: PostgresHandle | undefined;
     let runtime: WeftProcess | undefined;
     let worker: WeftProcess | undefined;
     try {
       nats = await startNatsServer();
-      const storeUrl = store === 'sqlite' ? `sqlite:${join(dir, 'events-0.db')}` : 'memory:';
-      runtime = await serve(nats.url, storeUrl, profileDir);
+      if (store === 'postgres') postgres = await startPostgres();
+      const storeUrl = storeUrlOf(store, dir, 0, postgres);
+      runtime = (await serve(nats.url, storeUrl, profileDir)).process;
       worker = await work(nats.url, profileDir);
       const client = await testClient(nats.url);
-      return new Cluster({ store, dir, nats, runtime, worker, client, storeUrl, profileDir });
+      return new Cluster({ store, dir, nats, postgres, runtime, worker, client, storeUrl, profileDir });
     } catch (error) {
       if (worker !== undefined) await stopProcess(worker);
       if (runtime !== undefined) await stopProcess(runtime);
       await nats?.stop();
+      await postgres?.stop();
       await rm(dir, { recursive: true, force: true });
       throw error;
     }
@@ -187,27 +244,49 @@ export class Cluster {
     return this.runtime.child.pid ?? -1;
   }
 
+  /** The URL of the store the runtime runs on (a secret with postgres: it holds the password). */
+  get storeUrl(): string {
+    return this.#storeUrl;
+  }
+
   /**
    * Stops the runtime and starts a new one: on the same store (`fresh` false; a memory store
    * starts empty anyway), or on a new, empty one. Blueprints live in the store: put them again
-   * after a fresh start.
+   * after a fresh start. Resolves with how long the new runtime took to become ready.
    */
-  async restartRuntime(fresh: boolean): Promise<void> {
+  async restartRuntime(fresh: boolean): Promise<Started> {
+    await this.stopRuntime();
+    if (fresh) await this.#freshStore();
+    return this.startRuntime();
+  }
+
+  /** Stops the runtime (SIGTERM, SIGKILL after a grace period); `startRuntime` starts it again. */
+  async stopRuntime(): Promise<void> {
     if (this.#stopped) throw new Error('the bench is stopping');
     await stopProcess(this.runtime);
-    if (fresh && this.store === 'sqlite') {
-      const old = this.#storeUrl.slice('sqlite:'.length);
-      this.#generation += 1;
-      this.#storeUrl = `sqlite:${join(this.dir, `events-${this.#generation}.db`)}`;
-      for (const suffix of ['', '-wal', '-shm']) await rm(`${old}${suffix}`, { force: true });
-    }
-    const runtime = await serve(this.nats.url, this.#storeUrl, this.#profileDir);
+  }
+
+  /** Starts a runtime on the current store; resolves with how long it took to print "runtime serving". */
+  async startRuntime(): Promise<Started> {
+    if (this.#stopped) throw new Error('the bench is stopping');
+    const { process: runtime, readyMs, cpuMs } = await serve(this.nats.url, this.#storeUrl, this.#profileDir);
     // stop() may have begun while the new runtime was starting.
     if (this.#isStopped()) {
       await stopProcess(runtime);
       throw new Error('the bench is stopping');
     }
     this.runtime = runtime;
+    return { readyMs, cpuMs };
+  }
+
+  /** Points the store URL at a new, empty store (a new sqlite file, a new postgres schema); the old sqlite file is removed. */
+  async #freshStore(): Promise<void> {
+    this.#generation += 1;
+    const old = this.#storeUrl;
+    this.#storeUrl = storeUrlOf(this.store, this.dir, this.#generation, this.postgres);
+    if (this.store === 'sqlite') {
+      for (const suffix of ['', '-wal', '-shm']) await rm(`${old.slice('sqlite:'.length)}${suffix}`, { force: true });
+    }
   }
 
   /** Stops every process and removes every temp dir (once; later calls wait for it). Never rejects. */
@@ -233,6 +312,23 @@ export class Cluster {
     await step('worker', () => stopProcess(this.worker));
     await step('runtime', () => stopProcess(this.runtime));
     await step('nats-server', () => this.nats.stop());
+    if (this.postgres !== undefined) {
+      const postgres = this.postgres;
+      await step('postgres', () => postgres.stop());
+    }
     await step('temp dir', () => rm(this.dir, { recursive: true, force: true }));
   }
 }
+
+/** The store URL of generation `n`: a sqlite file in the bench dir, a fresh postgres schema, or `memory:`. */
+const storeUrlOf = (store: StoreKind, dir: string, n: number, postgres: PostgresHandle | undefined): string => {
+  switch (store) {
+    case 'sqlite':
+      return `sqlite:${join(dir, `events-${n}.db`)}`;
+    case 'memory':
+      return 'memory:';
+    case 'postgres':
+      if (postgres === undefined) throw new Error('--store postgres: no PostgreSQL server');
+      return postgres.freshSchemaUrl();
+  }
+};

@@ -22,6 +22,8 @@ export interface Environment {
   readonly node: string;
   readonly nats: string;
   readonly store: string;
+  /** The PostgreSQL server's version, with `--store postgres`. */
+  readonly postgres?: string;
 }
 
 /** Nearest-rank percentile of unsorted samples (`p` in 0..100). NaN for no samples. */
@@ -63,6 +65,7 @@ export const jsonLine = (figure: Figure, env: Environment): string =>
     node: env.node,
     nats: env.nats,
     store: env.store,
+    ...(env.postgres === undefined ? {} : { postgres: env.postgres }),
   });
 
 /** A plain-text table of the figures, with a column saying whether each target is met. */
@@ -88,7 +91,7 @@ export const table = (figures: readonly Figure[], env: Environment): string => {
       .join('  ')
       .trimEnd();
   return [
-    `weft bench — store ${env.store}, node ${env.node}, nats-server ${env.nats}`,
+    `weft bench — store ${env.store}${env.postgres === undefined ? '' : ` (PostgreSQL ${env.postgres})`}, node ${env.node}, nats-server ${env.nats}`,
     line(header),
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),

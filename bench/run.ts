@@ -1,14 +1,16 @@
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Cluster, natsVersion, type StoreKind } from './harness.ts';
+import { Cluster, STORE_KINDS, natsVersion, postgresVersion, type StoreKind } from './harness.ts';
+import { boot } from './boot.ts';
 import { jsonLine, table, type Environment, type Figure } from './report.ts';
 import { FULL, QUICK, idle, putBlueprints, replayWorkload, w1, w2, w3, type Context } from './workloads.ts';
 
 /**
- * `npm run bench [-- --store memory] [--quick] [--only w1,w2,w3,replay,idle] [--profile DIR]`
+ * `npm run bench [-- --store memory|postgres] [--quick] [--only w1,w2,w3,replay,idle,boot] [--profile DIR]`
  *
- * Starts nats-server, the runtime (`weft serve`, durable sqlite store by default) and a worker as
+ * Starts nats-server (and with `--store postgres` a private PostgreSQL), the runtime (`weft serve`,
+ * durable sqlite store by default) and a worker as
  * separate processes, runs the workloads after a warm-up each, and prints one JSON line per
  * figure on stdout as it is measured, then a table. Progress goes to stderr. Every process and
  * temp dir is removed at the end, also on an error or Ctrl-C. `--profile DIR` starts the runtime
@@ -21,11 +23,12 @@ const WORKLOADS = {
   w3,
   replay: replayWorkload,
   idle,
+  boot,
 } as const satisfies Record<string, (ctx: Context) => Promise<void>>;
 type WorkloadName = keyof typeof WORKLOADS;
 const NAMES = Object.keys(WORKLOADS) as WorkloadName[];
 
-const usage = `usage: npm run bench -- [--store sqlite|memory] [--quick] [--only ${NAMES.join(',')}] [--profile DIR]`;
+const usage = `usage: npm run bench -- [--store ${STORE_KINDS.join('|')}] [--quick] [--only ${NAMES.join(',')}] [--profile DIR]`;
 
 interface Options {
   readonly store: StoreKind;
@@ -50,8 +53,8 @@ const parse = (): Options => {
     process.stdout.write(`${usage}\n`);
     process.exit(0);
   }
-  const store = values.store.replace(/:$/, '');
-  if (store !== 'sqlite' && store !== 'memory') throw new Error(`--store must be sqlite or memory, not ${values.store}`);
+  const store = STORE_KINDS.find((kind) => kind === values.store.replace(/:$/, ''));
+  if (store === undefined) throw new Error(`--store must be one of ${STORE_KINDS.join(', ')}, not ${values.store}`);
   const only = (values.only ?? NAMES.join(','))
     .split(',')
     .map((s) => s.trim().toLowerCase())
@@ -79,7 +82,12 @@ const main = async (): Promise<number> => {
     process.stderr.write(`${error instanceof Error ? error.message : String(error)}\n${usage}\n`);
     return 2;
   }
-  const env: Environment = { node: process.version, nats: natsVersion(), store: options.store };
+  const env: Environment = {
+    node: process.version,
+    nats: natsVersion(),
+    store: options.store,
+    ...(options.store === 'postgres' ? { postgres: postgresVersion() } : {}),
+  };
   const sizes = options.quick ? QUICK : FULL;
   const figures: Figure[] = [];
   const emit = (figure: Figure): void => {
@@ -89,6 +97,7 @@ const main = async (): Promise<number> => {
   const began = performance.now();
   log(`store ${options.store}${options.quick ? ', quick' : ''}; workloads ${options.only.join(', ')}`);
   const cluster = await Cluster.start(options.store, options.profile);
+  if (cluster.postgres !== undefined) log(`postgres pid ${cluster.postgres.pid ?? 'external'} on port ${cluster.postgres.port}`);
   log(`nats-server pid ${cluster.nats.pid}, runtime pid ${cluster.runtimePid}, worker pid ${cluster.worker.child.pid ?? -1}`);
 
   let interrupted = false;

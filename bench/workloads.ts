@@ -27,6 +27,10 @@ export interface Sizes {
   readonly replayReps: number;
   readonly idleRuns: number;
   readonly idleInFlight: number;
+  /** Finished runs in the store the Boot workload starts the runtime on. */
+  readonly bootRuns: number;
+  /** Timed starts of the runtime on it (after one that is not counted). */
+  readonly bootStarts: number;
 }
 
 export const FULL: Sizes = {
@@ -44,6 +48,8 @@ export const FULL: Sizes = {
   replayReps: 5,
   idleRuns: 10_000,
   idleInFlight: 200,
+  bootRuns: 10_000,
+  bootStarts: 3,
 };
 
 export const QUICK: Sizes = {
@@ -58,6 +64,8 @@ export const QUICK: Sizes = {
   replayReps: 3,
   idleRuns: 1_000,
   idleInFlight: 200,
+  bootRuns: 1_000,
+  bootStarts: 3,
 };
 
 export interface Context {
@@ -107,7 +115,7 @@ const runStamp = Date.now().toString(36);
  * One run through `weft.runs.execute`: the request returns once the run has ended. On a failure
  * (a timeout most likely) the run is cancelled, so it does not go on loading the next figures.
  */
-const execute = async (cluster: Cluster, blueprint: string, input: unknown, timeoutMs: number): Promise<Executed> => {
+export const execute = async (cluster: Cluster, blueprint: string, input: unknown, timeoutMs: number): Promise<Executed> => {
   const runId = `${blueprint}-${runStamp}-${runCounter++}`;
   try {
     const result = await cluster.client.call<Executed>(
@@ -125,7 +133,7 @@ const execute = async (cluster: Cluster, blueprint: string, input: unknown, time
   }
 };
 
-const elapsed = (start: number): number => performance.now() - start;
+export const elapsed = (start: number): number => performance.now() - start;
 
 interface Loop {
   readonly done: number;
@@ -138,31 +146,30 @@ interface Loop {
  * budget is spent or once the next item, at the pace so far, would end after it (so one slow
  * repetition is not followed by another that overruns the budget).
  */
-const pool = async (
+export const pool = async (
   count: number,
   inFlight: number,
   budgetMs: number,
   body: (i: number) => Promise<void>,
 ): Promise<Loop> => {
   const start = performance.now();
+  const lanes = Math.min(inFlight, count);
   let next = 0;
   let done = 0;
-  let cut = false;
   const lane = async (): Promise<void> => {
     while (next < count) {
       const spent = elapsed(start);
-      const pace = done === 0 ? 0 : (spent / done) * Math.min(inFlight, count - next);
-      if (spent + pace > budgetMs) {
-        cut = true;
-        return;
-      }
+      // An item takes a lane about spent × lanes / done: an estimate only once every lane has
+      // finished one (before that, a few slow first replies would stop lanes that had time left).
+      const pace = done < lanes ? 0 : (spent / done) * lanes;
+      if (spent + pace > budgetMs) return;
       const i = next++;
       await body(i);
       done++;
     }
   };
-  await Promise.all(Array.from({ length: Math.min(inFlight, count) }, lane));
-  return { done, ms: elapsed(start), cut };
+  await Promise.all(Array.from({ length: lanes }, lane));
+  return { done, ms: elapsed(start), cut: done < count };
 };
 
 const cutNote = (loop: Loop, count: number, budgetMs: number): { note?: string } =>
@@ -317,7 +324,7 @@ export const w3 = async ({ cluster, sizes, log, emit }: Context): Promise<void> 
 };
 
 /** The whole stream of a run, read through `weft.runs.<id>.history` in pages (each reply < 1 MiB). */
-const history = async (cluster: Cluster, runId: string): Promise<EventMessage[]> => {
+export const history = async (cluster: Cluster, runId: string): Promise<EventMessage[]> => {
   const events: EventMessage[] = [];
   const page = 1000;
   for (let guard = 0; guard < 1000; guard++) {
@@ -335,7 +342,7 @@ const history = async (cluster: Cluster, runId: string): Promise<EventMessage[]>
 const decodeRunEvent = Schema.decodeUnknownResult(RunEvent);
 
 /** As the runtime does on load: the recorded data plus its type, decoded to a RunEvent. */
-const toRunEvent = (recorded: EventMessage): RunEvent => {
+export const toRunEvent = (recorded: EventMessage): RunEvent => {
   const decoded = decodeRunEvent({ ...(recorded.data as object), type: recorded.type });
   if (Result.isFailure(decoded)) throw new Error(`revision ${recorded.revision}: not a run event (${decoded.failure.message})`);
   return decoded.success;
@@ -402,7 +409,7 @@ export const replayWorkload = async ({ cluster, sizes, log, emit }: Context): Pr
     loads.push(await query());
   });
   emit({ workload: 'Replay', metric: 'load_via_query', value: median(loads), unit: 'ms', n: loads.length, ...cutNote(loadLoop, sizes.replayReps, 30_000) });
-  if (cluster.store === 'sqlite') {
+  if (cluster.store !== 'memory') {
     log('Replay: restarting the runtime for a load after restart');
     await cluster.restartRuntime(false);
     log(`Replay: runtime pid ${cluster.runtimePid}`);
