@@ -35,7 +35,7 @@ describe('kurrentdb adapter without a server', () => {
       ): Promise<void> => {
         const error = await Effect.runPromise(Effect.flip(effect));
         expect(error).toBeInstanceOf(StoreUnavailable);
-        expect(String((error as StoreUnavailable).message)).toMatch(
+        expect((error as StoreUnavailable).message).toMatch(
           new RegExp(
             `^kurrentdb kurrentdb://127\\.0\\.0\\.1:1\\S* ${what}: .*ECONNREFUSED 127\\.0\\.0\\.1:1`,
           ),
