@@ -31,6 +31,36 @@ export interface KurrentConfig {
   readonly limits: StoreLimits;
 }
 
+/**
+ * The options the client (1.3.1) reads, flat-cased as it matches them. The client prints an
+ * unknown one to the console with the whole connection string, password and all, so weft refuses
+ * it first.
+ */
+const CLIENT_OPTIONS = new Set(
+  [
+    'userCertFile',
+    'userKeyFile',
+    'maxDiscoverAttempts',
+    'connectionName',
+    'defaultDeadline',
+    'discoveryInterval',
+    'gossipTimeout',
+    'nodePreference',
+    'tls',
+    'tlsVerifyCert',
+    'tlsCAFile',
+    'throwOnAppendFailure',
+    'keepAliveInterval',
+    'keepAliveTimeout',
+    'dnsDiscover',
+  ].map((key) => flat(key)),
+);
+
+/** A key as the client compares keys: trimmed, lower case, without `_` and `-`. */
+function flat(key: string): string {
+  return key.trim().toLowerCase().replace(/[_-]/g, '');
+}
+
 const CONNECTION = /^([a-z+]+):\/\/(?:([^@/]*)@)?([^/?]*)\/?(?:\?(.*))?$/i;
 
 /**
@@ -38,20 +68,31 @@ const CONNECTION = /^([a-z+]+):\/\/(?:([^@/]*)@)?([^/?]*)\/?(?:\?(.*))?$/i;
  * besides the client: the host to name, TLS settings, and `maxAppendSize=<bytes>`, weft's own
  * parameter (removed before the client sees it, which would warn about it) stating the server's
  * `MaxAppendSize` when it is not the default 1,048,576. Pure; throws on a malformed
- * `maxAppendSize`. A string this cannot read is left for the client to reject.
+ * `maxAppendSize` and on an option the client does not know (naming it, never the password). A
+ * string this cannot read otherwise is left for the client to reject.
  */
 export const parseKurrentConnection = (connectionString: string): KurrentConfig => {
   const match = CONNECTION.exec(connectionString);
   const params = (match?.[4] ?? '').split('&').filter((p) => p !== '');
-  const get = (key: string): string | undefined =>
-    params.find((p) => p.toLowerCase().startsWith(`${key.toLowerCase()}=`))?.slice(key.length + 1);
+  const keyOf = (param: string): string => flat(param.split('=')[0] ?? '');
+  const get = (key: string): string | undefined => {
+    const param = params.find((p) => keyOf(p) === flat(key));
+    return param?.slice(param.indexOf('=') + 1);
+  };
+  for (const param of params) {
+    const key = keyOf(param);
+    if (key !== 'maxappendsize' && !CLIENT_OPTIONS.has(key))
+      throw new Error(
+        `kurrentdb connection string: unknown option ${JSON.stringify(param.split('=')[0])} (known: maxAppendSize and the client's ${[...CLIENT_OPTIONS].join(', ')}, case and - _ aside)`,
+      );
+  }
   const given = get('maxAppendSize');
   const maxAppendSize = given === undefined ? KURRENTDB_MAX_APPEND_SIZE : Number(given);
   if (!Number.isSafeInteger(maxAppendSize) || maxAppendSize < 1024)
     throw new Error(
       `kurrentdb connection string: maxAppendSize must be a whole number of bytes (at least 1024), got ${JSON.stringify(given)}`,
     );
-  const kept = params.filter((p) => !p.toLowerCase().startsWith('maxappendsize='));
+  const kept = params.filter((p) => keyOf(p) !== 'maxappendsize');
   const stripped =
     match === null || given === undefined
       ? connectionString

@@ -73,6 +73,10 @@ describe('kurrentdb adapter without a server', () => {
     expect(() => parseKurrentConnection('kurrentdb://h?maxAppendSize=lots')).toThrow(
       /maxAppendSize/,
     );
+    // The client would print an unknown option with the whole string, password included.
+    expect(() =>
+      parseKurrentConnection('kurrentdb://u:pw-123@h?Tls_Verify-Cert=false&tlss=false'),
+    ).toThrow(/^kurrentdb connection string: unknown option "tlss"(?!.*pw-123)/s);
   });
 
   it('throws at once on a malformed connection string', () => {
