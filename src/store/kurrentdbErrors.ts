@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { connect as tcpConnect } from 'node:net';
+import { isIP, connect as tcpConnect } from 'node:net';
 import { connect as tlsConnect } from 'node:tls';
 import {
   AccessDeniedError,
@@ -51,6 +51,14 @@ export const classifyKurrentError = (error: unknown): RefusalReason | undefined 
 
 const PROBE_TIMEOUT_MS = 3_000;
 
+/** A TLS error in one line: OpenSSL's reason (`wrong version number`) rather than its multi-line message. */
+const tlsReason = (error: Error): string => {
+  const reason = (error as { reason?: unknown }).reason;
+  return typeof reason === 'string' && reason !== ''
+    ? reason
+    : (error.message.split('\n')[0] ?? '');
+};
+
 /**
  * Why a connection to the server fails, found by connecting to its first host as the client would
  * (TCP, then TLS with the same certificate settings): the connection error (`connect ECONNREFUSED
@@ -72,7 +80,7 @@ export const probeConnection = (config: KurrentConfig): Promise<string | undefin
       const socket = tlsConnect({
         host,
         port,
-        servername: host,
+        ...(isIP(host) === 0 ? { servername: host } : {}),
         ALPNProtocols: ['h2'],
         rejectUnauthorized: config.verifyCert,
         ...(ca === undefined ? {} : { ca }),
@@ -102,8 +110,8 @@ export const probeConnection = (config: KurrentConfig): Promise<string | undefin
           () => undefined,
           (e) =>
             /wrong version number|packet length|ECONNRESET|socket disconnected/i.test(e.message)
-              ? `TLS handshake with ${where} failed (${e.message}): the server may be insecure (then add tls=false)`
-              : `TLS with ${where}: ${e.message}`,
+              ? `TLS handshake with ${where} failed (${tlsReason(e)}): the server may be insecure (then add tls=false)`
+              : `TLS with ${where}: ${tlsReason(e)}`,
         );
       else
         tls(

@@ -1,4 +1,5 @@
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
@@ -15,7 +16,8 @@ import {
   UnsupportedError,
 } from '@kurrent/kurrentdb-client';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { classifyKurrentError } from '../../../src/store/kurrentdbErrors.ts';
+import { parseKurrentConnection } from '../../../src/store/kurrentdbConfig.ts';
+import { classifyKurrentError, probeConnection } from '../../../src/store/kurrentdbErrors.ts';
 import { classifyPostgresError, classifySqlState } from '../../../src/store/postgresErrors.ts';
 import { classifySqliteError } from '../../../src/store/sqliteErrors.ts';
 
@@ -149,5 +151,35 @@ describe('KurrentDB error classes (the client’s own error classes)', () => {
       new Error('14 UNAVAILABLE: No connection established'),
     ])
       expect(classifyKurrentError(error)).toBeUndefined();
+  });
+});
+
+describe('KurrentDB connection causes (probeConnection), on real sockets', () => {
+  it('names a refused port, TLS spoken to an insecure server, and an unreadable CA file', async () => {
+    const server = createServer((_, res) => res.end('plain'));
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const address = server.address();
+    const port = typeof address === 'object' && address !== null ? address.port : 0;
+    try {
+      expect(
+        await probeConnection(parseKurrentConnection('kurrentdb://127.0.0.1:1?tls=false')),
+      ).toBe('connect ECONNREFUSED 127.0.0.1:1');
+      const tls = await probeConnection(parseKurrentConnection(`kurrentdb://127.0.0.1:${port}`));
+      expect(tls).toMatch(
+        new RegExp(
+          `^TLS handshake with 127\\.0\\.0\\.1:${port} failed \\(.+\\): the server may be insecure \\(then add tls=false\\)$`,
+        ),
+      );
+      expect(
+        await probeConnection(parseKurrentConnection(`kurrentdb://127.0.0.1:${port}?tls=false`)),
+      ).toBeUndefined();
+      expect(
+        await probeConnection(
+          parseKurrentConnection(`kurrentdb://127.0.0.1:${port}?tlsCAFile=%2Fno%2Fsuch%2Fca.pem`),
+        ),
+      ).toMatch(/^cannot read tlsCAFile: ENOENT/);
+    } finally {
+      server.close();
+    }
   });
 });
