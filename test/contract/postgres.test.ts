@@ -133,6 +133,24 @@ describe('postgres', () => {
       });
     });
 
+    it('a batch the server refuses for one append in it is sent again one append at a time: only that one is refused (StoreRefused invalid), the others are committed', async () => {
+      const url = server.freshSchemaUrl();
+      await withStores([url], async ([store]) => {
+        if (store === undefined) throw new Error('no store');
+        // PostgreSQL text cannot hold U+0000: the server refuses the type with SQLSTATE 22P05.
+        const outcomes = await Promise.all([
+          run(Effect.result(store.append('run-ok-1', [event('A')], 'no_stream'))),
+          run(Effect.result(store.append('run-bad', [event('Bad\u0000Type')], 'no_stream'))),
+          run(Effect.result(store.append('run-ok-2', [event('B')], 'no_stream'))),
+        ]);
+        expect(outcomes.map((o) => o._tag)).toEqual(['Success', 'Failure', 'Success']);
+        const refused = outcomes[1]._tag === 'Failure' ? outcomes[1].failure : undefined;
+        expect(refused).toBeInstanceOf(StoreRefused);
+        expect(refused).toMatchObject({ reason: 'invalid' });
+        expect((await run(store.readAll())).map((e) => e.type)).toEqual(['A', 'B']);
+      });
+    });
+
     it('a burst of 1,200 appends in one tick (more than one statement takes) is all committed, each answered with its own position', async () => {
       const url = server.freshSchemaUrl();
       await withStores([url], async ([store]) => {
