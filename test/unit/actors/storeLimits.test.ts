@@ -1,7 +1,10 @@
 import * as Effect from 'effect/Effect';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { BlueprintRegistry } from '../../../src/actors/blueprintRegistry.ts';
+import { RunSupervisor } from '../../../src/actors/supervisor.ts';
 import { WeftError } from '../../../src/gateway/errors.ts';
 import type { EventStoreShape } from '../../../src/store/EventStore.ts';
+import { StoreRefused } from '../../../src/store/errors.ts';
 import { makeMemoryStore } from '../../../src/store/memory.ts';
 import {
   completed,
@@ -124,5 +127,58 @@ describe(`the supervisor on a store that takes at most ${LIMIT} bytes per append
     expect(JSON.stringify(failed?.data)).toContain(String(LIMIT));
     expect(await status('res')).toMatchObject({ status: 'failed' });
     expect(runtime.dispatched).toHaveLength(1);
+  });
+});
+
+describe('the supervisor on a store that refuses appends for good (access denied)', () => {
+  it('answers internal naming the reason, logs one line, and does not retry', async () => {
+    const store = makeMemoryStore();
+    let attempts = 0;
+    const refusing: EventStoreShape = {
+      ...store,
+      append: (stream, events, expected) =>
+        stream.startsWith('run-')
+          ? Effect.suspend(() => {
+              attempts += 1;
+              return Effect.fail(
+                new StoreRefused({
+                  reason: 'access_denied',
+                  message: 'postgres db:5432/weft append: permission denied for table events',
+                }),
+              );
+            })
+          : store.append(stream, events, expected),
+    };
+    const logged: string[] = [];
+    const supervisor = new RunSupervisor({
+      store: refusing,
+      registry: new BlueprintRegistry(refusing),
+      newRunId: () => 'refused',
+      log: (line) => logged.push(line),
+      effects: {
+        dispatch: () => undefined,
+        holds: () => Promise.resolve('absent'),
+        purgeRun: () => undefined,
+        abortTask: () => undefined,
+        publishEvent: () => undefined,
+      },
+    });
+    try {
+      const error = await supervisor
+        .start({ blueprint: { name: 'denied', steps: [{ id: 'a', type: 'wait', signal: 'go' }] } })
+        .then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+      expect(error).toBeInstanceOf(WeftError);
+      expect(error).toMatchObject({ code: 'internal', details: { reason: 'access_denied' } });
+      expect((error as WeftError).message).toContain('permission denied for table events');
+      expect(attempts).toBe(1);
+      expect(logged.filter((l) => l.includes('access_denied'))).toHaveLength(1);
+      expect(logged.every((l) => !l.includes('\n'))).toBe(true);
+    } finally {
+      supervisor.close();
+      await Effect.runPromise(store.close());
+    }
   });
 });
