@@ -233,7 +233,9 @@ export const makeKurrentStore = (connectionString: string): EventStoreShape => {
       prefix === undefined || prefix === ''
         ? excludeSystemEvents()
         : streamNameFilter({ prefixes: [prefix] });
-    const maxCount = Math.min(PAGE, limit ?? PAGE);
+    // One more than asked: each page after the first starts with the event the last one ended on
+    // (skipped), so a page of at least two always moves on.
+    const maxCount = Math.min(PAGE, (limit ?? PAGE) + 1);
     // $all reads include the event at `fromPosition`; `after` is exclusive, so that one is skipped.
     let from: Position | undefined =
       after === undefined ? undefined : { commit: BigInt(after), prepare: BigInt(after) };

@@ -41,10 +41,12 @@ describe('kurrentdb adapter without a server', () => {
           ),
         );
       };
-      await unavailable(
-        'append',
-        store.append('s', [{ id: randomUUID(), type: 'T', data: {} }], 'no_stream'),
-      );
+      // Four in a row: the third replaces the client (RECREATE_AFTER), which must go on working.
+      for (let i = 0; i < 4; i++)
+        await unavailable(
+          'append',
+          store.append('s', [{ id: randomUUID(), type: 'T', data: {} }], 'no_stream'),
+        );
       await unavailable('read', store.read('s'));
       await unavailable('revision', store.revision('s'));
       await unavailable('readAll', store.readAll({ limit: 1 }));
