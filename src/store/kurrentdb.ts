@@ -243,9 +243,9 @@ export const makeKurrentStore = (connectionString: string): EventStoreShape => {
       const fromPosition: ReadPosition = from ?? START;
       let read = 0;
       for await (const resolved of client.readAll({ fromPosition, filter, maxCount })) {
+        read += 1;
         const event = resolved.event;
         if (event === undefined) continue;
-        read += 1;
         const skip = from !== undefined && event.position.commit <= from.commit;
         from = event.position;
         if (skip || !event.isJson || event.streamId.startsWith('$')) continue;
