@@ -31,6 +31,7 @@ import {
 import { answerQuery } from '../projections/runQueries.ts';
 import type { ListFilter, RunSummary } from '../projections/runSummary.ts';
 import type { EventStoreShape, NewEvent, RecordedEvent } from '../store/EventStore.ts';
+import { StoreRefused } from '../store/errors.ts';
 import { eventId } from '../store/eventId.ts';
 import { makeMemorySummaries } from '../store/memorySummaries.ts';
 import type { RunSummaryStoreShape, SummaryPage } from '../store/RunSummaryStore.ts';
@@ -40,6 +41,7 @@ import type { TaskMessage, TaskResult, TaskStart } from '../gateway/protocol.ts'
 import { Attempts, type Held } from './attempts.ts';
 import { AttemptLifecycle } from './lifecycle.ts';
 import { RunReadModel } from './readModel.ts';
+import { asInvalidResult, dataOf, fittingHead, overLimits } from './storeFit.ts';
 import { activeTasks } from './taskStatus.ts';
 import type { BlueprintRegistry, BlueprintVersion } from './blueprintRegistry.ts';
 
@@ -110,11 +112,6 @@ const MAX_RUNS_IN_MEMORY = 1000;
 const MAX_CONFLICT_RETRIES = 8;
 /** setTimeout's limit; longer timers are re-armed. */
 const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-
-const dataOf = (event: RunEvent): Json => {
-  const { type: _type, ...data } = event;
-  return data as unknown as Json;
-};
 
 /** The event recording a worker's result, or undefined when the task or attempt is not open. */
 const resultEvent = (
@@ -387,34 +384,88 @@ export class RunSupervisor {
 
   /**
    * `#transact` for several messages of one run at once: each is decided on the state the previous
-   * ones left, and all their events go in one append (one fsync for a burst of a map's results).
-   * A conflict re-decides the whole batch. True for each message that recorded something.
+   * ones left, and all their events go in one append (one fsync for a burst of a map's results),
+   * as many at a time as fit the store's `limits`: the rest follow in further appends, in order.
+   * A conflict re-decides the batch. True for each message that recorded something.
    */
   async #transactAll(
     runId: string,
     makers: readonly ((run: LoadedRun) => RunEvent | undefined)[],
   ): Promise<readonly boolean[]> {
+    const recorded: boolean[] = [];
+    for (let rest = makers; rest.length > 0;) {
+      const done = await this.#transactHead(runId, rest);
+      recorded.push(...done);
+      rest = rest.slice(done.length);
+    }
+    return recorded;
+  }
+
+  /**
+   * Records the longest head of `makers` that fits one append (at least the first message) and
+   * answers for those messages only. Sizes are measured only once the store refused an append as
+   * too large; a lone message whose events cannot fit at all is a worker's result recorded as its
+   * attempt failing with `invalid_result`, or else `payload_too_large`.
+   */
+  async #transactHead(
+    runId: string,
+    makers: readonly ((run: LoadedRun) => RunEvent | undefined)[],
+  ): Promise<readonly boolean[]> {
     const stream = runStream(runId);
+    let take = makers.length;
+    let unrecordable: string | undefined;
     for (let i = 0; i < MAX_CONFLICT_RETRIES; i++) {
       const run = await this.#load(runId);
       if (run === undefined) throw weftError('run_not_found', `no run '${runId}'`, { runId });
       const before = run.snapshot;
       let current: LoadedRun = run;
-      const events: RunEvent[] = [];
+      const perMessage: (readonly RunEvent[])[] = [];
       const recorded: boolean[] = [];
-      for (const makeEvent of makers) {
-        const event = makeEvent(current);
+      for (const makeEvent of makers.slice(0, take)) {
+        const made = makeEvent(current);
+        const event =
+          made !== undefined && unrecordable !== undefined
+            ? (asInvalidResult(made, unrecordable) ?? made)
+            : made;
         recorded.push(event !== undefined);
-        if (event === undefined) continue;
+        if (event === undefined) {
+          perMessage.push([]);
+          continue;
+        }
         const reaction = await this.#react(current, event);
         current = { ...current, snapshot: reaction.snapshot };
-        events.push(...reaction.events);
+        perMessage.push(reaction.events);
       }
+      const events = perMessage.flat();
       if (events.length === 0) return recorded;
       const appended = await this.#append(stream, events, run.revision);
       if (appended === 'conflict') {
         this.#runs.delete(runId);
         continue;
+      }
+      if (appended instanceof StoreRefused) {
+        // Refused as too large: nothing was written. Fewer messages, or the lone one made smaller.
+        const fit = fittingHead(perMessage, this.#store.limits);
+        if (take > 1) {
+          take = Math.max(1, Math.min(fit, take - 1));
+          continue;
+        }
+        const why = overLimits(events, this.#store.limits) ?? appended.message;
+        const [first] = perMessage;
+        const made = first?.[0];
+        if (unrecordable === undefined && made !== undefined && asInvalidResult(made, why)) {
+          unrecordable = why;
+          continue;
+        }
+        throw weftError(
+          'payload_too_large',
+          `run '${runId}': cannot record ${made?.type ?? 'an event'}: ${why}`,
+          {
+            runId,
+            maxEventBytes: this.#store.limits.maxEventBytes,
+            maxAppendBytes: this.#store.limits.maxAppendBytes,
+          },
+        );
       }
       run.snapshot = current.snapshot;
       run.revision += events.length;
@@ -425,11 +476,16 @@ export class RunSupervisor {
     throw weftError('unavailable', `run '${runId}' is contended; try again`, { runId });
   }
 
+  /**
+   * Appends expecting `expected`. A conflict is `'conflict'`; a refusal as too large is returned
+   * (nothing was written); the store unavailable is `unavailable` (retry), refusing for another
+   * reason `internal` with a one-line log (retrying cannot help).
+   */
   async #append(
     stream: string,
     events: readonly RunEvent[],
     expected: number | 'no_stream',
-  ): Promise<'conflict' | readonly RecordedEvent[]> {
+  ): Promise<'conflict' | StoreRefused | readonly RecordedEvent[]> {
     const first = expected === 'no_stream' ? 0 : expected + 1;
     const newEvents: NewEvent[] = events.map((event, i) => {
       const data = dataOf(event);
@@ -439,8 +495,25 @@ export class RunSupervisor {
       Effect.result(this.#store.append(stream, newEvents, expected)),
     );
     if (Result.isFailure(result)) {
-      if (result.failure._tag === 'VersionConflict') return 'conflict';
-      throw weftError('unavailable', `event store: ${result.failure.message}`);
+      const failure = result.failure;
+      switch (failure._tag) {
+        case 'VersionConflict':
+          return 'conflict';
+        case 'StoreUnavailable':
+          throw weftError('unavailable', `event store: ${failure.message}`);
+        case 'StoreRefused':
+          if (failure.reason === 'too_large') return failure;
+          this.#log(
+            `event store refused an append to ${stream} (${failure.reason}): ${failure.message}`,
+          );
+          throw weftError(
+            'internal',
+            `event store refused the append (${failure.reason}): ${failure.message}`,
+            {
+              reason: failure.reason,
+            },
+          );
+      }
     }
     // Positions within one append only increase; exact ones are not needed by anything downstream.
     const { at, position } = result.success;
@@ -804,6 +877,14 @@ export class RunSupervisor {
         const raced = await this.#existing(runId);
         if (raced !== undefined) return raced;
         throw weftError('unavailable', `run '${runId}' could not be started; try again`);
+      }
+      if (appended instanceof StoreRefused) {
+        const why = overLimits(reaction.events, this.#store.limits) ?? appended.message;
+        throw weftError('payload_too_large', `run '${runId}' cannot start: ${why}`, {
+          runId,
+          maxEventBytes: this.#store.limits.maxEventBytes,
+          maxAppendBytes: this.#store.limits.maxAppendBytes,
+        });
       }
       const run: LoadedRun = {
         compiled,

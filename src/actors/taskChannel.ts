@@ -10,6 +10,7 @@ import {
   type TaskResult,
   type TaskStart,
 } from '../gateway/protocol.ts';
+import { WeftError } from '../gateway/errors.ts';
 import { fitEvent } from '../gateway/fit.ts';
 import { REPLY_RESERVE_BYTES } from '../gateway/pages.ts';
 import { checkJsonText, describeTextProblem, MAX_JSON_DEPTH } from '../gateway/jsonText.ts';
@@ -275,6 +276,13 @@ export class TaskChannel {
         handle(result).then(
           () => msg.ack(),
           (error: unknown) => {
+            // Refused for good (too large even as a failure, or the store refusing): redelivery
+            // cannot help, so the message is dropped, once, with the reason logged.
+            if (error instanceof WeftError && error.code !== 'unavailable') {
+              this.#log(`result of ${result.taskId} cannot be recorded, dropped: ${error.message}`);
+              msg.term(error.code);
+              return;
+            }
             this.#log(
               `result of ${result.taskId} not recorded, will be redelivered: ${String(error)}`,
             );

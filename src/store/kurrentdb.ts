@@ -6,6 +6,7 @@ import {
   START,
   StreamNotFoundError,
   WrongExpectedVersionError,
+  excludeSystemEvents,
   jsonEvent,
   streamNameFilter,
   type JSONType,
@@ -22,26 +23,34 @@ import type {
   NewEvent,
   RecordedEvent,
 } from './EventStore.ts';
-import { StoreUnavailable, VersionConflict } from './errors.ts';
-import { checkAppend, checkRead } from './shared.ts';
+import { StoreRefused, StoreUnavailable, VersionConflict } from './errors.ts';
+import { parseKurrentConnection } from './kurrentdbConfig.ts';
+import { classifyKurrentError, explainKurrentError } from './kurrentdbErrors.ts';
+import { checkAppend, checkRead, serialiseWithin, storeError } from './shared.ts';
 
 /*
- * Every KurrentDB type and error stops in this file: callers see `RecordedEvent`, `VersionConflict`
- * and `StoreUnavailable` only.
+ * Every KurrentDB type and error stops in this file and kurrentdbErrors.ts: callers see
+ * `RecordedEvent`, `VersionConflict`, `StoreUnavailable` and `StoreRefused` only (classified as the
+ * table in kurrentdbErrors.ts says; every message names the operation, the server and the cause).
  *
  * - Idempotency is the server's: an append retried with the same event ids at the same expected
  *   revision succeeds without writing again.
  * - An append costs two round trips: the append, then a read of its last event for `at`/`position`.
  * - `position` is the event's commit position in $all. Appends made through gRPC are implicit
  *   transactions, where every event has its own commit position, so positions are unique.
- * - `readAll` skips system (`$`) streams and non-JSON events, which weft never writes.
+ * - `readAll` skips system (`$`) streams and non-JSON events, which weft never writes. It reads
+ *   `$all` in pages of `maxCount` events, so it needs an admin user on a secured server.
+ * - Limits: the server refuses an append over its `MaxAppendSize` (1 MiB by default); `limits` is
+ *   that less a margin (kurrentdbConfig.ts), and an append over it is refused before it is sent.
+ * - The client remembers a failed probe of the server's features until it is made again: after
+ *   `RECREATE_AFTER` appends in a row failed other than by a conflict, the client is replaced.
  */
 
-const unavailable = (what: string, cause: unknown): StoreUnavailable =>
-  new StoreUnavailable({
-    message: `kurrentdb ${what}: ${cause instanceof Error ? cause.message : String(cause)}`,
-    cause,
-  });
+/** Consecutive failed appends (conflicts aside) after which the client is made anew. */
+const RECREATE_AFTER = 3;
+
+/** Events per `$all` page: `readAll` asks the server for this many at a time (or `limit`, if smaller). */
+const PAGE = 1_000;
 
 const isJson = (value: unknown): value is Json => {
   switch (typeof value) {
@@ -88,29 +97,62 @@ const toEventData = (event: NewEvent) =>
 
 const isStreamNotFound = (error: unknown): boolean => error instanceof StreamNotFoundError;
 
+type Settled<A, E> =
+  { readonly ok: true; readonly value: A } | { readonly ok: false; readonly error: E };
+
 /**
  * An event store on a KurrentDB server (or cluster) given by a `kurrentdb://` / `kurrentdb+discover://`
- * connection string. Connecting is lazy: an unreachable server shows up as `StoreUnavailable` on
- * the first operation. Throws at once if the connection string is malformed. Operations after
- * `close` fail with `StoreUnavailable`; `close` is idempotent.
+ * connection string (weft's own `maxAppendSize=<bytes>` parameter states the server's
+ * `MaxAppendSize` when it is not the default). Connecting is lazy: an unreachable server shows up as
+ * `StoreUnavailable` on the first operation. Throws at once if the connection string is malformed.
+ * Operations after `close` fail with `StoreUnavailable`; `close` is idempotent.
  */
 export const makeKurrentStore = (connectionString: string): EventStoreShape => {
-  const client = KurrentDBClient.connectionString(connectionString);
+  const config = parseKurrentConnection(connectionString);
+  const connect = () => KurrentDBClient.connectionString(config.connectionString);
+  let client = connect();
   let open = true;
+  let failedAppends = 0;
 
   const call = <A, E = never>(
     what: string,
     run: () => Promise<A>,
     mapError?: (error: unknown) => E | undefined,
-  ): Effect.Effect<A, E | StoreUnavailable> =>
+  ): Effect.Effect<A, E | StoreUnavailable | StoreRefused> =>
     Effect.suspend(() =>
       open
-        ? Effect.tryPromise({
-            try: run,
-            catch: (error): E | StoreUnavailable => mapError?.(error) ?? unavailable(what, error),
-          })
-        : Effect.fail(new StoreUnavailable({ message: 'kurrentdb store is closed' })),
+        ? Effect.flatMap(
+            Effect.promise((): Promise<Settled<A, E | StoreUnavailable | StoreRefused>> =>
+              run().then(
+                (value) => ({ ok: true, value }),
+                async (error: unknown) => ({
+                  ok: false,
+                  error:
+                    mapError?.(error) ??
+                    storeError(
+                      `kurrentdb ${config.redacted} ${what}: ${await explainKurrentError(error, config)}`,
+                      error,
+                      classifyKurrentError(error),
+                    ),
+                }),
+              ),
+            ),
+            (settled) => (settled.ok ? Effect.succeed(settled.value) : Effect.fail(settled.error)),
+          )
+        : Effect.fail(
+            new StoreUnavailable({ message: `kurrentdb ${config.redacted}: the store is closed` }),
+          ),
     );
+
+  /** Counts a failed append; the `RECREATE_AFTER`th in a row replaces the client. */
+  const appendFailed = (): void => {
+    failedAppends += 1;
+    if (failedAppends < RECREATE_AFTER || !open) return;
+    failedAppends = 0;
+    const old = client;
+    client = connect();
+    old.dispose().catch(() => undefined);
+  };
 
   // `requiresLeader` for a read that must see a write just made, even on a cluster follower.
   const readStream = async (
@@ -160,9 +202,16 @@ export const makeKurrentStore = (connectionString: string): EventStoreShape => {
     events: readonly NewEvent[],
     expected: ExpectedRevision,
   ): Promise<AppendResult> => {
-    const result = await client.appendToStream(stream, events.map(toEventData), {
-      streamState: expected === 'no_stream' ? NO_STREAM : BigInt(expected),
-    });
+    let result;
+    try {
+      result = await client.appendToStream(stream, events.map(toEventData), {
+        streamState: expected === 'no_stream' ? NO_STREAM : BigInt(expected),
+      });
+      failedAppends = 0;
+    } catch (error) {
+      if (!(error instanceof WrongExpectedVersionError)) appendFailed();
+      throw error;
+    }
     const revision = Number(result.nextExpectedRevision);
     // The reply has no time and, for an idempotent retry, no position; reading the last event back
     // gives both exactly as later reads will. If that read fails the append still happened, and
@@ -180,43 +229,54 @@ export const makeKurrentStore = (connectionString: string): EventStoreShape => {
   ) => {
     const out: RecordedEvent[] = [];
     if (limit === 0) return out;
+    const filter =
+      prefix === undefined || prefix === ''
+        ? excludeSystemEvents()
+        : streamNameFilter({ prefixes: [prefix] });
+    // One more than asked: each page after the first starts with the event the last one ended on
+    // (skipped), so a page of at least two always moves on.
+    const maxCount = Math.min(PAGE, (limit ?? PAGE) + 1);
     // $all reads include the event at `fromPosition`; `after` is exclusive, so that one is skipped.
-    const fromPosition: ReadPosition =
-      after === undefined
-        ? START
-        : ({ commit: BigInt(after), prepare: BigInt(after) } satisfies Position);
-    const events = client.readAll({
-      fromPosition,
-      ...(prefix === undefined || prefix === ''
-        ? {}
-        : { filter: streamNameFilter({ prefixes: [prefix] }) }),
-    });
-    for await (const resolved of events) {
-      const event = resolved.event;
-      if (event === undefined || !event.isJson || event.streamId.startsWith('$')) continue;
-      if (prefix !== undefined && !event.streamId.startsWith(prefix)) continue;
-      if (after !== undefined && event.position.commit <= BigInt(after)) continue;
-      out.push(toRecorded(event, resolved.commitPosition));
-      if (limit !== undefined && out.length >= limit) break;
+    let from: Position | undefined =
+      after === undefined ? undefined : { commit: BigInt(after), prepare: BigInt(after) };
+    for (;;) {
+      const fromPosition: ReadPosition = from ?? START;
+      let read = 0;
+      for await (const resolved of client.readAll({ fromPosition, filter, maxCount })) {
+        read += 1;
+        const event = resolved.event;
+        if (event === undefined) continue;
+        const skip = from !== undefined && event.position.commit <= from.commit;
+        from = event.position;
+        if (skip || !event.isJson || event.streamId.startsWith('$')) continue;
+        if (prefix !== undefined && !event.streamId.startsWith(prefix)) continue;
+        out.push(toRecorded(event, resolved.commitPosition));
+        if (limit !== undefined && out.length >= limit) return out;
+      }
+      // A short page is the end of $all (a filtered read counts the events that match).
+      if (read < maxCount) return out;
     }
-    return out;
   };
 
   return {
+    limits: config.limits,
     append: (stream, events, expected) =>
-      Effect.andThen(
-        checkAppend(stream, events, expected),
-        call(
-          'append',
-          () => append(stream, events, expected),
-          (error) =>
-            error instanceof WrongExpectedVersionError
-              ? new VersionConflict({
-                  stream,
-                  expected,
-                  actual: error.actualState === NO_STREAM ? 'no_stream' : Number(error.actualState),
-                })
-              : undefined,
+      checkAppend(stream, events, expected).pipe(
+        Effect.andThen(serialiseWithin('kurrentdb', stream, events, config.limits)),
+        Effect.andThen(
+          call(
+            'append',
+            () => append(stream, events, expected),
+            (error) =>
+              error instanceof WrongExpectedVersionError
+                ? new VersionConflict({
+                    stream,
+                    expected,
+                    actual:
+                      error.actualState === NO_STREAM ? 'no_stream' : Number(error.actualState),
+                  })
+                : undefined,
+          ),
         ),
       ),
 

@@ -1,7 +1,21 @@
 import * as Effect from 'effect/Effect';
-import type { AppendResult, EventStoreShape, RecordedEvent } from './EventStore.ts';
-import { StoreUnavailable, VersionConflict } from './errors.ts';
-import { checkAppend, checkRead, firstRevision, isRetriedAppend, parseJson } from './shared.ts';
+import type { AppendResult, EventStoreShape, RecordedEvent, StoreLimits } from './EventStore.ts';
+import { StoreRefused, StoreUnavailable, VersionConflict } from './errors.ts';
+import {
+  checkAppend,
+  checkRead,
+  firstRevision,
+  isRetriedAppend,
+  limitsOf,
+  parseJson,
+  serialiseWithin,
+  type SerialisedEvent,
+} from './shared.ts';
+
+export interface MemoryStoreOptions {
+  /** Smaller limits than `GENEROUS_LIMITS` (shared.ts), for tests of what happens at a store's limit. */
+  readonly limits?: Partial<StoreLimits>;
+}
 
 /**
  * An event store held in this process's memory, for unit tests and `memory:` mode. Same contract
@@ -9,7 +23,8 @@ import { checkAppend, checkRead, firstRevision, isRetriedAppend, parseJson } fro
  * makes an independent store. Data is copied through JSON on append, so what a reader gets back is
  * what the SQLite and KurrentDB adapters would return.
  */
-export const makeMemoryStore = (): EventStoreShape => {
+export const makeMemoryStore = (options: MemoryStoreOptions = {}): EventStoreShape => {
+  const limits = limitsOf(options.limits);
   const streams = new Map<string, RecordedEvent[]>();
   // log[i] has position i + 1, as in SQLite where positions start at 1.
   const log: RecordedEvent[] = [];
@@ -28,49 +43,58 @@ export const makeMemoryStore = (): EventStoreShape => {
     return events === undefined || events.length === 0 ? 'no_stream' : events.length - 1;
   };
 
-  return {
-    append: (stream, events, expected) =>
-      Effect.andThen(
-        checkAppend(stream, events, expected),
-        Effect.suspend((): Effect.Effect<AppendResult, VersionConflict | StoreUnavailable> => {
-          if (!open)
-            return Effect.fail(new StoreUnavailable({ message: 'memory store is closed' }));
-          const existing = streams.get(stream) ?? [];
-          const actual = head(stream);
-          const first = firstRevision(expected);
-          if (actual !== expected) {
-            const found = existing.slice(first, first + events.length);
-            const last = found.at(-1);
-            if (last !== undefined && isRetriedAppend(found, events)) {
-              return Effect.succeed({
-                revision: last.revision,
-                position: last.position,
-                at: last.at,
-              });
-            }
-            return Effect.fail(new VersionConflict({ stream, expected, actual }));
+  const write = (
+    stream: string,
+    events: readonly SerialisedEvent[],
+    expected: number | 'no_stream',
+  ): Effect.Effect<AppendResult, VersionConflict | StoreUnavailable | StoreRefused> =>
+    Effect.suspend(
+      (): Effect.Effect<AppendResult, VersionConflict | StoreUnavailable | StoreRefused> => {
+        if (!open) return Effect.fail(new StoreUnavailable({ message: 'memory store is closed' }));
+        const existing = streams.get(stream) ?? [];
+        const actual = head(stream);
+        const first = firstRevision(expected);
+        if (actual !== expected) {
+          const found = existing.slice(first, first + events.length);
+          const last = found.at(-1);
+          if (last !== undefined && isRetriedAppend(found, events)) {
+            return Effect.succeed({
+              revision: last.revision,
+              position: last.position,
+              at: last.at,
+            });
           }
-          const clash = events.find((e) => ids.has(e.id));
-          if (clash !== undefined)
-            return Effect.die(new Error(`append to ${stream}: event id ${clash.id} already used`));
-          const at = new Date().toISOString();
-          const recorded = events.map((e, i): RecordedEvent => ({
-            stream,
-            id: e.id,
-            type: e.type,
-            data: parseJson(JSON.stringify(e.data)),
-            revision: first + i,
-            position: log.length + i + 1,
-            at,
-          }));
-          // Appended in place: `read` hands out copies, so no reader sees the array change.
-          const list = streams.get(stream);
-          if (list === undefined) streams.set(stream, recorded);
-          else list.push(...recorded);
-          log.push(...recorded);
-          for (const e of recorded) ids.add(e.id);
-          return Effect.succeed({ revision: first + events.length - 1, position: log.length, at });
-        }),
+          return Effect.fail(new VersionConflict({ stream, expected, actual }));
+        }
+        const clash = events.find((e) => ids.has(e.id));
+        if (clash !== undefined)
+          return Effect.die(new Error(`append to ${stream}: event id ${clash.id} already used`));
+        const at = new Date().toISOString();
+        const recorded = events.map((e, i): RecordedEvent => ({
+          stream,
+          id: e.id,
+          type: e.type,
+          data: parseJson(e.data),
+          revision: first + i,
+          position: log.length + i + 1,
+          at,
+        }));
+        // Appended in place: `read` hands out copies, so no reader sees the array change.
+        const list = streams.get(stream);
+        if (list === undefined) streams.set(stream, recorded);
+        else list.push(...recorded);
+        log.push(...recorded);
+        for (const e of recorded) ids.add(e.id);
+        return Effect.succeed({ revision: first + events.length - 1, position: log.length, at });
+      },
+    );
+
+  return {
+    limits,
+    append: (stream, events, expected) =>
+      checkAppend(stream, events, expected).pipe(
+        Effect.andThen(serialiseWithin('memory', stream, events, limits)),
+        Effect.flatMap((serialised) => write(stream, serialised.events, expected)),
       ),
 
     read: (stream, options = {}) =>

@@ -1,11 +1,24 @@
 import * as Effect from 'effect/Effect';
 import pg from 'pg';
 import type { Json } from '../blueprints/json.ts';
-import type { EventStoreShape, NewEvent, RecordedEvent } from './EventStore.ts';
-import { StoreUnavailable } from './errors.ts';
+import type { EventStoreShape, RecordedEvent, StoreLimits } from './EventStore.ts';
+import { StoreUnavailable, type RefusalReason } from './errors.ts';
 import { parsePostgresUrl } from './postgresConfig.ts';
+import { classifyPostgresError } from './postgresErrors.ts';
 import { bootstrap, migrationLock, migrations } from './postgresSchema.ts';
-import { checkAppend, checkRead, parseJson, settleAppend, type AppendOutcome } from './shared.ts';
+import {
+  causeMessage,
+  checkAppend,
+  checkRead,
+  limitsOf,
+  parseJson,
+  serialiseWithin,
+  settleAppend,
+  storeError,
+  takeBatch,
+  type AppendOutcome,
+  type SerialisedEvent,
+} from './shared.ts';
 
 /*
  * An event store in PostgreSQL. The write side is one server-side function (`append_batch`,
@@ -20,20 +33,27 @@ const CONNECT_TIMEOUT_MS = 10_000;
 /** Appends per statement at most: a burst is split so that no one transaction holds the append lock for long. */
 const MAX_BATCH = 500;
 
-const messageOf = (cause: unknown): string => {
-  if (cause instanceof AggregateError && cause.errors.length > 0)
-    return cause.errors.map(messageOf).join('; ');
-  if (cause instanceof Error) return cause.message === '' ? cause.name : cause.message;
-  return String(cause);
-};
+const messageOf = causeMessage;
 
 type Outcome = AppendOutcome;
 
 interface Request {
   readonly stream: string;
   readonly expected: number | null;
-  readonly events: readonly { readonly id: string; readonly type: string; readonly data: string }[];
+  readonly events: readonly SerialisedEvent[];
 }
+
+export interface PostgresStoreOptions {
+  /** Smaller limits than `GENEROUS_LIMITS` (shared.ts), for tests of what happens at a store's limit. */
+  readonly limits?: Partial<StoreLimits>;
+}
+
+/** A failed outcome for every append of a batch, refused when the error's class says so. */
+const failedOutcome = (error: unknown): Outcome => {
+  const refused = classifyPostgresError(error);
+  const message = messageOf(error);
+  return refused === undefined ? { _tag: 'Failed', message } : { _tag: 'Failed', message, refused };
+};
 
 const isRecord = (value: unknown): value is Record<string, unknown> =>
   typeof value === 'object' && value !== null;
@@ -142,7 +162,11 @@ const migrate = async (pool: pg.Pool, schema: string): Promise<void> => {
  * password, missing database) when it cannot. Operations after `close` fail with
  * `StoreUnavailable`; `close` waits for appends in flight and is idempotent.
  */
-export const makePostgresStore = async (url: string): Promise<EventStoreShape> => {
+export const makePostgresStore = async (
+  url: string,
+  options: PostgresStoreOptions = {},
+): Promise<EventStoreShape> => {
+  const limits = limitsOf(options.limits);
   const config = parsePostgresUrl(url);
   const { schema } = config;
   const pool = new pg.Pool({
@@ -165,23 +189,24 @@ export const makePostgresStore = async (url: string): Promise<EventStoreShape> =
   }
 
   let closed = false;
-  let queue: { readonly request: Request; readonly done: (outcome: Outcome) => void }[] = [];
+  type Waiting = {
+    readonly request: Request;
+    readonly bytes: number;
+    readonly done: (outcome: Outcome) => void;
+  };
+  let queue: Waiting[] = [];
   let inFlight: Promise<void> | undefined;
   let scheduled = false;
 
-  const unavailable = (what: string) => (cause: unknown) =>
-    new StoreUnavailable({
-      message: `postgres ${config.target} ${what}: ${messageOf(cause)}`,
-      cause,
-    });
+  /** The port's error for a failed operation: refused or unavailable as postgresErrors.ts classifies it. */
+  const failure =
+    (what: string) =>
+    (cause: unknown, refused: RefusalReason | undefined = classifyPostgresError(cause)) =>
+      storeError(`postgres ${config.target} ${what}: ${messageOf(cause)}`, cause, refused);
 
-  /** Sends everything queued as one batch; answers each append once the statement has committed. */
-  const flush = (): void => {
-    scheduled = false;
-    if (inFlight !== undefined || queue.length === 0) return;
-    const batch = queue.slice(0, MAX_BATCH);
-    queue = queue.slice(MAX_BATCH);
-    inFlight = pool
+  /** Commits `batch` as one statement and answers each append; a rejected statement fails them all. */
+  const send = (batch: readonly Waiting[]): Promise<void> =>
+    pool
       .query<{ outcomes: unknown }>(`SELECT ${schema}.append_batch($1::json) AS outcomes`, [
         JSON.stringify(batch.map((w) => w.request)),
       ])
@@ -199,19 +224,33 @@ export const makePostgresStore = async (url: string): Promise<EventStoreShape> =
             w.done(outcome);
           });
         },
-        (error: unknown) => {
-          for (const w of batch) w.done({ _tag: 'Failed', message: messageOf(error) });
+        async (error: unknown) => {
+          // A refusal of a batch may come from one append in it (a value the server will not
+          // take): each is then sent alone, in order, so only that one is refused.
+          if (batch.length > 1 && classifyPostgresError(error) !== undefined) {
+            for (const w of batch) await send([w]);
+            return;
+          }
+          const outcome = failedOutcome(error);
+          for (const w of batch) w.done(outcome);
         },
-      )
-      .finally(() => {
-        inFlight = undefined;
-        if (queue.length > 0) flush();
-      });
+      );
+
+  /** Sends the head of the queue as one batch; answers each append once the statement has committed. */
+  const flush = (): void => {
+    scheduled = false;
+    if (inFlight !== undefined || queue.length === 0) return;
+    const { batch, rest } = takeBatch(queue, MAX_BATCH);
+    queue = rest;
+    inFlight = send(batch).finally(() => {
+      inFlight = undefined;
+      if (queue.length > 0) flush();
+    });
   };
 
-  const submit = (request: Request): Promise<Outcome> =>
+  const submit = (request: Request, bytes: number): Promise<Outcome> =>
     new Promise((resolve) => {
-      queue.push({ request, done: resolve });
+      queue.push({ request, bytes, done: resolve });
       if (!scheduled && inFlight === undefined) {
         scheduled = true;
         setImmediate(flush);
@@ -223,7 +262,7 @@ export const makePostgresStore = async (url: string): Promise<EventStoreShape> =
     text: string,
     values: readonly unknown[],
     f: (rows: readonly Record<string, unknown>[]) => A,
-  ): Effect.Effect<A, StoreUnavailable> =>
+  ) =>
     Effect.suspend(() =>
       closed
         ? Effect.fail(
@@ -231,31 +270,32 @@ export const makePostgresStore = async (url: string): Promise<EventStoreShape> =
           )
         : Effect.tryPromise({
             try: async () => f((await pool.query(text, [...values])).rows),
-            catch: unavailable(what),
+            catch: failure(what),
           }),
     );
 
   const COLUMNS = 'position, stream, revision, id, type, data, at';
 
   return {
+    limits,
     append: (stream, events, expected) =>
       checkAppend(stream, events, expected).pipe(
-        Effect.andThen(
+        Effect.andThen(serialiseWithin('postgres', stream, events, limits)),
+        Effect.flatMap((serialised) =>
           Effect.promise((): Promise<Outcome> =>
             closed
               ? Promise.resolve({ _tag: 'Failed', message: 'the store is closed' })
-              : submit({
-                  stream,
-                  expected: expected === 'no_stream' ? null : expected,
-                  events: events.map((e: NewEvent) => ({
-                    id: e.id,
-                    type: e.type,
-                    data: JSON.stringify(e.data),
-                  })),
-                }),
+              : submit(
+                  {
+                    stream,
+                    expected: expected === 'no_stream' ? null : expected,
+                    events: serialised.events,
+                  },
+                  serialised.bytes,
+                ),
           ),
         ),
-        Effect.flatMap((outcome) => settleAppend(stream, expected, outcome, unavailable('append'))),
+        Effect.flatMap((outcome) => settleAppend(stream, expected, outcome, failure('append'))),
       ),
 
     read: (stream, options = {}) =>

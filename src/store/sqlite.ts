@@ -2,9 +2,26 @@ import type { DatabaseSync } from 'node:sqlite';
 import { Worker } from 'node:worker_threads';
 import * as Effect from 'effect/Effect';
 import type { Json } from '../blueprints/json.ts';
-import type { EventStoreShape, ExpectedRevision, NewEvent, RecordedEvent } from './EventStore.ts';
-import { StoreUnavailable } from './errors.ts';
-import { checkAppend, checkRead, parseJson, settleAppend } from './shared.ts';
+import type {
+  EventStoreShape,
+  ExpectedRevision,
+  RecordedEvent,
+  StoreLimits,
+} from './EventStore.ts';
+import type { RefusalReason } from './errors.ts';
+import {
+  causeMessage,
+  checkAppend,
+  checkRead,
+  limitsOf,
+  parseJson,
+  serialiseWithin,
+  settleAppend,
+  storeError,
+  takeBatch,
+  type SerialisedEvent,
+} from './shared.ts';
+import { classifySqliteError } from './sqliteErrors.ts';
 import {
   BatchWriter,
   type ConnectionSettings,
@@ -48,11 +65,11 @@ const toRecorded = (row: Row): RecordedEvent => {
   };
 };
 
-const unavailable = (what: string) => (cause: unknown) =>
-  new StoreUnavailable({
-    message: `sqlite ${what}: ${cause instanceof Error ? cause.message : String(cause)}`,
-    cause,
-  });
+/** The port's error for a failed operation: refused or unavailable as sqliteErrors.ts classifies it. */
+const failure =
+  (path: string, what: string) =>
+  (cause: unknown, refused: RefusalReason | undefined = classifySqliteError(cause)) =>
+    storeError(`sqlite ${path} ${what}: ${causeMessage(cause)}`, cause, refused);
 
 /** One committed batch, as told to `SqliteStoreOptions.onCommit`. */
 export interface SqliteCommit {
@@ -67,10 +84,13 @@ export interface SqliteCommit {
 export interface SqliteStoreOptions {
   /** Told after each batch is committed and answered (for tests and metrics); must not throw. */
   readonly onCommit?: (commit: SqliteCommit) => void;
+  /** Smaller limits than `GENEROUS_LIMITS` (shared.ts), for tests of what happens at a store's limit. */
+  readonly limits?: Partial<StoreLimits>;
 }
 
 interface Committer {
-  readonly submit: (request: AppendRequest) => Promise<AppendOutcome>;
+  /** `bytes`: the request's data size, which caps a batch (`takeBatch`). */
+  readonly submit: (request: AppendRequest, bytes: number) => Promise<AppendOutcome>;
   readonly close: () => Promise<void>;
 }
 
@@ -99,6 +119,7 @@ const committer = (
   const writer = new BatchWriter(db);
   type Waiting = {
     readonly request: AppendRequest;
+    readonly bytes: number;
     readonly done: (outcome: AppendOutcome) => void;
   };
   let queue: Waiting[] = [];
@@ -147,8 +168,10 @@ const committer = (
   };
 
   const flush = () => {
-    const batch = queue;
-    queue = [];
+    const { batch, rest } = takeBatch(queue, Infinity);
+    queue = rest;
+    // Whenever the queue holds appends a flush is due: `submit` schedules one for an empty queue.
+    if (queue.length > 0) setImmediate(flush);
     if (batch.length === 0) return;
     const now = performance.now();
     const quiet = now - lastFlush >= QUIET_MS;
@@ -171,13 +194,13 @@ const committer = (
   };
 
   return {
-    submit: (request) =>
+    submit: (request, bytes) =>
       new Promise((resolve) => {
         if (queue.length === 0) setImmediate(flush);
-        queue.push({ request, done: resolve });
+        queue.push({ request, bytes, done: resolve });
       }),
     close: async () => {
-      flush();
+      while (queue.length > 0) flush();
       if (sent.size > 0) await new Promise<void>((resolve) => (drained = resolve));
       threadBroken = true;
       await thread?.terminate();
@@ -194,6 +217,7 @@ export const makeSqliteStore = (
   path: string,
   options: SqliteStoreOptions = {},
 ): EventStoreShape => {
+  const limits = limitsOf(options.limits);
   const db = openDatabase(path);
   const commits = committer(db, path, options.onCommit);
   let closing: Promise<void> | undefined;
@@ -214,28 +238,34 @@ export const makeSqliteStore = (
   // SQLite reads LIMIT -1 as "no limit".
   const limitOf = (limit: number | undefined): number => limit ?? -1;
 
-  const enqueue = (stream: string, events: readonly NewEvent[], expected: ExpectedRevision) =>
+  const enqueue = (
+    stream: string,
+    serialised: { readonly events: readonly SerialisedEvent[]; readonly bytes: number },
+    expected: ExpectedRevision,
+  ) =>
     Effect.callback<AppendOutcome>((resume) => {
       if (!db.isOpen || closing !== undefined) {
         resume(Effect.succeed({ _tag: 'Failed', message: 'the store is closed' }));
         return;
       }
-      const request: AppendRequest = {
-        stream,
-        events: events.map((e) => ({ id: e.id, type: e.type, data: JSON.stringify(e.data) })),
-        expected,
-      };
-      void commits.submit(request).then((outcome) => resume(Effect.succeed(outcome)));
+      const request: AppendRequest = { stream, events: serialised.events, expected };
+      void commits
+        .submit(request, serialised.bytes)
+        .then((outcome) => resume(Effect.succeed(outcome)));
     });
 
-  const attempt = <A>(what: string, f: () => A): Effect.Effect<A, StoreUnavailable> =>
-    Effect.try({ try: f, catch: unavailable(what) });
+  const attempt = <A>(what: string, f: () => A) =>
+    Effect.try({ try: f, catch: failure(path, what) });
 
   return {
+    limits,
     append: (stream, events, expected) =>
       checkAppend(stream, events, expected).pipe(
-        Effect.andThen(enqueue(stream, events, expected)),
-        Effect.flatMap((outcome) => settleAppend(stream, expected, outcome, unavailable('append'))),
+        Effect.andThen(serialiseWithin('sqlite', stream, events, limits)),
+        Effect.flatMap((serialised) => enqueue(stream, serialised, expected)),
+        Effect.flatMap((outcome) =>
+          settleAppend(stream, expected, outcome, failure(path, 'append')),
+        ),
       ),
 
     read: (stream, options = {}) =>

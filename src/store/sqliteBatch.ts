@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { DatabaseSync, type SQLOutputValue } from 'node:sqlite';
 import { isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { firstRevision, isRetriedAppend } from './revisions.ts';
+import { classifySqliteError } from './sqliteErrors.ts';
 
 /*
  * The write side of the sqlite store: group commit.
@@ -97,6 +98,14 @@ export const headOf = (row: Row | undefined): number | 'no_stream' => {
 const messageOf = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
 
+/** A failed outcome, refused for good when the error's class says so (sqliteErrors.ts). */
+const failedOutcome = (error: unknown): AppendOutcome => {
+  const refused = classifySqliteError(error);
+  return refused === undefined
+    ? { _tag: 'Failed', message: messageOf(error) }
+    : { _tag: 'Failed', message: messageOf(error), refused };
+};
+
 /** Commits batches of appends, one transaction (one fsync) per batch. Synchronous. */
 export class BatchWriter {
   /** The settings of the connection this writer commits on, read once when it is made. */
@@ -146,14 +155,15 @@ export class BatchWriter {
                   _tag: 'IdTaken',
                   message: `append to ${request.stream}: an event id is already used (${messageOf(error)})`,
                 }
-              : { _tag: 'Failed', message: messageOf(error) },
+              : failedOutcome(error),
           );
         }
       }
       sql.commit.run();
     } catch (error) {
       if (this.#db.isOpen && this.#db.isTransaction) sql.rollback.run();
-      return batch.map(() => ({ _tag: 'Failed', message: messageOf(error) }));
+      const failed = failedOutcome(error);
+      return batch.map(() => failed);
     }
     return outcomes;
   }

@@ -9,7 +9,7 @@ import type {
   NewEvent,
   RecordedEvent,
 } from '../../src/store/EventStore.ts';
-import { StoreUnavailable, VersionConflict } from '../../src/store/errors.ts';
+import { StoreRefused, StoreUnavailable, VersionConflict } from '../../src/store/errors.ts';
 import { eventId } from '../../src/store/eventId.ts';
 import { parseJson } from '../../src/store/shared.ts';
 
@@ -384,6 +384,86 @@ export const eventStoreContract = (
           }),
           { numRuns: Math.max(10, Math.floor((options.propertyRuns ?? 30) / 2)) },
         );
+      });
+    });
+
+    describe('limits', () => {
+      /** Bytes the limits count for one event's data: its JSON text in UTF-8. */
+      const bytesOf = (data: Json): number => Buffer.byteLength(JSON.stringify(data), 'utf8');
+      /** A JSON string whose text is exactly `bytes` bytes (its two quotes included). */
+      const sized = (bytes: number): string => 'x'.repeat(bytes - 2);
+
+      /** Fails the test unless `effect` was refused as too large and `s` was left as it was. */
+      const refusedTooLarge = async (
+        effect: Effect.Effect<unknown, unknown>,
+        s: string,
+        before: readonly RecordedEvent[],
+      ): Promise<StoreRefused> => {
+        const error = await failure(effect);
+        expect(error).toBeInstanceOf(StoreRefused);
+        expect(error).toMatchObject({ _tag: 'StoreRefused', reason: 'too_large' });
+        expect(await run(store.read(s))).toEqual(before);
+        expect(await run(store.readAll({ streamPrefix: s }))).toEqual(before);
+        return error as StoreRefused;
+      };
+
+      it('states the largest event and append it takes, in whole bytes', () => {
+        for (const limit of [store.limits.maxEventBytes, store.limits.maxAppendBytes]) {
+          expect(Number.isSafeInteger(limit)).toBe(true);
+          expect(limit).toBeGreaterThanOrEqual(64 * 1024);
+        }
+      });
+
+      it('takes a ~2 MiB event and reads it back identical where its limits allow; refuses it whole where not', async () => {
+        const s = stream('big');
+        const data: Json = {
+          blob: 'x'.repeat(1_500_000),
+          text: 'é日🙂 "q" \\ \n'.repeat(30_000),
+          list: Array.from({ length: 2_000 }, (_, i) => ({ i, s: `item ${i}` })),
+        };
+        const size = bytesOf(data);
+        expect(size).toBeGreaterThan(2 * 1024 * 1024);
+        expect(size).toBeLessThan(2.5 * 1024 * 1024);
+        const big = event('Big', data);
+        const fits = size <= store.limits.maxEventBytes && size <= store.limits.maxAppendBytes;
+        if (fits) {
+          await run(store.append(s, [big], 'no_stream'));
+          const [read] = await run(store.read(s));
+          expect(read?.data).toEqual(data);
+          expect((await run(store.readAll({ streamPrefix: s }))).map((e) => e.id)).toEqual([
+            big.id,
+          ]);
+        } else {
+          const error = await refusedTooLarge(store.append(s, [big], 'no_stream'), s, []);
+          expect(error.message).toContain(String(size));
+        }
+      });
+
+      it('takes one event of exactly maxEventBytes, and refuses one byte more without writing', async () => {
+        const s = stream('edge');
+        const max = Math.min(store.limits.maxEventBytes, store.limits.maxAppendBytes);
+        const first = event('Edge', sized(max));
+        expect(bytesOf(first.data)).toBe(max);
+        await run(store.append(s, [first], 'no_stream'));
+        const before = await run(store.read(s));
+        expect(before.map((e) => e.id)).toEqual([first.id]);
+        const over = event('Over', sized(store.limits.maxEventBytes + 1));
+        const error = await refusedTooLarge(store.append(s, [event('Small'), over], 0), s, before);
+        expect(error.message).toContain(String(store.limits.maxEventBytes));
+      });
+
+      it('refuses an append whose events fit alone but not together, writing none of them', async () => {
+        const s = stream('sum');
+        await run(store.append(s, events(1), 'no_stream'));
+        const before = await run(store.read(s));
+        const each = Math.min(
+          store.limits.maxEventBytes,
+          Math.ceil(store.limits.maxAppendBytes / 3) + 1,
+        );
+        const n = Math.floor(store.limits.maxAppendBytes / each) + 1;
+        const batch = Array.from({ length: n }, () => event('Part', sized(each)));
+        const error = await refusedTooLarge(store.append(s, batch, 0), s, before);
+        expect(error.message).toContain(String(store.limits.maxAppendBytes));
       });
     });
 

@@ -3,7 +3,7 @@ import { Effect } from 'effect';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventStoreShape, NewEvent, RecordedEvent } from '../../src/store/EventStore.ts';
-import { VersionConflict } from '../../src/store/errors.ts';
+import { StoreRefused, VersionConflict, type StoreUnavailable } from '../../src/store/errors.ts';
 import { storeLayer } from '../../src/store/layers.ts';
 import { makePostgresStore } from '../../src/store/postgres.ts';
 import { makePostgresSummaries } from '../../src/store/postgresSummaries.ts';
@@ -131,6 +131,24 @@ describe('postgres', () => {
         const ats = outcomes.flatMap((o) => (o._tag === 'Success' ? [o.success.at] : []));
         expect(new Set(ats).size).toBe(1);
         expect((await run(store.readAll())).map((e) => e.type)).toEqual(['B0', 'A0', 'A1', 'C0']);
+      });
+    });
+
+    it('a batch the server refuses for one append in it is sent again one append at a time: only that one is refused (StoreRefused invalid), the others are committed', async () => {
+      const url = server.freshSchemaUrl();
+      await withStores([url], async ([store]) => {
+        if (store === undefined) throw new Error('no store');
+        // PostgreSQL text cannot hold U+0000: the server refuses the type with SQLSTATE 22P05.
+        const outcomes = await Promise.all([
+          run(Effect.result(store.append('run-ok-1', [event('A')], 'no_stream'))),
+          run(Effect.result(store.append('run-bad', [event('Bad\u0000Type')], 'no_stream'))),
+          run(Effect.result(store.append('run-ok-2', [event('B')], 'no_stream'))),
+        ]);
+        expect(outcomes.map((o) => o._tag)).toEqual(['Success', 'Failure', 'Success']);
+        const refused = outcomes[1]._tag === 'Failure' ? outcomes[1].failure : undefined;
+        expect(refused).toBeInstanceOf(StoreRefused);
+        expect(refused).toMatchObject({ reason: 'invalid' });
+        expect((await run(store.readAll())).map((e) => e.type)).toEqual(['A', 'B']);
       });
     });
 
@@ -287,6 +305,69 @@ describe('postgres', () => {
           fresh.username = role;
           fresh.password = 'app-pass';
           await expect(makePostgresStore(fresh.toString())).rejects.toThrow(/permission denied/);
+        } finally {
+          await client.end();
+        }
+      },
+    );
+
+    it.skipIf(process.env['WEFT_TEST_POSTGRES'] !== undefined)(
+      'refuses for good (StoreRefused access_denied, not StoreUnavailable) what a role has no privilege for, naming the operation and the server, and writes nothing',
+      async () => {
+        const url = server.freshSchemaUrl();
+        const schema = schemaOf(url);
+        await withStores([url], async ([store]) => {
+          if (store === undefined) throw new Error('no store');
+          await run(store.append('run-owned', [event('ByOwner')], 'no_stream'));
+        });
+        const reader = `reader_${schema}`;
+        const nobody = `nobody_${schema}`;
+        const client = new pg.Client({ connectionString: server.url });
+        await client.connect();
+        try {
+          await client.query(`CREATE ROLE ${reader} LOGIN PASSWORD 'reader-pass'`);
+          await client.query(`CREATE ROLE ${nobody} LOGIN PASSWORD 'nobody-pass'`);
+          for (const role of [reader, nobody])
+            await client.query(`GRANT USAGE ON SCHEMA ${schema} TO ${role}`);
+          await client.query(`GRANT SELECT ON ALL TABLES IN SCHEMA ${schema} TO ${reader}`);
+          // Enough to open the store (its schema version), not to read events.
+          await client.query(`GRANT SELECT ON ${schema}.schema_migrations TO ${nobody}`);
+          const as = (role: string, password: string): string => {
+            const u = new URL(url);
+            u.username = role;
+            u.password = password;
+            return u.toString();
+          };
+          const target = `postgres ${server.host}:${server.port}/`;
+          await withStores(
+            [as(reader, 'reader-pass'), as(nobody, 'nobody-pass')],
+            async ([readOnly, none]) => {
+              if (readOnly === undefined || none === undefined) throw new Error('no stores');
+              const refused = await run(
+                Effect.flip(readOnly.append('run-reader', [event('ByReader')], 'no_stream')),
+              );
+              expect(refused).toBeInstanceOf(StoreRefused);
+              expect(refused).toMatchObject({ reason: 'access_denied' });
+              expect(refused.message).toContain(target);
+              expect(refused.message).toMatch(/append: permission denied/);
+              expect(refused.message).not.toContain('reader-pass');
+              expect(await run(readOnly.revision('run-reader'))).toBe('no_stream');
+              expect((await run(readOnly.read('run-owned'))).map((e) => e.type)).toEqual([
+                'ByOwner',
+              ]);
+              const denials: Effect.Effect<unknown, StoreUnavailable | StoreRefused>[] = [
+                none.read('run-owned'),
+                none.revision('run-owned'),
+                none.readAll(),
+              ];
+              for (const denied of denials) {
+                const error = await run(Effect.flip(denied));
+                expect(error).toBeInstanceOf(StoreRefused);
+                expect(error).toMatchObject({ reason: 'access_denied' });
+                expect(error.message).toMatch(/(read|revision|readAll): permission denied/);
+              }
+            },
+          );
         } finally {
           await client.end();
         }

@@ -83,6 +83,22 @@ describe('sqlite store', () => {
     await run(store.close());
   });
 
+  it('cuts a burst of large appends into group commits of at most 32 MiB together, in order', async () => {
+    const path = join(tempDir(), 'events.db');
+    const commits: SqliteCommit[] = [];
+    const store = makeSqliteStore(path, { onCommit: (c) => commits.push(c) });
+    const big = 'x'.repeat(12 * 1024 * 1024);
+    const results = await Promise.all(
+      ['a', 'b', 'c', 'd'].map((s) =>
+        run(store.append(s, [{ id: `big-${s}`, type: 'T', data: big }], 'no_stream')),
+      ),
+    );
+    // 12 MiB each: two fit in one batch, a third would pass 32 MiB.
+    expect(commits.map((c) => c.appends)).toEqual([2, 2]);
+    expect(results.map((r) => r.position)).toEqual([1, 2, 3, 4]);
+    await run(store.close());
+  });
+
   it('sees appends made by another connection to the same file', async () => {
     const path = join(tempDir(), 'events.db');
     const a: EventStoreShape = makeSqliteStore(path);

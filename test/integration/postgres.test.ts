@@ -63,6 +63,23 @@ describe('weft serve on PostgreSQL', { timeout: 90_000 }, () => {
     },
   );
 
+  it('never prints a KurrentDB password either: an option the client does not know (which the client would print with the whole URL) refuses to start in one line', async () => {
+    const url = 'kurrentdb://admin:kdb-secret-42@127.0.0.1:1?tls=false&tlsVerifyCrt=false';
+    const error = await spawnWeft(
+      ['serve', '--nats', stack.nats.url, '--store', url],
+      /runtime serving/,
+    ).then(
+      () => undefined,
+      (e: unknown) => (e instanceof Error ? e.message : String(e)),
+    );
+    expect(error).toBeDefined();
+    const output = (error ?? '').split('\n').slice(1).join('\n').trim();
+    expect(output.split('\n')).toHaveLength(1);
+    expect(output).toContain('unknown option "tlsVerifyCrt"');
+    expect(output).toContain('kurrentdb://admin:***@127.0.0.1:1');
+    expect(output).not.toContain('kdb-secret-42');
+  });
+
   it('completes runs, keeps them across a runtime restart, and finishes runs that were waiting through it', async () => {
     const { client } = stack;
     await client.call('weft.blueprints.put', {
