@@ -4,6 +4,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { EventStoreShape, NewEvent } from '../../src/store/EventStore.ts';
 import { makePostgresStore } from '../../src/store/postgres.ts';
+import { bootstrap, migrations } from '../../src/store/postgresSchema.ts';
 import { makePostgresSummaries } from '../../src/store/postgresSummaries.ts';
 import type { RunSummaryStoreShape } from '../../src/store/RunSummaryStore.ts';
 import { startPostgres, type PostgresHandle } from '../support/postgres.ts';
@@ -90,6 +91,60 @@ describe('postgres run summaries', () => {
       });
     },
   );
+
+  it('a schema an older weft left at version 1, with events in it, is migrated when the store opens: the table and the change feed then work', async () => {
+    const url = server.freshSchemaUrl();
+    const schema = new URL(url).searchParams.get('schema') ?? '';
+    const admin = new pg.Client({ connectionString: server.url });
+    await admin.connect();
+    try {
+      await admin.query(bootstrap(schema));
+      await admin.query(migrations(schema)[0] ?? '');
+      await admin.query(`INSERT INTO ${schema}.schema_migrations (version) VALUES (1)`);
+      await admin.query(`SELECT ${schema}.append_batch($1::json)`, [
+        JSON.stringify([
+          {
+            stream: 'run-old',
+            expected: null,
+            events: [{ id: randomUUID(), type: 'RunStarted', data: '{}' }],
+          },
+        ]),
+      ]);
+      const backing = await freshBacking(url);
+      try {
+        const { rows } = await admin.query<{ version: number }>(
+          `SELECT version FROM ${schema}.schema_migrations ORDER BY version`,
+        );
+        expect(rows.map((r) => r.version)).toEqual([1, 2]);
+        expect((await run(backing.events.read('run-old'))).map((e) => e.type)).toEqual([
+          'RunStarted',
+        ]);
+        const table = await backing.open();
+        expect(await run(table.checkpoint())).toBeUndefined();
+        const summary = {
+          runId: 'old',
+          status: 'running' as const,
+          blueprint: { name: 'bp', version: 1 },
+          input: null,
+          startedAt: '2026-01-01T00:00:00.000Z',
+        };
+        await run(table.commit([{ summary, revision: 0 }], 1));
+        expect(await run(table.list({ limit: 5 }))).toEqual({ runs: [summary] });
+        const { seen, stop } = listener(table);
+        try {
+          await wakesReach(seen, 1, 'the wake on connect');
+          await run(backing.events.append('run-new', [event('RunStarted')], 'no_stream'));
+          await wakesReach(seen, 2, 'a wake after an append to the migrated schema');
+        } finally {
+          stop();
+        }
+      } finally {
+        await backing.dispose();
+      }
+    } finally {
+      await admin.end();
+    }
+  });
 
   describe('change feed', { timeout: 60_000 }, () => {
     /** Runs `f` with a fresh schema, a table on it and a second pool's event store writing to it. */
