@@ -234,6 +234,33 @@ describe('postgres run summaries', () => {
       });
     });
 
+    it('closing the table stops its feeds (down, no more wakes); a feed of another table on the schema still wakes', async () => {
+      await withFeed(async ({ table, url }) => {
+        const closing = makePostgresSummaries(url);
+        const gone = listener(closing);
+        const control = listener(table);
+        try {
+          await wakesReach(gone.seen, 1, 'the wake on connect of the closing table');
+          await wakesReach(control.seen, 1, 'the wake on connect of the other table');
+          await run(closing.close());
+          expect(gone.seen.feeds).toEqual([true, false]);
+          const writer = await makePostgresStore(url);
+          try {
+            await run(writer.append(`run-${randomUUID()}`, [event('RunStarted')], 'no_stream'));
+          } finally {
+            await run(writer.close());
+          }
+          await wakesReach(control.seen, 2, 'the other table woken');
+          await sleep(QUIET_MS);
+          expect(gone.seen.wakes).toBe(1);
+        } finally {
+          gone.stop();
+          control.stop();
+          await run(closing.close());
+        }
+      });
+    });
+
     it.skipIf(process.env['WEFT_TEST_POSTGRES'] !== undefined)(
       'after a server crash: logs the loss, reports the feed down, reconnects by itself, reports it up and wakes again for a new append',
       async () => {

@@ -305,6 +305,27 @@ export const summaryStoreContract = (
       }
     });
 
+    it('get answers for 1,500 ids at once (stored and missing, some twice) with exactly the stored ones', async () => {
+      const storedIds = Array.from({ length: 1_200 }, (_, i) => `run-${i}`);
+      await run(
+        table.commit(
+          storedIds.map((id, i) => stored(summaryOf(id), i)),
+          1,
+        ),
+      );
+      const asked = [
+        ...storedIds.filter((_, i) => i % 4 !== 0),
+        ...Array.from({ length: 300 }, (_, i) => `missing-${i}`),
+        ...storedIds.slice(0, 600).filter((_, i) => i % 4 !== 0),
+      ];
+      const got = await run(table.get(asked));
+      expect(got).toEqual(
+        new Map(
+          storedIds.flatMap((id, i) => (i % 4 === 0 ? [] : [[id, stored(summaryOf(id), i)]])),
+        ),
+      );
+    });
+
     it('commits several summaries of one run in one commit: the highest revision is kept', async () => {
       const v = (revision: number) =>
         stored(summaryOf('run-dup', { input: revision, status: 'completed' }), revision);
