@@ -262,6 +262,54 @@ describe('postgres run summaries', () => {
     });
 
     it.skipIf(process.env['WEFT_TEST_POSTGRES'] !== undefined)(
+      'started while the server is down: logs it, commits fail as StoreUnavailable; once the server is back the feed comes up by itself and commits succeed; one stopped while down stays stopped',
+      async () => {
+        await withFeed(async ({ table }) => {
+          await server.crash();
+          const late = listener(table);
+          const stopped = listener(table);
+          try {
+            await waitFor(() => late.seen.logs.length > 0, {
+              timeoutMs: 10_000,
+              message: 'the failed first connection logged',
+            });
+            expect(late.seen.logs[0]).toMatch(/^change feed: .*; polling until it is back$/);
+            expect(late.seen.feeds).toEqual([]);
+            stopped.stop();
+            const summary = {
+              runId: 'run-down',
+              status: 'running' as const,
+              blueprint: { name: 'bp', version: 1 },
+              input: null,
+              startedAt: '2026-01-01T00:00:00.000Z',
+            };
+            const down = await run(Effect.flip(table.commit([{ summary, revision: 0 }], 1)));
+            expect(down._tag).toBe('StoreUnavailable');
+            await server.restart();
+            await waitFor(() => late.seen.feeds.at(-1) === true && late.seen.wakes >= 1, {
+              timeoutMs: 20_000,
+              message: 'the feed up and a wake after the server came back',
+            });
+            expect(late.seen.feeds).toEqual([true]);
+            await waitFor(
+              async () =>
+                (await run(Effect.result(table.commit([{ summary, revision: 0 }], 1))))._tag ===
+                'Success',
+              { timeoutMs: 15_000, message: 'a commit after the restart' },
+            );
+            expect(await run(table.checkpoint())).toBe(1);
+            await sleep(QUIET_MS);
+            expect(stopped.seen.wakes).toBe(0);
+            expect(stopped.seen.feeds).toEqual([false]);
+          } finally {
+            late.stop();
+            stopped.stop();
+          }
+        });
+      },
+    );
+
+    it.skipIf(process.env['WEFT_TEST_POSTGRES'] !== undefined)(
       'after a server crash: logs the loss, reports the feed down, reconnects by itself, reports it up and wakes again for a new append',
       async () => {
         await withFeed(async ({ table, writer }) => {
