@@ -2,6 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { Effect } from 'effect';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { RunSummary } from '../../src/projections/runSummary.ts';
 import type { EventStoreShape, NewEvent } from '../../src/store/EventStore.ts';
 import { makePostgresStore } from '../../src/store/postgres.ts';
 import { bootstrap, migrations } from '../../src/store/postgresSchema.ts';
@@ -22,6 +23,14 @@ afterAll(async () => {
 
 const run = <A, E>(effect: Effect.Effect<A, E>): Promise<A> => Effect.runPromise(effect);
 const event = (type: string): NewEvent => ({ id: randomUUID(), type, data: {} });
+/** A running run's summary. */
+const aSummary = (runId: string): RunSummary => ({
+  runId,
+  status: 'running',
+  blueprint: { name: 'bp', version: 1 },
+  input: null,
+  startedAt: '2026-01-01T00:00:00.000Z',
+});
 /** How long a wake that is not expected is given to show up (after one that is has). */
 const QUIET_MS = 400;
 
@@ -121,13 +130,7 @@ describe('postgres run summaries', () => {
         ]);
         const table = await backing.open();
         expect(await run(table.checkpoint())).toBeUndefined();
-        const summary = {
-          runId: 'old',
-          status: 'running' as const,
-          blueprint: { name: 'bp', version: 1 },
-          input: null,
-          startedAt: '2026-01-01T00:00:00.000Z',
-        };
+        const summary = aSummary('old');
         await run(table.commit([{ summary, revision: 0 }], 1));
         expect(await run(table.list({ limit: 5 }))).toEqual({ runs: [summary] });
         const { seen, stop } = listener(table);
@@ -276,13 +279,7 @@ describe('postgres run summaries', () => {
             expect(late.seen.logs[0]).toMatch(/^change feed: .*; polling until it is back$/);
             expect(late.seen.feeds).toEqual([]);
             stopped.stop();
-            const summary = {
-              runId: 'run-down',
-              status: 'running' as const,
-              blueprint: { name: 'bp', version: 1 },
-              input: null,
-              startedAt: '2026-01-01T00:00:00.000Z',
-            };
+            const summary = aSummary('run-down');
             const down = await run(Effect.flip(table.commit([{ summary, revision: 0 }], 1)));
             expect(down._tag).toBe('StoreUnavailable');
             await server.restart();
