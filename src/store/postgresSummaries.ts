@@ -17,7 +17,8 @@ import {
  * The run-summary table in the store's PostgreSQL schema (created by migration 2, postgresSchema.ts,
  * which the event store runs when it opens: open that first). Several runtimes share it: upserts
  * only raise a run's revision and the checkpoint only rises, and a commit locks its rows in run-id
- * order, so two followers committing overlapping pages neither deadlock nor undo each other. The
+ * order, so two followers committing overlapping pages neither deadlock nor undo each other (of
+ * several summaries of one run in one commit, the highest revision is the one upserted). The
  * table is rebuilt from the events if lost, so it commits without waiting for its WAL flush
  * (`synchronous_commit = off`: a crash may lose the last commits, never reorder them).
  *
@@ -69,7 +70,8 @@ WITH input AS (
     AS x(run_id text, status text, blueprint text, started_at text, revision bigint, summary text)
 ), upserted AS (
   INSERT INTO ${table} (${SUMMARY_COLUMNS.join(', ')})
-  SELECT ${SUMMARY_COLUMNS.join(', ')} FROM input ORDER BY run_id
+  SELECT DISTINCT ON (run_id) ${SUMMARY_COLUMNS.join(', ')} FROM input
+  ORDER BY run_id, revision DESC
   ON CONFLICT (run_id) DO UPDATE SET status = excluded.status, blueprint = excluded.blueprint,
     started_at = excluded.started_at, revision = excluded.revision, summary = excluded.summary
   WHERE ${table}.revision < excluded.revision
@@ -111,7 +113,8 @@ ON CONFLICT (name) DO UPDATE
         application_name: 'weft-change-feed',
       });
       next.on('notification', (n) => {
-        if (n.channel === APPENDED_CHANNEL && n.payload === schema) wake();
+        // A notification already on its way when stopped is dropped: no wake after `stop`.
+        if (!stopped && n.channel === APPENDED_CHANNEL && n.payload === schema) wake();
       });
       next.on('error', (error) => {
         if (client === next) {
