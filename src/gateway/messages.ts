@@ -13,6 +13,14 @@ const Name = Schema.String.pipe(
 const RunId = Schema.String.pipe(
   Schema.check(Schema.isPattern(RUN_ID, { message: 'must match ^[A-Za-z0-9_-]{1,128}$' })),
 );
+/** A `runs.list` cursor as replies give it: `<start time>|<run id>`. */
+const Cursor = Schema.String.pipe(
+  Schema.check(
+    Schema.isPattern(/^[0-9TZ:.+-]{1,40}\|[A-Za-z0-9_-]{1,128}$/, {
+      message: 'must be a cursor from a previous runs.list reply',
+    }),
+  ),
+);
 const Count = Schema.Number.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(0)));
 const Positive = Schema.Number.pipe(Schema.check(Schema.isInt(), Schema.isGreaterThanOrEqualTo(1)));
 
@@ -46,7 +54,7 @@ export const ListRunsRequest = Schema.Struct({
   ),
   blueprint: Schema.optionalKey(Name),
   limit: Schema.optionalKey(Positive),
-  cursor: Schema.optionalKey(Schema.String),
+  cursor: Schema.optionalKey(Cursor),
 });
 export const HistoryRequest = Schema.Struct({
   from: Schema.optionalKey(Count),

@@ -16,9 +16,10 @@ import {
 /*
  * The run-summary table in the store's PostgreSQL schema (created by migration 2, postgresSchema.ts,
  * which the event store runs when it opens: open that first). Several runtimes share it: upserts
- * only raise a run's revision and the checkpoint only rises, and a commit locks its rows in run-id
- * order, so two followers committing overlapping pages neither deadlock nor undo each other (of
- * several summaries of one run in one commit, the highest revision is the one upserted). The
+ * only raise a run's revision and the checkpoint only rises, so two followers committing
+ * overlapping pages never undo each other (of several summaries of one run in one commit, the
+ * highest revision is the one upserted). Commits of all runtimes take turns: each updates the one
+ * checkpoint row, whose lock it holds to its end, so they cannot deadlock either. The
  * table is rebuilt from the events if lost, so it commits without waiting for its WAL flush
  * (`synchronous_commit = off`: a crash may lose the last commits, never reorder them).
  *

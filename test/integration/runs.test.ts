@@ -302,6 +302,11 @@ describe('errors come back as documented', () => {
       'invalid_request',
     );
     expect((await client.request('weft.runs.nope-nope.get')).error?.code).toBe('run_not_found');
+    // A cursor is only what a reply gave (PostgreSQL would refuse a NUL in it as a store error).
+    for (const cursor of ['2030-01-01T00:00:00.000Z|a\u0000b', 'no bar', '']) {
+      const reply = await client.request('weft.runs.list', { cursor });
+      expect(reply.error?.code, JSON.stringify(cursor)).toBe('invalid_request');
+    }
   });
 });
 
