@@ -11,6 +11,7 @@ import {
   checkAppend,
   checkRead,
   limitsOf,
+  POSTGRES_LIMITS,
   parseJson,
   serialiseWithin,
   settleAppend,
@@ -44,7 +45,7 @@ interface Request {
 }
 
 export interface PostgresStoreOptions {
-  /** Smaller limits than `GENEROUS_LIMITS` (shared.ts), for tests of what happens at a store's limit. */
+  /** Smaller limits than `POSTGRES_LIMITS` (shared.ts), for tests of what happens at a store's limit. */
   readonly limits?: Partial<StoreLimits>;
 }
 
@@ -166,7 +167,7 @@ export const makePostgresStore = async (
   url: string,
   options: PostgresStoreOptions = {},
 ): Promise<EventStoreShape> => {
-  const limits = limitsOf(options.limits);
+  const limits = limitsOf(options.limits, POSTGRES_LIMITS);
   const config = parsePostgresUrl(url);
   const { schema } = config;
   const pool = new pg.Pool({
