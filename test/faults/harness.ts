@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { expect } from 'vitest';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.ts';
+import { freshTestStore } from '../support/stores.ts';
 import { sleep, waitFor, type WaitForOptions } from '../support/wait.ts';
 import {
   spawnWeft,
@@ -17,11 +17,14 @@ import {
 
 /**
  * Shared plumbing of the fault scenarios (`test/faults/*.fault.ts`, run by `npm run test:faults`):
- * a real nats-server, a temp sqlite store, weft processes started like a user starts them, and a
- * cleanup that stops every one of them — also when the scenario failed half way.
+ * a real nats-server, a temp store (sqlite, or a schema of a PostgreSQL server), weft processes
+ * started like a user starts them, and a cleanup that stops every one of them — also when the
+ * scenario failed half way. The store is read back through its adapter (test/support/stores.ts),
+ * so a scenario's checks of what is stored hold on every store.
  */
 
 export type { HistoryEvent, Summary } from '../support/weft.ts';
+export { countStoredEvents } from '../support/stores.ts';
 
 export const FAULT_WORKER = 'test/faults/activities.ts';
 export const SUPPORT_WORKER = 'test/support/activities.ts';
@@ -138,8 +141,9 @@ const startNatsTap = async (port: number, subject: string): Promise<NatsTap> => 
 export interface Harness {
   readonly nats: NatsServerHandle;
   readonly dir: string;
-  /** `sqlite:<dir>/events.db` */
+  /** The runtime's `--store`: `sqlite:<dir>/events.db`, or the PostgreSQL schema URL given. */
   readonly store: string;
+  /** `<dir>/events.db`, the sqlite file (unused when the store is PostgreSQL). */
   readonly dbPath: string;
   /** `weft serve` on this harness's NATS (or `natsUrl`, e.g. a tap's) and store, with extra environment. */
   serve(env?: NodeJS.ProcessEnv, natsUrl?: string): Promise<WeftProcess>;
@@ -152,10 +156,18 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export const startHarness = async (name: string): Promise<Harness> => {
+/**
+ * Starts the NATS server of a scenario; its store is a sqlite file in the temp dir, or, given
+ * `postgres` (a server's URL), a fresh schema of that server, dropped by `close()`.
+ */
+export const startHarness = async (
+  name: string,
+  options: { readonly postgres?: string | undefined } = {},
+): Promise<Harness> => {
   const dir = mkdtempSync(join(tmpdir(), `weft-fault-${name}-`));
   const dbPath = join(dir, 'events.db');
-  const store = `sqlite:${dbPath}`;
+  const fresh = await freshTestStore(dir, options);
+  const store = fresh.url;
   let nats: NatsServerHandle;
   try {
     nats = await startNatsServer();
@@ -205,6 +217,7 @@ export const startHarness = async (name: string): Promise<Harness> => {
       await Promise.all(processes.map((p) => stopProcess(p).catch(() => undefined)));
       for (const t of taps) await t.close().catch(() => undefined);
       await nats.stop().catch(() => undefined);
+      await fresh.drop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -271,26 +284,6 @@ export const pool = async <T, R>(
   };
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane));
   return results;
-};
-
-/** Number of events in the sqlite store, read with a read-only connection. */
-export const countStoredEvents = (
-  dbPath: string,
-): { total: number; byStream: Map<string, number> } => {
-  const db = new DatabaseSync(dbPath, { readOnly: true });
-  try {
-    const rows = db.prepare('SELECT stream, COUNT(*) AS n FROM events GROUP BY stream').all();
-    const byStream = new Map<string, number>();
-    let total = 0;
-    for (const row of rows) {
-      const n = Number(row['n']);
-      byStream.set(String(row['stream']), n);
-      total += n;
-    }
-    return { total, byStream };
-  } finally {
-    db.close();
-  }
 };
 
 /** Resident set size of a process in KiB (from /proc), or undefined when it is gone. */

@@ -3,7 +3,6 @@ import * as Effect from 'effect/Effect';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Json } from '../../src/blueprints/json.ts';
 import { eventId } from '../../src/store/eventId.ts';
-import { makeSqliteStore } from '../../src/store/sqlite.ts';
 import {
   act,
   runEnded,
@@ -13,6 +12,7 @@ import {
   type HistoryEvent,
   type Stack,
 } from '../support/weft.ts';
+import { withStore } from '../support/stores.ts';
 
 /**
  * What a run's history holds by itself, on real NATS with `weft serve` and `weft worker`: the
@@ -139,21 +139,21 @@ describe('decision time and skips in the history', () => {
     expect(clean.status).toBe(0);
 
     // The same run, its start decided 1 ms later than recorded, as another run in the store.
-    const store = makeSqliteStore(stack.store.slice('sqlite:'.length));
     const stream = 'run-now-run-edited';
-    await Effect.runPromise(
-      store.append(
-        stream,
-        events.map((e, i) => {
-          const data = (
-            i === 0 ? { ...e.data, runId: 'now-run-edited', time: time(e) + 1 } : e.data
-          ) as Json;
-          return { id: eventId(stream, i, e.type, data), type: e.type, data };
-        }),
-        'no_stream',
+    await withStore(stack.store, (store) =>
+      Effect.runPromise(
+        store.append(
+          stream,
+          events.map((e, i) => {
+            const data = (
+              i === 0 ? { ...e.data, runId: 'now-run-edited', time: time(e) + 1 } : e.data
+            ) as Json;
+            return { id: eventId(stream, i, e.type, data), type: e.type, data };
+          }),
+          'no_stream',
+        ),
       ),
     );
-    await Effect.runPromise(store.close());
     const diverged = weft('replay', '--check', '--store', stack.store);
     expect(diverged.stdout).toMatch(/DIVERGED now-run-edited: at revision 1 /);
     expect(diverged.status).toBe(1);
