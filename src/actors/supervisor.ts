@@ -300,6 +300,8 @@ export class RunSupervisor {
   /** Keeps the read model following the store (events appended by other runtimes too). */
   follow(intervalMs: number): void {
     const tick = () => {
+      // A pass in flight when `close` ran ends here: no new timer, so the process can exit.
+      if (this.#closed) return;
       this.#poller = setTimeout(() => {
         this.catchUp().then(tick, (error: unknown) => {
           this.#log(`read model catch-up failed: ${String(error)}`);

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 import { connect, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServerHandle } from './natsServer.ts';
 import { freshTestStore } from './stores.ts';
-import { waitFor } from './wait.ts';
+import { sleep, waitFor } from './wait.ts';
 
 /** weft processes started the way a user starts them (`node bin/weft.js …`), stopped by pid. */
 
@@ -151,6 +151,9 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/** How long a graceful stop of a stack's runtime may take before it counts as hung. */
+const STOP_GRACE_MS = 15_000;
+
 export const startStack = async (
   options: {
     readonly workerModule?: string;
@@ -176,9 +179,15 @@ export const startStack = async (
     worker: await startWorker(nats.url, options.workerModule),
     client: await testClient(nats.url),
     async stopRuntime() {
-      const code = await stack.runtime.stop();
-      if (code !== 0)
-        throw new Error(`runtime exited with ${String(code)}:\n${stack.runtime.output()}`);
+      const { runtime } = stack;
+      const code = await Promise.race([runtime.stop(), sleep(STOP_GRACE_MS).then(() => 'hung')]);
+      if (code === 'hung') {
+        await runtime.kill9();
+        throw new Error(
+          `runtime did not exit within ${STOP_GRACE_MS} ms of SIGTERM (killed):\n${runtime.output()}`,
+        );
+      }
+      if (code !== 0) throw new Error(`runtime exited with ${String(code)}:\n${runtime.output()}`);
     },
     async startRuntime() {
       stack.runtime = await serve();
