@@ -234,6 +234,20 @@ export const waitForValue = async <T>(
   return value;
 };
 
+/**
+ * Counts the StepCompleted events the runtime publishes on `weft.runs.*.events` (after their
+ * append): a scenario's measure of progress, e.g. to kill a process mid-load. Returns the count so far.
+ */
+export const countStepCompleted = (client: TestClient): (() => number) => {
+  let seen = 0;
+  client.nc.subscribe('weft.runs.*.events', {
+    callback: (error, msg) => {
+      if (error === null && msg.json<{ type: string }>().type === 'StepCompleted') seen++;
+    },
+  });
+  return () => seen;
+};
+
 /** The whole history of a run (one request: a few hundred events at most here). */
 export const historyOf = async (client: TestClient, runId: string): Promise<HistoryEvent[]> =>
   (

@@ -12,6 +12,7 @@ import {
   startHarness,
   type Harness,
   waitForValue,
+  countStepCompleted,
 } from './harness.ts';
 
 /**
@@ -51,13 +52,7 @@ afterAll(async () => {
 it.skipIf(process.env['WEFT_TEST_POSTGRES'] !== undefined)(
   'loses PostgreSQL (SIGKILL) under load: the runtime stays up, answers unavailable meanwhile, and completes every run once the server is back, nothing recorded twice',
   async () => {
-    let stepCompletedSeen = 0;
-    client.nc.subscribe('weft.runs.*.events', {
-      callback: (error, msg) => {
-        if (error === null && msg.json<{ type: string }>().type === 'StepCompleted')
-          stepCompletedSeen++;
-      },
-    });
+    const stepCompletedSeen = countStepCompleted(client);
     await client.call('weft.blueprints.put', { blueprint });
     const ids = Array.from({ length: RUNS }, (_, i) => `kp-${i}`);
     const start = (runId: string, n: number) =>
@@ -70,7 +65,7 @@ it.skipIf(process.env['WEFT_TEST_POSTGRES'] !== undefined)(
     const started = await pool(ids, 50, (runId, i) => start(runId, i));
     expect(started.filter((r) => !r.ok)).toEqual([]);
 
-    await waitFor(() => stepCompletedSeen >= 150, {
+    await waitFor(() => stepCompletedSeen() >= 150, {
       timeoutMs: 60_000,
       message: 'progress before the kill',
     });
@@ -78,7 +73,7 @@ it.skipIf(process.env['WEFT_TEST_POSTGRES'] !== undefined)(
     const pid = postgres.pid;
     await postgres.kill9();
     const downAt = monotonicMs();
-    const seenAtKill = stepCompletedSeen;
+    const seenAtKill = stepCompletedSeen();
 
     // The runtime notices (a failed append or read) and says so.
     await waitFor(() => /postgres 127\.0\.0\.1:\d+\//.test(runtime.output().slice(logBefore)), {

@@ -12,6 +12,7 @@ import {
   type Harness,
   waitForValue,
   checkCompletions,
+  countStepCompleted,
 } from './harness.ts';
 
 /**
@@ -53,13 +54,7 @@ describe.each(['sqlite', 'postgres'] as const)('kill-runtime on %s', (store) => 
   });
 
   it('completes 200 five-step runs across three SIGKILLs of the runtime: each step scheduled once, completed once by its task', async () => {
-    let stepCompletedSeen = 0;
-    client.nc.subscribe('weft.runs.*.events', {
-      callback: (error, msg) => {
-        if (error === null && msg.json<{ type: string }>().type === 'StepCompleted')
-          stepCompletedSeen++;
-      },
-    });
+    const stepCompletedSeen = countStepCompleted(client);
     await client.call('weft.blueprints.put', { blueprint });
 
     const t0 = monotonicMs();
@@ -76,13 +71,13 @@ describe.each(['sqlite', 'postgres'] as const)('kill-runtime on %s', (store) => 
     const unfinishedAtKill: number[] = [];
     for (let kill = 1; kill <= KILLS; kill++) {
       // Kill once this runtime incarnation has recorded some progress (events are published after the append).
-      const threshold = stepCompletedSeen + 150;
-      await waitFor(() => stepCompletedSeen >= threshold, {
+      const threshold = stepCompletedSeen() + 150;
+      await waitFor(() => stepCompletedSeen() >= threshold, {
         timeoutMs: 60_000,
         message: `progress before kill ${kill}`,
       });
       await runtime.kill9();
-      killedAt.push(stepCompletedSeen);
+      killedAt.push(stepCompletedSeen());
       // The kill hit runs in flight: the store (read with the runtime dead) holds unfinished ones.
       const unfinished = [...(await countStoredEvents(h.store)).byStream].filter(
         ([stream, n]) => stream.startsWith('run-') && n < EVENTS_PER_RUN,
