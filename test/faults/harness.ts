@@ -324,6 +324,26 @@ export const rng = (seed: number): (() => number) => {
 
 export const seconds = (ms: number): string => (ms / 1000).toFixed(1);
 
+/** A completed run's history holds one RunStarted, one RunCompleted (its last event), revisions 0..n. */
+export const expectStartedAndCompletedOnce = (
+  events: readonly HistoryEvent[],
+  runId: string,
+): void => {
+  expect(
+    events.filter((e) => e.type === 'RunStarted'),
+    `RunStarted of ${runId}`,
+  ).toHaveLength(1);
+  expect(
+    events.filter((e) => e.type === 'RunCompleted'),
+    `RunCompleted of ${runId}`,
+  ).toHaveLength(1);
+  expect(events.at(-1)?.type, `last event of ${runId}`).toBe('RunCompleted');
+  expect(
+    events.map((e) => e.revision),
+    `revisions of ${runId}`,
+  ).toEqual(events.map((_, r) => r));
+};
+
 /**
  * Reads every run's history and checks exactly one StepCompleted per step (`steps`, sorted);
  * `more` adds a scenario's own checks. Returns the totals a scenario prints.

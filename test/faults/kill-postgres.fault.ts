@@ -13,6 +13,7 @@ import {
   type Harness,
   waitForValue,
   countStepCompleted,
+  expectStartedAndCompletedOnce,
 } from './harness.ts';
 
 /**
@@ -128,15 +129,7 @@ it.skipIf(process.env['WEFT_TEST_POSTGRES'] !== undefined)(
       all,
       STEPS,
       (events, runId) => {
-        expect(
-          events.filter((e) => e.type === 'RunStarted'),
-          runId,
-        ).toHaveLength(1);
-        expect(
-          events.filter((e) => e.type === 'RunCompleted'),
-          runId,
-        ).toHaveLength(1);
-        expect(events.map((e) => e.revision)).toEqual(events.map((_, r) => r));
+        expectStartedAndCompletedOnce(events, runId);
         const done = events
           .filter((e) => e.type === 'StepCompleted')
           .map((e) => `${String(e.data['taskId'])}/${String(e.data['attempt'])}`);

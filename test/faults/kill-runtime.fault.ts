@@ -13,6 +13,7 @@ import {
   waitForValue,
   checkCompletions,
   countStepCompleted,
+  expectStartedAndCompletedOnce,
 } from './harness.ts';
 
 /**
@@ -107,16 +108,7 @@ describe.each(['sqlite', 'postgres'] as const)('kill-runtime on %s', (store) => 
       ids,
       STEPS,
       (events, runId) => {
-        expect(
-          events.filter((e) => e.type === 'RunStarted'),
-          `RunStarted of ${runId}`,
-        ).toHaveLength(1);
-        expect(
-          events.filter((e) => e.type === 'RunCompleted'),
-          `RunCompleted of ${runId}`,
-        ).toHaveLength(1);
-        expect(events.at(-1)?.type).toBe('RunCompleted');
-        expect(events.map((e) => e.revision)).toEqual(events.map((_, r) => r));
+        expectStartedAndCompletedOnce(events, runId);
         // A restart re-dispatches an open task with its taskId and attempt; it never schedules again.
         const scheduled = events.filter((e) => e.type === 'StepScheduled');
         expect(
