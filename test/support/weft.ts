@@ -180,7 +180,12 @@ export const startStack = async (
     client: await testClient(nats.url),
     async stopRuntime() {
       const { runtime } = stack;
-      const code = await Promise.race([runtime.stop(), sleep(STOP_GRACE_MS).then(() => 'hung')]);
+      const grace = new AbortController();
+      const code = await Promise.race([
+        runtime.stop(),
+        sleep(STOP_GRACE_MS, grace.signal).then(() => 'hung'),
+      ]);
+      grace.abort();
       if (code === 'hung') {
         await runtime.kill9();
         throw new Error(
