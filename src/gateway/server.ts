@@ -7,6 +7,7 @@ import type { BlueprintRegistry } from '../actors/blueprintRegistry.ts';
 import { invalidBlueprint, type RunSupervisor } from '../actors/supervisor.ts';
 import { hasErrors } from '../blueprints/validate.ts';
 import { summaryCursor } from '../projections/runSummary.ts';
+import { StoreUnavailable } from '../store/errors.ts';
 import { weftError, WeftError, type ErrorCode } from './errors.ts';
 import {
   BlueprintRequest,
@@ -33,7 +34,8 @@ import type { Subjects } from './subjects.ts';
 /**
  * The NATS endpoints of CONTRACT §3. Every message gets exactly one reply when it has a reply
  * subject: `{ok:true,data}` or `{ok:false,error}` with the micro-service error headers. Nothing a
- * caller sends can throw out of a handler: unexpected defects become `internal` and are logged.
+ * caller sends can throw out of a handler: a store that cannot be reached is `unavailable`
+ * (retryable), unexpected defects become `internal` and are logged.
  */
 
 /** Below NATS's default max_payload (1 MiB), so an oversized request gets an answer, not a dropped connection. */
@@ -201,6 +203,11 @@ export class Gateway {
     } catch (error) {
       if (error instanceof WeftError) {
         replyError(msg, error);
+        return;
+      }
+      // A read the handler made failed on the store (down, connection lost): retryable.
+      if (error instanceof StoreUnavailable) {
+        replyError(msg, weftError('unavailable', `event store: ${error.message}`));
         return;
       }
       this.#log(

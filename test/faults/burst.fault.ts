@@ -100,8 +100,8 @@ it('takes 10,000 starts in a burst into a full gateway: refusals are fast `unava
     // Every held run has started and dispatched its gate task (RunStarted, StepScheduled), so the
     // burst meets a full gateway, not a runtime still busy starting the held runs.
     await waitFor(
-      () =>
-        [...countStoredEvents(h.dbPath).byStream].filter(
+      async () =>
+        [...(await countStoredEvents(h.store)).byStream].filter(
           ([stream, n]) => stream.startsWith('run-held-') && n >= 2,
         ).length === GATEWAY_MAX_INFLIGHT,
       { timeoutMs: 120_000, intervalMs: 500, message: 'every held run started' },

@@ -2,9 +2,9 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import { expect } from 'vitest';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.ts';
+import { freshTestStore } from '../support/stores.ts';
 import { sleep, waitFor, type WaitForOptions } from '../support/wait.ts';
 import {
   spawnWeft,
@@ -17,11 +17,14 @@ import {
 
 /**
  * Shared plumbing of the fault scenarios (`test/faults/*.fault.ts`, run by `npm run test:faults`):
- * a real nats-server, a temp sqlite store, weft processes started like a user starts them, and a
- * cleanup that stops every one of them — also when the scenario failed half way.
+ * a real nats-server, a temp store (sqlite, or a schema of a PostgreSQL server), weft processes
+ * started like a user starts them, and a cleanup that stops every one of them — also when the
+ * scenario failed half way. The store is read back through its adapter (test/support/stores.ts),
+ * so a scenario's checks of what is stored hold on every store.
  */
 
 export type { HistoryEvent, Summary } from '../support/weft.ts';
+export { countStoredEvents } from '../support/stores.ts';
 
 export const FAULT_WORKER = 'test/faults/activities.ts';
 export const SUPPORT_WORKER = 'test/support/activities.ts';
@@ -138,8 +141,9 @@ const startNatsTap = async (port: number, subject: string): Promise<NatsTap> => 
 export interface Harness {
   readonly nats: NatsServerHandle;
   readonly dir: string;
-  /** `sqlite:<dir>/events.db` */
+  /** The runtime's `--store`: `sqlite:<dir>/events.db`, or the PostgreSQL schema URL given. */
   readonly store: string;
+  /** `<dir>/events.db`, the sqlite file (unused when the store is PostgreSQL). */
   readonly dbPath: string;
   /** `weft serve` on this harness's NATS (or `natsUrl`, e.g. a tap's) and store, with extra environment. */
   serve(env?: NodeJS.ProcessEnv, natsUrl?: string): Promise<WeftProcess>;
@@ -152,10 +156,18 @@ export interface Harness {
   close(): Promise<void>;
 }
 
-export const startHarness = async (name: string): Promise<Harness> => {
+/**
+ * Starts the NATS server of a scenario; its store is a sqlite file in the temp dir, or, given
+ * `postgres` (a server's URL), a fresh schema of that server, dropped by `close()`.
+ */
+export const startHarness = async (
+  name: string,
+  options: { readonly postgres?: string | undefined } = {},
+): Promise<Harness> => {
   const dir = mkdtempSync(join(tmpdir(), `weft-fault-${name}-`));
   const dbPath = join(dir, 'events.db');
-  const store = `sqlite:${dbPath}`;
+  const fresh = await freshTestStore(dir, options);
+  const store = fresh.url;
   let nats: NatsServerHandle;
   try {
     nats = await startNatsServer();
@@ -205,6 +217,7 @@ export const startHarness = async (name: string): Promise<Harness> => {
       await Promise.all(processes.map((p) => stopProcess(p).catch(() => undefined)));
       for (const t of taps) await t.close().catch(() => undefined);
       await nats.stop().catch(() => undefined);
+      await fresh.drop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
@@ -219,6 +232,20 @@ export const waitForValue = async <T>(
   if (value === undefined || value === null)
     throw new Error(`waitForValue: ${options.message ?? 'condition'} gave no value`);
   return value;
+};
+
+/**
+ * Counts the StepCompleted events the runtime publishes on `weft.runs.*.events` (after their
+ * append): a scenario's measure of progress, e.g. to kill a process mid-load. Returns the count so far.
+ */
+export const countStepCompleted = (client: TestClient): (() => number) => {
+  let seen = 0;
+  client.nc.subscribe('weft.runs.*.events', {
+    callback: (error, msg) => {
+      if (error === null && msg.json<{ type: string }>().type === 'StepCompleted') seen++;
+    },
+  });
+  return () => seen;
 };
 
 /** The whole history of a run (one request: a few hundred events at most here). */
@@ -273,26 +300,6 @@ export const pool = async <T, R>(
   return results;
 };
 
-/** Number of events in the sqlite store, read with a read-only connection. */
-export const countStoredEvents = (
-  dbPath: string,
-): { total: number; byStream: Map<string, number> } => {
-  const db = new DatabaseSync(dbPath, { readOnly: true });
-  try {
-    const rows = db.prepare('SELECT stream, COUNT(*) AS n FROM events GROUP BY stream').all();
-    const byStream = new Map<string, number>();
-    let total = 0;
-    for (const row of rows) {
-      const n = Number(row['n']);
-      byStream.set(String(row['stream']), n);
-      total += n;
-    }
-    return { total, byStream };
-  } finally {
-    db.close();
-  }
-};
-
 /** Resident set size of a process in KiB (from /proc), or undefined when it is gone. */
 export const rssKiB = (pid: number): number | undefined => {
   try {
@@ -316,6 +323,26 @@ export const rng = (seed: number): (() => number) => {
 };
 
 export const seconds = (ms: number): string => (ms / 1000).toFixed(1);
+
+/** A completed run's history holds one RunStarted, one RunCompleted (its last event), revisions 0..n. */
+export const expectStartedAndCompletedOnce = (
+  events: readonly HistoryEvent[],
+  runId: string,
+): void => {
+  expect(
+    events.filter((e) => e.type === 'RunStarted'),
+    `RunStarted of ${runId}`,
+  ).toHaveLength(1);
+  expect(
+    events.filter((e) => e.type === 'RunCompleted'),
+    `RunCompleted of ${runId}`,
+  ).toHaveLength(1);
+  expect(events.at(-1)?.type, `last event of ${runId}`).toBe('RunCompleted');
+  expect(
+    events.map((e) => e.revision),
+    `revisions of ${runId}`,
+  ).toEqual(events.map((_, r) => r));
+};
 
 /**
  * Reads every run's history and checks exactly one StepCompleted per step (`steps`, sorted);

@@ -13,6 +13,7 @@ import {
   type Harness,
   waitForValue,
   checkCompletions,
+  countStepCompleted,
 } from './harness.ts';
 
 /**
@@ -112,13 +113,7 @@ afterAll(async () => {
 });
 
 it('re-dispatches every task lost with a wiped JetStream and completes every run', async () => {
-  let stepCompletedSeen = 0;
-  client.nc.subscribe('weft.runs.*.events', {
-    callback: (error, msg) => {
-      if (error === null && msg.json<{ type: string }>().type === 'StepCompleted')
-        stepCompletedSeen++;
-    },
-  });
+  const stepCompletedSeen = countStepCompleted(client);
   await client.call('weft.blueprints.put', { blueprint });
 
   const t0 = monotonicMs();
@@ -132,11 +127,11 @@ it('re-dispatches every task lost with a wiped JetStream and completes every run
     }),
   );
 
-  await waitFor(() => stepCompletedSeen >= 20, {
+  await waitFor(() => stepCompletedSeen() >= 20, {
     timeoutMs: 60_000,
     message: 'progress before the kill',
   });
-  const seenAtKill = stepCompletedSeen;
+  const seenAtKill = stepCompletedSeen();
   h.nats.kill9();
   const down = monotonicMs();
   // The outage: nothing reaches the runtime, so the store holds still and is read as it is at the wipe.

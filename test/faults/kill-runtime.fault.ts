@@ -1,4 +1,5 @@
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startPostgres, type PostgresHandle } from '../support/postgres.ts';
 import { monotonicMs, waitFor } from '../support/wait.ts';
 import type { TestClient, WeftProcess } from '../support/weft.ts';
 import {
@@ -11,14 +12,17 @@ import {
   type Harness,
   waitForValue,
   checkCompletions,
+  countStepCompleted,
+  expectStartedAndCompletedOnce,
 } from './harness.ts';
 
 /**
  * 200 runs of a 5-step blueprint in flight; the runtime is killed with SIGKILL three times (each
- * time once the restarted runtime has made progress) and restarted on the same sqlite store. Every
- * run must complete with the right output, and every history must hold exactly one StepScheduled
- * per step, with attempt 1 (recovery re-dispatches the open task, it does not schedule it again),
- * and one StepCompleted per step with that step's taskId and attempt.
+ * time once the restarted runtime has made progress) and restarted on the same store. Every run
+ * must complete with the right output, and every history must hold exactly one StepScheduled per
+ * step, with attempt 1 (recovery re-dispatches the open task, it does not schedule it again), and
+ * one StepCompleted per step with that step's taskId and attempt. Once on sqlite, once on a private
+ * PostgreSQL (or `WEFT_TEST_POSTGRES`).
  */
 
 const RUNS = 200;
@@ -31,110 +35,104 @@ const blueprint = {
   steps: STEPS.map((id) => ({ id, type: 'activity', activity: 'work' })),
 };
 
-let h: Harness;
-let runtime: WeftProcess;
-let client: TestClient;
+describe.each(['sqlite', 'postgres'] as const)('kill-runtime on %s', (store) => {
+  let postgres: PostgresHandle | undefined;
+  let h: Harness;
+  let runtime: WeftProcess;
+  let client: TestClient;
 
-beforeAll(async () => {
-  h = await startHarness('kill-runtime');
-  runtime = await h.serve();
-  await h.worker(FAULT_WORKER, 64);
-  client = await h.client();
-});
-
-afterAll(async () => {
-  await h.close();
-});
-
-it('completes 200 five-step runs across three SIGKILLs of the runtime: each step scheduled once, completed once by its task', async () => {
-  let stepCompletedSeen = 0;
-  client.nc.subscribe('weft.runs.*.events', {
-    callback: (error, msg) => {
-      if (error === null && msg.json<{ type: string }>().type === 'StepCompleted')
-        stepCompletedSeen++;
-    },
-  });
-  await client.call('weft.blueprints.put', { blueprint });
-
-  const t0 = monotonicMs();
-  const ids = Array.from({ length: RUNS }, (_, i) => `kr-${i}`);
-  await pool(ids, 50, (runId, i) =>
-    client.call('weft.runs.start', { blueprint: 'five_steps', runId, input: { n: i, trail: [] } }),
-  );
-
-  const killedAt: number[] = [];
-  const unfinishedAtKill: number[] = [];
-  for (let kill = 1; kill <= KILLS; kill++) {
-    // Kill once this runtime incarnation has recorded some progress (events are published after the append).
-    const threshold = stepCompletedSeen + 150;
-    await waitFor(() => stepCompletedSeen >= threshold, {
-      timeoutMs: 60_000,
-      message: `progress before kill ${kill}`,
-    });
-    await runtime.kill9();
-    killedAt.push(stepCompletedSeen);
-    // The kill hit runs in flight: the store (read with the runtime dead) holds unfinished ones.
-    const unfinished = [...countStoredEvents(h.dbPath).byStream].filter(
-      ([stream, n]) => stream.startsWith('run-') && n < EVENTS_PER_RUN,
-    );
-    unfinishedAtKill.push(unfinished.length);
-    expect(unfinished.length, `runs unfinished at kill ${kill}`).toBeGreaterThan(0);
+  beforeAll(async () => {
+    if (store === 'postgres') postgres = await startPostgres();
+    h = await startHarness(`kill-runtime-${store}`, { postgres: postgres?.url });
     runtime = await h.serve();
-  }
+    await h.worker(FAULT_WORKER, 64);
+    client = await h.client();
+  });
 
-  const completed = await waitForValue(
-    async () => {
-      const runs = await listAll(client, { blueprint: 'five_steps', status: 'completed' });
-      return runs.length === RUNS ? runs : undefined;
-    },
-    { timeoutMs: 120_000, intervalMs: 500, message: `all ${RUNS} runs completed` },
-  );
-  const elapsed = monotonicMs() - t0;
+  afterAll(async () => {
+    await h.close();
+    await postgres?.stop();
+  });
 
-  for (const run of completed) {
-    const n = Number(run.runId.slice(3));
-    expect(run.output, run.runId).toEqual({ n, trail: STEPS });
-  }
-  expect(new Set(completed.map((r) => r.runId))).toEqual(new Set(ids));
+  it('completes 200 five-step runs across three SIGKILLs of the runtime: each step scheduled once, completed once by its task', async () => {
+    const stepCompletedSeen = countStepCompleted(client);
+    await client.call('weft.blueprints.put', { blueprint });
 
-  const { stepCompleted, duplicates } = await checkCompletions(
-    client,
-    ids,
-    STEPS,
-    (events, runId) => {
-      expect(
-        events.filter((e) => e.type === 'RunStarted'),
-        `RunStarted of ${runId}`,
-      ).toHaveLength(1);
-      expect(
-        events.filter((e) => e.type === 'RunCompleted'),
-        `RunCompleted of ${runId}`,
-      ).toHaveLength(1);
-      expect(events.at(-1)?.type).toBe('RunCompleted');
-      expect(events.map((e) => e.revision)).toEqual(events.map((_, r) => r));
-      // A restart re-dispatches an open task with its taskId and attempt; it never schedules again.
-      const scheduled = events.filter((e) => e.type === 'StepScheduled');
-      expect(
-        scheduled.map((e) => [e.data['stepId'], e.data['attempt']]),
-        `StepScheduled of ${runId}`,
-      ).toEqual(STEPS.map((step) => [step, 1]));
-      for (const done of events.filter((e) => e.type === 'StepCompleted')) {
-        const step = scheduled.find((e) => e.data['stepId'] === done.data['stepId']);
-        expect(
-          [done.data['taskId'], done.data['attempt']],
-          `StepCompleted of ${String(done.data['stepId'])} in ${runId}`,
-        ).toEqual([step?.data['taskId'], step?.data['attempt']]);
-      }
-      expect(new Set(scheduled.map((e) => e.data['taskId'])).size, `taskIds of ${runId}`).toBe(
-        STEPS.length,
+    const t0 = monotonicMs();
+    const ids = Array.from({ length: RUNS }, (_, i) => `kr-${i}`);
+    await pool(ids, 50, (runId, i) =>
+      client.call('weft.runs.start', {
+        blueprint: 'five_steps',
+        runId,
+        input: { n: i, trail: [] },
+      }),
+    );
+
+    const killedAt: number[] = [];
+    const unfinishedAtKill: number[] = [];
+    for (let kill = 1; kill <= KILLS; kill++) {
+      // Kill once this runtime incarnation has recorded some progress (events are published after the append).
+      const threshold = stepCompletedSeen() + 150;
+      await waitFor(() => stepCompletedSeen() >= threshold, {
+        timeoutMs: 60_000,
+        message: `progress before kill ${kill}`,
+      });
+      await runtime.kill9();
+      killedAt.push(stepCompletedSeen());
+      // The kill hit runs in flight: the store (read with the runtime dead) holds unfinished ones.
+      const unfinished = [...(await countStoredEvents(h.store)).byStream].filter(
+        ([stream, n]) => stream.startsWith('run-') && n < EVENTS_PER_RUN,
       );
-    },
-  );
+      unfinishedAtKill.push(unfinished.length);
+      expect(unfinished.length, `runs unfinished at kill ${kill}`).toBeGreaterThan(0);
+      runtime = await h.serve();
+    }
 
-  console.log(
-    `[fault] kill-runtime: ${RUNS} runs complete in ${seconds(elapsed)} s across ${KILLS} SIGKILLs ` +
-      `(at ${killedAt.join('/')} StepCompleted seen, ${unfinishedAtKill.join('/')} runs unfinished), ${stepCompleted} StepCompleted, ${duplicates} duplicates`,
-  );
-  expect(stepCompleted).toBe(RUNS * STEPS.length);
-  expect(duplicates).toBe(0);
-}, 240_000);
+    const completed = await waitForValue(
+      async () => {
+        const runs = await listAll(client, { blueprint: 'five_steps', status: 'completed' });
+        return runs.length === RUNS ? runs : undefined;
+      },
+      { timeoutMs: 120_000, intervalMs: 500, message: `all ${RUNS} runs completed` },
+    );
+    const elapsed = monotonicMs() - t0;
+
+    for (const run of completed) {
+      const n = Number(run.runId.slice(3));
+      expect(run.output, run.runId).toEqual({ n, trail: STEPS });
+    }
+    expect(new Set(completed.map((r) => r.runId))).toEqual(new Set(ids));
+
+    const { stepCompleted, duplicates } = await checkCompletions(
+      client,
+      ids,
+      STEPS,
+      (events, runId) => {
+        expectStartedAndCompletedOnce(events, runId);
+        // A restart re-dispatches an open task with its taskId and attempt; it never schedules again.
+        const scheduled = events.filter((e) => e.type === 'StepScheduled');
+        expect(
+          scheduled.map((e) => [e.data['stepId'], e.data['attempt']]),
+          `StepScheduled of ${runId}`,
+        ).toEqual(STEPS.map((step) => [step, 1]));
+        for (const done of events.filter((e) => e.type === 'StepCompleted')) {
+          const step = scheduled.find((e) => e.data['stepId'] === done.data['stepId']);
+          expect(
+            [done.data['taskId'], done.data['attempt']],
+            `StepCompleted of ${String(done.data['stepId'])} in ${runId}`,
+          ).toEqual([step?.data['taskId'], step?.data['attempt']]);
+        }
+        expect(new Set(scheduled.map((e) => e.data['taskId'])).size, `taskIds of ${runId}`).toBe(
+          STEPS.length,
+        );
+      },
+    );
+
+    console.log(
+      `[fault] kill-runtime (${store}): ${RUNS} runs complete in ${seconds(elapsed)} s across ${KILLS} SIGKILLs ` +
+        `(at ${killedAt.join('/')} StepCompleted seen, ${unfinishedAtKill.join('/')} runs unfinished), ${stepCompleted} StepCompleted, ${duplicates} duplicates`,
+    );
+    expect(stepCompleted).toBe(RUNS * STEPS.length);
+    expect(duplicates).toBe(0);
+  }, 240_000);
+});

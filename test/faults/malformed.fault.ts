@@ -448,7 +448,7 @@ interface Tally {
 
 describe('malformed messages', () => {
   it('answers 10,000 malformed messages over every gateway subject with errors, stays up, appends nothing', async () => {
-    const before = countStoredEvents(h.dbPath);
+    const before = await countStoredEvents(h.store);
     const gen = generator(20_261_122);
     const messages = Array.from({ length: MESSAGES }, () => gen.next());
     const tally: Tally = {
@@ -540,7 +540,7 @@ describe('malformed messages', () => {
     // The plain publishes were handled before the store is read: a last request goes through the same queue.
     await client.call('weft.runs.list', {});
     await stopProcess(runtime);
-    const after = countStoredEvents(h.dbPath);
+    const after = await countStoredEvents(h.store);
 
     const codes = [...tally.byCode.entries()]
       .sort((a, b) => b[1] - a[1])

@@ -59,7 +59,7 @@ it('fires each of 2,000 timers once and never early across a SIGKILL and a grace
   // The scenario is about time: restart at fixed points while timers of 1–30 s are pending.
   await sleep(Math.max(0, 7_000 - (monotonicMs() - t0)));
   await runtime.kill9();
-  const atKill = countStoredEvents(h.dbPath).byStream;
+  const atKill = (await countStoredEvents(h.store)).byStream;
   runtime = await h.serve();
   const firstRestart = monotonicMs() - t0;
   await sleep(Math.max(0, 17_000 - (monotonicMs() - t0)));
@@ -70,7 +70,7 @@ it('fires each of 2,000 timers once and never early across a SIGKILL and a grace
     signal: null,
     forced: false,
   });
-  const atTerm = countStoredEvents(h.dbPath).byStream;
+  const atTerm = (await countStoredEvents(h.store)).byStream;
   runtime = await h.serve();
   const secondRestart = monotonicMs() - t0;
 
@@ -82,7 +82,7 @@ it('fires each of 2,000 timers once and never early across a SIGKILL and a grace
   const elapsed = monotonicMs() - t0;
   // Both restarts happened while timers were pending: runs whose stream (read with the runtime
   // down) was shorter than it is now that every run has completed.
-  const atEnd = countStoredEvents(h.dbPath).byStream;
+  const atEnd = (await countStoredEvents(h.store)).byStream;
   const unfinished = (at: Map<string, number>) =>
     ids.filter((runId) => (at.get(`run-${runId}`) ?? 0) < (atEnd.get(`run-${runId}`) ?? 0)).length;
   const pending = [unfinished(atKill), unfinished(atTerm)];

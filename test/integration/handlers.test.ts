@@ -3,7 +3,6 @@ import { readFileSync } from 'node:fs';
 import * as Effect from 'effect/Effect';
 import type { Json } from '../../src/blueprints/json.ts';
 import { eventId } from '../../src/store/eventId.ts';
-import { makeSqliteStore } from '../../src/store/sqlite.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { waitFor } from '../support/wait.ts';
 import {
@@ -14,6 +13,7 @@ import {
   type Summary,
   weftNode,
 } from '../support/weft.ts';
+import { withStore } from '../support/stores.ts';
 
 /**
  * Temporal's fourth seed on real NATS: signal and query handlers from configuration, plugins,
@@ -236,20 +236,20 @@ describe('replay from the command line', () => {
     ) as {
       events: { type: string; data: Json }[];
     };
-    const store = makeSqliteStore(stack.store.slice('sqlite:'.length));
     const stream = 'run-edited-run';
-    await Effect.runPromise(
-      store.append(
-        stream,
-        edited.events.map((e, i) => ({
-          id: eventId(stream, i, e.type, e.data),
-          type: e.type,
-          data: e.data,
-        })),
-        'no_stream',
+    await withStore(stack.store, (store) =>
+      Effect.runPromise(
+        store.append(
+          stream,
+          edited.events.map((e, i) => ({
+            id: eventId(stream, i, e.type, e.data),
+            type: e.type,
+            data: e.data,
+          })),
+          'no_stream',
+        ),
       ),
     );
-    await Effect.runPromise(store.close());
     const diverged = weft('replay', '--check', '--store', stack.store);
     expect(diverged.status).toBe(1);
     expect(diverged.stdout).toMatch(/DIVERGED edited-run: at revision 3/);

@@ -159,4 +159,42 @@ describe('weft serve on PostgreSQL', { timeout: 90_000 }, () => {
       await client2.end();
     }
   });
+
+  // Last: it kills the server. The fault scenario kill-postgres does this under load.
+  it.skipIf(process.env['WEFT_TEST_POSTGRES'] !== undefined)(
+    'answers unavailable, naming the server, while PostgreSQL is killed, and serves again once it is back, the runtime up throughout',
+    async () => {
+      const { client } = stack;
+      await client.call('weft.blueprints.put', {
+        blueprint: { name: 'pg_outage', steps: [act('a', 'echo')] },
+      });
+      await server.kill9();
+      const refused = [
+        await client.request('weft.runs.start', { blueprint: 'pg_outage', runId: 'pg-outage' }),
+        await client.request('weft.runs.pg-done-0.history', {}),
+      ];
+      for (const reply of refused) {
+        expect(reply.error?.code, JSON.stringify(reply)).toBe('unavailable');
+        expect(reply.error?.message).toMatch(/^event store: postgres 127\.0\.0\.1:\d+\/weft_test /);
+      }
+      expect(stack.runtime.output()).not.toContain('internal error');
+
+      await server.restart();
+      // Retried, as `unavailable` asks, until the runtime's pool has reconnected.
+      const done = await waitFor(
+        async () => {
+          const reply = await client.request<Summary>(
+            'weft.runs.execute',
+            { blueprint: 'pg_outage', runId: 'pg-outage', input: 'back', timeoutMs: 10_000 },
+            15_000,
+          );
+          return reply.ok ? reply.data : undefined;
+        },
+        { timeoutMs: 30_000, intervalMs: 250, message: 'a run executed after the restart' },
+      );
+      expect(done).toMatchObject({ status: 'completed', output: { step: 'a', got: 'back' } });
+      expect((await history('pg-done-0')).at(-1)?.type).toBe('RunCompleted');
+      expect(stack.runtime.child.exitCode).toBeNull();
+    },
+  );
 });

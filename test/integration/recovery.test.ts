@@ -1,5 +1,3 @@
-import { join } from 'node:path';
-import { DatabaseSync } from 'node:sqlite';
 import * as Effect from 'effect/Effect';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { Json } from '../../src/blueprints/json.ts';
@@ -9,9 +7,8 @@ import { extensionsOf, handlersOf, type Handlers } from '../../src/machines/hand
 import { compiledFor } from '../../src/machines/replay.ts';
 import { react, replay, statusOf } from '../../src/machines/run.ts';
 import { eventId } from '../../src/store/eventId.ts';
-import { makeSqliteStore } from '../../src/store/sqlite.ts';
 import { runStream } from '../../src/store/streams.ts';
-import { storedTypes } from '../support/storedEvents.ts';
+import { deleteStream, storedTypes, testStoreKind, withStore } from '../support/stores.ts';
 import { waitFor } from '../support/wait.ts';
 import { runEnded, startStack, type HistoryEvent, type Stack } from '../support/weft.ts';
 
@@ -25,8 +22,6 @@ import { runEnded, startStack, type HistoryEvent, type Stack } from '../support/
  */
 
 let stack: Stack;
-
-const dbPath = () => join(stack.dir, 'events.db');
 
 beforeAll(async () => {
   stack = await startStack();
@@ -77,15 +72,14 @@ const startFamily = async (parent: string) => {
 
 /**
  * Records `fact` in a run's stream as the runtime does (read, replay, react, append expecting the
- * revision read, deterministic event ids) through the sqlite EventStore adapter, and nothing else:
+ * revision read, deterministic event ids) through the store's adapter, and nothing else:
  * what a runtime that crashed right after this append would have left. Returns the events appended.
  */
 const appendAsRuntime = async (
   runId: string,
   makeFact: (handlers: Handlers) => RunEvent,
-): Promise<RunEvent[]> => {
-  const store = makeSqliteStore(dbPath());
-  try {
+): Promise<RunEvent[]> =>
+  withStore(stack.store, async (store) => {
     const stream = runStream(runId);
     const recorded = await Effect.runPromise(store.read(stream));
     const { compiled, name, version } = compiledFor(recorded);
@@ -113,24 +107,14 @@ const appendAsRuntime = async (
     });
     await Effect.runPromise(store.append(stream, newEvents, first - 1));
     return [...reaction.events];
-  } finally {
-    await Effect.runPromise(store.close());
-  }
-};
+  });
 
 const waitForEnd = (runId: string) => runEnded(stack.client, runId);
 
-/** Removes a run's stream from the sqlite file (the runtime is down), as a lost first append would. */
-const deleteStream = (runId: string) => {
-  const db = new DatabaseSync(dbPath());
-  try {
-    db.prepare('DELETE FROM events WHERE stream = ?').run(runStream(runId));
-  } finally {
-    db.close();
-  }
-};
+/** The event types stored in a run's stream, read with the runtime down. */
+const stored = (runId: string) => storedTypes(stack.store, runId);
 
-describe('child runs are reconciled when the runtime starts', () => {
+describe(`child runs are reconciled when the runtime starts (${testStoreKind()})`, () => {
   it('delivers a child that completed while no runtime was up to its parent, which completes with its output', async () => {
     const { runId, childRunId } = await startFamily(await putFamily('rc_done'));
     await stack.stopRuntime();
@@ -146,7 +130,7 @@ describe('child runs are reconciled when the runtime starts', () => {
       type: 'RunCompleted',
       output: { approvedBy: 'offline' },
     });
-    expect(storedTypes(dbPath(), runId), 'the parent never heard of it').toEqual([
+    expect(await stored(runId), 'the parent never heard of it').toEqual([
       'RunStarted',
       'StepEntered',
       'ChildRequested',
@@ -176,7 +160,7 @@ describe('child runs are reconciled when the runtime starts', () => {
       reason: 'cancelled offline',
     }));
     expect(appended.map((e) => e.type)).toEqual(['RunCancelled']);
-    expect(storedTypes(dbPath(), runId)).toEqual(['RunStarted', 'StepEntered', 'ChildRequested']);
+    expect(await stored(runId)).toEqual(['RunStarted', 'StepEntered', 'ChildRequested']);
 
     await stack.startRuntime();
     const summary = await waitForEnd(runId);
@@ -196,9 +180,9 @@ describe('child runs are reconciled when the runtime starts', () => {
 
     // The parent's ChildRequested and the child's RunStarted are two appends, the child's second:
     // a crash between them leaves the parent's stream as it is and no child stream.
-    deleteStream(childRunId);
-    expect(storedTypes(dbPath(), childRunId)).toEqual([]);
-    expect(storedTypes(dbPath(), runId)).toEqual(['RunStarted', 'StepEntered', 'ChildRequested']);
+    await deleteStream(stack.store, childRunId);
+    expect(await stored(childRunId)).toEqual([]);
+    expect(await stored(runId)).toEqual(['RunStarted', 'StepEntered', 'ChildRequested']);
 
     await stack.startRuntime();
     const started = await waitFor(async () => (await history(childRunId).catch(() => []))[0], {
@@ -254,9 +238,9 @@ describe('child runs are reconciled when the runtime starts', () => {
     });
     await stack.stopRuntime();
 
-    deleteStream(childRunId);
-    expect(storedTypes(dbPath(), childRunId)).toEqual([]);
-    expect(storedTypes(dbPath(), runId).at(-1)).toBe('ChildRequested');
+    await deleteStream(stack.store, childRunId);
+    expect(await stored(childRunId)).toEqual([]);
+    expect((await stored(runId)).at(-1)).toBe('ChildRequested');
 
     await stack.startRuntime();
     const started = await waitFor(async () => (await history(childRunId).catch(() => []))[0], {

@@ -4,7 +4,7 @@ import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { Subjects } from '../../src/gateway/subjects.ts';
 import { executionsOf, openGate } from '../support/recoveryActivities.ts';
-import { storedTypes } from '../support/storedEvents.ts';
+import { storedTypes } from '../support/stores.ts';
 import { waitFor } from '../support/wait.ts';
 import { act, runEnded, startStack, type HistoryEvent, type Stack } from '../support/weft.ts';
 
@@ -98,7 +98,7 @@ describe('a task is acknowledged only after its result is recorded or stored', (
       },
       { message: 'the task acknowledged (and so removed from the work queue)' },
     );
-    expect(storedTypes(dbPath(), runId), 'nothing recorded yet').toEqual([
+    expect(await storedTypes(stack.store, runId), 'nothing recorded yet').toEqual([
       'RunStarted',
       'StepScheduled',
     ]);
@@ -139,7 +139,7 @@ describe('a task is acknowledged only after its result is recorded or stored', (
     expect(held.num_ack_pending, 'the task is still unacknowledged').toBe(1);
     expect(held.num_redelivered).toBeGreaterThan(0);
     expect((await jsm.streams.info(subjects.tasksStream)).state.messages).toBe(1);
-    expect(storedTypes(dbPath(), runId), 'nothing recorded').toEqual([
+    expect(await storedTypes(stack.store, runId), 'nothing recorded').toEqual([
       'RunStarted',
       'StepScheduled',
     ]);
@@ -183,7 +183,7 @@ describe('a task is acknowledged only after its result is recorded or stored', (
         { timeoutMs: 30_000, message: 'the stored result delivered to the runtime again' },
       );
       expect((await jsm.streams.info(subjects.resultsStream)).state.messages).toBe(1);
-      expect(storedTypes(dbPath(), runId), 'nothing recorded').toEqual([
+      expect(await storedTypes(stack.store, runId), 'nothing recorded').toEqual([
         'RunStarted',
         'StepScheduled',
       ]);

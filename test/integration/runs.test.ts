@@ -1,4 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testStoreKind } from '../support/stores.ts';
 import { waitFor } from '../support/wait.ts';
 import {
   startStack,
@@ -13,7 +14,8 @@ import {
 
 /**
  * The first durable run end to end: a real nats-server on a random loopback port, the runtime and
- * a worker as separate `weft` processes, the sqlite store on disk.
+ * a worker as separate `weft` processes, the store on disk (sqlite, or PostgreSQL in the
+ * integration-postgres project).
  */
 
 let stack: Stack;
@@ -31,7 +33,7 @@ beforeAll(async () => {
 
 afterAll(() => stack.stop());
 
-describe('runs on real NATS and sqlite', () => {
+describe(`runs on real NATS and ${testStoreKind()}`, () => {
   it('runs a 3-step pipeline to the right output', async () => {
     const blueprint = {
       name: 'pipeline3',
@@ -391,7 +393,7 @@ describe('durability', () => {
     });
   });
 
-  it('keeps a completed run after the runtime restarts on the same sqlite file', async () => {
+  it('keeps a completed run after the runtime restarts on the same store', async () => {
     const result = await execute({
       blueprint: { name: 'durable', steps: [act('a', 'echo')] },
       input: 'kept',

@@ -31,6 +31,11 @@ export interface PostgresHandle {
    * checkpoint, so the next start replays the WAL, as after a crash). Follow with `restart`.
    */
   crash(): Promise<void>;
+  /**
+   * Private server only: SIGKILL of the postmaster, as the OOM killer or `kill -9` does; its
+   * backends notice and exit on their own. Follow with `restart`, which waits until they have.
+   */
+  kill9(): Promise<void>;
   /** Private server only: starts it again on the same port and data directory (stopping it first if it runs). */
   restart(): Promise<void>;
   /** Stops the private server by pid (SIGINT, SIGKILL after a deadline), removes its dir, drops the schemas made by `freshSchemaUrl` on an existing one. Idempotent. */
@@ -250,9 +255,25 @@ export async function startPostgres(): Promise<PostgresHandle> {
     password,
     freshSchemaUrl: () => `${url}?schema=t_${randomUUID().replaceAll('-', '').slice(0, 16)}`,
     crash: () => halt('SIGQUIT'),
+    kill9: async () => {
+      server.kill('SIGKILL');
+      await exited(server, KILL_GRACE_MS);
+    },
     restart: async () => {
       if (server.exitCode === null && server.signalCode === null) await halt('SIGINT');
-      server = await launch(port);
+      // After a SIGKILL the old backends may still hold the shared memory for a moment: the new
+      // postmaster refuses to start then, so it is tried again until they are gone.
+      const deadline = monotonicMs() + READY_TIMEOUT_MS;
+      for (;;) {
+        try {
+          server = await launch(port);
+          return;
+        } catch (error) {
+          const busy = /shared memory block is still in use|lock file .* already exists/i;
+          if (!busy.test(log) || monotonicMs() > deadline) throw error;
+          await sleep(200);
+        }
+      }
     },
     stop: () => {
       stopping ??= (async () => {
@@ -276,6 +297,8 @@ function onExisting(url: string): PostgresHandle {
     password: decodeURIComponent(parsed.password),
     crash: () =>
       Promise.reject(new Error('crash() needs the private server, not WEFT_TEST_POSTGRES')),
+    kill9: () =>
+      Promise.reject(new Error('kill9() needs the private server, not WEFT_TEST_POSTGRES')),
     restart: () =>
       Promise.reject(new Error('restart() needs the private server, not WEFT_TEST_POSTGRES')),
     freshSchemaUrl: () => {

@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { connect, type MsgHdrs, type NatsConnection } from '@nats-io/transport-node';
 import { startNatsServer, type NatsServerHandle } from './natsServer.ts';
-import { waitFor } from './wait.ts';
+import { freshTestStore } from './stores.ts';
+import { sleep, waitFor } from './wait.ts';
 
 /** weft processes started the way a user starts them (`node bin/weft.js …`), stopped by pid. */
 
@@ -130,8 +131,9 @@ export const testClient = async (url: string): Promise<TestClient> => {
 
 /**
  * One integration stack as a user runs it: a nats-server on a random loopback port, `weft serve`
- * on a fresh sqlite file (or the store given), `weft worker <module>`, and a client. `stop()`
- * ends every process and removes the temp dir.
+ * on a fresh store (the one given, else a sqlite file in the stack's temp dir, or a PostgreSQL
+ * schema of its own under `WEFT_TEST_STORE=postgres`: test/support/stores.ts), `weft worker
+ * <module>`, and a client. `stop()` ends every process, drops that schema and removes the temp dir.
  */
 export interface Stack {
   readonly nats: NatsServerHandle;
@@ -149,17 +151,24 @@ export interface Stack {
   stop(): Promise<void>;
 }
 
+/** How long a graceful stop of a stack's runtime may take before it counts as hung. */
+const STOP_GRACE_MS = 15_000;
+
 export const startStack = async (
   options: {
     readonly workerModule?: string;
     readonly env?: NodeJS.ProcessEnv;
-    /** The runtime's `--store`; default a fresh sqlite file in the stack's temp dir. */
+    /** The runtime's `--store`; default a fresh one of `WEFT_TEST_STORE`'s kind (sqlite). */
     readonly store?: string;
   } = {},
 ): Promise<Stack> => {
-  const nats = await startNatsServer();
   const dir = mkdtempSync(join(tmpdir(), 'weft-it-'));
-  const store = options.store ?? `sqlite:${join(dir, 'events.db')}`;
+  const fresh =
+    options.store === undefined
+      ? await freshTestStore(dir)
+      : { url: options.store, drop: () => Promise.resolve() };
+  const store = fresh.url;
+  const nats = await startNatsServer();
   const serve = () =>
     spawnWeft(['serve', '--nats', nats.url, '--store', store], /runtime serving/, options.env);
   const stack: Stack = {
@@ -170,9 +179,20 @@ export const startStack = async (
     worker: await startWorker(nats.url, options.workerModule),
     client: await testClient(nats.url),
     async stopRuntime() {
-      const code = await stack.runtime.stop();
-      if (code !== 0)
-        throw new Error(`runtime exited with ${String(code)}:\n${stack.runtime.output()}`);
+      const { runtime } = stack;
+      const grace = new AbortController();
+      const code = await Promise.race([
+        runtime.stop(),
+        sleep(STOP_GRACE_MS, grace.signal).then(() => 'hung'),
+      ]);
+      grace.abort();
+      if (code === 'hung') {
+        await runtime.kill9();
+        throw new Error(
+          `runtime did not exit within ${STOP_GRACE_MS} ms of SIGTERM (killed):\n${runtime.output()}`,
+        );
+      }
+      if (code !== 0) throw new Error(`runtime exited with ${String(code)}:\n${runtime.output()}`);
     },
     async startRuntime() {
       stack.runtime = await serve();
@@ -186,6 +206,7 @@ export const startStack = async (
       await stack.worker?.stop();
       await stack.runtime.stop();
       await nats.stop();
+      await fresh.drop();
       rmSync(dir, { recursive: true, force: true });
     },
   };
