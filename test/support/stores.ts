@@ -130,8 +130,9 @@ export const countStoredEvents = async (
 };
 
 /**
- * Removes a run's stream, as a lost first append would have left the store: with SQL on the
- * store's own tables, since the port (append-only) has no delete. Only while no runtime is up.
+ * Removes a run's stream and its summary, as a lost first append would have left the store: with
+ * SQL on the store's own tables, since the port (append-only) has no delete. Only while no runtime
+ * is up.
  */
 export const deleteStream = async (url: string, runId: string): Promise<void> => {
   const config = parseStoreUrl(url);
@@ -140,6 +141,8 @@ export const deleteStream = async (url: string, runId: string): Promise<void> =>
       const db = new DatabaseSync(config.path);
       try {
         db.prepare('DELETE FROM events WHERE stream = ?').run(runStream(runId));
+        // And what the read model derived from it, as if the run had never started.
+        db.prepare('DELETE FROM run_summaries WHERE run_id = ?').run(runId);
       } finally {
         db.close();
       }
@@ -152,6 +155,7 @@ export const deleteStream = async (url: string, runId: string): Promise<void> =>
       await client.connect();
       try {
         await client.query(`DELETE FROM ${schema}.events WHERE stream = $1`, [runStream(runId)]);
+        await client.query(`DELETE FROM ${schema}.run_summaries WHERE run_id = $1`, [runId]);
       } finally {
         await client.end().catch(() => undefined);
       }
