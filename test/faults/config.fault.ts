@@ -23,10 +23,16 @@ describe('the fault suite configuration', () => {
     expect(faultFiles).toContain('test/faults/config.fault.ts');
     const matches = (patterns: readonly string[] | undefined, file: string) =>
       (patterns ?? []).some((pattern) => matchesGlob(file, pattern));
+    // `npm test` runs the top-level include and every project's (default, integration-postgres).
+    const projects = (mainConfig.test?.projects ?? []).flatMap((project) =>
+      typeof project === 'object' && 'test' in project ? [project.test.include ?? []] : [],
+    );
+    expect(projects.length).toBeGreaterThan(0);
+    const mainIncludes = [...(mainConfig.test?.include ?? []), ...projects.flat()];
     for (const file of faultFiles) {
       expect(matches(faultsConfig.test?.include, file), `fault suite runs ${file}`).toBe(true);
-      expect(matches(mainConfig.test?.include, file), `npm test runs ${file}`).toBe(false);
+      expect(matches(mainIncludes, file), `npm test runs ${file}`).toBe(false);
     }
-    expect(matches(mainConfig.test?.include, 'test/unit/example.test.ts')).toBe(true);
+    expect(matches(mainIncludes, 'test/unit/example.test.ts')).toBe(true);
   });
 });
