@@ -2,6 +2,15 @@
 import { defineConfig } from 'eslint/config';
 import tseslint from 'typescript-eslint';
 
+/** Rooms that must stay pure: no I/O, no clock, no randomness (README "How it is built"). */
+const PURE_ROOMS = [
+  'src/blueprints/**/*.ts',
+  'src/machines/**/*.ts',
+  'src/projections/**/*.ts',
+  'src/expressions/**/*.ts',
+  'src/wire/**/*.ts',
+];
+
 /** Plain-JS files that are type-checked through the project service's default project. */
 const TYPED_JS = ['eslint.config.js', 'bin/*.js', 'scripts/*.mjs'];
 
@@ -55,6 +64,72 @@ export default defineConfig(
       // Wrong under exactOptionalPropertyTypes and xstate's inference: removing the assertions it
       // flags (e.g. `setup({ types: {} as … })`) breaks compilation.
       '@typescript-eslint/no-unnecessary-type-assertion': 'off',
+    },
+  },
+  // The rooms of the house (README "How it is built"): the pure rooms reach no I/O, no clock and
+  // no randomness; the wire contract and the store import no runtime; the actors never import
+  // the gateway (both import the wire contract instead).
+  {
+    files: PURE_ROOMS,
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            { group: ['node:*'], message: 'a pure room does no I/O' },
+            { group: ['@nats-io/*', 'pg', '@kurrent/*'], message: 'a pure room does no I/O' },
+            {
+              group: ['**/store/*', '**/actors/*', '**/gateway/*', '**/cli/*', '**/main.ts'],
+              message: 'a pure room imports only pure rooms',
+            },
+          ],
+        },
+      ],
+      'no-restricted-properties': [
+        'error',
+        { object: 'Date', property: 'now', message: 'time comes from events' },
+        { object: 'Math', property: 'random', message: 'no randomness in the pure core' },
+        { object: 'performance', property: 'now', message: 'time comes from events' },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...['setTimeout', 'setInterval', 'setImmediate', 'process', 'fetch'].map((name) => ({
+          name,
+          message: 'a pure room has no timers, process or network',
+        })),
+      ],
+    },
+  },
+  {
+    files: ['src/store/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/actors/*', '**/gateway/*', '**/cli/*', '**/main.ts'],
+              message: 'the store knows no runtime',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/actors/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/gateway/*', '**/cli/*', '**/main.ts'],
+              message: 'the actors import the wire contract (src/wire), not the gateway',
+            },
+          ],
+        },
+      ],
     },
   },
   {

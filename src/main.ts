@@ -9,7 +9,7 @@ import { RunSupervisor } from './actors/supervisor.ts';
 import { TaskChannel } from './actors/taskChannel.ts';
 import { Gateway } from './gateway/server.ts';
 import { natsServers } from './config.ts';
-import { Subjects } from './gateway/subjects.ts';
+import { Subjects } from './wire/subjects.ts';
 import { EventStore, type EventStoreShape } from './store/EventStore.ts';
 import { storeLayer } from './store/layers.ts';
 import { makeSummaryStore } from './store/summaries.ts';

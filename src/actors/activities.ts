@@ -6,8 +6,8 @@ import {
   decodeWorkerGoodbye,
   type ActivityAnnouncement,
   type WorkerAnnouncement,
-} from '../gateway/protocol.ts';
-import type { Subjects } from '../gateway/subjects.ts';
+} from '../wire/protocol.ts';
+import type { Subjects } from '../wire/subjects.ts';
 
 /**
  * The runtime's registry of announced activities: which workers serve which activity names,

@@ -1,4 +1,4 @@
-import type { TaskMessage } from '../gateway/protocol.ts';
+import type { TaskMessage } from '../wire/protocol.ts';
 
 /**
  * Where the tasks stream stands on one attempt: its message is still there (waiting for a worker,

@@ -6,7 +6,7 @@ import type { Blueprint } from '../blueprints/schema.ts';
 import type { EventStoreShape, RecordedEvent } from '../store/EventStore.ts';
 import { contentHash, eventId } from '../store/eventId.ts';
 import { BLUEPRINT_STREAM_PREFIX, blueprintStream } from '../store/streams.ts';
-import { weftError, type WeftError } from '../gateway/errors.ts';
+import { weftError, type WeftError } from '../wire/errors.ts';
 
 /**
  * Versioned blueprints, one stream each (`blueprint-<name>`): `BlueprintVersionCreated` per new

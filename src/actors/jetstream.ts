@@ -11,7 +11,7 @@ import {
   type JsMsg,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
-import type { Subjects } from '../gateway/subjects.ts';
+import type { Subjects } from '../wire/subjects.ts';
 
 /**
  * JetStream resources of the task channel. Both the runtime and every worker call `ensureStreams`

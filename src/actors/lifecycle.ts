@@ -1,5 +1,5 @@
 import { parseDuration } from '../blueprints/duration.ts';
-import type { TaskStart } from '../gateway/protocol.ts';
+import type { TaskStart } from '../wire/protocol.ts';
 import {
   openTaskById,
   type CompiledRun,

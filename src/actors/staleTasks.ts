@@ -1,6 +1,6 @@
 import type { JsMsg } from '@nats-io/jetstream';
-import { RESEND_HEADER, STALE_TASK_MS, type TaskMessage } from '../gateway/protocol.ts';
-import type { Subjects } from '../gateway/subjects.ts';
+import { RESEND_HEADER, STALE_TASK_MS, type TaskMessage } from '../wire/protocol.ts';
+import type { Subjects } from '../wire/subjects.ts';
 
 /**
  * The worker's side of "a task executes once per attempt" and of the runtime's deadlines (README

@@ -1,7 +1,7 @@
 import type { JetStreamManager } from '@nats-io/jetstream';
 import { headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import * as Result from 'effect/Result';
-import type { Subjects } from '../gateway/subjects.ts';
+import type { Subjects } from '../wire/subjects.ts';
 import {
   decodeTaskResult,
   decodeTaskStart,
@@ -9,11 +9,11 @@ import {
   type TaskMessage,
   type TaskResult,
   type TaskStart,
-} from '../gateway/protocol.ts';
-import { WeftError } from '../gateway/errors.ts';
-import { fitEvent } from '../gateway/fit.ts';
-import { REPLY_RESERVE_BYTES } from '../gateway/pages.ts';
-import { checkJsonText, describeTextProblem, MAX_JSON_DEPTH } from '../gateway/jsonText.ts';
+} from '../wire/protocol.ts';
+import { WeftError } from '../wire/errors.ts';
+import { fitEvent } from '../wire/fit.ts';
+import { REPLY_RESERVE_BYTES } from '../wire/pages.ts';
+import { checkJsonText, describeTextProblem, MAX_JSON_DEPTH } from '../wire/jsonText.ts';
 import type { RecordedEvent } from '../store/EventStore.ts';
 import { consumeDurable, ensureStreams, type Consuming } from './jetstream.ts';
 

@@ -4,14 +4,14 @@ import { connect, createInbox, type NatsConnection } from '@nats-io/transport-no
 import * as Result from 'effect/Result';
 import type { Json } from '../blueprints/json.ts';
 import { DEFAULT_NATS_URL, natsServers } from '../config.ts';
-import { Subjects } from '../gateway/subjects.ts';
+import { Subjects } from '../wire/subjects.ts';
 import {
   decodeTaskCancel,
   decodeTaskMessage,
   type TaskMessage,
   type TaskResult,
   type WorkerAnnouncement,
-} from '../gateway/protocol.ts';
+} from '../wire/protocol.ts';
 import { consumeDurable, TASK_ACK_WAIT_MS, type Consuming } from './jetstream.ts';
 import { mustAsk, stillOpen, tellStart } from './staleTasks.ts';
 

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Activity, ActivityDefinition } from '../actors/worker.ts';
 import type { BlueprintLimits } from '../blueprints/validate.ts';
-import { Subjects } from '../gateway/subjects.ts';
+import { Subjects } from '../wire/subjects.ts';
 import { ClientError, openClient, type Client } from './client.ts';
 import { readWholeHistory, showValue, type HistoryPage } from './pages.ts';
 import type { StoredEvent } from '../machines/replay.ts';

@@ -1,4 +1,4 @@
-import { isTruncated } from '../gateway/fit.ts';
+import { isTruncated } from '../wire/fit.ts';
 import { ClientError } from './client.ts';
 
 /** How the CLI shows values the gateway truncated, and reads a run's whole history page by page. */

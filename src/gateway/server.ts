@@ -8,7 +8,7 @@ import { invalidBlueprint, type RunSupervisor } from '../actors/supervisor.ts';
 import { hasErrors } from '../blueprints/validate.ts';
 import { summaryCursor } from '../projections/runSummary.ts';
 import { StoreUnavailable } from '../store/errors.ts';
-import { weftError, WeftError, type ErrorCode } from './errors.ts';
+import { weftError, WeftError, type ErrorCode } from '../wire/errors.ts';
 import {
   BlueprintRequest,
   CancelRequest,
@@ -20,16 +20,16 @@ import {
   NameRequest,
   QueryRequest,
   StartRequest,
-} from './messages.ts';
+} from '../wire/messages.ts';
 import {
   checkJsonText,
   describeTextProblem,
   MAX_JSON_DEPTH,
   type TextProblem,
-} from './jsonText.ts';
-import { fitList, fitSummary, historyPage, REPLY_RESERVE_BYTES } from './pages.ts';
-import { fitFields, utf8Bytes } from './fit.ts';
-import type { Subjects } from './subjects.ts';
+} from '../wire/jsonText.ts';
+import { fitList, fitSummary, historyPage, REPLY_RESERVE_BYTES } from '../wire/pages.ts';
+import { fitFields, utf8Bytes } from '../wire/fit.ts';
+import type { Subjects } from '../wire/subjects.ts';
 
 /**
  * The NATS endpoints of CONTRACT §3. Every message gets exactly one reply when it has a reply

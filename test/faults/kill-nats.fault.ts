@@ -1,7 +1,7 @@
 import { DatabaseSync } from 'node:sqlite';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Subjects } from '../../src/gateway/subjects.ts';
+import { Subjects } from '../../src/wire/subjects.ts';
 import { monotonicMs, sleep, waitFor } from '../support/wait.ts';
 import type { TestClient, WeftProcess } from '../support/weft.ts';
 import {

@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { Subjects } from '../../src/gateway/subjects.ts';
+import { Subjects } from '../../src/wire/subjects.ts';
 import { executionsIn } from '../support/executionLog.ts';
 import { waitFor } from '../support/wait.ts';
 import {

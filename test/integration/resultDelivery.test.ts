@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { DatabaseSync } from 'node:sqlite';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { Subjects } from '../../src/gateway/subjects.ts';
+import { Subjects } from '../../src/wire/subjects.ts';
 import { executionsOf, openGate } from '../support/recoveryActivities.ts';
 import { storedTypes } from '../support/stores.ts';
 import { waitFor } from '../support/wait.ts';

@@ -1,6 +1,6 @@
 import { headers } from '@nats-io/transport-node';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { Subjects } from '../../src/gateway/subjects.ts';
+import { Subjects } from '../../src/wire/subjects.ts';
 import { waitFor } from '../support/wait.ts';
 import { startStack, type HistoryEvent, type Stack, type Summary } from '../support/weft.ts';
 

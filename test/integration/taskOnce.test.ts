@@ -2,8 +2,8 @@ import { join } from 'node:path';
 import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import { headers } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { RESEND_HEADER, STALE_TASK_MS, type TaskMessage } from '../../src/gateway/protocol.ts';
-import { Subjects } from '../../src/gateway/subjects.ts';
+import { RESEND_HEADER, STALE_TASK_MS, type TaskMessage } from '../../src/wire/protocol.ts';
+import { Subjects } from '../../src/wire/subjects.ts';
 import { executionsIn } from '../support/executionLog.ts';
 import { waitFor } from '../support/wait.ts';
 import {

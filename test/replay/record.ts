@@ -1,6 +1,6 @@
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { Subjects } from '../../src/gateway/subjects.ts';
+import { Subjects } from '../../src/wire/subjects.ts';
 import { waitFor } from '../support/wait.ts';
 import { act, startStack, type HistoryEvent, type Stack, type Summary } from '../support/weft.ts';
 

@@ -1,6 +1,6 @@
 import * as Effect from 'effect/Effect';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { TaskMessage } from '../../../src/gateway/protocol.ts';
+import type { TaskMessage } from '../../../src/wire/protocol.ts';
 import { checkRun } from '../../../src/machines/replay.ts';
 import type { EventStoreShape } from '../../../src/store/EventStore.ts';
 import { makeMemoryStore } from '../../../src/store/memory.ts';

@@ -1,7 +1,7 @@
 import * as Effect from 'effect/Effect';
 import { BlueprintRegistry } from '../../../src/actors/blueprintRegistry.ts';
 import { RunSupervisor } from '../../../src/actors/supervisor.ts';
-import type { TaskMessage, TaskResult } from '../../../src/gateway/protocol.ts';
+import type { TaskMessage, TaskResult } from '../../../src/wire/protocol.ts';
 import type { Json } from '../../../src/blueprints/json.ts';
 import type { EventStoreShape, RecordedEvent } from '../../../src/store/EventStore.ts';
 import type { RunSummaryStoreShape } from '../../../src/store/RunSummaryStore.ts';

@@ -2,7 +2,7 @@ import * as Effect from 'effect/Effect';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { BlueprintRegistry } from '../../../src/actors/blueprintRegistry.ts';
 import { RunSupervisor } from '../../../src/actors/supervisor.ts';
-import { WeftError } from '../../../src/gateway/errors.ts';
+import { WeftError } from '../../../src/wire/errors.ts';
 import type { EventStoreShape } from '../../../src/store/EventStore.ts';
 import { StoreRefused } from '../../../src/store/errors.ts';
 import { makeMemoryStore } from '../../../src/store/memory.ts';

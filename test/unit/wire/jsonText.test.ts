@@ -1,6 +1,6 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { checkJsonText, invalidUtf8Offset, scanJsonText } from '../../../src/gateway/jsonText.ts';
+import { checkJsonText, invalidUtf8Offset, scanJsonText } from '../../../src/wire/jsonText.ts';
 
 const bytes = (...parts: (string | number[])[]) =>
   Buffer.concat(parts.map((p) => (typeof p === 'string' ? Buffer.from(p) : Buffer.from(p))));

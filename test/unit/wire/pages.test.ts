@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { isTruncated, jsonBytes, type WireEvent } from '../../../src/gateway/fit.ts';
-import { fitList, fitSummary, historyPage, LIST_VALUE_BYTES } from '../../../src/gateway/pages.ts';
+import { isTruncated, jsonBytes, type WireEvent } from '../../../src/wire/fit.ts';
+import { fitList, fitSummary, historyPage, LIST_VALUE_BYTES } from '../../../src/wire/pages.ts';
 
 const stream = (sizes: readonly number[]): WireEvent[] =>
   sizes.map((size, revision) => ({

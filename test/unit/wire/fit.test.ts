@@ -12,7 +12,7 @@ import {
   truncate,
   utf8Bytes,
   type WireEvent,
-} from '../../../src/gateway/fit.ts';
+} from '../../../src/wire/fit.ts';
 
 const event = (revision: number, data: unknown): WireEvent => ({
   revision,
