@@ -16,6 +16,7 @@ import { REPLY_RESERVE_BYTES } from '../wire/pages.ts';
 import { checkJsonText, describeTextProblem, MAX_JSON_DEPTH } from '../wire/jsonText.ts';
 import type { RecordedEvent } from '../store/EventStore.ts';
 import { consumeDurable, ensureStreams, type Consuming } from './jetstream.ts';
+import { QuietLog } from './quietLog.ts';
 
 /**
  * A worker's result from a message of either path, or why it is not one. A result the runtime
@@ -71,6 +72,8 @@ export class TaskChannel {
   readonly #subjects: Subjects;
   readonly #timers = new Set<NodeJS.Timeout>();
   readonly #log: (message: string) => void;
+  /** Results not recorded come in bursts (a store outage): one line per kind per 5 s. */
+  readonly #quiet: QuietLog;
   #results: Consuming | undefined;
   #reports: Subscription | undefined;
   #starts: Subscription | undefined;
@@ -85,6 +88,7 @@ export class TaskChannel {
     this.#jsm = jsm;
     this.#subjects = subjects;
     this.#log = log;
+    this.#quiet = new QuietLog(log);
   }
 
   static async open(
@@ -239,7 +243,8 @@ export class TaskChannel {
           .then(
             () => msg.respond(JSON.stringify({ ok: true })),
             (cause: unknown) => {
-              this.#log(
+              this.#quiet.say(
+                'report-unrecorded',
                 `reported result of ${result.taskId} not recorded, the worker falls back to the stream: ${String(cause)}`,
               );
               refuse('not recorded');
@@ -283,7 +288,8 @@ export class TaskChannel {
               msg.term(error.code);
               return;
             }
-            this.#log(
+            this.#quiet.say(
+              'result-unrecorded',
               `result of ${result.taskId} not recorded, will be redelivered: ${String(error)}`,
             );
             msg.nak(1000);
@@ -300,5 +306,6 @@ export class TaskChannel {
     this.#reports?.unsubscribe();
     this.#starts?.unsubscribe();
     await this.#results?.stop();
+    this.#quiet.close();
   }
 }
