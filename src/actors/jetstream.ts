@@ -25,11 +25,24 @@ export const TASK_ACK_WAIT_MS = 30_000;
 
 const ns = (ms: number): number => ms * 1_000_000;
 
+/**
+ * Replicas of the streams weft creates: 3 on a NATS cluster of at least 3 servers (as the server's
+ * INFO lists them), else 1; `WEFT_STREAM_REPLICAS` (1–5) overrides. A stream that exists keeps
+ * the replicas it was created with.
+ */
+export const streamReplicas = (nc: NatsConnection): number => {
+  const configured = Number(process.env['WEFT_STREAM_REPLICAS']);
+  if (Number.isInteger(configured) && configured >= 1 && configured <= 5) return configured;
+  const servers = nc.info?.cluster === undefined ? 1 : (nc.info.connect_urls?.length ?? 1);
+  return servers >= 3 ? 3 : 1;
+};
+
 export const ensureStreams = async (
   nc: NatsConnection,
   subjects: Subjects,
 ): Promise<JetStreamManager> => {
   const jsm = await jetstreamManager(nc);
+  const replicas = streamReplicas(nc);
   const streams = [
     { name: subjects.tasksStream, subjects: [subjects.tasksAll()] },
     { name: subjects.resultsStream, subjects: [subjects.resultsAll()] },
@@ -43,6 +56,7 @@ export const ensureStreams = async (
           ...stream,
           retention: RetentionPolicy.Workqueue,
           storage: StorageType.File,
+          num_replicas: replicas,
           duplicate_window: ns(120_000),
         });
       } catch (error) {

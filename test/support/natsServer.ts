@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
@@ -237,6 +238,118 @@ export async function startNatsServer(
       current = launch(binary, argsFor(port));
       const newPort = await readClientPort(current, portsDir);
       if (newPort !== port) throw new Error(`restarted on port ${newPort}, expected ${port}`);
+    },
+  };
+}
+
+/** One node of a cluster started by `startNatsCluster`. */
+export interface NatsClusterNode {
+  /** `--server_name`: `n0`, `n1`, … (JetStream names stream leaders by it). */
+  readonly name: string;
+  /** `nats://127.0.0.1:<client port>`; unchanged by `restart()`. */
+  readonly url: string;
+  readonly pid: number;
+  /** SIGKILL without waiting: a crash of this node. Follow with `restart()`. */
+  kill9(): void;
+  /** Starts the node again on the same ports and JetStream directory (stopping it first if it runs). */
+  restart(): Promise<void>;
+}
+
+export interface NatsClusterHandle {
+  /** Every node's client URL, comma-separated (what `--nats` takes). */
+  readonly urls: string;
+  readonly nodes: readonly NatsClusterNode[];
+  /** Stops every node (SIGTERM, SIGKILL after a deadline) and removes the temp dirs. Idempotent. */
+  stop(): Promise<void>;
+}
+
+/** A free loopback TCP port, as the kernel hands one out (free when it is read, not reserved). */
+const freePort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const { port } = server.address() as AddressInfo;
+      server.close(() => resolve(port));
+    });
+  });
+
+/**
+ * A JetStream cluster of `size` real `nats-server` processes on loopback (random client ports,
+ * routes between all of them, cluster name `weft`, a JetStream directory each). Resolves once every
+ * node accepts clients; JetStream's meta leader may still be in election (callers wait for their
+ * first JetStream request to succeed).
+ */
+export async function startNatsCluster(size = 3): Promise<NatsClusterHandle> {
+  const binary = findNatsServerBinary();
+  const root = await mkdtemp(join(tmpdir(), 'weft-nats-cluster-'));
+  const routePorts = await Promise.all(Array.from({ length: size }, () => freePort()));
+  const routes = routePorts.map((p) => `nats://127.0.0.1:${String(p)}`).join(',');
+  const nodes: {
+    name: string;
+    current: RunningServer;
+    port: number;
+    args: (p: number) => string[];
+  }[] = [];
+  try {
+    for (let i = 0; i < size; i++) {
+      const dir = join(root, `n${String(i)}`);
+      await mkdir(join(dir, 'ports'), { recursive: true });
+      await mkdir(join(dir, 'store'), { recursive: true });
+      const args = (port: number): string[] => [
+        '-a',
+        '127.0.0.1',
+        '-p',
+        String(port),
+        '--ports_file_dir',
+        join(dir, 'ports'),
+        '-js',
+        '-sd',
+        join(dir, 'store'),
+        '--server_name',
+        `n${String(i)}`,
+        '--cluster_name',
+        'weft',
+        '--cluster',
+        `nats://127.0.0.1:${String(routePorts[i])}`,
+        '--routes',
+        routes,
+      ];
+      const current = launch(binary, args(-1));
+      nodes.push({ name: `n${String(i)}`, current, port: -1, args });
+    }
+    for (const [i, node] of nodes.entries())
+      node.port = await readClientPort(node.current, join(root, `n${String(i)}`, 'ports'));
+  } catch (error) {
+    await Promise.all(nodes.map((n) => terminate(n.current).catch(() => undefined)));
+    await rm(root, { recursive: true, force: true });
+    throw error;
+  }
+  let stopped = false;
+  return {
+    urls: nodes.map((n) => `nats://127.0.0.1:${String(n.port)}`).join(','),
+    nodes: nodes.map((node, i) => ({
+      name: node.name,
+      url: `nats://127.0.0.1:${String(node.port)}`,
+      get pid() {
+        return node.current.pid;
+      },
+      kill9() {
+        if (!hasExited(node.current.child)) node.current.child.kill('SIGKILL');
+      },
+      async restart() {
+        if (stopped) throw new Error('restart() after stop()');
+        await terminate(node.current);
+        node.current = launch(binary, node.args(node.port));
+        const port = await readClientPort(node.current, join(root, `n${String(i)}`, 'ports'));
+        if (port !== node.port) throw new Error(`${node.name} restarted on port ${String(port)}`);
+      },
+    })),
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await Promise.all(nodes.map((n) => terminate(n.current)));
+      await rm(root, { recursive: true, force: true });
     },
   };
 }

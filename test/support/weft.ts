@@ -105,7 +105,7 @@ export interface TestClient {
 }
 
 export const testClient = async (url: string): Promise<TestClient> => {
-  const nc = await connect({ servers: url });
+  const nc = await connect({ servers: url.split(',') });
   const raw = async (
     subject: string,
     payload: string | Uint8Array,
