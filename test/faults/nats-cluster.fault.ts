@@ -46,7 +46,10 @@ beforeAll(async () => {
   // JetStream is usable once the cluster has elected its meta leader.
   client = await testClient(cluster.urls);
   await waitFor(
-    async () => (await (await jetstreamManager(client.nc)).getAccountInfo()) !== undefined,
+    async () => {
+      await (await jetstreamManager(client.nc)).getAccountInfo();
+      return true;
+    },
     {
       timeoutMs: 30_000,
       intervalMs: 250,
