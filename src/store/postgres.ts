@@ -11,7 +11,6 @@ import {
   checkAppend,
   checkRead,
   limitsOf,
-  POSTGRES_LIMITS,
   parseJson,
   serialiseWithin,
   settleAppend,
@@ -45,7 +44,7 @@ interface Request {
 }
 
 export interface PostgresStoreOptions {
-  /** Smaller limits than `POSTGRES_LIMITS` (shared.ts), for tests of what happens at a store's limit. */
+  /** Smaller limits than `GENEROUS_LIMITS` (shared.ts), for tests of what happens at a store's limit. */
   readonly limits?: Partial<StoreLimits>;
 }
 
@@ -167,7 +166,7 @@ export const makePostgresStore = async (
   url: string,
   options: PostgresStoreOptions = {},
 ): Promise<EventStoreShape> => {
-  const limits = limitsOf(options.limits, POSTGRES_LIMITS);
+  const limits = limitsOf(options.limits);
   const config = parsePostgresUrl(url);
   const { schema } = config;
   const pool = new pg.Pool({
@@ -206,11 +205,27 @@ export const makePostgresStore = async (
       storeError(`postgres ${config.target} ${what}: ${messageOf(cause)}`, cause, refused);
 
   /** Commits `batch` as one statement and answers each append; a rejected statement fails them all. */
-  const send = (batch: readonly Waiting[]): Promise<void> =>
-    pool
-      .query<{ outcomes: unknown }>(`SELECT ${schema}.append_batch($1::json) AS outcomes`, [
-        JSON.stringify(batch.map((w) => w.request)),
-      ])
+  const send = (batch: readonly Waiting[]): Promise<void> => {
+    // Every event's data in one bytea, the requests naming byte offset and length (migration 3):
+    // the JSON the function reads field by field stays small.
+    const parts: Buffer[] = [];
+    let offset = 1;
+    const requests = batch.map(({ request }) => ({
+      stream: request.stream,
+      expected: request.expected,
+      events: request.events.map((e) => {
+        const bytes = Buffer.from(e.data, 'utf8');
+        parts.push(bytes);
+        const at = { id: e.id, type: e.type, o: offset, n: bytes.length };
+        offset += bytes.length;
+        return at;
+      }),
+    }));
+    return pool
+      .query<{ outcomes: unknown }>(
+        `SELECT ${schema}.append_batch($1::json, $2::bytea) AS outcomes`,
+        [JSON.stringify(requests), Buffer.concat(parts)],
+      )
       .then(
         (result) => {
           const raw = result.rows[0]?.outcomes;
@@ -236,6 +251,7 @@ export const makePostgresStore = async (
           for (const w of batch) w.done(outcome);
         },
       );
+  };
 
   /** Sends the head of the queue as one batch; answers each append once the statement has committed. */
   const flush = (): void => {

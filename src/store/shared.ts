@@ -53,18 +53,11 @@ export { firstRevision, isRetriedAppend } from './revisions.ts';
 const MIB = 1024 * 1024;
 
 /**
- * The limits of the stores that have no small vendor limit (memory, sqlite): 16 MiB
+ * The limits of the stores that have no small vendor limit (memory, sqlite, PostgreSQL): 16 MiB
  * per event and per append. Far above what weft's own caps produce (1 MB payloads), and still far
  * below what the SQL stores take in one value (PostgreSQL: 1 GB per field).
  */
 export const GENEROUS_LIMITS: StoreLimits = { maxEventBytes: 16 * MIB, maxAppendBytes: 16 * MIB };
-
-/**
- * PostgreSQL's: 4 MiB. `append_batch` takes the batch as one JSON text and unescapes each event's
- * data from it, about 0.35 s per MiB on the test machine, and batches are sent one at a time, so a
- * 16 MiB event would hold every other append for seconds.
- */
-export const POSTGRES_LIMITS: StoreLimits = { maxEventBytes: 4 * MIB, maxAppendBytes: 4 * MIB };
 
 /** The size `StoreLimits` counts for one event: its data as JSON text, in UTF-8 bytes. */
 export const dataBytes = (text: string): number => Buffer.byteLength(text, 'utf8');
@@ -142,14 +135,11 @@ export const takeBatch = <T extends { readonly bytes: number }>(
 };
 
 /**
- * Limits from an adapter option: `defaults` (`GENEROUS_LIMITS`) where not given. A limit that is not a positive
+ * Limits from an adapter option: `GENEROUS_LIMITS` where not given. A limit that is not a positive
  * integer is a configuration bug: thrown.
  */
-export const limitsOf = (
-  given: Partial<StoreLimits> | undefined,
-  defaults: StoreLimits = GENEROUS_LIMITS,
-): StoreLimits => {
-  const limits = { ...defaults, ...given };
+export const limitsOf = (given: Partial<StoreLimits> | undefined): StoreLimits => {
+  const limits = { ...GENEROUS_LIMITS, ...given };
   for (const [key, value] of Object.entries(limits)) {
     if (!Number.isSafeInteger(value) || value <= 0)
       throw new Error(`store limits: ${key} must be a positive integer, got ${String(value)}`);
