@@ -22,6 +22,7 @@ import {
 import type { RunIdentity } from '../machines/decide.ts';
 import { TERMINAL_EVENTS, timeOf, toRunEvent, type RunEvent } from '../machines/events.ts';
 import { initialSnapshot, react, replay, statusOf } from '../machines/run.ts';
+import { toOpenTask } from '../machines/transitions.ts';
 import {
   extensionsOf,
   handlersOf,
@@ -547,22 +548,7 @@ export class RunSupervisor {
           break;
         }
         case 'StepScheduled':
-          this.#attempts.dispatch(
-            {
-              taskId: event.taskId,
-              runId,
-              stepId: event.stepId,
-              ...(event.item === undefined ? {} : { item: event.item }),
-              attempt: event.attempt,
-              activity: event.activity,
-              input: event.input,
-              timeoutMs: event.timeoutMs,
-              ...(event.scheduleTimeoutMs === undefined
-                ? {}
-                : { scheduleTimeoutMs: event.scheduleTimeoutMs }),
-            },
-            event.delayMs,
-          );
+          this.#attempts.dispatch({ ...toOpenTask(event), runId }, event.delayMs);
           this.#lifecycle.deadlines.dispatched(
             { ...event, runId },
             (record === undefined ? Date.now() : Date.parse(record.at)) + event.delayMs,

@@ -6,6 +6,7 @@ import { eventId } from '../../src/store/eventId.ts';
 import {
   act,
   runEnded,
+  SKIPS_BLUEPRINT,
   spawnWeft,
   startStack,
   weftNode,
@@ -170,25 +171,7 @@ describe('decision time and skips in the history', () => {
     await stack.client.call('weft.runs.start', {
       runId,
       input: { audit: false, express: false },
-      blueprint: {
-        name: 'skips',
-        steps: [
-          act('charge', 'declined', { onError: 'refund', maxAttempts: 1 }),
-          act('ship', 'echo'),
-          act('refund', 'echo'),
-          act('audit', 'echo', { if: '{% $input.audit %}' }),
-          {
-            id: 'route',
-            type: 'condition',
-            when: '{% $input.express %}',
-            then: [act('express', 'echo')],
-            else: [act('standard', 'echo')],
-          },
-          act('check', 'echo', { onError: 'fix' }),
-          act('finish', 'echo'),
-          act('fix', 'echo'),
-        ],
-      },
+      blueprint: SKIPS_BLUEPRINT,
     });
     expect((await runEnded(stack.client, runId)).status).toBe('completed');
     const skips = (await history(runId)).filter((e) => e.type === 'StepSkipped').map((e) => e.data);

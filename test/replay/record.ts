@@ -2,7 +2,14 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Subjects } from '../../src/wire/subjects.ts';
 import { waitFor } from '../support/wait.ts';
-import { act, startStack, type HistoryEvent, type Stack, type Summary } from '../support/weft.ts';
+import {
+  act,
+  SKIPS_BLUEPRINT,
+  startStack,
+  type HistoryEvent,
+  type Stack,
+  type Summary,
+} from '../support/weft.ts';
 
 /**
  * Records the golden streams of the failure paths from real runs: a real nats-server, `weft serve`
@@ -82,25 +89,7 @@ const recordTimeAndSkips = async (stack: Stack): Promise<void> => {
     await execute(
       stack,
       'golden-skips',
-      {
-        name: 'skips',
-        steps: [
-          act('charge', 'declined', { onError: 'refund', maxAttempts: 1 }),
-          act('ship', 'echo'),
-          act('refund', 'echo'),
-          act('audit', 'echo', { if: '{% $input.audit %}' }),
-          {
-            id: 'route',
-            type: 'condition',
-            when: '{% $input.express %}',
-            then: [act('express', 'echo')],
-            else: [act('standard', 'echo')],
-          },
-          act('check', 'echo', { onError: 'fix' }),
-          act('finish', 'echo'),
-          act('fix', 'echo'),
-        ],
-      },
+      SKIPS_BLUEPRINT,
       { order: 12, audit: false, express: false },
       'completed',
     );

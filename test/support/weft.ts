@@ -262,3 +262,28 @@ export const act = (id: string, activity: string, extra: Record<string, unknown>
   activity,
   ...extra,
 });
+
+/**
+ * One step skipped for every reason there is (`dependency_failed`, `handler_unused`, `if_false`,
+ * `not_taken`): with input `{audit: false, express: false}`, `charge` fails onto `refund`.
+ * Shared by the history test and the golden stream it is recorded into (test/replay/record.ts).
+ */
+export const SKIPS_BLUEPRINT = {
+  name: 'skips',
+  steps: [
+    act('charge', 'declined', { onError: 'refund', maxAttempts: 1 }),
+    act('ship', 'echo'),
+    act('refund', 'echo'),
+    act('audit', 'echo', { if: '{% $input.audit %}' }),
+    {
+      id: 'route',
+      type: 'condition',
+      when: '{% $input.express %}',
+      then: [act('express', 'echo')],
+      else: [act('standard', 'echo')],
+    },
+    act('check', 'echo', { onError: 'fix' }),
+    act('finish', 'echo'),
+    act('fix', 'echo'),
+  ],
+};
