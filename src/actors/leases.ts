@@ -37,6 +37,8 @@ export interface LeaseOptions {
   readonly log: (message: string) => void;
   /** Monotonic ms (default `performance.now`). */
   readonly now?: () => number;
+  /** Someone's lease on a partition changed (taken, handed over): for routing to owners. */
+  readonly changed?: (partition: number, owner: string | undefined) => void;
 }
 
 interface Held {
@@ -54,33 +56,78 @@ export class PartitionLeases {
   readonly #options: LeaseOptions;
   readonly #now: () => number;
   readonly #margin: number;
+  readonly #leaseMs: number;
   readonly #held = new Map<number, Held>();
+  /** Partitions being handed over: no longer this runtime's to decide for, not yet given back. */
+  readonly #releasing = new Set<number>();
+  /** Who holds each partition, as the bucket last said (a crashed owner's key lingers until its TTL). */
+  readonly #owners = new Map<number, string>();
+  #watch: { stop(): void } | undefined;
   #timer: NodeJS.Timeout | undefined;
   #round: Promise<void> | undefined;
+  /** A round was asked for while one ran: run another right after it. */
+  #again = false;
   #stopped = false;
 
-  private constructor(kv: KV, options: LeaseOptions) {
+  private constructor(kv: KV, options: LeaseOptions, leaseMs: number) {
     this.#kv = kv;
-    this.#options = options;
+    this.#options = { ...options, leaseMs };
+    this.#leaseMs = leaseMs;
     this.#now = options.now ?? (() => performance.now());
-    this.#margin = Math.max(50, options.leaseMs / 10);
+    this.#margin = Math.max(50, leaseMs / 10);
   }
 
-  /** Opens (creating if missing) the bucket and starts the rounds; the first round has run when it resolves. */
+  /**
+   * Opens the bucket (creating it with `leaseMs` as its TTL if missing: an existing bucket keeps
+   * the TTL it was made with, and that is the lease's length), watches who holds what, and starts
+   * the rounds; the first round has run when it resolves.
+   */
   static async start(nc: NatsConnection, options: LeaseOptions): Promise<PartitionLeases> {
     if (!OWNER.test(options.owner))
       throw new Error(`invalid runtime id ${JSON.stringify(options.owner)}`);
-    const kv = await new Kvm(nc).create(options.bucket, { ttl: options.leaseMs, history: 1 });
-    const leases = new PartitionLeases(kv, options);
+    const kvm = new Kvm(nc);
+    // Creating an existing bucket with another TTL fails: then it is opened as it is.
+    const kv = await kvm
+      .create(options.bucket, { ttl: options.leaseMs, history: 1 })
+      .catch(() => kvm.open(options.bucket));
+    const leases = new PartitionLeases(kv, options, (await kv.status()).ttl);
+    await leases.#startWatch();
     await leases.round();
     leases.#schedule();
     return leases;
   }
 
-  /** True while this runtime's lease on the partition is valid. */
+  /** The lease's length in ms (the bucket's TTL). */
+  get leaseMs(): number {
+    return this.#leaseMs;
+  }
+
+  /** True while this runtime's lease on the partition is valid and it is not being handed over. */
   owns(partition: number): boolean {
     const held = this.#held.get(partition);
-    return held !== undefined && this.#now() < held.validUntil;
+    return held !== undefined && this.#now() < held.validUntil && !this.#releasing.has(partition);
+  }
+
+  /**
+   * The runtime holding the partition as far as this one knows: itself while `owns`, else the
+   * bucket's last word (which may name a crashed runtime until its lease lapses; `refresh` reads
+   * the key again), undefined when nobody holds it.
+   */
+  ownerOf(partition: number): string | undefined {
+    if (this.owns(partition)) return this.#options.owner;
+    const owner = this.#owners.get(partition);
+    return owner === this.#options.owner ? undefined : owner;
+  }
+
+  /** Reads the partition's key again (a lapsed lease has no delete marker to watch). */
+  async refresh(partition: number): Promise<string | undefined> {
+    const entry = await this.#kv.get(partitionKey(partition)).catch(() => undefined);
+    const owner =
+      entry === undefined || entry === null || entry.operation !== 'PUT'
+        ? undefined
+        : ownerIn(entry.string());
+    this.#noteOwner(partition, owner);
+    return this.ownerOf(partition);
   }
 
   /** The partitions whose lease this runtime holds, ascending. */
@@ -93,8 +140,42 @@ export class PartitionLeases {
    * beyond the fair share, take free partitions up to it. Rounds never overlap.
    */
   round(): Promise<void> {
-    this.#round ??= this.#runRound().finally(() => (this.#round = undefined));
+    this.#round ??= this.#runRound().finally(() => {
+      this.#round = undefined;
+      if (this.#again && !this.#stopped) {
+        this.#again = false;
+        void this.round().catch((error: unknown) =>
+          this.#options.log(`partition leases: ${String(error)}`),
+        );
+      }
+    });
     return this.#round;
+  }
+
+  /** Follows every partition key: the owner map, and a round as soon as one is handed over. */
+  async #startWatch(): Promise<void> {
+    const watch = await this.#kv.watch({ key: 'partition.*' });
+    this.#watch = watch;
+    void (async () => {
+      for await (const entry of watch) {
+        const partition = Number(entry.key.slice('partition.'.length));
+        if (!Number.isInteger(partition)) continue;
+        const owner = entry.operation === 'PUT' ? ownerIn(entry.string()) : undefined;
+        this.#noteOwner(partition, owner);
+        // Handed over: take it now if it is within our share, not at the next round.
+        if (owner === undefined && !this.#stopped) {
+          if (this.#round === undefined) void this.round().catch(() => undefined);
+          else this.#again = true;
+        }
+      }
+    })().catch((error: unknown) => this.#options.log(`partition watch: ${String(error)}`));
+  }
+
+  #noteOwner(partition: number, owner: string | undefined): void {
+    if (this.#owners.get(partition) === owner) return;
+    if (owner === undefined) this.#owners.delete(partition);
+    else this.#owners.set(partition, owner);
+    this.#options.changed?.(partition, owner);
   }
 
   /**
@@ -104,8 +185,10 @@ export class PartitionLeases {
   async handOver(): Promise<void> {
     this.#stop();
     await this.#round;
-    for (const partition of [...this.#held.keys()]) await this.#giveBack(partition);
+    // Gone from the count first, so the others' fair share grows to take everything handed over.
     await this.#kv.delete(runtimeKey(this.#options.owner)).catch(() => undefined);
+    for (const partition of [...this.#held.keys()]) await this.#giveBack(partition);
+    this.#watch?.stop();
   }
 
   /**
@@ -114,6 +197,7 @@ export class PartitionLeases {
    */
   close(): void {
     this.#stop();
+    this.#watch?.stop();
   }
 
   #stop(): void {
@@ -144,7 +228,8 @@ export class PartitionLeases {
       } else await this.#renew(partition, held);
     }
     const alive = await this.#aliveRuntimes();
-    const share = fairShare(partitions, alive);
+    if (this.#stopped) return;
+    const share = fairShare(partitions, alive.size);
     // Hand over the highest beyond the share: a runtime that joined takes them at its next round.
     const surplus = [...this.#held.keys()]
       .sort((a, b) => b - a)
@@ -152,8 +237,11 @@ export class PartitionLeases {
     for (const partition of surplus) await this.#giveBack(partition);
     // Start looking at a point of our own, so runtimes starting together contend less.
     const offset = partitionOf(owner, partitions);
-    for (let i = 0; i < partitions && this.#held.size < share && !this.#stopped; i++) {
+    for (let i = 0; i < partitions && this.#held.size < share && this.#active(); i++) {
       const partition = (offset + i) % partitions;
+      const holder = this.#owners.get(partition);
+      // Held by a runtime with a live heartbeat: not worth a failing create.
+      if (holder !== undefined && holder !== owner && alive.has(holder)) continue;
       if (!this.#held.has(partition)) await this.#tryAcquire(partition);
     }
   }
@@ -194,7 +282,12 @@ export class PartitionLeases {
   async #giveBack(partition: number): Promise<void> {
     const held = this.#held.get(partition);
     if (held === undefined) return;
-    await this.#options.release(partition);
+    this.#releasing.add(partition);
+    try {
+      await this.#options.release(partition);
+    } finally {
+      this.#releasing.delete(partition);
+    }
     this.#held.delete(partition);
     await this.#kv
       .delete(partitionKey(partition), { previousSeq: held.revision })
@@ -205,12 +298,31 @@ export class PartitionLeases {
       );
   }
 
-  async #aliveRuntimes(): Promise<number> {
-    let alive = 0;
-    for await (const _ of await this.#kv.keys('runtime.*')) alive++;
-    return Math.max(1, alive);
+  #active(): boolean {
+    return !this.#stopped;
+  }
+
+  /** The ids of runtimes with a live heartbeat (a key listing may repeat a key written while it runs). */
+  async #aliveRuntimes(): Promise<Set<string>> {
+    const alive = new Set<string>([this.#options.owner]);
+    for await (const key of await this.#kv.keys('runtime.*'))
+      alive.add(key.slice('runtime.'.length));
+    return alive;
   }
 }
+
+const ownerIn = (value: string): string | undefined => {
+  try {
+    const parsed: unknown = JSON.parse(value);
+    const owner =
+      typeof parsed === 'object' && parsed !== null
+        ? (parsed as { owner?: unknown }).owner
+        : undefined;
+    return typeof owner === 'string' ? owner : undefined;
+  } catch {
+    return undefined;
+  }
+};
 
 const messageOf = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);

@@ -82,6 +82,15 @@ describe('partition leases', { timeout: 30_000 }, () => {
       // What A handed over it drained first.
       expect(a.released.sort()).toEqual(b.leases.owned().slice().sort());
       expect(a.lost).toEqual([]);
+      // Each knows who holds every partition (what requests are forwarded by).
+      await waitFor(
+        () =>
+          [...Array(PARTITIONS).keys()].every(
+            (p) => a.leases.ownerOf(p) === b.leases.ownerOf(p) && a.leases.ownerOf(p) !== undefined,
+          ),
+        { message: 'both name the same owner for every partition' },
+      );
+      for (const p of b.leases.owned()) expect(a.leases.ownerOf(p)).toBe('b');
     } finally {
       a.leases.close();
       b.leases.close();
