@@ -1,5 +1,6 @@
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { RUNTIME_ID } from '../wire/subjects.ts';
 import { fairShare, partitionOf } from './partitions.ts';
 
 /*
@@ -37,6 +38,8 @@ export interface LeaseOptions {
   readonly log: (message: string) => void;
   /** Monotonic ms (default `performance.now`). */
   readonly now?: () => number;
+  /** Replicas of the bucket's stream when this runtime creates it (3 on a NATS cluster). */
+  readonly replicas?: number;
   /** Someone's lease on a partition changed (taken, handed over): for routing to owners. */
   readonly changed?: (partition: number, owner: string | undefined) => void;
 }
@@ -47,7 +50,6 @@ interface Held {
   validUntil: number;
 }
 
-const OWNER = /^[A-Za-z0-9_-]{1,64}$/;
 const partitionKey = (n: number): string => `partition.${String(n)}`;
 const runtimeKey = (owner: string): string => `runtime.${owner}`;
 
@@ -83,12 +85,16 @@ export class PartitionLeases {
    * the rounds; the first round has run when it resolves.
    */
   static async start(nc: NatsConnection, options: LeaseOptions): Promise<PartitionLeases> {
-    if (!OWNER.test(options.owner))
+    if (!RUNTIME_ID.test(options.owner))
       throw new Error(`invalid runtime id ${JSON.stringify(options.owner)}`);
     const kvm = new Kvm(nc);
     // Creating an existing bucket with another TTL fails: then it is opened as it is.
     const kv = await kvm
-      .create(options.bucket, { ttl: options.leaseMs, history: 1 })
+      .create(options.bucket, {
+        ttl: options.leaseMs,
+        history: 1,
+        ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
+      })
       .catch(() => kvm.open(options.bucket));
     const leases = new PartitionLeases(kv, options, (await kv.status()).ttl);
     await leases.#startWatch();
@@ -263,12 +269,14 @@ export class PartitionLeases {
 
   async #tryAcquire(partition: number): Promise<void> {
     const sent = this.#now();
+    const key = partitionKey(partition);
+    const value = JSON.stringify({ owner: this.#options.owner });
     let revision: number;
     try {
-      revision = await this.#kv.create(
-        partitionKey(partition),
-        JSON.stringify({ owner: this.#options.owner }),
-      );
+      revision =
+        this.#owners.get(partition) === this.#options.owner
+          ? await this.#reclaim(key, value)
+          : await this.#kv.create(key, value);
     } catch {
       return; // Held by another runtime (or the server is unreachable): try again next round.
     }
@@ -277,6 +285,23 @@ export class PartitionLeases {
       validUntil: sent + this.#options.leaseMs - this.#margin,
     });
     this.#options.acquired(partition);
+  }
+
+  /**
+   * A lease held under this runtime's id that this process does not hold: an earlier process with
+   * the same id (`WEFT_RUNTIME_ID`) that stopped without handing over. Ids are unique among live
+   * runtimes, so that process is gone: the lease is taken back at once (compare-and-set on the
+   * revision read) instead of after its TTL.
+   */
+  async #reclaim(key: string, value: string): Promise<number> {
+    const entry = await this.#kv.get(key);
+    if (
+      entry === null ||
+      entry.operation !== 'PUT' ||
+      ownerIn(entry.string()) !== this.#options.owner
+    )
+      return this.#kv.create(key, value);
+    return this.#kv.update(key, value, entry.revision);
   }
 
   async #giveBack(partition: number): Promise<void> {

@@ -3,14 +3,14 @@ import { NAME, RUN_ID } from '../blueprints/names.ts';
 
 /** One Schema per request of CONTRACT §3. The gateway decodes `unknown` with these; nothing casts. */
 
-const Name = Schema.String.pipe(
+export const Name = Schema.String.pipe(
   Schema.check(
     Schema.isPattern(NAME, {
       message: 'must match ^[a-zA-Z_][a-zA-Z0-9_]*$ (at most 64 characters)',
     }),
   ),
 );
-const RunId = Schema.String.pipe(
+export const RunId = Schema.String.pipe(
   Schema.check(Schema.isPattern(RUN_ID, { message: 'must match ^[A-Za-z0-9_-]{1,128}$' })),
 );
 /** A `runs.list` cursor as replies give it: `<start time>|<run id>`. */
@@ -33,7 +33,7 @@ export const NameRequest = Schema.Struct({ name: Name });
 /** A request with no fields; the gateway admits only JSON objects. */
 export const Empty = Schema.Struct({});
 
-const StartFields = {
+export const StartFields = {
   blueprint: Schema.Union([Name, Schema.Record(Schema.String, Schema.Unknown)]),
   version: Schema.optionalKey(Positive),
   input: Schema.optionalKey(Schema.Json),

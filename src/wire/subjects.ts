@@ -22,6 +22,8 @@
  *                                                     at start, every heartbeat and when asked (a heartbeat)
  *   <p>.workers.goodbye                               core NATS, worker → every runtime {workerId}: it stops serving
  *   <p>.workers.discover                              core NATS, runtime → every worker: announce yourselves now
+ *   <p>.runtime.<runtimeId>.call                      core request → reply, between runtimes: a call for a run
+ *                                                     forwarded to the runtime owning its partition
  *   KV bucket <P>_PARTITIONS                           partition leases (`partition.<n>`) and runtime heartbeats
  *                                                     (`runtime.<id>`), both expiring with the bucket's TTL
  *
@@ -36,6 +38,8 @@ export const PREFIX = /^[A-Za-z0-9_-]{1,32}$/;
 /** A task id without its run id: `<stepId>[<item>]:<execution>` (one subject token). */
 const TASK_TOKEN = /^[A-Za-z0-9_[\]:-]{1,128}$/;
 const ATTEMPT = /^[1-9][0-9]{0,8}$/;
+/** A runtime's id (`WEFT_RUNTIME_ID`): one subject token and one key token of the leases bucket. */
+export const RUNTIME_ID = /^[A-Za-z0-9_-]{1,64}$/;
 
 const check = (rule: RegExp, what: string, value: string): string => {
   if (!rule.test(value)) throw new Error(`invalid ${what}: ${JSON.stringify(value)}`);
@@ -153,6 +157,11 @@ export class Subjects {
 
   resultsAll(): string {
     return `${this.prefix}.tasks.result.>`;
+  }
+
+  /** Core NATS, runtime → runtime: calls for runs forwarded to the runtime that owns them. */
+  runtimeCall(runtimeId: string): string {
+    return `${this.prefix}.runtime.${check(RUNTIME_ID, 'runtime id', runtimeId)}.call`;
   }
 
   /** JetStream stream and consumer names (no dots allowed there). */

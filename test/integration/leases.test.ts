@@ -137,6 +137,26 @@ describe('partition leases', { timeout: 30_000 }, () => {
     }
   });
 
+  it('takes its own leases back at once when it restarts under the same id', async () => {
+    const bucket = freshBucket();
+    const before = await keeper(bucket, 'same');
+    expect(before.leases.owned()).toHaveLength(PARTITIONS);
+    before.leases.close(); // a crash: nothing handed over
+    const restartedAt = monotonicMs();
+    const after = await keeper(bucket, 'same');
+    try {
+      // The first round took everything back, long before the old leases could lapse.
+      expect(after.leases.owned()).toHaveLength(PARTITIONS);
+      expect(monotonicMs() - restartedAt).toBeLessThan(LEASE_MS / 2);
+      // A runtime with another id still waits for them.
+      const other = await keeper(bucket, 'other');
+      expect(other.leases.owned()).toEqual([]);
+      other.leases.close();
+    } finally {
+      after.leases.close();
+    }
+  });
+
   it('gives a lease up when someone else wrote it', async () => {
     const bucket = freshBucket();
     const a = await keeper(bucket, 'a');
