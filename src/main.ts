@@ -6,6 +6,10 @@ import { ActivityRegistry, followWorkers } from './actors/activities.ts';
 import { BlueprintRegistry } from './actors/blueprintRegistry.ts';
 import type { BlueprintLimits } from './blueprints/validate.ts';
 import { RunSupervisor } from './actors/supervisor.ts';
+import { streamReplicas } from './actors/jetstream.ts';
+import { Ownership } from './actors/ownership.ts';
+import { DEFAULT_PARTITIONS } from './actors/partitions.ts';
+import { RunRouter } from './actors/router.ts';
 import { TaskChannel } from './actors/taskChannel.ts';
 import { Gateway } from './gateway/server.ts';
 import { natsServers } from './config.ts';
@@ -29,17 +33,30 @@ export interface RuntimeOptions {
   readonly log?: (message: string) => void;
   /** Blueprint limits (steps, depth, bytes, literal array items, map items); defaults otherwise. */
   readonly limits?: Partial<BlueprintLimits>;
+  /** Partitions of the cluster (`--partitions`, default 64); every runtime of one cluster must agree. */
+  readonly partitions?: number;
+  /** This runtime's id in the cluster (`WEFT_RUNTIME_ID`; default: made up at start). */
+  readonly runtimeId?: string;
+  /** The partition lease's length in ms when this runtime creates the leases bucket (`WEFT_LEASE_MS`). */
+  readonly leaseMs?: number;
 }
 
 export interface Runtime {
   readonly nc: NatsConnection;
   readonly subjects: Subjects;
   readonly supervisor: RunSupervisor;
+  /** Every call for a run goes through it to the run's owner (this runtime or another). */
+  readonly runs: RunRouter;
+  readonly ownership: Ownership;
+  readonly runtimeId: string;
   readonly registry: BlueprintRegistry;
   /** The activities workers announce (README "Worker wire protocol"). */
   readonly activities: ActivityRegistry;
+  /** Drains: stops taking requests, hands its partitions over (each drained first), then closes. */
   close(): Promise<void>;
 }
+
+const DEFAULT_LEASE_MS = 5000;
 
 export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> => {
   const log = options.log ?? ((message: string) => process.stderr.write(`[weft] ${message}\n`));
@@ -56,14 +73,28 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       maxReconnectAttempts: -1,
       noAsyncTraces: true,
     });
+    const connected = nc;
     const channel = await TaskChannel.open(nc, subjects, log);
     const registry = new BlueprintRegistry(store);
     const activities = new ActivityRegistry();
     const workers = followWorkers(nc, subjects, activities, log);
+    const runtimeId = options.runtimeId ?? `rt-${randomUUID().slice(0, 8)}`;
+    // Calls from one run to another go through the router, to the other run's owner.
+    let router: RunRouter | undefined;
+    const routed = (): RunRouter => {
+      if (router === undefined) throw new Error('the router is not up yet');
+      return router;
+    };
     const supervisor = new RunSupervisor({
       store,
       registry,
-      newRunId: () => randomUUID(),
+      newRunId: () => routed().newRunId(),
+      peers: {
+        start: (request) => routed().start(request),
+        cancel: (runId, reason) => routed().cancel(runId, reason),
+        childResult: (parent, childRunId, outcome) =>
+          routed().childResult(parent, childRunId, outcome),
+      },
       log,
       ...(options.limits === undefined ? {} : { limits: options.limits }),
       servedActivities: () => activities.served(),
@@ -76,15 +107,39 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
         publishEvent: (runId, event) => channel.publishEvent(runId, event),
       },
     });
-    await supervisor.recover();
+    await supervisor.startReadModel();
+    const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
+    const ownership = await Ownership.start(nc, {
+      subjects,
+      self: runtimeId,
+      partitions: options.partitions ?? DEFAULT_PARTITIONS,
+      leaseMs,
+      replicas: streamReplicas(nc),
+      runs: supervisor,
+      log,
+      // Before the first partition is taken, so calls for it are answered from then on.
+      ready: (owners) => {
+        router = new RunRouter({
+          nc: connected,
+          subjects,
+          self: runtimeId,
+          owners,
+          local: supervisor,
+          waitMs: 3 * leaseMs,
+          log,
+        });
+        router.serve();
+      },
+    });
+    const runs = routed();
     supervisor.follow(500);
     const graceMs = Number(process.env.WEFT_RECONCILE_GRACE_MS ?? 30_000);
     supervisor.startReconciler(Math.min(5000, Math.max(100, graceMs / 2)), graceMs);
-    const gateway = new Gateway({ nc, subjects, supervisor, registry, activities, log });
+    const gateway = new Gateway({ nc, subjects, runs, registry, activities, log });
     gateway.start();
-    await channel.consumeResults((result) => supervisor.onResult(result));
-    channel.serveReports((result) => supervisor.onResult(result));
-    channel.serveStarts((start, answered) => supervisor.mayStart(start, answered));
+    await channel.consumeResults((result) => runs.onResult(result));
+    channel.serveReports((result) => runs.onResult(result));
+    channel.serveStarts((start, answered) => runs.mayStart(start, answered));
     await nc.flush();
     const connection = nc;
     const table = summaries;
@@ -92,11 +147,16 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       nc: connection,
       subjects,
       supervisor,
+      runs,
+      ownership,
+      runtimeId,
       registry,
       activities,
       async close() {
         workers.close();
         await gateway.close();
+        await ownership.drain().catch((error: unknown) => log(`handover: ${String(error)}`));
+        await runs.close();
         supervisor.close();
         await channel.close();
         await connection.drain().catch(() => undefined);

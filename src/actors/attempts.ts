@@ -71,6 +71,12 @@ export class Attempts {
     this.#dispatched.delete(`${taskId}/${attempt}`);
   }
 
+  /** Forgets every attempt of the selected runs (their partition moved to another runtime). */
+  dropRuns(select: (runId: string) => boolean): void {
+    for (const [key, entry] of this.#dispatched)
+      if (select(entry.task.runId)) this.#dispatched.delete(key);
+  }
+
   /** Forgets every attempt of a run that ended. */
   runEnded(runId: string): void {
     for (const [key, entry] of this.#dispatched)

@@ -31,12 +31,15 @@ export class Ownership implements Owners {
   #leases: PartitionLeases | undefined;
   /** Acquired partitions whose runs are not recovered yet. */
   readonly #pending = new Set<number>();
-  #recovering: Promise<void> = Promise.resolve();
+  #recovering: Promise<void>;
+  #started: () => void = () => undefined;
 
   private constructor(runs: PartitionedRuns, partitions: number, log: (message: string) => void) {
     this.#runs = runs;
     this.partitions = partitions;
     this.#log = log;
+    // Recovery waits until the leases are up (partitions are acquired during their first round).
+    this.#recovering = new Promise((resolve) => (this.#started = resolve));
   }
 
   /**
@@ -50,22 +53,28 @@ export class Ownership implements Owners {
       readonly self: string;
       readonly partitions: number;
       readonly leaseMs: number;
+      readonly replicas?: number;
       readonly runs: PartitionedRuns;
       readonly log: (message: string) => void;
+      /** Called with the ownership before any partition is taken (to route calls through it). */
+      readonly ready?: (ownership: Ownership) => void;
     },
   ): Promise<Ownership> {
     const ownership = new Ownership(options.runs, options.partitions, options.log);
+    options.ready?.(ownership);
     ownership.#leases = await PartitionLeases.start(nc, {
       bucket: options.subjects.partitionsBucket,
       owner: options.self,
       partitions: options.partitions,
       leaseMs: options.leaseMs,
+      ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
       acquired: (partition) => ownership.#acquired(partition),
       lost: (partition, reason) => ownership.#lost(partition, reason),
       release: (partition) => ownership.#release(partition),
       changed: () => ownership.#changed(),
       log: options.log,
     });
+    ownership.#started();
     await ownership.#recovering;
     return ownership;
   }

@@ -63,6 +63,11 @@ export class RunReadModel {
     this.#cursor = await Effect.runPromise(this.#table.checkpoint());
     this.#committed = this.#cursor;
     await this.catchUp();
+    return this.unfinished();
+  }
+
+  /** The ids of the runs still running, as far as the model has folded. */
+  async unfinished(): Promise<readonly string[]> {
     const running = new Set(await Effect.runPromise(this.#table.running()));
     // The cache is at least as new as the table (a commit may have been refused).
     for (const [runId, { summary }] of this.#cache) {

@@ -16,7 +16,7 @@ import { weftError, WeftError, type ErrorCode } from '../wire/errors.ts';
 import type { TaskResult, TaskStart } from '../wire/protocol.ts';
 import type { Subjects } from '../wire/subjects.ts';
 import { partitionOf } from './partitions.ts';
-import type { StartRequest, StartResult } from './supervisor.ts';
+import type { RunSupervisor, StartRequest, StartResult } from './supervisor.ts';
 
 type Parent = typeof ParentRef.Type;
 
@@ -33,7 +33,7 @@ type Parent = typeof ParentRef.Type;
  */
 
 /** The calls a runtime's own run actors answer (`RunSupervisor`). */
-export interface LocalRuns {
+export interface LocalRuns extends Pick<RunSupervisor, 'list' | 'history' | 'checkBlueprint'> {
   start(request: StartRequest): Promise<StartResult>;
   onResult(result: TaskResult): Promise<void>;
   mayStart(
@@ -132,6 +132,19 @@ export class RunRouter {
       if (this.#owners.owns(partitionOf(id, this.#owners.partitions))) return id;
     }
     return randomUUID();
+  }
+
+  /** Reads any runtime answers alike (the store and the shared read model). */
+  list(...args: Parameters<LocalRuns['list']>): ReturnType<LocalRuns['list']> {
+    return this.#local.list(...args);
+  }
+
+  history(...args: Parameters<LocalRuns['history']>): ReturnType<LocalRuns['history']> {
+    return this.#local.history(...args);
+  }
+
+  checkBlueprint(input: unknown): ReturnType<LocalRuns['checkBlueprint']> {
+    return this.#local.checkBlueprint(input);
   }
 
   start(request: StartRequest): Promise<StartResult> {

@@ -70,10 +70,28 @@ export interface Effects {
   readonly publishEvent: (runId: string, event: RecordedEvent) => void;
 }
 
-interface Parent {
+export interface Parent {
   readonly runId: string;
   readonly stepId: string;
   readonly item?: number;
+}
+
+/** How a child's end is delivered to its parent. */
+export type ChildOutcome =
+  | { readonly ok: true; readonly output: Json }
+  | {
+      readonly ok: false;
+      readonly error: { code: string; message: string; retryable: boolean };
+    };
+
+/**
+ * Calls from one run to another (a child started, cancelled, or reporting to its parent), which
+ * the runtime owning the other run must answer: by default this supervisor, in a cluster the router.
+ */
+export interface Peers {
+  start(request: StartRequest): Promise<StartResult>;
+  cancel(runId: string, reason: string): Promise<boolean>;
+  childResult(parent: Parent, childRunId: string, outcome: ChildOutcome): Promise<void>;
 }
 
 interface LoadedRun {
@@ -181,8 +199,11 @@ export class RunSupervisor {
   readonly #limits: Partial<BlueprintLimits>;
   readonly #maxRunsInMemory: number;
   readonly #served: (() => readonly string[]) | undefined;
+  readonly #peers: Peers;
 
   constructor(deps: {
+    /** Where calls to other runs go (default: this supervisor). */
+    readonly peers?: Peers;
     readonly store: EventStoreShape;
     readonly registry: BlueprintRegistry;
     readonly effects: Effects;
@@ -198,6 +219,7 @@ export class RunSupervisor {
     readonly summaries?: RunSummaryStoreShape;
   }) {
     this.#served = deps.servedActivities;
+    this.#peers = deps.peers ?? this;
     this.#limits = deps.limits ?? {};
     this.#maxRunsInMemory = deps.maxRunsInMemory ?? MAX_RUNS_IN_MEMORY;
     this.#store = deps.store;
@@ -233,7 +255,23 @@ export class RunSupervisor {
    * reconciles children.
    */
   async recover(): Promise<void> {
-    const unfinished = await this.#readModel.start();
+    await this.startReadModel();
+    await this.recoverRuns(() => true);
+  }
+
+  /** Brings the run-summary read model up to date from its checkpoint. */
+  async startReadModel(): Promise<void> {
+    await this.#readModel.start();
+  }
+
+  /** Folds into the read model what any runtime appended so far. */
+  catchUp(): Promise<void> {
+    return this.#readModel.catchUp();
+  }
+
+  /** `recover` for the selected unfinished runs only (those of partitions just taken over). */
+  async recoverRuns(select: (runId: string) => boolean): Promise<void> {
+    const unfinished = (await this.#readModel.unfinished()).filter(select);
     for (const runId of unfinished) {
       await this.#inMailbox(runId, async () => {
         const run = await this.#load(runId);
@@ -247,6 +285,32 @@ export class RunSupervisor {
           this.#armTimer(runId, timerId, timer.dueAt);
         for (const child of Object.values(context.children)) this.#reconcileChild(runId, child);
       });
+    }
+  }
+
+  /**
+   * Forgets the selected runs: cached state, timers, attempts, deadlines and run timeouts. Nothing
+   * of this runtime acts on them afterwards until they are recovered again (their streams keep
+   * everything).
+   */
+  dropRuns(select: (runId: string) => boolean): void {
+    for (const runId of [...this.#runs.keys()]) if (select(runId)) this.#runs.delete(runId);
+    for (const [key, timer] of [...this.#timers]) {
+      if (!select(key.slice(0, key.indexOf('\u0000')))) continue;
+      clearTimeout(timer);
+      this.#timers.delete(key);
+    }
+    this.#attempts.dropRuns(select);
+    this.#lifecycle.deadlines.dropRuns(select);
+    this.#lifecycle.runTimeouts.dropRuns(select);
+  }
+
+  /** Resolves once every mailbox of the selected runs is idle (work queued so far has finished). */
+  async settleRuns(select: (runId: string) => boolean): Promise<void> {
+    for (;;) {
+      const busy = [...this.#mailboxes].filter(([runId]) => select(runId)).map(([, p]) => p);
+      if (busy.length === 0) return;
+      await Promise.allSettled(busy);
     }
   }
 
@@ -565,9 +629,9 @@ export class RunSupervisor {
           const how = event.type === 'RunCancelled' ? 'was cancelled' : 'timed out';
           for (const task of openTasks(before.context)) this.#effects.abortTask(task.taskId);
           for (const child of Object.values(before.context.children)) {
-            void this.cancel(child.childRunId, `parent run '${runId}' ${how}`).catch(
-              () => undefined,
-            );
+            void this.#peers
+              .cancel(child.childRunId, `parent run '${runId}' ${how}`)
+              .catch(() => undefined);
           }
           break;
         }
@@ -669,7 +733,7 @@ export class RunSupervisor {
       ...(event.item === undefined ? {} : { item: event.item }),
     };
     try {
-      await this.start({
+      await this.#peers.start({
         blueprint: event.blueprint,
         ...(event.version === undefined ? {} : { version: event.version }),
         input: event.input,
@@ -679,7 +743,7 @@ export class RunSupervisor {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const code = error instanceof WeftError ? error.code : 'internal';
-      await this.#deliverChildResult(parent, event.childRunId, {
+      await this.#peers.childResult(parent, event.childRunId, {
         ok: false,
         error: { code, message, retryable: false },
       });
@@ -728,34 +792,28 @@ export class RunSupervisor {
   }
 
   async #notifyParent(parent: Parent, childRunId: string, summary: RunSummary): Promise<void> {
-    await this.#deliverChildResult(
-      parent,
-      childRunId,
-      summary.status === 'completed'
-        ? { ok: true, output: summary.output ?? null }
-        : {
-            ok: false,
-            error: {
-              code: summary.status === 'cancelled' ? 'child_cancelled' : 'child_failed',
-              message: `child run '${childRunId}' ${summary.status}${summary.error ? `: ${summary.error.message}` : ''}`,
-              retryable: false,
+    await this.#peers
+      .childResult(
+        parent,
+        childRunId,
+        summary.status === 'completed'
+          ? { ok: true, output: summary.output ?? null }
+          : {
+              ok: false,
+              error: {
+                code: summary.status === 'cancelled' ? 'child_cancelled' : 'child_failed',
+                message: `child run '${childRunId}' ${summary.status}${summary.error ? `: ${summary.error.message}` : ''}`,
+                retryable: false,
+              },
             },
-          },
-    ).catch((error: unknown) =>
-      this.#log(`could not deliver child ${childRunId} to ${parent.runId}: ${String(error)}`),
-    );
+      )
+      .catch((error: unknown) =>
+        this.#log(`could not deliver child ${childRunId} to ${parent.runId}: ${String(error)}`),
+      );
   }
 
-  async #deliverChildResult(
-    parent: Parent,
-    childRunId: string,
-    result:
-      | { readonly ok: true; readonly output: Json }
-      | {
-          readonly ok: false;
-          readonly error: { code: string; message: string; retryable: boolean };
-        },
-  ): Promise<void> {
+  /** Records a child's end in its parent once (ignored when the parent no longer waits for it). */
+  async childResult(parent: Parent, childRunId: string, result: ChildOutcome): Promise<void> {
     await this.#inMailbox(parent.runId, () =>
       this.#transact(parent.runId, (run) => {
         const open = Object.values(run.snapshot.context.children).some(

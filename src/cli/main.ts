@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import type { Activity, ActivityDefinition } from '../actors/worker.ts';
 import type { BlueprintLimits } from '../blueprints/validate.ts';
-import { Subjects } from '../wire/subjects.ts';
+import { RUNTIME_ID, Subjects } from '../wire/subjects.ts';
 import { ClientError, openClient, type Client } from './client.ts';
 import { readWholeHistory, showValue, type HistoryPage } from './pages.ts';
 import type { StoredEvent } from '../machines/replay.ts';
@@ -21,7 +21,7 @@ import { redactStoreUrl } from '../store/redact.ts';
 const USAGE = `usage: weft <command>
 
   dev                               NATS (found or started), runtime on ./.weft, demo worker and blueprints
-  serve                             the runtime: gateway, run actors, projections
+  serve [--partitions N]            the runtime: gateway, run actors, projections (one of a cluster)
   worker <module>                   run the activities a JS/TS module exports
 
   blueprint put <file>              store a blueprint (new version when its content changed)
@@ -117,6 +117,36 @@ const configOf = (parsed: Parsed) => {
     prefix: flag(parsed, 'prefix') ?? process.env.WEFT_PREFIX ?? 'weft',
     store: flag(parsed, 'store') ?? process.env.WEFT_STORE ?? 'sqlite:./.weft/events.db',
     ...(limits === undefined ? {} : { limits }),
+  };
+};
+
+/** A positive integer from a flag or an environment variable, within bounds. */
+const boundedInt = (text: string | undefined, what: string, min: number, max: number) => {
+  if (text === undefined) return undefined;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < min || n > max)
+    throw new UsageError(
+      `${what} must be an integer from ${String(min)} to ${String(max)}, got '${text}'`,
+    );
+  return n;
+};
+
+/** `weft serve`'s place in a cluster (README "Running a cluster"). */
+const clusterOf = (parsed: Parsed) => {
+  const partitions = boundedInt(
+    flag(parsed, 'partitions') ?? process.env.WEFT_PARTITIONS,
+    '--partitions (WEFT_PARTITIONS)',
+    1,
+    4096,
+  );
+  const leaseMs = boundedInt(process.env.WEFT_LEASE_MS, 'WEFT_LEASE_MS', 300, 600_000);
+  const runtimeId = process.env.WEFT_RUNTIME_ID;
+  if (runtimeId !== undefined && !RUNTIME_ID.test(runtimeId))
+    throw new UsageError(`WEFT_RUNTIME_ID must match ${String(RUNTIME_ID)}, got '${runtimeId}'`);
+  return {
+    ...(partitions === undefined ? {} : { partitions }),
+    ...(leaseMs === undefined ? {} : { leaseMs }),
+    ...(runtimeId === undefined || runtimeId === '' ? {} : { runtimeId }),
   };
 };
 
@@ -283,9 +313,14 @@ const command = async (parsed: Parsed): Promise<number> => {
         once: parsed.flags.has('once'),
       });
     case 'serve': {
-      const runtime = await (await import('../main.ts')).startRuntime(config);
+      const runtime = await (
+        await import('../main.ts')
+      ).startRuntime({
+        ...config,
+        ...clusterOf(parsed),
+      });
       process.stderr.write(
-        `weft runtime serving on ${config.nats} (prefix '${config.prefix}', store ${redactStoreUrl(config.store)})\n`,
+        `weft runtime serving on ${config.nats} (prefix '${config.prefix}', store ${redactStoreUrl(config.store)}, runtime ${runtime.runtimeId}, ${String(runtime.ownership.owned().length)} of ${String(runtime.ownership.partitions)} partitions)\n`,
       );
       return untilSignal(() => runtime.close());
     }

@@ -5,6 +5,20 @@ import type { Json } from '../blueprints/json.ts';
 import type { ActivityRegistry } from '../actors/activities.ts';
 import type { BlueprintRegistry } from '../actors/blueprintRegistry.ts';
 import { invalidBlueprint, type RunSupervisor } from '../actors/supervisor.ts';
+
+/** What the gateway asks of the runs: the router in front of the run actors (or the supervisor alone). */
+export type GatewayRuns = Pick<
+  RunSupervisor,
+  | 'checkBlueprint'
+  | 'start'
+  | 'waitForEnd'
+  | 'list'
+  | 'get'
+  | 'history'
+  | 'cancel'
+  | 'signal'
+  | 'query'
+>;
 import { hasErrors } from '../blueprints/validate.ts';
 import { summaryCursor } from '../projections/runSummary.ts';
 import { StoreUnavailable } from '../store/errors.ts';
@@ -149,7 +163,7 @@ export const replyError = (msg: Msg, error: WeftError): void => {
 export class Gateway {
   readonly #nc: NatsConnection;
   readonly #subjects: Subjects;
-  readonly #supervisor: RunSupervisor;
+  readonly #runs: GatewayRuns;
   readonly #registry: BlueprintRegistry;
   readonly #activities: ActivityRegistry;
   readonly #log: (message: string) => void;
@@ -159,14 +173,14 @@ export class Gateway {
   constructor(deps: {
     readonly nc: NatsConnection;
     readonly subjects: Subjects;
-    readonly supervisor: RunSupervisor;
+    readonly runs: GatewayRuns;
     readonly registry: BlueprintRegistry;
     readonly activities: ActivityRegistry;
     readonly log: (message: string) => void;
   }) {
     this.#nc = deps.nc;
     this.#subjects = deps.subjects;
-    this.#supervisor = deps.supervisor;
+    this.#runs = deps.runs;
     this.#registry = deps.registry;
     this.#activities = deps.activities;
     this.#log = deps.log;
@@ -256,11 +270,11 @@ export class Gateway {
 
     this.#on(s.blueprints('validate'), (payload) => {
       const { blueprint } = blueprintRequest(payload);
-      const { diagnostics } = this.#supervisor.checkBlueprint(blueprint);
+      const { diagnostics } = this.#runs.checkBlueprint(blueprint);
       return { valid: !hasErrors(diagnostics), diagnostics };
     });
     this.#on(s.blueprints('put'), async (payload) => {
-      const checked = this.#supervisor.checkBlueprint(blueprintRequest(payload).blueprint);
+      const checked = this.#runs.checkBlueprint(blueprintRequest(payload).blueprint);
       if (checked.blueprint === undefined || hasErrors(checked.diagnostics))
         throw invalidBlueprint(checked.diagnostics);
       const { name, version, hash, created } = await this.#registry.put(checked.blueprint);
@@ -288,15 +302,15 @@ export class Gateway {
 
     this.#on(s.runs('start'), async (payload) => {
       const request = startRequest(payload);
-      return this.#supervisor.start({ ...request, blueprint: request.blueprint as string | Json });
+      return this.#runs.start({ ...request, blueprint: request.blueprint as string | Json });
     });
     this.#on(s.runs('execute'), async (payload) => {
       const { timeoutMs, ...request } = executeRequest(payload);
-      const started = await this.#supervisor.start({
+      const started = await this.#runs.start({
         ...request,
         blueprint: request.blueprint as string | Json,
       });
-      const ended = await this.#supervisor.waitForEnd(
+      const ended = await this.#runs.waitForEnd(
         started.runId,
         timeoutMs ?? DEFAULT_EXECUTE_TIMEOUT_MS,
       );
@@ -317,7 +331,7 @@ export class Gateway {
     this.#on(s.runs('list'), async (payload) => {
       const { limit, ...filter } = listRuns(payload);
       return fitList(
-        await this.#supervisor.list({ ...filter, limit: Math.min(limit ?? 100, 1000) }),
+        await this.#runs.list({ ...filter, limit: Math.min(limit ?? 100, 1000) }),
         summaryCursor,
         this.#budget(),
       );
@@ -325,14 +339,14 @@ export class Gateway {
 
     this.#on(s.run('*', 'get'), async (payload, msg) => {
       empty(payload);
-      return fitSummary(await this.#supervisor.get(this.#runIdOf(msg)), this.#budget());
+      return fitSummary(await this.#runs.get(this.#runIdOf(msg)), this.#budget());
     });
     this.#on(s.run('*', 'history'), async (payload, msg) => {
       const { from, limit } = historyRequest(payload);
       const runId = this.#runIdOf(msg);
       return historyPage(
         async (at, count) =>
-          (await this.#supervisor.history(runId, at, count)).map((e) => ({
+          (await this.#runs.history(runId, at, count)).map((e) => ({
             revision: e.revision,
             type: e.type,
             data: e.data,
@@ -346,10 +360,7 @@ export class Gateway {
     this.#on(s.run('*', 'cancel'), async (payload, msg) => {
       const { reason } = cancelRequest(payload);
       return {
-        cancelled: await this.#supervisor.cancel(
-          this.#runIdOf(msg),
-          reason ?? 'cancelled by request',
-        ),
+        cancelled: await this.#runs.cancel(this.#runIdOf(msg), reason ?? 'cancelled by request'),
       };
     });
     this.#on(s.runNamed('signal'), async (payload, msg) => {
@@ -363,7 +374,7 @@ export class Gateway {
           ? (payload as { signalId: string }).signalId
           : undefined;
       const signalId = msg.headers?.get('Nats-Msg-Id') || fromField;
-      await this.#supervisor.signal(
+      await this.#runs.signal(
         runId,
         name,
         payload as Json,
@@ -373,7 +384,7 @@ export class Gateway {
     });
     this.#on(s.runNamed('query'), async (payload, msg) => {
       const { args } = queryRequest(payload);
-      return this.#supervisor.query(
+      return this.#runs.query(
         this.#runIdOf(msg),
         this.#nameOf(msg, 'query'),
         (args ?? null) as Json,
