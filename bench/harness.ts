@@ -9,11 +9,13 @@ import { findNatsServerBinary, startNatsServer, type NatsServerHandle } from '..
 import { findPostgresBinDir, startPostgres, type PostgresHandle } from '../test/support/postgres.ts';
 import { sleep } from '../test/support/wait.ts';
 import { testClient, type TestClient, type WeftProcess } from '../test/support/weft.ts';
+import { awaitSpread } from './spread.ts';
 
 /**
- * The processes of one bench: a real nats-server (JetStream), the runtime (`weft serve`) and a
- * worker (`weft worker bench/activities.ts`), each its own process, started the way a user starts
- * them, and one client connection; with `postgres`, a private PostgreSQL cluster too (the tests'
+ * The processes of one bench: a real nats-server (JetStream), N runtimes (`weft serve`, one by
+ * default, each with `WEFT_RUNTIME_ID=bench-<i>`) on that NATS and one shared store, and a worker
+ * (`weft worker bench/activities.ts`), each its own process, started the way a user starts them,
+ * and one client connection; with `postgres`, a private PostgreSQL cluster too (the tests'
  * launcher, test/support/postgres.ts). Everything lives in temp dirs; `stop()` removes it all.
  */
 
@@ -92,12 +94,18 @@ const cpuMsOf = (pid: number | undefined): number | undefined => {
  * does not become ready is killed rather than left behind, and, with a profile dir, it runs under
  * V8's CPU profiler (`--cpu-prof`; the profile is written when it exits).
  */
-const launch = async (args: readonly string[], ready: RegExp, profileDir: string | undefined): Promise<Launched> => {
+const launch = async (
+  args: readonly string[],
+  ready: RegExp,
+  profileDir: string | undefined,
+  env: Readonly<Record<string, string>> = {},
+): Promise<Launched> => {
   const spawnedAt = performance.now();
   const child = spawn(process.execPath, [BIN, ...args], {
     cwd: ROOT,
     env: {
       ...process.env,
+      ...env,
       ...(profileDir === undefined
         ? {}
         : { NODE_OPTIONS: `${process.env['NODE_OPTIONS'] ?? ''} --cpu-prof --cpu-prof-dir=${profileDir}`.trim() }),
@@ -145,8 +153,11 @@ const launch = async (args: readonly string[], ready: RegExp, profileDir: string
   return { process: p, readyMs: readyAt - spawnedAt, cpuMs };
 };
 
-const serve = (nats: string, store: string, profileDir: string | undefined): Promise<Launched> =>
-  launch(['serve', '--nats', nats, '--store', store], /runtime serving/, profileDir);
+/** The id runtime `i` of the bench gets (`WEFT_RUNTIME_ID`): it names it in its logs and leases. */
+export const runtimeId = (i: number): string => `bench-${i}`;
+
+const serve = (nats: string, store: string, profileDir: string | undefined, i: number): Promise<Launched> =>
+  launch(['serve', '--nats', nats, '--store', store], /runtime serving/, profileDir, { WEFT_RUNTIME_ID: runtimeId(i) });
 const work = async (nats: string, profileDir: string | undefined): Promise<WeftProcess> =>
   (await launch(['worker', 'bench/activities.ts', '--nats', nats], /worker serving/, profileDir)).process;
 
@@ -183,10 +194,12 @@ export class Cluster {
   readonly nats: NatsServerHandle;
   /** The private PostgreSQL server with `--store postgres`. */
   readonly postgres: PostgresHandle | undefined;
-  runtime: WeftProcess;
+  /** The runtimes, runtime `i` with id `bench-<i>`; all on the same NATS and the same store. */
+  runtimes: readonly WeftProcess[];
   readonly worker: WeftProcess;
   readonly client: TestClient;
   readonly #profileDir: string | undefined;
+  readonly #log: (message: string) => void;
   #storeUrl: string;
   #generation = 0;
   #stopped = false;
@@ -197,41 +210,56 @@ export class Cluster {
     dir: string;
     nats: NatsServerHandle;
     postgres: PostgresHandle | undefined;
-    runtime: WeftProcess;
+    runtimes: readonly WeftProcess[];
     worker: WeftProcess;
     client: TestClient;
     storeUrl: string;
     profileDir: string | undefined;
+    log: (message: string) => void;
   }) {
     this.store = parts.store;
     this.dir = parts.dir;
     this.nats = parts.nats;
     this.postgres = parts.postgres;
-    this.runtime = parts.runtime;
+    this.runtimes = parts.runtimes;
     this.worker = parts.worker;
     this.client = parts.client;
     this.#storeUrl = parts.storeUrl;
     this.#profileDir = parts.profileDir;
+    this.#log = parts.log;
   }
 
-  /** Starts everything; on a failure part way, stops what was started and rethrows. */
-  static async start(store: StoreKind, profileDir?: string): Promise<Cluster> {
+  /**
+   * Starts everything, with `runtimes` runtimes on one store (a memory store is refused for more
+   * than one: it lives inside its runtime); on a failure part way, stops what was started and
+   * rethrows.
+   */
+  static async start(
+    store: StoreKind,
+    options: { runtimes: number; profileDir: string | undefined; log: (message: string) => void },
+  ): Promise<Cluster> {
+    if (options.runtimes > 1 && store === 'memory') throw new Error('a memory store cannot be shared by several runtimes');
     const dir = await mkdtemp(join(tmpdir(), 'weft-bench-'));
     let nats: NatsServerHandle | undefined;
     let postgres: PostgresHandle | undefined;
-    let runtime: WeftProcess | undefined;
+    const runtimes: WeftProcess[] = [];
     let worker: WeftProcess | undefined;
     try {
       nats = await startNatsServer();
       if (store === 'postgres') postgres = await startPostgres();
       const storeUrl = storeUrlOf(store, dir, 0, postgres);
-      runtime = (await serve(nats.url, storeUrl, profileDir)).process;
-      worker = await work(nats.url, profileDir);
+      // One after another: each start migrates the store if needed, and a sqlite file takes one
+      // migrating connection at a time.
+      for (let i = 0; i < options.runtimes; i++) runtimes.push((await serve(nats.url, storeUrl, options.profileDir, i)).process);
+      worker = await work(nats.url, options.profileDir);
       const client = await testClient(nats.url);
-      return new Cluster({ store, dir, nats, postgres, runtime, worker, client, storeUrl, profileDir });
+      const { profileDir, log } = options;
+      const cluster = new Cluster({ store, dir, nats, postgres, runtimes, worker, client, storeUrl, profileDir, log });
+      await cluster.#settle();
+      return cluster;
     } catch (error) {
       if (worker !== undefined) await stopProcess(worker);
-      if (runtime !== undefined) await stopProcess(runtime);
+      await Promise.all(runtimes.map(stopProcess));
       await nats?.stop();
       await postgres?.stop();
       await rm(dir, { recursive: true, force: true });
@@ -239,44 +267,84 @@ export class Cluster {
     }
   }
 
-  /** Pid of the runtime process (what `rssKiB` measures). */
-  get runtimePid(): number {
-    return this.runtime.child.pid ?? -1;
+  /** Pids of the runtime processes, runtime `i` at index `i` (what `rssKiB` and `runtimeCpuMs` measure). */
+  get runtimePids(): number[] {
+    return this.runtimes.map((r) => r.child.pid ?? -1);
   }
 
-  /** The URL of the store the runtime runs on (a secret with postgres: it holds the password). */
+  /**
+   * CPU time (user + system, all threads) the runtime processes have used since they started,
+   * summed over all of them, in ms at the kernel's tick; undefined if any is unreadable. Leaves
+   * out the worker, nats-server and the store's server.
+   */
+  runtimeCpuMs(): number | undefined {
+    let sum = 0;
+    for (const pid of this.runtimePids) {
+      const ms = cpuMsOf(pid);
+      if (ms === undefined) return undefined;
+      sum += ms;
+    }
+    return sum;
+  }
+
+  /** VmRSS of each runtime process (with any children), in KiB, runtime `i` at index `i`. */
+  runtimeRssKiB(): Promise<number[]> {
+    return Promise.all(this.runtimePids.map(rssKiB));
+  }
+
+  /** The URL of the store the runtimes run on (a secret with postgres: it holds the password). */
   get storeUrl(): string {
     return this.#storeUrl;
   }
 
   /**
-   * Stops the runtime and starts a new one: on the same store (`fresh` false; a memory store
-   * starts empty anyway), or on a new, empty one. Blueprints live in the store: put them again
-   * after a fresh start. Resolves with how long the new runtime took to become ready.
+   * Stops every runtime and starts as many new ones: on the same store (`fresh` false; a memory
+   * store starts empty anyway), or on a new, empty one. Blueprints live in the store: put them
+   * again after a fresh start. Resolves with how long each new runtime took to become ready.
    */
-  async restartRuntime(fresh: boolean): Promise<Started> {
-    await this.stopRuntime();
+  async restartRuntimes(fresh: boolean): Promise<Started[]> {
+    await this.stopRuntimes();
     if (fresh) await this.#freshStore();
-    return this.startRuntime();
+    return this.startRuntimes();
   }
 
-  /** Stops the runtime (SIGTERM, SIGKILL after a grace period); `startRuntime` starts it again. */
-  async stopRuntime(): Promise<void> {
+  /** Stops every runtime, all at once (SIGTERM, SIGKILL after a grace period); `startRuntimes` starts them again. */
+  async stopRuntimes(): Promise<void> {
     if (this.#stopped) throw new Error('the bench is stopping');
-    await stopProcess(this.runtime);
+    await Promise.all(this.runtimes.map(stopProcess));
   }
 
-  /** Starts a runtime on the current store; resolves with how long it took to print "runtime serving". */
-  async startRuntime(): Promise<Started> {
-    if (this.#stopped) throw new Error('the bench is stopping');
-    const { process: runtime, readyMs, cpuMs } = await serve(this.nats.url, this.#storeUrl, this.#profileDir);
-    // stop() may have begun while the new runtime was starting.
+  /**
+   * Starts as many runtimes as before on the current store, one after another; resolves, once the
+   * partitions are spread over them (when there are several), with how long each took to print
+   * "runtime serving".
+   */
+  async startRuntimes(): Promise<Started[]> {
+    const started: Launched[] = [];
+    try {
+      for (let i = 0; i < this.runtimes.length; i++) {
+        if (this.#stopped) throw new Error('the bench is stopping');
+        started.push(await serve(this.nats.url, this.#storeUrl, this.#profileDir, i));
+      }
+    } catch (error) {
+      await Promise.all(started.map((s) => stopProcess(s.process)));
+      throw error;
+    }
+    // stop() may have begun while the new runtimes were starting.
     if (this.#isStopped()) {
-      await stopProcess(runtime);
+      await Promise.all(started.map((s) => stopProcess(s.process)));
       throw new Error('the bench is stopping');
     }
-    this.runtime = runtime;
-    return { readyMs, cpuMs };
+    this.runtimes = started.map((s) => s.process);
+    await this.#settle();
+    return started.map(({ readyMs, cpuMs }) => ({ readyMs, cpuMs }));
+  }
+
+  /** With several runtimes: waits (bounded) until the partitions are spread over all of them. */
+  async #settle(): Promise<void> {
+    if (this.runtimes.length > 1) {
+      await awaitSpread(this.client.nc, this.runtimes.map((_, i) => runtimeId(i)), this.#log);
+    }
   }
 
   /** Points the store URL at a new, empty store (a new sqlite file, a new postgres schema); the old sqlite file is removed. */
@@ -289,11 +357,11 @@ export class Cluster {
     }
   }
 
-  /** Stops every process and removes every temp dir (once; later calls wait for it). Never rejects. */
   #isStopped(): boolean {
     return this.#stopped;
   }
 
+  /** Stops every process and removes every temp dir (once; later calls wait for it). Never rejects. */
   stop(): Promise<void> {
     this.#stopping ??= this.#stop();
     return this.#stopping;
@@ -310,7 +378,7 @@ export class Cluster {
     };
     await step('client', () => this.client.close());
     await step('worker', () => stopProcess(this.worker));
-    await step('runtime', () => stopProcess(this.runtime));
+    await step('runtimes', () => Promise.all(this.runtimes.map(stopProcess)));
     await step('nats-server', () => this.nats.stop());
     if (this.postgres !== undefined) {
       const postgres = this.postgres;

@@ -22,6 +22,8 @@ export interface Environment {
   readonly node: string;
   readonly nats: string;
   readonly store: string;
+  /** How many runtime processes (`weft serve`) shared the NATS and the store. */
+  readonly runtimes: number;
   /** The PostgreSQL server's version, with `--store postgres`. */
   readonly postgres?: string;
 }
@@ -65,6 +67,7 @@ export const jsonLine = (figure: Figure, env: Environment): string =>
     node: env.node,
     nats: env.nats,
     store: env.store,
+    runtimes: env.runtimes,
     ...(env.postgres === undefined ? {} : { postgres: env.postgres }),
   });
 
@@ -91,7 +94,7 @@ export const table = (figures: readonly Figure[], env: Environment): string => {
       .join('  ')
       .trimEnd();
   return [
-    `weft bench — store ${env.store}${env.postgres === undefined ? '' : ` (PostgreSQL ${env.postgres})`}, node ${env.node}, nats-server ${env.nats}`,
+    `weft bench — ${env.runtimes} runtime${env.runtimes === 1 ? '' : 's'}, store ${env.store}${env.postgres === undefined ? '' : ` (PostgreSQL ${env.postgres})`}, node ${env.node}, nats-server ${env.nats}`,
     line(header),
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map(line),

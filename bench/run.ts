@@ -1,17 +1,18 @@
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
-import { Cluster, STORE_KINDS, natsVersion, postgresVersion, type StoreKind } from './harness.ts';
+import { Cluster, STORE_KINDS, natsVersion, postgresVersion, runtimeId, type StoreKind } from './harness.ts';
 import { boot } from './boot.ts';
 import { jsonLine, table, type Environment, type Figure } from './report.ts';
-import { FULL, QUICK, idle, putBlueprints, replayWorkload, w1, w2, w3, type Context } from './workloads.ts';
+import { idle } from './idle.ts';
+import { FULL, QUICK, putBlueprints, replayWorkload, w1, w2, w3, type Context } from './workloads.ts';
 
 /**
- * `npm run bench [-- --store memory|postgres] [--quick] [--only w1,w2,w3,replay,idle,boot] [--profile DIR]`
+ * `npm run bench [-- --store memory|postgres] [--runtimes N] [--quick] [--only w1,w2,w3,replay,idle,boot] [--profile DIR]`
  *
  * Starts nats-server (and with `--store postgres` a private PostgreSQL), the runtime (`weft serve`,
- * durable sqlite store by default) and a worker as
- * separate processes, runs the workloads after a warm-up each, and prints one JSON line per
+ * durable sqlite store by default; `--runtimes N` starts N of them on the same NATS and the same
+ * store) and a worker as separate processes, runs the workloads after a warm-up each, and prints one JSON line per
  * figure on stdout as it is measured, then a table. Progress goes to stderr. Every process and
  * temp dir is removed at the end, also on an error or Ctrl-C. `--profile DIR` starts the runtime
  * and the worker with V8's CPU profiler; summarise a profile with `node bench/profile.ts FILE`.
@@ -28,10 +29,14 @@ const WORKLOADS = {
 type WorkloadName = keyof typeof WORKLOADS;
 const NAMES = Object.keys(WORKLOADS) as WorkloadName[];
 
-const usage = `usage: npm run bench -- [--store ${STORE_KINDS.join('|')}] [--quick] [--only ${NAMES.join(',')}] [--profile DIR]`;
+const MAX_RUNTIMES = 16;
+
+const usage = `usage: npm run bench -- [--store ${STORE_KINDS.join('|')}] [--runtimes N] [--quick] [--only ${NAMES.join(',')}] [--profile DIR]`;
 
 interface Options {
   readonly store: StoreKind;
+  /** How many runtimes share the NATS and the store (`--runtimes`, default 1). */
+  readonly runtimes: number;
   readonly quick: boolean;
   readonly only: readonly WorkloadName[];
   /** Where the runtime and the worker write V8 CPU profiles (`--cpu-prof-dir`), if given. */
@@ -42,6 +47,7 @@ const parse = (): Options => {
   const { values } = parseArgs({
     options: {
       store: { type: 'string', default: 'sqlite' },
+      runtimes: { type: 'string', default: '1' },
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
       profile: { type: 'string' },
@@ -55,6 +61,13 @@ const parse = (): Options => {
   }
   const store = STORE_KINDS.find((kind) => kind === values.store.replace(/:$/, ''));
   if (store === undefined) throw new Error(`--store must be one of ${STORE_KINDS.join(', ')}, not ${values.store}`);
+  const runtimes = Number(values.runtimes);
+  if (!/^\d+$/.test(values.runtimes) || runtimes < 1 || runtimes > MAX_RUNTIMES) {
+    throw new Error(`--runtimes must be a whole number from 1 to ${MAX_RUNTIMES}, not ${values.runtimes}`);
+  }
+  if (runtimes > 1 && store === 'memory') {
+    throw new Error(`--runtimes ${runtimes} needs a store the runtimes can share (sqlite or postgres): a memory store lives inside one runtime`);
+  }
   const only = (values.only ?? NAMES.join(','))
     .split(',')
     .map((s) => s.trim().toLowerCase())
@@ -64,6 +77,7 @@ const parse = (): Options => {
   }
   return {
     store,
+    runtimes,
     quick: values.quick,
     only: NAMES.filter((n) => only.includes(n)),
     profile: values.profile === undefined ? undefined : resolve(values.profile),
@@ -86,6 +100,7 @@ const main = async (): Promise<number> => {
     node: process.version,
     nats: natsVersion(),
     store: options.store,
+    runtimes: options.runtimes,
     ...(options.store === 'postgres' ? { postgres: postgresVersion() } : {}),
   };
   const sizes = options.quick ? QUICK : FULL;
@@ -95,10 +110,11 @@ const main = async (): Promise<number> => {
     process.stdout.write(`${jsonLine(figure, env)}\n`);
   };
   const began = performance.now();
-  log(`store ${options.store}${options.quick ? ', quick' : ''}; workloads ${options.only.join(', ')}`);
-  const cluster = await Cluster.start(options.store, options.profile);
+  log(`store ${options.store}, ${options.runtimes} runtime(s)${options.quick ? ', quick' : ''}; workloads ${options.only.join(', ')}`);
+  const cluster = await Cluster.start(options.store, { runtimes: options.runtimes, profileDir: options.profile, log });
   if (cluster.postgres !== undefined) log(`postgres pid ${cluster.postgres.pid ?? 'external'} on port ${cluster.postgres.port}`);
-  log(`nats-server pid ${cluster.nats.pid}, runtime pid ${cluster.runtimePid}, worker pid ${cluster.worker.child.pid ?? -1}`);
+  const pids = cluster.runtimePids.map((pid, i) => `${runtimeId(i)} ${pid}`).join(', ');
+  log(`nats-server pid ${cluster.nats.pid}, runtime pid ${pids}, worker pid ${cluster.worker.child.pid ?? -1}`);
 
   let interrupted = false;
   // A function, so that the checks below are not narrowed away: the handler sets it meanwhile.
@@ -124,7 +140,9 @@ const main = async (): Promise<number> => {
         if (stopping()) break;
         failures++;
         log(`${name} failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-        log(`runtime output (tail):\n${cluster.runtime.output().slice(-4000)}`);
+        cluster.runtimes.forEach((runtime, i) => {
+          log(`runtime ${runtimeId(i)} output (tail):\n${runtime.output().slice(-Math.max(1500, 4000 / cluster.runtimes.length))}`);
+        });
         log(`worker output (tail):\n${cluster.worker.output().slice(-2000)}`);
       }
       log(`${name} took ${((performance.now() - start) / 1000).toFixed(1)} s`);

@@ -6,7 +6,7 @@ import { compileBlueprint } from '../src/machines/compile.ts';
 import { RunEvent } from '../src/machines/events.ts';
 import { replay, statusOf } from '../src/machines/run.ts';
 import { sleep } from '../test/support/wait.ts';
-import { rssKiB, type Cluster } from './harness.ts';
+import type { Cluster } from './harness.ts';
 import { median, percentile, type Figure } from './report.ts';
 
 /**
@@ -172,8 +172,33 @@ export const pool = async (
   return { done, ms: elapsed(start), cut: done < count };
 };
 
-const cutNote = (loop: Loop, count: number, budgetMs: number): { note?: string } =>
+export const cutNote = (loop: Loop, count: number, budgetMs: number): { note?: string } =>
   loop.cut ? { note: `time budget ${budgetMs / 1000}s reached after ${loop.done} of ${count}` } : {};
+
+/** The notes given, joined; none if none is given. */
+export const notes = (...parts: readonly (string | undefined)[]): { note?: string } => {
+  const given = parts.filter((p) => p !== undefined && p !== '');
+  return given.length === 0 ? {} : { note: given.join('; ') };
+};
+
+/** What a figure of the runtimes' CPU or memory adds up, when there are several. */
+export const summed = (cluster: Cluster): string | undefined =>
+  cluster.runtimes.length > 1 ? `sum of ${cluster.runtimes.length} runtimes` : undefined;
+
+/**
+ * Starts counting the CPU time of the runtime processes (all of them, summed; not the worker,
+ * nats-server or the store's server). The function returned emits, as `metric`, the CPU ms they
+ * used per run since then; nothing where /proc is unreadable. The runtimes must not be restarted
+ * in between.
+ */
+export const runtimeCpu = (cluster: Cluster, emit: Context['emit']) => {
+  const before = cluster.runtimeCpuMs();
+  return (workload: string, metric: string, runs: number, note?: string): void => {
+    const after = cluster.runtimeCpuMs();
+    if (before === undefined || after === undefined || runs === 0) return;
+    emit({ workload, metric, value: (after - before) / runs, unit: 'ms', n: runs, ...notes(note, summed(cluster)) });
+  };
+};
 
 const expectAdded = (output: unknown): void => {
   const o = output as Record<string, unknown> | null;
@@ -191,6 +216,7 @@ export const w1 = async ({ cluster, sizes, log, emit }: Context): Promise<void> 
   log(`W1 latency: ${sizes.w1LatencyRuns} runs, one in flight`);
   const latencies: number[] = [];
   const budget = 45_000;
+  const latencyCpu = runtimeCpu(cluster, emit);
   const latency = await pool(sizes.w1LatencyRuns, 1, budget, async (i) => {
     const start = performance.now();
     const result = await execute(cluster, name, { i }, 30_000);
@@ -201,6 +227,7 @@ export const w1 = async ({ cluster, sizes, log, emit }: Context): Promise<void> 
 
   emit({ workload: 'W1', metric: 'latency_p50', value: median(latencies), unit: 'ms', target: { value: 2, cmp: '<=' }, n: latency.done, ...note });
   emit({ workload: 'W1', metric: 'latency_p99', value: percentile(latencies, 99), unit: 'ms', n: latency.done, ...note });
+  latencyCpu('W1', 'runtime_cpu_per_run', latency.done, note.note);
   const last = await execute(cluster, name, { i: -1 }, 30_000);
   emit({ workload: 'W1', metric: 'events_per_run', value: (await history(cluster, last.runId)).length, unit: 'events', n: 1 });
 
@@ -209,6 +236,7 @@ export const w1 = async ({ cluster, sizes, log, emit }: Context): Promise<void> 
     await execute(cluster, name, { i }, 30_000);
   });
   const loaded: number[] = [];
+  const throughputCpu = runtimeCpu(cluster, emit);
   const throughput = await pool(sizes.w1ThroughputRuns, sizes.w1InFlight, budget, async (i) => {
     const start = performance.now();
     const result = await execute(cluster, name, { i }, 60_000);
@@ -227,6 +255,7 @@ export const w1 = async ({ cluster, sizes, log, emit }: Context): Promise<void> 
   });
   emit({ workload: 'W1', metric: `latency_p50_${sizes.w1InFlight}_in_flight`, value: median(loaded), unit: 'ms', n: throughput.done, ...tnote });
   emit({ workload: 'W1', metric: `latency_p99_${sizes.w1InFlight}_in_flight`, value: percentile(loaded, 99), unit: 'ms', n: throughput.done, ...tnote });
+  throughputCpu('W1', `runtime_cpu_per_run_${sizes.w1InFlight}_in_flight`, throughput.done, tnote.note);
 };
 
 const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
@@ -240,6 +269,7 @@ export const w2 = async ({ cluster, sizes, log, emit }: Context): Promise<void> 
     log(`W2: ${reps} runs of ${items} items`);
     const input = range(items);
     const times: number[] = [];
+    const cpu = runtimeCpu(cluster, emit);
     const loop = await pool(reps, 1, budgetMs, async () => {
       const start = performance.now();
       const result = await execute(cluster, name, input, 120_000);
@@ -257,6 +287,7 @@ export const w2 = async ({ cluster, sizes, log, emit }: Context): Promise<void> 
       n: loop.done,
       ...cutNote(loop, reps, budgetMs),
     });
+    cpu('W2', `runtime_cpu_map_${items}_items`, loop.done, cutNote(loop, reps, budgetMs).note);
   }
 };
 
@@ -410,36 +441,9 @@ export const replayWorkload = async ({ cluster, sizes, log, emit }: Context): Pr
   });
   emit({ workload: 'Replay', metric: 'load_via_query', value: median(loads), unit: 'ms', n: loads.length, ...cutNote(loadLoop, sizes.replayReps, 30_000) });
   if (cluster.store !== 'memory') {
-    log('Replay: restarting the runtime for a load after restart');
-    await cluster.restartRuntime(false);
-    log(`Replay: runtime pid ${cluster.runtimePid}`);
+    log(`Replay: restarting the runtime${cluster.runtimes.length > 1 ? `s (all ${cluster.runtimes.length})` : ''} for a load after restart`);
+    await cluster.restartRuntimes(false);
+    log(`Replay: runtime pid ${cluster.runtimePids.join(', ')}`);
     emit({ workload: 'Replay', metric: 'load_after_restart', value: await query(), unit: 'ms', n: 1 });
   }
-};
-
-/** Idle runs: N runs parked in `wait` on a fresh runtime and store; the runtime's resident memory. */
-export const idle = async ({ cluster, sizes, log, emit }: Context): Promise<void> => {
-  log('Idle: fresh runtime and store');
-  await cluster.restartRuntime(true);
-  log(`Idle: runtime pid ${cluster.runtimePid}`);
-  await putBlueprints(cluster);
-  await sleep(1000);
-  const before = await rssKiB(cluster.runtimePid);
-  emit({ workload: 'Idle', metric: 'rss_before', value: before / 1024, unit: 'MB' });
-  const stamp = Date.now().toString(36);
-  log(`Idle: starting ${sizes.idleRuns} runs, ${sizes.idleInFlight} in flight`);
-  const budget = 120_000;
-  const loop = await pool(sizes.idleRuns, sizes.idleInFlight, budget, async (i) => {
-    await cluster.client.call('weft.runs.start', { blueprint: BLUEPRINTS.wait.name, runId: `idle-${stamp}-${i}`, input: { i } }, 30_000);
-  });
-  for (const i of [0, loop.done - 1]) {
-    const summary = await cluster.client.call<{ status: string }>(`weft.runs.idle-${stamp}-${i}.get`);
-    if (summary.status !== 'running') throw new Error(`idle run ${i} is ${summary.status}, not running`);
-  }
-  await sleep(1000);
-  const after = await rssKiB(cluster.runtimePid);
-  const note = cutNote(loop, sizes.idleRuns, budget);
-  emit({ workload: 'Idle', metric: 'rss_runs_waiting', value: after / 1024, unit: 'MB', target: { value: 300, cmp: '<=' }, n: loop.done, ...note });
-  emit({ workload: 'Idle', metric: 'rss_per_run', value: (after - before) / Math.max(1, loop.done), unit: 'KB', n: loop.done, ...note });
-  emit({ workload: 'Idle', metric: 'start_rate', value: (loop.done / loop.ms) * 1000, unit: 'runs/s', n: loop.done, ...note });
 };
