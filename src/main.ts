@@ -10,6 +10,7 @@ import { streamReplicas } from './actors/jetstream.ts';
 import { Ownership } from './actors/ownership.ts';
 import { DEFAULT_PARTITIONS } from './actors/partitions.ts';
 import { RunRouter } from './actors/router.ts';
+import { retryUnavailable } from './actors/retry.ts';
 import { TaskChannel } from './actors/taskChannel.ts';
 import { Gateway } from './gateway/server.ts';
 import { natsServers } from './config.ts';
@@ -81,6 +82,10 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
     const runtimeId = options.runtimeId ?? `rt-${randomUUID().slice(0, 8)}`;
     // Calls from one run to another go through the router, to the other run's owner.
     let router: RunRouter | undefined;
+    let ownership: Ownership | undefined;
+    let closed = false;
+    const ownsRun = (runId: string | undefined) =>
+      runId === undefined || (ownership?.ownsRun(runId) ?? false);
     const routed = (): RunRouter => {
       if (router === undefined) throw new Error('the router is not up yet');
       return router;
@@ -89,11 +94,19 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       store,
       registry,
       newRunId: () => routed().newRunId(),
+      // Retried while the other run's owner is unreachable, as long as this runtime owns the
+      // calling run (its next owner recovers the call from the stream).
       peers: {
-        start: (request) => routed().start(request),
-        cancel: (runId, reason) => routed().cancel(runId, reason),
+        start: (request) =>
+          retryUnavailable(() => routed().start(request), {
+            gaveUp: () => closed || !ownsRun(request.parent?.runId),
+          }),
+        cancel: (runId, reason) =>
+          retryUnavailable(() => routed().cancel(runId, reason), { gaveUp: () => closed }),
         childResult: (parent, childRunId, outcome) =>
-          routed().childResult(parent, childRunId, outcome),
+          retryUnavailable(() => routed().childResult(parent, childRunId, outcome), {
+            gaveUp: () => closed || !ownsRun(childRunId),
+          }),
       },
       log,
       ...(options.limits === undefined ? {} : { limits: options.limits }),
@@ -109,7 +122,7 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
     });
     await supervisor.startReadModel();
     const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-    const ownership = await Ownership.start(nc, {
+    const joined = await Ownership.start(nc, {
       subjects,
       self: runtimeId,
       partitions: options.partitions ?? DEFAULT_PARTITIONS,
@@ -119,6 +132,7 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       log,
       // Before the first partition is taken, so calls for it are answered from then on.
       ready: (owners) => {
+        ownership = owners;
         router = new RunRouter({
           nc: connected,
           subjects,
@@ -148,14 +162,15 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       subjects,
       supervisor,
       runs,
-      ownership,
+      ownership: joined,
       runtimeId,
       registry,
       activities,
       async close() {
+        closed = true;
         workers.close();
         await gateway.close();
-        await ownership.drain().catch((error: unknown) => log(`handover: ${String(error)}`));
+        await joined.drain().catch((error: unknown) => log(`handover: ${String(error)}`));
         await runs.close();
         supervisor.close();
         await channel.close();

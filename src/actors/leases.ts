@@ -66,10 +66,13 @@ export class PartitionLeases {
   readonly #owners = new Map<number, string>();
   #watch: { stop(): void } | undefined;
   #timer: NodeJS.Timeout | undefined;
+  /** The round queued and not started yet. */
   #round: Promise<void> | undefined;
-  /** A round was asked for while one ran: run another right after it. */
-  #again = false;
+  /** Rounds and handover steps, one at a time. */
+  #queue: Promise<void> = Promise.resolve();
   #stopped = false;
+  /** Handing everything over: rounds only renew. */
+  #draining = false;
 
   private constructor(kv: KV, options: LeaseOptions, leaseMs: number) {
     this.#kv = kv;
@@ -146,16 +149,22 @@ export class PartitionLeases {
    * beyond the fair share, take free partitions up to it. Rounds never overlap.
    */
   round(): Promise<void> {
-    this.#round ??= this.#runRound().finally(() => {
+    // A round asked for while one runs is queued once, behind it.
+    this.#round ??= this.#serially(() => {
       this.#round = undefined;
-      if (this.#again && !this.#stopped) {
-        this.#again = false;
-        void this.round().catch((error: unknown) =>
-          this.#options.log(`partition leases: ${String(error)}`),
-        );
-      }
+      return this.#runRound();
     });
     return this.#round;
+  }
+
+  /**
+   * Runs `work` after every round and handover step queued before it: a lease is never renewed
+   * and given back at once (the give-back expects the revision the renewal would change).
+   */
+  #serially(work: () => Promise<void>): Promise<void> {
+    const done = this.#queue.then(work);
+    this.#queue = done.catch(() => undefined);
+    return done;
   }
 
   /** Follows every partition key: the owner map, and a round as soon as one is handed over. */
@@ -169,10 +178,7 @@ export class PartitionLeases {
         const owner = entry.operation === 'PUT' ? ownerIn(entry.string()) : undefined;
         this.#noteOwner(partition, owner);
         // Handed over: take it now if it is within our share, not at the next round.
-        if (owner === undefined && !this.#stopped) {
-          if (this.#round === undefined) void this.round().catch(() => undefined);
-          else this.#again = true;
-        }
+        if (owner === undefined && !this.#stopped) void this.round().catch(() => undefined);
       }
     })().catch((error: unknown) => this.#options.log(`partition watch: ${String(error)}`));
   }
@@ -189,11 +195,21 @@ export class PartitionLeases {
    * runtimes take them at their next round instead of after the TTL. For SIGTERM.
    */
   async handOver(): Promise<void> {
-    this.#stop();
-    await this.#round;
+    // Rounds go on renewing what is not handed over yet (a slow drain must not let it lapse), but
+    // take nothing and send no heartbeat.
+    this.#draining = true;
     // Gone from the count first, so the others' fair share grows to take everything handed over.
-    await this.#kv.delete(runtimeKey(this.#options.owner)).catch(() => undefined);
-    for (const partition of [...this.#held.keys()]) await this.#giveBack(partition);
+    await this.#serially(() =>
+      this.#kv.delete(runtimeKey(this.#options.owner)).then(
+        () => undefined,
+        () => undefined,
+      ),
+    );
+    // One partition at a time, renewing the rest in between.
+    for (const partition of [...this.#held.keys()])
+      await this.#serially(() => this.#giveBack(partition));
+    this.#stop();
+    await this.#queue;
     this.#watch?.stop();
   }
 
@@ -226,13 +242,17 @@ export class PartitionLeases {
 
   async #runRound(): Promise<void> {
     const { owner, partitions } = this.#options;
-    await this.#kv.put(runtimeKey(owner), JSON.stringify({ owner }));
-    for (const [partition, held] of [...this.#held]) {
-      if (this.#now() >= held.validUntil) {
-        this.#held.delete(partition);
-        this.#options.lost(partition, 'the lease lapsed before it could be renewed');
-      } else await this.#renew(partition, held);
-    }
+    if (!this.#draining) await this.#kv.put(runtimeKey(owner), JSON.stringify({ owner }));
+    await Promise.all(
+      [...this.#held].map(async ([partition, held]) => {
+        if (this.#releasing.has(partition)) return; // given back in a moment
+        if (this.#now() >= held.validUntil) {
+          this.#held.delete(partition);
+          this.#options.lost(partition, 'the lease lapsed before it could be renewed');
+        } else await this.#renew(partition, held);
+      }),
+    );
+    if (this.#draining) return;
     const alive = await this.#aliveRuntimes();
     if (this.#stopped) return;
     const share = fairShare(partitions, alive.size);

@@ -741,6 +741,11 @@ export class RunSupervisor {
         parent,
       });
     } catch (error) {
+      if (error instanceof WeftError && error.code === 'unavailable') {
+        // Not the child's fault: whoever owns the parent then starts it when it recovers the run.
+        this.#log(`child ${event.childRunId} of ${parentRunId} not started yet: ${error.message}`);
+        return;
+      }
       const message = error instanceof Error ? error.message : String(error);
       const code = error instanceof WeftError ? error.code : 'internal';
       await this.#peers.childResult(parent, event.childRunId, {

@@ -146,9 +146,9 @@ export const runDev = async (options: {
   let firstRun = '';
   for (const demo of demos) {
     const input = JSON.parse(readFileSync(demo.input, 'utf8')) as never;
-    const started = await runtime.supervisor.start({ blueprint: demo.blueprint, input });
+    const started = await runtime.runs.start({ blueprint: demo.blueprint, input });
     firstRun ||= started.runId;
-    const ended = await runtime.supervisor.waitForEnd(started.runId, 30_000);
+    const ended = await runtime.runs.waitForEnd(started.runId, 30_000);
     allCompleted &&= ended?.status === 'completed';
     say();
     say(`demo ${demo.blueprint} — run ${started.runId}: ${ended?.status ?? 'still running'}`);

@@ -34,6 +34,7 @@ const keeper = async (bucket: string, owner: string, extra: Partial<LeaseOptions
   const acquired: { partition: number; at: number }[] = [];
   const lost: { partition: number; reason: string }[] = [];
   const released: number[] = [];
+  const logs: string[] = [];
   const leases = await PartitionLeases.start(nc, {
     bucket,
     owner,
@@ -45,10 +46,10 @@ const keeper = async (bucket: string, owner: string, extra: Partial<LeaseOptions
       released.push(partition);
       return Promise.resolve();
     },
-    log: () => undefined,
+    log: (message) => logs.push(message),
     ...extra,
   });
-  return { leases, acquired, lost, released };
+  return { leases, acquired, lost, released, logs };
 };
 
 const freshBucket = () => `LEASES_${String(++buckets)}`;
@@ -131,6 +132,8 @@ describe('partition leases', { timeout: 30_000 }, () => {
         message: 'B owns everything again',
       });
       expect(monotonicMs() - handedAt).toBeLessThan(LEASE_MS);
+      // Every lease was given back (none left to lapse), renewals going on meanwhile.
+      expect(c.logs.filter((m) => /handover failed/.test(m))).toEqual([]);
     } finally {
       a.leases.close();
       b.leases.close();
