@@ -12,6 +12,7 @@ const ON_POSTGRES = [
   'test/integration/history.test.ts',
   'test/integration/recovery.test.ts',
   'test/integration/signalsOnce.test.ts',
+  'test/integration/cluster.test.ts',
 ];
 
 // Vitest 5: pool options are top level (`maxWorkers`); the v3 `poolOptions` block is gone.

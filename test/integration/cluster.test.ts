@@ -8,10 +8,12 @@ import { partitionOf } from '../../src/actors/partitions.ts';
 import { startRuntime, type Runtime } from '../../src/main.ts';
 import * as activities from '../support/activities.ts';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.ts';
+import { freshTestStore, testStoreKind, type TestStore } from '../support/stores.ts';
 import { monotonicMs, waitFor } from '../support/wait.ts';
 
 /**
- * Three runtimes in one process on one NATS and one sqlite file, as a cluster: the partitions are
+ * Three runtimes in one process on one NATS and one store (a sqlite file, or PostgreSQL in the
+ * integration-postgres project), as a cluster: the partitions are
  * split between them, any runtime answers a call for any run by asking the run's owner (the
  * forwarded calls are counted on their subject), identical starts sent to all three make one run,
  * and a runtime that drains hands its partitions over at once while its runs carry on. (Crashes
@@ -19,10 +21,12 @@ import { monotonicMs, waitFor } from '../support/wait.ts';
  */
 
 const PARTITIONS = 8;
-const LEASE_MS = 1500;
+/** Long enough that a handover "at once" cannot be mistaken for a lease that lapsed. */
+const LEASE_MS = 4000;
 
 let nats: NatsServerHandle;
 let dir: string;
+let store: TestStore;
 let runtimes: Runtime[];
 let worker: Worker;
 let observer: NatsConnection;
@@ -31,7 +35,7 @@ let forwarded = 0;
 const start = (id: string) =>
   startRuntime({
     nats: nats.url,
-    store: `sqlite:${join(dir, 'events.db')}`,
+    store: store.url,
     prefix: 'weft',
     partitions: PARTITIONS,
     runtimeId: id,
@@ -60,6 +64,7 @@ const notOwnerOf = (runId: string): Runtime => {
 beforeAll(async () => {
   nats = await startNatsServer();
   dir = mkdtempSync(join(tmpdir(), 'weft-cluster-'));
+  store = await freshTestStore(dir);
   runtimes = [];
   for (const id of ['r0', 'r1', 'r2']) runtimes.push(await start(id));
   worker = await createWorker({ servers: nats.url, activities, log: () => undefined });
@@ -83,6 +88,7 @@ afterAll(async () => {
   await worker.close();
   for (const runtime of runtimes) await runtime.close();
   await nats.stop();
+  await store.drop();
   rmSync(dir, { recursive: true, force: true });
 });
 
@@ -97,7 +103,7 @@ const gated = {
   output: '{% $steps.after.got %}',
 };
 
-describe('a cluster of three runtimes', { timeout: 60_000 }, () => {
+describe(`a cluster of three runtimes on one ${testStoreKind()} store`, { timeout: 60_000 }, () => {
   it('splits the partitions disjointly, each runtime a fair share', () => {
     const owned = runtimes.map((r) => r.ownership.owned());
     expect(owned.flat().sort((a, b) => a - b)).toEqual([...Array(PARTITIONS).keys()]);
