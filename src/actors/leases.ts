@@ -293,10 +293,7 @@ export class PartitionLeases {
     const value = JSON.stringify({ owner: this.#options.owner });
     let revision: number;
     try {
-      revision =
-        this.#owners.get(partition) === this.#options.owner
-          ? await this.#reclaim(key, value)
-          : await this.#kv.create(key, value);
+      revision = await this.#kv.create(key, value).catch(() => this.#reclaim(partition, value));
     } catch {
       return; // Held by another runtime (or the server is unreachable): try again next round.
     }
@@ -308,20 +305,21 @@ export class PartitionLeases {
   }
 
   /**
-   * A lease held under this runtime's id that this process does not hold: an earlier process with
-   * the same id (`WEFT_RUNTIME_ID`) that stopped without handing over. Ids are unique among live
-   * runtimes, so that process is gone: the lease is taken back at once (compare-and-set on the
-   * revision read) instead of after its TTL.
+   * After a failed create: a lease held under this runtime's id that this process does not hold
+   * was an earlier process's with the same id (`WEFT_RUNTIME_ID`) that stopped without handing
+   * over. Ids are unique among live runtimes, so that process is gone: the lease is taken back at
+   * once (compare-and-set on the revision read) instead of after its TTL.
    */
-  async #reclaim(key: string, value: string): Promise<number> {
+  async #reclaim(partition: number, value: string): Promise<number> {
+    const key = partitionKey(partition);
     const entry = await this.#kv.get(key);
-    if (
-      entry === null ||
-      entry.operation !== 'PUT' ||
-      ownerIn(entry.string()) !== this.#options.owner
-    )
-      return this.#kv.create(key, value);
-    return this.#kv.update(key, value, entry.revision);
+    const holder =
+      entry === null || entry.operation !== 'PUT' ? undefined : ownerIn(entry.string());
+    if (holder !== this.#options.owner) {
+      this.#noteOwner(partition, holder);
+      throw new Error(`partition ${String(partition)} is held by ${String(holder)}`);
+    }
+    return this.#kv.update(key, value, entry?.revision ?? 0);
   }
 
   async #giveBack(partition: number): Promise<void> {

@@ -176,6 +176,7 @@ export const startHarness = async (
     throw error;
   }
   const processes: WeftProcess[] = [];
+  const runtimeIds = new Map<WeftProcess, string>();
   const clients: TestClient[] = [];
   const taps: NatsTap[] = [];
   return {
@@ -184,9 +185,20 @@ export const startHarness = async (
     store,
     dbPath,
     async serve(env = {}, natsUrl = nats.url) {
+      // The lowest id no live runtime of this harness has: a runtime started again after one was
+      // killed is that runtime restarted, and takes its leases back at once, as a user's would
+      // under a fixed WEFT_RUNTIME_ID (README "Running a cluster").
+      const taken = new Set(processes.filter(alive).map((p) => runtimeIds.get(p)));
+      let id = 0;
+      while (taken.has(`runtime-${String(id)}`)) id++;
+      const runtimeId = env.WEFT_RUNTIME_ID ?? `runtime-${String(id)}`;
       const p = track(
-        await spawnWeft(['serve', '--nats', natsUrl, '--store', store], /runtime serving/, env),
+        await spawnWeft(['serve', '--nats', natsUrl, '--store', store], /runtime serving/, {
+          WEFT_RUNTIME_ID: runtimeId,
+          ...env,
+        }),
       );
+      runtimeIds.set(p, runtimeId);
       processes.push(p);
       return p;
     },

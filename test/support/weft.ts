@@ -169,8 +169,12 @@ export const startStack = async (
       : { url: options.store, drop: () => Promise.resolve() };
   const store = fresh.url;
   const nats = await startNatsServer();
+  // One runtime at a time, under one id: restarted, it takes its partitions back at once.
   const serve = () =>
-    spawnWeft(['serve', '--nats', nats.url, '--store', store], /runtime serving/, options.env);
+    spawnWeft(['serve', '--nats', nats.url, '--store', store], /runtime serving/, {
+      WEFT_RUNTIME_ID: 'stack-runtime',
+      ...options.env,
+    });
   const stack: Stack = {
     nats,
     dir,
