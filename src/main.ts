@@ -170,7 +170,25 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
         closed = true;
         workers.close();
         await gateway.close();
-        await joined.drain().catch((error: unknown) => log(`handover: ${String(error)}`));
+        // Bounded: with NATS unreachable nothing can be handed over; the leases then lapse.
+        let bound: NodeJS.Timeout | undefined;
+        const handedOver = await Promise.race([
+          joined.drain().then(
+            () => true,
+            (error: unknown) => {
+              log(`handover: ${String(error)}`);
+              return false;
+            },
+          ),
+          new Promise<false>(
+            (resolve) => (bound = setTimeout(() => resolve(false), 2 * joined.leaseMs)),
+          ),
+        ]);
+        clearTimeout(bound);
+        if (!handedOver) {
+          joined.close();
+          log('partitions not handed over in time: they pass on once their leases lapse');
+        }
         await runs.close();
         supervisor.close();
         await channel.close();

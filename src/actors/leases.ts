@@ -1,3 +1,4 @@
+import { jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { RUNTIME_ID } from '../wire/subjects.ts';
@@ -54,7 +55,8 @@ const partitionKey = (n: number): string => `partition.${String(n)}`;
 const runtimeKey = (owner: string): string => `runtime.${owner}`;
 
 export class PartitionLeases {
-  readonly #kv: KV;
+  readonly #nc: NatsConnection;
+  #kv: KV;
   readonly #options: LeaseOptions;
   readonly #now: () => number;
   readonly #margin: number;
@@ -74,7 +76,8 @@ export class PartitionLeases {
   /** Handing everything over: rounds only renew. */
   #draining = false;
 
-  private constructor(kv: KV, options: LeaseOptions, leaseMs: number) {
+  private constructor(nc: NatsConnection, kv: KV, options: LeaseOptions, leaseMs: number) {
+    this.#nc = nc;
     this.#kv = kv;
     this.#options = { ...options, leaseMs };
     this.#leaseMs = leaseMs;
@@ -90,16 +93,8 @@ export class PartitionLeases {
   static async start(nc: NatsConnection, options: LeaseOptions): Promise<PartitionLeases> {
     if (!RUNTIME_ID.test(options.owner))
       throw new Error(`invalid runtime id ${JSON.stringify(options.owner)}`);
-    const kvm = new Kvm(nc);
-    // Creating an existing bucket with another TTL fails: then it is opened as it is.
-    const kv = await kvm
-      .create(options.bucket, {
-        ttl: options.leaseMs,
-        history: 1,
-        ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
-      })
-      .catch(() => kvm.open(options.bucket));
-    const leases = new PartitionLeases(kv, options, (await kv.status()).ttl);
+    const kv = await openBucket(nc, options);
+    const leases = new PartitionLeases(nc, kv, options, (await kv.status()).ttl);
     await leases.#startWatch();
     await leases.round();
     leases.#schedule();
@@ -242,7 +237,7 @@ export class PartitionLeases {
 
   async #runRound(): Promise<void> {
     const { owner, partitions } = this.#options;
-    if (!this.#draining) await this.#kv.put(runtimeKey(owner), JSON.stringify({ owner }));
+    if (!this.#draining) await this.#heartbeat();
     await Promise.all(
       [...this.#held].map(async ([partition, held]) => {
         if (this.#releasing.has(partition)) return; // given back in a moment
@@ -341,6 +336,32 @@ export class PartitionLeases {
       );
   }
 
+  /**
+   * Writes this runtime's heartbeat. A JetStream that lost its storage (a NATS server restarted
+   * on an empty disk) lost the bucket too: it is created again, and the watch restarted; the
+   * leases this runtime held then fail to renew (lost) and are taken afresh.
+   */
+  async #heartbeat(): Promise<void> {
+    const { owner } = this.#options;
+    try {
+      await this.#kv.put(runtimeKey(owner), JSON.stringify({ owner }));
+    } catch (error) {
+      const manager = await jetstreamManager(this.#nc);
+      const exists = await manager.streams.info(`KV_${this.#options.bucket}`).then(
+        () => true,
+        () => false,
+      );
+      if (exists) throw error;
+      this.#options.log(
+        `partition leases: the bucket ${this.#options.bucket} is gone; creating it again`,
+      );
+      this.#kv = await openBucket(this.#nc, { ...this.#options, leaseMs: this.#leaseMs });
+      this.#watch?.stop();
+      await this.#startWatch();
+      await this.#kv.put(runtimeKey(owner), JSON.stringify({ owner }));
+    }
+  }
+
   #active(): boolean {
     return !this.#stopped;
   }
@@ -353,6 +374,18 @@ export class PartitionLeases {
     return alive;
   }
 }
+
+/** Creates the bucket with `leaseMs` as its TTL, or opens it as it is when it exists with another. */
+const openBucket = (nc: NatsConnection, options: LeaseOptions): Promise<KV> => {
+  const kvm = new Kvm(nc);
+  return kvm
+    .create(options.bucket, {
+      ttl: options.leaseMs,
+      history: 1,
+      ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
+    })
+    .catch(() => kvm.open(options.bucket));
+};
 
 const ownerIn = (value: string): string | undefined => {
   try {
