@@ -71,10 +71,10 @@ export class Attempts {
     this.#dispatched.delete(`${taskId}/${attempt}`);
   }
 
-  /** Forgets every attempt of a run that ended. */
-  runEnded(runId: string): void {
+  /** Forgets every attempt of the selected runs (ended, or no longer this runtime's). */
+  forgetRuns(select: (runId: string) => boolean): void {
     for (const [key, entry] of this.#dispatched)
-      if (entry.task.runId === runId) this.#dispatched.delete(key);
+      if (select(entry.task.runId)) this.#dispatched.delete(key);
   }
 
   /**

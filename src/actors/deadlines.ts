@@ -111,9 +111,10 @@ export class Deadlines {
     this.#entries.delete(key);
   }
 
-  runEnded(runId: string): void {
+  /** Clears the deadlines of the selected runs (ended, or no longer this runtime's). */
+  forgetRuns(select: (runId: string) => boolean): void {
     for (const [key, entry] of this.#entries) {
-      if (entry.task.runId !== runId) continue;
+      if (!select(entry.task.runId)) continue;
       clearTimeout(entry.timer);
       this.#entries.delete(key);
     }

@@ -33,6 +33,8 @@ export interface RunAccess {
   ) => Promise<readonly RecordedEvent[]>;
   readonly abortTask: (taskId: string) => void;
   readonly log: (message: string) => void;
+  /** The wall clock (the runtime's clock seam). */
+  readonly now: () => number;
 }
 
 /** A failed record is tried again after this long. */
@@ -52,14 +54,23 @@ export class AttemptLifecycle {
 
   constructor(access: RunAccess) {
     this.#access = access;
-    this.deadlines = new Deadlines((task, code) => this.#expire(task, code));
-    this.runTimeouts = new RunTimeouts((runId, timeoutMs) => this.#timeOut(runId, timeoutMs));
+    this.deadlines = new Deadlines((task, code) => this.#expire(task, code), access.now);
+    this.runTimeouts = new RunTimeouts(
+      (runId, timeoutMs) => this.#timeOut(runId, timeoutMs),
+      access.now,
+    );
   }
 
   close(): void {
     this.#closed = true;
     this.deadlines.close();
     this.runTimeouts.close();
+  }
+
+  /** Clears the deadlines and run timeouts of the selected runs (no longer this runtime's). */
+  forgetRuns(select: (runId: string) => boolean): void {
+    this.deadlines.forgetRuns(select);
+    this.runTimeouts.forgetRuns(select);
   }
 
   /** Whether the run is running and this attempt is its step's open one (in the run's mailbox). */
@@ -94,7 +105,7 @@ export class AttemptLifecycle {
           ? undefined
           : openTaskById(cached.context, start.taskId);
       if (open?.attempt === start.attempt && open.scheduleTimeoutMs === undefined) {
-        this.deadlines.started({ ...open, runId: start.runId }, Date.now());
+        this.deadlines.started({ ...open, runId: start.runId }, this.#access.now());
         return Promise.resolve(true);
       }
     }
@@ -105,7 +116,7 @@ export class AttemptLifecycle {
       if (open?.attempt !== start.attempt) return false;
       const task: DeadlineTask = { ...open, runId: start.runId };
       if (open.scheduleTimeoutMs === undefined || this.deadlines.isStarted(task)) {
-        this.deadlines.started(task, Date.now());
+        this.deadlines.started(task, this.#access.now());
         return true;
       }
       return this.#access.transact(start.runId, (current) => {

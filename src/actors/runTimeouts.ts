@@ -48,6 +48,11 @@ export class RunTimeouts {
     this.#timers.delete(runId);
   }
 
+  /** Clears the timeouts of the selected runs (no longer this runtime's). */
+  forgetRuns(select: (runId: string) => boolean): void {
+    for (const runId of [...this.#timers.keys()]) if (select(runId)) this.clear(runId);
+  }
+
   close(): void {
     this.#closed = true;
     for (const timer of this.#timers.values()) clearTimeout(timer);
