@@ -36,6 +36,20 @@ export interface StartResult {
   readonly warnings?: readonly Diagnostic[];
 }
 
+export interface AdmissionDeps {
+  readonly registry: BlueprintRegistry;
+  readonly limits: Partial<BlueprintLimits>;
+  readonly served: (() => readonly string[]) | undefined;
+  readonly cache: RunCache;
+  readonly actors: Pick<RunActors, 'inMailbox' | 'create'>;
+  /** The run with that id as a start's answer, undefined when there is none. */
+  readonly existing: (runId: string) => Promise<StartResult | undefined>;
+  /** Called once a run's first events are appended (arms its `timeout`). */
+  readonly started: (runId: string, compiled: CompiledRun, startedAt: number) => void;
+  readonly newRunId: () => string;
+  readonly clock: Clock;
+}
+
 /**
  * Start requests: the blueprint resolved (by name and version, or inline: validated, then put in
  * the registry so the run pins a version), the request's own signals, queries and plugins
@@ -43,51 +57,23 @@ export interface StartResult {
  * `RunStarted` pins for its whole life. A start with a run id that exists returns that run.
  */
 export class Admission {
-  readonly #registry: BlueprintRegistry;
-  readonly #limits: Partial<BlueprintLimits>;
-  readonly #served: (() => readonly string[]) | undefined;
-  readonly #cache: RunCache;
-  readonly #actors: Pick<RunActors, 'inMailbox' | 'create'>;
-  readonly #existing: (runId: string) => Promise<StartResult | undefined>;
-  readonly #started: (runId: string, compiled: CompiledRun, startedAt: number) => void;
-  readonly #newRunId: () => string;
-  readonly #clock: Clock;
+  readonly #deps: AdmissionDeps;
 
-  constructor(deps: {
-    readonly registry: BlueprintRegistry;
-    readonly limits: Partial<BlueprintLimits>;
-    readonly served: (() => readonly string[]) | undefined;
-    readonly cache: RunCache;
-    readonly actors: Pick<RunActors, 'inMailbox' | 'create'>;
-    /** The run with that id as a start's answer, undefined when there is none. */
-    readonly existing: (runId: string) => Promise<StartResult | undefined>;
-    /** Called once a run's first events are appended (arms its `timeout`). */
-    readonly started: (runId: string, compiled: CompiledRun, startedAt: number) => void;
-    readonly newRunId: () => string;
-    readonly clock: Clock;
-  }) {
-    this.#registry = deps.registry;
-    this.#limits = deps.limits;
-    this.#served = deps.served;
-    this.#cache = deps.cache;
-    this.#actors = deps.actors;
-    this.#existing = deps.existing;
-    this.#started = deps.started;
-    this.#newRunId = deps.newRunId;
-    this.#clock = deps.clock;
+  constructor(deps: AdmissionDeps) {
+    this.#deps = deps;
   }
 
   /** Starts a run, or returns the existing one with that id. Appends `RunStarted` and its first decisions atomically. */
   start(request: StartRequest): Promise<StartResult> {
-    const runId = request.runId ?? this.#newRunId();
-    return this.#actors.inMailbox(runId, async () => {
+    const runId = request.runId ?? this.#deps.newRunId();
+    return this.#deps.actors.inMailbox(runId, async () => {
       // A run id this runtime just made up cannot exist (and if it did, the append below would
       // conflict and find it): only a caller's own id is looked up first.
-      const existing = request.runId === undefined ? undefined : await this.#existing(runId);
+      const existing = request.runId === undefined ? undefined : await this.#deps.existing(runId);
       if (existing !== undefined) return existing;
       const { version, warnings } = await this.#resolve(request);
-      const limits = Object.keys(this.#limits).length === 0 ? undefined : this.#limits;
-      const compiled = this.#cache.compile(version, limits);
+      const limits = Object.keys(this.#deps.limits).length === 0 ? undefined : this.#deps.limits;
+      const compiled = this.#deps.cache.compile(version, limits);
       const extensions = this.#extensions(version.content, request);
       const started: RunEvent = {
         type: 'RunStarted',
@@ -103,7 +89,7 @@ export class Admission {
         ...(request.parent === undefined ? {} : { parent: request.parent }),
         ...(limits === undefined ? {} : { limits }),
       };
-      const events = await this.#actors.create(
+      const events = await this.#deps.actors.create(
         {
           compiled,
           limits,
@@ -114,12 +100,12 @@ export class Admission {
         started,
       );
       if (events === 'conflict') {
-        const raced = await this.#existing(runId);
+        const raced = await this.#deps.existing(runId);
         if (raced !== undefined) return raced;
         throw weftError('unavailable', `run '${runId}' could not be started; try again`);
       }
       const startedAt = events[0] === undefined ? undefined : timeOf(events[0]);
-      this.#started(runId, compiled, startedAt ?? this.#clock.now());
+      this.#deps.started(runId, compiled, startedAt ?? this.#deps.clock.now());
       return {
         runId,
         blueprint: { name: version.name, version: version.version },
@@ -134,7 +120,7 @@ export class Admission {
     readonly blueprint?: Blueprint;
     readonly diagnostics: readonly Diagnostic[];
   } {
-    const validated = validateBlueprint(input, this.#limits, this.#validateOptions());
+    const validated = validateBlueprint(input, this.#deps.limits, this.#validateOptions());
     if (!validated.ok) return { diagnostics: validated.diagnostics };
     try {
       compileChecked(validated.blueprint);
@@ -155,25 +141,29 @@ export class Admission {
   ): Promise<{ readonly version: BlueprintVersion; readonly warnings: readonly Diagnostic[] }> {
     if (typeof request.blueprint === 'string') {
       return {
-        version: await this.#registry.get(request.blueprint, request.version),
+        version: await this.#deps.registry.get(request.blueprint, request.version),
         warnings: [],
       };
     }
-    const validated = validateBlueprint(request.blueprint, this.#limits, this.#validateOptions());
+    const validated = validateBlueprint(
+      request.blueprint,
+      this.#deps.limits,
+      this.#validateOptions(),
+    );
     if (!validated.ok) throw invalidBlueprint(validated.diagnostics);
     compileChecked(validated.blueprint);
     // The request's own signals, queries and plugins are checked before anything is stored.
     this.#extensions(validated.blueprint as unknown as Json, request);
     // Valid: what diagnostics there are are warnings.
     return {
-      version: await this.#registry.put(validated.blueprint),
+      version: await this.#deps.registry.put(validated.blueprint),
       warnings: validated.diagnostics,
     };
   }
 
   /** What validation of a new blueprint knows besides the document: the served activities. */
   #validateOptions(): ValidateOptions {
-    return this.#served === undefined ? {} : { activities: this.#served() };
+    return this.#deps.served === undefined ? {} : { activities: this.#deps.served() };
   }
 
   /** A start request's extra signals, queries and plugins, validated together with the blueprint. */
@@ -193,7 +183,7 @@ export class Admission {
       queries: [...listOf('queries'), ...((request.queries ?? []) as Json[])],
       plugins: [...listOf('plugins'), ...((request.plugins ?? []) as Json[])],
     };
-    const validated = validateBlueprint(merged, this.#limits);
+    const validated = validateBlueprint(merged, this.#deps.limits);
     if (!validated.ok) throw invalidBlueprint(validated.diagnostics);
     const extensions = extensionsOf({
       ...(request.signals === undefined ? {} : { signals: request.signals }),

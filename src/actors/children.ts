@@ -20,6 +20,15 @@ export interface Peers {
   childResult(parent: ParentRef, childRunId: string, result: ChildResult): Promise<void>;
 }
 
+export interface ChildrenDeps {
+  readonly peers: () => Peers;
+  readonly actors: Pick<RunActors, 'inMailbox' | 'transact'>;
+  readonly streams: RunStreams;
+  /** The run's summary; rejects when there is no such run. */
+  readonly summaryOf: (runId: string) => Promise<RunSummary>;
+  readonly log: (message: string) => void;
+}
+
 /**
  * Child runs, from both ends: a parent's `ChildRequested` starts the child (under the id the
  * parent recorded, so a repeated start finds the existing run); a child's end is delivered to the
@@ -27,25 +36,10 @@ export interface Peers {
  * one never started is started. A child that cannot start fails its step at the parent.
  */
 export class Children {
-  readonly #peers: () => Peers;
-  readonly #actors: Pick<RunActors, 'inMailbox' | 'transact'>;
-  readonly #streams: RunStreams;
-  readonly #summaryOf: (runId: string) => Promise<RunSummary>;
-  readonly #log: (message: string) => void;
+  readonly #deps: ChildrenDeps;
 
-  constructor(deps: {
-    readonly peers: () => Peers;
-    readonly actors: Pick<RunActors, 'inMailbox' | 'transact'>;
-    readonly streams: RunStreams;
-    /** The run's summary; rejects when there is no such run. */
-    readonly summaryOf: (runId: string) => Promise<RunSummary>;
-    readonly log: (message: string) => void;
-  }) {
-    this.#peers = deps.peers;
-    this.#actors = deps.actors;
-    this.#streams = deps.streams;
-    this.#summaryOf = deps.summaryOf;
-    this.#log = deps.log;
+  constructor(deps: ChildrenDeps) {
+    this.#deps = deps;
   }
 
   /** Starts the child a parent's `ChildRequested` asks for; a failed start fails the parent's step. */
@@ -56,7 +50,7 @@ export class Children {
       ...(event.item === undefined ? {} : { item: event.item }),
     };
     try {
-      await this.#peers().start({
+      await this.#deps.peers().start({
         blueprint: event.blueprint,
         ...(event.version === undefined ? {} : { version: event.version }),
         input: event.input,
@@ -66,7 +60,7 @@ export class Children {
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
       const code = error instanceof WeftError ? error.code : 'internal';
-      await this.#peers().childResult(parent, event.childRunId, {
+      await this.#deps.peers().childResult(parent, event.childRunId, {
         ok: false,
         error: { code, message, retryable: false },
       });
@@ -76,7 +70,8 @@ export class Children {
   /** A parent ended by cancel or timeout: its open children are cancelled (best effort). */
   cancelAll(parentRunId: string, before: RunSnapshot, how: string): void {
     for (const child of Object.values(before.context.children)) {
-      void this.#peers()
+      void this.#deps
+        .peers()
         .cancel(child.childRunId, `parent run '${parentRunId}' ${how}`)
         .catch(() => undefined);
     }
@@ -92,14 +87,16 @@ export class Children {
       stepId: child.stepId,
       ...(child.item === undefined ? {} : { item: child.item }),
     };
-    void this.#summaryOf(child.childRunId).then(
+    void this.#deps.summaryOf(child.childRunId).then(
       (summary) => {
         if (summary.status !== 'running') void this.notifyParent(parent, child.childRunId, summary);
       },
       async () => {
         const event = await this.#childRequest(parentRunId, child.childRunId);
         if (event === undefined)
-          this.#log(`no ChildRequested for ${child.childRunId} in ${parentRunId}: not started`);
+          this.#deps.log(
+            `no ChildRequested for ${child.childRunId} in ${parentRunId}: not started`,
+          );
         else await this.start(parentRunId, event);
       },
     );
@@ -107,7 +104,8 @@ export class Children {
 
   /** Tells the parent how its child ended (failures are logged; a restart delivers again). */
   async notifyParent(parent: ParentRef, childRunId: string, summary: RunSummary): Promise<void> {
-    await this.#peers()
+    await this.#deps
+      .peers()
       .childResult(
         parent,
         childRunId,
@@ -123,14 +121,16 @@ export class Children {
             },
       )
       .catch((error: unknown) =>
-        this.#log(`could not deliver child ${childRunId} to ${parent.runId}: ${String(error)}`),
+        this.#deps.log(
+          `could not deliver child ${childRunId} to ${parent.runId}: ${String(error)}`,
+        ),
       );
   }
 
   /** Records a child's result at its parent once, in the parent's mailbox. */
   async deliver(parent: ParentRef, childRunId: string, result: ChildResult): Promise<void> {
-    await this.#actors.inMailbox(parent.runId, () =>
-      this.#actors.transact(parent.runId, (run) =>
+    await this.#deps.actors.inMailbox(parent.runId, () =>
+      this.#deps.actors.transact(parent.runId, (run) =>
         childResultEvent(run.snapshot, parent, childRunId, result),
       ),
     );
@@ -144,7 +144,7 @@ export class Children {
     parentRunId: string,
     childRunId: string,
   ): Promise<ChildRequested | undefined> {
-    for (const stored of await this.#streams.read(parentRunId)) {
+    for (const stored of await this.#deps.streams.read(parentRunId)) {
       if (stored.type !== 'ChildRequested') continue;
       const event = toRunEvent(stored);
       if (event.type === 'ChildRequested' && event.childRunId === childRunId) return event;

@@ -28,6 +28,16 @@ export interface Effects {
   readonly publishEvent: (runId: string, event: RecordedEvent) => void;
 }
 
+export interface PerformerDeps {
+  readonly readModel: RunReadModel;
+  readonly effects: Effects;
+  readonly attempts: Attempts;
+  readonly lifecycle: AttemptLifecycle;
+  readonly timers: RunTimers;
+  readonly children: Children;
+  readonly clock: Clock;
+}
+
 /**
  * What follows a successful append, event by event: fold it into the read model, publish it,
  * then act on it — dispatch a scheduled attempt, note an answer or a start, arm a timer, start a
@@ -35,30 +45,10 @@ export interface Effects {
  * here is retried by the reconciler, a restart, or the parent's own recovery.
  */
 export class Performer {
-  readonly #readModel: RunReadModel;
-  readonly #effects: Effects;
-  readonly #attempts: Attempts;
-  readonly #lifecycle: AttemptLifecycle;
-  readonly #timers: RunTimers;
-  readonly #children: Children;
-  readonly #clock: Clock;
+  readonly #deps: PerformerDeps;
 
-  constructor(deps: {
-    readonly readModel: RunReadModel;
-    readonly effects: Effects;
-    readonly attempts: Attempts;
-    readonly lifecycle: AttemptLifecycle;
-    readonly timers: RunTimers;
-    readonly children: Children;
-    readonly clock: Clock;
-  }) {
-    this.#readModel = deps.readModel;
-    this.#effects = deps.effects;
-    this.#attempts = deps.attempts;
-    this.#lifecycle = deps.lifecycle;
-    this.#timers = deps.timers;
-    this.#children = deps.children;
-    this.#clock = deps.clock;
+  constructor(deps: PerformerDeps) {
+    this.#deps = deps;
   }
 
   perform(
@@ -68,41 +58,41 @@ export class Performer {
     events: readonly RunEvent[],
     recorded: readonly RecordedEvent[],
   ): void {
-    const { deadlines } = this.#lifecycle;
+    const { deadlines } = this.#deps.lifecycle;
     events.forEach((event, i) => {
       const record = recorded[i];
       if (record !== undefined) {
-        this.#readModel.project(runId, event, record.revision, record.at);
-        this.#effects.publishEvent(runId, record);
+        this.#deps.readModel.project(runId, event, record.revision, record.at);
+        this.#deps.effects.publishEvent(runId, record);
       }
       switch (event.type) {
         case 'StepCompleted':
         case 'StepFailed':
-          this.#attempts.answered(event.taskId, event.attempt);
+          this.#deps.attempts.answered(event.taskId, event.attempt);
           deadlines.answered(event);
           break;
         case 'StepStarted': {
           const task = deadlines.taskOf(event);
-          if (task !== undefined) deadlines.started(task, event.time ?? this.#clock.now());
+          if (task !== undefined) deadlines.started(task, event.time ?? this.#deps.clock.now());
           break;
         }
         case 'StepScheduled':
-          this.#attempts.dispatch({ ...toOpenTask(event), runId }, event.delayMs);
+          this.#deps.attempts.dispatch({ ...toOpenTask(event), runId }, event.delayMs);
           deadlines.dispatched(
             { ...event, runId },
-            (record === undefined ? this.#clock.now() : Date.parse(record.at)) + event.delayMs,
+            (record === undefined ? this.#deps.clock.now() : Date.parse(record.at)) + event.delayMs,
           );
           break;
         case 'TimerScheduled':
-          this.#timers.arm(runId, event.timerId, event.dueAt);
+          this.#deps.timers.arm(runId, event.timerId, event.dueAt);
           break;
         case 'ChildRequested':
-          void this.#children.start(runId, event);
+          void this.#deps.children.start(runId, event);
           break;
         case 'RunCancelled':
         case 'RunTimedOut':
-          for (const task of openTasks(before.context)) this.#effects.abortTask(task.taskId);
-          this.#children.cancelAll(
+          for (const task of openTasks(before.context)) this.#deps.effects.abortTask(task.taskId);
+          this.#deps.children.cancelAll(
             runId,
             before,
             event.type === 'RunCancelled' ? 'was cancelled' : 'timed out',
@@ -112,15 +102,15 @@ export class Performer {
           break;
       }
       if (!TERMINAL_EVENTS.has(event.type)) return;
-      this.#attempts.forgetRuns((id) => id === runId);
+      this.#deps.attempts.forgetRuns((id) => id === runId);
       deadlines.forgetRuns((id) => id === runId);
-      this.#lifecycle.runTimeouts.clear(runId);
-      this.#timers.clear((id) => id === runId);
+      this.#deps.lifecycle.runTimeouts.clear(runId);
+      this.#deps.timers.clear((id) => id === runId);
       // Tasks still queued for this run will never be wanted: out of the stream.
-      if (openTasks(before.context).length > 0) this.#effects.purgeRun(runId);
-      const summary = this.#readModel.cached(runId);
+      if (openTasks(before.context).length > 0) this.#deps.effects.purgeRun(runId);
+      const summary = this.#deps.readModel.cached(runId);
       if (run.parent !== undefined && summary !== undefined)
-        void this.#children.notifyParent(run.parent, runId, summary);
+        void this.#deps.children.notifyParent(run.parent, runId, summary);
     });
   }
 }

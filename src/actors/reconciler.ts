@@ -1,34 +1,32 @@
 import type { Clock, ClockTimer } from './clock.ts';
 
+export interface ReconcilerDeps {
+  readonly clock: Clock;
+  readonly pass: (graceMs: number) => Promise<number>;
+  readonly log: (message: string) => void;
+}
+
 /**
  * The reconciler's loop: one pass (`Attempts.reconcile`) every `everyMs`, the next armed only once
  * the previous pass has finished (passes never overlap); a failed pass is logged and the loop goes
  * on. Stops for good at `close`.
  */
 export class ReconcilerLoop {
-  readonly #clock: Clock;
-  readonly #pass: (graceMs: number) => Promise<number>;
-  readonly #log: (message: string) => void;
+  readonly #deps: ReconcilerDeps;
   #timer: ClockTimer | undefined;
   #closed = false;
 
-  constructor(deps: {
-    readonly clock: Clock;
-    readonly pass: (graceMs: number) => Promise<number>;
-    readonly log: (message: string) => void;
-  }) {
-    this.#clock = deps.clock;
-    this.#pass = deps.pass;
-    this.#log = deps.log;
+  constructor(deps: ReconcilerDeps) {
+    this.#deps = deps;
   }
 
   /** Starts the loop; a second call while it runs, or a call after `close`, does nothing. */
   start(everyMs: number, graceMs: number): void {
     const tick = (): void => {
       if (this.#closed) return;
-      this.#timer = this.#clock.setTimeout(() => {
-        this.#pass(graceMs).then(tick, (error: unknown) => {
-          this.#log(`reconciler: ${String(error)}`);
+      this.#timer = this.#deps.clock.setTimeout(() => {
+        this.#deps.pass(graceMs).then(tick, (error: unknown) => {
+          this.#deps.log(`reconciler: ${String(error)}`);
           tick();
         });
       }, everyMs);
@@ -38,6 +36,6 @@ export class ReconcilerLoop {
 
   close(): void {
     this.#closed = true;
-    this.#clock.clearTimeout(this.#timer);
+    this.#deps.clock.clearTimeout(this.#timer);
   }
 }

@@ -25,6 +25,14 @@ export type Perform = (
 
 const MAX_CONFLICT_RETRIES = 8;
 
+export interface RunActorsDeps {
+  readonly streams: RunStreams;
+  readonly cache: RunCache;
+  readonly clock: Clock;
+  readonly expressions: ExpressionCache;
+  readonly perform: Perform;
+}
+
 /**
  * The run actors of this runtime: each run handles one message at a time (a per-run mailbox);
  * each message is load → react (pure) → append expecting the revision read → perform. The stream
@@ -32,25 +40,11 @@ const MAX_CONFLICT_RETRIES = 8;
  * (bounded), so two runtimes deciding for one run never fork its history.
  */
 export class RunActors {
-  readonly #streams: RunStreams;
-  readonly #cache: RunCache;
-  readonly #clock: Clock;
-  readonly #expressions: ExpressionCache;
-  readonly #perform: Perform;
+  readonly #deps: RunActorsDeps;
   readonly #mailboxes = new Map<string, Promise<unknown>>();
 
-  constructor(deps: {
-    readonly streams: RunStreams;
-    readonly cache: RunCache;
-    readonly clock: Clock;
-    readonly expressions: ExpressionCache;
-    readonly perform: Perform;
-  }) {
-    this.#streams = deps.streams;
-    this.#cache = deps.cache;
-    this.#clock = deps.clock;
-    this.#expressions = deps.expressions;
-    this.#perform = deps.perform;
+  constructor(deps: RunActorsDeps) {
+    this.#deps = deps;
   }
 
   /** Runs `work` after every message queued for the run before it has finished (failed or not). */
@@ -81,8 +75,8 @@ export class RunActors {
   react(run: Pick<LoadedRun, 'compiled' | 'limits' | 'snapshot' | 'identity'>, event: RunEvent) {
     const maxMapItems = run.limits?.maxMapItems;
     return react(run.compiled, run.snapshot, run.identity, event, {
-      now: this.#clock.now(),
-      cache: this.#expressions,
+      now: this.#deps.clock.now(),
+      cache: this.#deps.expressions,
       parseDuration,
       ...(maxMapItems === undefined ? {} : { maxMapItems }),
     });
@@ -100,10 +94,10 @@ export class RunActors {
     const runId = run.identity.id;
     const initial = initialSnapshot(run.compiled);
     const reaction = await this.react({ ...run, snapshot: initial }, started);
-    const appended = await this.#streams.append(runId, reaction.events, 'no_stream');
+    const appended = await this.#deps.streams.append(runId, reaction.events, 'no_stream');
     if (appended === 'conflict') return 'conflict';
     if (appended instanceof StoreRefused) {
-      const limits = this.#streams.limits;
+      const limits = this.#deps.streams.limits;
       const why = overLimits(reaction.events, limits) ?? appended.message;
       throw weftError('payload_too_large', `run '${runId}' cannot start: ${why}`, {
         runId,
@@ -116,8 +110,8 @@ export class RunActors {
       snapshot: reaction.snapshot,
       revision: reaction.events.length - 1,
     };
-    this.#cache.keep(runId, loaded);
-    this.#perform(runId, loaded, initial, reaction.events, appended);
+    this.#deps.cache.keep(runId, loaded);
+    this.#deps.perform(runId, loaded, initial, reaction.events, appended);
     return reaction.events;
   }
 
@@ -155,11 +149,11 @@ export class RunActors {
    * attempt failing with `invalid_result`, or else `payload_too_large`.
    */
   async #transactHead(runId: string, decides: readonly Decide[]): Promise<readonly boolean[]> {
-    const limits = this.#streams.limits;
+    const limits = this.#deps.streams.limits;
     let take = decides.length;
     let unrecordable: string | undefined;
     for (let i = 0; i < MAX_CONFLICT_RETRIES; i++) {
-      const run = await this.#cache.load(runId);
+      const run = await this.#deps.cache.load(runId);
       if (run === undefined) throw weftError('run_not_found', `no run '${runId}'`, { runId });
       const before = run.snapshot;
       let current: LoadedRun = run;
@@ -182,9 +176,9 @@ export class RunActors {
       }
       const events = perMessage.flat();
       if (events.length === 0) return recorded;
-      const appended = await this.#streams.append(runId, events, run.revision);
+      const appended = await this.#deps.streams.append(runId, events, run.revision);
       if (appended === 'conflict') {
-        this.#cache.forget(runId);
+        this.#deps.cache.forget(runId);
         continue;
       }
       if (appended instanceof StoreRefused) {
@@ -208,8 +202,8 @@ export class RunActors {
       }
       run.snapshot = current.snapshot;
       run.revision += events.length;
-      if (statusOf(run.snapshot) !== 'running') this.#cache.forget(runId);
-      this.#perform(runId, run, before, events, appended);
+      if (statusOf(run.snapshot) !== 'running') this.#deps.cache.forget(runId);
+      this.#deps.perform(runId, run, before, events, appended);
       return recorded;
     }
     throw weftError('unavailable', `run '${runId}' is contended; try again`, { runId });

@@ -2,6 +2,12 @@ import { isNotYet, timerEvent } from '../machines/messages.ts';
 import { MAX_TIMEOUT_MS, type Clock, type ClockTimer } from './clock.ts';
 import type { RunActors } from './runActor.ts';
 
+export interface RunTimersDeps {
+  readonly clock: Clock;
+  readonly actors: Pick<RunActors, 'inMailbox' | 'transact'>;
+  readonly log: (message: string) => void;
+}
+
 /**
  * The timers of running runs (`sleep` steps, a `wait`'s timeout): one clock timer per open run
  * timer, armed when its `TimerScheduled` is appended or the run is recovered. A firing is decided
@@ -10,21 +16,13 @@ import type { RunActors } from './runActor.ts';
  * timer is no longer open.
  */
 export class RunTimers {
-  readonly #clock: Clock;
-  readonly #actors: Pick<RunActors, 'inMailbox' | 'transact'>;
-  readonly #log: (message: string) => void;
+  readonly #deps: RunTimersDeps;
   /** Armed timers, by run and timer id. */
   readonly #armed = new Map<string, Map<string, ClockTimer>>();
   #closed = false;
 
-  constructor(deps: {
-    readonly clock: Clock;
-    readonly actors: Pick<RunActors, 'inMailbox' | 'transact'>;
-    readonly log: (message: string) => void;
-  }) {
-    this.#clock = deps.clock;
-    this.#actors = deps.actors;
-    this.#log = deps.log;
+  constructor(deps: RunTimersDeps) {
+    this.#deps = deps;
   }
 
   /** Arms (or re-arms) the run's timer to fire at `dueAt` (wall clock). Nothing after `close`. */
@@ -32,9 +30,9 @@ export class RunTimers {
     if (this.#closed) return;
     const timers = this.#armed.get(runId) ?? new Map<string, ClockTimer>();
     this.#armed.set(runId, timers);
-    this.#clock.clearTimeout(timers.get(timerId));
-    const delay = Math.max(0, dueAt - this.#clock.now());
-    const timer = this.#clock.setTimeout(
+    this.#deps.clock.clearTimeout(timers.get(timerId));
+    const delay = Math.max(0, dueAt - this.#deps.clock.now());
+    const timer = this.#deps.clock.setTimeout(
       () => {
         if (timers.get(timerId) !== timer) return;
         this.#forget(runId, timerId);
@@ -43,7 +41,7 @@ export class RunTimers {
           return;
         }
         void this.fire(runId, timerId).catch((error: unknown) =>
-          this.#log(`timer ${timerId} of run ${runId}: ${String(error)}`),
+          this.#deps.log(`timer ${timerId} of run ${runId}: ${String(error)}`),
         );
       },
       Math.min(delay, MAX_TIMEOUT_MS),
@@ -53,9 +51,9 @@ export class RunTimers {
 
   /** Records the timer's firing once, in the run's mailbox; true when it was recorded now. */
   fire(runId: string, timerId: string): Promise<boolean> {
-    return this.#actors.inMailbox(runId, () =>
-      this.#actors.transact(runId, (run) => {
-        const decision = timerEvent(run.snapshot, timerId, this.#clock.now());
+    return this.#deps.actors.inMailbox(runId, () =>
+      this.#deps.actors.transact(runId, (run) => {
+        const decision = timerEvent(run.snapshot, timerId, this.#deps.clock.now());
         if (!isNotYet(decision)) return decision;
         this.arm(runId, timerId, decision.notYet);
         return undefined;
@@ -72,7 +70,7 @@ export class RunTimers {
   clear(select: (runId: string) => boolean): void {
     for (const [runId, timers] of [...this.#armed]) {
       if (!select(runId)) continue;
-      for (const timer of timers.values()) this.#clock.clearTimeout(timer);
+      for (const timer of timers.values()) this.#deps.clock.clearTimeout(timer);
       this.#armed.delete(runId);
     }
   }
