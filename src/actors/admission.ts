@@ -63,7 +63,10 @@ export class Admission {
     this.#deps = deps;
   }
 
-  /** Starts a run, or returns the existing one with that id. Appends `RunStarted` and its first decisions atomically. */
+  /**
+   * Starts a run, or returns the existing one with that id. Appends `RunStarted` and its first
+   * decisions atomically.
+   */
   start(request: StartRequest): Promise<StartResult> {
     const runId = request.runId ?? this.#deps.newRunId();
     return this.#deps.actors.inMailbox(runId, async () => {
@@ -115,7 +118,10 @@ export class Admission {
     });
   }
 
-  /** Validates a blueprint for storage: every diagnostic, including shapes this runtime cannot execute. */
+  /**
+   * Validates a blueprint for storage: every diagnostic, including shapes this runtime cannot
+   * execute.
+   */
   check(input: unknown): {
     readonly blueprint?: Blueprint;
     readonly diagnostics: readonly Diagnostic[];
@@ -135,7 +141,9 @@ export class Admission {
     return { blueprint: validated.blueprint, diagnostics: validated.diagnostics };
   }
 
-  /** Resolves the blueprint (by name and version, or inline — put first, so the run pins a version). */
+  /**
+   * Resolves the blueprint (by name and version, or inline — put first, so the run pins a version).
+   */
   async #resolve(
     request: StartRequest,
   ): Promise<{ readonly version: BlueprintVersion; readonly warnings: readonly Diagnostic[] }> {
@@ -166,7 +174,9 @@ export class Admission {
     return this.#deps.served === undefined ? {} : { activities: this.#deps.served() };
   }
 
-  /** A start request's extra signals, queries and plugins, validated together with the blueprint. */
+  /**
+   * A start request's extra signals, queries and plugins, validated together with the blueprint.
+   */
   #extensions(blueprint: Json, request: StartRequest): RunExtensions | undefined {
     if (
       request.signals === undefined &&

@@ -42,7 +42,9 @@ export class Children {
     this.#deps = deps;
   }
 
-  /** Starts the child a parent's `ChildRequested` asks for; a failed start fails the parent's step. */
+  /**
+   * Starts the child a parent's `ChildRequested` asks for; a failed start fails the parent's step.
+   */
   async start(parentRunId: string, event: ChildRequested): Promise<void> {
     const parent: ParentRef = {
       runId: parentRunId,
@@ -77,7 +79,10 @@ export class Children {
     }
   }
 
-  /** After a restart: a child that ended while nobody listened is delivered; one never started is started. */
+  /**
+   * After a restart: a child that ended while nobody listened is delivered; one never started is
+   * started.
+   */
   reconcile(
     parentRunId: string,
     child: { readonly childRunId: string; readonly stepId: string; readonly item?: number },

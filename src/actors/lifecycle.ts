@@ -50,6 +50,8 @@ export class AttemptLifecycle {
   readonly deadlines: Deadlines;
   readonly runTimeouts: RunTimeouts;
   readonly #access: RunAccess;
+  /** Records to try again after a failure, by run. */
+  readonly #retries = new Map<string, Set<NodeJS.Timeout>>();
   #closed = false;
 
   constructor(access: RunAccess) {
@@ -63,14 +65,43 @@ export class AttemptLifecycle {
 
   close(): void {
     this.#closed = true;
+    this.#dropRetries(() => true);
     this.deadlines.close();
     this.runTimeouts.close();
   }
 
-  /** Clears the deadlines and run timeouts of the selected runs (no longer this runtime's). */
+  /**
+   * Clears the deadlines, run timeouts and pending retries of the selected runs (no longer this
+   * runtime's).
+   */
   forgetRuns(select: (runId: string) => boolean): void {
     this.deadlines.forgetRuns(select);
     this.runTimeouts.forgetRuns(select);
+    this.#dropRetries(select);
+  }
+
+  /**
+   * Tries `record` again after `RETRY_MS`, unless the run is forgotten or the lifecycle closed
+   * first.
+   */
+  #retry(runId: string, record: () => void): void {
+    const timers = this.#retries.get(runId) ?? new Set<NodeJS.Timeout>();
+    this.#retries.set(runId, timers);
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      if (timers.size === 0 && this.#retries.get(runId) === timers) this.#retries.delete(runId);
+      record();
+    }, RETRY_MS);
+    timer.unref();
+    timers.add(timer);
+  }
+
+  #dropRetries(select: (runId: string) => boolean): void {
+    for (const [runId, timers] of [...this.#retries]) {
+      if (!select(runId)) continue;
+      for (const timer of timers) clearTimeout(timer);
+      this.#retries.delete(runId);
+    }
   }
 
   /** Whether the run is running and this attempt is its step's open one (in the run's mailbox). */
@@ -140,7 +171,9 @@ export class AttemptLifecycle {
     if (timeoutMs !== undefined) this.runTimeouts.arm(runId, startedAt, timeoutMs);
   }
 
-  /** After a restart: the run's `timeout`, from its `RunStarted` (decision time, else commit time). */
+  /**
+   * After a restart: the run's `timeout`, from its `RunStarted` (decision time, else commit time).
+   */
   async rearmRunTimeout(runId: string, compiled: CompiledRun): Promise<void> {
     if (compiled.blueprint.timeout === undefined) return;
     const [first] = await this.#access.read(runId, { limit: 1 });
@@ -172,7 +205,7 @@ export class AttemptLifecycle {
       )
       .catch((error: unknown) => {
         this.#access.log(`timeout of run ${runId} not recorded, retried: ${String(error)}`);
-        setTimeout(() => this.#timeOut(runId, timeoutMs), RETRY_MS).unref();
+        this.#retry(runId, () => this.#timeOut(runId, timeoutMs));
       });
   }
 
@@ -211,7 +244,7 @@ export class AttemptLifecycle {
           this.#access.log(
             `${code} of ${task.taskId} attempt ${task.attempt} not recorded: ${String(error)}`,
           );
-          setTimeout(() => this.#expire(task, code), RETRY_MS).unref();
+          this.#retry(task.runId, () => this.#expire(task, code));
         },
       );
   }

@@ -73,7 +73,9 @@ export class RunCache {
     this.#maxRuns = maxRuns;
   }
 
-  /** The blueprint's machine, validated under the run's pinned `limits` (undefined: the defaults). */
+  /**
+   * The blueprint's machine, validated under the run's pinned `limits` (undefined: the defaults).
+   */
   compile(
     version: Pick<BlueprintVersion, 'hash' | 'content'>,
     limits: Partial<BlueprintLimits> | undefined,
@@ -128,7 +130,10 @@ export class RunCache {
     return this.#runs.get(runId);
   }
 
-  /** Caches a running run, least recently used out first: memory stays bounded whatever the number of runs. */
+  /**
+   * Caches a running run, least recently used out first: memory stays bounded whatever the number
+   * of runs.
+   */
   keep(runId: string, run: LoadedRun): void {
     if (statusOf(run.snapshot) !== 'running') return;
     this.#runs.set(runId, run);

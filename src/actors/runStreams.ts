@@ -27,7 +27,10 @@ export class RunStreams {
     return this.#store.limits;
   }
 
-  /** The run's events from `from` (default 0); `[]` when it has no stream. Rejects when the store fails. */
+  /**
+   * The run's events from `from` (default 0); `[]` when it has no stream. Rejects when the store
+   * fails.
+   */
   read(
     runId: string,
     options?: { readonly from?: number; readonly limit?: number },

@@ -66,8 +66,9 @@ export class RunSupervisor {
 
   /**
    * Forgets everything held in memory for the selected runs: the cached run, its timers, attempts
-   * awaiting a result, deadlines and run timeout. Nothing of this runtime acts on them until they
-   * are recovered again (`settleRuns` first, so no message for them is still being handled).
+   * awaiting a result, deadlines, run timeout and records waiting to be retried. Nothing of this
+   * runtime acts on them until they are recovered again (`settleRuns` first, so no message for
+   * them is still being handled).
    */
   dropRuns(select: RunSelector): void {
     this.#parts.cache.drop(select);
@@ -112,7 +113,10 @@ export class RunSupervisor {
     this.#parts.timers.close();
   }
 
-  /** Validates a blueprint for storage: every diagnostic, including shapes this runtime cannot execute. */
+  /**
+   * Validates a blueprint for storage: every diagnostic, including shapes this runtime cannot
+   * execute.
+   */
   checkBlueprint(input: unknown): {
     readonly blueprint?: Blueprint;
     readonly diagnostics: readonly Diagnostic[];
@@ -120,7 +124,10 @@ export class RunSupervisor {
     return this.#parts.admission.check(input);
   }
 
-  /** Starts a run, or returns the existing one with that id. Appends `RunStarted` and its first decisions atomically. */
+  /**
+   * Starts a run, or returns the existing one with that id. Appends `RunStarted` and its first
+   * decisions atomically.
+   */
   start(request: StartRequest): Promise<StartResult> {
     return this.#parts.admission.start(request);
   }
@@ -163,7 +170,10 @@ export class RunSupervisor {
     );
   }
 
-  /** Records a child run's result at its parent once (ignored when the parent no longer waits for it). */
+  /**
+   * Records a child run's result at its parent once (ignored when the parent no longer waits for
+   * it).
+   */
   childResult(parent: ParentRef, childRunId: string, result: ChildResult): Promise<void> {
     return this.#parts.children.deliver(parent, childRunId, result);
   }
@@ -194,7 +204,10 @@ export class RunSupervisor {
     return this.#parts.lifecycle.mayStart(start, answered);
   }
 
-  /** Answers a query from the run's folded state (after it ended and after restarts too); `unknown_query` otherwise. */
+  /**
+   * Answers a query from the run's folded state (after it ended and after restarts too);
+   * `unknown_query` otherwise.
+   */
   async query(runId: string, name: string, args: Json): Promise<Json> {
     const run = await this.#parts.actors.inMailbox(runId, () => this.#parts.cache.load(runId));
     if (run === undefined) throw weftError('run_not_found', `no run '${runId}'`, { runId });

@@ -29,9 +29,14 @@ export interface SupervisorDeps {
   readonly limits?: Partial<BlueprintLimits>;
   /** Running runs kept in memory, least recently used out (default 1,000). */
   readonly maxRunsInMemory?: number;
-  /** The activity names workers serve now: validation warns about any other (`unknown_activity`). */
+  /**
+   * The activity names workers serve now: validation warns about any other (`unknown_activity`).
+   */
   readonly servedActivities?: () => readonly string[];
-  /** Where the run-summary read model is kept (default: in memory, folded from every stream at boot). */
+  /**
+   * Where the run-summary read model is kept (default: in memory, folded from every stream at
+   * boot).
+   */
   readonly summaries?: RunSummaryStoreShape;
   /** Time and timers (default: the real ones). */
   readonly clock?: Clock;
