@@ -59,7 +59,11 @@ export class Attempts {
   async recover(task: TaskMessage): Promise<void> {
     this.#track(task, 0, 0);
     // Not known (JetStream did not answer): the reconciler looks again after the timeout.
-    if ((await this.#deps.holds(task)) === 'absent') this.#deps.publish(task, 0, 0);
+    if ((await this.#deps.holds(task)) !== 'absent') return;
+    this.#deps.log(
+      `re-dispatching ${task.taskId}/${String(task.attempt)}: open on recovery and not in the tasks stream`,
+    );
+    this.#deps.publish(task, 0, 0);
   }
 
   /** When this runtime first dispatched the attempt (or found it open after a restart). */
@@ -71,16 +75,10 @@ export class Attempts {
     this.#dispatched.delete(`${taskId}/${attempt}`);
   }
 
-  /** Forgets every attempt of the selected runs (their partition moved to another runtime). */
-  dropRuns(select: (runId: string) => boolean): void {
+  /** Forgets every attempt of the selected runs (ended, or no longer this runtime's). */
+  forgetRuns(select: (runId: string) => boolean): void {
     for (const [key, entry] of this.#dispatched)
       if (select(entry.task.runId)) this.#dispatched.delete(key);
-  }
-
-  /** Forgets every attempt of a run that ended. */
-  runEnded(runId: string): void {
-    for (const [key, entry] of this.#dispatched)
-      if (entry.task.runId === runId) this.#dispatched.delete(key);
   }
 
   /**

@@ -111,18 +111,10 @@ export class Deadlines {
     this.#entries.delete(key);
   }
 
-  /** Disarms every deadline of the selected runs (their partition moved to another runtime). */
-  dropRuns(select: (runId: string) => boolean): void {
+  /** Clears the deadlines of the selected runs (ended, or no longer this runtime's). */
+  forgetRuns(select: (runId: string) => boolean): void {
     for (const [key, entry] of this.#entries) {
       if (!select(entry.task.runId)) continue;
-      clearTimeout(entry.timer);
-      this.#entries.delete(key);
-    }
-  }
-
-  runEnded(runId: string): void {
-    for (const [key, entry] of this.#entries) {
-      if (entry.task.runId !== runId) continue;
       clearTimeout(entry.timer);
       this.#entries.delete(key);
     }

@@ -33,6 +33,8 @@ export interface RunAccess {
   ) => Promise<readonly RecordedEvent[]>;
   readonly abortTask: (taskId: string) => void;
   readonly log: (message: string) => void;
+  /** The wall clock (the runtime's clock seam). */
+  readonly now: () => number;
 }
 
 /** A failed record is tried again after this long. */
@@ -48,18 +50,58 @@ export class AttemptLifecycle {
   readonly deadlines: Deadlines;
   readonly runTimeouts: RunTimeouts;
   readonly #access: RunAccess;
+  /** Records to try again after a failure, by run. */
+  readonly #retries = new Map<string, Set<NodeJS.Timeout>>();
   #closed = false;
 
   constructor(access: RunAccess) {
     this.#access = access;
-    this.deadlines = new Deadlines((task, code) => this.#expire(task, code));
-    this.runTimeouts = new RunTimeouts((runId, timeoutMs) => this.#timeOut(runId, timeoutMs));
+    this.deadlines = new Deadlines((task, code) => this.#expire(task, code), access.now);
+    this.runTimeouts = new RunTimeouts(
+      (runId, timeoutMs) => this.#timeOut(runId, timeoutMs),
+      access.now,
+    );
   }
 
   close(): void {
     this.#closed = true;
+    this.#dropRetries(() => true);
     this.deadlines.close();
     this.runTimeouts.close();
+  }
+
+  /**
+   * Clears the deadlines, run timeouts and pending retries of the selected runs (no longer this
+   * runtime's).
+   */
+  forgetRuns(select: (runId: string) => boolean): void {
+    this.deadlines.forgetRuns(select);
+    this.runTimeouts.forgetRuns(select);
+    this.#dropRetries(select);
+  }
+
+  /**
+   * Tries `record` again after `RETRY_MS`, unless the run is forgotten or the lifecycle closed
+   * first.
+   */
+  #retry(runId: string, record: () => void): void {
+    const timers = this.#retries.get(runId) ?? new Set<NodeJS.Timeout>();
+    this.#retries.set(runId, timers);
+    const timer = setTimeout(() => {
+      timers.delete(timer);
+      if (timers.size === 0 && this.#retries.get(runId) === timers) this.#retries.delete(runId);
+      record();
+    }, RETRY_MS);
+    timer.unref();
+    timers.add(timer);
+  }
+
+  #dropRetries(select: (runId: string) => boolean): void {
+    for (const [runId, timers] of [...this.#retries]) {
+      if (!select(runId)) continue;
+      for (const timer of timers) clearTimeout(timer);
+      this.#retries.delete(runId);
+    }
   }
 
   /** Whether the run is running and this attempt is its step's open one (in the run's mailbox). */
@@ -94,7 +136,7 @@ export class AttemptLifecycle {
           ? undefined
           : openTaskById(cached.context, start.taskId);
       if (open?.attempt === start.attempt && open.scheduleTimeoutMs === undefined) {
-        this.deadlines.started({ ...open, runId: start.runId }, Date.now());
+        this.deadlines.started({ ...open, runId: start.runId }, this.#access.now());
         return Promise.resolve(true);
       }
     }
@@ -105,7 +147,7 @@ export class AttemptLifecycle {
       if (open?.attempt !== start.attempt) return false;
       const task: DeadlineTask = { ...open, runId: start.runId };
       if (open.scheduleTimeoutMs === undefined || this.deadlines.isStarted(task)) {
-        this.deadlines.started(task, Date.now());
+        this.deadlines.started(task, this.#access.now());
         return true;
       }
       return this.#access.transact(start.runId, (current) => {
@@ -129,7 +171,9 @@ export class AttemptLifecycle {
     if (timeoutMs !== undefined) this.runTimeouts.arm(runId, startedAt, timeoutMs);
   }
 
-  /** After a restart: the run's `timeout`, from its `RunStarted` (decision time, else commit time). */
+  /**
+   * After a restart: the run's `timeout`, from its `RunStarted` (decision time, else commit time).
+   */
   async rearmRunTimeout(runId: string, compiled: CompiledRun): Promise<void> {
     if (compiled.blueprint.timeout === undefined) return;
     const [first] = await this.#access.read(runId, { limit: 1 });
@@ -161,7 +205,7 @@ export class AttemptLifecycle {
       )
       .catch((error: unknown) => {
         this.#access.log(`timeout of run ${runId} not recorded, retried: ${String(error)}`);
-        setTimeout(() => this.#timeOut(runId, timeoutMs), RETRY_MS).unref();
+        this.#retry(runId, () => this.#timeOut(runId, timeoutMs));
       });
   }
 
@@ -200,7 +244,7 @@ export class AttemptLifecycle {
           this.#access.log(
             `${code} of ${task.taskId} attempt ${task.attempt} not recorded: ${String(error)}`,
           );
-          setTimeout(() => this.#expire(task, code), RETRY_MS).unref();
+          this.#retry(task.runId, () => this.#expire(task, code));
         },
       );
   }

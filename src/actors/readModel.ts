@@ -63,11 +63,11 @@ export class RunReadModel {
     this.#cursor = await Effect.runPromise(this.#table.checkpoint());
     this.#committed = this.#cursor;
     await this.catchUp();
-    return this.unfinished();
+    return this.running();
   }
 
-  /** The ids of the runs still running, as far as the model has folded. */
-  async unfinished(): Promise<readonly string[]> {
+  /** The ids of the runs the model knows to be running (the table's, corrected by newer folds). */
+  async running(): Promise<readonly string[]> {
     const running = new Set(await Effect.runPromise(this.#table.running()));
     // The cache is at least as new as the table (a commit may have been refused).
     for (const [runId, { summary }] of this.#cache) {

@@ -43,14 +43,14 @@ export class RunTimeouts {
     schedule();
   }
 
-  /** Disarms the timeouts of the selected runs (their partition moved to another runtime). */
-  dropRuns(select: (runId: string) => boolean): void {
-    for (const runId of [...this.#timers.keys()]) if (select(runId)) this.clear(runId);
-  }
-
   clear(runId: string): void {
     clearTimeout(this.#timers.get(runId));
     this.#timers.delete(runId);
+  }
+
+  /** Clears the timeouts of the selected runs (no longer this runtime's). */
+  forgetRuns(select: (runId: string) => boolean): void {
+    for (const runId of [...this.#timers.keys()]) if (select(runId)) this.clear(runId);
   }
 
   close(): void {

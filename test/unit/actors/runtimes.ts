@@ -1,6 +1,7 @@
 import * as Effect from 'effect/Effect';
 import { BlueprintRegistry } from '../../../src/actors/blueprintRegistry.ts';
-import { RunSupervisor } from '../../../src/actors/supervisor.ts';
+import type { Clock } from '../../../src/actors/clock.ts';
+import { RunSupervisor, type Peers } from '../../../src/actors/supervisor.ts';
 import type { TaskMessage, TaskResult } from '../../../src/wire/protocol.ts';
 import type { Json } from '../../../src/blueprints/json.ts';
 import type { EventStoreShape, RecordedEvent } from '../../../src/store/EventStore.ts';
@@ -70,6 +71,10 @@ export const testRuntime = (
     readonly maxRunsInMemory?: number;
     /** The run-summary table (default: the supervisor's in-memory one). */
     readonly summaries?: RunSummaryStoreShape;
+    /** Time and timers (default: the real ones). */
+    readonly clock?: Clock;
+    /** Where calls on other runs go (default: the supervisor itself). */
+    readonly peers?: Peers;
   } = {},
 ): TestRuntime => {
   const dispatched: TaskMessage[] = [];

@@ -1,0 +1,116 @@
+import { openTasks, type RunSnapshot } from '../machines/compile.ts';
+import { TERMINAL_EVENTS, type RunEvent } from '../machines/events.ts';
+import { toOpenTask } from '../machines/transitions.ts';
+import type { RecordedEvent } from '../store/EventStore.ts';
+import type { TaskMessage } from '../wire/protocol.ts';
+import type { Attempts, Held } from './attempts.ts';
+import type { Children } from './children.ts';
+import type { Clock } from './clock.ts';
+import type { AttemptLifecycle } from './lifecycle.ts';
+import type { RunReadModel } from './readModel.ts';
+import type { LoadedRun } from './runCache.ts';
+import type { RunTimers } from './timers.ts';
+
+/** What the run actors do outside the store: the task channel and the events subject. */
+export interface Effects {
+  /**
+   * Sends a task to the workers, after `delayMs`. At least once; results are matched by
+   * taskId+attempt. `resend` counts re-dispatches of the same attempt by the reconciler.
+   */
+  readonly dispatch: (task: TaskMessage, delayMs: number, resend: number) => void;
+  /** Whether the tasks stream still holds the attempt's message (see `Attempts`). */
+  readonly holds: (task: TaskMessage) => Promise<Held>;
+  /** Removes an ended run's tasks from the tasks stream (best effort). */
+  readonly purgeRun: (runId: string) => void;
+  /** Tells workers to abort a task in flight (best effort; its result is ignored anyway). */
+  readonly abortTask: (taskId: string) => void;
+  /** Publishes one appended event on `<p>.runs.<runId>.events`. */
+  readonly publishEvent: (runId: string, event: RecordedEvent) => void;
+}
+
+export interface PerformerDeps {
+  readonly readModel: RunReadModel;
+  readonly effects: Effects;
+  readonly attempts: Attempts;
+  readonly lifecycle: AttemptLifecycle;
+  readonly timers: RunTimers;
+  readonly children: Children;
+  readonly clock: Clock;
+}
+
+/**
+ * What follows a successful append, event by event: fold it into the read model, publish it,
+ * then act on it — dispatch a scheduled attempt, note an answer or a start, arm a timer, start a
+ * child, abort and cancel what an ended run left open, tell its parent. Never throws: what fails
+ * here is retried by the reconciler, a restart, or the parent's own recovery.
+ */
+export class Performer {
+  readonly #deps: PerformerDeps;
+
+  constructor(deps: PerformerDeps) {
+    this.#deps = deps;
+  }
+
+  perform(
+    runId: string,
+    run: Pick<LoadedRun, 'parent'>,
+    before: RunSnapshot,
+    events: readonly RunEvent[],
+    recorded: readonly RecordedEvent[],
+  ): void {
+    const { deadlines } = this.#deps.lifecycle;
+    events.forEach((event, i) => {
+      const record = recorded[i];
+      if (record !== undefined) {
+        this.#deps.readModel.project(runId, event, record.revision, record.at);
+        this.#deps.effects.publishEvent(runId, record);
+      }
+      switch (event.type) {
+        case 'StepCompleted':
+        case 'StepFailed':
+          this.#deps.attempts.answered(event.taskId, event.attempt);
+          deadlines.answered(event);
+          break;
+        case 'StepStarted': {
+          const task = deadlines.taskOf(event);
+          if (task !== undefined) deadlines.started(task, event.time ?? this.#deps.clock.now());
+          break;
+        }
+        case 'StepScheduled':
+          this.#deps.attempts.dispatch({ ...toOpenTask(event), runId }, event.delayMs);
+          deadlines.dispatched(
+            { ...event, runId },
+            (record === undefined ? this.#deps.clock.now() : Date.parse(record.at)) + event.delayMs,
+          );
+          break;
+        case 'TimerScheduled':
+          this.#deps.timers.arm(runId, event.timerId, event.dueAt);
+          break;
+        case 'ChildRequested':
+          void this.#deps.children.start(runId, event);
+          break;
+        case 'RunCancelled':
+        case 'RunTimedOut':
+          for (const task of openTasks(before.context)) this.#deps.effects.abortTask(task.taskId);
+          this.#deps.children.cancelAll(
+            runId,
+            before,
+            event.type === 'RunCancelled' ? 'was cancelled' : 'timed out',
+          );
+          break;
+        default:
+          break;
+      }
+      if (!TERMINAL_EVENTS.has(event.type)) return;
+      this.#deps.attempts.forgetRuns((id) => id === runId);
+      deadlines.forgetRuns((id) => id === runId);
+      this.#deps.lifecycle.runTimeouts.clear(runId);
+      this.#deps.timers.clear((id) => id === runId);
+      // Tasks still queued for this run will never be wanted: out of the stream.
+      if (openTasks(before.context).length > 0) this.#deps.effects.purgeRun(runId);
+      const summary = this.#deps.readModel.cached(runId);
+      if (run.parent !== undefined && summary !== undefined)
+        void this.#deps.children.notifyParent(run.parent, runId, summary);
+    });
+  }
+}

@@ -1,0 +1,124 @@
+import * as Effect from 'effect/Effect';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { checkRun } from '../../../src/machines/replay.ts';
+import type { EventStoreShape } from '../../../src/store/EventStore.ts';
+import { makeMemoryStore } from '../../../src/store/memory.ts';
+import { runStream } from '../../../src/store/streams.ts';
+import {
+  completed,
+  newStoreLog,
+  observed,
+  streamOf,
+  testRuntime,
+  type StoreLog,
+  type TestRuntime,
+} from './runtimes.ts';
+
+/**
+ * The run actor on the memory store (README "Guarantees"): load → react → append expecting the
+ * revision read → perform. A conflict re-decides on the reloaded run, a burst of one run's results
+ * is one append, a stale result records nothing. (A result too large for the store is recorded as
+ * `invalid_result`: storeLimits.test.ts.)
+ */
+
+const THEN_GATE = {
+  name: 'then_gate',
+  steps: [
+    { id: 'x', type: 'activity', activity: 'work' },
+    { id: 'w', type: 'wait', signal: 'go' },
+  ],
+  output: "{% {'x': $steps.x, 'go': $steps.w} %}",
+};
+
+describe('the run actor', () => {
+  let store: EventStoreShape;
+  let log: StoreLog;
+  let runtime: TestRuntime;
+
+  beforeEach(() => {
+    store = makeMemoryStore();
+    log = newStoreLog();
+    runtime = testRuntime(observed(store, log));
+  });
+
+  afterEach(async () => {
+    runtime.supervisor.close();
+    await Effect.runPromise(store.close());
+  });
+
+  /** Successful appends to the run's stream so far. */
+  const appendsTo = (runId: string): number =>
+    [...log.appended]
+      .filter(([key]) => key.startsWith(`${runStream(runId)}@`))
+      .reduce((sum, [, n]) => sum + n, 0);
+
+  it('re-decides on the reloaded run when another runtime appended first, and records both', async () => {
+    const other = testRuntime(observed(store, log));
+    try {
+      await runtime.supervisor.start({ blueprint: THEN_GATE, runId: 'r' });
+      const [task] = runtime.dispatched;
+      if (task === undefined) throw new Error('nothing was dispatched');
+      // The other runtime records a signal: this one's cached run is now a revision behind.
+      await other.supervisor.signal('r', 'go', 'early', 's1');
+      await runtime.supervisor.onResult(completed(task, 'x done'));
+      expect(log.conflicts).toBe(1);
+
+      const events = await streamOf(store, 'r');
+      expect(events.filter((e) => e.type === 'SignalReceived')).toHaveLength(1);
+      expect(events.filter((e) => e.type === 'StepCompleted')).toHaveLength(1);
+      expect(await checkRun(events)).toEqual({ ok: true, events: events.length });
+      expect(await runtime.supervisor.get('r')).toMatchObject({
+        status: 'completed',
+        output: { x: 'x done', go: 'early' },
+      });
+    } finally {
+      other.supervisor.close();
+    }
+  });
+
+  it("records a burst of one run's results in one append", async () => {
+    const items = 5;
+    await runtime.supervisor.start({
+      blueprint: {
+        name: 'burst',
+        steps: [
+          {
+            id: 'm',
+            type: 'map',
+            over: '{% $input %}',
+            step: { type: 'activity', activity: 'work', input: '{% $item %}' },
+          },
+        ],
+      },
+      runId: 'm',
+      input: Array.from({ length: items }, (_, i) => i),
+    });
+    expect(runtime.dispatched).toHaveLength(items);
+    const before = appendsTo('m');
+    await Promise.all(
+      runtime.dispatched.map((task) => runtime.supervisor.onResult(completed(task, task.taskId))),
+    );
+    expect(appendsTo('m') - before).toBe(1);
+    expect(await runtime.supervisor.get('m')).toMatchObject({ status: 'completed' });
+  });
+
+  it('records nothing for a stale result: another attempt, an unknown task, a run that does not exist', async () => {
+    await runtime.supervisor.start({ blueprint: THEN_GATE, runId: 'r' });
+    const [task] = runtime.dispatched;
+    if (task === undefined) throw new Error('nothing was dispatched');
+    const before = { appends: appendsTo('r'), events: (await streamOf(store, 'r')).length };
+
+    await runtime.supervisor.onResult(completed({ ...task, attempt: 2 }, 'late'));
+    await runtime.supervisor.onResult(completed({ ...task, taskId: 'r:nothing:1' }, 'lost'));
+    await runtime.supervisor.onResult(completed({ ...task, runId: 'missing' }, 'lost'));
+
+    expect(appendsTo('r')).toBe(before.appends);
+    expect(await streamOf(store, 'r')).toHaveLength(before.events);
+    expect(await streamOf(store, 'missing')).toEqual([]);
+    // The open attempt is still answered once.
+    await runtime.supervisor.onResult(completed(task, 'x done'));
+    await runtime.supervisor.onResult(completed(task, 'x again'));
+    const done = (await streamOf(store, 'r')).filter((e) => e.type === 'StepCompleted');
+    expect(done.map((e) => (e.data as { output: unknown }).output)).toEqual(['x done']);
+  });
+});
