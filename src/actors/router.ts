@@ -65,6 +65,7 @@ const CALL_TIMEOUT_MS = 30_000;
 /** `waitForEnd` asks the owner in slices: an owner that dies mid-wait costs one slice at most. */
 const WAIT_SLICE_MS = 5_000;
 const RETRY_MS = 100;
+const WAIT_MARGIN_MS = 2_000;
 
 type Reply =
   | { ok: true; data?: unknown }
@@ -200,11 +201,19 @@ export class RunRouter {
     const deadline = performance.now() + timeoutMs;
     for (;;) {
       const slice = Math.max(1, Math.min(WAIT_SLICE_MS, Math.ceil(deadline - performance.now())));
-      const ended = await this.#route<RunSummary | undefined>({
-        method: 'waitForEnd',
-        runId,
-        timeoutMs: slice,
-      });
+      let ended: RunSummary | undefined;
+      try {
+        ended = await this.#route<RunSummary | undefined>({
+          method: 'waitForEnd',
+          runId,
+          timeoutMs: slice,
+        });
+      } catch (error) {
+        // The owner died or moved mid-wait: ask the next one with the time left.
+        if (!(error instanceof WeftError && error.code === 'unavailable')) throw error;
+        if (performance.now() >= deadline) return undefined;
+        continue;
+      }
       if (ended !== undefined || performance.now() >= deadline) return ended;
     }
   }
@@ -281,7 +290,9 @@ export class RunRouter {
 
   /** One forward: the owner's reply, or `'no owner'` when nobody listens on its subject. */
   async #forward(owner: string, call: RuntimeCall, hops: number): Promise<Reply | 'no owner'> {
-    const timeout = (call.method === 'waitForEnd' ? call.timeoutMs : 0) + CALL_TIMEOUT_MS;
+    // A wait slice is answered by its end at the latest: past that the owner is gone.
+    const timeout =
+      call.method === 'waitForEnd' ? call.timeoutMs + WAIT_MARGIN_MS : CALL_TIMEOUT_MS;
     try {
       const reply = await this.#nc.request(
         this.#subjects.runtimeCall(owner),
