@@ -3,7 +3,7 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Cluster, STORE_KINDS, natsVersion, postgresVersion, runtimeId, type StoreKind } from './harness.ts';
 import { boot } from './boot.ts';
-import { BaselineBench } from './baseline/bench.ts';
+import { runBaseline } from './baseline/bench.ts';
 import { Baselines, planFor } from './baseline/pairing.ts';
 import { weftEngine } from './engines.ts';
 import { w1, w2, w3 } from './engineWorkloads.ts';
@@ -137,29 +137,12 @@ const main = async (): Promise<number> => {
     : [];
   if (plans.length > 0) {
     const start = performance.now();
-    const bench = await BaselineBench.start();
-    const onSignal = (signal: NodeJS.Signals): void => {
-      log(`${signal}: stopping`);
-      void bench.stop().finally(() => process.exit(130));
-    };
-    process.once('SIGINT', onSignal);
-    process.once('SIGTERM', onSignal);
-    try {
-      for (const plan of plans) {
-        await bench.measure(plan, sizes, log, (figure) => {
-          baselines.add(plan.variant, figure);
-          const { target: _target, ...rest } = figure;
-          emit({ ...rest, workload: `${figure.workload} baseline`, metric: `${plan.variant}.${figure.metric}` });
-        });
-      }
-    } catch (error) {
-      failures++;
-      log(`baseline failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
-    } finally {
-      await bench.stop();
-      process.off('SIGINT', onSignal);
-      process.off('SIGTERM', onSignal);
-    }
+    const ok = await runBaseline(plans, sizes, log, (variant, figure) => {
+      baselines.add(variant, figure);
+      const { target: _target, ...rest } = figure;
+      emit({ ...rest, workload: `${figure.workload} baseline`, metric: `${variant}.${figure.metric}` });
+    });
+    if (!ok) failures++;
     log(`baseline took ${((performance.now() - start) / 1000).toFixed(1)} s`);
   }
   const cluster = await Cluster.start(options.store, { runtimes: options.runtimes, profileDir: options.profile, log });

@@ -6,7 +6,7 @@ import { startNatsServer, type NatsServerHandle } from '../../test/support/natsS
 import { w1, w2, w3 } from '../engineWorkloads.ts';
 import type { Engine } from '../engines.ts';
 import { cpuMsOf, launchNode, stopProcess } from '../harness.ts';
-import type { Figure } from '../report.ts';
+import type { BaselineVariant, Figure } from '../report.ts';
 import { BLUEPRINTS, type Context, type Sizes } from '../workloads.ts';
 import type { WeftProcess } from '../../test/support/weft.ts';
 import type { Plan } from './pairing.ts';
@@ -149,3 +149,35 @@ export class BaselineBench {
     await step(() => rm(this.#dir, { recursive: true, force: true }));
   }
 }
+
+/**
+ * Runs each plan in turn, each figure to `emit` with its variant; stops every process at the end,
+ * also on SIGINT or SIGTERM meanwhile (then exits 130). Resolves false, after logging why, if the
+ * baseline failed (the figures emitted so far stand).
+ */
+export const runBaseline = async (
+  plans: readonly Plan[],
+  sizes: Sizes,
+  log: Context['log'],
+  emit: (variant: BaselineVariant, figure: Figure) => void,
+): Promise<boolean> => {
+  let bench: BaselineBench | undefined;
+  const onSignal = (signal: NodeJS.Signals): void => {
+    log(`${signal}: stopping`);
+    void (bench?.stop() ?? Promise.resolve()).finally(() => process.exit(130));
+  };
+  process.once('SIGINT', onSignal);
+  process.once('SIGTERM', onSignal);
+  try {
+    bench = await BaselineBench.start();
+    for (const plan of plans) await bench.measure(plan, sizes, log, (figure) => emit(plan.variant, figure));
+    return true;
+  } catch (error) {
+    log(`baseline failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}`);
+    return false;
+  } finally {
+    await bench?.stop();
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  }
+};
