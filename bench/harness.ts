@@ -39,7 +39,7 @@ const track = (p: WeftProcess): WeftProcess => {
 };
 
 /** SIGTERM, then SIGKILL if it has not exited within the grace period. */
-const stopProcess = async (p: WeftProcess): Promise<void> => {
+export const stopProcess = async (p: WeftProcess): Promise<void> => {
   const timer = new AbortController();
   const exited = await Promise.race([
     p.stop().then(() => true),
@@ -74,7 +74,7 @@ export interface Launched extends Started {
 
 let ticksPerSecond: number | undefined;
 /** utime + stime of a process from /proc/<pid>/stat, in ms; undefined if unreadable. */
-const cpuMsOf = (pid: number | undefined): number | undefined => {
+export const cpuMsOf = (pid: number | undefined): number | undefined => {
   if (pid === undefined) return undefined;
   try {
     ticksPerSecond ??= Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim()) || 100;
@@ -94,14 +94,23 @@ const cpuMsOf = (pid: number | undefined): number | undefined => {
  * does not become ready is killed rather than left behind, and, with a profile dir, it runs under
  * V8's CPU profiler (`--cpu-prof`; the profile is written when it exits).
  */
-const launch = async (
+const launch = (
   args: readonly string[],
   ready: RegExp,
   profileDir: string | undefined,
   env: Readonly<Record<string, string>> = {},
+): Promise<Launched> => launchNode([BIN, ...args], ready, profileDir, env);
+
+/** `node <script> <args>` (`argv`) from the repository's root, started, watched and stopped as `launch` does. */
+export const launchNode = async (
+  argv: readonly string[],
+  ready: RegExp,
+  profileDir: string | undefined,
+  env: Readonly<Record<string, string>> = {},
 ): Promise<Launched> => {
+  const label = argv[0] === BIN ? `weft ${argv.slice(1).join(' ')}` : argv.join(' ');
   const spawnedAt = performance.now();
-  const child = spawn(process.execPath, [BIN, ...args], {
+  const child = spawn(process.execPath, argv, {
     cwd: ROOT,
     env: {
       ...process.env,
@@ -142,11 +151,11 @@ const launch = async (
   while (readyAt === undefined) {
     if (child.exitCode !== null || child.signalCode !== null) {
       live.delete(p);
-      throw new Error(`weft ${args.join(' ')} exited early:\n${text}`);
+      throw new Error(`${label} exited early:\n${text}`);
     }
     if (performance.now() > deadline) {
       await stopProcess(p);
-      throw new Error(`weft ${args.join(' ')} was not ready within ${READY_TIMEOUT_MS / 1000} s:\n${text}`);
+      throw new Error(`${label} was not ready within ${READY_TIMEOUT_MS / 1000} s:\n${text}`);
     }
     await sleep(20);
   }
@@ -285,6 +294,17 @@ export class Cluster {
       sum += ms;
     }
     return sum;
+  }
+
+  /**
+   * CPU time of the runtimes (summed, as `runtimeCpuMs`), the worker and nats-server together, in
+   * ms; undefined if any is unreadable. Leaves out the store's server (PostgreSQL) and the client.
+   */
+  stackCpuMs(): number | undefined {
+    const runtimes = this.runtimeCpuMs();
+    const worker = cpuMsOf(this.worker.child.pid);
+    const nats = cpuMsOf(this.nats.pid);
+    return runtimes === undefined || worker === undefined || nats === undefined ? undefined : runtimes + worker + nats;
   }
 
   /** VmRSS of each runtime process (with any children), in KiB, runtime `i` at index `i`. */

@@ -16,7 +16,21 @@ export interface Figure {
   readonly n?: number;
   /** Anything a reader should know (a loop cut short by its time budget, …). */
   readonly note?: string;
+  /** The same figure of the baseline's least-work engine, measured in the same run (bench/baseline/). */
+  readonly baseline?: Baseline;
 }
+
+/** Which least-work engine: sqlite with synchronous=FULL (`fsync`) or synchronous=OFF (`no-fsync`). */
+export type BaselineVariant = 'fsync' | 'no-fsync';
+
+export interface Baseline {
+  readonly value: number;
+  readonly variant: BaselineVariant;
+}
+
+/** The figure over its baseline (whatever the unit: a throughput above 1 is faster, a time above 1 slower). */
+export const ratio = (figure: Figure): number | undefined =>
+  figure.baseline === undefined ? undefined : figure.value / figure.baseline.value;
 
 export interface Environment {
   readonly node: string;
@@ -64,6 +78,9 @@ export const jsonLine = (figure: Figure, env: Environment): string =>
     ...(figure.target === undefined ? {} : { target: figure.target.value, cmp: figure.target.cmp, met: met(figure) }),
     ...(figure.n === undefined ? {} : { n: figure.n }),
     ...(figure.note === undefined ? {} : { note: figure.note }),
+    ...(figure.baseline === undefined
+      ? {}
+      : { baseline: round(figure.baseline.value), baseline_variant: figure.baseline.variant, ratio: round(ratio(figure) ?? Number.NaN) }),
     node: env.node,
     nats: env.nats,
     store: env.store,
@@ -71,11 +88,15 @@ export const jsonLine = (figure: Figure, env: Environment): string =>
     ...(env.postgres === undefined ? {} : { postgres: env.postgres }),
   });
 
-/** A plain-text table of the figures, with a column saying whether each target is met. */
+/**
+ * A plain-text table of the figures, with a column saying whether each target is met and one with
+ * each figure's ratio to its baseline (`1.32× fsync`: 1.32 times the fsync baseline's figure).
+ */
 export const table = (figures: readonly Figure[], env: Environment): string => {
-  const header = ['workload', 'metric', 'value', 'unit', 'target', 'met', 'n', 'note'];
+  const header = ['workload', 'metric', 'value', 'unit', 'target', 'met', '× baseline', 'n', 'note'];
   const rows = figures.map((f) => {
     const ok = met(f);
+    const r = ratio(f);
     return [
       f.workload,
       f.metric,
@@ -83,6 +104,7 @@ export const table = (figures: readonly Figure[], env: Environment): string => {
       f.unit,
       f.target === undefined ? '' : `${f.target.cmp} ${f.target.value}`,
       ok === undefined ? '' : ok ? 'yes' : 'NO',
+      r === undefined || f.baseline === undefined ? '' : `${round(r)}× ${f.baseline.variant}`,
       f.n === undefined ? '' : String(f.n),
       f.note ?? '',
     ];

@@ -3,12 +3,20 @@ import { performance } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { Cluster, STORE_KINDS, natsVersion, postgresVersion, runtimeId, type StoreKind } from './harness.ts';
 import { boot } from './boot.ts';
+import { runBaseline } from './baseline/bench.ts';
+import { Baselines, planFor } from './baseline/pairing.ts';
+import { weftEngine } from './engines.ts';
+import { w1, w2, w3 } from './engineWorkloads.ts';
 import { jsonLine, table, type Environment, type Figure } from './report.ts';
 import { idle } from './idle.ts';
-import { FULL, QUICK, putBlueprints, replayWorkload, w1, w2, w3, type Context } from './workloads.ts';
+import { FULL, QUICK, putBlueprints, replayWorkload, type Context } from './workloads.ts';
 
 /**
- * `npm run bench [-- --store memory|postgres] [--runtimes N] [--quick] [--only w1,w2,w3,replay,idle,boot] [--profile DIR]`
+ * `npm run bench [-- --store memory|postgres] [--runtimes N] [--quick] [--only w1,w2,w3,replay,idle,boot] [--[no-]baseline] [--profile DIR]`
+ *
+ * First, unless `--no-baseline` (and with `--only`, only if `--baseline`), the baseline's
+ * least-work engine (bench/baseline/) runs the selected ones of W1–W3, so that each weft figure
+ * with a counterpart is printed with its ratio to it.
  *
  * Starts nats-server (and with `--store postgres` a private PostgreSQL), the runtime (`weft serve`,
  * durable sqlite store by default; `--runtimes N` starts N of them on the same NATS and the same
@@ -18,10 +26,15 @@ import { FULL, QUICK, putBlueprints, replayWorkload, w1, w2, w3, type Context } 
  * and the worker with V8's CPU profiler; summarise a profile with `node bench/profile.ts FILE`.
  */
 
+const withWeft =
+  (workload: typeof w1) =>
+  (ctx: Context): Promise<void> =>
+    workload({ ...ctx, engine: weftEngine(ctx.cluster) });
+
 const WORKLOADS = {
-  w1,
-  w2,
-  w3,
+  w1: withWeft(w1),
+  w2: withWeft(w2),
+  w3: withWeft(w3),
   replay: replayWorkload,
   idle,
   boot,
@@ -31,7 +44,7 @@ const NAMES = Object.keys(WORKLOADS) as WorkloadName[];
 
 const MAX_RUNTIMES = 16;
 
-const usage = `usage: npm run bench -- [--store ${STORE_KINDS.join('|')}] [--runtimes N] [--quick] [--only ${NAMES.join(',')}] [--profile DIR]`;
+const usage = `usage: npm run bench -- [--store ${STORE_KINDS.join('|')}] [--runtimes N] [--quick] [--only ${NAMES.join(',')}] [--[no-]baseline] [--profile DIR]`;
 
 interface Options {
   readonly store: StoreKind;
@@ -39,6 +52,8 @@ interface Options {
   readonly runtimes: number;
   readonly quick: boolean;
   readonly only: readonly WorkloadName[];
+  /** Run the baseline first (default: yes without `--only`, no with it). */
+  readonly baseline: boolean;
   /** Where the runtime and the worker write V8 CPU profiles (`--cpu-prof-dir`), if given. */
   readonly profile: string | undefined;
 }
@@ -50,10 +65,12 @@ const parse = (): Options => {
       runtimes: { type: 'string', default: '1' },
       quick: { type: 'boolean', default: false },
       only: { type: 'string' },
+      baseline: { type: 'boolean' },
       profile: { type: 'string' },
       help: { type: 'boolean', default: false },
     },
     strict: true,
+    allowNegative: true,
   });
   if (values.help) {
     process.stdout.write(`${usage}\n`);
@@ -80,6 +97,7 @@ const parse = (): Options => {
     runtimes,
     quick: values.quick,
     only: NAMES.filter((n) => only.includes(n)),
+    baseline: values.baseline ?? values.only === undefined,
     profile: values.profile === undefined ? undefined : resolve(values.profile),
   };
 };
@@ -105,12 +123,28 @@ const main = async (): Promise<number> => {
   };
   const sizes = options.quick ? QUICK : FULL;
   const figures: Figure[] = [];
+  const baselines = new Baselines(options.store);
   const emit = (figure: Figure): void => {
-    figures.push(figure);
-    process.stdout.write(`${jsonLine(figure, env)}\n`);
+    const paired = baselines.pair(figure);
+    figures.push(paired);
+    process.stdout.write(`${jsonLine(paired, env)}\n`);
   };
   const began = performance.now();
   log(`store ${options.store}, ${options.runtimes} runtime(s)${options.quick ? ', quick' : ''}; workloads ${options.only.join(', ')}`);
+  let failures = 0;
+  const plans = options.baseline
+    ? planFor({ w1: options.only.includes('w1'), w2: options.only.includes('w2'), w3: options.only.includes('w3') }, options.store)
+    : [];
+  if (plans.length > 0) {
+    const start = performance.now();
+    const ok = await runBaseline(plans, sizes, log, (variant, figure) => {
+      baselines.add(variant, figure);
+      const { target: _target, ...rest } = figure;
+      emit({ ...rest, workload: `${figure.workload} baseline`, metric: `${variant}.${figure.metric}` });
+    });
+    if (!ok) failures++;
+    log(`baseline took ${((performance.now() - start) / 1000).toFixed(1)} s`);
+  }
   const cluster = await Cluster.start(options.store, { runtimes: options.runtimes, profileDir: options.profile, log });
   if (cluster.postgres !== undefined) log(`postgres pid ${cluster.postgres.pid ?? 'external'} on port ${cluster.postgres.port}`);
   const pids = cluster.runtimePids.map((pid, i) => `${runtimeId(i)} ${pid}`).join(', ');
@@ -128,7 +162,6 @@ const main = async (): Promise<number> => {
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
 
-  let failures = 0;
   try {
     await putBlueprints(cluster);
     for (const name of options.only) {

@@ -5,9 +5,8 @@ import { validateBlueprint } from '../src/blueprints/validate.ts';
 import { compileBlueprint } from '../src/machines/compile.ts';
 import { RunEvent } from '../src/machines/events.ts';
 import { replay, statusOf } from '../src/machines/run.ts';
-import { sleep } from '../test/support/wait.ts';
 import type { Cluster } from './harness.ts';
-import { median, percentile, type Figure } from './report.ts';
+import { median, type Figure } from './report.ts';
 
 /**
  * The workloads of the issue. Each measures from the client's side (a separate process talking
@@ -186,173 +185,33 @@ export const summed = (cluster: Cluster): string | undefined =>
   cluster.runtimes.length > 1 ? `sum of ${cluster.runtimes.length} runtimes` : undefined;
 
 /**
- * Starts counting the CPU time of the runtime processes (all of them, summed; not the worker,
- * nats-server or the store's server). The function returned emits, as `metric`, the CPU ms they
- * used per run since then; nothing where /proc is unreadable. The runtimes must not be restarted
- * in between.
+ * Counts CPU from now on (`read` gives the ms used so far, undefined where /proc is unreadable);
+ * the function returned emits, as `metric`, the ms used per run since then, with `always` in its
+ * note. The processes read must not be restarted in between.
  */
-export const runtimeCpu = (cluster: Cluster, emit: Context['emit']) => {
-  const before = cluster.runtimeCpuMs();
+export const cpuCounter = (read: () => number | undefined, emit: Context['emit'], always?: string) => {
+  const before = read();
   return (workload: string, metric: string, runs: number, note?: string): void => {
-    const after = cluster.runtimeCpuMs();
+    const after = read();
     if (before === undefined || after === undefined || runs === 0) return;
-    emit({ workload, metric, value: (after - before) / runs, unit: 'ms', n: runs, ...notes(note, summed(cluster)) });
+    emit({ workload, metric, value: (after - before) / runs, unit: 'ms', n: runs, ...notes(note, always) });
   };
 };
 
-const expectAdded = (output: unknown): void => {
-  const o = output as Record<string, unknown> | null;
-  if (o?.['a'] !== true || o['b'] !== true || o['c'] !== true) {
-    throw new Error(`W1 output lacks the added fields: ${JSON.stringify(output)}`);
-  }
-};
+/**
+ * Starts counting the CPU time of the runtime processes (all of them, summed; not the worker,
+ * nats-server or the store's server): `cpuCounter` of the runtimes.
+ */
+export const runtimeCpu = (cluster: Cluster, emit: Context['emit']) => cpuCounter(() => cluster.runtimeCpuMs(), emit, summed(cluster));
 
-/** W1: three activities in sequence; latency with one run in flight, throughput with many. */
-export const w1 = async ({ cluster, sizes, log, emit }: Context): Promise<void> => {
-  const name = BLUEPRINTS.w1.name;
-  log(`W1 warm-up: ${sizes.w1Warmup} runs`);
-  await pool(sizes.w1Warmup, 1, 30_000, async (i) => expectAdded((await execute(cluster, name, { i }, 30_000)).output));
-
-  log(`W1 latency: ${sizes.w1LatencyRuns} runs, one in flight`);
-  const latencies: number[] = [];
-  const budget = 45_000;
-  const latencyCpu = runtimeCpu(cluster, emit);
-  const latency = await pool(sizes.w1LatencyRuns, 1, budget, async (i) => {
-    const start = performance.now();
-    const result = await execute(cluster, name, { i }, 30_000);
-    latencies.push(elapsed(start));
-    expectAdded(result.output);
-  });
-  const note = cutNote(latency, sizes.w1LatencyRuns, budget);
-
-  emit({ workload: 'W1', metric: 'latency_p50', value: median(latencies), unit: 'ms', target: { value: 2, cmp: '<=' }, n: latency.done, ...note });
-  emit({ workload: 'W1', metric: 'latency_p99', value: percentile(latencies, 99), unit: 'ms', n: latency.done, ...note });
-  latencyCpu('W1', 'runtime_cpu_per_run', latency.done, note.note);
-  const last = await execute(cluster, name, { i: -1 }, 30_000);
-  emit({ workload: 'W1', metric: 'events_per_run', value: (await history(cluster, last.runId)).length, unit: 'events', n: 1 });
-
-  log(`W1 throughput: ${sizes.w1ThroughputRuns} runs, ${sizes.w1InFlight} in flight`);
-  await pool(sizes.w1InFlight, sizes.w1InFlight, 30_000, async (i) => {
-    await execute(cluster, name, { i }, 30_000);
-  });
-  const loaded: number[] = [];
-  const throughputCpu = runtimeCpu(cluster, emit);
-  const throughput = await pool(sizes.w1ThroughputRuns, sizes.w1InFlight, budget, async (i) => {
-    const start = performance.now();
-    const result = await execute(cluster, name, { i }, 60_000);
-    loaded.push(elapsed(start));
-    expectAdded(result.output);
-  });
-  const tnote = cutNote(throughput, sizes.w1ThroughputRuns, budget);
-  emit({
-    workload: 'W1',
-    metric: `throughput_${sizes.w1InFlight}_in_flight`,
-    value: (throughput.done / throughput.ms) * 1000,
-    unit: 'runs/s',
-    target: { value: 2000, cmp: '>=' },
-    n: throughput.done,
-    ...tnote,
-  });
-  emit({ workload: 'W1', metric: `latency_p50_${sizes.w1InFlight}_in_flight`, value: median(loaded), unit: 'ms', n: throughput.done, ...tnote });
-  emit({ workload: 'W1', metric: `latency_p99_${sizes.w1InFlight}_in_flight`, value: percentile(loaded, 99), unit: 'ms', n: throughput.done, ...tnote });
-  throughputCpu('W1', `runtime_cpu_per_run_${sizes.w1InFlight}_in_flight`, throughput.done, tnote.note);
-};
-
-const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
-
-/** W2: one run whose map step runs `noop` over N items and joins; start → completion, median. */
-export const w2 = async ({ cluster, sizes, log, emit }: Context): Promise<void> => {
-  const name = BLUEPRINTS.map.name;
-  log('W2 warm-up: 2 runs of 1000 items');
-  for (let i = 0; i < 2; i++) await execute(cluster, name, range(1000), 60_000);
-  for (const { items, reps, budgetMs } of sizes.w2) {
-    log(`W2: ${reps} runs of ${items} items`);
-    const input = range(items);
-    const times: number[] = [];
-    const cpu = runtimeCpu(cluster, emit);
-    const loop = await pool(reps, 1, budgetMs, async () => {
-      const start = performance.now();
-      const result = await execute(cluster, name, input, 120_000);
-      times.push(elapsed(start));
-      if (!Array.isArray(result.output) || result.output.length !== items) {
-        throw new Error(`W2 output is not the ${items} items`);
-      }
-    });
-    emit({
-      workload: 'W2',
-      metric: `map_${items}_items`,
-      value: median(times),
-      unit: 'ms',
-      target: { value: items <= 1000 ? 150 : 1500, cmp: '<=' },
-      n: loop.done,
-      ...cutNote(loop, reps, budgetMs),
-    });
-    cpu('W2', `runtime_cpu_map_${items}_items`, loop.done, cutNote(loop, reps, budgetMs).note);
-  }
-};
-
-interface EventMessage {
+export interface EventMessage {
   readonly revision: number;
   readonly type: string;
   readonly data: unknown;
   readonly at: string;
 }
 
-/**
- * W3: a run parked in `wait`; from sending the signal to seeing RunCompleted on the run's events
- * subject (subscribed before the run starts).
- */
-export const w3 = async ({ cluster, sizes, log, emit }: Context): Promise<void> => {
-  const { nc } = cluster.client;
-  const stamp = Date.now().toString(36);
-  const once = async (runId: string): Promise<number> => {
-    let seen: (at: number) => void = () => undefined;
-    let failed: (error: Error) => void = () => undefined;
-    const completed = new Promise<number>((resolve, reject) => {
-      seen = resolve;
-      failed = reject;
-    });
-    const sub = nc.subscribe(`weft.runs.${runId}.events`, {
-      callback: (error, msg) => {
-        if (error !== null) {
-          failed(error);
-          return;
-        }
-        const event = msg.json<EventMessage>();
-        if (event.type === 'RunCompleted') seen(performance.now());
-        else if (event.type === 'RunFailed' || event.type === 'RunCancelled') failed(new Error(`run ${runId}: ${event.type}`));
-      },
-    });
-    const timer = new AbortController();
-    try {
-      await nc.flush();
-      await cluster.client.call('weft.runs.start', { blueprint: BLUEPRINTS.wait.name, runId, input: {} });
-      const start = performance.now();
-      await cluster.client.call(`weft.runs.${runId}.signal.go`, { ok: true });
-      const end = await Promise.race([
-        completed,
-        sleep(10_000, timer.signal).then(() => {
-          throw new Error(`run ${runId}: no RunCompleted within 10 s of the signal`);
-        }),
-      ]);
-      return end - start;
-    } finally {
-      timer.abort();
-      sub.unsubscribe();
-    }
-  };
-  log(`W3 warm-up: ${sizes.w3Warmup} runs`);
-  for (let i = 0; i < sizes.w3Warmup; i++) await once(`w3warm-${stamp}-${i}`);
-  log(`W3: ${sizes.w3Runs} runs`);
-  const times: number[] = [];
-  const budget = 40_000;
-  const loop = await pool(sizes.w3Runs, 1, budget, async (i) => {
-    times.push(await once(`w3-${stamp}-${i}`));
-  });
-  const note = cutNote(loop, sizes.w3Runs, budget);
-  emit({ workload: 'W3', metric: 'signal_to_completed_p50', value: median(times), unit: 'ms', target: { value: 2, cmp: '<=' }, n: loop.done, ...note });
-  emit({ workload: 'W3', metric: 'signal_to_completed_p99', value: percentile(times, 99), unit: 'ms', n: loop.done, ...note });
-};
+export const range = (n: number): number[] => Array.from({ length: n }, (_, i) => i);
 
 /** The whole stream of a run, read through `weft.runs.<id>.history` in pages (each reply < 1 MiB). */
 export const history = async (cluster: Cluster, runId: string): Promise<EventMessage[]> => {
