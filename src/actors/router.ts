@@ -53,6 +53,8 @@ export interface Owners {
   readonly partitions: number;
   owns(partition: number): boolean;
   ownerOf(partition: number): string | undefined;
+  /** The partitions this runtime owns now. */
+  owned(): readonly number[];
   /** Reads the partition's lease again (a lapsed lease leaves no trace to watch). */
   refresh(partition: number): Promise<string | undefined>;
   /** Some partition's owner changed. */
@@ -150,8 +152,11 @@ export class RunRouter {
 
   start(request: StartRequest): Promise<StartResult> {
     if (request.runId === undefined) {
-      // Made up here, in a partition of this runtime when it owns any.
-      return this.start({ ...request, runId: this.newRunId() });
+      // The run actors make the id up in a partition this runtime owns (`newRunId`): no forward,
+      // and no lookup of an id nobody can have used. Owning none (joining, draining): any id, sent
+      // to its owner.
+      if (this.#owners.owned().length > 0) return this.#local.start(request);
+      return this.start({ ...request, runId: randomUUID() });
     }
     // The gateway admits a blueprint name or object only; the owner decodes the call again.
     const blueprint = request.blueprint as string | Record<string, unknown>;
