@@ -186,7 +186,9 @@ export class PartitionLeases {
 
   /**
    * Stops renewing and hands every partition over (each drained by `release` first), so the other
-   * runtimes take them at their next round instead of after the TTL. For SIGTERM.
+   * runtimes take them at their next round instead of after the TTL. For SIGTERM. The watch goes
+   * on until `close`: a draining runtime still answers what it had taken (task results, reports,
+   * forwarded calls) by forwarding them to the new owners, so it must see who they are.
    */
   async handOver(): Promise<void> {
     this.#stop();
@@ -194,12 +196,12 @@ export class PartitionLeases {
     // Gone from the count first, so the others' fair share grows to take everything handed over.
     await this.#kv.delete(runtimeKey(this.#options.owner)).catch(() => undefined);
     for (const partition of [...this.#held.keys()]) await this.#giveBack(partition);
-    this.#watch?.stop();
   }
 
   /**
    * Stops renewing without handing over, as a runtime cut off from NATS would: its leases still
-   * count as valid until they lapse, and only then can another runtime take them.
+   * count as valid until they lapse, and only then can another runtime take them. Stops the watch
+   * (after `handOver` too: the last step of a drain).
    */
   close(): void {
     this.#stop();
