@@ -14,6 +14,8 @@ import {
   pool,
   seconds,
   startHarness,
+  stopProcess,
+  type Ended,
   type Harness,
   type NatsTap,
   waitForValue,
@@ -222,6 +224,191 @@ describe.each(['sqlite', 'postgres'] as const)('three runtimes on one %s store',
       );
       expect(early).toBe(0);
       expect(duplicates).toBe(0);
+    },
+    120_000,
+  );
+
+  it.runIf(store === 'sqlite')(
+    'answers each of 1,000 queries with every signal acknowledged before it, whichever runtime takes them',
+    async () => {
+      await runtimes.allUp(view);
+      const RUNS = 20;
+      const SIGNALS = 50;
+      await client.call('weft.blueprints.put', {
+        blueprint: {
+          name: 'cluster_ticker',
+          signals: [{ name: 'tick', handler: 'append' }],
+          queries: [{ name: 'ticks', expr: '{% $data.tick %}' }],
+          steps: [{ id: 'gate', type: 'wait', signal: 'done' }],
+        },
+      });
+      const ids = Array.from({ length: RUNS }, (_, i) => `sq-${String(i)}`);
+      await pool(ids, RUNS, (runId) =>
+        client.call('weft.runs.start', { blueprint: 'cluster_ticker', runId }),
+      );
+      // Forwards between runtimes, seen by a plain subscriber of the internal subject.
+      const forwarded = new Map<string, number>();
+      const forwards = client.nc.subscribe('weft.runtime.*.call', {
+        callback: (error, msg) => {
+          if (error !== null) return;
+          const method = msg.json<{ call?: { method?: string } }>().call?.method;
+          if (method !== 'signal' && method !== 'query') return;
+          const target = msg.subject.split('.')[2] ?? '';
+          forwarded.set(target, (forwarded.get(target) ?? 0) + 1);
+        },
+      });
+      const delivered = (): number[] => IDS.map((id) => taps.get(id)?.delivered() ?? 0);
+      const before = delivered();
+
+      // One lane per run: signal k, and once it is acknowledged, a query, which must show ticks 1..k.
+      const t0 = monotonicMs();
+      let stale = 0;
+      let ahead = 0;
+      const answers = await pool(ids, RUNS, async (runId) => {
+        const seen: number[][] = [];
+        for (let k = 1; k <= SIGNALS; k++) {
+          await client.call(`weft.runs.${runId}.signal.tick`, { k });
+          const ticks = await client.call<{ k: number }[]>(`weft.runs.${runId}.query.ticks`, {});
+          if (ticks.length < k) stale++;
+          if (ticks.length > k) ahead++;
+          seen.push(ticks.map((t) => t.k));
+        }
+        return seen;
+      });
+      const elapsed = monotonicMs() - t0;
+      forwards.unsubscribe();
+      const served = delivered().map((n, i) => n - (before[i] ?? 0));
+
+      for (const [i, seen] of answers.entries())
+        for (const [k, ticks] of seen.entries())
+          expect(ticks, `ticks of ${ids[i] ?? ''} after signal ${String(k + 1)}`).toEqual(
+            Array.from({ length: k + 1 }, (_, j) => j + 1),
+          );
+      // Each signal recorded once, in order.
+      await pool(ids, RUNS, (runId) => client.call(`weft.runs.${runId}.signal.done`, {}));
+      for (const runId of ids) {
+        const events = await historyOf(client, runId);
+        expectStartedAndCompletedOnce(events, runId);
+        const ticks = events.filter(
+          (e) => e.type === 'SignalReceived' && e.data['name'] === 'tick',
+        );
+        expect(
+          ticks.map((e) => (e.data['payload'] as { k: number }).k),
+          runId,
+        ).toEqual(Array.from({ length: SIGNALS }, (_, j) => j + 1));
+        expect(new Set(ticks.map((e) => e.data['signalId'])).size, runId).toBe(SIGNALS);
+      }
+      const forwardedTotal = [...forwarded.values()].reduce((a, b) => a + b, 0);
+      console.log(
+        `[fault] cluster-signals (${store}, 3 runtimes): ${String(RUNS * SIGNALS)} signals, each followed by a query, on ${String(RUNS)} runs in ${seconds(elapsed)} s; ` +
+          `NATS delivered ${served.map((n, i) => `${String(n)} to ${IDS[i] ?? ''}`).join(', ')}; ${String(forwardedTotal)} forwarded to the owner ` +
+          `(${showCounts(forwarded)}); ${String(stale)} stale answers, ${String(ahead)} ahead`,
+      );
+      expect(stale).toBe(0);
+      expect(ahead).toBe(0);
+      expect(served.reduce((a, b) => a + b, 0)).toBe(2 * RUNS * SIGNALS);
+      for (const [i, n] of served.entries())
+        expect(n, `signals and queries delivered to ${IDS[i] ?? ''}`).toBeGreaterThan(0);
+      expect(forwardedTotal).toBeGreaterThan(0);
+    },
+    120_000,
+  );
+
+  it.runIf(store === 'sqlite')(
+    'serves a steady stream of runs through a rolling restart of the three runtimes: none failed, no step twice',
+    async () => {
+      await runtimes.allUp(view);
+      await client.call('weft.blueprints.put', {
+        blueprint: { ...fiveSteps, name: 'cluster_rolling' },
+      });
+      const LANES = 8;
+      const timing = { min: 20, max: 60 };
+      // Each lane executes runs one after the other until told to stop: the client's view.
+      const stop = new AbortController();
+      const ids: string[] = [];
+      const failures: string[] = [];
+      const latencies: number[] = [];
+      const replies: number[] = [];
+      const lane = async (l: number): Promise<void> => {
+        for (let k = 0; !stop.signal.aborted; k++) {
+          const runId = `rr-${String(l)}-${String(k)}`;
+          ids.push(runId);
+          const sent = monotonicMs();
+          const reply = await client
+            .request<{ status: string; output?: unknown }>(
+              'weft.runs.execute',
+              {
+                blueprint: 'cluster_rolling',
+                runId,
+                input: { runId, trail: [], timing },
+                timeoutMs: 30_000,
+              },
+              35_000,
+            )
+            .catch((error: unknown) => ({ ok: false, error: String(error), data: undefined }));
+          const at = monotonicMs();
+          latencies.push(at - sent);
+          replies.push(at);
+          // A failure, or a run that ended otherwise or with another output than its steps give.
+          if (
+            !reply.ok ||
+            reply.data?.status !== 'completed' ||
+            JSON.stringify(reply.data.output) !== JSON.stringify({ runId, trail: STEPS, timing })
+          )
+            failures.push(`${runId}: ${JSON.stringify(reply.error ?? reply.data)}`);
+        }
+      };
+      const t0 = monotonicMs();
+      const lanes = Promise.all(Array.from({ length: LANES }, (_, l) => lane(l)));
+
+      const ends: Ended[] = [];
+      const drains: number[] = [];
+      const rejoins: number[] = [];
+      try {
+        await sleep(2000);
+        for (const id of IDS) {
+          const sent = monotonicMs();
+          const ended = await stopProcess(runtimes.get(id), 10_000);
+          drains.push(monotonicMs() - sent);
+          if (ended !== undefined) ends.push(ended);
+          expect(ended, `${id}'s exit after SIGTERM:\n${runtimes.get(id).output()}`).toEqual({
+            code: 0,
+            signal: null,
+            forced: false,
+          });
+          const restarted = monotonicMs();
+          await runtimes.restart(id);
+          await runtimes.allUp(view);
+          rejoins.push(monotonicMs() - restarted);
+        }
+        await sleep(2000);
+      } finally {
+        stop.abort();
+      }
+      await lanes;
+      const elapsed = monotonicMs() - t0;
+
+      expect(failures).toEqual([]);
+      const { stepCompleted, duplicates } = await checkCompletions(
+        client,
+        ids,
+        STEPS,
+        (events, runId) => {
+          expectStartedAndCompletedOnce(events, runId);
+          expectScheduledOnce(events, runId, STEPS);
+        },
+      );
+      const gaps = replies.sort((a, b) => a - b).map((at, i) => at - (replies[i - 1] ?? t0));
+      console.log(
+        `[fault] cluster-rolling (${store}, 3 runtimes): ${String(ids.length)} runs executed by ${String(LANES)} clients in ${seconds(elapsed)} s ` +
+          `while each runtime was SIGTERMed (drained in ${drains.map((ms) => seconds(ms)).join('/')} s, exit ${ends.map((e) => String(e.code)).join('/')}) ` +
+          `and started again (partitions spread again after ${rejoins.map((ms) => seconds(ms)).join('/')} s); ` +
+          `${String(failures.length)} failed, ${String(stepCompleted)} StepCompleted, ${String(duplicates)} duplicates; ` +
+          `longest execute request ${String(Math.round(Math.max(...latencies)))} ms, longest gap between two replies ${String(Math.round(Math.max(...gaps)))} ms`,
+      );
+      expect(duplicates).toBe(0);
+      // A handover is immediate: no client waits as long as a lease (the wait a crash costs).
+      expect(Math.max(...latencies)).toBeLessThan(LEASE_MS);
     },
     120_000,
   );
