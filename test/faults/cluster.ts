@@ -48,6 +48,17 @@ export const openLeaseView = async (nc: NatsConnection): Promise<LeaseView> => {
       for (const listener of [...listeners]) listener();
     }
   })().catch(() => undefined);
+  const read = async () => {
+    const byOwner = new Map<string, number>();
+    for (let p = 0; p < PARTITIONS; p++) {
+      const entry = await kv.get(`partition.${String(p)}`);
+      const owner =
+        entry?.operation === 'PUT' ? entry.json<{ owner?: unknown }>().owner : undefined;
+      const key = typeof owner === 'string' ? owner : '(none)';
+      byOwner.set(key, (byOwner.get(key) ?? 0) + 1);
+    }
+    return byOwner;
+  };
   const counts = () => {
     const byOwner = new Map<string, number>();
     for (const owner of owners.values()) byOwner.set(owner, (byOwner.get(owner) ?? 0) + 1);
@@ -70,11 +81,19 @@ export const openLeaseView = async (nc: NatsConnection): Promise<LeaseView> => {
         };
         const timer = setTimeout(() => {
           finish();
-          reject(
-            new Error(
-              `lease view: ${message} not within ${String(timeoutMs)} ms (owners: ${showCounts(counts())})`,
-            ),
-          );
+          // What the bucket holds now, read key by key (the watch may be behind, and shows no expiry).
+          void read()
+            .then(
+              (now) => showCounts(now),
+              (error: unknown) => `unreadable: ${String(error)}`,
+            )
+            .then((now) =>
+              reject(
+                new Error(
+                  `lease view: ${message} not within ${String(timeoutMs)} ms (owners as watched: ${showCounts(counts())}; as read now: ${now})`,
+                ),
+              ),
+            );
         }, timeoutMs);
         const finish = () => {
           clearTimeout(timer);
@@ -115,24 +134,36 @@ export interface Runtimes {
   get(id: string): WeftProcess;
   /** Starts `id` again (after it stopped or was killed), under the same id. */
   restart(id: string): Promise<WeftProcess>;
-  /** Starts every runtime that is not running, then waits until the partitions are spread over all. */
+  /**
+   * Starts every runtime a scenario stopped (SIGKILL, or SIGTERM and exit 0) again — throws for
+   * one that ended otherwise — then waits until the partitions are spread over all.
+   */
   allUp(view: LeaseView): Promise<void>;
 }
 
 const running = (p: WeftProcess): boolean =>
   p.child.exitCode === null && p.child.signalCode === null;
 
-/** Starts every runtime of `ids` at once (they contend for the leases as a cluster started together does). */
+/**
+ * Starts every runtime of `ids` at once (they contend for the leases as a cluster started together
+ * does), or one after the other with `oneByOne`.
+ */
 export const startRuntimes = async (
   h: Harness,
   ids: readonly string[],
-  options: { readonly env?: NodeJS.ProcessEnv; readonly urlOf?: (id: string) => string } = {},
+  options: {
+    readonly env?: NodeJS.ProcessEnv;
+    readonly urlOf?: (id: string) => string;
+    readonly oneByOne?: boolean;
+  } = {},
 ): Promise<Runtimes> => {
   const serve = (id: string) =>
     h.serve({ ...options.env, WEFT_RUNTIME_ID: id }, options.urlOf?.(id) ?? h.natsUrl);
-  const processes = new Map(
-    await Promise.all(ids.map(async (id) => [id, await serve(id)] as const)),
-  );
+  const processes = new Map<string, WeftProcess>();
+  if (options.oneByOne === true) for (const id of ids) processes.set(id, await serve(id));
+  else
+    for (const [id, p] of await Promise.all(ids.map(async (id) => [id, await serve(id)] as const)))
+      processes.set(id, p);
   const runtimes: Runtimes = {
     ids,
     get(id) {
@@ -146,9 +177,16 @@ export const startRuntimes = async (
       return p;
     },
     async allUp(view) {
-      await Promise.all(
-        ids.filter((id) => !running(runtimes.get(id))).map((id) => runtimes.restart(id)),
-      );
+      const stopped = ids.filter((id) => !running(runtimes.get(id)));
+      for (const id of stopped) {
+        // Stopped by a scenario (SIGKILL, or SIGTERM and exit 0); anything else is a crash.
+        const { exitCode, signalCode } = runtimes.get(id).child;
+        if (signalCode !== 'SIGKILL' && exitCode !== 0)
+          throw new Error(
+            `runtime ${id} ended on its own (${String(exitCode ?? signalCode)}):\n${runtimes.get(id).output()}`,
+          );
+      }
+      await Promise.all(stopped.map((id) => runtimes.restart(id)));
       await view.until(spreadOver(ids), 30_000, `partitions spread over ${ids.join(', ')}`);
     },
   };

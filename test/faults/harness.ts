@@ -395,27 +395,50 @@ export const checkCompletions = async (
 };
 
 /**
- * A run's activity steps were each scheduled once with attempt 1 (a restart or a takeover re-dispatches the open
- * task with its taskId and attempt, it never schedules it again) and completed once by that task.
+ * A run's activity steps were each scheduled once with attempt 1 (a restart or a takeover
+ * re-dispatches the open task with its taskId and attempt, it never schedules it again) and
+ * completed once by that task. With `retries`, a step may also have been scheduled again with the
+ * next attempt — only after a StepFailed of the one before (a retry recorded as such, e.g. an
+ * attempt that timed out while NATS was failing over); returns how many such retries there were.
  */
 export const expectScheduledOnce = (
   events: readonly HistoryEvent[],
   runId: string,
   steps: readonly string[],
-): void => {
+  options: { readonly retries?: boolean } = {},
+): number => {
   const scheduled = events.filter((e) => e.type === 'StepScheduled');
+  const failed = events.filter((e) => e.type === 'StepFailed');
+  const first = scheduled.filter((e) => e.data['attempt'] === 1);
+  const again = scheduled.filter((e) => e.data['attempt'] !== 1);
+  if (options.retries !== true) expect(again, `StepScheduled again in ${runId}`).toEqual([]);
   expect(
-    scheduled.map((e) => [e.data['stepId'], e.data['attempt']]),
+    first.map((e) => e.data['stepId']),
     `StepScheduled of ${runId}`,
-  ).toEqual(steps.map((step) => [step, 1]));
+  ).toEqual(steps);
+  for (const retry of again) {
+    const attempt = Number(retry.data['attempt']);
+    const failure = failed.find(
+      (f) =>
+        f.data['stepId'] === retry.data['stepId'] &&
+        f.data['attempt'] === attempt - 1 &&
+        f.revision < retry.revision,
+    );
+    expect(
+      failure,
+      `StepFailed before attempt ${String(attempt)} of ${String(retry.data['stepId'])} in ${runId}`,
+    ).toBeDefined();
+  }
   for (const done of events.filter((e) => e.type === 'StepCompleted')) {
-    const step = scheduled.find((e) => e.data['stepId'] === done.data['stepId']);
+    const last = scheduled.filter((e) => e.data['stepId'] === done.data['stepId']).at(-1);
     expect(
       [done.data['taskId'], done.data['attempt']],
       `StepCompleted of ${String(done.data['stepId'])} in ${runId}`,
-    ).toEqual([step?.data['taskId'], step?.data['attempt']]);
+    ).toEqual([last?.data['taskId'], last?.data['attempt']]);
   }
+  // One taskId per step: a retry keeps it (the attempt tells them apart).
   expect(new Set(scheduled.map((e) => e.data['taskId'])).size, `taskIds of ${runId}`).toBe(
     steps.length,
   );
+  return again.length;
 };
