@@ -192,6 +192,9 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
         await runs.close();
         supervisor.close();
         await channel.close();
+        // The lease watch ran until here, so what the router and the channel still held after the
+        // handover was forwarded to the new owners.
+        joined.close();
         await connection.drain().catch(() => undefined);
         await Effect.runPromise(table.close());
         await managed.dispose();

@@ -66,6 +66,12 @@ export class PartitionLeases {
   readonly #releasing = new Set<number>();
   /** Who holds each partition, as the bucket last said (a crashed owner's key lingers until its TTL). */
   readonly #owners = new Map<number, string>();
+  /**
+   * When the watch last saw each partition's key written (monotonic). The watch sees every renewal;
+   * an expiry it may not see at all (a server without TTL markers removes the key silently), so a
+   * key not written for a whole lease has lapsed, whoever the owner map still names.
+   */
+  readonly #written = new Map<number, number>();
   #watch: { stop(): void } | undefined;
   #timer: NodeJS.Timeout | undefined;
   /** The round queued and not started yet. */
@@ -171,6 +177,7 @@ export class PartitionLeases {
         const partition = Number(entry.key.slice('partition.'.length));
         if (!Number.isInteger(partition)) continue;
         const owner = entry.operation === 'PUT' ? ownerIn(entry.string()) : undefined;
+        if (entry.operation === 'PUT') this.#written.set(partition, this.#now());
         this.#noteOwner(partition, owner);
         // Handed over: take it now if it is within our share, not at the next round.
         if (owner === undefined && !this.#stopped) void this.round().catch(() => undefined);
@@ -187,7 +194,9 @@ export class PartitionLeases {
 
   /**
    * Stops renewing and hands every partition over (each drained by `release` first), so the other
-   * runtimes take them at their next round instead of after the TTL. For SIGTERM.
+   * runtimes take them at their next round instead of after the TTL. For SIGTERM. The watch goes
+   * on until `close`: a draining runtime still answers what it had taken (task results, reports,
+   * forwarded calls) by forwarding them to the new owners, so it must see who they are.
    */
   async handOver(): Promise<void> {
     // Rounds go on renewing what is not handed over yet (a slow drain must not let it lapse), but
@@ -205,12 +214,12 @@ export class PartitionLeases {
       await this.#serially(() => this.#giveBack(partition));
     this.#stop();
     await this.#queue;
-    this.#watch?.stop();
   }
 
   /**
    * Stops renewing without handing over, as a runtime cut off from NATS would: its leases still
-   * count as valid until they lapse, and only then can another runtime take them.
+   * count as valid until they lapse, and only then can another runtime take them. Stops the watch
+   * (after `handOver` too: the last step of a drain).
    */
   close(): void {
     this.#stop();
@@ -261,8 +270,16 @@ export class PartitionLeases {
     for (let i = 0; i < partitions && this.#held.size < share && this.#active(); i++) {
       const partition = (offset + i) % partitions;
       const holder = this.#owners.get(partition);
-      // Held by a runtime with a live heartbeat: not worth a failing create.
-      if (holder !== undefined && holder !== owner && alive.has(holder)) continue;
+      // Held by a runtime with a live heartbeat, renewed within a lease: not worth a failing create.
+      // (Not renewed for a lease, it lapsed silently: its holder, alive but at its share, would
+      // never take it back, so it is tried; a create of a key still held just fails.)
+      if (
+        holder !== undefined &&
+        holder !== owner &&
+        alive.has(holder) &&
+        this.#now() - (this.#written.get(partition) ?? -Infinity) <= this.#leaseMs
+      )
+        continue;
       if (!this.#held.has(partition)) await this.#tryAcquire(partition);
     }
   }

@@ -119,9 +119,13 @@ export class RunRouter {
     });
   }
 
-  /** Stops answering forwarded calls and waits for the ones in flight. */
+  /**
+   * Stops answering forwarded calls and waits for the ones in flight. Drained, not unsubscribed: a
+   * call NATS handed over before it heard the unsubscribe is still answered (dropped, its forwarder
+   * would wait out its whole timeout).
+   */
   async close(): Promise<void> {
-    this.#sub?.unsubscribe();
+    await this.#sub?.drain().catch(() => undefined);
     await Promise.allSettled([...this.#inflight]);
   }
 

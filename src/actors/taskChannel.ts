@@ -77,6 +77,8 @@ export class TaskChannel {
   #results: Consuming | undefined;
   #reports: Subscription | undefined;
   #starts: Subscription | undefined;
+  /** Starts and reports being answered, awaited by `close`. */
+  readonly #answering = new Set<Promise<void>>();
 
   private constructor(
     nc: NatsConnection,
@@ -187,9 +189,12 @@ export class TaskChannel {
           return;
         }
         // A plain publish (a fresh task's start) wants no answer: `respond` is then a no-op.
-        isOpen(decoded.success, msg.reply !== undefined && msg.reply !== '').then(
-          (run) => msg.respond(JSON.stringify({ ok: true, run })),
-          (cause: unknown) => msg.respond(JSON.stringify({ ok: false, error: String(cause) })),
+        this.#answer(
+          isOpen(decoded.success, msg.reply !== undefined && msg.reply !== '').then(
+            (run) => void msg.respond(JSON.stringify({ ok: true, run })),
+            (cause: unknown) =>
+              void msg.respond(JSON.stringify({ ok: false, error: String(cause) })),
+          ),
         );
       },
     });
@@ -239,18 +244,20 @@ export class TaskChannel {
           return;
         }
         inflight++;
-        handle(result)
-          .then(
-            () => msg.respond(JSON.stringify({ ok: true })),
-            (cause: unknown) => {
-              this.#quiet.say(
-                'report-unrecorded',
-                `reported result of ${result.taskId} not recorded, the worker falls back to the stream: ${String(cause)}`,
-              );
-              refuse('not recorded');
-            },
-          )
-          .finally(() => inflight--);
+        this.#answer(
+          handle(result)
+            .then(
+              () => void msg.respond(JSON.stringify({ ok: true })),
+              (cause: unknown) => {
+                this.#quiet.say(
+                  'report-unrecorded',
+                  `reported result of ${result.taskId} not recorded, the worker falls back to the stream: ${String(cause)}`,
+                );
+                refuse('not recorded');
+              },
+            )
+            .finally(() => inflight--),
+        );
       },
     });
   }
@@ -300,11 +307,26 @@ export class TaskChannel {
     );
   }
 
+  #answer(answering: Promise<void>): void {
+    // A reply that cannot be sent any more (connection closed) is the worker's to retry.
+    const settled = answering.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#answering.add(settled);
+    void settled.then(() => this.#answering.delete(settled));
+  }
+
+  /**
+   * Stops serving starts and reports — drained, not unsubscribed, so one NATS handed over before
+   * it heard the unsubscribe is still answered — waits for those being answered, then stops
+   * consuming results.
+   */
   async close(): Promise<void> {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
-    this.#reports?.unsubscribe();
-    this.#starts?.unsubscribe();
+    await Promise.allSettled([this.#reports?.drain(), this.#starts?.drain()]);
+    await Promise.allSettled([...this.#answering]);
     await this.#results?.stop();
     this.#quiet.close();
   }

@@ -392,9 +392,13 @@ export class Gateway {
     });
   }
 
-  /** Stops taking requests and waits for the ones in flight. */
+  /**
+   * Stops taking requests and waits for the ones in flight. Drained, not unsubscribed: a request
+   * NATS handed to this runtime before it heard the unsubscribe is still answered (an unsubscribe
+   * would drop it unanswered, and a plain-publish start or signal with it).
+   */
   async close(): Promise<void> {
-    for (const sub of this.#subscriptions) sub.unsubscribe();
+    await Promise.allSettled(this.#subscriptions.map((sub) => sub.drain()));
     await Promise.allSettled([...this.#inflight]);
   }
 }

@@ -3,7 +3,11 @@ import { connect, createServer, type AddressInfo, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
-import { startNatsServer, type NatsServerHandle } from '../support/natsServer.ts';
+import {
+  startNatsServer,
+  type NatsClusterHandle,
+  type NatsServerHandle,
+} from '../support/natsServer.ts';
 import { freshTestStore } from '../support/stores.ts';
 import { sleep, waitFor, type WaitForOptions } from '../support/wait.ts';
 import {
@@ -76,8 +80,9 @@ export const stopProcess = async (
 };
 
 /**
- * A TCP relay in front of the NATS server that counts the messages on `subject` the server
- * delivers through it (the protocol's MSG/HMSG frames; payloads are skipped, not searched). A
+ * A TCP relay in front of the NATS server that counts the messages on `subject` (that subject, or
+ * any subject the pattern matches) the server delivers through it (the protocol's MSG/HMSG frames;
+ * payloads are skipped, not searched). A
  * process given its `url` talks to NATS as before, and `delivered()` is what NATS handed to that
  * process alone — e.g. its share of a queue group.
  */
@@ -87,7 +92,9 @@ export interface NatsTap {
   close(): Promise<void>;
 }
 
-const startNatsTap = async (port: number, subject: string): Promise<NatsTap> => {
+const startNatsTap = async (port: number, subject: string | RegExp): Promise<NatsTap> => {
+  const counts = (s: string | undefined): boolean =>
+    typeof subject === 'string' ? s === subject : s !== undefined && subject.test(s);
   let delivered = 0;
   const sockets = new Set<Socket>();
   const server = createServer((client) => {
@@ -119,7 +126,7 @@ const startNatsTap = async (port: number, subject: string): Promise<NatsTap> => 
         const [op, frameSubject, ...rest] = pending.subarray(0, eol).toString('latin1').split(' ');
         pending = pending.subarray(eol + 2);
         if (op === 'MSG' || op === 'HMSG') {
-          if (frameSubject === subject) delivered++;
+          if (counts(frameSubject)) delivered++;
           // The last field is the frame's payload size (headers included); then CRLF.
           skip = Number(rest.at(-1)) + 2;
         }
@@ -139,7 +146,10 @@ const startNatsTap = async (port: number, subject: string): Promise<NatsTap> => 
 };
 
 export interface Harness {
+  /** The harness's own NATS server (throws on a harness started on a `cluster`). */
   readonly nats: NatsServerHandle;
+  /** The NATS URL(s) its processes and clients are given (comma-separated on a cluster). */
+  readonly natsUrl: string;
   readonly dir: string;
   /** The runtime's `--store`: `sqlite:<dir>/events.db`, or the PostgreSQL schema URL given. */
   readonly store: string;
@@ -147,8 +157,8 @@ export interface Harness {
   readonly dbPath: string;
   /** `weft serve` on this harness's NATS (or `natsUrl`, e.g. a tap's) and store, with extra environment. */
   serve(env?: NodeJS.ProcessEnv, natsUrl?: string): Promise<WeftProcess>;
-  /** A tap on this harness's NATS counting deliveries of `subject`; closed by `close()`. */
-  tap(subject: string): Promise<NatsTap>;
+  /** A tap on this harness's NATS counting deliveries of `subject`; closed by `close()`. Not on a cluster. */
+  tap(subject: string | RegExp): Promise<NatsTap>;
   /** `weft worker <module>`; `concurrency` → `--concurrency`. */
   worker(module?: string, concurrency?: number, env?: NodeJS.ProcessEnv): Promise<WeftProcess>;
   client(): Promise<TestClient>;
@@ -158,19 +168,24 @@ export interface Harness {
 
 /**
  * Starts the NATS server of a scenario; its store is a sqlite file in the temp dir, or, given
- * `postgres` (a server's URL), a fresh schema of that server, dropped by `close()`.
+ * `postgres` (a server's URL), a fresh schema of that server, dropped by `close()`. Given a
+ * `cluster` (started and stopped by the caller), its processes and clients use all its nodes'
+ * URLs instead, and no server of its own is started.
  */
 export const startHarness = async (
   name: string,
-  options: { readonly postgres?: string | undefined } = {},
+  options: {
+    readonly postgres?: string | undefined;
+    readonly cluster?: NatsClusterHandle | undefined;
+  } = {},
 ): Promise<Harness> => {
   const dir = mkdtempSync(join(tmpdir(), `weft-fault-${name}-`));
   const dbPath = join(dir, 'events.db');
   const fresh = await freshTestStore(dir, options);
   const store = fresh.url;
-  let nats: NatsServerHandle;
+  let nats: NatsServerHandle | undefined;
   try {
-    nats = await startNatsServer();
+    if (options.cluster === undefined) nats = await startNatsServer();
   } catch (error) {
     rmSync(dir, { recursive: true, force: true });
     throw error;
@@ -179,12 +194,21 @@ export const startHarness = async (
   const runtimeIds = new Map<WeftProcess, string>();
   const clients: TestClient[] = [];
   const taps: NatsTap[] = [];
+  const own = (): NatsServerHandle => {
+    if (nats === undefined)
+      throw new Error(`harness ${name} runs on a NATS cluster, not a server of its own`);
+    return nats;
+  };
+  const natsUrl = options.cluster?.urls ?? own().url;
   return {
-    nats,
+    get nats() {
+      return own();
+    },
+    natsUrl,
     dir,
     store,
     dbPath,
-    async serve(env = {}, natsUrl = nats.url) {
+    async serve(env = {}, url = natsUrl) {
       // The lowest id no live runtime of this harness has: a runtime started again after one was
       // killed is that runtime restarted, and takes its leases back at once, as a user's would
       // under a fixed WEFT_RUNTIME_ID (README "Running a cluster").
@@ -193,7 +217,7 @@ export const startHarness = async (
       while (taken.has(`runtime-${String(id)}`)) id++;
       const runtimeId = env.WEFT_RUNTIME_ID ?? `runtime-${String(id)}`;
       const p = track(
-        await spawnWeft(['serve', '--nats', natsUrl, '--store', store], /runtime serving/, {
+        await spawnWeft(['serve', '--nats', url, '--store', store], /runtime serving/, {
           WEFT_RUNTIME_ID: runtimeId,
           ...env,
         }),
@@ -203,7 +227,7 @@ export const startHarness = async (
       return p;
     },
     async tap(subject) {
-      const t = await startNatsTap(nats.port, subject);
+      const t = await startNatsTap(own().port, subject);
       taps.push(t);
       return t;
     },
@@ -212,7 +236,7 @@ export const startHarness = async (
         'worker',
         module,
         '--nats',
-        nats.url,
+        natsUrl,
         ...(concurrency === undefined ? [] : ['--concurrency', String(concurrency)]),
       ];
       const p = track(await spawnWeft(args, /worker serving/, env));
@@ -220,7 +244,7 @@ export const startHarness = async (
       return p;
     },
     async client() {
-      const c = await testClient(nats.url);
+      const c = await testClient(natsUrl);
       clients.push(c);
       return c;
     },
@@ -228,7 +252,7 @@ export const startHarness = async (
       for (const c of clients) await c.close().catch(() => undefined);
       await Promise.all(processes.map((p) => stopProcess(p).catch(() => undefined)));
       for (const t of taps) await t.close().catch(() => undefined);
-      await nats.stop().catch(() => undefined);
+      await nats?.stop().catch(() => undefined);
       await fresh.drop();
       rmSync(dir, { recursive: true, force: true });
     },
@@ -380,4 +404,53 @@ export const checkCompletions = async (
     more(events, runId);
   });
   return { stepCompleted, duplicates };
+};
+
+/**
+ * A run's activity steps were each scheduled once with attempt 1 (a restart or a takeover
+ * re-dispatches the open task with its taskId and attempt, it never schedules it again) and
+ * completed once by that task. With `retries`, a step may also have been scheduled again with the
+ * next attempt — only after a StepFailed of the one before (a retry recorded as such, e.g. an
+ * attempt that timed out while NATS was failing over); returns how many such retries there were.
+ */
+export const expectScheduledOnce = (
+  events: readonly HistoryEvent[],
+  runId: string,
+  steps: readonly string[],
+  options: { readonly retries?: boolean } = {},
+): number => {
+  const scheduled = events.filter((e) => e.type === 'StepScheduled');
+  const failed = events.filter((e) => e.type === 'StepFailed');
+  const first = scheduled.filter((e) => e.data['attempt'] === 1);
+  const again = scheduled.filter((e) => e.data['attempt'] !== 1);
+  if (options.retries !== true) expect(again, `StepScheduled again in ${runId}`).toEqual([]);
+  expect(
+    first.map((e) => e.data['stepId']),
+    `StepScheduled of ${runId}`,
+  ).toEqual(steps);
+  for (const retry of again) {
+    const attempt = Number(retry.data['attempt']);
+    const failure = failed.find(
+      (f) =>
+        f.data['stepId'] === retry.data['stepId'] &&
+        f.data['attempt'] === attempt - 1 &&
+        f.revision < retry.revision,
+    );
+    expect(
+      failure,
+      `StepFailed before attempt ${String(attempt)} of ${String(retry.data['stepId'])} in ${runId}`,
+    ).toBeDefined();
+  }
+  for (const done of events.filter((e) => e.type === 'StepCompleted')) {
+    const last = scheduled.filter((e) => e.data['stepId'] === done.data['stepId']).at(-1);
+    expect(
+      [done.data['taskId'], done.data['attempt']],
+      `StepCompleted of ${String(done.data['stepId'])} in ${runId}`,
+    ).toEqual([last?.data['taskId'], last?.data['attempt']]);
+  }
+  // One taskId per step: a retry keeps it (the attempt tells them apart).
+  expect(new Set(scheduled.map((e) => e.data['taskId'])).size, `taskIds of ${runId}`).toBe(
+    steps.length,
+  );
+  return again.length;
 };

@@ -14,6 +14,7 @@ import {
   checkCompletions,
   countStepCompleted,
   expectStartedAndCompletedOnce,
+  expectScheduledOnce,
 } from './harness.ts';
 
 /**
@@ -109,22 +110,7 @@ describe.each(['sqlite', 'postgres'] as const)('kill-runtime on %s', (store) => 
       STEPS,
       (events, runId) => {
         expectStartedAndCompletedOnce(events, runId);
-        // A restart re-dispatches an open task with its taskId and attempt; it never schedules again.
-        const scheduled = events.filter((e) => e.type === 'StepScheduled');
-        expect(
-          scheduled.map((e) => [e.data['stepId'], e.data['attempt']]),
-          `StepScheduled of ${runId}`,
-        ).toEqual(STEPS.map((step) => [step, 1]));
-        for (const done of events.filter((e) => e.type === 'StepCompleted')) {
-          const step = scheduled.find((e) => e.data['stepId'] === done.data['stepId']);
-          expect(
-            [done.data['taskId'], done.data['attempt']],
-            `StepCompleted of ${String(done.data['stepId'])} in ${runId}`,
-          ).toEqual([step?.data['taskId'], step?.data['attempt']]);
-        }
-        expect(new Set(scheduled.map((e) => e.data['taskId'])).size, `taskIds of ${runId}`).toBe(
-          STEPS.length,
-        );
+        expectScheduledOnce(events, runId, STEPS);
       },
     );
 
