@@ -58,6 +58,32 @@ export interface Runtime {
 }
 
 const DEFAULT_LEASE_MS = 5000;
+/** How long a starting runtime waits for JetStream to answer (a NATS cluster electing leaders). */
+const JETSTREAM_STARTUP_MS = 30_000;
+
+/**
+ * Runs a JetStream setup step again while JetStream does not answer: on a NATS cluster that has
+ * just started, or a stream or bucket just created with three replicas, the API has no responder
+ * until a leader is elected (nats.js reports "jetstream is not enabled"). Other errors, and the
+ * last one after `JETSTREAM_STARTUP_MS`, are thrown.
+ */
+const untilJetStreamAnswers = async <A>(
+  step: () => Promise<A>,
+  log: (message: string) => void,
+): Promise<A> => {
+  const deadline = performance.now() + JETSTREAM_STARTUP_MS;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+    try {
+      return await step();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const transient = /jetstream is not enabled|no responders|timeout|leader/i.test(message);
+      if (!transient || performance.now() + delay > deadline) throw error;
+      log(`JetStream not ready (${message}); trying again`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+};
 
 export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> => {
   const log = options.log ?? ((message: string) => process.stderr.write(`[weft] ${message}\n`));
@@ -75,7 +101,10 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       noAsyncTraces: true,
     });
     const connected = nc;
-    const channel = await TaskChannel.open(nc, subjects, log);
+    const channel = await untilJetStreamAnswers(
+      () => TaskChannel.open(connected, subjects, log),
+      log,
+    );
     const registry = new BlueprintRegistry(store);
     const activities = new ActivityRegistry();
     const workers = followWorkers(nc, subjects, activities, log);
@@ -122,29 +151,43 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
     });
     await supervisor.startReadModel();
     const leaseMs = options.leaseMs ?? DEFAULT_LEASE_MS;
-    const joined = await Ownership.start(nc, {
-      subjects,
-      self: runtimeId,
-      partitions: options.partitions ?? DEFAULT_PARTITIONS,
-      leaseMs,
-      replicas: streamReplicas(nc),
-      runs: supervisor,
-      log,
-      // Before the first partition is taken, so calls for it are answered from then on.
-      ready: (owners) => {
-        ownership = owners;
-        router = new RunRouter({
-          nc: connected,
+    const joined = await untilJetStreamAnswers(
+      () =>
+        Ownership.start(connected, {
           subjects,
           self: runtimeId,
-          owners,
-          local: supervisor,
-          waitMs: 3 * leaseMs,
+          partitions: options.partitions ?? DEFAULT_PARTITIONS,
+          leaseMs,
+          replicas: streamReplicas(connected),
+          runs: supervisor,
           log,
-        });
-        router.serve();
-      },
-    });
+          // Before the first partition is taken, so calls for it are answered from then on.
+          // (A start retried while JetStream elects leaders keeps the router, with the new owners.)
+          ready: (owners) => {
+            ownership = owners;
+            if (router !== undefined) return;
+            const current = () => ownership ?? owners;
+            router = new RunRouter({
+              nc: connected,
+              subjects,
+              self: runtimeId,
+              owners: {
+                partitions: owners.partitions,
+                owns: (partition) => current().owns(partition),
+                ownerOf: (partition) => current().ownerOf(partition),
+                owned: () => current().owned(),
+                refresh: (partition) => current().refresh(partition),
+                onChange: (listener) => current().onChange(listener),
+              },
+              local: supervisor,
+              waitMs: 3 * leaseMs,
+              log,
+            });
+            router.serve();
+          },
+        }),
+      log,
+    );
     const runs = routed();
     supervisor.follow(500);
     const graceMs = Number(process.env.WEFT_RECONCILE_GRACE_MS ?? 30_000);

@@ -294,8 +294,12 @@ export class PartitionLeases {
       );
       held.validUntil = sent + this.#options.leaseMs - this.#margin;
     } catch (error) {
+      const message = messageOf(error);
+      // Someone else wrote the key: lost now. Anything else (a timeout, JetStream electing a
+      // leader): the lease stays valid until it lapses, and the next round tries again.
+      if (!/wrong last sequence/i.test(message)) return;
       this.#held.delete(partition);
-      this.#options.lost(partition, `renewal failed: ${messageOf(error)}`);
+      this.#options.lost(partition, `renewal failed: ${message}`);
     }
   }
 
