@@ -1,4 +1,4 @@
-import { jetstreamManager } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { Kvm, type KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { RUNTIME_ID } from '../wire/subjects.ts';
@@ -246,7 +246,14 @@ export class PartitionLeases {
 
   async #runRound(): Promise<void> {
     const { owner, partitions } = this.#options;
-    if (!this.#draining) await this.#heartbeat();
+    // A failed heartbeat must not keep the renewals from their pace; it ends the round after them.
+    const heartbeat = this.#draining
+      ? undefined
+      : this.#heartbeat().then(
+          () => undefined,
+          (error: unknown) => error,
+        );
+    const beatFailed = await heartbeat;
     await Promise.all(
       [...this.#held].map(async ([partition, held]) => {
         if (this.#releasing.has(partition)) return; // given back in a moment
@@ -257,6 +264,8 @@ export class PartitionLeases {
       }),
     );
     if (this.#draining) return;
+    if (beatFailed !== undefined)
+      throw beatFailed instanceof Error ? beatFailed : new Error(messageOf(beatFailed));
     const alive = await this.#aliveRuntimes();
     if (this.#stopped) return;
     const share = fairShare(partitions, alive.size);
@@ -280,7 +289,8 @@ export class PartitionLeases {
         this.#now() - (this.#written.get(partition) ?? -Infinity) <= this.#leaseMs
       )
         continue;
-      if (!this.#held.has(partition)) await this.#tryAcquire(partition);
+      if (!this.#held.has(partition) && (await this.#tryAcquire(partition)) === 'unreachable')
+        break; // A round must end well within a lease, so that renewals keep their pace.
     }
   }
 
@@ -303,21 +313,27 @@ export class PartitionLeases {
     }
   }
 
-  async #tryAcquire(partition: number): Promise<void> {
+  /** Takes a free partition: `held` when someone holds it, `unreachable` when JetStream did not answer. */
+  async #tryAcquire(partition: number): Promise<'taken' | 'held' | 'unreachable'> {
     const sent = this.#now();
     const key = partitionKey(partition);
     const value = JSON.stringify({ owner: this.#options.owner });
     let revision: number;
     try {
-      revision = await this.#kv.create(key, value).catch(() => this.#reclaim(partition, value));
-    } catch {
-      return; // Held by another runtime (or the server is unreachable): try again next round.
+      revision = await this.#kv.create(key, value).catch((error: unknown) => {
+        if (!HELD.test(messageOf(error))) throw error;
+        return this.#reclaim(partition, value);
+      });
+    } catch (error) {
+      // Held by another runtime: try again next round. Unreachable: so is every other key now.
+      return HELD.test(messageOf(error)) ? 'held' : 'unreachable';
     }
     this.#held.set(partition, {
       revision,
       validUntil: sent + this.#options.leaseMs - this.#margin,
     });
     this.#options.acquired(partition);
+    return 'taken';
   }
 
   /**
@@ -368,15 +384,21 @@ export class PartitionLeases {
       await this.#kv.put(runtimeKey(owner), JSON.stringify({ owner }));
     } catch (error) {
       const manager = await jetstreamManager(this.#nc);
+      // Only a stream JetStream says it does not have is gone (not one it could not answer for).
       const exists = await manager.streams.info(`KV_${this.#options.bucket}`).then(
         () => true,
-        () => false,
+        (lookup: unknown) => !/stream not found/i.test(messageOf(lookup)),
       );
       if (exists) throw error;
       this.#options.log(
         `partition leases: the bucket ${this.#options.bucket} is gone; creating it again`,
       );
       this.#kv = await openBucket(this.#nc, { ...this.#options, leaseMs: this.#leaseMs });
+      // Its keys went with it: nothing stops another runtime from taking them now.
+      for (const partition of [...this.#held.keys()]) {
+        this.#held.delete(partition);
+        this.#options.lost(partition, 'the lease bucket was lost with JetStream');
+      }
       this.#watch?.stop();
       await this.#startWatch();
       await this.#kv.put(runtimeKey(owner), JSON.stringify({ owner }));
@@ -397,8 +419,15 @@ export class PartitionLeases {
 }
 
 /** Creates the bucket with `leaseMs` as its TTL, or opens it as it is when it exists with another. */
+/** A create or reclaim refused because someone holds the key (as opposed to no answer). */
+const HELD = /wrong last sequence|is held by/i;
+
+/**
+ * Opens the bucket with requests that give up within a third of a lease: a round waiting longer
+ * on one key (NATS electing a leader) would let every other lease lapse.
+ */
 const openBucket = (nc: NatsConnection, options: LeaseOptions): Promise<KV> => {
-  const kvm = new Kvm(nc);
+  const kvm = new Kvm(jetstream(nc, { timeout: Math.max(250, Math.floor(options.leaseMs / 3)) }));
   return kvm
     .create(options.bucket, {
       ttl: options.leaseMs,
