@@ -1,7 +1,16 @@
-import { jetstream, jetstreamManager } from '@nats-io/jetstream';
-import { Kvm, type KV } from '@nats-io/kv';
+import { jetstreamManager } from '@nats-io/jetstream';
+import type { KV } from '@nats-io/kv';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { RUNTIME_ID } from '../wire/subjects.ts';
+import {
+  HELD,
+  messageOf,
+  openBucket,
+  ownerIn,
+  OwnerMap,
+  partitionKey,
+  runtimeKey,
+} from './leaseBucket.ts';
 import { fairShare, partitionOf } from './partitions.ts';
 
 /*
@@ -51,9 +60,6 @@ interface Held {
   validUntil: number;
 }
 
-const partitionKey = (n: number): string => `partition.${String(n)}`;
-const runtimeKey = (owner: string): string => `runtime.${owner}`;
-
 export class PartitionLeases {
   readonly #nc: NatsConnection;
   #kv: KV;
@@ -64,15 +70,7 @@ export class PartitionLeases {
   readonly #held = new Map<number, Held>();
   /** Partitions being handed over: no longer this runtime's to decide for, not yet given back. */
   readonly #releasing = new Set<number>();
-  /** Who holds each partition, as the bucket last said (a crashed owner's key lingers until its TTL). */
-  readonly #owners = new Map<number, string>();
-  /**
-   * When the watch last saw each partition's key written (monotonic). The watch sees every renewal;
-   * an expiry it may not see at all (a server without TTL markers removes the key silently), so a
-   * key not written for a whole lease has lapsed, whoever the owner map still names.
-   */
-  readonly #written = new Map<number, number>();
-  #watch: { stop(): void } | undefined;
+  readonly #owners: OwnerMap;
   #timer: NodeJS.Timeout | undefined;
   /** The round queued and not started yet. */
   #round: Promise<void> | undefined;
@@ -89,6 +87,9 @@ export class PartitionLeases {
     this.#leaseMs = leaseMs;
     this.#now = options.now ?? (() => performance.now());
     this.#margin = Math.max(50, leaseMs / 10);
+    this.#owners = new OwnerMap(this.#now, (partition, owner) =>
+      options.changed?.(partition, owner),
+    );
   }
 
   /**
@@ -125,7 +126,7 @@ export class PartitionLeases {
    */
   ownerOf(partition: number): string | undefined {
     if (this.owns(partition)) return this.#options.owner;
-    const owner = this.#owners.get(partition);
+    const owner = this.#owners.holder(partition);
     return owner === this.#options.owner ? undefined : owner;
   }
 
@@ -136,7 +137,7 @@ export class PartitionLeases {
       entry === undefined || entry === null || entry.operation !== 'PUT'
         ? undefined
         : ownerIn(entry.string());
-    this.#noteOwner(partition, owner);
+    this.#owners.note(partition, owner);
     return this.ownerOf(partition);
   }
 
@@ -169,27 +170,14 @@ export class PartitionLeases {
   }
 
   /** Follows every partition key: the owner map, and a round as soon as one is handed over. */
-  async #startWatch(): Promise<void> {
-    const watch = await this.#kv.watch({ key: 'partition.*' });
-    this.#watch = watch;
-    void (async () => {
-      for await (const entry of watch) {
-        const partition = Number(entry.key.slice('partition.'.length));
-        if (!Number.isInteger(partition)) continue;
-        const owner = entry.operation === 'PUT' ? ownerIn(entry.string()) : undefined;
-        if (entry.operation === 'PUT') this.#written.set(partition, this.#now());
-        this.#noteOwner(partition, owner);
-        // Handed over: take it now if it is within our share, not at the next round.
-        if (owner === undefined && !this.#stopped) void this.round().catch(() => undefined);
-      }
-    })().catch((error: unknown) => this.#options.log(`partition watch: ${String(error)}`));
-  }
-
-  #noteOwner(partition: number, owner: string | undefined): void {
-    if (this.#owners.get(partition) === owner) return;
-    if (owner === undefined) this.#owners.delete(partition);
-    else this.#owners.set(partition, owner);
-    this.#options.changed?.(partition, owner);
+  #startWatch(): Promise<void> {
+    return this.#owners.watch(
+      this.#kv,
+      () => {
+        if (!this.#stopped) void this.round().catch(() => undefined);
+      },
+      this.#options.log,
+    );
   }
 
   /**
@@ -223,7 +211,7 @@ export class PartitionLeases {
    */
   close(): void {
     this.#stop();
-    this.#watch?.stop();
+    this.#owners.stop();
   }
 
   #stop(): void {
@@ -278,7 +266,7 @@ export class PartitionLeases {
     const offset = partitionOf(owner, partitions);
     for (let i = 0; i < partitions && this.#held.size < share && this.#active(); i++) {
       const partition = (offset + i) % partitions;
-      const holder = this.#owners.get(partition);
+      const holder = this.#owners.holder(partition);
       // Held by a runtime with a live heartbeat, renewed within a lease: not worth a failing create.
       // (Not renewed for a lease, it lapsed silently: its holder, alive but at its share, would
       // never take it back, so it is tried; a create of a key still held just fails.)
@@ -286,7 +274,7 @@ export class PartitionLeases {
         holder !== undefined &&
         holder !== owner &&
         alive.has(holder) &&
-        this.#now() - (this.#written.get(partition) ?? -Infinity) <= this.#leaseMs
+        this.#owners.writtenWithin(partition, this.#leaseMs)
       )
         continue;
       if (!this.#held.has(partition) && (await this.#tryAcquire(partition)) === 'unreachable')
@@ -348,7 +336,7 @@ export class PartitionLeases {
     const holder =
       entry === null || entry.operation !== 'PUT' ? undefined : ownerIn(entry.string());
     if (holder !== this.#options.owner) {
-      this.#noteOwner(partition, holder);
+      this.#owners.note(partition, holder);
       throw new Error(`partition ${String(partition)} is held by ${String(holder)}`);
     }
     return this.#kv.update(key, value, entry?.revision ?? 0);
@@ -399,7 +387,6 @@ export class PartitionLeases {
         this.#held.delete(partition);
         this.#options.lost(partition, 'the lease bucket was lost with JetStream');
       }
-      this.#watch?.stop();
       await this.#startWatch();
       await this.#kv.put(runtimeKey(owner), JSON.stringify({ owner }));
     }
@@ -419,36 +406,3 @@ export class PartitionLeases {
 }
 
 /** Creates the bucket with `leaseMs` as its TTL, or opens it as it is when it exists with another. */
-/** A create or reclaim refused because someone holds the key (as opposed to no answer). */
-const HELD = /wrong last sequence|is held by/i;
-
-/**
- * Opens the bucket with requests that give up within a third of a lease: a round waiting longer
- * on one key (NATS electing a leader) would let every other lease lapse.
- */
-const openBucket = (nc: NatsConnection, options: LeaseOptions): Promise<KV> => {
-  const kvm = new Kvm(jetstream(nc, { timeout: Math.max(250, Math.floor(options.leaseMs / 3)) }));
-  return kvm
-    .create(options.bucket, {
-      ttl: options.leaseMs,
-      history: 1,
-      ...(options.replicas === undefined ? {} : { replicas: options.replicas }),
-    })
-    .catch(() => kvm.open(options.bucket));
-};
-
-const ownerIn = (value: string): string | undefined => {
-  try {
-    const parsed: unknown = JSON.parse(value);
-    const owner =
-      typeof parsed === 'object' && parsed !== null
-        ? (parsed as { owner?: unknown }).owner
-        : undefined;
-    return typeof owner === 'string' ? owner : undefined;
-  } catch {
-    return undefined;
-  }
-};
-
-const messageOf = (error: unknown): string =>
-  error instanceof Error ? error.message : String(error);
