@@ -194,3 +194,30 @@ export const consumeDurable = async (
     },
   };
 };
+
+/** How long a starting runtime waits for JetStream to answer (a NATS cluster electing leaders). */
+const JETSTREAM_STARTUP_MS = 30_000;
+
+/**
+ * Runs a JetStream setup step again while JetStream does not answer: on a NATS cluster that has
+ * just started, or a stream or bucket just created with three replicas, the API has no responder
+ * until a leader is elected (nats.js reports "jetstream is not enabled"). Other errors, and the
+ * last one after `JETSTREAM_STARTUP_MS`, are thrown.
+ */
+export const untilJetStreamAnswers = async <A>(
+  step: () => Promise<A>,
+  log: (message: string) => void,
+): Promise<A> => {
+  const deadline = performance.now() + JETSTREAM_STARTUP_MS;
+  for (let delay = 100; ; delay = Math.min(delay * 2, 2000)) {
+    try {
+      return await step();
+    } catch (error) {
+      const message = error instanceof Error ? error.message : String(error);
+      const transient = /jetstream is not enabled|no responders|timeout|leader/i.test(message);
+      if (!transient || performance.now() + delay > deadline) throw error;
+      log(`JetStream not ready (${message}); trying again`);
+    }
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+};
