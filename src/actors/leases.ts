@@ -197,9 +197,10 @@ export class PartitionLeases {
         () => undefined,
       ),
     );
-    // One partition at a time, renewing the rest in between.
-    for (const partition of [...this.#held.keys()])
-      await this.#serially(() => this.#giveBack(partition));
+    // All at once, between two rounds (a renewal never races a give-back).
+    await this.#serially(async () => {
+      await Promise.all([...this.#held.keys()].map((partition) => this.#giveBack(partition)));
+    });
     this.#stop();
     await this.#queue;
   }
@@ -264,21 +265,28 @@ export class PartitionLeases {
     for (const partition of surplus) await this.#giveBack(partition);
     // Start looking at a point of our own, so runtimes starting together contend less.
     const offset = partitionOf(owner, partitions);
-    for (let i = 0; i < partitions && this.#held.size < share && this.#active(); i++) {
-      const partition = (offset + i) % partitions;
+    const candidates = Array.from(
+      { length: partitions },
+      (_, i) => (offset + i) % partitions,
+    ).filter((partition) => {
+      if (this.#held.has(partition)) return false;
       const holder = this.#owners.holder(partition);
-      // Held by a runtime with a live heartbeat, renewed within a lease: not worth a failing create.
-      // (Not renewed for a lease, it lapsed silently: its holder, alive but at its share, would
-      // never take it back, so it is tried; a create of a key still held just fails.)
-      if (
+      // Held by a runtime with a live heartbeat, renewed within a lease: not worth a failing
+      // create. (Not renewed for a lease, it lapsed silently: its holder, alive but at its share,
+      // would never take it back, so it is tried; a create of a key still held just fails.)
+      return !(
         holder !== undefined &&
         holder !== owner &&
         alive.has(holder) &&
         this.#owners.writtenWithin(partition, this.#leaseMs)
-      )
-        continue;
-      if (!this.#held.has(partition) && (await this.#tryAcquire(partition)) === 'unreachable')
-        break; // A round must end well within a lease, so that renewals keep their pace.
+      );
+    });
+    // As many at once as the share lacks, in order, until it is met or JetStream stops answering
+    // (a round must end well within a lease, so that renewals keep their pace).
+    while (candidates.length > 0 && this.#held.size < share && this.#active()) {
+      const batch = candidates.splice(0, share - this.#held.size);
+      const outcomes = await Promise.all(batch.map((partition) => this.#tryAcquire(partition)));
+      if (outcomes.includes('unreachable')) break;
     }
   }
 

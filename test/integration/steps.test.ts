@@ -159,7 +159,7 @@ describe('durable timers', () => {
   it('fires a sleep once, from the restarted runtime, not before its due time', async () => {
     // Long enough to outlast a graceful restart on a slow machine; asserted below, so a restart
     // slower than this fails the test instead of letting it pass without proving anything.
-    const napMs = 6_000;
+    const napMs = 8_000;
     const blueprint = {
       name: 'sleeper',
       steps: [{ id: 'nap', type: 'sleep', duration: `${napMs}ms` }, act('after', 'echo')],
