@@ -148,7 +148,7 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
                 partitions: owners.partitions,
                 owns: (partition) => current().owns(partition),
                 ownerOf: (partition) => current().ownerOf(partition),
-                owned: () => current().owned(),
+                ownsAny: () => current().ownsAny(),
                 refresh: (partition) => current().refresh(partition),
                 onChange: (listener) => current().onChange(listener),
               },

@@ -141,6 +141,12 @@ export class PartitionLeases {
     return this.ownerOf(partition);
   }
 
+  /** Whether this runtime owns any partition now (no allocation: asked on every start). */
+  ownsAny(): boolean {
+    for (const partition of this.#held.keys()) if (this.owns(partition)) return true;
+    return false;
+  }
+
   /** The partitions whose lease this runtime holds, ascending. */
   owned(): readonly number[] {
     return [...this.#held.keys()].filter((p) => this.owns(p)).sort((a, b) => a - b);

@@ -101,6 +101,10 @@ export class Ownership implements Owners {
   }
 
   /** The partitions this runtime owns now. */
+  ownsAny(): boolean {
+    return this.#leases?.ownsAny() ?? false;
+  }
+
   owned(): readonly number[] {
     return this.#leases?.owned() ?? [];
   }

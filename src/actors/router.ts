@@ -4,21 +4,14 @@ import { errors } from '@nats-io/transport-node';
 import * as Result from 'effect/Result';
 import type { Json } from '../blueprints/json.ts';
 import type { RunSummary } from '../projections/runSummary.ts';
-import {
-  decodeForwarded,
-  runOfCall,
-  type ChildOutcome,
-  type ParentRef,
-  type RuntimeCall,
-} from '../wire/forward.ts';
+import type { ChildResult, ParentRef } from '../machines/messages.ts';
+import { decodeForwarded, runOfCall, type RuntimeCall } from '../wire/forward.ts';
 import { fitSummary, REPLY_RESERVE_BYTES } from '../wire/pages.ts';
 import { weftError, WeftError, type ErrorCode } from '../wire/errors.ts';
 import type { TaskResult, TaskStart } from '../wire/protocol.ts';
 import type { Subjects } from '../wire/subjects.ts';
 import { partitionOf } from './partitions.ts';
 import type { RunSupervisor, StartRequest, StartResult } from './supervisor.ts';
-
-type Parent = typeof ParentRef.Type;
 
 /**
  * Sends every call for a run to the one runtime that owns the run's partition: itself, or another
@@ -32,29 +25,30 @@ type Parent = typeof ParentRef.Type;
  * this runtime owns at the moment the call enters their mailbox.
  */
 
-/** The calls a runtime's own run actors answer (`RunSupervisor`). */
-export interface LocalRuns extends Pick<RunSupervisor, 'list' | 'history' | 'checkBlueprint'> {
-  start(request: StartRequest): Promise<StartResult>;
-  onResult(result: TaskResult): Promise<void>;
-  mayStart(
-    start: Pick<TaskStart, 'runId' | 'taskId' | 'attempt'>,
-    answered: boolean,
-  ): Promise<boolean>;
-  signal(runId: string, name: string, payload: Json, signalId?: string): Promise<void>;
-  cancel(runId: string, reason: string): Promise<boolean>;
-  query(runId: string, name: string, args: Json): Promise<Json>;
-  get(runId: string): Promise<RunSummary>;
-  waitForEnd(runId: string, timeoutMs: number): Promise<RunSummary | undefined>;
-  childResult(parent: Parent, childRunId: string, outcome: ChildOutcome): Promise<void>;
-}
+/** The calls a runtime's own run actors answer. */
+export type LocalRuns = Pick<
+  RunSupervisor,
+  | 'start'
+  | 'onResult'
+  | 'mayStart'
+  | 'signal'
+  | 'cancel'
+  | 'query'
+  | 'get'
+  | 'waitForEnd'
+  | 'childResult'
+  | 'list'
+  | 'history'
+  | 'checkBlueprint'
+>;
 
 /** Who owns which partition (`PartitionLeases`). */
 export interface Owners {
   readonly partitions: number;
   owns(partition: number): boolean;
   ownerOf(partition: number): string | undefined;
-  /** The partitions this runtime owns now. */
-  owned(): readonly number[];
+  /** Whether this runtime owns any partition now. */
+  ownsAny(): boolean;
   /** Reads the partition's lease again (a lapsed lease leaves no trace to watch). */
   refresh(partition: number): Promise<string | undefined>;
   /** Some partition's owner changed. */
@@ -159,7 +153,7 @@ export class RunRouter {
       // The run actors make the id up in a partition this runtime owns (`newRunId`): no forward,
       // and no lookup of an id nobody can have used. Owning none (joining, draining): any id, sent
       // to its owner.
-      if (this.#owners.owned().length > 0) return this.#local.start(request);
+      if (this.#owners.ownsAny()) return this.#local.start(request);
       return this.start({ ...request, runId: randomUUID() });
     }
     // The gateway admits a blueprint name or object only; the owner decodes the call again.
@@ -201,7 +195,7 @@ export class RunRouter {
     return this.#route({ method: 'get', runId });
   }
 
-  childResult(parent: Parent, childRunId: string, outcome: ChildOutcome): Promise<void> {
+  childResult(parent: ParentRef, childRunId: string, outcome: ChildResult): Promise<void> {
     return this.#route({ method: 'childResult', parent, childRunId, outcome });
   }
 

@@ -30,7 +30,6 @@ export const ChildOutcome = Schema.Union([
     }),
   }),
 ]);
-export type ChildOutcome = typeof ChildOutcome.Type;
 
 /** Every call names its run (the partition is the run's) and how often it was forwarded already. */
 export const RuntimeCall = Schema.Union([

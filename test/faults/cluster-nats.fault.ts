@@ -16,7 +16,7 @@ import {
   seconds,
   startHarness,
   type Harness,
-  waitForValue,
+  allCompleted,
 } from './harness.ts';
 import {
   BUCKET,
@@ -126,13 +126,10 @@ it('completes 150 five-step runs of three runtimes across a SIGKILL of the NATS 
   const resumedMs = monotonicMs() - killedAt;
   await victim.restart();
 
-  const completed = await waitForValue(
-    async () => {
-      const runs = await listAll(client, { blueprint: 'cluster_nats', status: 'completed' }, 5000);
-      return runs.length === RUNS ? runs : undefined;
-    },
-    { timeoutMs: 60_000, intervalMs: 500, message: `all ${String(RUNS)} runs completed` },
-  ).catch(async (error: unknown) => {
+  const completed = await allCompleted(client, 'cluster_nats', RUNS, {
+    timeoutMs: 60_000,
+    pageTimeoutMs: 5000,
+  }).catch(async (error: unknown) => {
     // What is stuck: the unfinished runs' last events, and who owns their partitions.
     const done = new Set(
       (await listAll(client, { blueprint: 'cluster_nats', status: 'completed' }, 5000)).map(

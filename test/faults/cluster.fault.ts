@@ -18,7 +18,7 @@ import {
   type Ended,
   type Harness,
   type NatsTap,
-  waitForValue,
+  allCompleted,
 } from './harness.ts';
 import {
   killBusiest,
@@ -108,13 +108,7 @@ describe.each(['sqlite', 'postgres'] as const)('three runtimes on one %s store',
     const stored = (await countStoredEvents(h.store)).byStream;
     const takeoverMs = await kill.takeover;
 
-    const completed = await waitForValue(
-      async () => {
-        const runs = await listAll(client, { blueprint: 'cluster_five', status: 'completed' });
-        return runs.length === RUNS ? runs : undefined;
-      },
-      { timeoutMs: 120_000, intervalMs: 500, message: `all ${String(RUNS)} runs completed` },
-    );
+    const completed = await allCompleted(client, 'cluster_five', RUNS, { timeoutMs: 120_000 });
     const elapsed = monotonicMs() - t0;
     for (const run of completed) {
       const n = Number(run.runId.slice(3));

@@ -295,6 +295,28 @@ export const historyOf = async (client: TestClient, runId: string): Promise<Hist
   ).events;
 
 /**
+ * Waits until all `count` runs of `blueprint` are listed `completed`, and returns them (each page
+ * asked with `pageTimeoutMs`, see `listAll`).
+ */
+export const allCompleted = (
+  client: TestClient,
+  blueprint: string,
+  count: number,
+  options: { readonly timeoutMs?: number; readonly pageTimeoutMs?: number } = {},
+): Promise<Summary[]> =>
+  waitForValue(
+    async () => {
+      const runs = await listAll(client, { blueprint, status: 'completed' }, options.pageTimeoutMs);
+      return runs.length === count ? runs : undefined;
+    },
+    {
+      timeoutMs: options.timeoutMs ?? 120_000,
+      intervalMs: 500,
+      message: `all ${String(count)} runs completed`,
+    },
+  );
+
+/**
  * Every run summary the runtime knows with this status (all pages). Pollers pass a short
  * `timeoutMs`: a core NATS request sent while the connection is being re-established is lost, and
  * should cost a retry, not the default 30 s.

@@ -5,16 +5,15 @@ import type { TestClient, WeftProcess } from '../support/weft.ts';
 import {
   countStoredEvents,
   FAULT_WORKER,
-  listAll,
   pool,
   seconds,
   startHarness,
   type Harness,
-  waitForValue,
   checkCompletions,
   countStepCompleted,
   expectStartedAndCompletedOnce,
   expectScheduledOnce,
+  allCompleted,
 } from './harness.ts';
 
 /**
@@ -89,13 +88,7 @@ describe.each(['sqlite', 'postgres'] as const)('kill-runtime on %s', (store) => 
       runtime = await h.serve();
     }
 
-    const completed = await waitForValue(
-      async () => {
-        const runs = await listAll(client, { blueprint: 'five_steps', status: 'completed' });
-        return runs.length === RUNS ? runs : undefined;
-      },
-      { timeoutMs: 120_000, intervalMs: 500, message: `all ${RUNS} runs completed` },
-    );
+    const completed = await allCompleted(client, 'five_steps', RUNS, { timeoutMs: 120_000 });
     const elapsed = monotonicMs() - t0;
 
     for (const run of completed) {

@@ -12,11 +12,10 @@ import {
   countStepCompleted,
   expectStartedAndCompletedOnce,
   FAULT_WORKER,
-  listAll,
   pool,
   seconds,
   stopProcess,
-  waitForValue,
+  allCompleted,
 } from './harness.ts';
 
 /**
@@ -115,13 +114,7 @@ it('completes 150 five-step runs on a 3-node cluster across a SIGKILL of the tas
   const resumedMs = monotonicMs() - killedAt;
   await victim.restart();
 
-  const completed = await waitForValue(
-    async () => {
-      const runs = await listAll(client, { blueprint: 'clustered', status: 'completed' });
-      return runs.length === RUNS ? runs : undefined;
-    },
-    { timeoutMs: 120_000, intervalMs: 500, message: `all ${String(RUNS)} runs completed` },
-  );
+  const completed = await allCompleted(client, 'clustered', RUNS, { timeoutMs: 120_000 });
   const elapsed = monotonicMs() - t0;
   for (const run of completed) {
     const n = Number(run.runId.slice(3));
