@@ -413,8 +413,20 @@ export class PartitionLeases {
   /** The ids of runtimes with a live heartbeat (a key listing may repeat a key written while it runs). */
   async #aliveRuntimes(): Promise<Set<string>> {
     const alive = new Set<string>([this.#options.owner]);
-    for await (const key of await this.#kv.keys('runtime.*'))
-      alive.add(key.slice('runtime.'.length));
+    const keys = await this.#kv.keys('runtime.*');
+    // Bounded: a listing that does not end within a third of a lease ends the round (next one soon).
+    const cut = { happened: false };
+    const timer = setTimeout(() => {
+      cut.happened = true;
+      keys.stop();
+    }, this.#leaseMs / 3);
+    try {
+      for await (const key of keys) alive.add(key.slice('runtime.'.length));
+    } finally {
+      clearTimeout(timer);
+    }
+    if (cut.happened)
+      throw new Error('listing the live runtimes took longer than a third of a lease');
     return alive;
   }
 }

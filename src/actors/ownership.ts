@@ -167,7 +167,16 @@ export class Ownership implements Owners {
     this.#pending.delete(partition);
     this.#changed();
     const select = this.#select(partition);
-    await this.#runs.settleRuns(select);
+    // Bounded: the lease round waits on this, and must go on renewing the other leases. Work still
+    // in a mailbox after a third of a lease finishes or conflicts at the next owner's append.
+    let timer: NodeJS.Timeout | undefined;
+    const settled = await Promise.race([
+      this.#runs.settleRuns(select).then(() => true),
+      new Promise<false>((resolve) => (timer = setTimeout(() => resolve(false), this.leaseMs / 3))),
+    ]);
+    clearTimeout(timer);
+    if (!settled)
+      this.#log(`partition ${String(partition)}: handed over with work still in flight`);
     this.#runs.dropRuns(select);
   }
 }
