@@ -14,7 +14,7 @@ import { monotonicMs, waitFor } from '../support/wait.ts';
  */
 
 const PARTITIONS = 8;
-const LEASE_MS = 1200;
+const LEASE_MS = 2000;
 
 let nats: NatsServerHandle;
 let nc: NatsConnection;

@@ -157,9 +157,10 @@ describe('composite steps on real NATS', () => {
 
 describe('durable timers', () => {
   it('fires a sleep once, from the restarted runtime, not before its due time', async () => {
-    // Long enough to outlast a graceful restart on a slow machine; asserted below, so a restart
-    // slower than this fails the test instead of letting it pass without proving anything.
-    const napMs = 8_000;
+    // Long enough that the old runtime has certainly exited before the timer is due (asserted
+    // below). Whether the new runtime comes up before or after the due time, it alone can fire it:
+    // armed again from the stream, or overdue at its recovery.
+    const napMs = 4_000;
     const blueprint = {
       name: 'sleeper',
       steps: [{ id: 'nap', type: 'sleep', duration: `${napMs}ms` }, act('after', 'echo')],
@@ -172,18 +173,19 @@ describe('durable timers', () => {
       (await history(runId)).find((e) => e.type === 'TimerScheduled'),
     );
     const dueAt = Number(scheduled?.data['dueAt']);
-    // The old runtime has exited (code 0) when this returns, so only the new one can fire it.
-    await stack.restartRuntime();
-    const newRuntimeUpAt = Date.now();
-    expect(newRuntimeUpAt, 'the sleep outlasted the restart').toBeLessThan(dueAt);
-    expect((await history(runId)).map((e) => e.type)).not.toContain('TimerFired');
+    // The old runtime has exited (code 0) when this returns.
+    await stack.stopRuntime();
+    const oldRuntimeGoneAt = Date.now();
+    expect(oldRuntimeGoneAt, 'the old runtime exited before the timer was due').toBeLessThan(dueAt);
+    await stack.startRuntime();
 
     await waitFor(statusIs(runId, 'completed'), { timeoutMs: napMs + 15_000 });
     const fired = (await history(runId)).filter((e) => e.type === 'TimerFired');
     expect(fired).toHaveLength(1);
     const firedAt = Date.parse(fired[0]?.at ?? '');
     expect(firedAt).toBeGreaterThanOrEqual(dueAt);
-    expect(firedAt).toBeGreaterThan(newRuntimeUpAt);
+    // Fired after the old runtime was gone: by the new one.
+    expect(firedAt).toBeGreaterThan(oldRuntimeGoneAt);
     expect((await get(runId)).output).toEqual({ step: 'after', got: null });
   });
 });
