@@ -74,12 +74,12 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       noAsyncTraces: true,
     });
     const connected = nc;
+    const activities = new ActivityRegistry();
     const channel = await untilJetStreamAnswers(
-      () => TaskChannel.open(connected, subjects, log),
+      () => TaskChannel.open(connected, subjects, log, () => activities.liveWorkers()),
       log,
     );
     const registry = new BlueprintRegistry(store);
-    const activities = new ActivityRegistry();
     const workers = followWorkers(nc, subjects, activities, log);
     const runtimeId = options.runtimeId ?? `rt-${randomUUID().slice(0, 8)}`;
     // Calls from one run to another go through the router, to the other run's owner.
@@ -117,6 +117,7 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       effects: {
         dispatch: (task, delayMs, resend) => channel.dispatch(task, delayMs, resend),
         holds: (task) => channel.holds(task),
+        heldByWorker: (task) => channel.heldByWorker(task),
         purgeRun: (runId) => channel.purgeRun(runId),
         abortTask: (taskId) => channel.abortTask(taskId),
         publishEvent: (runId, event) => channel.publishEvent(runId, event),
@@ -169,7 +170,11 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
     gateway.start();
     await channel.consumeResults((result) => runs.onResult(result));
     channel.serveReports((result) => runs.onResult(result));
-    channel.serveStarts((start, answered) => runs.mayStart(start, answered));
+    // WEFT_DIRECT_TASKS=0: every task through the tasks stream (README "Guarantees").
+    channel.serveStarts(
+      (start, answered) => runs.mayStart(start, answered),
+      process.env.WEFT_DIRECT_TASKS !== '0',
+    );
     await nc.flush();
     const connection = nc;
     const table = summaries;

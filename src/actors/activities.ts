@@ -108,6 +108,12 @@ export class ActivityRegistry {
     for (const declared of worker.activities) this.#depart(declared, now);
   }
 
+  /** How many workers are live (announced within their missed-heartbeat allowance). */
+  liveWorkers(): number {
+    this.#sweep(this.#now());
+    return this.#workers.size;
+  }
+
   /** Every activity seen (live, or departed within the retention), sorted by name. */
   list(): readonly ActivityInfo[] {
     const now = this.#now();

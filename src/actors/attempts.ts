@@ -21,6 +21,11 @@ export interface AttemptsDeps {
   readonly publish: (task: TaskMessage, delayMs: number, resend: number) => void;
   /** Looks the attempt's message up in the tasks stream. */
   readonly holds: (task: TaskMessage) => Promise<Held>;
+  /**
+   * Whether a worker says it is running the attempt (one taken directly is in no stream); false
+   * when none says so. Asked before an attempt the stream does not hold is dispatched again.
+   */
+  readonly heldByWorker: (task: TaskMessage) => Promise<boolean>;
   /** Whether the run is running and this attempt is still its open one (read from the stream). */
   readonly isOpen: (task: TaskMessage) => Promise<boolean>;
   readonly log: (message: string) => void;
@@ -31,8 +36,8 @@ export interface AttemptsDeps {
  * The attempts this runtime dispatched that have no result yet, and their re-dispatch.
  *
  * Guarantee: an attempt is published again only when the tasks stream no longer holds its message
- * (lost by JetStream, never stored, or purged) and the run still has the attempt open, so the
- * stream never holds two copies of one attempt. An attempt whose message is still in the stream is
+ * (lost by JetStream, never stored, or purged), no worker says it is running it (taken directly),
+ * and the run still has the attempt open, so the stream never holds two copies of one attempt. An attempt whose message is still in the stream is
  * left to JetStream: a worker takes it, or — taken by a worker that died — it is redelivered after
  * `ack_wait`, and the worker asks the runtime whether it is still open before running it again.
  */
@@ -58,8 +63,10 @@ export class Attempts {
    */
   async recover(task: TaskMessage): Promise<void> {
     this.#track(task, 0, 0);
-    // Not known (JetStream did not answer): the reconciler looks again after the timeout.
+    // Not known (JetStream did not answer): the reconciler looks again after the timeout. Taken
+    // directly by a worker still running it: its result comes (or the reconciler looks again).
     if ((await this.#deps.holds(task)) !== 'absent') return;
+    if (await this.#deps.heldByWorker(task)) return;
     this.#deps.log(
       `re-dispatching ${task.taskId}/${String(task.attempt)}: open on recovery and not in the tasks stream`,
     );
@@ -94,7 +101,7 @@ export class Attempts {
       // The stream first, then the run: a result recorded in between is then seen as closed.
       const held = await this.#deps.holds(entry.task);
       if (held === 'unknown') continue;
-      if (held === 'held') {
+      if (held === 'held' || (await this.#deps.heldByWorker(entry.task))) {
         this.#track(entry.task, 0, entry.resends);
         continue;
       }

@@ -20,6 +20,8 @@ export interface Effects {
   readonly dispatch: (task: TaskMessage, delayMs: number, resend: number) => void;
   /** Whether the tasks stream still holds the attempt's message (see `Attempts`). */
   readonly holds: (task: TaskMessage) => Promise<Held>;
+  /** Whether a worker says it is running the attempt (taken directly, in no stream). */
+  readonly heldByWorker: (task: TaskMessage) => Promise<boolean>;
   /** Removes an ended run's tasks from the tasks stream (best effort). */
   readonly purgeRun: (runId: string) => void;
   /** Tells workers to abort a task in flight (best effort; its result is ignored anyway). */
@@ -106,8 +108,14 @@ export class Performer {
       deadlines.forgetRuns((id) => id === runId);
       this.#deps.lifecycle.runTimeouts.clear(runId);
       this.#deps.timers.clear((id) => id === runId);
-      // Tasks still queued for this run will never be wanted: out of the stream.
-      if (openTasks(before.context).length > 0) this.#deps.effects.purgeRun(runId);
+      // Tasks still queued for this run will never be wanted: out of the stream. An attempt
+      // completed in this same append (a run's last step) was taken by a worker, so it is not
+      // queued any more; one failed may have been failed by the runtime (`no_worker`) while queued.
+      const answered = new Set(
+        events.flatMap((e) => (e.type === 'StepCompleted' ? [`${e.taskId}/${e.attempt}`] : [])),
+      );
+      if (openTasks(before.context).some((t) => !answered.has(`${t.taskId}/${t.attempt}`)))
+        this.#deps.effects.purgeRun(runId);
       const summary = this.#deps.readModel.cached(runId);
       if (run.parent !== undefined && summary !== undefined)
         void this.#deps.children.notifyParent(run.parent, runId, summary);

@@ -17,6 +17,7 @@ import { checkJsonText, describeTextProblem, MAX_JSON_DEPTH } from '../wire/json
 import type { RecordedEvent } from '../store/EventStore.ts';
 import { consumeDurable, ensureStreams, type Consuming } from './jetstream.ts';
 import { QuietLog } from './quietLog.ts';
+import { TaskOffers } from './taskOffers.ts';
 
 /**
  * A worker's result from a message of either path, or why it is not one. A result the runtime
@@ -58,6 +59,12 @@ const resultIds = (payload: unknown): Record<string, unknown> => {
 const REPORT_QUEUE = 'weft-runtime';
 /** Beyond this many reported results being recorded, workers are told to use the stream. */
 const MAX_REPORTS_IN_FLIGHT = 4096;
+/** `heldByWorker` questions asked within this long go out together. */
+const HELD_BATCH_MS = 5;
+/** With no worker known to be live, answers are gathered until none came for this long ... */
+const HELD_STALL_MS = 200;
+/** ... and never for longer than this. */
+const HELD_WAIT_MS = 1_000;
 /** Recording a result takes milliseconds: a result held by a runtime that died is redelivered after 10 s. */
 const RESULT_ACK_WAIT_MS = 10_000;
 
@@ -77,6 +84,10 @@ export class TaskChannel {
   #results: Consuming | undefined;
   #reports: Subscription | undefined;
   #starts: Subscription | undefined;
+  #offers: TaskOffers | undefined;
+  readonly #liveWorkers: () => number;
+  #heldAsked: { readonly key: string; readonly done: (held: boolean) => void }[] = [];
+  #heldTimer: NodeJS.Timeout | undefined;
   /** Starts and reports being answered, awaited by `close`. */
   readonly #answering = new Set<Promise<void>>();
 
@@ -85,11 +96,13 @@ export class TaskChannel {
     jsm: JetStreamManager,
     subjects: Subjects,
     log: (message: string) => void,
+    liveWorkers: () => number,
   ) {
     this.#nc = nc;
     this.#jsm = jsm;
     this.#subjects = subjects;
     this.#log = log;
+    this.#liveWorkers = liveWorkers;
     this.#quiet = new QuietLog(log);
   }
 
@@ -97,31 +110,23 @@ export class TaskChannel {
     nc: NatsConnection,
     subjects: Subjects,
     log: (message: string) => void,
+    /** How many workers are live (each answers `heldByWorker`'s question). */
+    liveWorkers: () => number = () => 0,
   ): Promise<TaskChannel> {
     const jsm = await ensureStreams(nc, subjects);
-    return new TaskChannel(nc, jsm, subjects, log);
+    return new TaskChannel(nc, jsm, subjects, log, liveWorkers);
   }
 
   /**
-   * Publishes the task on its work-queue subject, where the tasks stream stores it. A plain publish,
-   * not a JetStream request: the acknowledgement was only ever logged, and a task the stream did
-   * not take (NATS down, stream missing) is re-dispatched by the supervisor's reconciler, as a lost
-   * acknowledgement was; skipping it saves a round trip, a timer and a reply per step.
-   * `resend` > 0 gets its own message id, so JetStream's de-duplication does not drop a deliberate
-   * re-dispatch (made only once the stream no longer holds the attempt: `holds`).
+   * Hands the attempt to a worker after `delayMs`: a new one (`resend` 0) is offered directly to
+   * the activity's workers first (taskOffers.ts), and goes to the tasks stream when none takes it;
+   * a re-dispatch goes to the stream.
    */
   dispatch(task: TaskMessage, delayMs: number, resend = 0): void {
-    const msgID = `${task.taskId}/${task.attempt}${resend > 0 ? `/r${resend}` : ''}`;
     const send = () => {
-      if (this.#nc.isClosed()) return;
-      const h = headers();
-      h.set('Nats-Msg-Id', msgID);
-      if (resend > 0) h.set(RESEND_HEADER, String(resend));
-      try {
-        this.#nc.publish(this.#subjects.task(task), JSON.stringify(task), { headers: h });
-      } catch (error) {
-        this.#log(`dispatch of ${task.taskId} attempt ${task.attempt} failed: ${String(error)}`);
-      }
+      // A new attempt goes to a listening worker directly when one takes it (taskOffers.ts).
+      if (resend === 0 && this.#offers?.offer(task) === true) return;
+      this.#publish(task, resend);
     };
     if (delayMs <= 0) {
       send();
@@ -132,6 +137,26 @@ export class TaskChannel {
       send();
     }, delayMs);
     this.#timers.add(timer);
+  }
+
+  /**
+   * Publishes the task on its work-queue subject, where the tasks stream stores it. A plain publish,
+   * not a JetStream request: the acknowledgement was only ever logged, and a task the stream did
+   * not take (NATS down, stream missing) is re-dispatched by the supervisor's reconciler, as a lost
+   * acknowledgement was; skipping it saves a round trip, a timer and a reply per step.
+   * `resend` > 0 gets its own message id, so JetStream's de-duplication does not drop a deliberate
+   * re-dispatch (made only once the stream no longer holds the attempt: `holds`).
+   */
+  #publish(task: TaskMessage, resend: number): void {
+    if (this.#nc.isClosed()) return;
+    const h = headers();
+    h.set('Nats-Msg-Id', `${task.taskId}/${task.attempt}${resend > 0 ? `/r${resend}` : ''}`);
+    if (resend > 0) h.set(RESEND_HEADER, String(resend));
+    try {
+      this.#nc.publish(this.#subjects.task(task), JSON.stringify(task), { headers: h });
+    } catch (error) {
+      this.#log(`dispatch of ${task.taskId} attempt ${task.attempt} failed: ${String(error)}`);
+    }
   }
 
   /**
@@ -153,6 +178,51 @@ export class TaskChannel {
   }
 
   /**
+   * Whether a worker says it is running this attempt (`<p>.tasks.held`, heard by every worker).
+   * The questions of one `HELD_BATCH_MS` go out as one request; it is answered once as many
+   * workers answered as are known to be live, or after `HELD_STALL_MS` without an answer (at most
+   * `HELD_WAIT_MS`). No worker listening, or none saying so, is false.
+   */
+  heldByWorker(task: TaskMessage): Promise<boolean> {
+    const key = `${task.taskId}/${task.attempt}`;
+    return new Promise((done) => {
+      this.#heldAsked.push({ key, done });
+      this.#heldTimer ??= setTimeout(() => void this.#askHeld(), HELD_BATCH_MS);
+    });
+  }
+
+  async #askHeld(): Promise<void> {
+    const asked = this.#heldAsked;
+    this.#heldAsked = [];
+    this.#heldTimer = undefined;
+    const held = new Set<string>();
+    if (!this.#nc.isClosed()) {
+      const workers = this.#liveWorkers();
+      try {
+        const replies = await this.#nc.requestMany(
+          this.#subjects.tasksHeld(),
+          JSON.stringify({ attempts: [...new Set(asked.map((a) => a.key))] }),
+          workers > 0
+            ? { strategy: 'count', maxMessages: workers, maxWait: HELD_WAIT_MS }
+            : { strategy: 'stall', stall: HELD_STALL_MS, maxWait: HELD_WAIT_MS },
+        );
+        for await (const reply of replies) {
+          if (reply.data.length === 0) continue;
+          try {
+            const { attempts } = reply.json<{ attempts?: unknown }>();
+            if (Array.isArray(attempts)) for (const key of attempts) held.add(String(key));
+          } catch {
+            // Not an answer of this SDK: ignored.
+          }
+        }
+      } catch {
+        // No responders (no worker listening), or the connection closed: nobody holds them.
+      }
+    }
+    for (const { key, done } of asked) done(held.has(key));
+  }
+
+  /**
    * Removes every task of an ended run from the tasks stream (best effort: a task that escapes, or
    * one a worker already pulled, is refused by the start check, `serveStarts`).
    */
@@ -171,7 +241,21 @@ export class TaskChannel {
    * from `isOpen`; a malformed request or a failed check gets `{ok: false}` (the worker then runs
    * the task: at least once).
    */
-  serveStarts(isOpen: (start: TaskStart, answered: boolean) => Promise<boolean>): void {
+  serveStarts(
+    isOpen: (start: TaskStart, answered: boolean) => Promise<boolean>,
+    direct = true,
+  ): void {
+    // From now on new attempts are offered to workers first (unless `direct` is false); one taken
+    // starts as a fresh task's start told by its worker would (no answer awaited).
+    if (direct)
+      this.#offers = new TaskOffers(this.#nc, this.#subjects, {
+        toStream: (task) => this.#publish(task, 0),
+        taken: (task) =>
+          void isOpen(
+            { taskId: task.taskId, runId: task.runId, attempt: task.attempt },
+            false,
+          ).catch(() => undefined),
+      });
     this.#starts = this.#nc.subscribe(this.#subjects.taskStartsAll(), {
       queue: REPORT_QUEUE,
       callback: (error, msg) => {
@@ -325,6 +409,7 @@ export class TaskChannel {
   async close(): Promise<void> {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
+    this.#offers?.close();
     await Promise.allSettled([this.#reports?.drain(), this.#starts?.drain()]);
     await Promise.allSettled([...this.#answering]);
     await this.#results?.stop();

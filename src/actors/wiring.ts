@@ -98,6 +98,7 @@ export const wireParts = (deps: SupervisorDeps, self: Peers): Parts => {
   const attempts = new Attempts({
     publish: (task, delayMs, resend) => effects.dispatch(task, delayMs, resend),
     holds: (task) => effects.holds(task),
+    heldByWorker: (task) => effects.heldByWorker(task),
     isOpen: (task) => lifecycle.isOpen(task),
     log,
     now: () => clock.now(),

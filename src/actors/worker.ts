@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { jetstream, type JsMsg } from '@nats-io/jetstream';
-import { connect, createInbox, type NatsConnection } from '@nats-io/transport-node';
+import { connect, createInbox, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import * as Result from 'effect/Result';
 import type { Json } from '../blueprints/json.ts';
 import { DEFAULT_NATS_URL, natsServers } from '../config.ts';
@@ -14,6 +14,10 @@ import {
 } from '../wire/protocol.ts';
 import { consumeDurable, TASK_ACK_WAIT_MS, type Consuming } from './jetstream.ts';
 import { mustAsk, stillOpen, tellStart } from './staleTasks.ts';
+import { OFFER_QUEUE } from './taskOffers.ts';
+
+const TAKEN = JSON.stringify({ taken: true });
+const REFUSED = JSON.stringify({ taken: false });
 
 /**
  * The worker SDK: runs activities by name for tasks taken from the work queue.
@@ -198,6 +202,12 @@ class Slots {
   constructor(size: number) {
     this.#free = size;
   }
+  /** Takes a slot only if one is free now (an offered task is taken or refused at once). */
+  tryAcquire(): boolean {
+    if (this.#free === 0) return false;
+    this.#free--;
+    return true;
+  }
   async acquire(): Promise<void> {
     if (this.#free > 0) {
       this.#free--;
@@ -286,12 +296,32 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
   });
 
   const reports = new Reports(nc);
+  /** Attempts this worker is running, until their result is delivered (`taskId/attempt`). */
+  const holding = new Set<string>();
+  // A runtime asks which of some attempts a worker is running before it dispatches them again.
+  const held = nc.subscribe(subjects.tasksHeld(), {
+    callback: (error, msg) => {
+      if (error !== null) return;
+      let asked: unknown;
+      try {
+        asked = msg.json<{ attempts?: unknown }>().attempts;
+      } catch {
+        return;
+      }
+      if (!Array.isArray(asked)) return;
+      msg.respond(JSON.stringify({ attempts: asked.filter((key) => holding.has(String(key))) }));
+    },
+  });
 
-  const run = async (msg: JsMsg, task: TaskMessage): Promise<void> => {
+  /** Runs a task taken from the stream (`msg`) or offered directly (no message to acknowledge). */
+  const run = async (msg: JsMsg | undefined, task: TaskMessage): Promise<void> => {
     const activity = runs.get(task.activity);
     const controller = new AbortController();
     controllers.set(task.taskId, controller);
-    const heartbeat = setInterval(() => msg.working(), TASK_ACK_WAIT_MS / 3);
+    const key = `${task.taskId}/${task.attempt}`;
+    holding.add(key);
+    const heartbeat =
+      msg === undefined ? undefined : setInterval(() => msg.working(), TASK_ACK_WAIT_MS / 3);
     let timer: NodeJS.Timeout | undefined;
     const timedOut = new Promise<'timeout'>((resolve) => {
       timer = setTimeout(() => {
@@ -347,7 +377,7 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
       };
     } finally {
       clearTimeout(timer);
-      clearInterval(heartbeat);
+      if (heartbeat !== undefined) clearInterval(heartbeat);
       controllers.delete(task.taskId);
     }
     const body = JSON.stringify(result);
@@ -359,14 +389,47 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
           msgID: `${task.taskId}/${task.attempt}/result`,
         });
       }
-      msg.ack();
+      msg?.ack();
+      holding.delete(key);
     } catch (error) {
-      log(
-        `result of ${task.taskId} not delivered, task will be redelivered: ${errorMessage(error)}`,
-      );
-      msg.nak(1000);
+      holding.delete(key);
+      const then =
+        msg === undefined
+          ? 'the runtime dispatches the attempt again once its timeout has passed'
+          : 'task will be redelivered';
+      log(`result of ${task.taskId} not delivered, ${then}: ${errorMessage(error)}`);
+      msg?.nak(1000);
     }
   };
+
+  /**
+   * A task offered directly by a runtime (taskOffers.ts): taken at once when a slot is free (the
+   * runtime notes its start from the answer), refused otherwise (it goes to the stream).
+   */
+  const offered = (msg: Msg): void => {
+    let decoded: ReturnType<typeof decodeTaskMessage> | undefined;
+    try {
+      decoded = decodeTaskMessage(msg.json());
+    } catch {
+      decoded = undefined;
+    }
+    if (decoded === undefined || Result.isFailure(decoded) || closing || !slots.tryAcquire()) {
+      msg.respond(REFUSED);
+      return;
+    }
+    msg.respond(TAKEN);
+    const work = run(undefined, decoded.success).finally(() => slots.release());
+    running.add(work);
+    void work.finally(() => running.delete(work));
+  };
+  const offers = names.map((name) =>
+    nc.subscribe(subjects.taskOffer(name), {
+      queue: OFFER_QUEUE,
+      callback: (error, msg) => {
+        if (error === null) offered(msg);
+      },
+    }),
+  );
 
   const take = async (msg: JsMsg): Promise<void> => {
     let payload: unknown;
@@ -432,10 +495,13 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
       clearInterval(announcing);
       discovers.unsubscribe();
       if (!nc.isClosed()) nc.publish(subjects.workers('goodbye'), JSON.stringify({ workerId }));
+      // Offers already heard are answered (refused while closing) before the subscriptions end.
+      await Promise.allSettled(offers.map((subscription) => subscription.drain()));
       cancels.unsubscribe();
       reports.close();
       await Promise.all(consumers.map((consumer) => consumer.stop()));
       await Promise.allSettled([...running]);
+      held.unsubscribe();
       await nc.drain();
     },
   };

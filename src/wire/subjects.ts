@@ -125,6 +125,19 @@ export class Subjects {
     return `${this.prefix}.tasks.exec.*.${check(RUN_ID, 'run id', runId)}.>`;
   }
 
+  /** Core NATS, outside the streams: a new attempt offered to the activity's workers (one queue group). */
+  taskOffer(activity: string): string {
+    return `${this.prefix}.tasks.offer.${check(NAME, 'activity name', activity)}`;
+  }
+
+  /**
+   * Core NATS, every worker (no queue group): a runtime asks which of some attempts a worker is
+   * running (taken directly, so in no stream), before it dispatches them again.
+   */
+  tasksHeld(): string {
+    return `${this.prefix}.tasks.held`;
+  }
+
   /** Core NATS: a worker asks whether an attempt is still open before running a stale task. */
   taskStart(runId: string): string {
     return `${this.prefix}.tasks.start.${check(RUN_ID, 'run id', runId)}`;

@@ -24,7 +24,12 @@ let stack: Stack;
 let jsm: JetStreamManager;
 
 beforeAll(async () => {
-  stack = await startStack({ workerModule: 'test/support/recoveryActivities.ts' });
+  // The JetStream path of a task (a worker takes it from the tasks stream, acks it): what these
+  // tests hold up. The direct path has its own tests (directTasks.test.ts).
+  stack = await startStack({
+    workerModule: 'test/support/recoveryActivities.ts',
+    env: { WEFT_DIRECT_TASKS: '0' },
+  });
   jsm = await jetstreamManager(stack.client.nc);
 });
 

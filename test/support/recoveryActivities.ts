@@ -43,4 +43,11 @@ const gate = async (input: unknown, ctx: ActivityContext) => {
  * What the worker serves (the helpers above are not activities). One name per test, so each test's
  * tasks consumer (`activity_<name>`) counts only its own task.
  */
-export const activities = { gate_fallback: gate, gate_unrecorded: gate, gate_refused: gate };
+export const activities = {
+  gate_fallback: gate,
+  gate_unrecorded: gate,
+  gate_refused: gate,
+  gate_direct: gate,
+  gate_busy: gate,
+  gate_streamed: gate,
+};

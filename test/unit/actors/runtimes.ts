@@ -87,6 +87,7 @@ export const testRuntime = (
       dispatch: (task) => dispatched.push(task),
       // No tasks stream here: every attempt is as if JetStream had lost it.
       holds: () => Promise.resolve('absent'),
+      heldByWorker: () => Promise.resolve(false),
       purgeRun: () => undefined,
       abortTask: () => undefined,
       publishEvent: () => undefined,

@@ -158,6 +158,7 @@ describe('the supervisor on a store that refuses appends for good (access denied
       effects: {
         dispatch: () => undefined,
         holds: () => Promise.resolve('absent'),
+        heldByWorker: () => Promise.resolve(false),
         purgeRun: () => undefined,
         abortTask: () => undefined,
         publishEvent: () => undefined,
