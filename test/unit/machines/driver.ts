@@ -591,8 +591,11 @@ export const choices: fc.Arbitrary<Choices> = fc.record({
   picks: fc.array(fc.nat(), { minLength: 8, maxLength: 60 }),
   gaps: fc.array(fc.nat(3_000), { minLength: 1, maxLength: 20 }),
   extraSignals: fc.nat(2),
+  // Early indexes too, where most runs are still running: with only nat(30), a corpus of 100
+  // runs went without any `RunTimedOut` about once in 60 (seen in CI).
   cancelAt: fc.oneof(
-    { weight: 4, arbitrary: fc.constant(null) },
+    { weight: 3, arbitrary: fc.constant(null) },
+    { weight: 1, arbitrary: fc.nat(8) },
     { weight: 1, arbitrary: fc.nat(30) },
   ),
   timesOut: fc.boolean(),
