@@ -298,7 +298,12 @@ export class TaskChannel {
     const wire = { revision: event.revision, type: event.type, data: event.data, at: event.at };
     try {
       const room = (this.#nc.info?.max_payload ?? 1024 * 1024) - REPLY_RESERVE_BYTES;
-      this.#nc.publish(this.#subjects.run(runId, 'events'), JSON.stringify(fitEvent(wire, room)));
+      // A UTF-16 code unit is at most 3 UTF-8 bytes: most events fit without being measured.
+      const text = JSON.stringify(wire);
+      this.#nc.publish(
+        this.#subjects.run(runId, 'events'),
+        text.length * 3 <= room ? text : JSON.stringify(fitEvent(wire, room)),
+      );
     } catch (error) {
       this.#log(`event ${String(event.revision)} of run ${runId} not published: ${String(error)}`);
     }

@@ -59,6 +59,7 @@ export const makeSqliteSummaries = (path: string): RunSummaryStoreShape => {
   const raise = db.prepare(RAISE_CHECKPOINT);
   const checkpoint = db.prepare('SELECT position FROM read_model_checkpoints WHERE name = ?');
   const running = db.prepare(`SELECT run_id FROM run_summaries WHERE status = 'running'`);
+  const getOne = db.prepare('SELECT revision, summary FROM run_summaries WHERE run_id = ?');
 
   const run = <A>(what: string, f: () => A): Effect.Effect<A, StoreUnavailable> =>
     Effect.try({
@@ -96,11 +97,14 @@ export const makeSqliteSummaries = (path: string): RunSummaryStoreShape => {
         const found = new Map<string, ReturnType<typeof storedOf>>();
         for (let i = 0; i < runIds.length; i += 500) {
           const slice = runIds.slice(i, i + 500);
-          const rows = db
-            .prepare(
-              `SELECT revision, summary FROM run_summaries WHERE run_id IN (${slice.map(() => '?').join(', ')})`,
-            )
-            .all(...slice);
+          // One run (a start's "does it exist?"): a statement prepared once, not per call.
+          const rows = (
+            slice.length === 1
+              ? getOne
+              : db.prepare(
+                  `SELECT revision, summary FROM run_summaries WHERE run_id IN (${slice.map(() => '?').join(', ')})`,
+                )
+          ).all(...slice);
           for (const row of rows) {
             const stored = storedOf(row);
             found.set(stored.summary.runId, stored);
