@@ -24,6 +24,11 @@ import type { Subjects } from '../wire/subjects.ts';
 const SWEEP_MS = 1_000;
 /** After no worker answered or all were busy, the activity's tasks skip the offer this long. */
 export const BYPASS_MS = 250;
+/**
+ * At most this many offers of one activity wait for an answer at once; the rest of a burst (a
+ * map's items) goes to the stream at once rather than offered only to be refused one by one.
+ */
+export const MAX_UNANSWERED = 32;
 /** The queue group of every worker's offer subscriptions: one worker hears each offer. */
 export const OFFER_QUEUE = 'weft-workers';
 
@@ -50,6 +55,8 @@ export class TaskOffers {
   readonly #offered = new Map<string, Offered>();
   /** Activities whose tasks go straight to the stream until the time given. */
   readonly #bypass = new Map<string, number>();
+  /** Offers of each activity waiting for an answer. */
+  readonly #unanswered = new Map<string, number>();
   readonly #subscription: Subscription;
   #sweeper: NodeJS.Timeout | undefined;
   #next = 0;
@@ -65,7 +72,7 @@ export class TaskOffers {
         const token = msg.subject.slice(this.#inbox.length + 1);
         const offered = this.#offered.get(token);
         if (offered === undefined) return;
-        this.#offered.delete(token);
+        this.#forget(token, offered);
         // An empty body is NATS's "no responders" status; anything but {"taken":true} is a refusal.
         let taken = false;
         try {
@@ -88,6 +95,8 @@ export class TaskOffers {
     if (this.#nc.isClosed() || task.scheduleTimeoutMs !== undefined) return false;
     const now = this.#now();
     if ((this.#bypass.get(task.activity) ?? 0) > now) return false;
+    const unanswered = this.#unanswered.get(task.activity) ?? 0;
+    if (unanswered >= MAX_UNANSWERED) return false;
     this.#next += 1;
     const token = this.#next.toString(36);
     try {
@@ -97,6 +106,7 @@ export class TaskOffers {
     } catch {
       return false;
     }
+    this.#unanswered.set(task.activity, unanswered + 1);
     this.#offered.set(token, {
       task,
       until: now + task.timeoutMs + SWEEP_MS,
@@ -113,11 +123,18 @@ export class TaskOffers {
   #sweep(): void {
     const now = this.#now();
     for (const [token, offered] of this.#offered)
-      if (offered.until <= now) this.#offered.delete(token);
+      if (offered.until <= now) this.#forget(token, offered);
     if (this.#offered.size === 0) {
       clearInterval(this.#sweeper);
       this.#sweeper = undefined;
     }
+  }
+
+  #forget(token: string, offered: Offered): void {
+    this.#offered.delete(token);
+    const left = (this.#unanswered.get(offered.task.activity) ?? 1) - 1;
+    if (left > 0) this.#unanswered.set(offered.task.activity, left);
+    else this.#unanswered.delete(offered.task.activity);
   }
 
   close(): void {
@@ -125,5 +142,6 @@ export class TaskOffers {
     this.#sweeper = undefined;
     this.#subscription.unsubscribe();
     this.#offered.clear();
+    this.#unanswered.clear();
   }
 }
