@@ -143,6 +143,8 @@ const committer = (
       );
     sent.clear();
     drained?.();
+    // What waited for the thread is committed here from now on.
+    if (queue.length > 0) setImmediate(flush);
   };
 
   const startThread = (): Worker => {
@@ -160,6 +162,7 @@ const committer = (
       if (sent.size === 0) {
         worker.unref();
         drained?.();
+        if (queue.length > 0) flush();
       }
     });
     worker.on('error', (error: Error) => threadFailed(`sqlite writer thread: ${error.message}`));
@@ -168,6 +171,9 @@ const committer = (
   };
 
   const flush = () => {
+    // Group commit: while the thread commits a batch, what is submitted meanwhile waits and goes
+    // as one batch once it has answered (one fsync for all of it, not one per tick).
+    if (!threadBroken && sent.size > 0) return;
     const { batch, rest } = takeBatch(queue, Infinity);
     queue = rest;
     // Whenever the queue holds appends a flush is due: `submit` schedules one for an empty queue.
@@ -200,8 +206,15 @@ const committer = (
         queue.push({ request, bytes, done: resolve });
       }),
     close: async () => {
-      while (queue.length > 0) flush();
-      if (sent.size > 0) await new Promise<void>((resolve) => (drained = resolve));
+      // Everything submitted is committed (or failed) before the thread stops.
+      while (queue.length > 0 || sent.size > 0) {
+        if (sent.size === 0) {
+          flush();
+          continue;
+        }
+        await new Promise<void>((resolve) => (drained = resolve));
+        drained = undefined;
+      }
       threadBroken = true;
       await thread?.terminate();
     },
