@@ -1,3 +1,4 @@
+import type { TaskMessage } from './wire/protocol.ts';
 import { randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import * as Effect from 'effect/Effect';
@@ -121,6 +122,10 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
         purgeRun: (runId) => channel.purgeRun(runId),
         abortTask: (taskId) => channel.abortTask(taskId),
         publishEvent: (runId, event) => channel.publishEvent(runId, event),
+        // WEFT_EARLY_OFFERS=0: a task is offered only once its StepScheduled is durable.
+        ...(process.env.WEFT_EARLY_OFFERS === '0'
+          ? {}
+          : { offerEarly: (tasks: readonly TaskMessage[]) => channel.offerEarly(tasks) }),
       },
     });
     await supervisor.startReadModel();

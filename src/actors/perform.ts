@@ -28,6 +28,13 @@ export interface Effects {
   readonly abortTask: (taskId: string) => void;
   /** Publishes one appended event on `<p>.runs.<runId>.events`. */
   readonly publishEvent: (runId: string, event: RecordedEvent) => void;
+  /**
+   * Offers tasks whose `StepScheduled` is being appended (optional); settled with the append's
+   * outcome before the append's events are performed.
+   */
+  readonly offerEarly?: (
+    tasks: readonly TaskMessage[],
+  ) => { readonly settle: (committed: boolean) => void } | undefined;
 }
 
 export interface PerformerDeps {

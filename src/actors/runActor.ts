@@ -3,6 +3,8 @@ import type { ExpressionCache } from '../expressions/sandbox.ts';
 import type { RunSnapshot } from '../machines/compile.ts';
 import type { RunEvent } from '../machines/events.ts';
 import { initialSnapshot, react, statusOf } from '../machines/run.ts';
+import { toOpenTask } from '../machines/transitions.ts';
+import type { TaskMessage } from '../wire/protocol.ts';
 import type { RecordedEvent } from '../store/EventStore.ts';
 import { StoreRefused } from '../store/errors.ts';
 import { weftError } from '../wire/errors.ts';
@@ -25,13 +27,37 @@ export type Perform = (
 
 const MAX_CONFLICT_RETRIES = 8;
 
+/** Offers the tasks an append schedules before it is durable; settled with its outcome. */
+export type OfferEarly = (
+  runId: string,
+  events: readonly RunEvent[],
+) => { readonly settle: (committed: boolean) => void } | undefined;
+
 export interface RunActorsDeps {
   readonly streams: RunStreams;
   readonly cache: RunCache;
   readonly clock: Clock;
   readonly expressions: ExpressionCache;
   readonly perform: Perform;
+  readonly offerEarly?: OfferEarly;
 }
+
+/**
+ * `OfferEarly` over a task channel's: the attempts an append schedules that are due at once (no
+ * backoff), as their tasks.
+ */
+export const earlyOffers =
+  (
+    offer: (
+      tasks: readonly TaskMessage[],
+    ) => { readonly settle: (committed: boolean) => void } | undefined,
+  ): OfferEarly =>
+  (runId, events) => {
+    const tasks = events.flatMap((event) =>
+      event.type === 'StepScheduled' && event.delayMs <= 0 ? [{ ...toOpenTask(event), runId }] : [],
+    );
+    return tasks.length === 0 ? undefined : offer(tasks);
+  };
 
 /**
  * The run actors of this runtime: each run handles one message at a time (a per-run mailbox);
@@ -94,7 +120,7 @@ export class RunActors {
     const runId = run.identity.id;
     const initial = initialSnapshot(run.compiled);
     const reaction = await this.react({ ...run, snapshot: initial }, started);
-    const appended = await this.#deps.streams.append(runId, reaction.events, 'no_stream');
+    const appended = await this.#append(runId, reaction.events, 'no_stream');
     if (appended === 'conflict') return 'conflict';
     if (appended instanceof StoreRefused) {
       const limits = this.#deps.streams.limits;
@@ -143,6 +169,27 @@ export class RunActors {
   }
 
   /**
+   * Appends, with the attempts it schedules offered to workers while the commit runs (their round
+   * trip overlaps the fsync); the offers are settled with the outcome before anything else.
+   */
+  async #append(
+    runId: string,
+    events: readonly RunEvent[],
+    expected: Parameters<RunStreams['append']>[2],
+  ): ReturnType<RunStreams['append']> {
+    const early = this.#deps.offerEarly?.(runId, events);
+    if (early === undefined) return this.#deps.streams.append(runId, events, expected);
+    let committed = false;
+    try {
+      const appended = await this.#deps.streams.append(runId, events, expected);
+      committed = appended !== 'conflict' && !(appended instanceof StoreRefused);
+      return appended;
+    } finally {
+      early.settle(committed);
+    }
+  }
+
+  /**
    * Records the longest head of `decides` that fits one append (at least the first message) and
    * answers for those messages only. Sizes are measured only once the store refused an append as
    * too large; a lone message whose events cannot fit at all is a worker's result recorded as its
@@ -176,7 +223,7 @@ export class RunActors {
       }
       const events = perMessage.flat();
       if (events.length === 0) return recorded;
-      const appended = await this.#deps.streams.append(runId, events, run.revision);
+      const appended = await this.#append(runId, events, run.revision);
       if (appended === 'conflict') {
         this.#deps.cache.forget(runId);
         continue;

@@ -85,6 +85,8 @@ export class TaskChannel {
   #reports: Subscription | undefined;
   #starts: Subscription | undefined;
   #offers: TaskOffers | undefined;
+  /** Attempts offered early whose append committed: `dispatch` does not offer them again. */
+  readonly #preOffered = new Set<string>();
   readonly #liveWorkers: () => number;
   #heldAsked: { readonly key: string; readonly done: (held: boolean) => void }[] = [];
   #heldTimer: NodeJS.Timeout | undefined;
@@ -123,6 +125,8 @@ export class TaskChannel {
    * a re-dispatch goes to the stream.
    */
   dispatch(task: TaskMessage, delayMs: number, resend = 0): void {
+    // Offered already while its StepScheduled was being committed (`offerEarly`).
+    if (resend === 0 && this.#preOffered.delete(`${task.taskId}/${task.attempt}`)) return;
     const send = () => {
       // A new attempt goes to a listening worker directly when one takes it (taskOffers.ts).
       if (resend === 0 && this.#offers?.offer(task) === true) return;
@@ -157,6 +161,34 @@ export class TaskChannel {
     } catch (error) {
       this.#log(`dispatch of ${task.taskId} attempt ${task.attempt} failed: ${String(error)}`);
     }
+  }
+
+  /**
+   * Offers new attempts before their `StepScheduled` is durable, so a worker's round trip overlaps
+   * the commit (taskOffers.ts `offerEarly`): only those due now, of a step without
+   * `scheduleTimeout`. The caller settles with the append's outcome before `dispatch` is called
+   * for them; undefined when none was offered.
+   */
+  offerEarly(
+    tasks: readonly TaskMessage[],
+  ): { readonly settle: (committed: boolean) => void } | undefined {
+    const offers = this.#offers;
+    if (offers === undefined) return undefined;
+    const offered: { readonly key: string; readonly offerId: string }[] = [];
+    for (const task of tasks) {
+      const offerId = offers.offerEarly(task);
+      if (offerId !== undefined) offered.push({ key: `${task.taskId}/${task.attempt}`, offerId });
+    }
+    if (offered.length === 0) return undefined;
+    return {
+      settle: (committed) => {
+        offers.settle(
+          offered.map((o) => o.offerId),
+          committed,
+        );
+        if (committed) for (const { key } of offered) this.#preOffered.add(key);
+      },
+    };
   }
 
   /**
@@ -332,6 +364,11 @@ export class TaskChannel {
           refuse(result);
           return;
         }
+        // Of an early offer whose append failed: dropped, as a stale result would be.
+        if (this.#offers?.tainted(result) === true) {
+          msg.respond(JSON.stringify({ ok: true }));
+          return;
+        }
         inflight++;
         this.#answer(
           handle(result)
@@ -372,6 +409,10 @@ export class TaskChannel {
         if (typeof result === 'string') {
           this.#log(`dropping a task result on ${msg.subject}: ${result}`);
           msg.term(result);
+          return;
+        }
+        if (this.#offers?.tainted(result) === true) {
+          msg.ack();
           return;
         }
         handle(result).then(

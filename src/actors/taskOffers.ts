@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { TaskMessage } from '../wire/protocol.ts';
 import type { Subjects } from '../wire/subjects.ts';
@@ -38,6 +39,19 @@ interface Offered {
   readonly until: number;
 }
 
+/** Tainted offer ids kept (an append failing after an early offer is rare: a conflict, a store down). */
+const MAX_TAINTED = 10_000;
+
+interface Early {
+  /** The task as offered, with its `offerId`. */
+  readonly task: TaskMessage;
+  /** Whether its append is still being committed, or how it ended. */
+  state: 'pending' | 'committed' | 'failed';
+  answered: boolean;
+  /** A worker refused it, or none listened. */
+  refused: boolean;
+}
+
 export interface TaskOffersDeps {
   /** Publishes the attempt to the durable tasks stream (no worker took it). */
   readonly toStream: (task: TaskMessage) => void;
@@ -57,9 +71,16 @@ export class TaskOffers {
   readonly #bypass = new Map<string, number>();
   /** Offers of each activity waiting for an answer. */
   readonly #unanswered = new Map<string, number>();
+  /** Early offers (`offerEarly`) by offer id, until answered and settled. */
+  readonly #early = new Map<string, Early>();
+  /** `offerId`s of early offers whose append failed (bounded, oldest out). */
+  readonly #tainted = new Set<string>();
   readonly #subscription: Subscription;
   #sweeper: NodeJS.Timeout | undefined;
   #next = 0;
+  /** Offer ids are this runtime's prefix and a counter. */
+  readonly #offerPrefix = randomUUID().slice(0, 8);
+  #nextOfferId = 0;
 
   constructor(nc: NatsConnection, subjects: Subjects, deps: TaskOffersDeps) {
     this.#nc = nc;
@@ -80,14 +101,69 @@ export class TaskOffers {
         } catch {
           taken = false;
         }
+        const offerId = offered.task.offerId;
+        const early = offerId === undefined ? undefined : this.#early.get(offerId);
+        if (early !== undefined) {
+          early.answered = true;
+          early.refused = !taken;
+          if (early.state !== 'pending') this.#early.delete(offerId ?? '');
+        }
         if (taken) {
-          this.#deps.taken(offered.task);
+          // Taken before its append failed: it runs, and its result is refused (`tainted`).
+          if (early?.state !== 'failed') this.#deps.taken(offered.task);
           return;
         }
         this.#bypass.set(offered.task.activity, this.#now() + BYPASS_MS);
-        this.#deps.toStream(offered.task);
+        // Refused before its append was settled: to the stream once it is durable (`settle`).
+        if (early === undefined || early.state === 'committed') this.#deps.toStream(offered.task);
       },
     });
+  }
+
+  /**
+   * Offers an attempt whose `StepScheduled` is being appended, so the worker's round trip overlaps
+   * the commit (README "Guarantees"); `settle` must follow with the append's outcome. The task
+   * carries an `offerId` the worker echoes: a result of an offer whose append failed is refused by
+   * `tainted`. Its offer id, or undefined when it was not offered (then it is dispatched as usual
+   * once durable).
+   */
+  offerEarly(task: TaskMessage): string | undefined {
+    this.#nextOfferId += 1;
+    const offerId = `${this.#offerPrefix}.${this.#nextOfferId.toString(36)}`;
+    const early: Early = {
+      task: { ...task, offerId },
+      state: 'pending',
+      answered: false,
+      refused: false,
+    };
+    if (!this.offer(early.task)) return undefined;
+    this.#early.set(offerId, early);
+    return offerId;
+  }
+
+  /**
+   * The append of early-offered attempts settled. Committed: one refused meanwhile goes to the
+   * stream now. Failed: the offer is void; a worker that took it will have its result refused.
+   */
+  settle(offerIds: readonly string[], committed: boolean): void {
+    for (const offerId of offerIds) {
+      const early = this.#early.get(offerId);
+      if (early === undefined) continue;
+      early.state = committed ? 'committed' : 'failed';
+      if (!committed) {
+        this.#tainted.add(offerId);
+        if (this.#tainted.size > MAX_TAINTED)
+          this.#tainted.delete(this.#tainted.values().next().value ?? '');
+      }
+      if (!early.answered) continue;
+      this.#early.delete(offerId);
+      if (committed && early.refused) this.#deps.toStream(early.task);
+    }
+  }
+
+  /** Whether a result is of an early offer whose append failed (to be dropped, not recorded). */
+  tainted(result: { readonly offerId?: string }): boolean {
+    return result.offerId !== undefined && this.#tainted.has(result.offerId);
   }
 
   /** Offers the attempt to a worker; false when it should go to the stream at once instead. */
@@ -123,15 +199,19 @@ export class TaskOffers {
   #sweep(): void {
     const now = this.#now();
     for (const [token, offered] of this.#offered)
-      if (offered.until <= now) this.#forget(token, offered);
+      if (offered.until <= now) this.#forget(token, offered, true);
     if (this.#offered.size === 0) {
       clearInterval(this.#sweeper);
       this.#sweeper = undefined;
     }
   }
 
-  #forget(token: string, offered: Offered): void {
+  #forget(token: string, offered: Offered, swept = false): void {
     this.#offered.delete(token);
+    // Never answered: an early offer's record goes with it once settled.
+    const offerId = offered.task.offerId;
+    if (swept && offerId !== undefined && this.#early.get(offerId)?.state !== 'pending')
+      this.#early.delete(offerId);
     const left = (this.#unanswered.get(offered.task.activity) ?? 1) - 1;
     if (left > 0) this.#unanswered.set(offered.task.activity, left);
     else this.#unanswered.delete(offered.task.activity);
@@ -143,5 +223,6 @@ export class TaskOffers {
     this.#subscription.unsubscribe();
     this.#offered.clear();
     this.#unanswered.clear();
+    this.#early.clear();
   }
 }

@@ -14,7 +14,7 @@ import { Performer, type Effects } from './perform.ts';
 import { RunReadModel } from './readModel.ts';
 import { ReconcilerLoop } from './reconciler.ts';
 import { ResultBatches } from './results.ts';
-import { RunActors } from './runActor.ts';
+import { earlyOffers, RunActors } from './runActor.ts';
 import { RunCache } from './runCache.ts';
 import { RunStreams } from './runStreams.ts';
 import { RunTimers } from './timers.ts';
@@ -84,6 +84,7 @@ export const wireParts = (deps: SupervisorDeps, self: Peers): Parts => {
     perform: (...args) => {
       performer.perform(...args);
     },
+    ...(effects.offerEarly === undefined ? {} : { offerEarly: earlyOffers(effects.offerEarly) }),
   });
   const lifecycle = new AttemptLifecycle({
     inMailbox: (runId, work) => actors.inMailbox(runId, work),

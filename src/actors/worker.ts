@@ -336,6 +336,7 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
       runId: task.runId,
       stepId: task.stepId,
       attempt: task.attempt,
+      ...(task.offerId === undefined ? {} : { offerId: task.offerId }),
     };
     let result: TaskResult;
     try {

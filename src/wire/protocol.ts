@@ -24,6 +24,12 @@ export const TaskMessage = Schema.Struct({
    * with `no_worker`).
    */
   scheduleTimeoutMs: Schema.optionalKey(Schema.Number),
+  /**
+   * Set on a task offered before its `StepScheduled` was durable (README "Worker wire protocol"
+   * 2a): the worker echoes it in the result, so that a result of an offer whose append then failed
+   * is told apart from one of the attempt decided again.
+   */
+  offerId: Schema.optionalKey(Schema.String),
 });
 export type TaskMessage = typeof TaskMessage.Type;
 
@@ -32,6 +38,8 @@ const ResultBase = {
   runId: Schema.String,
   stepId: Schema.String,
   attempt: Schema.Number,
+  /** The task's `offerId`, echoed. */
+  offerId: Schema.optionalKey(Schema.String),
 };
 
 export const TaskResult = Schema.Union([

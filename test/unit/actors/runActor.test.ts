@@ -76,6 +76,48 @@ describe('the run actor', () => {
     }
   });
 
+  it('offers the attempts an append schedules before it commits, and settles the offer with its outcome: committed, or failed on a conflict and offered again as decided anew', async () => {
+    const offers: { tasks: string[]; settled?: boolean }[] = [];
+    const early = testRuntime(observed(store, log), {
+      offerEarly: (tasks) => {
+        // Offered while the append is in flight: nothing of it is in the stream yet.
+        const offer: { tasks: string[]; settled?: boolean } = {
+          tasks: tasks.map((t) => `${t.stepId}/${String(t.attempt)}`),
+        };
+        offers.push(offer);
+        return { settle: (committed) => (offer.settled = committed) };
+      },
+    });
+    const other = testRuntime(observed(store, log));
+    try {
+      const blueprint = {
+        name: 'two_steps',
+        signals: [{ name: 'note', handler: 'append' }],
+        steps: [
+          { id: 'x', type: 'activity', activity: 'work' },
+          { id: 'y', type: 'activity', activity: 'work', dependsOn: ['x'] },
+        ],
+      };
+      await early.supervisor.start({ blueprint, runId: 'e' });
+      expect(offers).toEqual([{ tasks: ['x/1'], settled: true }]);
+      const [x] = early.dispatched;
+      if (x === undefined) throw new Error('x was not dispatched');
+      // Another runtime appends first: this one's append of x's result and y's schedule conflicts.
+      await other.supervisor.signal('e', 'note', 'n', 's1');
+      await early.supervisor.onResult(completed(x, 'x done'));
+      expect(log.conflicts).toBe(1);
+      expect(offers.slice(1)).toEqual([
+        { tasks: ['y/1'], settled: false },
+        { tasks: ['y/1'], settled: true },
+      ]);
+      // Dispatched (tracked) once per committed schedule, as without early offers.
+      expect(early.dispatched.map((t) => t.stepId)).toEqual(['x', 'y']);
+    } finally {
+      early.supervisor.close();
+      other.supervisor.close();
+    }
+  });
+
   it("records a burst of one run's results in one append", async () => {
     const items = 5;
     await runtime.supervisor.start({

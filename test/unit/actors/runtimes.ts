@@ -1,7 +1,7 @@
 import * as Effect from 'effect/Effect';
 import { BlueprintRegistry } from '../../../src/actors/blueprintRegistry.ts';
 import type { Clock } from '../../../src/actors/clock.ts';
-import { RunSupervisor, type Peers } from '../../../src/actors/supervisor.ts';
+import { RunSupervisor, type Effects, type Peers } from '../../../src/actors/supervisor.ts';
 import type { TaskMessage, TaskResult } from '../../../src/wire/protocol.ts';
 import type { Json } from '../../../src/blueprints/json.ts';
 import type { EventStoreShape, RecordedEvent } from '../../../src/store/EventStore.ts';
@@ -75,6 +75,8 @@ export const testRuntime = (
     readonly clock?: Clock;
     /** Where calls on other runs go (default: the supervisor itself). */
     readonly peers?: Peers;
+    /** Early offers (default: none). */
+    readonly offerEarly?: Effects['offerEarly'];
   } = {},
 ): TestRuntime => {
   const dispatched: TaskMessage[] = [];
@@ -91,6 +93,7 @@ export const testRuntime = (
       purgeRun: () => undefined,
       abortTask: () => undefined,
       publishEvent: () => undefined,
+      ...(options.offerEarly === undefined ? {} : { offerEarly: options.offerEarly }),
     },
   });
   return { supervisor, dispatched };
