@@ -109,8 +109,9 @@ export class TaskOffers {
           if (early.state !== 'pending') this.#early.delete(offerId ?? '');
         }
         if (taken) {
-          // Taken before its append failed: it runs, and its result is refused (`tainted`).
-          if (early?.state !== 'failed') this.#deps.taken(offered.task);
+          // Its start is noted once its append is durable (`settle`); taken for an append that
+          // failed, it runs, and its result is refused (`tainted`).
+          if (early === undefined || early.state === 'committed') this.#deps.taken(offered.task);
           return;
         }
         this.#bypass.set(offered.task.activity, this.#now() + BYPASS_MS);
@@ -158,6 +159,7 @@ export class TaskOffers {
       if (!early.answered) continue;
       this.#early.delete(offerId);
       if (committed && early.refused) this.#deps.toStream(early.task);
+      if (committed && !early.refused) this.#deps.taken(early.task);
     }
   }
 

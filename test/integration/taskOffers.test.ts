@@ -103,7 +103,7 @@ describe('early offers', () => {
     }
   });
 
-  it('notes the start of an early offer taken before its append failed not at all, and of one committed once', async () => {
+  it('notes the start of an early offer taken before its append failed not at all, and of one taken while pending once it committed', async () => {
     const w = await standIn('free_one', true);
     const { offers, streamed, taken } = offersWith();
     try {
@@ -113,6 +113,8 @@ describe('early offers', () => {
       await waitFor(() => w.offered.length === 2 && offers.pending === 0, {
         message: 'both taken',
       });
+      // Not before its append is durable: the run would not know the attempt yet.
+      expect(taken).toEqual([]);
       offers.settle([committed ?? ''], true);
       expect(taken.map((t) => t.stepId)).toEqual(['d']);
       expect(streamed).toEqual([]);
