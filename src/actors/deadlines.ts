@@ -1,3 +1,4 @@
+import { type Clock, type ClockTimer, MAX_TIMEOUT_MS, realClock } from './clock.ts';
 /**
  * The runtime's deadlines of activity attempts (README "Guarantees", "Every attempt has a
  * deadline"):
@@ -32,11 +33,8 @@ interface Entry {
   readonly startedAt: number | undefined;
   readonly code: DeadlineCode;
   readonly dueAt: number;
-  timer: NodeJS.Timeout | undefined;
+  timer: ClockTimer | undefined;
 }
-
-/** setTimeout's limit; longer deadlines are re-armed. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
 
 const keyOf = (task: Pick<DeadlineTask, 'taskId' | 'attempt'>): string =>
   `${task.taskId}/${task.attempt}`;
@@ -70,12 +68,13 @@ export const attemptTimes = (
 export class Deadlines {
   readonly #entries = new Map<string, Entry>();
   readonly #expire: (task: DeadlineTask, code: DeadlineCode) => void;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   #closed = false;
 
-  constructor(expire: (task: DeadlineTask, code: DeadlineCode) => void, now = Date.now) {
+  /** `clock`: the wall time deadlines are due at, and the timers that wait for them. */
+  constructor(expire: (task: DeadlineTask, code: DeadlineCode) => void, clock: Clock = realClock) {
     this.#expire = expire;
-    this.#now = now;
+    this.#clock = clock;
   }
 
   /** An attempt was dispatched at `dispatchedAt`: with a `scheduleTimeout`, a worker must take it in time. */
@@ -107,7 +106,7 @@ export class Deadlines {
 
   answered(task: Pick<DeadlineTask, 'taskId' | 'attempt'>): void {
     const key = keyOf(task);
-    clearTimeout(this.#entries.get(key)?.timer);
+    this.#clock.clearTimeout(this.#entries.get(key)?.timer);
     this.#entries.delete(key);
   }
 
@@ -115,33 +114,33 @@ export class Deadlines {
   forgetRuns(select: (runId: string) => boolean): void {
     for (const [key, entry] of this.#entries) {
       if (!select(entry.task.runId)) continue;
-      clearTimeout(entry.timer);
+      this.#clock.clearTimeout(entry.timer);
       this.#entries.delete(key);
     }
   }
 
   close(): void {
     this.#closed = true;
-    for (const entry of this.#entries.values()) clearTimeout(entry.timer);
+    for (const entry of this.#entries.values()) this.#clock.clearTimeout(entry.timer);
     this.#entries.clear();
   }
 
   #arm(task: DeadlineTask, startedAt: number | undefined, code: DeadlineCode, dueAt: number): void {
     if (this.#closed) return;
     const key = keyOf(task);
-    clearTimeout(this.#entries.get(key)?.timer);
+    this.#clock.clearTimeout(this.#entries.get(key)?.timer);
     const entry: Entry = { task, startedAt, code, dueAt, timer: undefined };
     this.#entries.set(key, entry);
     this.#schedule(key, entry);
   }
 
   #schedule(key: string, entry: Entry): void {
-    const delay = Math.max(0, entry.dueAt - this.#now());
-    entry.timer = setTimeout(
+    const delay = Math.max(0, entry.dueAt - this.#clock.now());
+    entry.timer = this.#clock.setTimeout(
       () => {
         if (this.#entries.get(key) !== entry) return;
-        // Never early: the wall clock may lag the monotonic one setTimeout uses.
-        if (this.#now() < entry.dueAt) {
+        // Never early: the wall clock may lag the monotonic one timers use.
+        if (this.#clock.now() < entry.dueAt) {
           this.#schedule(key, entry);
           return;
         }
@@ -150,6 +149,5 @@ export class Deadlines {
       },
       Math.min(delay, MAX_TIMEOUT_MS),
     );
-    entry.timer.unref();
   }
 }

@@ -1,3 +1,4 @@
+import type { Clock, ClockTimer } from './clock.ts';
 import { parseDuration } from '../blueprints/duration.ts';
 import type { TaskStart } from '../wire/protocol.ts';
 import {
@@ -33,8 +34,8 @@ export interface RunAccess {
   ) => Promise<readonly RecordedEvent[]>;
   readonly abortTask: (taskId: string) => void;
   readonly log: (message: string) => void;
-  /** The wall clock (the runtime's clock seam). */
-  readonly now: () => number;
+  /** The wall clock and timers (the runtime's clock seam). */
+  readonly clock: Clock;
 }
 
 /** A failed record is tried again after this long. */
@@ -51,15 +52,15 @@ export class AttemptLifecycle {
   readonly runTimeouts: RunTimeouts;
   readonly #access: RunAccess;
   /** Records to try again after a failure, by run. */
-  readonly #retries = new Map<string, Set<NodeJS.Timeout>>();
+  readonly #retries = new Map<string, Set<ClockTimer>>();
   #closed = false;
 
   constructor(access: RunAccess) {
     this.#access = access;
-    this.deadlines = new Deadlines((task, code) => this.#expire(task, code), access.now);
+    this.deadlines = new Deadlines((task, code) => this.#expire(task, code), access.clock);
     this.runTimeouts = new RunTimeouts(
       (runId, timeoutMs) => this.#timeOut(runId, timeoutMs),
-      access.now,
+      access.clock,
     );
   }
 
@@ -85,21 +86,20 @@ export class AttemptLifecycle {
    * first.
    */
   #retry(runId: string, record: () => void): void {
-    const timers = this.#retries.get(runId) ?? new Set<NodeJS.Timeout>();
+    const timers = this.#retries.get(runId) ?? new Set<ClockTimer>();
     this.#retries.set(runId, timers);
-    const timer = setTimeout(() => {
+    const timer = this.#access.clock.setTimeout(() => {
       timers.delete(timer);
       if (timers.size === 0 && this.#retries.get(runId) === timers) this.#retries.delete(runId);
       record();
     }, RETRY_MS);
-    timer.unref();
     timers.add(timer);
   }
 
   #dropRetries(select: (runId: string) => boolean): void {
     for (const [runId, timers] of [...this.#retries]) {
       if (!select(runId)) continue;
-      for (const timer of timers) clearTimeout(timer);
+      for (const timer of timers) this.#access.clock.clearTimeout(timer);
       this.#retries.delete(runId);
     }
   }
@@ -136,7 +136,7 @@ export class AttemptLifecycle {
           ? undefined
           : openTaskById(cached.context, start.taskId);
       if (open?.attempt === start.attempt && open.scheduleTimeoutMs === undefined) {
-        this.deadlines.started({ ...open, runId: start.runId }, this.#access.now());
+        this.deadlines.started({ ...open, runId: start.runId }, this.#access.clock.now());
         return Promise.resolve(true);
       }
     }
@@ -147,7 +147,7 @@ export class AttemptLifecycle {
       if (open?.attempt !== start.attempt) return false;
       const task: DeadlineTask = { ...open, runId: start.runId };
       if (open.scheduleTimeoutMs === undefined || this.deadlines.isStarted(task)) {
-        this.deadlines.started(task, this.#access.now());
+        this.deadlines.started(task, this.#access.clock.now());
         return true;
       }
       return this.#access.transact(start.runId, (current) => {

@@ -1,3 +1,5 @@
+import { type Clock, type ClockTimer, MAX_TIMEOUT_MS, realClock } from './clock.ts';
+
 /**
  * The blueprint-level `timeout` of running runs (README "Guarantees"): one timer per run, due at
  * the run's start (`RunStarted`'s decision time) plus the timeout. Durable because both are in the
@@ -5,18 +7,16 @@
  * is checked again when the timer runs); `expire` records the end in the run's mailbox.
  */
 
-/** setTimeout's limit; longer timeouts are re-armed. */
-const MAX_TIMEOUT_MS = 2 ** 31 - 1;
-
 export class RunTimeouts {
-  readonly #timers = new Map<string, NodeJS.Timeout>();
+  readonly #timers = new Map<string, ClockTimer>();
   readonly #expire: (runId: string, timeoutMs: number) => void;
-  readonly #now: () => number;
+  readonly #clock: Clock;
   #closed = false;
 
-  constructor(expire: (runId: string, timeoutMs: number) => void, now = Date.now) {
+  /** `clock`: the wall time timeouts are due at, and the timers that wait for them. */
+  constructor(expire: (runId: string, timeoutMs: number) => void, clock: Clock = realClock) {
     this.#expire = expire;
-    this.#now = now;
+    this.#clock = clock;
   }
 
   /** Arms the run's timeout: due at `startedAt + timeoutMs`. */
@@ -25,26 +25,25 @@ export class RunTimeouts {
     this.clear(runId);
     const dueAt = startedAt + timeoutMs;
     const schedule = (): void => {
-      const timer = setTimeout(
+      const timer = this.#clock.setTimeout(
         () => {
           if (this.#timers.get(runId) !== timer) return;
-          if (this.#now() < dueAt) {
+          if (this.#clock.now() < dueAt) {
             schedule();
             return;
           }
           this.#timers.delete(runId);
           this.#expire(runId, timeoutMs);
         },
-        Math.min(Math.max(0, dueAt - this.#now()), MAX_TIMEOUT_MS),
+        Math.min(Math.max(0, dueAt - this.#clock.now()), MAX_TIMEOUT_MS),
       );
-      timer.unref();
       this.#timers.set(runId, timer);
     };
     schedule();
   }
 
   clear(runId: string): void {
-    clearTimeout(this.#timers.get(runId));
+    this.#clock.clearTimeout(this.#timers.get(runId));
     this.#timers.delete(runId);
   }
 
@@ -55,7 +54,7 @@ export class RunTimeouts {
 
   close(): void {
     this.#closed = true;
-    for (const timer of this.#timers.values()) clearTimeout(timer);
+    for (const timer of this.#timers.values()) this.#clock.clearTimeout(timer);
     this.#timers.clear();
   }
 }

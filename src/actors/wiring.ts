@@ -94,7 +94,7 @@ export const wireParts = (deps: SupervisorDeps, self: Peers): Parts => {
     read: (runId, options) => streams.read(runId, options),
     abortTask: (taskId) => effects.abortTask(taskId),
     log,
-    now: () => clock.now(),
+    clock,
   });
   const attempts = new Attempts({
     publish: (task, delayMs, resend) => effects.dispatch(task, delayMs, resend),
