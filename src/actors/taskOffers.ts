@@ -17,6 +17,11 @@ import type { Subjects } from '../wire/subjects.ts';
  *   re-dispatched through the stream by the reconciler, which looks at every attempt with no result
  *   after its timeout plus a grace (the store remains the only truth).
  *
+ * - Early (`offerEarly`, while the append that schedules the attempt is being committed): nothing
+ *   is decided from the answer before `settle` says how the append ended. Taken: the start is
+ *   noted once it committed. Refused: to the stream once it committed. The append failed: the
+ *   offer is void, and a result echoing its `offerId` is `tainted` (dropped by the runtime).
+ *
  * A taken task is in no stream: if its worker dies, the runtime's `timeout` fails the attempt and
  * the step's retry policy applies (a JetStream task would have been redelivered after `ack_wait`).
  */
