@@ -1,4 +1,3 @@
-import type { TaskMessage } from './wire/protocol.ts';
 import { randomUUID } from 'node:crypto';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import * as Effect from 'effect/Effect';
@@ -15,6 +14,7 @@ import { retryUnavailable } from './actors/retry.ts';
 import { TaskChannel } from './actors/taskChannel.ts';
 import { Gateway } from './gateway/server.ts';
 import { natsServers } from './config.ts';
+import type { TaskMessage } from './wire/protocol.ts';
 import { Subjects } from './wire/subjects.ts';
 import { EventStore, type EventStoreShape } from './store/EventStore.ts';
 import { storeLayer } from './store/layers.ts';
@@ -175,11 +175,10 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
     gateway.start();
     await channel.consumeResults((result) => runs.onResult(result));
     channel.serveReports((result) => runs.onResult(result));
+    channel.serveStarts((start, answered) => runs.mayStart(start, answered));
     // WEFT_DIRECT_TASKS=0: every task through the tasks stream (README "Guarantees").
-    channel.serveStarts(
-      (start, answered) => runs.mayStart(start, answered),
-      process.env.WEFT_DIRECT_TASKS !== '0',
-    );
+    if (process.env.WEFT_DIRECT_TASKS !== '0')
+      channel.offerTasks((start) => runs.mayStart(start, false));
     await nc.flush();
     const connection = nc;
     const table = summaries;

@@ -1,4 +1,4 @@
-import type { TaskMessage } from '../wire/protocol.ts';
+import { attemptKey, type TaskMessage } from '../wire/protocol.ts';
 
 /**
  * Where the tasks stream stands on one attempt: its message is still there (waiting for a worker,
@@ -37,8 +37,8 @@ export interface AttemptsDeps {
  *
  * Guarantee: an attempt is published again only when the tasks stream no longer holds its message
  * (lost by JetStream, never stored, or purged), no worker says it is running it (taken directly),
- * and the run still has the attempt open, so the stream never holds two copies of one attempt. An attempt whose message is still in the stream is
- * left to JetStream: a worker takes it, or — taken by a worker that died — it is redelivered after
+ * and the run still has the attempt open, so the stream never holds two copies of one attempt. An
+ * attempt whose message is still in the stream is left to JetStream: a worker takes it, or — taken by a worker that died — it is redelivered after
  * `ack_wait`, and the worker asks the runtime whether it is still open before running it again.
  */
 export class Attempts {
@@ -68,18 +68,18 @@ export class Attempts {
     if ((await this.#deps.holds(task)) !== 'absent') return;
     if (await this.#deps.heldByWorker(task)) return;
     this.#deps.log(
-      `re-dispatching ${task.taskId}/${String(task.attempt)}: open on recovery and not in the tasks stream`,
+      `re-dispatching ${attemptKey(task)}: open on recovery and not in the tasks stream`,
     );
     this.#deps.publish(task, 0, 0);
   }
 
   /** When this runtime first dispatched the attempt (or found it open after a restart). */
   dispatchedAt(task: Pick<TaskMessage, 'taskId' | 'attempt'>): number | undefined {
-    return this.#dispatched.get(`${task.taskId}/${task.attempt}`)?.firstSentAt;
+    return this.#dispatched.get(attemptKey(task))?.firstSentAt;
   }
 
   answered(taskId: string, attempt: number): void {
-    this.#dispatched.delete(`${taskId}/${attempt}`);
+    this.#dispatched.delete(attemptKey({ taskId, attempt }));
   }
 
   /** Forgets every attempt of the selected runs (ended, or no longer this runtime's). */
@@ -119,7 +119,7 @@ export class Attempts {
   }
 
   #track(task: TaskMessage, delayMs: number, resends: number): void {
-    const key = `${task.taskId}/${task.attempt}`;
+    const key = attemptKey(task);
     const sentAt = this.#now() + delayMs;
     this.#dispatched.set(key, {
       task,

@@ -1,4 +1,6 @@
+import { attemptKey } from '../wire/protocol.ts';
 import { type Clock, type ClockTimer, MAX_TIMEOUT_MS, realClock } from './clock.ts';
+
 /**
  * The runtime's deadlines of activity attempts (README "Guarantees", "Every attempt has a
  * deadline"):
@@ -36,9 +38,6 @@ interface Entry {
   timer: ClockTimer | undefined;
 }
 
-const keyOf = (task: Pick<DeadlineTask, 'taskId' | 'attempt'>): string =>
-  `${task.taskId}/${task.attempt}`;
-
 /** When each attempt of a run's stream was scheduled (commit time plus delay) and started. Pure. */
 export const attemptTimes = (
   recorded: readonly { readonly type: string; readonly data: unknown; readonly at: string }[],
@@ -52,7 +51,7 @@ export const attemptTimes = (
       time?: unknown;
     };
     if (typeof data.taskId !== 'string' || typeof data.attempt !== 'number') continue;
-    const key = `${data.taskId}/${data.attempt}`;
+    const key = attemptKey({ taskId: data.taskId, attempt: data.attempt });
     if (event.type === 'StepScheduled') {
       const delayMs = typeof data.delayMs === 'number' ? data.delayMs : 0;
       times.set(key, { dispatchedAt: Date.parse(event.at) + delayMs });
@@ -79,7 +78,7 @@ export class Deadlines {
 
   /** An attempt was dispatched at `dispatchedAt`: with a `scheduleTimeout`, a worker must take it in time. */
   dispatched(task: DeadlineTask, dispatchedAt: number): void {
-    if (task.scheduleTimeoutMs === undefined || this.#entries.has(keyOf(task))) return;
+    if (task.scheduleTimeoutMs === undefined || this.#entries.has(attemptKey(task))) return;
     this.#arm(task, undefined, 'no_worker', dispatchedAt + task.scheduleTimeoutMs);
   }
 
@@ -91,21 +90,21 @@ export class Deadlines {
 
   /** The attempt's start is known (recorded, or heard since this runtime started). */
   isStarted(task: Pick<DeadlineTask, 'taskId' | 'attempt'>): boolean {
-    return this.#entries.get(keyOf(task))?.startedAt !== undefined;
+    return this.#entries.get(attemptKey(task))?.startedAt !== undefined;
   }
 
   /** The attempt this deadline was armed with (`StepStarted` carries no timeouts). */
   taskOf(task: Pick<DeadlineTask, 'taskId' | 'attempt'>): DeadlineTask | undefined {
-    return this.#entries.get(keyOf(task))?.task;
+    return this.#entries.get(attemptKey(task))?.task;
   }
 
   /** When the runtime heard the attempt's start, if it did. */
   startedAt(task: Pick<DeadlineTask, 'taskId' | 'attempt'>): number | undefined {
-    return this.#entries.get(keyOf(task))?.startedAt;
+    return this.#entries.get(attemptKey(task))?.startedAt;
   }
 
   answered(task: Pick<DeadlineTask, 'taskId' | 'attempt'>): void {
-    const key = keyOf(task);
+    const key = attemptKey(task);
     this.#clock.clearTimeout(this.#entries.get(key)?.timer);
     this.#entries.delete(key);
   }
@@ -127,7 +126,7 @@ export class Deadlines {
 
   #arm(task: DeadlineTask, startedAt: number | undefined, code: DeadlineCode, dueAt: number): void {
     if (this.#closed) return;
-    const key = keyOf(task);
+    const key = attemptKey(task);
     this.#clock.clearTimeout(this.#entries.get(key)?.timer);
     const entry: Entry = { task, startedAt, code, dueAt, timer: undefined };
     this.#entries.set(key, entry);

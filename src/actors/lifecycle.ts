@@ -1,6 +1,5 @@
-import type { Clock, ClockTimer } from './clock.ts';
 import { parseDuration } from '../blueprints/duration.ts';
-import type { TaskStart } from '../wire/protocol.ts';
+import { attemptKey, type TaskStart } from '../wire/protocol.ts';
 import {
   openTaskById,
   type CompiledRun,
@@ -10,6 +9,7 @@ import {
 import { timeOf, toRunEvent, type RunEvent } from '../machines/events.ts';
 import { statusOf } from '../machines/run.ts';
 import type { RecordedEvent } from '../store/EventStore.ts';
+import type { Clock, ClockTimer } from './clock.ts';
 import { attemptTimes, Deadlines, type DeadlineCode, type DeadlineTask } from './deadlines.ts';
 import { RunTimeouts } from './runTimeouts.ts';
 
@@ -186,7 +186,7 @@ export class AttemptLifecycle {
     if (!tasks.some((task) => task.scheduleTimeoutMs !== undefined)) return;
     const times = attemptTimes(await this.#access.read(runId));
     for (const task of tasks) {
-      const known = times.get(`${task.taskId}/${task.attempt}`);
+      const known = times.get(attemptKey(task));
       if (task.scheduleTimeoutMs === undefined || known === undefined) continue;
       this.deadlines.dispatched({ ...task, runId }, known.dispatchedAt);
       if (known.startedAt !== undefined)

@@ -2,7 +2,7 @@ import { openTasks, type RunSnapshot } from '../machines/compile.ts';
 import { TERMINAL_EVENTS, type RunEvent } from '../machines/events.ts';
 import { toOpenTask } from '../machines/transitions.ts';
 import type { RecordedEvent } from '../store/EventStore.ts';
-import type { TaskMessage } from '../wire/protocol.ts';
+import { attemptKey, type TaskMessage } from '../wire/protocol.ts';
 import type { Attempts, Held } from './attempts.ts';
 import type { Children } from './children.ts';
 import type { Clock } from './clock.ts';
@@ -119,9 +119,9 @@ export class Performer {
       // completed in this same append (a run's last step) was taken by a worker, so it is not
       // queued any more; one failed may have been failed by the runtime (`no_worker`) while queued.
       const answered = new Set(
-        events.flatMap((e) => (e.type === 'StepCompleted' ? [`${e.taskId}/${e.attempt}`] : [])),
+        events.flatMap((e) => (e.type === 'StepCompleted' ? [attemptKey(e)] : [])),
       );
-      if (openTasks(before.context).some((t) => !answered.has(`${t.taskId}/${t.attempt}`)))
+      if (openTasks(before.context).some((t) => !answered.has(attemptKey(t))))
         this.#deps.effects.purgeRun(runId);
       const summary = this.#deps.readModel.cached(runId);
       if (run.parent !== undefined && summary !== undefined)

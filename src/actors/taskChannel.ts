@@ -3,6 +3,7 @@ import { headers, type NatsConnection, type Subscription } from '@nats-io/transp
 import * as Result from 'effect/Result';
 import type { Subjects } from '../wire/subjects.ts';
 import {
+  attemptKey,
   decodeTaskResult,
   decodeTaskStart,
   RESEND_HEADER,
@@ -126,7 +127,7 @@ export class TaskChannel {
    */
   dispatch(task: TaskMessage, delayMs: number, resend = 0): void {
     // Offered already while its StepScheduled was being committed (`offerEarly`).
-    if (resend === 0 && this.#preOffered.delete(`${task.taskId}/${task.attempt}`)) return;
+    if (resend === 0 && this.#preOffered.delete(attemptKey(task))) return;
     const send = () => {
       // A new attempt goes to a listening worker directly when one takes it (taskOffers.ts).
       if (resend === 0 && this.#offers?.offer(task) === true) return;
@@ -177,7 +178,7 @@ export class TaskChannel {
     const offered: { readonly key: string; readonly offerId: string }[] = [];
     for (const task of tasks) {
       const offerId = offers.offerEarly(task);
-      if (offerId !== undefined) offered.push({ key: `${task.taskId}/${task.attempt}`, offerId });
+      if (offerId !== undefined) offered.push({ key: attemptKey(task), offerId });
     }
     if (offered.length === 0) return undefined;
     return {
@@ -216,7 +217,7 @@ export class TaskChannel {
    * `HELD_WAIT_MS`). No worker listening, or none saying so, is false.
    */
   heldByWorker(task: TaskMessage): Promise<boolean> {
-    const key = `${task.taskId}/${task.attempt}`;
+    const key = attemptKey(task);
     return new Promise((done) => {
       this.#heldAsked.push({ key, done });
       this.#heldTimer ??= setTimeout(() => void this.#askHeld(), HELD_BATCH_MS);
@@ -273,21 +274,7 @@ export class TaskChannel {
    * from `isOpen`; a malformed request or a failed check gets `{ok: false}` (the worker then runs
    * the task: at least once).
    */
-  serveStarts(
-    isOpen: (start: TaskStart, answered: boolean) => Promise<boolean>,
-    direct = true,
-  ): void {
-    // From now on new attempts are offered to workers first (unless `direct` is false); one taken
-    // starts as a fresh task's start told by its worker would (no answer awaited).
-    if (direct)
-      this.#offers = new TaskOffers(this.#nc, this.#subjects, {
-        toStream: (task) => this.#publish(task, 0),
-        taken: (task) =>
-          void isOpen(
-            { taskId: task.taskId, runId: task.runId, attempt: task.attempt },
-            false,
-          ).catch(() => undefined),
-      });
+  serveStarts(isOpen: (start: TaskStart, answered: boolean) => Promise<boolean>): void {
     this.#starts = this.#nc.subscribe(this.#subjects.taskStartsAll(), {
       queue: REPORT_QUEUE,
       callback: (error, msg) => {
@@ -339,6 +326,21 @@ export class TaskChannel {
     } catch (error) {
       this.#log(`event ${String(event.revision)} of run ${runId} not published: ${String(error)}`);
     }
+  }
+
+  /**
+   * From now on new attempts are offered to workers first (taskOffers.ts); `started` is told of
+   * each one a worker took, as a fresh task's start told by its worker would be (no answer
+   * awaited). Without this call every task goes to the tasks stream.
+   */
+  offerTasks(started: (start: TaskStart) => Promise<unknown>): void {
+    this.#offers ??= new TaskOffers(this.#nc, this.#subjects, {
+      toStream: (task) => this.#publish(task, 0),
+      taken: (task) =>
+        void started({ taskId: task.taskId, runId: task.runId, attempt: task.attempt }).catch(
+          () => undefined,
+        ),
+    });
   }
 
   /**

@@ -6,6 +6,7 @@ import type { Json } from '../blueprints/json.ts';
 import { DEFAULT_NATS_URL, natsServers } from '../config.ts';
 import { Subjects } from '../wire/subjects.ts';
 import {
+  attemptKey,
   decodeTaskCancel,
   decodeTaskMessage,
   type TaskMessage,
@@ -318,7 +319,7 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     const activity = runs.get(task.activity);
     const controller = new AbortController();
     controllers.set(task.taskId, controller);
-    const key = `${task.taskId}/${task.attempt}`;
+    const key = attemptKey(task);
     holding.add(key);
     const heartbeat =
       msg === undefined ? undefined : setInterval(() => msg.working(), TASK_ACK_WAIT_MS / 3);
@@ -391,15 +392,15 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
         });
       }
       msg?.ack();
-      holding.delete(key);
     } catch (error) {
-      holding.delete(key);
       const then =
         msg === undefined
           ? 'the runtime dispatches the attempt again once its timeout has passed'
           : 'task will be redelivered';
       log(`result of ${task.taskId} not delivered, ${then}: ${errorMessage(error)}`);
       msg?.nak(1000);
+    } finally {
+      holding.delete(key);
     }
   };
 

@@ -33,6 +33,15 @@ export const TaskMessage = Schema.Struct({
 });
 export type TaskMessage = typeof TaskMessage.Type;
 
+/**
+ * One attempt's key, `<taskId>/<attempt>`: how the runtime tracks attempts, and how a runtime and
+ * the workers name them on `<p>.tasks.held`.
+ */
+export const attemptKey = (attempt: {
+  readonly taskId: string;
+  readonly attempt: number;
+}): string => `${attempt.taskId}/${String(attempt.attempt)}`;
+
 const ResultBase = {
   taskId: Schema.String,
   runId: Schema.String,
