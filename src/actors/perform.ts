@@ -11,6 +11,14 @@ import type { RunReadModel } from './readModel.ts';
 import type { LoadedRun } from './runCache.ts';
 import type { RunTimers } from './timers.ts';
 
+/** How an ended parent's open child runs are told why they are cancelled. */
+const ENDED_HOW = {
+  RunCancelled: 'was cancelled',
+  RunTimedOut: 'timed out',
+  RunFailed: 'failed',
+  RunCompleted: 'completed',
+} as const;
+
 /** What the run actors do outside the store: the task channel and the events subject. */
 export interface Effects {
   /**
@@ -100,12 +108,12 @@ export class Performer {
           break;
         case 'RunCancelled':
         case 'RunTimedOut':
+        case 'RunFailed':
+        case 'RunCompleted':
+          // What the run left running (other branches, when a step failed or a fail or succeed
+          // step ended it early) is no longer wanted.
           for (const task of openTasks(before.context)) this.#deps.effects.abortTask(task.taskId);
-          this.#deps.children.cancelAll(
-            runId,
-            before,
-            event.type === 'RunCancelled' ? 'was cancelled' : 'timed out',
-          );
+          this.#deps.children.cancelAll(runId, before, ENDED_HOW[event.type]);
           break;
         default:
           break;

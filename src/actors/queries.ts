@@ -1,3 +1,4 @@
+import { runBinding } from '../machines/decide.ts';
 import type { Json } from '../blueprints/json.ts';
 import type { ExpressionCache } from '../expressions/sandbox.ts';
 import { toRunEvent } from '../machines/events.ts';
@@ -51,6 +52,7 @@ export const queryRun = async (
     {
       compiled: run.compiled,
       handlers: run.handlers,
+      run: runBinding(run.identity),
       context: run.snapshot.context,
       status: statusOf(run.snapshot),
       signals,

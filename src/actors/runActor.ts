@@ -1,7 +1,7 @@
 import { parseDuration } from '../blueprints/duration.ts';
 import type { ExpressionCache } from '../expressions/sandbox.ts';
 import type { RunSnapshot } from '../machines/compile.ts';
-import type { RunEvent } from '../machines/events.ts';
+import { timeOf, type RunEvent } from '../machines/events.ts';
 import { initialSnapshot, react, statusOf } from '../machines/run.ts';
 import { toOpenTask } from '../machines/transitions.ts';
 import type { TaskMessage } from '../wire/protocol.ts';
@@ -131,8 +131,10 @@ export class RunActors {
         maxAppendBytes: limits.maxAppendBytes,
       });
     }
+    const startedAt = reaction.events[0] === undefined ? undefined : timeOf(reaction.events[0]);
     const loaded: LoadedRun = {
       ...run,
+      identity: startedAt === undefined ? run.identity : { ...run.identity, startedAt },
       snapshot: reaction.snapshot,
       revision: reaction.events.length - 1,
     };

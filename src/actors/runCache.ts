@@ -12,7 +12,7 @@ import {
   type RunSnapshot,
 } from '../machines/compile.ts';
 import type { RunIdentity } from '../machines/decide.ts';
-import { toRunEvent } from '../machines/events.ts';
+import { timeOf, toRunEvent } from '../machines/events.ts';
 import { extensionsOf, handlersOf, type Handlers } from '../machines/handlers.ts';
 import type { ParentRef } from '../machines/messages.ts';
 import { replay, statusOf } from '../machines/run.ts';
@@ -115,6 +115,7 @@ export class RunCache {
         id: runId,
         blueprint: started.blueprint.name,
         version: started.blueprint.version,
+        startedAt: timeOf(started) ?? Date.parse(recorded[0]?.at ?? ''),
       },
       parent: started.parent,
       handlers: handlersOf(compiled, extensionsOf(started.extensions)),

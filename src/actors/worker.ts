@@ -49,9 +49,47 @@ export const DEFAULT_CONCURRENCY = 100;
  */
 export const DEFAULT_HEARTBEAT_MS = 5_000;
 
+/**
+ * An activity failure that is never retried. `code` names it for the blueprint (`onError` by
+ * code, `nonRetryable`); without one it is recorded as `terminal`.
+ */
 export class TerminalError extends Error {
   override readonly name = 'TerminalError';
+  readonly code: string | undefined;
+  constructor(
+    message: string,
+    options: { readonly code?: string | undefined; readonly cause?: unknown } = {},
+  ) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.code = options.code;
+  }
 }
+
+/** An error code as the blueprint language spells them (the rule of a name). */
+const ERROR_CODE = /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/u;
+
+/**
+ * The recorded error of an activity that threw: its own `code` when it has a valid one (a
+ * `TerminalError`'s, or any error's string `code` property, as Node's own errors have), else
+ * `terminal` or `activity_error`. Retryable unless terminal or `retryable: false` on the error.
+ */
+export const activityError = (
+  error: unknown,
+): { readonly message: string; readonly code: string; readonly retryable: boolean } => {
+  // By name too: a module may load its own copy of the SDK (src beside dist).
+  const terminal =
+    error instanceof TerminalError || (error instanceof Error && error.name === 'TerminalError');
+  const own =
+    typeof error === 'object' && error !== null
+      ? (error as { readonly code?: unknown; readonly retryable?: unknown })
+      : {};
+  const code = typeof own.code === 'string' && ERROR_CODE.test(own.code) ? own.code : undefined;
+  return {
+    message: errorMessage(error),
+    code: code ?? (terminal ? 'terminal' : 'activity_error'),
+    retryable: !terminal && own.retryable !== false,
+  };
+};
 
 export interface ActivityContext {
   readonly runId: string;
@@ -364,19 +402,7 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
         result = { ...base, ok: true, output: output as Json };
       }
     } catch (error) {
-      // By name too: a module may load its own copy of the SDK (src beside dist).
-      const terminal =
-        error instanceof TerminalError ||
-        (error instanceof Error && error.name === 'TerminalError');
-      result = {
-        ...base,
-        ok: false,
-        error: {
-          message: errorMessage(error),
-          code: terminal ? 'terminal' : 'activity_error',
-          retryable: !terminal,
-        },
-      };
+      result = { ...base, ok: false, error: activityError(error) };
     } finally {
       clearTimeout(timer);
       if (heartbeat !== undefined) clearInterval(heartbeat);

@@ -1,4 +1,5 @@
 import { child, Diagnostics, own } from './diagnostics.ts';
+import { rawRoutes } from './onError.ts';
 import { rawDependencies, type RawList, type RawStep } from './rawSteps.ts';
 
 /** Cycles among a list's steps, by iterative DFS; each back edge gives one cycle. */
@@ -71,18 +72,23 @@ export const findErrorCycles = (list: RawList, out: Diagnostics): void => {
       .map((d) => index.get(d))
       .filter((j): j is number => j !== undefined),
   );
-  const jumps: { readonly source: number; readonly handler: number }[] = [];
+  const jumps: {
+    readonly source: number;
+    readonly handler: number;
+    readonly key: string | undefined;
+  }[] = [];
   list.steps.forEach((s, source) => {
-    const onError = own(s.value, 'onError');
-    const handler = typeof onError === 'string' ? index.get(onError) : undefined;
-    if (handler === undefined || handler === source) return;
-    jumps.push({ source, handler });
-    edges[handler]?.push(source);
+    for (const { key, route } of rawRoutes(own(s.value, 'onError'))) {
+      const handler = index.get(route);
+      if (handler === undefined || handler === source) continue;
+      jumps.push({ source, handler, key });
+      edges[handler]?.push(source);
+    }
   });
   if (jumps.length === 0) return;
   const component = components(edges);
   let named = 0;
-  for (const { source, handler } of jumps) {
+  for (const { source, handler, key } of jumps) {
     if (component[source] !== component[handler]) continue;
     const step = list.steps[source] as RawStep;
     const sourceId = step.id ?? '?';
@@ -90,7 +96,7 @@ export const findErrorCycles = (list: RawList, out: Diagnostics): void => {
     const route = named < NAMED_CYCLES ? pathBetween(edges, component, source, handler) : undefined;
     named += 1;
     out.add(
-      child(step.path, 'onError'),
+      key === undefined ? child(step.path, 'onError') : child(child(step.path, 'onError'), key),
       'cycle',
       `onError cycle: "${sourceId}" runs only after "${handlerId}", its error handler, which waits for "${sourceId}"${
         route === undefined

@@ -28,6 +28,9 @@ const LIST_KEYS_OF: Readonly<Record<string, readonly string[]>> = {
   child: [],
   wait: [],
   sleep: [],
+  fail: [],
+  succeed: [],
+  set: [],
 };
 
 /** Every step list of a raw document (lenient: follows whatever looks like a list). Iterative. */

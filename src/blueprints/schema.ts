@@ -35,6 +35,25 @@ export const Name = Schema.String.check(
   examples: ['fetch_data', 'process_batch'],
 });
 
+/**
+ * An error code: what an activity's error, a `fail` step or the engine calls a failure
+ * (`activity_error`, `timeout`, `card_declined`, …). The same rule as a name.
+ */
+export const ErrorCode = Schema.String.check(
+  Schema.isPattern(NAME_PATTERN, {
+    expected: `an error code (${NAME_RULE})`,
+    weftCode: 'invalid_name',
+  }),
+  Schema.isMaxLength(NAME_MAX_LENGTH, {
+    expected: `an error code of at most ${NAME_MAX_LENGTH} characters`,
+    weftCode: 'invalid_name',
+  }),
+).annotate({
+  title: 'ErrorCode',
+  description: `An error code: ${NAME_RULE}, e.g. "card_declined". Built-in codes: activity_error, terminal, timeout, no_worker, invalid_result, expression_error, …`,
+  examples: ['card_declined', 'timeout'],
+});
+
 const EXPRESSION_PATTERN = /^\s*\{%[\s\S]*%\}\s*$/u;
 
 export const Expression = Schema.String.check(
@@ -47,7 +66,7 @@ export const Expression = Schema.String.check(
   description:
     'A JSONata expression written as "{% … %}". Bindings: $input (run input), $steps.<id> (a step\'s output), ' +
     '$item and $index (inside a map), $iteration (inside a loop), $data (stored signal data), $signals, ' +
-    '$run ({id, blueprint, version}), $error (in an error route). No $eval, no clock, no randomness.',
+    '$run ({id, blueprint, version, startedAt}), $error (in an error route). No $eval, no clock, no randomness.',
   examples: ['{% $steps.fetch_data.items %}', '{% $input.amount > 100 %}'],
 });
 
@@ -124,11 +143,23 @@ const timeout = Duration.annotate({
  * `defaults`. Other step types refuse them (the engine would not use them; `issues.ts` says
  * where they belong).
  */
-export const RETRY_FIELDS = ['maxAttempts', 'timeout', 'scheduleTimeout', 'backoff'] as const;
+export const RETRY_FIELDS = [
+  'maxAttempts',
+  'timeout',
+  'scheduleTimeout',
+  'backoff',
+  'nonRetryable',
+] as const;
 
 const scheduleTimeout = Duration.annotate({
   description:
     'How long a task may wait for a worker to take it (none by default); then the attempt fails with code no_worker and is retried per maxAttempts (onError applies).',
+});
+
+const nonRetryable = Schema.Array(ErrorCode).annotate({
+  description:
+    'Error codes never retried: an attempt failing with one of these goes straight to onError, whatever maxAttempts says.',
+  examples: [['card_declined', 'invalid_address']],
 });
 
 const retryFields = {
@@ -136,6 +167,7 @@ const retryFields = {
   timeout: Schema.optionalKey(timeout),
   scheduleTimeout: Schema.optionalKey(scheduleTimeout),
   backoff: Schema.optionalKey(Backoff),
+  nonRetryable: Schema.optionalKey(nonRetryable),
 };
 
 export const Defaults = Schema.Struct(retryFields).annotate({
@@ -215,9 +247,21 @@ const StepFields = Schema.Struct({
     }),
   ),
   onError: Schema.optionalKey(
-    Name.annotate({
+    Schema.Union([
+      Name.annotate({
+        description:
+          'When retries are spent: "fail" (default) fails the run, "continue" records {"error": …} as the output and goes on, or the id of a step in the same list to jump to.',
+      }),
+      Schema.Record(ErrorCode, Name)
+        .check(Schema.isMinProperties(1, { expected: 'at least one error code (or "default")' }))
+        .annotate({
+          description:
+            'By error code: code → "fail", "continue" or a step id of the same list; "default" for every other code (without it, other codes fail the run).',
+          examples: [{ card_declined: 'notify_customer', default: 'fail' }],
+        }),
+    ]).annotate({
       description:
-        'When retries are spent: "fail" (default) fails the run, "continue" records {"error": …} as the output and goes on, or the id of a step in the same list to jump to.',
+        'When retries are spent: "fail" (default), "continue", a step id to jump to, or a map from error code to one of these.',
     }),
   ),
 });
@@ -274,6 +318,16 @@ export interface ChildFields {
 export interface WaitFields {
   readonly signal: string;
 }
+export interface FailFields {
+  readonly error: { readonly code: string; readonly message: string };
+  readonly output?: Json;
+}
+export interface SucceedFields {
+  readonly output?: Json;
+}
+export interface SetFields {
+  readonly data: { readonly [name: string]: Json };
+}
 export interface SleepFields {
   /** A duration, or an expression giving one. */
   readonly duration?: string;
@@ -289,6 +343,9 @@ export type MapStep = StepShape<'map', MapFields>;
 export type ChildStep = StepShape<'child', ChildFields>;
 export type WaitStep = StepShape<'wait', WaitFields>;
 export type SleepStep = StepShape<'sleep', SleepFields>;
+export type FailStep = StepShape<'fail', FailFields>;
+export type SucceedStep = StepShape<'succeed', SucceedFields>;
+export type SetStep = StepShape<'set', SetFields>;
 
 /** A step of a `steps`, branch, case, `then`/`else` or loop list; discriminated on `type`. */
 export type Step =
@@ -300,7 +357,10 @@ export type Step =
   | MapStep
   | ChildStep
   | WaitStep
-  | SleepStep;
+  | SleepStep
+  | FailStep
+  | SucceedStep
+  | SetStep;
 
 export type StepType = Step['type'];
 
@@ -321,6 +381,9 @@ export const STEP_TYPES: readonly StepType[] = [
   'child',
   'wait',
   'sleep',
+  'fail',
+  'succeed',
+  'set',
 ];
 
 const stepList = (description: string) =>
@@ -485,6 +548,50 @@ const variants = {
     },
     description: 'A durable timer: give exactly one of duration or until. Output: null.',
   },
+  fail: {
+    fields: {
+      type: Schema.Literal('fail'),
+      error: Schema.Struct({
+        code: Schema.Union([ErrorCode, Expression]).annotate({
+          description:
+            'The run\'s error code (or an expression giving one), e.g. "payment_declined".',
+          weftCode: 'invalid_name',
+        }),
+        message: Schema.String.annotate({
+          description: 'What went wrong: text, or an expression giving it ("{% … %}").',
+        }),
+      }).annotate({ description: 'The error the run fails with.' }),
+      output: Schema.optionalKey(
+        JsonValue.annotate({ description: "The failed run's output (default: none)." }),
+      ),
+    },
+    description:
+      'Ends the run as failed, on purpose, with this error code and message (and output, if given). Steps still running are stopped; compensations and finally steps run.',
+  },
+  succeed: {
+    fields: {
+      type: Schema.Literal('succeed'),
+      output: Schema.optionalKey(
+        JsonValue.annotate({
+          description: "The run output (default: the blueprint's output, as at the end of a run).",
+        }),
+      ),
+    },
+    description:
+      'Ends the run as completed now, skipping whatever has not run yet; steps still running are stopped.',
+  },
+  set: {
+    fields: {
+      type: Schema.Literal('set'),
+      data: Schema.Record(Name, JsonValue)
+        .check(Schema.isMinProperties(1, { expected: 'at least one value to set' }))
+        .annotate({
+          description:
+            'Name → value (usually an expression); each is stored as $data.<name> for the steps after it, replacing what was there.',
+        }),
+    },
+    description: 'Stores computed values in $data. Output: the values set.',
+  },
 } as const;
 
 const titleOf = (type: string): string => `${type.charAt(0).toUpperCase()}${type.slice(1)}Step`;
@@ -518,11 +625,14 @@ export const Step: Schema.Codec<Step> = Schema.Union([
   variant(stepId, 'child', variants.child, ''),
   variant(stepId, 'wait', variants.wait, ''),
   variant(stepId, 'sleep', variants.sleep, ''),
+  variant(stepId, 'fail', variants.fail, ''),
+  variant(stepId, 'succeed', variants.succeed, ''),
+  variant(stepId, 'set', variants.set, ''),
 ]).annotate({
   identifier: 'Step',
   title: 'Step',
   description:
-    'A step; "type" selects its kind. Common fields: id, dependsOn, if, onError; activity steps also maxAttempts, timeout, backoff (wait steps: timeout).',
+    'A step; "type" selects its kind. Common fields: id, dependsOn, if, onError; activity steps also maxAttempts, timeout, scheduleTimeout, backoff, nonRetryable (wait steps: timeout).',
   weftStepUnion: STEP_TYPES,
 });
 

@@ -1,5 +1,6 @@
 import { compileExpression, isExpression } from '../expressions/sandbox.ts';
 import { child, closest, Diagnostics, isRecord, NAME_HINT, own, type Raw } from './diagnostics.ts';
+import { isJump, rawRoutes } from './onError.ts';
 import { findCycles } from './cycles.ts';
 import type { BlueprintLimits } from './limits.ts';
 import type { RawList } from './rawSteps.ts';
@@ -83,21 +84,23 @@ export const semanticDiagnostics = (
           }
         });
       }
-      const onError = own(s, 'onError');
-      if (isName(onError) && onError !== 'fail' && onError !== 'continue') {
-        if (onError === step.id)
+      for (const { key, route } of rawRoutes(own(s, 'onError'))) {
+        const at =
+          key === undefined ? child(step.path, 'onError') : child(child(step.path, 'onError'), key);
+        if (!isName(route) || !isJump(route)) continue;
+        if (route === step.id)
           out.add(
-            child(step.path, 'onError'),
+            at,
             'unknown_on_error_target',
-            `onError of step "${onError}" jumps to the step itself`,
+            `onError of step "${route}" jumps to the step itself`,
             'Use maxAttempts for retries; onError jumps to another step of the same list.',
           );
-        else if (!ids.has(onError)) {
-          const guess = closest(onError, ['fail', 'continue', ...ids]);
+        else if (!ids.has(route)) {
+          const guess = closest(route, ['fail', 'continue', ...ids]);
           out.add(
-            child(step.path, 'onError'),
+            at,
             'unknown_on_error_target',
-            `onError is "${onError}", which is neither "fail", "continue" nor a step of this list`,
+            `onError${key === undefined ? '' : ` for code "${key}"`} is "${route}", which is neither "fail", "continue" nor a step of this list`,
             guess !== undefined
               ? `Did you mean "${guess}"?`
               : 'It must be "fail", "continue" or the id of a step in the same list.',
@@ -183,6 +186,25 @@ export const semanticDiagnostics = (
           }
           expression(own(s, 'duration'), child(step.path, 'duration'));
           expression(own(s, 'until'), child(step.path, 'until'));
+          break;
+        }
+        case 'fail': {
+          const error = own(s, 'error');
+          if (isRecord(error)) {
+            expression(own(error, 'code'), child(child(step.path, 'error'), 'code'));
+            template(own(error, 'message'), child(child(step.path, 'error'), 'message'));
+          }
+          template(own(s, 'output'), child(step.path, 'output'));
+          break;
+        }
+        case 'succeed':
+          template(own(s, 'output'), child(step.path, 'output'));
+          break;
+        case 'set': {
+          const data = own(s, 'data');
+          if (isRecord(data))
+            for (const key of Object.keys(data))
+              template(own(data, key), child(child(step.path, 'data'), key));
           break;
         }
         default:

@@ -60,6 +60,10 @@ const whereInstead = (step: Raw, type: string, stepPath: readonly Segment[], key
       return `A wait step is not retried: when its "timeout" passes it fails with code timeout, and its onError applies.`;
     case 'sleep':
       return `A sleep step is a timer: it is neither retried nor timed out.`;
+    case 'fail':
+    case 'succeed':
+    case 'set':
+      return `A ${type} step runs no activity: it is neither retried nor timed out.`;
     default:
       return `A ${type} step is not retried or timed as a whole: put "${key}" ${inside}.`;
   }

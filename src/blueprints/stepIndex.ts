@@ -38,6 +38,9 @@ const listsOf = (
     case 'child':
     case 'wait':
     case 'sleep':
+    case 'fail':
+    case 'succeed':
+    case 'set':
       return [];
   }
 };

@@ -1,4 +1,5 @@
 import { assign } from 'xstate';
+import { retries } from './plan.ts';
 import {
   command,
   errorOf,
@@ -38,7 +39,7 @@ export const activityStates = (compiler: StepCompiler, id: string): Record<strin
           target: compiler.doneTarget(id),
           actions: compiler.finish(id, () => null),
         },
-        StepFailed: { guard: forStep(id), ...compiler.failure(id) },
+        StepFailed: compiler.failure(id, forStep(id)),
       },
     },
     active: {
@@ -57,8 +58,7 @@ export const activityStates = (compiler: StepCompiler, id: string): Record<strin
               forStep(id)({ context, event }) &&
               isCurrent(context, event) &&
               event.type === 'StepFailed' &&
-              event.error.retryable &&
-              event.attempt < policy.maxAttempts,
+              retries(policy, event.error, event.attempt),
             target: 'retrying',
             actions: assign(({ context, event }: Args) => ({
               routing: {
@@ -67,11 +67,11 @@ export const activityStates = (compiler: StepCompiler, id: string): Record<strin
               },
             })),
           },
-          {
-            guard: ({ context, event }: Args) =>
+          ...compiler.failure(
+            id,
+            ({ context, event }: Args) =>
               forStep(id)({ context, event }) && isCurrent(context, event),
-            ...compiler.failure(id),
-          },
+          ),
         ],
       },
     },

@@ -92,7 +92,7 @@ export const loopStates = (compiler: StepCompiler, id: string): Config => {
               actions: compiler.finish(id, ({ context }) => [...(context.loops.outputs[id] ?? [])]),
             },
           ],
-          StepFailed: { guard: forStep(id), ...compiler.failure(id) },
+          StepFailed: compiler.failure(id, forStep(id)),
         },
       },
       iteration: compiler.list(key, {

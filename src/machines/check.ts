@@ -72,7 +72,12 @@ export const checkRun = async (events: readonly StoredEvent[]): Promise<CheckRes
   const { compiled, runId, name, version, started } = compiledFor(events);
   const legacy = timeOf(started) === undefined;
   const maxMapItems = started.limits?.maxMapItems;
-  const identity = { id: runId, blueprint: name, version };
+  const identity = {
+    id: runId,
+    blueprint: name,
+    version,
+    startedAt: timeOf(started) ?? Date.parse(events[0]?.at ?? ''),
+  };
   let snapshot: RunSnapshot = initialSnapshot(compiled);
   let i = 0;
   while (i < events.length) {

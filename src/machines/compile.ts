@@ -9,6 +9,7 @@ import {
   type OpenTask,
   type RunContext,
 } from './context.ts';
+import { errorRoutes } from '../blueprints/onError.ts';
 import type { RunEvent, StepError } from './events.ts';
 import { noItemOutputs, noItemTasks } from './itemTasks.ts';
 import { activityStates } from './activityStep.ts';
@@ -114,9 +115,27 @@ class Compiler implements StepCompiler {
     return `#done_${id}`;
   }
 
-  /** Retries spent or the error is terminal: route by `onError` (fail the run, continue, or jump). */
-  failure(id: string, errorFrom: (event: RunEvent) => StepError = errorOf): Config {
-    const onError = this.info(id).step.onError ?? 'fail';
+  /**
+   * Retries spent or the error is terminal: route by `onError` (fail the run, continue, or jump;
+   * by the error's code when `onError` is a map). The transitions taken on an event `guard` accepts.
+   */
+  failure(
+    id: string,
+    guard: (args: Args) => boolean,
+    errorFrom: (event: RunEvent) => StepError = errorOf,
+  ): Config[] {
+    const routes = errorRoutes(this.info(id).step.onError);
+    return [
+      ...[...routes.byCode].map(([code, route]) => ({
+        guard: (args: Args) => guard(args) && errorFrom(args.event).code === code,
+        ...this.route(id, route, errorFrom),
+      })),
+      { guard, ...this.route(id, routes.fallback, errorFrom) },
+    ];
+  }
+
+  /** One `onError` route of a failed step. */
+  route(id: string, onError: string, errorFrom: (event: RunEvent) => StepError): Config {
     if (onError === 'continue') {
       return {
         target: this.doneTarget(id),
@@ -249,7 +268,7 @@ class Compiler implements StepCompiler {
               target: this.doneTarget(id),
               actions: this.finish(id, () => null),
             },
-            StepFailed: { guard: forStep(id), ...this.failure(id) },
+            StepFailed: this.failure(id, forStep(id)),
           },
         },
         body: this.body(step),
@@ -273,6 +292,56 @@ class Compiler implements StepCompiler {
   /** Transitions taken on `StepEntered` before the generic one (e.g. a map over no items). */
   entered(step: PlannedStep): Config[] {
     const id = step.id;
+    const enteredValue = (event: RunEvent): Json =>
+      event.type === 'StepEntered' ? event.value : null;
+    if (step.type === 'fail') {
+      // The run fails with the step's error; whatever else is running is stopped by its end.
+      return [
+        {
+          guard: forStep(id),
+          target: '#run.failing',
+          actions: [
+            this.recordEntered(id),
+            assign(({ event }: Args) => {
+              const value = enteredValue(event) as {
+                error?: { code?: string; message?: string };
+                output?: Json;
+              } | null;
+              return {
+                failure: {
+                  code: value?.error?.code ?? 'failed',
+                  message: value?.error?.message ?? `step '${id}' failed the run`,
+                  stepId: id,
+                },
+                ...(value !== null && value.output !== undefined ? { output: value.output } : {}),
+              };
+            }),
+          ],
+        },
+      ];
+    }
+    if (step.type === 'succeed') {
+      // The run completes now: `completeRun` takes the output this step recorded, if it has one.
+      return [{ guard: forStep(id), target: '#run.completing', actions: this.recordEntered(id) }];
+    }
+    if (step.type === 'set') {
+      return [
+        {
+          guard: forStep(id),
+          target: this.doneTarget(id),
+          actions: [
+            this.recordEntered(id),
+            this.finish(
+              id,
+              ({ event }) => enteredValue(event),
+              ({ context, event }) => ({
+                data: { ...context.data, ...(enteredValue(event) as Record<string, Json>) },
+              }),
+            ),
+          ],
+        },
+      ];
+    }
     if (step.type === 'map') {
       return [
         {
@@ -362,7 +431,7 @@ class Compiler implements StepCompiler {
               entry: command('requestChild', id),
               on: {
                 ChildRequested: { guard: forStep(id), target: 'awaiting', actions: recordChild },
-                StepFailed: { guard: forStep(id), ...this.failure(id) },
+                StepFailed: this.failure(id, forStep(id)),
               },
             },
             awaiting: {
@@ -371,10 +440,10 @@ class Compiler implements StepCompiler {
                   guard: (args: Args) => forStep(id)(args) && childMatches(args),
                   ...toDone(({ event }) => (event.type === 'ChildCompleted' ? event.output : null)),
                 },
-                ChildFailed: {
-                  guard: (args: Args) => forStep(id)(args) && childMatches(args),
-                  ...this.failure(id),
-                },
+                ChildFailed: this.failure(
+                  id,
+                  (args: Args) => forStep(id)(args) && childMatches(args),
+                ),
               },
             },
           },
@@ -386,7 +455,7 @@ class Compiler implements StepCompiler {
           entry: command('startTimer', id),
           on: {
             TimerScheduled: { guard: forStep(id), actions: recordTimer },
-            TimerFired: { guard: (args: Args) => timerOf(args) === id, ...this.failure(id) },
+            TimerFired: this.failure(id, (args: Args) => timerOf(args) === id),
           },
           always: {
             guard: (args: Args) => waiting(args) !== undefined,
@@ -409,6 +478,11 @@ class Compiler implements StepCompiler {
             TimerFired: { guard: (args: Args) => timerOf(args) === id, ...toDone(() => null) },
           },
         };
+      case 'fail':
+      case 'succeed':
+      case 'set':
+        // Never entered: `entered` leaves the step on its StepEntered.
+        return {};
     }
   }
 }

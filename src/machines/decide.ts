@@ -36,7 +36,17 @@ export interface RunIdentity {
   readonly id: string;
   readonly blueprint: string;
   readonly version: number;
+  /** When the run was started (ms since the epoch): `RunStarted`'s decision time. */
+  readonly startedAt?: number;
 }
+
+/** `$run`: the run's id, blueprint, version and start time (ISO; null only for runs recorded without one). */
+export const runBinding = (run: RunIdentity) => ({
+  id: run.id,
+  blueprint: run.blueprint,
+  version: run.version,
+  startedAt: run.startedAt === undefined ? null : new Date(run.startedAt).toISOString(),
+});
 
 export interface DecideOptions {
   /** Milliseconds since the epoch: when the fact being decided happened. */
@@ -128,7 +138,7 @@ class Decider {
       steps: context.steps,
       data: context.data,
       signals: context.signals.map((s) => ({ name: s.name, payload: s.payload })),
-      run: { id: this.run.id, blueprint: this.run.blueprint, version: this.run.version },
+      run: runBinding(this.run),
       now: this.options.now,
       ...(loop === undefined ? {} : { iteration: context.loops.iterations[loop] ?? 0 }),
       ...(error === undefined ? {} : { error }),
@@ -323,6 +333,43 @@ class Decider {
       case 'sleep': {
         const dueAt = await this.sleepUntil(step, bindings);
         return typeof dueAt === 'number' ? entered({ dueAt }) : fail(dueAt.code, dueAt.message);
+      }
+      case 'fail': {
+        const code = await this.evaluate(step.error.code, bindings);
+        if (!code.ok)
+          return fail(code.error.code, `error code of step '${stepId}': ${code.error.message}`);
+        if (typeof code.value !== 'string' || !NAME.test(code.value))
+          return fail(
+            'invalid_error_code',
+            `step '${stepId}': error code ${JSON.stringify(code.value)} is not a valid code (letters, digits and "_", not starting with a digit)`,
+          );
+        const message = await this.evaluate(step.error.message, bindings);
+        if (!message.ok)
+          return fail(
+            message.error.code,
+            `error message of step '${stepId}': ${message.error.message}`,
+          );
+        const text =
+          typeof message.value === 'string' ? message.value : JSON.stringify(message.value);
+        if (step.output === undefined)
+          return entered({ error: { code: code.value, message: text } });
+        const output = await this.evaluate(step.output, bindings);
+        if (!output.ok)
+          return fail(output.error.code, `output of step '${stepId}': ${output.error.message}`);
+        return entered({ error: { code: code.value, message: text }, output: output.value });
+      }
+      case 'succeed': {
+        if (step.output === undefined) return entered({});
+        const output = await this.evaluate(step.output, bindings);
+        if (!output.ok)
+          return fail(output.error.code, `output of step '${stepId}': ${output.error.message}`);
+        return entered({ output: output.value });
+      }
+      case 'set': {
+        const data = await this.evaluate(step.data as Json, bindings);
+        if (!data.ok)
+          return fail(data.error.code, `data of step '${stepId}': ${data.error.message}`);
+        return entered(data.value);
       }
     }
   }
@@ -575,7 +622,20 @@ class Decider {
     return [{ type: 'TimerScheduled', timerId: `${stepId}:${execution}`, stepId, dueAt }];
   }
 
+  /** The output a `succeed` step that ended the run recorded, if one did and gave one. */
+  succeeded(): { readonly output: Json } | undefined {
+    for (const [id, plan] of this.compiled.plan.steps) {
+      if (plan.step.type !== 'succeed') continue;
+      const value = this.context.entered[id];
+      if (value !== null && typeof value === 'object' && !Array.isArray(value) && 'output' in value)
+        return { output: value['output'] ?? null };
+    }
+    return undefined;
+  }
+
   async completeRun(): Promise<readonly RunEvent[]> {
+    const early = this.succeeded();
+    if (early !== undefined) return [{ type: 'RunCompleted', output: early.output }];
     const { output } = this.compiled.blueprint;
     if (output !== undefined) {
       const result = await this.evaluate(output, this.bindings(undefined));
@@ -633,6 +693,8 @@ export const decide = async (
             code: 'internal',
             message: 'the run failed without a recorded cause',
           },
+          // Only a `fail` step with an `output` sets one before the run ends.
+          ...(context.output === null ? {} : { output: context.output }),
         },
       ];
   }

@@ -230,6 +230,8 @@ export const RunCompleted = Schema.Struct({
 export const RunFailed = Schema.Struct({
   type: Schema.Literal('RunFailed'),
   error: RunError,
+  /** What a `fail` step gave as the failed run's output. */
+  output: Schema.optionalKey(Schema.Json),
 });
 
 export const RunCancelled = Schema.Struct({

@@ -2,6 +2,8 @@ import { assign } from 'xstate';
 import type { Json } from '../blueprints/json.ts';
 import { omit, taskKey, type MapState, type RunContext } from './context.ts';
 import type { RunEvent } from './events.ts';
+import { errorRoutes, routeFor } from '../blueprints/onError.ts';
+import { retries } from './plan.ts';
 import { outputList, removeItemTask, setItemOutput, setItemTask } from './itemTasks.ts';
 import {
   command,
@@ -34,8 +36,11 @@ export const mapStep = (compiler: StepCompiler, id: string): Config => {
       `the inner step of a map must be an activity or a child, not '${inner.step.type}'`,
     );
   }
-  const continueOnError = inner.step.onError === 'continue';
-  const maxAttempts = inner.policy.maxAttempts;
+  // The inner step's onError settles a failed item: "continue" (for its code) keeps the error as
+  // the item's output; any other route fails the map, whose own onError then applies.
+  const innerRoutes = errorRoutes(inner.step.onError);
+  const mayContinue = [...innerRoutes.byCode.values(), innerRoutes.fallback].includes('continue');
+  const continues = ({ event }: Args) => routeFor(innerRoutes, errorOf(event).code) === 'continue';
   /** Records one item's final outcome. */
   const settle = (
     context: RunContext,
@@ -69,7 +74,10 @@ export const mapStep = (compiler: StepCompiler, id: string): Config => {
     const state = context.maps[id];
     return state !== undefined && state.completed + 1 === state.items.length;
   };
-  const completeItem = (outputOf: (event: RunEvent) => Json) => {
+  const completeItem = (
+    outputOf: (event: RunEvent) => Json,
+    also: (args: Args) => boolean = () => true,
+  ) => {
     const settleItem = assign((args: Args) =>
       settle(
         args.context,
@@ -80,7 +88,7 @@ export const mapStep = (compiler: StepCompiler, id: string): Config => {
     );
     return [
       {
-        guard: (args: Args) => resultGuard(args) && lastItem(args),
+        guard: (args: Args) => resultGuard(args) && also(args) && lastItem(args),
         target: compiler.doneTarget(id),
         actions: [
           settleItem,
@@ -93,14 +101,14 @@ export const mapStep = (compiler: StepCompiler, id: string): Config => {
       {
         // No re-entry of the map's state: the next items are asked for by the command itself (a
         // re-entry costs an exit and an entry per item).
-        guard: resultGuard,
+        guard: (args: Args) => resultGuard(args) && also(args),
         actions: [settleItem, command('scheduleItems', id)],
       },
     ];
   };
   const failItem = [
-    ...(continueOnError ? completeItem((event) => ({ error: errorOf(event) })) : []),
-    { guard: resultGuard, ...compiler.failure(id) },
+    ...(mayContinue ? completeItem((event) => ({ error: errorOf(event) }), continues) : []),
+    ...compiler.failure(id, resultGuard),
   ];
   // The map's body is its one `mapping` state (no nesting: one level less on every item's event).
   return {
@@ -151,8 +159,7 @@ export const mapStep = (compiler: StepCompiler, id: string): Config => {
           guard: (args: Args) =>
             resultGuard(args) &&
             args.event.type === 'StepFailed' &&
-            args.event.error.retryable &&
-            args.event.attempt < maxAttempts,
+            retries(inner.policy, args.event.error, args.event.attempt),
           actions: [
             assign(({ context, event }: Args) => {
               const state = context.maps[id];
@@ -170,7 +177,7 @@ export const mapStep = (compiler: StepCompiler, id: string): Config => {
         },
         ...failItem,
         // An item that never got scheduled (its input expression failed): a failure of the map.
-        { guard: forStep(id, true), ...compiler.failure(id) },
+        ...compiler.failure(id, forStep(id, true)),
       ],
       ChildFailed: failItem,
     },

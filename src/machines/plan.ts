@@ -1,4 +1,5 @@
 import type { Blueprint, MapItemStep, Step } from '../blueprints/schema.ts';
+import { errorRoutes, isJump } from '../blueprints/onError.ts';
 import { dependenciesOf } from '../blueprints/validate.ts';
 
 /**
@@ -13,6 +14,8 @@ export interface StepPolicy {
   /** How long an attempt may wait for a worker (`scheduleTimeout`); undefined: for ever. */
   readonly scheduleTimeoutMs?: number;
   readonly backoff: { readonly initialMs: number; readonly factor: number; readonly maxMs: number };
+  /** Error codes never retried (`nonRetryable`): such a failure goes to `onError` at once. */
+  readonly nonRetryable: readonly string[];
 }
 
 export type PlannedStep = Step | (MapItemStep & { readonly id: string });
@@ -44,6 +47,7 @@ export const DEFAULT_POLICY: StepPolicy = {
   maxAttempts: 3,
   timeoutMs: 30_000,
   backoff: { initialMs: 200, factor: 2, maxMs: 30_000 },
+  nonRetryable: [],
 };
 
 type ParseDuration = (value: string | number) => number | undefined;
@@ -70,8 +74,17 @@ export const resolvePolicy = (
       factor: backoff.factor ?? DEFAULT_POLICY.backoff.factor,
       maxMs: ms(backoff.max, DEFAULT_POLICY.backoff.maxMs),
     },
+    nonRetryable: step.nonRetryable ?? defaults?.nonRetryable ?? DEFAULT_POLICY.nonRetryable,
   };
 };
+
+/** Whether a failed attempt is tried again: a retryable error, a code not listed as never retried, attempts left. */
+export const retries = (
+  policy: StepPolicy,
+  error: { readonly code: string; readonly retryable: boolean },
+  attempt: number,
+): boolean =>
+  error.retryable && attempt < policy.maxAttempts && !policy.nonRetryable.includes(error.code);
 
 /** Delay before attempt `attempt` (≥ 2): initial × factor^(attempt−2), capped at max. Pure. */
 export const backoffDelay = (policy: StepPolicy, attempt: number): number =>
@@ -107,6 +120,9 @@ export const nestedLists = (step: PlannedStep): readonly (readonly [string, read
     case 'child':
     case 'wait':
     case 'sleep':
+    case 'fail':
+    case 'succeed':
+    case 'set':
       return [];
   }
 };
@@ -130,9 +146,9 @@ export const buildPlan = (blueprint: Blueprint, parseDuration: ParseDuration): P
     );
     const deps = dependenciesOf(list);
     for (const step of list) {
-      if (step.onError !== undefined && step.onError !== 'fail' && step.onError !== 'continue') {
-        handlers.set(step.onError, [...(handlers.get(step.onError) ?? []), step.id]);
-      }
+      const routes = errorRoutes(step.onError);
+      const jumps = new Set([...routes.byCode.values(), routes.fallback].filter(isJump));
+      for (const target of jumps) handlers.set(target, [...(handlers.get(target) ?? []), step.id]);
     }
     for (const step of list) {
       visitStep(step, deps.get(step.id) ?? [], holder, loop, undefined, ancestors);

@@ -136,6 +136,8 @@ export const react = async (
   const now = timeOf(fact) ?? options.now;
   const at: DecideOptions = now === options.now ? options : { ...options, now };
   const event = withTime(fact, now);
+  // A run's start time is its first fact's decision time, known to the decider from the start.
+  if (fact.type === 'RunStarted' && run.startedAt === undefined) run = { ...run, startedAt: now };
   const events: RunEvent[] = [event];
   let step = evolve(compiled, snapshot, event);
   const pending: Command[] = [...step.commands];

@@ -32,7 +32,12 @@ export interface StepCompiler {
     output: (args: Args) => Json,
     extra?: (args: Args) => Partial<RunContext>,
   ): unknown;
-  failure(id: string, errorFrom?: (event: RunEvent) => StepError): Config;
+  /** The `onError` transitions of a failed step, taken on events `guard` accepts. */
+  failure(
+    id: string,
+    guard: (args: Args) => boolean,
+    errorFrom?: (event: RunEvent) => StepError,
+  ): Config[];
   /** A list of steps as a parallel state, done when every step is. */
   list(key: string, onDone: Config): Config;
   /** The output of a list: its last step's. */

@@ -26,6 +26,8 @@ export interface ActiveTask {
 
 export interface QueryInput {
   readonly compiled: CompiledRun;
+  /** `$run` as steps see it (id, blueprint, version, startedAt); without it, id and blueprint only. */
+  readonly run?: Json;
   readonly handlers: Handlers;
   readonly context: RunContext;
   readonly status: RunStatus;
@@ -105,7 +107,7 @@ export const answerQuery = async (
           steps: context.steps,
           data: context.data,
           signals: input.signals.map((s) => ({ name: s.name, payload: s.payload })),
-          run: { id: context.runId, blueprint: compiled.blueprint.name },
+          run: input.run ?? { id: context.runId, blueprint: compiled.blueprint.name },
           context: args,
         },
         cache === undefined ? {} : { cache },

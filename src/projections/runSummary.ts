@@ -34,7 +34,16 @@ export const evolveSummary = (
     case 'RunCompleted':
       return summary && { ...summary, status: 'completed', output: event.output, endedAt: at };
     case 'RunFailed':
-      return summary && { ...summary, status: 'failed', error: event.error, endedAt: at };
+      return (
+        summary && {
+          ...summary,
+          status: 'failed',
+          error: event.error,
+          // A `fail` step's output.
+          ...(event.output === undefined ? {} : { output: event.output }),
+          endedAt: at,
+        }
+      );
     case 'RunCancelled':
       return (
         summary && {

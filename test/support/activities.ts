@@ -25,6 +25,16 @@ export const declined = () => {
   throw new TerminalError('card declined');
 };
 
+/**
+ * Fails with the input's `code`: a `TerminalError` with that code when `terminal`, else an Error
+ * with a `code` property (retryable, as Node's own errors are).
+ */
+export const coded = (input: unknown) => {
+  const { code, terminal } = obj(input) as { code?: string; terminal?: boolean };
+  if (terminal === true) throw new TerminalError(`terminal ${String(code)}`, { code });
+  throw Object.assign(new Error(`failed with ${String(code)}`), { code });
+};
+
 export const sum = (input: unknown) =>
   Object.values(obj(input)).reduce<number>(
     (acc, v) => acc + (typeof v === 'number' ? v : Number(obj(v).value ?? 0)),

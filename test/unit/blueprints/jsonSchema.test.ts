@@ -128,6 +128,11 @@ const accepts = (s: Obj, value: Json): boolean => {
     const properties = isObj(s['properties']) ? s['properties'] : {};
     const required = Array.isArray(s['required']) ? s['required'] : [];
     if (!required.every((k) => typeof k === 'string' && Object.hasOwn(value, k))) return false;
+    const minProperties = s['minProperties'];
+    if (typeof minProperties === 'number' && Object.keys(value).length < minProperties)
+      return false;
+    const names = s['propertyNames'];
+    if (isObj(names) && !Object.keys(value).every((k) => accepts(names, k))) return false;
     for (const [k, v] of Object.entries(value)) {
       const p = properties[k];
       if (isObj(p)) {
@@ -152,15 +157,26 @@ describe('blueprintJsonSchema', () => {
     expect(typeof schema['description']).toBe('string');
   });
 
-  it('describes steps: a non-empty list of the nine step types, each needing id and type', () => {
+  it('describes steps: a non-empty list of the twelve step types, each needing id and type', () => {
     const steps = (schema['properties'] as Obj)['steps'] as Obj;
     expect(steps).toMatchObject({ type: 'array', minItems: 1, items: { $ref: '#/$defs/Step' } });
     const step = defs['Step'] as Obj;
     const variants = (step['anyOf'] as Obj[]).map(resolve);
     expect(variants.map((v) => ((v['properties'] as Obj)['type'] as Obj)['enum'])).toEqual(
-      ['activity', 'parallel', 'condition', 'switch', 'loop', 'map', 'child', 'wait', 'sleep'].map(
-        (t) => [t],
-      ),
+      [
+        'activity',
+        'parallel',
+        'condition',
+        'switch',
+        'loop',
+        'map',
+        'child',
+        'wait',
+        'sleep',
+        'fail',
+        'succeed',
+        'set',
+      ].map((t) => [t]),
     );
     for (const v of variants) {
       expect(v['required']).toEqual(expect.arrayContaining(['id', 'type']));
@@ -255,6 +271,34 @@ describe('the JSON Schema describes what the engine compiles: it and the validat
   const map = (step: Json, extra: Obj = {}): Obj => ({ id: 'm', type: 'map', step, ...extra });
   const cases: readonly (readonly [string, Json, boolean])[] = [
     ['map of an activity', bp([map({ type: 'activity', activity: 'x' })]), true],
+    ['a fail step', bp([{ id: 'f', type: 'fail', error: { code: 'no', message: 'm' } }]), true],
+    [
+      'a fail step with a computed code and an output',
+      bp([{ id: 'f', type: 'fail', error: { code: '{% "x" %}', message: 'm' }, output: 1 }]),
+      true,
+    ],
+    [
+      'a fail step without a message',
+      bp([{ id: 'f', type: 'fail', error: { code: 'no' } }]),
+      false,
+    ],
+    [
+      'a fail step with a bad code',
+      bp([{ id: 'f', type: 'fail', error: { code: 'a b', message: 'm' } }]),
+      false,
+    ],
+    ['a succeed step', bp([{ id: 's', type: 'succeed', output: '{% 1 %}' }]), true],
+    ['a set step', bp([{ id: 's', type: 'set', data: { n: '{% 1 %}' } }]), true],
+    ['a set step setting nothing', bp([{ id: 's', type: 'set', data: {} }]), false],
+    ['onError by code', bp([act('a', { onError: { e1: 'continue', default: 'fail' } })]), true],
+    ['onError by code, empty', bp([act('a', { onError: {} })]), false],
+    ['nonRetryable on an activity', bp([act('a', { nonRetryable: ['e1'] })]), true],
+    ['nonRetryable in defaults', bp([act('a')], { defaults: { nonRetryable: ['e1'] } }), true],
+    [
+      'nonRetryable on a sleep',
+      bp([{ id: 'z', type: 'sleep', duration: '1s', nonRetryable: ['e'] }]),
+      false,
+    ],
     ['map of a child', bp([map({ type: 'child', blueprint: 'k' })]), true],
     ['map of a loop', bp([map({ type: 'loop', count: 1, steps: [act('x')] })]), false],
     ['map of a sleep', bp([map({ type: 'sleep', duration: '1s' })]), false],
@@ -401,7 +445,18 @@ describe('the JSON Schema describes what the engine compiles: it and the validat
 describe('blueprint types', () => {
   it('Step is a union discriminated on type; the map item step has an optional id', () => {
     expectTypeOf<StepType>().toEqualTypeOf<
-      'activity' | 'parallel' | 'condition' | 'switch' | 'loop' | 'map' | 'child' | 'wait' | 'sleep'
+      | 'activity'
+      | 'parallel'
+      | 'condition'
+      | 'switch'
+      | 'loop'
+      | 'map'
+      | 'child'
+      | 'wait'
+      | 'sleep'
+      | 'fail'
+      | 'succeed'
+      | 'set'
     >();
     expectTypeOf<Extract<Step, { type: 'map' }>>().toEqualTypeOf<MapStep>();
     expectTypeOf<MapStep['step']>().toEqualTypeOf<MapItemStep>();

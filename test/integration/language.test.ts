@@ -1,0 +1,204 @@
+import { existsSync, readdirSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { waitFor } from '../support/wait.ts';
+import { runEnded, startStack, type HistoryEvent, type Stack } from '../support/weft.ts';
+
+/**
+ * The language, round two, on a real runtime, worker and nats-server: activity error codes from
+ * the worker SDK routed by `onError` and `nonRetryable`; `fail` (stopping a branch still running,
+ * its activity aborted on the worker), `succeed` and `set`; `$run.startedAt`.
+ */
+
+let stack: Stack;
+
+beforeAll(async () => {
+  stack = await startStack();
+});
+
+afterAll(async () => {
+  await stack.stop();
+});
+
+const history = async (runId: string): Promise<HistoryEvent[]> =>
+  (
+    await stack.client.call<{ events: HistoryEvent[] }>(`weft.runs.${runId}.history`, {
+      limit: 1000,
+    })
+  ).events;
+
+const errorsOf = (events: readonly HistoryEvent[]) =>
+  events
+    .filter((e) => e.type === 'StepFailed')
+    .map((e) => ({ stepId: e.data['stepId'], attempt: e.data['attempt'], error: e.data['error'] }));
+
+describe('activity error codes', () => {
+  const blueprint = {
+    name: 'charge_card',
+    steps: [
+      {
+        id: 'charge',
+        type: 'activity',
+        activity: 'coded',
+        input: '{% $input %}',
+        maxAttempts: 3,
+        backoff: { initial: '10ms' },
+        nonRetryable: ['card_declined'],
+        onError: { card_declined: 'tell_customer', default: 'continue' },
+      },
+      { id: 'ship', type: 'activity', activity: 'echo' },
+      {
+        id: 'tell_customer',
+        type: 'activity',
+        activity: 'echo',
+        input: '{% {"code": $error.code, "why": $error.message} %}',
+      },
+    ],
+  };
+
+  beforeAll(async () => {
+    await stack.client.call('weft.blueprints.put', { blueprint });
+  });
+
+  it('records the code an activity throws; a nonRetryable code runs once and takes its own route', async () => {
+    await stack.client.call('weft.runs.start', {
+      blueprint: 'charge_card',
+      runId: 'declined-1',
+      input: { code: 'card_declined' },
+    });
+    const summary = await runEnded(stack.client, 'declined-1');
+    expect(summary.status).toBe('completed');
+    expect(summary.output).toEqual({
+      step: 'tell_customer',
+      got: { code: 'card_declined', why: 'failed with card_declined' },
+    });
+    const events = await history('declined-1');
+    expect(errorsOf(events)).toEqual([
+      {
+        stepId: 'charge',
+        attempt: 1,
+        error: { code: 'card_declined', message: 'failed with card_declined', retryable: true },
+      },
+    ]);
+    expect(events.some((e) => e.type === 'StepScheduled' && e.data['stepId'] === 'ship')).toBe(
+      false,
+    );
+  });
+
+  it('retries other codes, then routes them to "default"; a TerminalError keeps its code and is not retried', async () => {
+    await stack.client.call('weft.runs.start', {
+      blueprint: 'charge_card',
+      runId: 'gateway-1',
+      input: { code: 'gateway_down' },
+    });
+    await stack.client.call('weft.runs.start', {
+      blueprint: 'charge_card',
+      runId: 'terminal-1',
+      input: { code: 'fraud_suspected', terminal: true },
+    });
+    const gateway = await runEnded(stack.client, 'gateway-1');
+    expect(gateway.status).toBe('completed');
+    expect(errorsOf(await history('gateway-1')).map((f) => [f.attempt, f.error])).toEqual(
+      [1, 2, 3].map((attempt) => [
+        attempt,
+        { code: 'gateway_down', message: 'failed with gateway_down', retryable: true },
+      ]),
+    );
+    const terminal = await runEnded(stack.client, 'terminal-1');
+    expect(terminal.status).toBe('completed');
+    expect(errorsOf(await history('terminal-1'))).toEqual([
+      {
+        stepId: 'charge',
+        attempt: 1,
+        error: { code: 'fraud_suspected', message: 'terminal fraud_suspected', retryable: false },
+      },
+    ]);
+  });
+});
+
+describe('fail, succeed and set', () => {
+  it('a fail step ends the run failed with its code, message and output, and aborts the activity still running', async () => {
+    const blueprint = {
+      name: 'fail_fast',
+      steps: [
+        {
+          id: 'both',
+          type: 'parallel',
+          branches: [
+            [
+              { id: 'quick', type: 'activity', activity: 'echo' },
+              {
+                id: 'give_up',
+                type: 'fail',
+                error: { code: 'quota_exceeded', message: '{% "over by " & $input.over %}' },
+                output: { partial: '{% $steps.quick.got.over %}' },
+              },
+            ],
+            [
+              {
+                id: 'long',
+                type: 'activity',
+                activity: 'slow',
+                input: { dir: stack.dir },
+                timeout: '1m',
+              },
+            ],
+          ],
+        },
+      ],
+    };
+    await stack.client.call('weft.runs.start', { blueprint, runId: 'fail-1', input: { over: 3 } });
+    const summary = await runEnded(stack.client, 'fail-1');
+    expect(summary.status).toBe('failed');
+    expect(summary.error).toEqual({
+      code: 'quota_exceeded',
+      message: 'over by 3',
+      stepId: 'give_up',
+    });
+    expect(summary.output).toEqual({ partial: 3 });
+    // The branch's activity was running on the worker; the run's end aborted it there.
+    const marker = await waitFor(
+      () => readdirSync(stack.dir).find((f) => f.startsWith('fail-1') && f.endsWith('.aborted')),
+      { timeoutMs: 10_000, message: "the slow activity's abort marker" },
+    );
+    expect(marker).toBeDefined();
+    expect(existsSync(`${stack.dir}/${marker ?? ''}`)).toBe(true);
+  });
+
+  it('set stores values for later steps, succeed ends the run early with its output, $run.startedAt is the start', async () => {
+    const blueprint = {
+      name: 'early_exit',
+      steps: [
+        { id: 'prepare', type: 'set', data: { limit: '{% $input.limit * 2 %}' } },
+        { id: 'look', type: 'activity', activity: 'echo', input: '{% $data.limit %}' },
+        {
+          id: 'cached',
+          type: 'succeed',
+          if: '{% $steps.look.got > 5 %}',
+          output: { limit: '{% $data.limit %}', started: '{% $run.startedAt %}' },
+        },
+        { id: 'compute', type: 'activity', activity: 'echo', input: '{% $steps.look %}' },
+      ],
+    };
+    await stack.client.call('weft.runs.start', {
+      blueprint,
+      runId: 'early-1',
+      input: { limit: 4 },
+    });
+    await stack.client.call('weft.runs.start', { blueprint, runId: 'late-1', input: { limit: 1 } });
+    const early = await runEnded(stack.client, 'early-1');
+    expect(early.status).toBe('completed');
+    const output = early.output as { limit: number; started: string };
+    expect(output.limit).toBe(8);
+    // The decision time of the start: at most the commit time the summary shows, and close to it.
+    const startedAt = Date.parse(output.started);
+    expect(startedAt).toBeLessThanOrEqual(Date.parse(early.startedAt));
+    expect(Date.parse(early.startedAt) - startedAt).toBeLessThan(5_000);
+    const events = await history('early-1');
+    expect(events.some((e) => e.type === 'StepScheduled' && e.data['stepId'] === 'compute')).toBe(
+      false,
+    );
+    const late = await runEnded(stack.client, 'late-1');
+    expect(late.status).toBe('completed');
+    expect(late.output).toEqual({ step: 'compute', got: { step: 'look', got: 2 } });
+  });
+});
