@@ -7,7 +7,7 @@ import {
   type ValidateOptions,
 } from '../blueprints/validate.ts';
 import type { CompiledRun } from '../machines/compile.ts';
-import { timeOf, type RunEvent } from '../machines/events.ts';
+import { LANGUAGE, timeOf, type RunEvent } from '../machines/events.ts';
 import { extensionsOf, handlersOf, type RunExtensions } from '../machines/handlers.ts';
 import type { ParentRef } from '../machines/messages.ts';
 import { weftError, WeftError } from '../wire/errors.ts';
@@ -91,6 +91,7 @@ export class Admission {
         ...(extensions === undefined ? {} : { extensions: extensions as unknown as Json }),
         ...(request.parent === undefined ? {} : { parent: request.parent }),
         ...(limits === undefined ? {} : { limits }),
+        language: LANGUAGE,
       };
       const events = await this.#deps.actors.create(
         {

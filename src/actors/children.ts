@@ -80,12 +80,16 @@ export class Children {
 
   /** A parent ended by cancel or timeout: its open children are cancelled (best effort). */
   cancelAll(parentRunId: string, before: RunSnapshot, how: string): void {
-    for (const child of Object.values(before.context.children)) {
-      void this.#deps
-        .peers()
-        .cancel(child.childRunId, `parent run '${parentRunId}' ${how}`)
-        .catch(() => undefined);
-    }
+    for (const child of Object.values(before.context.children))
+      void this.cancelOne(parentRunId, child.childRunId, how);
+  }
+
+  /** Cancels one child run of the parent (best effort: a child that already ended stays so). */
+  async cancelOne(parentRunId: string, childRunId: string, how: string): Promise<void> {
+    await this.#deps
+      .peers()
+      .cancel(childRunId, `parent run '${parentRunId}' ${how}`)
+      .catch(() => undefined);
   }
 
   /**

@@ -11,6 +11,13 @@ import type { RunReadModel } from './readModel.ts';
 import type { LoadedRun } from './runCache.ts';
 import type { RunTimers } from './timers.ts';
 
+/** The events whose reaction may leave a container early (a caught failure, a timeout). */
+const DROPPING: ReadonlySet<RunEvent['type']> = new Set([
+  'StepFailed',
+  'ChildFailed',
+  'TimerFired',
+]);
+
 /** How an ended parent's open child runs are told why they are cancelled. */
 const ENDED_HOW = {
   RunCancelled: 'was cancelled',
@@ -68,14 +75,52 @@ export class Performer {
     this.#deps = deps;
   }
 
+  /**
+   * A failure a container caught, or a container's timeout, drops what ran inside it from the run
+   * (`Compiler.dropInside`): its attempts are aborted on their workers and its child runs
+   * cancelled. Only a reaction to a failure or a timer can drop anything, so only those are looked at.
+   */
+  #stopDropped(
+    runId: string,
+    before: RunSnapshot,
+    after: RunSnapshot,
+    events: readonly RunEvent[],
+  ): void {
+    if (!events.some((e) => DROPPING.has(e.type))) return;
+    if (events.some((e) => TERMINAL_EVENTS.has(e.type))) return; // the run's end stops them all
+    const answered = new Set(
+      events.flatMap((e) =>
+        e.type === 'StepCompleted' || e.type === 'StepFailed' ? [attemptKey(e)] : [],
+      ),
+    );
+    const open = new Set(openTasks(after.context).map(attemptKey));
+    for (const task of openTasks(before.context)) {
+      const key = attemptKey(task);
+      if (open.has(key) || answered.has(key)) continue;
+      this.#deps.effects.abortTask(task.taskId);
+      this.#deps.attempts.answered(task.taskId, task.attempt);
+    }
+    const kept = after.context.children;
+    const ended = new Set(
+      events.flatMap((e) =>
+        e.type === 'ChildCompleted' || e.type === 'ChildFailed' ? [e.childRunId] : [],
+      ),
+    );
+    for (const [key, child] of Object.entries(before.context.children)) {
+      if (kept[key]?.childRunId === child.childRunId || ended.has(child.childRunId)) continue;
+      void this.#deps.children.cancelOne(runId, child.childRunId, 'left the step that started it');
+    }
+  }
+
   perform(
     runId: string,
-    run: Pick<LoadedRun, 'parent'>,
+    run: Pick<LoadedRun, 'parent' | 'snapshot'>,
     before: RunSnapshot,
     events: readonly RunEvent[],
     recorded: readonly RecordedEvent[],
   ): void {
     const { deadlines } = this.#deps.lifecycle;
+    this.#stopDropped(runId, before, run.snapshot, events);
     events.forEach((event, i) => {
       const record = recorded[i];
       if (record !== undefined) {

@@ -19,7 +19,7 @@ export type Decide = (run: LoadedRun) => RunEvent | undefined;
 /** What follows a successful append: project, notify, dispatch, arm timers, start children. */
 export type Perform = (
   runId: string,
-  run: Pick<LoadedRun, 'parent'>,
+  run: Pick<LoadedRun, 'parent' | 'snapshot'>,
   before: RunSnapshot,
   events: readonly RunEvent[],
   recorded: readonly RecordedEvent[],

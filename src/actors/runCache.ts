@@ -7,12 +7,13 @@ import {
 } from '../blueprints/validate.ts';
 import {
   compileBlueprint,
+  type CompileOptions,
   UnsupportedStep,
   type CompiledRun,
   type RunSnapshot,
 } from '../machines/compile.ts';
 import type { RunIdentity } from '../machines/decide.ts';
-import { timeOf, toRunEvent } from '../machines/events.ts';
+import { compileOptionsOf, timeOf, toRunEvent } from '../machines/events.ts';
 import { extensionsOf, handlersOf, type Handlers } from '../machines/handlers.ts';
 import type { ParentRef } from '../machines/messages.ts';
 import { replay, statusOf } from '../machines/run.ts';
@@ -41,9 +42,12 @@ export const invalidBlueprint = (diagnostics: readonly Diagnostic[]): WeftError 
   );
 
 /** The blueprint's machine; a step shape this runtime cannot execute throws `invalid_blueprint`. */
-export const compileChecked = (blueprint: Blueprint): CompiledRun => {
+export const compileChecked = (
+  blueprint: Blueprint,
+  options: CompileOptions = { scopes: true },
+): CompiledRun => {
   try {
-    return compileBlueprint(blueprint, parseDuration);
+    return compileBlueprint(blueprint, parseDuration, options);
   } catch (error) {
     if (error instanceof UnsupportedStep) {
       throw invalidBlueprint([
@@ -79,13 +83,14 @@ export class RunCache {
   compile(
     version: Pick<BlueprintVersion, 'hash' | 'content'>,
     limits: Partial<BlueprintLimits> | undefined,
+    options: CompileOptions = { scopes: true },
   ): CompiledRun {
-    const key = limits === undefined ? version.hash : `${version.hash}:${JSON.stringify(limits)}`;
+    const key = `${version.hash}:${options.scopes ? 2 : 1}${limits === undefined ? '' : `:${JSON.stringify(limits)}`}`;
     const cached = this.#compiled.get(key);
     if (cached !== undefined) return cached;
     const validated = validateBlueprint(version.content, limits, { recorded: true });
     if (!validated.ok) throw invalidBlueprint(validated.diagnostics);
-    const compiled = compileChecked(validated.blueprint);
+    const compiled = compileChecked(validated.blueprint, options);
     this.#compiled.set(key, compiled);
     return compiled;
   }
@@ -107,7 +112,7 @@ export class RunCache {
     const started = events[0];
     if (started?.type !== 'RunStarted')
       throw new Error(`stream run-${runId} does not begin with RunStarted`);
-    const compiled = this.compile(started.blueprint, started.limits);
+    const compiled = this.compile(started.blueprint, started.limits, compileOptionsOf(started));
     const run: LoadedRun = {
       compiled,
       limits: started.limits,

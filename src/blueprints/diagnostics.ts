@@ -19,6 +19,7 @@ export type DiagnosticCode =
   | 'while_without_max'
   | 'loop_count_and_while'
   | 'unknown_on_error_target'
+  | 'invalid_completion'
   | 'expression_syntax'
   | 'expression_limit'
   | 'invalid_duration'

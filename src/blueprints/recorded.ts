@@ -1,5 +1,6 @@
 import { isRecord, own } from './diagnostics.ts';
 import { rawLists } from './rawSteps.ts';
+import { CONTAINER_TYPES } from './settings.ts';
 
 type Mutable = Record<string, unknown>;
 
@@ -7,7 +8,8 @@ type Mutable = Record<string, unknown>;
  * A recorded blueprint (a stored version, or the content a run pinned in `RunStarted`) in today's
  * form, so that what was admitted before still loads: a bare number where a duration goes (it
  * meant milliseconds) becomes `"<n>ms"`, and the retry settings that steps other than activities
- * never used (`maxAttempts`, `backoff`, and `timeout` except on a wait) are dropped. The engine
+ * never used (`maxAttempts`, `backoff`, and `timeout` except on a wait or, as a duration, on a
+ * container) are dropped. The engine
  * compiles the result exactly as it ran the original. Pure: `input` is not changed (a changed
  * copy is returned).
  */
@@ -35,9 +37,18 @@ export const recordedForm = (input: unknown): unknown => {
       else {
         delete step['maxAttempts'];
         delete step['backoff'];
-        if (type !== 'wait') delete step['timeout'];
+        // A container's `timeout` is kept: runs recorded before containers owned their inside
+        // are compiled without scopes, which ignores it as they did.
+        // A container's `timeout` written as a duration is kept (runs recorded before containers
+        // owned their inside compile without scopes, which ignores it as they did); a bare number
+        // there dates from before durations had units, when it was ignored: it is dropped.
+        const container =
+          CONTAINER_TYPES.includes(String(type)) &&
+          !list.single &&
+          typeof own(step, 'timeout') === 'string';
+        if (type !== 'wait' && !container) delete step['timeout'];
       }
-      if (type === 'wait') durations(step, ['timeout']);
+      if (own(step, 'timeout') !== undefined) durations(step, ['timeout']);
       if (type === 'sleep') durations(step, ['duration']);
     }
   }

@@ -162,6 +162,11 @@ const nonRetryable = Schema.Array(ErrorCode).annotate({
   examples: [['card_declined', 'invalid_address']],
 });
 
+const containerTimeout = Duration.annotate({
+  description:
+    'How long everything inside this step may take, from its start (none by default); then what still runs inside is stopped and the step fails with code timeout (its onError applies).',
+});
+
 const retryFields = {
   maxAttempts: Schema.optionalKey(maxAttempts),
   timeout: Schema.optionalKey(timeout),
@@ -282,8 +287,10 @@ export interface ActivityFields {
   readonly activity: string;
   readonly input?: Json;
 }
+/** A container's `timeout` bounds everything inside it (it is not retried as a whole). */
 export interface ParallelFields {
   readonly branches: readonly (readonly Step[])[];
+  readonly completion?: 'all' | 'first' | { readonly atLeast: number };
 }
 export interface ConditionFields {
   readonly when: string;
@@ -414,18 +421,31 @@ const variants = {
   parallel: {
     fields: {
       type: Schema.Literal('parallel'),
+      timeout: Schema.optionalKey(containerTimeout),
       branches: Schema.Array(
         stepList('One branch: a list of steps run in order (or per dependsOn).'),
       )
         .check(Schema.isMinLength(1, { expected: 'at least one branch' }))
-        .annotate({ description: 'Branches run at the same time; the step is done when all are.' }),
+        .annotate({
+          description: 'Branches run at the same time; the step is done per its completion.',
+        }),
+      completion: Schema.optionalKey(
+        Schema.Union([
+          Schema.Literals(['all', 'first']),
+          Schema.Struct({ atLeast: PositiveInt }),
+        ]).annotate({
+          description:
+            '"all" (default): done when every branch is, output the array of their outputs. "first": the first branch to finish wins, output its output, the others are stopped (a branch failing first fails the step, as Promise.race). {"atLeast": n}: a failing branch ends alone (output null); once all have ended, done if at least n succeeded, else fails with quorum_not_met.',
+        }),
+      ),
     },
     description:
-      "Runs branches at once and joins them. Output: the array of branch outputs (a branch's output is its last step's).",
+      "Runs branches at once and joins them per its completion. Output: the array of branch outputs (a branch's output is its last step's); with completion \"first\", the winning branch's output.",
   },
   condition: {
     fields: {
       type: Schema.Literal('condition'),
+      timeout: Schema.optionalKey(containerTimeout),
       when: Expression.annotate({
         description: 'Decides the branch: truthy runs then, otherwise else.',
       }),
@@ -437,6 +457,7 @@ const variants = {
   switch: {
     fields: {
       type: Schema.Literal('switch'),
+      timeout: Schema.optionalKey(containerTimeout),
       on: Expression.annotate({ description: 'Its value (as a string) selects the case.' }),
       cases: Schema.Record(Schema.String, stepList('Steps run for this case.')).annotate({
         description: 'Case value → steps.',
@@ -448,6 +469,7 @@ const variants = {
   loop: {
     fields: {
       type: Schema.Literal('loop'),
+      timeout: Schema.optionalKey(containerTimeout),
       count: Schema.optionalKey(
         Schema.Union([NonNegativeInt, Expression]).annotate({
           description: 'Repeat this many times (a number or an expression giving one).',
@@ -473,6 +495,7 @@ const variants = {
   map: {
     fields: {
       type: Schema.Literal('map'),
+      timeout: Schema.optionalKey(containerTimeout),
       over: Schema.optionalKey(
         Expression.annotate({
           description:
@@ -490,6 +513,7 @@ const variants = {
   child: {
     fields: {
       type: Schema.Literal('child'),
+      timeout: Schema.optionalKey(containerTimeout),
       blueprint: Schema.optionalKey(
         nameOrExpression('The child blueprint: its name, or an expression giving one.'),
       ),
@@ -636,9 +660,12 @@ export const Step: Schema.Codec<Step> = Schema.Union([
   weftStepUnion: STEP_TYPES,
 });
 
+const { timeout: _itemTimeout, ...itemChildFields } = variants.child.fields;
+
 export const MapItemStep: Schema.Codec<MapItemStep> = Schema.Union([
   variant(itemStepId, 'activity', variants.activity, 'MapItem'),
-  variant(itemStepId, 'child', variants.child, 'MapItem'),
+  // A map's child item has no timeout of its own: the map's `timeout` bounds every item.
+  variant(itemStepId, 'child', { ...variants.child, fields: itemChildFields }, 'MapItem'),
 ]).annotate({
   identifier: 'MapItemStep',
   title: 'MapItemStep',

@@ -117,6 +117,19 @@ export const semanticDiagnostics = (
         case 'condition':
           expression(own(s, 'when'), child(step.path, 'when'));
           break;
+        case 'parallel': {
+          const completion = own(s, 'completion');
+          const branches = own(s, 'branches');
+          const atLeast = isRecord(completion) ? own(completion, 'atLeast') : undefined;
+          if (typeof atLeast === 'number' && Array.isArray(branches) && atLeast > branches.length)
+            out.add(
+              child(child(step.path, 'completion'), 'atLeast'),
+              'invalid_completion',
+              `completion needs at least ${atLeast} branches to succeed, but the step has ${branches.length}`,
+              `Give "atLeast" a number from 1 to ${branches.length}.`,
+            );
+          break;
+        }
         case 'switch':
           expression(own(s, 'on'), child(step.path, 'on'));
           break;

@@ -23,6 +23,16 @@ export const durationUnit = (value: number): { message: string; hint: string } =
   };
 };
 
+/** Steps whose `timeout` bounds everything inside them (they are not retried, though). */
+export const CONTAINER_TYPES: readonly string[] = [
+  'parallel',
+  'condition',
+  'switch',
+  'loop',
+  'map',
+  'child',
+];
+
 const isRetryField = (key: string): key is (typeof RETRY_FIELDS)[number] =>
   (RETRY_FIELDS as readonly string[]).includes(key);
 
@@ -38,7 +48,14 @@ export const misplacedSetting = (
   if (!isRecord(step) || !isRetryField(key)) return undefined;
   const type = own(step, 'type');
   if (typeof type !== 'string' || type === 'activity') return undefined;
-  if (type === 'wait' && key === 'timeout') return undefined;
+  const mapItem = stepPath[stepPath.length - 1] === 'step';
+  if (key === 'timeout' && (type === 'wait' || (CONTAINER_TYPES.includes(type) && !mapItem)))
+    return undefined;
+  if (key === 'timeout' && mapItem)
+    return {
+      message: `"timeout" has no effect on a map's ${type} step`,
+      hint: `The map's own "timeout" bounds all its items: write it at ${pathText(stepPath.slice(0, -1))}.timeout.`,
+    };
   const message = `"${key}" has no effect on a ${type} step`;
   return { message, hint: whereInstead(step, type, stepPath, key) };
 };
@@ -51,11 +68,11 @@ const whereInstead = (step: Raw, type: string, stepPath: readonly Segment[], key
       const inner = own(step, 'step');
       const innerType = isRecord(inner) ? own(inner, 'type') : undefined;
       return innerType === 'child'
-        ? `A map's items are retried and timed by the step it runs; a child step is neither: put "${key}" on the activities of the child blueprint, or in its "defaults".`
-        : `A map's items are retried and timed by the step it runs: write it at ${child(pathText(stepPath), 'step')}.${key}.`;
+        ? `A map's items are retried by the step it runs; a child step is not: put "${key}" on the activities of the child blueprint, or in its "defaults". (A map's own "timeout" bounds the whole map.)`
+        : `A map's items are retried by the step it runs: write it at ${child(pathText(stepPath), 'step')}.${key}. (A map's own "timeout" bounds the whole map.)`;
     }
     case 'child':
-      return `A child run is not retried as a whole and has no time limit: put "${key}" on the activities of the child blueprint, or in its "defaults".`;
+      return `A child run is not retried as a whole: put "${key}" on the activities of the child blueprint, or in its "defaults".${stepPath[stepPath.length - 1] === 'step' ? '' : ' (A child step\'s own "timeout" bounds the child run.)'}`;
     case 'wait':
       return `A wait step is not retried: when its "timeout" passes it fails with code timeout, and its onError applies.`;
     case 'sleep':
@@ -65,6 +82,6 @@ const whereInstead = (step: Raw, type: string, stepPath: readonly Segment[], key
     case 'set':
       return `A ${type} step runs no activity: it is neither retried nor timed out.`;
     default:
-      return `A ${type} step is not retried or timed as a whole: put "${key}" ${inside}.`;
+      return `A ${type} step is not retried as a whole: put "${key}" ${inside}. (Its own "timeout" bounds everything inside it.)`;
   }
 };

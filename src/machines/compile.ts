@@ -10,6 +10,7 @@ import {
   type RunContext,
 } from './context.ts';
 import { errorRoutes } from '../blueprints/onError.ts';
+import { CONTAINER_TYPES } from '../blueprints/settings.ts';
 import type { RunEvent, StepError } from './events.ts';
 import { noItemOutputs, noItemTasks } from './itemTasks.ts';
 import { activityStates } from './activityStep.ts';
@@ -65,13 +66,104 @@ export { UnsupportedStep } from './transitions.ts';
  * into the events that record it.
  */
 
+/** Steps that hold other steps (or a child run) and, with scopes, own what runs inside them. */
+const CONTAINERS: ReadonlySet<string> = new Set(CONTAINER_TYPES);
+
+export interface CompileOptions {
+  /**
+   * Containers own their inside (language 2): `onError` on a container catches the failures of
+   * the steps inside it, and its `timeout` bounds all of them. Off for runs recorded before
+   * (`RunStarted` without `language`), which ran without, so that they replay as they ran.
+   */
+  readonly scopes: boolean;
+}
+
 class Compiler implements StepCompiler {
   readonly plan: Plan;
   readonly blueprint: Blueprint;
+  readonly options: CompileOptions;
+  /**
+   * Step id → where its failure goes when its route is `fail`: the nearest enclosing container
+   * whose `onError` catches it (`#caught_<id>`), or the branch of a `{atLeast}` parallel it is in
+   * (`#bfail_<id>_b<i>`); `key` is where the error is kept (`routing.lastError`).
+   */
+  readonly #catchers = new Map<string, { readonly target: string; readonly key: string }>();
 
-  constructor(blueprint: Blueprint, plan: Plan) {
+  constructor(blueprint: Blueprint, plan: Plan, options: CompileOptions) {
     this.blueprint = blueprint;
     this.plan = plan;
+    this.options = options;
+    if (!options.scopes) return;
+    const catches = (id: string): boolean => {
+      const { step } = this.info(id);
+      if (!CONTAINERS.has(step.type) || step.type === 'map' || step.type === 'child') return false;
+      const routes = errorRoutes(step.onError);
+      return [...routes.byCode.values(), routes.fallback].some((route) => route !== 'fail');
+    };
+    for (const [id, info] of plan.steps) {
+      // A map's item step is settled by the map itself (mapStep.ts), not by a catcher.
+      if (info.mapOf !== undefined) continue;
+      for (let inner = id, holder = info.holder; holder !== undefined;) {
+        const branch = this.quorumBranch(holder, inner);
+        if (branch !== undefined) {
+          this.#catchers.set(id, {
+            target: `#bfail_${holder}_b${branch}`,
+            key: `${holder}.b${branch}`,
+          });
+          break;
+        }
+        if (catches(holder)) {
+          this.#catchers.set(id, { target: `#caught_${holder}`, key: holder });
+          break;
+        }
+        inner = holder;
+        holder = this.info(holder).holder;
+      }
+    }
+  }
+
+  /** The index of the branch of `parallel` holding `stepId`, when `parallel` completes on a quorum. */
+  quorumBranch(parallel: string, stepId: string): number | undefined {
+    const { step } = this.info(parallel);
+    if (step.type !== 'parallel' || typeof step.completion !== 'object') return undefined;
+    const index = step.branches.findIndex((_, i) =>
+      (this.plan.lists.get(`${parallel}.b${i}`) ?? []).includes(stepId),
+    );
+    return index === -1 ? undefined : index;
+  }
+
+  /** True when some step inside `id` fails onto it. */
+  isCatcher(id: string): boolean {
+    for (const catcher of this.#catchers.values()) if (catcher.key === id) return true;
+    return false;
+  }
+
+  /**
+   * Forgets what runs inside a container that is left early (failed, timed out, caught): the
+   * attempts, timers, child runs and map items of its descendants. The runtime aborts and cancels
+   * them when it sees them gone (`perform.ts`).
+   */
+  dropInside(id: string) {
+    return this.drop(this.info(id).descendants);
+  }
+
+  /** Forgets the attempts, timers, child runs and map items of these steps (see `dropInside`). */
+  drop(ids: readonly string[]) {
+    const inside = new Set(ids);
+    return assign(({ context }: Args) => {
+      const outside = <V extends { readonly stepId: string }>(
+        record: Readonly<Record<string, V>>,
+      ) =>
+        Object.values(record).some((v) => inside.has(v.stepId))
+          ? Object.fromEntries(Object.entries(record).filter(([, v]) => !inside.has(v.stepId)))
+          : record;
+      return {
+        tasks: omit(context.tasks, ...inside),
+        maps: omit(context.maps, ...inside),
+        timers: outside(context.timers),
+        children: outside(context.children),
+      };
+    });
   }
 
   info(id: string): StepPlan {
@@ -122,12 +214,12 @@ class Compiler implements StepCompiler {
   failure(
     id: string,
     guard: (args: Args) => boolean,
-    errorFrom: (event: RunEvent) => StepError = errorOf,
+    errorFrom: (args: Args) => StepError = ({ event }) => errorOf(event),
   ): Config[] {
     const routes = errorRoutes(this.info(id).step.onError);
     return [
       ...[...routes.byCode].map(([code, route]) => ({
-        guard: (args: Args) => guard(args) && errorFrom(args.event).code === code,
+        guard: (args: Args) => guard(args) && errorFrom(args).code === code,
         ...this.route(id, route, errorFrom),
       })),
       { guard, ...this.route(id, routes.fallback, errorFrom) },
@@ -135,33 +227,58 @@ class Compiler implements StepCompiler {
   }
 
   /** One `onError` route of a failed step. */
-  route(id: string, onError: string, errorFrom: (event: RunEvent) => StepError): Config {
+  route(id: string, onError: string, errorFrom: (args: Args) => StepError): Config {
+    // A container left early leaves nothing of its inside running.
+    const drop =
+      this.options.scopes && this.info(id).descendants.length > 0 ? [this.dropInside(id)] : [];
     if (onError === 'continue') {
       return {
         target: this.doneTarget(id),
-        actions: this.finish(id, ({ event }) => ({ error: errorFrom(event) })),
+        actions: [...drop, this.finish(id, (args) => ({ error: errorFrom(args) }))],
       };
     }
     if (onError !== 'fail') {
       return {
         target: this.doneTarget(id),
-        actions: this.finish(
-          id,
-          ({ event }) => ({ error: errorFrom(event) }),
-          ({ context, event }) => ({
+        actions: [
+          ...drop,
+          this.finish(
+            id,
+            (args) => ({ error: errorFrom(args) }),
+            (args) => ({
+              routing: {
+                abandoned: { ...args.context.routing.abandoned, [id]: true as const },
+                jumped: { ...args.context.routing.jumped, [onError]: errorFrom(args) },
+                lastError: { ...args.context.routing.lastError, [id]: errorFrom(args) },
+              },
+            }),
+          ),
+        ],
+      };
+    }
+    const catcher = this.#catchers.get(id);
+    if (catcher !== undefined) {
+      // Fails the container that catches it (its own onError decides, with this error), or the
+      // branch of a quorum parallel it is in.
+      return {
+        target: catcher.target,
+        actions: assign((args: Args) => {
+          const error = errorFrom(args);
+          const { routing } = args.context;
+          return {
             routing: {
-              abandoned: { ...context.routing.abandoned, [id]: true as const },
-              jumped: { ...context.routing.jumped, [onError]: errorFrom(event) },
-              lastError: { ...context.routing.lastError, [id]: errorFrom(event) },
+              ...routing,
+              lastError: { ...routing.lastError, [id]: error, [catcher.key]: error },
             },
-          }),
-        ),
+          };
+        }),
       };
     }
     return {
       target: '#run.failing',
-      actions: assign(({ context, event }: Args) => {
-        const error = errorFrom(event);
+      actions: assign((args: Args) => {
+        const error = errorFrom(args);
+        const { context } = args;
         return {
           failure: {
             code: 'step_failed',
@@ -271,8 +388,142 @@ class Compiler implements StepCompiler {
             StepFailed: this.failure(id, forStep(id)),
           },
         },
-        body: this.body(step),
+        body: this.scoped(step, this.body(step)),
+        ...(this.isCatcher(id)
+          ? {
+              caught: {
+                id: `caught_${id}`,
+                always: this.failure(
+                  id,
+                  () => true,
+                  ({ context }) =>
+                    context.routing.lastError[id] ?? {
+                      code: 'internal',
+                      message: `step '${id}' was failed without an error`,
+                      retryable: false,
+                    },
+                ),
+              },
+            }
+          : {}),
         done,
+      },
+    };
+  }
+
+  /**
+   * A parallel's body by its `completion`: `all` (every branch, output the array of their
+   * outputs), `first` (the first branch to finish wins, with its output; the others are stopped),
+   * or `{atLeast: n}` (a branch that fails ends alone, output null; once every branch has ended,
+   * the step completes with the array if at least n succeeded, else fails with `quorum_not_met`).
+   */
+  parallel(
+    step: PlannedStep & { readonly type: 'parallel' },
+    toDone: (output: (args: Args) => Json) => Config,
+  ): Config {
+    const id = step.id;
+    const keys = step.branches.map((_, i) => `${id}.b${i}`);
+    const completion = step.completion ?? 'all';
+    const branch = (key: string, i: number, onDone: Config, failed?: Config) => [
+      `b${i}`,
+      {
+        initial: 'list',
+        states: {
+          list: this.list(key, onDone),
+          end: { type: 'final' },
+          ...(failed === undefined ? {} : { failed }),
+        },
+      },
+    ];
+    if (completion === 'first') {
+      return {
+        type: 'parallel',
+        states: Object.fromEntries(
+          keys.map((key, i) =>
+            branch(key, i, {
+              target: this.doneTarget(id),
+              actions: [this.dropInside(id), this.finish(id, this.lastOutput(key))],
+            }),
+          ),
+        ),
+      };
+    }
+    if (completion === 'all') {
+      return {
+        type: 'parallel',
+        states: Object.fromEntries(keys.map((key, i) => branch(key, i, { target: 'end' }))),
+        onDone: toDone((args) => keys.map((key) => this.lastOutput(key)(args))),
+      };
+    }
+    const needed = completion.atLeast;
+    const failedBranch = ({ context }: Args, key: string) =>
+      context.routing.lastError[key] !== undefined;
+    const succeeded = (args: Args) => keys.filter((key) => !failedBranch(args, key)).length;
+    return {
+      type: 'parallel',
+      // A pass starts with no branch failed (a loop may run this step again).
+      entry: assign(({ context }: Args) => ({
+        routing: { ...context.routing, lastError: omit(context.routing.lastError, ...keys) },
+      })),
+      states: Object.fromEntries(
+        keys.map((key, i) => {
+          const inside = (this.plan.lists.get(key) ?? []).flatMap((s) => [
+            s,
+            ...this.info(s).descendants,
+          ]);
+          return branch(
+            key,
+            i,
+            { target: 'end' },
+            { id: `bfail_${id}_b${i}`, type: 'final', entry: this.drop(inside) },
+          );
+        }),
+      ),
+      onDone: [
+        {
+          guard: (args: Args) => succeeded(args) >= needed,
+          ...toDone((args) =>
+            keys.map((key) => (failedBranch(args, key) ? null : this.lastOutput(key)(args))),
+          ),
+        },
+        ...this.failure(
+          id,
+          () => true,
+          (args) => ({
+            code: 'quorum_not_met',
+            message: `${succeeded(args)} of ${keys.length} branches of '${id}' succeeded; ${needed} needed`,
+            retryable: false,
+            details: {
+              errors: keys.map((key) => args.context.routing.lastError[key] ?? null),
+            } as unknown as Json,
+          }),
+        ),
+      ],
+    };
+  }
+
+  /** A container's body with its `timeout` (with scopes): a timer from entry, failing it with `timeout`. */
+  scoped(step: PlannedStep, body: Config): Config {
+    if (!this.options.scopes || step.timeout === undefined || !CONTAINERS.has(step.type))
+      return body;
+    const id = step.id;
+    const timeout = step.timeout;
+    const entry = body['entry'];
+    return {
+      ...body,
+      entry: [command('startTimer', id), ...(entry === undefined ? [] : [entry].flat())],
+      on: {
+        ...(body['on'] as Config | undefined),
+        TimerScheduled: { guard: forStep(id), actions: recordTimer },
+        TimerFired: this.failure(
+          id,
+          (args: Args) => timerOf(args) === id,
+          () => ({
+            code: 'timeout',
+            message: `step '${id}' did not finish within its timeout of ${timeout}`,
+            retryable: false,
+          }),
+        ),
       },
     };
   }
@@ -387,24 +638,7 @@ class Compiler implements StepCompiler {
       case 'activity':
         throw new Error('defect: activity has no body');
       case 'parallel':
-        return {
-          type: 'parallel',
-          states: Object.fromEntries(
-            step.branches.map((_, i) => [
-              `b${i}`,
-              {
-                initial: 'list',
-                states: {
-                  list: this.list(`${id}.b${i}`, { target: 'end' }),
-                  end: { type: 'final' },
-                },
-              },
-            ]),
-          ),
-          onDone: toDone((args) =>
-            step.branches.map((_, i) => this.lastOutput(`${id}.b${i}`)(args)),
-          ),
-        };
+        return this.parallel(step, toDone);
       case 'condition':
         return branchStates(
           this,
@@ -544,9 +778,10 @@ const createRunMachine = (compiler: Compiler) =>
 export const compileBlueprint = (
   blueprint: Blueprint,
   parseDuration: (value: string | number) => number | undefined,
+  options: CompileOptions = { scopes: true },
 ): CompiledRun => {
   const plan = buildPlan(blueprint, parseDuration);
-  const compiler = new Compiler(blueprint, plan);
+  const compiler = new Compiler(blueprint, plan, options);
   return { blueprint, plan, machine: createRunMachine(compiler) };
 };
 

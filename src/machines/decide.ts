@@ -612,11 +612,20 @@ class Decider {
   }
 
   startTimer(stepId: string): readonly RunEvent[] {
+    const { step } = this.info(stepId);
     const entered = this.context.entered[stepId] as
       { dueAt?: number; timeoutMs?: number } | undefined;
+    // A sleep's due time and a wait's timeout were decided on entry; a container's `timeout`
+    // (the compiler asks only with scopes) counts from now, its entry.
+    const timeoutMs =
+      step.type === 'sleep' || step.type === 'wait'
+        ? entered?.timeoutMs
+        : step.timeout === undefined
+          ? undefined
+          : this.options.parseDuration(step.timeout);
     const dueAt =
-      entered?.dueAt ??
-      (entered?.timeoutMs === undefined ? undefined : this.options.now + entered.timeoutMs);
+      (step.type === 'sleep' ? entered?.dueAt : undefined) ??
+      (timeoutMs === undefined ? undefined : this.options.now + timeoutMs);
     if (dueAt === undefined) return [];
     const execution = this.context.executions[stepId] ?? 1;
     return [{ type: 'TimerScheduled', timerId: `${stepId}:${execution}`, stepId, dueAt }];

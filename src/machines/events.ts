@@ -67,7 +67,20 @@ export const RunStarted = Schema.Struct({
    * the run is compiled (on start, reload, restart and replay) and decided under these for life.
    */
   limits: Schema.optionalKey(BlueprintLimits),
+  /**
+   * The language revision the run is compiled under for life (`LANGUAGE`): 2 — containers own
+   * their inside. Absent in runs started before, which replay as they ran.
+   */
+  language: Schema.optionalKey(Schema.Number),
   time,
+});
+
+/** The language revision new runs record in `RunStarted.language`. */
+export const LANGUAGE = 2;
+
+/** How a run's blueprint compiles, from what its `RunStarted` recorded. */
+export const compileOptionsOf = (started: { readonly language?: number }) => ({
+  scopes: (started.language ?? 1) >= 2,
 });
 
 /** An activity attempt was decided and dispatched. `taskId` is the same on every retry of one execution. */

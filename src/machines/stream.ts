@@ -2,7 +2,7 @@ import type { Json } from '../blueprints/json.ts';
 import { parseDuration } from '../blueprints/duration.ts';
 import { validateBlueprint } from '../blueprints/validate.ts';
 import { compileBlueprint, type CompiledRun } from './compile.ts';
-import { toRunEvent, type EventOf } from './events.ts';
+import { compileOptionsOf, toRunEvent, type EventOf } from './events.ts';
 
 /** A run's stream as the store gives it, and the machine it is replayed through. Pure. */
 
@@ -37,7 +37,7 @@ export const compiledFor = (
       `the pinned blueprint no longer validates: ${validated.diagnostics.map((d) => d.message).join('; ')}`,
     );
   return {
-    compiled: compileBlueprint(validated.blueprint, parseDuration),
+    compiled: compileBlueprint(validated.blueprint, parseDuration, compileOptionsOf(started)),
     runId: started.runId,
     name: started.blueprint.name,
     version: started.blueprint.version,

@@ -36,7 +36,7 @@ export interface StepCompiler {
   failure(
     id: string,
     guard: (args: Args) => boolean,
-    errorFrom?: (event: RunEvent) => StepError,
+    errorFrom?: (args: Args) => StepError,
   ): Config[];
   /** A list of steps as a parallel state, done when every step is. */
   list(key: string, onDone: Config): Config;

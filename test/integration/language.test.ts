@@ -202,3 +202,121 @@ describe('fail, succeed and set', () => {
     expect(late.output).toEqual({ step: 'compute', got: { step: 'look', got: 2 } });
   });
 });
+
+describe('containers own their inside', () => {
+  const aborted = (runId: string) =>
+    waitFor(
+      () => readdirSync(stack.dir).find((f) => f.startsWith(runId) && f.endsWith('.aborted')),
+      { timeoutMs: 10_000, message: `an aborted activity of ${runId}` },
+    );
+
+  it("a loop's timeout stops the activity running inside it, and its onError continue lets the run go on", async () => {
+    const blueprint = {
+      name: 'bounded_retry_loop',
+      steps: [
+        {
+          id: 'poll',
+          type: 'loop',
+          count: 100,
+          timeout: '1500ms',
+          onError: 'continue',
+          steps: [
+            {
+              id: 'check',
+              type: 'activity',
+              activity: 'slow',
+              input: { ms: 400, dir: stack.dir },
+              timeout: '1m',
+            },
+          ],
+        },
+        {
+          id: 'report',
+          type: 'activity',
+          activity: 'echo',
+          input: '{% $steps.poll.error.code %}',
+        },
+      ],
+    };
+    const started = Date.now();
+    await stack.client.call('weft.runs.start', { blueprint, runId: 'scoped-loop-1' });
+    const summary = await runEnded(stack.client, 'scoped-loop-1');
+    expect(summary.status).toBe('completed');
+    expect(summary.output).toEqual({ step: 'report', got: 'timeout' });
+    // 100 iterations of 400 ms would take 40 s; the loop's 1.5 s bound stopped it.
+    expect(Date.now() - started).toBeLessThan(15_000);
+    const events = await history('scoped-loop-1');
+    const iterations = events.filter((e) => e.type === 'StepScheduled').length - 1;
+    expect(iterations).toBeGreaterThanOrEqual(2);
+    expect(iterations).toBeLessThan(100);
+    expect(await aborted('scoped-loop-1')).toBeDefined();
+  });
+
+  it("a parallel's onError by code catches a branch's coded failure and aborts the other branch's activity", async () => {
+    const blueprint = {
+      name: 'race_to_fail',
+      steps: [
+        {
+          id: 'both',
+          type: 'parallel',
+          onError: { quota_exceeded: 'fallback' },
+          branches: [
+            [
+              {
+                id: 'quota',
+                type: 'activity',
+                activity: 'coded',
+                input: { code: 'quota_exceeded', terminal: true },
+              },
+            ],
+            [
+              {
+                id: 'long',
+                type: 'activity',
+                activity: 'slow',
+                input: { dir: stack.dir },
+                timeout: '1m',
+              },
+            ],
+          ],
+        },
+        { id: 'fallback', type: 'activity', activity: 'echo', input: '{% $error.code %}' },
+      ],
+    };
+    await stack.client.call('weft.runs.start', { blueprint, runId: 'scoped-par-1' });
+    const summary = await runEnded(stack.client, 'scoped-par-1');
+    expect(summary.status).toBe('completed');
+    expect(summary.output).toEqual({ step: 'fallback', got: 'quota_exceeded' });
+    expect(await aborted('scoped-par-1')).toBeDefined();
+  });
+
+  it('a parallel with completion "first" takes the faster branch and aborts the slower one', async () => {
+    const blueprint = {
+      name: 'two_sources',
+      steps: [
+        {
+          id: 'fastest',
+          type: 'parallel',
+          completion: 'first',
+          branches: [
+            [
+              {
+                id: 'mirror',
+                type: 'activity',
+                activity: 'slow',
+                input: { dir: stack.dir },
+                timeout: '1m',
+              },
+            ],
+            [{ id: 'primary', type: 'activity', activity: 'echo', input: 'primary' }],
+          ],
+        },
+      ],
+    };
+    await stack.client.call('weft.runs.start', { blueprint, runId: 'race-1' });
+    const summary = await runEnded(stack.client, 'race-1');
+    expect(summary.status).toBe('completed');
+    expect(summary.output).toEqual({ step: 'primary', got: 'primary' });
+    expect(await aborted('race-1')).toBeDefined();
+  });
+});

@@ -339,13 +339,13 @@ describe('the JSON Schema describes what the engine compiles: it and the validat
       bp([map({ type: 'activity', activity: 'x' }, { maxAttempts: 2 })]),
       false,
     ],
-    ['timeout on a map', bp([map({ type: 'activity', activity: 'x' }, { timeout: '1s' })]), false],
+    ['timeout on a map', bp([map({ type: 'activity', activity: 'x' }, { timeout: '1s' })]), true],
     [
       'maxAttempts on a child',
       bp([{ id: 'c', type: 'child', blueprint: 'k', maxAttempts: 2 }]),
       false,
     ],
-    ['timeout on a child', bp([{ id: 'c', type: 'child', blueprint: 'k', timeout: '1s' }]), false],
+    ['timeout on a child', bp([{ id: 'c', type: 'child', blueprint: 'k', timeout: '1s' }]), true],
     [
       "timeout on a map's inner child",
       bp([map({ type: 'child', blueprint: 'k', timeout: '1s' })]),
@@ -364,14 +364,34 @@ describe('the JSON Schema describes what the engine compiles: it and the validat
     [
       'timeout on a condition',
       bp([{ id: 'c', type: 'condition', when: '{% 1 %}', timeout: '1s', then: [act('x')] }]),
-      false,
+      true,
     ],
     [
       'timeout on a switch',
       bp([{ id: 's', type: 'switch', on: '{% 1 %}', timeout: '1s', cases: { a: [act('x')] } }]),
-      false,
+      true,
     ],
     ['timeout on a sleep', bp([{ id: 'z', type: 'sleep', duration: '1s', timeout: '1s' }]), false],
+    [
+      'parallel completion first',
+      bp([{ id: 'p', type: 'parallel', completion: 'first', branches: [[act('x')]] }]),
+      true,
+    ],
+    [
+      'parallel completion atLeast',
+      bp([{ id: 'p', type: 'parallel', completion: { atLeast: 1 }, branches: [[act('x')]] }]),
+      true,
+    ],
+    [
+      'parallel completion atLeast 0',
+      bp([{ id: 'p', type: 'parallel', completion: { atLeast: 0 }, branches: [[act('x')]] }]),
+      false,
+    ],
+    [
+      'parallel completion any',
+      bp([{ id: 'p', type: 'parallel', completion: 'any', branches: [[act('x')]] }]),
+      false,
+    ],
     ['timeout on a wait', bp([{ id: 'w', type: 'wait', signal: 'go', timeout: '1s' }]), true],
     ['maxAttempts on a wait', bp([{ id: 'w', type: 'wait', signal: 'go', maxAttempts: 2 }]), false],
   ];
@@ -413,6 +433,15 @@ describe('the JSON Schema describes what the engine compiles: it and the validat
     for (const name of ['ActivityStep', 'MapItemActivityStep'])
       expect(fieldsOf(name)).toEqual(expect.arrayContaining(['maxAttempts', 'timeout', 'backoff']));
     expect(fieldsOf('WaitStep')).toContain('timeout');
+    const timed = new Set([
+      'ParallelStep',
+      'ConditionStep',
+      'SwitchStep',
+      'LoopStep',
+      'MapStep',
+      'ChildStep',
+      'WaitStep',
+    ]);
     for (const name of [
       'ParallelStep',
       'ConditionStep',
@@ -423,11 +452,17 @@ describe('the JSON Schema describes what the engine compiles: it and the validat
       'MapItemChildStep',
       'WaitStep',
       'SleepStep',
+      'FailStep',
+      'SucceedStep',
+      'SetStep',
     ]) {
       const fields = fieldsOf(name);
       expect(fields, name).not.toContain('maxAttempts');
       expect(fields, name).not.toContain('backoff');
-      if (name !== 'WaitStep') expect(fields, name).not.toContain('timeout');
+      expect(fields, name).not.toContain('nonRetryable');
+      // A container's timeout bounds everything inside it; a wait's is how long it waits.
+      if (timed.has(name)) expect(fields, name).toContain('timeout');
+      else expect(fields, name).not.toContain('timeout');
     }
   });
 

@@ -8,7 +8,7 @@ import {
   type CompiledRun,
   type RunSnapshot,
 } from '../../../src/machines/compile.ts';
-import type { RunEvent } from '../../../src/machines/events.ts';
+import { LANGUAGE, type RunEvent } from '../../../src/machines/events.ts';
 import { handlersOf } from '../../../src/machines/handlers.ts';
 import type { StoredEvent } from '../../../src/machines/replay.ts';
 import { initialSnapshot, react, statusOf } from '../../../src/machines/run.ts';
@@ -238,7 +238,7 @@ const itemFails = (map: Shape & { readonly kind: 'map' }, index: number): boolea
 /**
  * Whether the list, run to its end, fails the run. Without `onError` jumps nothing is abandoned,
  * so every step of a taken branch runs unless the run fails first: the run fails exactly when one
- * of them fails with `onError: fail`.
+ * of them fails with `onError: fail` and no enclosing loop with `onError: continue` catches it.
  */
 const fatal = (list: readonly Shape[]): boolean => list.some(fatalStep);
 
@@ -256,7 +256,8 @@ const fatalStep = (s: Shape): boolean => {
     case 'loop': {
       const iterations = s.form === 'count' ? s.times : Math.min(s.times, s.maxIterations);
       const exhausted = s.form === 'while' && s.times > s.maxIterations;
-      return (iterations > 0 && fatal(s.body)) || (exhausted && s.onError === 'fail');
+      // Its `onError` also catches what fails inside it (containers own their inside).
+      return s.onError === 'fail' && ((iterations > 0 && fatal(s.body)) || exhausted);
     }
     case 'map':
       return (
@@ -554,6 +555,7 @@ export const drive = async (
       runId: RUN_ID,
       blueprint: { name: 'generated', version: 1, hash: 'h', content: blueprint },
       input,
+      language: LANGUAGE,
     },
     now,
   );

@@ -1,7 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { validateBlueprint } from '../../../src/blueprints/validate.ts';
-import type { RunEvent } from '../../../src/machines/events.ts';
-import { act, activities, drive, NOW, ok, type Activity } from './world.ts';
+import type { Json } from '../../../src/blueprints/json.ts';
+import { checkRun } from '../../../src/machines/check.ts';
+import { LANGUAGE, type RunEvent } from '../../../src/machines/events.ts';
+import type { StoredEvent } from '../../../src/machines/stream.ts';
+import { replay, statusOf } from '../../../src/machines/run.ts';
+import { act, activities, compile, drive, NOW, ok, type Activity } from './world.ts';
 
 /**
  * The language, round two, on the pure machine: `fail`, `succeed` and `set` steps, error codes
@@ -21,6 +25,10 @@ const failing = (code: string, retryable = true) => {
   };
   return { fn, calls };
 };
+
+/** An activity failing for good with code `boom`, and the error it records. */
+const boom: Activity = () => ({ ok: false, retryable: false, code: 'boom', message: 'boom!' });
+const boomError = { code: 'boom', message: 'boom!', retryable: false };
 
 describe('fail step', () => {
   it('ends the run failed with its evaluated code, message and output, with a branch still running', async () => {
@@ -334,5 +342,360 @@ describe('validation of the new language', () => {
     expect(found.map((d) => d.path)).toEqual(
       expect.arrayContaining(['$.steps[0].error.code', '$.steps[1].data']),
     );
+  });
+});
+
+describe('containers own their inside', () => {
+  it("a loop's onError catches its body's failure: continue gives the loop {error} and the run goes on", async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        {
+          id: 'tries',
+          type: 'loop',
+          count: 3,
+          onError: 'continue',
+          steps: [act('work', 'maybe', { input: '{% $iteration %}', maxAttempts: 1 })],
+        },
+        act('after', 'echo', { input: '{% $steps.tries %}' }),
+      ],
+    };
+    const maybe: Activity = (input) => (input === 1 ? boom(input, 1) : ok(input));
+    const run = await drive(blueprint, null, { activities: { ...activities, maybe } });
+    expect(run.status).toBe('completed');
+    expect(run.snapshot.context.steps.tries).toEqual({ error: boomError });
+    expect(run.output).toEqual({ error: boomError });
+    // The third iteration never ran.
+    expect(ofType(run.stream, 'StepScheduled').map((e) => e.input)).toEqual([
+      0,
+      1,
+      { error: boomError },
+    ]);
+  });
+
+  it("a parallel's onError jump catches a branch's failure and stops the other branch", async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        {
+          id: 'both',
+          type: 'parallel',
+          onError: 'recover',
+          branches: [
+            [act('bad', 'boom', { maxAttempts: 1 })],
+            [act('slow', 'echo'), act('next', 'echo')],
+          ],
+        },
+        act('after', 'echo'),
+        act('recover', 'tag', { input: '{% $error.code %}' }),
+      ],
+    };
+    const run = await drive(blueprint, 1, { activities: { ...activities, boom } });
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual({ tagged: 'boom' });
+    // `slow` was in flight when `bad` failed: dropped, never answered, `next` never scheduled.
+    const scheduled = ofType(run.stream, 'StepScheduled').map((e) => e.stepId);
+    expect(scheduled).toEqual(['bad', 'slow', 'recover']);
+    expect(run.snapshot.context.tasks).toEqual({});
+  });
+
+  it('routes a caught failure by its code; a code it does not route fails the run through the container', async () => {
+    const blueprint = (code: string) => ({
+      name: 'bp',
+      steps: [
+        {
+          id: 'group',
+          type: 'condition',
+          when: '{% true %}',
+          onError: { [code]: 'continue' },
+          then: [act('inner', 'boom', { maxAttempts: 1 })],
+        },
+      ],
+    });
+    const caught = await drive(blueprint('boom'), 1, { activities: { boom } });
+    expect(caught.status).toBe('completed');
+    expect(caught.output).toEqual({ error: boomError });
+    const passed = await drive(blueprint('other'), 1, { activities: { boom } });
+    expect(passed.status).toBe('failed');
+    expect(passed.failure).toEqual({
+      code: 'step_failed',
+      message: "step 'group' failed: boom!",
+      stepId: 'group',
+      details: { error: boomError },
+    });
+  });
+
+  it('a failure passes a container that does not catch and is caught by the next one out', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        {
+          id: 'outer',
+          type: 'loop',
+          count: 1,
+          onError: 'continue',
+          steps: [
+            {
+              id: 'inner',
+              type: 'parallel',
+              branches: [[act('bad', 'boom', { maxAttempts: 1 })]],
+            },
+          ],
+        },
+      ],
+    };
+    const run = await drive(blueprint, 1, { activities: { boom } });
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual({ error: boomError });
+  });
+
+  it("a container's timeout starts at its entry, stops what runs inside and fails it with timeout", async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        {
+          id: 'group',
+          type: 'parallel',
+          timeout: '5s',
+          onError: 'continue',
+          branches: [[{ id: 'hold', type: 'wait', signal: 'never' }], [act('fine', 'echo')]],
+        },
+        act('after', 'echo', { input: '{% $steps.group.error.code %}' }),
+      ],
+    };
+    const run = await drive(blueprint, 1, { activities, fireTimers: true });
+    expect(run.status).toBe('completed');
+    expect(ofType(run.stream, 'TimerScheduled')).toEqual([
+      { type: 'TimerScheduled', timerId: 'group:1', stepId: 'group', dueAt: NOW + 5000 },
+    ]);
+    expect(run.output).toBe('timeout');
+    expect(run.snapshot.context.steps.group).toEqual({
+      error: {
+        code: 'timeout',
+        message: "step 'group' did not finish within its timeout of 5s",
+        retryable: false,
+      },
+    });
+    expect(run.snapshot.context.timers).toEqual({});
+  });
+
+  it('a timer of a container that finished in time is forgotten, and never fails it', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [{ id: 'group', type: 'loop', count: 2, timeout: '1m', steps: [act('w', 'inc')] }],
+    };
+    const run = await drive(blueprint, 0, { activities, fireTimers: true });
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual([1, 1]);
+    expect(run.snapshot.context.timers).toEqual({});
+    expect(ofType(run.stream, 'TimerFired')).toEqual([]);
+  });
+
+  it('runs started before (RunStarted without language 2) replay as they ran: the loop did not catch', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        {
+          id: 'l',
+          type: 'loop',
+          count: 1,
+          onError: 'continue',
+          timeout: '1s',
+          steps: [act('a', 'boom', { maxAttempts: 1 })],
+        },
+      ],
+    };
+    const stream: RunEvent[] = [
+      {
+        type: 'RunStarted',
+        runId: 'old',
+        blueprint: { name: 'bp', version: 1, hash: 'h', content: blueprint },
+        input: null,
+      },
+      { type: 'StepEntered', stepId: 'l', input: null, value: { count: 1 } },
+      { type: 'LoopChecked', stepId: 'l', iteration: 0, proceed: true },
+      {
+        type: 'StepScheduled',
+        stepId: 'a',
+        taskId: 'old:a:1',
+        attempt: 1,
+        activity: 'boom',
+        input: null,
+        delayMs: 0,
+        timeoutMs: 30_000,
+      },
+      { type: 'StepFailed', stepId: 'a', taskId: 'old:a:1', attempt: 1, error: boomError },
+      {
+        type: 'RunFailed',
+        error: {
+          code: 'step_failed',
+          message: "step 'a' failed: boom!",
+          stepId: 'a',
+          details: { error: boomError },
+        },
+      },
+    ];
+    const compiled = compile(blueprint, { scopes: false });
+    expect(statusOf(replay(compiled, stream))).toBe('failed');
+    const stored = (events: readonly RunEvent[]): StoredEvent[] =>
+      events.map(({ type, ...data }, revision) => ({
+        revision,
+        type,
+        data: data as unknown as Json,
+        at: new Date(NOW).toISOString(),
+      }));
+    // `weft replay --check` decides every fact again: the old stream checks under the old rules…
+    expect(await checkRun(stored(stream))).toEqual({ ok: true, events: stream.length });
+    // …and the same facts under today's rules diverge: the loop would have caught the failure.
+    const [started, ...rest] = stream;
+    const today = await checkRun(
+      stored([{ ...(started as RunEvent), language: LANGUAGE } as RunEvent, ...rest]),
+    );
+    expect(today.ok).toBe(false);
+  });
+});
+
+describe('parallel completion', () => {
+  it('"first": the first branch to finish gives its output; the others are dropped unanswered', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        {
+          id: 'race',
+          type: 'parallel',
+          completion: 'first',
+          branches: [[act('a1', 'inc'), act('a2', 'inc')], [act('b', 'tag')]],
+        },
+        act('after', 'echo', { input: '{% $steps.race %}' }),
+      ],
+    };
+    // The world answers the oldest open task first: a1, then b (branch 1 ends), so a2 never runs.
+    const run = await drive(blueprint, 1, { activities });
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual({ tagged: 1 });
+    const scheduled = ofType(run.stream, 'StepScheduled').map((e) => e.stepId);
+    expect(scheduled).toEqual(['a1', 'b', 'a2', 'after']);
+    expect(ofType(run.stream, 'StepCompleted').map((e) => e.stepId)).toEqual(['a1', 'b', 'after']);
+    expect(run.snapshot.context.tasks).toEqual({});
+  });
+
+  it('"first": a branch that fails before any finishes fails the step, as Promise.race does', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        {
+          id: 'race',
+          type: 'parallel',
+          completion: 'first',
+          onError: 'continue',
+          branches: [[act('bad', 'boom', { maxAttempts: 1 })], [act('b', 'tag')]],
+        },
+      ],
+    };
+    const run = await drive(blueprint, 1, { activities: { ...activities, boom } });
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual({ error: boomError });
+  });
+
+  it('{atLeast}: failed branches give null and the step completes when enough succeeded', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        {
+          id: 'quotes',
+          type: 'parallel',
+          completion: { atLeast: 2 },
+          branches: [
+            [act('q1', 'inc')],
+            [act('q2', 'boom', { maxAttempts: 1 })],
+            [act('q3a', 'inc'), act('q3b', 'inc')],
+          ],
+        },
+      ],
+    };
+    const run = await drive(blueprint, 1, { activities: { ...activities, boom } });
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual([2, null, 3]);
+  });
+
+  it('{atLeast}: fails with quorum_not_met, every branch error in details, when too few succeeded', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        {
+          id: 'quotes',
+          type: 'parallel',
+          completion: { atLeast: 2 },
+          branches: [
+            [act('q1', 'boom', { maxAttempts: 1 })],
+            [act('q2', 'boom', { maxAttempts: 1 })],
+            [act('q3', 'inc')],
+          ],
+        },
+      ],
+    };
+    const run = await drive(blueprint, 1, { activities: { ...activities, boom } });
+    expect(run.status).toBe('failed');
+    expect(run.failure).toEqual({
+      code: 'step_failed',
+      message: "step 'quotes' failed: 1 of 3 branches of 'quotes' succeeded; 2 needed",
+      stepId: 'quotes',
+      details: {
+        error: {
+          code: 'quorum_not_met',
+          message: "1 of 3 branches of 'quotes' succeeded; 2 needed",
+          retryable: false,
+          details: { errors: [boomError, boomError, null] },
+        },
+      },
+    });
+  });
+
+  it('{atLeast} inside a loop starts each pass with no branch failed', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        {
+          id: 'rounds',
+          type: 'loop',
+          count: 2,
+          steps: [
+            {
+              id: 'quotes',
+              type: 'parallel',
+              completion: { atLeast: 1 },
+              branches: [
+                [act('q1', 'flaky', { input: '{% $iteration %}', maxAttempts: 1 })],
+                [act('q2', 'inc', { input: '{% $iteration %}' })],
+              ],
+            },
+          ],
+        },
+      ],
+    };
+    const flaky: Activity = (input) => (input === 0 ? boom(input, 1) : ok('fine'));
+    const run = await drive(blueprint, null, { activities: { ...activities, flaky } });
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual([
+      [null, 1],
+      ['fine', 2],
+    ]);
+  });
+
+  it('refuses atLeast above the number of branches, at its path', () => {
+    const result = validateBlueprint({
+      name: 'bp',
+      steps: [
+        {
+          id: 'p',
+          type: 'parallel',
+          completion: { atLeast: 3 },
+          branches: [[act('a', 'x')], [act('b', 'x')]],
+        },
+      ],
+    });
+    expect(result.diagnostics.map((d) => [d.path, d.code])).toEqual([
+      ['$.steps[0].completion.atLeast', 'invalid_completion'],
+    ]);
   });
 });

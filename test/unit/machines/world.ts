@@ -5,10 +5,11 @@ import { validateBlueprint } from '../../../src/blueprints/validate.ts';
 import {
   compileBlueprint,
   openTasks,
+  type CompileOptions,
   type CompiledRun,
   type RunSnapshot,
 } from '../../../src/machines/compile.ts';
-import { timeOf, type RunEvent } from '../../../src/machines/events.ts';
+import { LANGUAGE, timeOf, type RunEvent } from '../../../src/machines/events.ts';
 import type { RunIdentity } from '../../../src/machines/decide.ts';
 import { initialSnapshot, react, replay, statusOf } from '../../../src/machines/run.ts';
 
@@ -21,10 +22,10 @@ import { initialSnapshot, react, replay, statusOf } from '../../../src/machines/
 export const RUN = 'r1';
 export const NOW = 1_000_000;
 
-export const compile = (blueprint: unknown): CompiledRun => {
+export const compile = (blueprint: unknown, options?: CompileOptions): CompiledRun => {
   const validated = validateBlueprint(blueprint);
   if (!validated.ok) throw new Error(JSON.stringify(validated.diagnostics));
-  return compileBlueprint(validated.blueprint, parseDuration);
+  return compileBlueprint(validated.blueprint, parseDuration, options);
 };
 
 export type Activity = (
@@ -73,6 +74,7 @@ export const startRun = async (blueprint: unknown, input: Json) => {
     runId: RUN,
     blueprint: { name: 'bp', version: 1, hash: 'h', content: null },
     input,
+    language: LANGUAGE,
   });
   return run;
 };
