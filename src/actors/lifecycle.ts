@@ -8,6 +8,7 @@ import {
 } from '../machines/compile.ts';
 import { timeOf, toRunEvent, type RunEvent } from '../machines/events.ts';
 import { statusOf } from '../machines/run.ts';
+import { endingEvent } from '../machines/messages.ts';
 import type { RecordedEvent } from '../store/EventStore.ts';
 import type { Clock, ClockTimer } from './clock.ts';
 import { attemptTimes, Deadlines, type DeadlineCode, type DeadlineTask } from './deadlines.ts';
@@ -200,7 +201,7 @@ export class AttemptLifecycle {
     this.#access
       .inMailbox(runId, () =>
         this.#access.transact(runId, (snapshot) =>
-          statusOf(snapshot) === 'running' ? { type: 'RunTimedOut', timeoutMs } : undefined,
+          statusOf(snapshot) === 'running' ? endingEvent(snapshot, { timeoutMs }) : undefined,
         ),
       )
       .catch((error: unknown) => {

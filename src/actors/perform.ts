@@ -78,7 +78,8 @@ export class Performer {
   /**
    * A failure a container caught, or a container's timeout, drops what ran inside it from the run
    * (`Compiler.dropInside`): its attempts are aborted on their workers and its child runs
-   * cancelled. Only a reaction to a failure or a timer can drop anything, so only those are looked at.
+   * cancelled. Only a reaction to a failure or a timer can drop anything, or one that begins the
+   * run's unwinding (which drops all it ran), so only those are looked at.
    */
   #stopDropped(
     runId: string,
@@ -86,7 +87,9 @@ export class Performer {
     after: RunSnapshot,
     events: readonly RunEvent[],
   ): void {
-    if (!events.some((e) => DROPPING.has(e.type))) return;
+    const unwound =
+      before.context.routing.unwinding === null && after.context.routing.unwinding !== null;
+    if (!unwound && !events.some((e) => DROPPING.has(e.type))) return;
     if (events.some((e) => TERMINAL_EVENTS.has(e.type))) return; // the run's end stops them all
     const answered = new Set(
       events.flatMap((e) =>

@@ -13,11 +13,23 @@ export interface RawStep {
 export interface RawList {
   readonly path: string;
   readonly steps: readonly RawStep[];
-  /** The map's single item step: a list of one without its own array. */
+  /** A single step where a list may be: a list of one without its own array. */
   readonly single: boolean;
+  /** The single item step of a map. */
+  readonly mapItem: boolean;
 }
 
-const LIST_KEYS = ['branches', 'then', 'else', 'cases', 'default', 'steps', 'step'] as const;
+const LIST_KEYS = [
+  'branches',
+  'then',
+  'else',
+  'cases',
+  'default',
+  'steps',
+  'step',
+  'compensate',
+] as const;
+/** The lists each step type holds; every step may also hold its `compensate` (see `rawLists`). */
 const LIST_KEYS_OF: Readonly<Record<string, readonly string[]>> = {
   activity: [],
   parallel: ['branches'],
@@ -37,6 +49,7 @@ const LIST_KEYS_OF: Readonly<Record<string, readonly string[]>> = {
 export const rawLists = (root: Raw): RawList[] => {
   const lists: RawList[] = [];
   const pending: { value: unknown; path: string; single: boolean }[] = [
+    { value: own(root, 'finally'), path: '$.finally', single: false },
     { value: own(root, 'steps'), path: '$.steps', single: false },
   ];
   while (pending.length > 0) {
@@ -50,11 +63,12 @@ export const rawLists = (root: Raw): RawList[] => {
     if (single) add(value, path);
     else if (Array.isArray(value)) value.forEach((v, i) => add(v, child(path, i)));
     else continue;
-    lists.push({ path, steps, single });
+    lists.push({ path, steps, single, mapItem: single && path.endsWith('.step') });
     const nested: typeof pending = [];
     for (const step of steps) {
       const type = own(step.value, 'type');
-      const keys = typeof type === 'string' ? (LIST_KEYS_OF[type] ?? LIST_KEYS) : LIST_KEYS;
+      const listed = typeof type === 'string' ? LIST_KEYS_OF[type] : undefined;
+      const keys = listed === undefined ? LIST_KEYS : [...listed, 'compensate'];
       for (const key of keys) {
         const v = own(step.value, key);
         const p = child(step.path, key);
@@ -63,7 +77,8 @@ export const rawLists = (root: Raw): RawList[] => {
         else if (key === 'cases' && isRecord(v))
           for (const k of Object.keys(v))
             nested.push({ value: own(v, k), path: child(p, k), single: false });
-        else if (key === 'step') nested.push({ value: v, path: p, single: true });
+        else if (key === 'step' || (key === 'compensate' && isRecord(v)))
+          nested.push({ value: v, path: p, single: true });
         else nested.push({ value: v, path: p, single: false });
       }
     }

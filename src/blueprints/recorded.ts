@@ -44,7 +44,7 @@ export const recordedForm = (input: unknown): unknown => {
         // there dates from before durations had units, when it was ignored: it is dropped.
         const container =
           CONTAINER_TYPES.includes(String(type)) &&
-          !list.single &&
+          !list.mapItem &&
           typeof own(step, 'timeout') === 'string';
         if (type !== 'wait' && !container) delete step['timeout'];
       }

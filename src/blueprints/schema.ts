@@ -280,7 +280,14 @@ interface WithId {
   readonly id: string;
 }
 
-type StepShape<T extends string, Fields> = WithId & { readonly type: T } & Fields & StepFields;
+/** What undoes a step when the run fails or is cancelled after it completed: a step or a list. */
+interface Compensable {
+  readonly compensate?: Step | readonly Step[];
+}
+
+type StepShape<T extends string, Fields> = WithId & { readonly type: T } & Fields &
+  StepFields &
+  Compensable;
 
 export interface ActivityFields {
   /** An activity name, or an expression giving one. */
@@ -373,7 +380,7 @@ export type StepType = Step['type'];
 
 /** The single step inside a `map`: an activity or a child step, with an optional `id`. */
 export type MapItemStep = MapItemStepOf<ActivityStep> | MapItemStepOf<ChildStep>;
-type MapItemStepOf<S extends Step> = Omit<S, 'id'> & { readonly id?: string };
+type MapItemStepOf<S extends Step> = Omit<S, 'id' | 'compensate'> & { readonly id?: string };
 
 /** The step types a map may run for each item (the engine runs no other). */
 export const MAP_ITEM_STEP_TYPES: readonly MapItemStep['type'][] = ['activity', 'child'];
@@ -435,7 +442,7 @@ const variants = {
           Schema.Struct({ atLeast: PositiveInt }),
         ]).annotate({
           description:
-            '"all" (default): done when every branch is, output the array of their outputs. "first": the first branch to finish wins, output its output, the others are stopped (a branch failing first fails the step, as Promise.race). {"atLeast": n}: a failing branch ends alone (output null); once all have ended, done if at least n succeeded, else fails with quorum_not_met.',
+            '"all" (default): done when every branch is, output the array of their outputs. "first": the first branch to finish wins, output its output, the others are stopped; a failing branch drops out (as Promise.any), and if all fail the step fails with quorum_not_met. {"atLeast": n}: a failing branch ends alone (output null); once all have ended, done if at least n succeeded, else fails with quorum_not_met.',
         }),
       ),
     },
@@ -627,31 +634,46 @@ const itemStepId = Schema.optionalKey(
   Name.annotate({ description: 'Optional id, unique in the whole blueprint.' }),
 );
 
-const variant = <Id extends typeof stepId | typeof itemStepId, F extends Schema.Struct.Fields>(
+const compensate = Schema.optionalKey(
+  Schema.Union([
+    Schema.suspend((): Schema.Codec<Step> => Step),
+    stepList('Steps run in order to undo this one.'),
+  ] as const).annotate({
+    description:
+      "What undoes this step (a step or a list of steps): when the run fails or is cancelled after this step completed, the compensations of the completed steps run in reverse order of completion, before finally. They see $steps (this step's output too) and $error (the failure, or null on a cancel).",
+  }),
+);
+
+const variant = <
+  Id extends typeof stepId | typeof itemStepId,
+  F extends Schema.Struct.Fields,
+  E extends Schema.Struct.Fields,
+>(
   id: Id,
   type: StepType,
   spec: { readonly fields: F; readonly description: string },
   prefix: string,
+  extra: E,
 ) =>
-  Schema.Struct({ id, ...spec.fields, ...StepFields.fields }).annotate({
+  Schema.Struct({ id, ...spec.fields, ...StepFields.fields, ...extra }).annotate({
     identifier: `${prefix}${titleOf(type)}`,
     title: `${type} step`,
     description: spec.description,
   });
 
 export const Step: Schema.Codec<Step> = Schema.Union([
-  variant(stepId, 'activity', variants.activity, ''),
-  variant(stepId, 'parallel', variants.parallel, ''),
-  variant(stepId, 'condition', variants.condition, ''),
-  variant(stepId, 'switch', variants.switch, ''),
-  variant(stepId, 'loop', variants.loop, ''),
-  variant(stepId, 'map', variants.map, ''),
-  variant(stepId, 'child', variants.child, ''),
-  variant(stepId, 'wait', variants.wait, ''),
-  variant(stepId, 'sleep', variants.sleep, ''),
-  variant(stepId, 'fail', variants.fail, ''),
-  variant(stepId, 'succeed', variants.succeed, ''),
-  variant(stepId, 'set', variants.set, ''),
+  variant(stepId, 'activity', variants.activity, '', { compensate }),
+  variant(stepId, 'parallel', variants.parallel, '', { compensate }),
+  variant(stepId, 'condition', variants.condition, '', { compensate }),
+  variant(stepId, 'switch', variants.switch, '', { compensate }),
+  variant(stepId, 'loop', variants.loop, '', { compensate }),
+  variant(stepId, 'map', variants.map, '', { compensate }),
+  variant(stepId, 'child', variants.child, '', { compensate }),
+  variant(stepId, 'wait', variants.wait, '', { compensate }),
+  variant(stepId, 'sleep', variants.sleep, '', { compensate }),
+  variant(stepId, 'fail', variants.fail, '', { compensate }),
+  variant(stepId, 'succeed', variants.succeed, '', { compensate }),
+  variant(stepId, 'set', variants.set, '', { compensate }),
 ]).annotate({
   identifier: 'Step',
   title: 'Step',
@@ -663,9 +685,9 @@ export const Step: Schema.Codec<Step> = Schema.Union([
 const { timeout: _itemTimeout, ...itemChildFields } = variants.child.fields;
 
 export const MapItemStep: Schema.Codec<MapItemStep> = Schema.Union([
-  variant(itemStepId, 'activity', variants.activity, 'MapItem'),
+  variant(itemStepId, 'activity', variants.activity, 'MapItem', {}),
   // A map's child item has no timeout of its own: the map's `timeout` bounds every item.
-  variant(itemStepId, 'child', { ...variants.child, fields: itemChildFields }, 'MapItem'),
+  variant(itemStepId, 'child', { ...variants.child, fields: itemChildFields }, 'MapItem', {}),
 ]).annotate({
   identifier: 'MapItemStep',
   title: 'MapItemStep',
@@ -683,6 +705,7 @@ export interface Blueprint {
   readonly steps: readonly Step[];
   readonly output?: Json;
   readonly timeout?: Duration;
+  readonly finally?: readonly Step[];
 }
 
 export const Blueprint: Schema.Codec<Blueprint> = Schema.Struct({
@@ -718,6 +741,11 @@ export const Blueprint: Schema.Codec<Blueprint> = Schema.Struct({
       description:
         'How long the whole run may take (none by default); then it ends with status timed_out (its activities are aborted, its child runs cancelled).',
     }),
+  ),
+  finally: Schema.optionalKey(
+    stepList(
+      "Steps run when the run ends, however it ends (completed, failed, cancelled, timed out), after any compensations and before the run's end is recorded. A failing finally step does not stop the others; its error is recorded on the end event (cleanupErrors).",
+    ),
   ),
 }).annotate({
   identifier: 'Blueprint',

@@ -77,7 +77,7 @@ export const semanticDiagnostics = (
               elsewhere === undefined
                 ? `dependsOn names "${dep}", which is not a step of this list`
                 : `dependsOn names "${dep}", which is not in this list (it is at ${elsewhere})`,
-              list.single
+              list.mapItem
                 ? 'The step of a map runs once per item and cannot depend on other steps.'
                 : `dependsOn may name only steps of the same list${ids.size > 0 ? `: ${[...ids].join(', ')}` : ''}.`,
             );

@@ -13,8 +13,33 @@ export interface IndexedStep {
   readonly parentId?: string;
 }
 
-/** Nested lists of a step, with their path suffixes, in document order. */
-const listsOf = (
+interface NestedList {
+  readonly steps: readonly (Step | MapItemStep)[];
+  readonly key: readonly Segment[];
+  /** A single step where a list may be (a map's `step`, a lone `compensate`). */
+  readonly single: boolean;
+}
+
+/** Nested lists of a step, with their path suffixes, in document order; its `compensate` last. */
+const listsOf = (step: Step | MapItemStep): NestedList[] => {
+  const compensate = 'compensate' in step ? step.compensate : undefined;
+  return [
+    ...bodyListsOf(step).map((list) => ({ ...list, single: step.type === 'map' })),
+    ...(compensate === undefined
+      ? []
+      : [
+          isStepList(compensate)
+            ? { steps: compensate, key: ['compensate'], single: false }
+            : { steps: [compensate], key: ['compensate'], single: true },
+        ]),
+  ];
+};
+
+/** A `compensate` is a list of steps or one step. */
+export const isStepList = (value: Step | readonly Step[]): value is readonly Step[] =>
+  Array.isArray(value);
+
+const bodyListsOf = (
   step: Step | MapItemStep,
 ): { readonly steps: readonly (Step | MapItemStep)[]; readonly key: readonly Segment[] }[] => {
   switch (step.type) {
@@ -56,7 +81,12 @@ export const stepIndex = (blueprint: Blueprint): ReadonlyMap<string, IndexedStep
     listPath: string;
     single: boolean;
     parentId: string | undefined;
-  }[] = [{ steps: blueprint.steps, listPath: '$.steps', single: false, parentId: undefined }];
+  }[] = [
+    { steps: blueprint.steps, listPath: '$.steps', single: false, parentId: undefined },
+    ...(blueprint.finally === undefined
+      ? []
+      : [{ steps: blueprint.finally, listPath: '$.finally', single: false, parentId: undefined }]),
+  ];
   while (pending.length > 0) {
     const { steps, listPath, single, parentId } = pending.shift() as (typeof pending)[number];
     steps.forEach((step, i) => {
@@ -71,7 +101,7 @@ export const stepIndex = (blueprint: Blueprint): ReadonlyMap<string, IndexedStep
         pending.push({
           steps: nested.steps,
           listPath: nested.key.reduce<string>((p, k) => child(p, k), path),
-          single: step.type === 'map',
+          single: nested.single,
           parentId: step.id,
         });
       }

@@ -74,6 +74,8 @@ export interface ExpressionBindings {
   readonly signals?: Json;
   readonly run?: Json;
   readonly error?: Json;
+  /** `$progress.<stepId>`: `{done, failed, total}` of each map and loop entered. */
+  readonly progress?: Json;
   /** Milliseconds since the epoch, recorded on an event: what `$now()` and `$millis()` answer. */
   readonly now?: number;
   /** The expression's context `$`; defaults to `input`. */
@@ -592,6 +594,7 @@ const variablesOf = (bindings: ExpressionBindings, guard: Guard): Record<string,
     signals: bindings.signals,
     run: bindings.run,
     error: bindings.error,
+    progress: bindings.progress,
   } satisfies Record<string, Json | undefined>;
   for (const [name, value] of Object.entries(optional))
     if (value !== undefined) variables[name] = value;

@@ -37,7 +37,7 @@ export const activityStates = (compiler: StepCompiler, id: string): Record<strin
         StepSkipped: {
           guard: ifSkipped(id),
           target: compiler.doneTarget(id),
-          actions: compiler.finish(id, () => null),
+          actions: compiler.settle(id, () => null),
         },
         StepFailed: compiler.failure(id, forStep(id)),
       },

@@ -7,7 +7,9 @@ import {
   omit,
   type MapState,
   type OpenTask,
+  type Routing,
   type RunContext,
+  type Unwinding,
 } from './context.ts';
 import { errorRoutes } from '../blueprints/onError.ts';
 import { CONTAINER_TYPES } from '../blueprints/settings.ts';
@@ -16,7 +18,14 @@ import { noItemOutputs, noItemTasks } from './itemTasks.ts';
 import { activityStates } from './activityStep.ts';
 import { branchStates, loopStates } from './branchSteps.ts';
 import { mapStep } from './mapStep.ts';
-import { buildPlan, type Plan, type PlannedStep, type StepPlan } from './plan.ts';
+import {
+  buildPlan,
+  compensationOf,
+  FINALLY,
+  type Plan,
+  type PlannedStep,
+  type StepPlan,
+} from './plan.ts';
 import {
   childMatches,
   command,
@@ -27,6 +36,7 @@ import {
   ifSkipped,
   recordChild,
   recordTimer,
+  resetSteps,
   runSetup,
   signalReceived,
   skipCommand,
@@ -89,43 +99,65 @@ class Compiler implements StepCompiler {
    */
   readonly #catchers = new Map<string, { readonly target: string; readonly key: string }>();
 
+  /**
+   * The steps of compensation and finally lists, nested ones included: a failure of one that no
+   * container inside the list catches is recorded for the run's end, and the others go on.
+   */
+  readonly #cleanup = new Set<string>();
+
   constructor(blueprint: Blueprint, plan: Plan, options: CompileOptions) {
     this.blueprint = blueprint;
     this.plan = plan;
     this.options = options;
-    if (!options.scopes) return;
-    const catches = (id: string): boolean => {
-      const { step } = this.info(id);
+    for (const [id, info] of plan.steps) {
+      // A map's item step is settled by the map itself (mapStep.ts), not by a catcher.
+      if (info.mapOf !== undefined) continue;
+      const catcher = options.scopes ? this.#catcherOf(id) : undefined;
+      if (catcher !== undefined) this.#catchers.set(id, catcher);
+      if (this.#inCleanup(id)) this.#cleanup.add(id);
+    }
+  }
+
+  /** Whether `stepId` is in the `compensate` list of `holder` (that list's edge). */
+  #compensates(holder: string, stepId: string): boolean {
+    return (this.plan.lists.get(`${holder}.compensate`) ?? []).includes(stepId);
+  }
+
+  /** The nearest catcher of `id`'s failure going outward, not past a compensation list's edge. */
+  #catcherOf(id: string): { readonly target: string; readonly key: string } | undefined {
+    const catches = (holder: string): boolean => {
+      const { step } = this.info(holder);
       if (!CONTAINERS.has(step.type) || step.type === 'map' || step.type === 'child') return false;
       const routes = errorRoutes(step.onError);
       return [...routes.byCode.values(), routes.fallback].some((route) => route !== 'fail');
     };
-    for (const [id, info] of plan.steps) {
-      // A map's item step is settled by the map itself (mapStep.ts), not by a catcher.
-      if (info.mapOf !== undefined) continue;
-      for (let inner = id, holder = info.holder; holder !== undefined;) {
-        const branch = this.quorumBranch(holder, inner);
-        if (branch !== undefined) {
-          this.#catchers.set(id, {
-            target: `#bfail_${holder}_b${branch}`,
-            key: `${holder}.b${branch}`,
-          });
-          break;
-        }
-        if (catches(holder)) {
-          this.#catchers.set(id, { target: `#caught_${holder}`, key: holder });
-          break;
-        }
-        inner = holder;
-        holder = this.info(holder).holder;
-      }
+    for (let inner = id, holder = this.info(id).holder; holder !== undefined;) {
+      if (this.#compensates(holder, inner)) return undefined;
+      const branch = this.quorumBranch(holder, inner);
+      if (branch !== undefined)
+        return { target: `#bfail_${holder}_b${branch}`, key: `${holder}.b${branch}` };
+      if (catches(holder)) return { target: `#caught_${holder}`, key: holder };
+      inner = holder;
+      holder = this.info(holder).holder;
     }
+    return undefined;
+  }
+
+  /** Whether `id` runs as part of a compensation or of the blueprint's `finally`. */
+  #inCleanup(id: string): boolean {
+    let inner = id;
+    for (let holder = this.info(id).holder; holder !== undefined;) {
+      if (this.#compensates(holder, inner)) return true;
+      inner = holder;
+      holder = this.info(holder).holder;
+    }
+    return (this.plan.lists.get(FINALLY) ?? []).includes(inner);
   }
 
   /** The index of the branch of `parallel` holding `stepId`, when `parallel` completes on a quorum. */
   quorumBranch(parallel: string, stepId: string): number | undefined {
     const { step } = this.info(parallel);
-    if (step.type !== 'parallel' || typeof step.completion !== 'object') return undefined;
+    if (step.type !== 'parallel' || (step.completion ?? 'all') === 'all') return undefined;
     const index = step.branches.findIndex((_, i) =>
       (this.plan.lists.get(`${parallel}.b${i}`) ?? []).includes(stepId),
     );
@@ -172,8 +204,21 @@ class Compiler implements StepCompiler {
     return info;
   }
 
-  /** Marks a step done with `output`, clearing what it held. */
   finish(
+    id: string,
+    output: (args: Args) => Json,
+    extra: (args: Args) => Partial<RunContext> = () => ({}),
+  ) {
+    if (compensationOf(this.info(id).step) === undefined) return this.settle(id, output, extra);
+    return this.settle(id, output, (args) => {
+      const more = extra(args);
+      const routing = more.routing ?? args.context.routing;
+      return { ...more, routing: { ...routing, undo: [...routing.undo, id] } };
+    });
+  }
+
+  /** Marks a step done with `output`, clearing what it held. */
+  settle(
     id: string,
     output: (args: Args) => Json,
     extra: (args: Args) => Partial<RunContext> = () => ({}),
@@ -231,30 +276,28 @@ class Compiler implements StepCompiler {
     // A container left early leaves nothing of its inside running.
     const drop =
       this.options.scopes && this.info(id).descendants.length > 0 ? [this.dropInside(id)] : [];
-    if (onError === 'continue') {
-      return {
-        target: this.doneTarget(id),
-        actions: [...drop, this.finish(id, (args) => ({ error: errorFrom(args) }))],
-      };
-    }
+    /** The step done with `{error}` as its output, the routing changed by `routing`. */
+    const settled = (
+      routing: (args: Args, error: StepError) => Routing = (args) => args.context.routing,
+    ): Config => ({
+      target: this.doneTarget(id),
+      actions: [
+        ...drop,
+        this.settle(
+          id,
+          (args) => ({ error: errorFrom(args) }),
+          (args) => ({ routing: routing(args, errorFrom(args)) }),
+        ),
+      ],
+    });
+    if (onError === 'continue') return settled();
     if (onError !== 'fail') {
-      return {
-        target: this.doneTarget(id),
-        actions: [
-          ...drop,
-          this.finish(
-            id,
-            (args) => ({ error: errorFrom(args) }),
-            (args) => ({
-              routing: {
-                abandoned: { ...args.context.routing.abandoned, [id]: true as const },
-                jumped: { ...args.context.routing.jumped, [onError]: errorFrom(args) },
-                lastError: { ...args.context.routing.lastError, [id]: errorFrom(args) },
-              },
-            }),
-          ),
-        ],
-      };
+      return settled(({ context: { routing } }, error) => ({
+        ...routing,
+        abandoned: { ...routing.abandoned, [id]: true as const },
+        jumped: { ...routing.jumped, [onError]: error },
+        lastError: { ...routing.lastError, [id]: error },
+      }));
     }
     const catcher = this.#catchers.get(id);
     if (catcher !== undefined) {
@@ -273,6 +316,20 @@ class Compiler implements StepCompiler {
           };
         }),
       };
+    }
+    if (this.#cleanup.has(id)) {
+      // A compensation or finally step: its failure is recorded for the run's end, and the
+      // others go on.
+      return settled(({ context: { routing } }, error) => ({
+        ...routing,
+        unwinding:
+          routing.unwinding === null
+            ? null
+            : {
+                ...routing.unwinding,
+                errors: [...routing.unwinding.errors, { stepId: id, error }],
+              },
+      }));
     }
     return {
       target: '#run.failing',
@@ -296,7 +353,7 @@ class Compiler implements StepCompiler {
   blocked(id: string, start: string): Config {
     const info = this.info(id);
     const skip = (reason: 'dependency_failed' | 'handler_unused') => [
-      this.finish(
+      this.settle(
         id,
         () => null,
         ({ context }) =>
@@ -383,7 +440,7 @@ class Compiler implements StepCompiler {
             StepSkipped: {
               guard: ifSkipped(id),
               target: this.doneTarget(id),
-              actions: this.finish(id, () => null),
+              actions: this.settle(id, () => null),
             },
             StepFailed: this.failure(id, forStep(id)),
           },
@@ -413,9 +470,10 @@ class Compiler implements StepCompiler {
 
   /**
    * A parallel's body by its `completion`: `all` (every branch, output the array of their
-   * outputs), `first` (the first branch to finish wins, with its output; the others are stopped),
-   * or `{atLeast: n}` (a branch that fails ends alone, output null; once every branch has ended,
-   * the step completes with the array if at least n succeeded, else fails with `quorum_not_met`).
+   * outputs); otherwise a branch that fails ends alone (`routing.lastError[<id>.b<i>]`) and —
+   * `first` — the first branch to finish wins, with its output, the others stopped, or —
+   * `{atLeast: n}` — once every branch has ended the step completes with the array (null for a
+   * failed branch) if at least n succeeded. Too few left: it fails with `quorum_not_met`.
    */
   parallel(
     step: PlannedStep & { readonly type: 'parallel' },
@@ -424,41 +482,32 @@ class Compiler implements StepCompiler {
     const id = step.id;
     const keys = step.branches.map((_, i) => `${id}.b${i}`);
     const completion = step.completion ?? 'all';
-    const branch = (key: string, i: number, onDone: Config, failed?: Config) => [
-      `b${i}`,
-      {
-        initial: 'list',
-        states: {
-          list: this.list(key, onDone),
-          end: { type: 'final' },
-          ...(failed === undefined ? {} : { failed }),
-        },
-      },
-    ];
-    if (completion === 'first') {
-      return {
-        type: 'parallel',
-        states: Object.fromEntries(
-          keys.map((key, i) =>
-            branch(key, i, {
-              target: this.doneTarget(id),
-              actions: [this.dropInside(id), this.finish(id, this.lastOutput(key))],
-            }),
-          ),
-        ),
-      };
-    }
     if (completion === 'all') {
       return {
         type: 'parallel',
-        states: Object.fromEntries(keys.map((key, i) => branch(key, i, { target: 'end' }))),
+        states: Object.fromEntries(
+          keys.map((key, i) => [
+            `b${i}`,
+            {
+              initial: 'list',
+              states: { list: this.list(key, { target: 'end' }), end: { type: 'final' } },
+            },
+          ]),
+        ),
         onDone: toDone((args) => keys.map((key) => this.lastOutput(key)(args))),
       };
     }
-    const needed = completion.atLeast;
+    const needed = completion === 'first' ? 1 : completion.atLeast;
     const failedBranch = ({ context }: Args, key: string) =>
       context.routing.lastError[key] !== undefined;
     const succeeded = (args: Args) => keys.filter((key) => !failedBranch(args, key)).length;
+    const won: Config =
+      completion === 'first'
+        ? {
+            target: this.doneTarget(id),
+            actions: [this.dropInside(id)],
+          }
+        : { target: 'end' };
     return {
       type: 'parallel',
       // A pass starts with no branch failed (a loop may run this step again).
@@ -471,21 +520,41 @@ class Compiler implements StepCompiler {
             s,
             ...this.info(s).descendants,
           ]);
-          return branch(
-            key,
-            i,
-            { target: 'end' },
-            { id: `bfail_${id}_b${i}`, type: 'final', entry: this.drop(inside) },
-          );
+          const onDone =
+            completion === 'first'
+              ? {
+                  ...won,
+                  actions: [
+                    ...(won['actions'] as unknown[]),
+                    this.finish(id, this.lastOutput(key)),
+                  ],
+                }
+              : won;
+          return [
+            `b${i}`,
+            {
+              initial: 'list',
+              states: {
+                list: this.list(key, onDone),
+                end: { type: 'final' },
+                failed: { id: `bfail_${id}_b${i}`, type: 'final', entry: this.drop(inside) },
+              },
+            },
+          ];
         }),
       ),
+      // Every branch ended: for `first`, all of them failed.
       onDone: [
-        {
-          guard: (args: Args) => succeeded(args) >= needed,
-          ...toDone((args) =>
-            keys.map((key) => (failedBranch(args, key) ? null : this.lastOutput(key)(args))),
-          ),
-        },
+        ...(completion === 'first'
+          ? []
+          : [
+              {
+                guard: (args: Args) => succeeded(args) >= needed,
+                ...toDone((args) =>
+                  keys.map((key) => (failedBranch(args, key) ? null : this.lastOutput(key)(args))),
+                ),
+              },
+            ]),
         ...this.failure(
           id,
           () => true,
@@ -572,7 +641,7 @@ class Compiler implements StepCompiler {
       ];
     }
     if (step.type === 'succeed') {
-      // The run completes now: `completeRun` takes the output this step recorded, if it has one.
+      // The run completes now: `endRun` takes the output this step recorded, if it has one.
       return [{ guard: forStep(id), target: '#run.completing', actions: this.recordEntered(id) }];
     }
     if (step.type === 'set') {
@@ -616,6 +685,7 @@ class Compiler implements StepCompiler {
                 outputs: noItemOutputs,
                 next: 0,
                 completed: 0,
+                failed: 0,
                 retry: [],
                 inflight: noItemTasks<OpenTask>(),
               };
@@ -626,6 +696,48 @@ class Compiler implements StepCompiler {
       ];
     }
     return [];
+  }
+
+  /**
+   * Unwinding: the compensations owed (`routing.undo`), last completed first, then the `finally`
+   * steps; each list starts afresh (a step compensated twice runs its compensation twice). Then
+   * the run's end is recorded (`endRun`).
+   */
+  unwinding(): Config {
+    const owing = [...this.plan.steps.values()]
+      .filter((info) => compensationOf(info.step) !== undefined)
+      .map((info) => info.step.id);
+    const next = ({ context }: Args) => context.routing.undo.at(-1);
+    const pop = assign(({ context }: Args) => ({
+      routing: { ...context.routing, undo: context.routing.undo.slice(0, -1) },
+    }));
+    const fresh = (key: string) => {
+      const ids = (this.plan.lists.get(key) ?? []).flatMap((s) => [s, ...this.info(s).descendants]);
+      return assign(({ context }: Args) => resetSteps(context, ids));
+    };
+    const run = (key: string): Config => ({
+      entry: fresh(key),
+      ...this.list(key, { target: 'next', actions: pop }),
+    });
+    return {
+      initial: 'next',
+      states: {
+        next: {
+          always: [
+            ...owing.map((id) => ({
+              guard: (args: Args) => next(args) === id,
+              target: `undo_${id}`,
+            })),
+            ...(this.plan.lists.has(FINALLY)
+              ? [{ guard: (args: Args) => next(args) === FINALLY, target: 'finally' }]
+              : []),
+            { target: '#run.ending' },
+          ],
+        },
+        ...Object.fromEntries(owing.map((id) => [`undo_${id}`, run(`${id}.compensate`)])),
+        ...(this.plan.lists.has(FINALLY) ? { finally: run(FINALLY) } : {}),
+      },
+    };
   }
 
   body(step: PlannedStep): Config {
@@ -721,6 +833,40 @@ class Compiler implements StepCompiler {
   }
 }
 
+/** Whether the run has compensations or finally steps to run and has not begun to run them. */
+const mayUnwind = ({ context }: Args): boolean =>
+  context.routing.undo.length > 0 && context.routing.unwinding === null;
+
+/**
+ * The run begins to unwind: whatever still runs is dropped (the runtime aborts and cancels it on
+ * seeing it gone); a completed run runs its `finally` steps only.
+ */
+const beginUnwinding = (why: Unwinding['cause'] | 'as recorded') =>
+  assign(({ context, event }: Args): Partial<RunContext> => {
+    const cause = why === 'as recorded' && event.type === 'RunUnwinding' ? event.cause : why;
+    if (cause === 'as recorded') throw new Error(`defect: ${event.type} does not unwind a run`);
+    return {
+      tasks: {},
+      maps: {},
+      timers: {},
+      children: {},
+      routing: {
+        ...context.routing,
+        undo: cause === 'completed' ? [FINALLY] : context.routing.undo,
+        unwinding: {
+          cause,
+          ...(event.type === 'RunUnwinding' && event.reason !== undefined
+            ? { reason: event.reason }
+            : {}),
+          ...(event.type === 'RunUnwinding' && event.timeoutMs !== undefined
+            ? { timeoutMs: event.timeoutMs }
+            : {}),
+          errors: [],
+        },
+      },
+    };
+  });
+
 export interface CompiledRun {
   readonly blueprint: Blueprint;
   readonly plan: Plan;
@@ -737,7 +883,14 @@ const createRunMachine = (compiler: Compiler) =>
         on: {
           RunStarted: {
             target: 'running',
-            actions: assign(({ event }) => ({ runId: event.runId, input: event.input })),
+            actions: assign(({ context, event }) => ({
+              runId: event.runId,
+              input: event.input,
+              // The `finally` steps run at the end, however the run ends.
+              ...(compiler.plan.lists.has(FINALLY)
+                ? { routing: { ...context.routing, undo: [FINALLY] } }
+                : {}),
+            })),
           },
         },
       },
@@ -746,22 +899,46 @@ const createRunMachine = (compiler: Compiler) =>
         on: {
           RunCancelled: '#run.cancelled',
           RunTimedOut: '#run.timed_out',
+          RunUnwinding: {
+            target: '#run.unwinding',
+            actions: beginUnwinding('as recorded'),
+          },
           SignalReceived: { actions: signalReceived },
         },
       } as never,
+      // The run's steps are done (or a `succeed` step ended it): its `finally` steps, if any, then its output.
       completing: {
-        entry: { type: 'completeRun' },
+        always: [
+          { guard: mayUnwind, target: 'unwinding', actions: beginUnwinding('completed') as never },
+          { target: 'ending' },
+        ],
+      },
+      // A step failed the run: its compensations and `finally` steps, if any, then `RunFailed`.
+      failing: {
+        always: [
+          { guard: mayUnwind, target: 'unwinding', actions: beginUnwinding('failed') as never },
+          { target: 'ending' },
+        ],
+      },
+      unwinding: {
+        ...(compiler.unwinding() as object),
+        on: {
+          RunCancelled: '#run.cancelled',
+          RunTimedOut: '#run.timed_out',
+          SignalReceived: { actions: signalReceived },
+        },
+      } as never,
+      ending: {
+        entry: { type: 'endRun' },
         on: {
           RunCompleted: {
             target: 'completed',
             actions: assign(({ event }) => ({ output: event.output })),
           },
           RunFailed: { target: 'failed', actions: assign(failureFrom) },
+          RunCancelled: 'cancelled',
+          RunTimedOut: 'timed_out',
         },
-      },
-      failing: {
-        entry: { type: 'failRun' },
-        on: { RunFailed: { target: 'failed', actions: assign(failureFrom) } },
       },
       completed: { type: 'final' },
       failed: { type: 'final' },

@@ -32,7 +32,10 @@ export interface MapState {
   readonly outputs: ItemOutputs;
   /** Items started so far (in order). */
   readonly next: number;
+  /** Items settled: completed, or failed onto `continue`. */
   readonly completed: number;
+  /** Of those, the items that failed. */
+  readonly failed: number;
   /** Item indexes whose failed attempt is to be retried. */
   readonly retry: readonly number[];
   /** Item attempts in flight, by item (see `itemTasks.ts`: big maps change this in far less than its size). */
@@ -51,12 +54,31 @@ export interface ReceivedSignal {
   readonly signalId?: string;
 }
 
+/** Why a run unwinds (runs its compensations and `finally` steps), and what failed as it did. */
+export interface Unwinding {
+  readonly cause: 'completed' | 'failed' | 'cancelled' | 'timed_out';
+  /** A cancel's reason. */
+  readonly reason?: string;
+  /** A run timeout's length. */
+  readonly timeoutMs?: number;
+  /** Compensation and finally steps that failed (each failure is recorded and the others go on). */
+  readonly errors: readonly { readonly stepId: string; readonly error: StepError }[];
+}
+
 export interface Routing {
   /** Steps that did not run (or failed onto an error route): their dependents do not run either. */
   readonly abandoned: Readonly<Record<string, true>>;
   /** Error handler id → the error that routed to it. */
   readonly jumped: Readonly<Record<string, StepError>>;
   readonly lastError: Readonly<Record<string, StepError>>;
+  /**
+   * What runs, last first, if the run unwinds: the steps with `compensate` that completed, in
+   * order of completion (a step completed twice, in a loop, is here twice), after `$finally` when
+   * the blueprint has finally steps. Taken from the end as each runs.
+   */
+  readonly undo: readonly string[];
+  /** Set once the run unwinds. */
+  readonly unwinding: Unwinding | null;
 }
 
 export interface Loops {
@@ -111,8 +133,7 @@ export type Command =
   | { readonly type: 'requestChild'; readonly stepId: string }
   | { readonly type: 'startTimer'; readonly stepId: string }
   | { readonly type: 'skipStep'; readonly stepId: string; readonly reason: SkipReason }
-  | { readonly type: 'completeRun' }
-  | { readonly type: 'failRun' };
+  | { readonly type: 'endRun' };
 
 export const COMMAND_TYPES: ReadonlySet<string> = new Set([
   'scheduleStep',
@@ -123,8 +144,7 @@ export const COMMAND_TYPES: ReadonlySet<string> = new Set([
   'requestChild',
   'startTimer',
   'skipStep',
-  'completeRun',
-  'failRun',
+  'endRun',
 ]);
 
 export const taskKey = (stepId: string, item?: number): string =>
@@ -164,7 +184,7 @@ export const emptyContext: RunContext = {
   steps: {},
   inputs: {},
   done: {},
-  routing: { abandoned: {}, jumped: {}, lastError: {} },
+  routing: { abandoned: {}, jumped: {}, lastError: {}, undo: [], unwinding: null },
   tasks: {},
   executions: {},
   entered: {},
@@ -195,4 +215,37 @@ export const itemsOf = (value: Json): readonly Json[] => {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) return [];
   const items = (value as { readonly items?: Json }).items;
   return Array.isArray(items) ? (items as readonly Json[]) : [];
+};
+
+/** How far a map or a loop has got (`$progress.<stepId>`, also in queries). */
+export interface Progress {
+  /** Items settled (completed or failed onto `continue`), or iterations finished. */
+  readonly done: number;
+  /** Of `done`, the items that failed (a loop's failure ends it: always 0). */
+  readonly failed: number;
+  /** The map's items, the loop's `count`; null for a `while` loop. */
+  readonly total: number | null;
+}
+
+/**
+ * `$progress`: for every map and loop the run has entered, how far it has got (a finished one
+ * stays at its end; a loop entered again counts its current pass). Pure.
+ */
+export const progressOf = (context: RunContext): Readonly<Record<string, Progress>> => {
+  const progress: Record<string, Progress> = {};
+  for (const [id, state] of Object.entries(context.maps))
+    progress[id] = { done: state.completed, failed: state.failed, total: state.items.length };
+  for (const [id, iteration] of Object.entries(context.loops.iterations)) {
+    const entered = context.entered[id];
+    const count =
+      entered !== null && typeof entered === 'object' && !Array.isArray(entered)
+        ? (entered as Readonly<Record<string, Json>>)['count']
+        : undefined;
+    progress[id] = {
+      done: context.loops.outputs[id]?.length ?? iteration,
+      failed: 0,
+      total: typeof count === 'number' ? count : null,
+    };
+  }
+  return progress;
 };

@@ -7,6 +7,7 @@ import {
   type ExpressionCache,
 } from '../expressions/sandbox.ts';
 import { itemsOf, taskKey, type Command, type CompiledRun, type RunContext } from './compile.ts';
+import { progressOf } from './context.ts';
 import type { RunEvent, StepError } from './events.ts';
 import { leaves } from './graph.ts';
 import { itemTask } from './itemTasks.ts';
@@ -132,13 +133,19 @@ class Decider {
     const { context } = this;
     const info = stepId === undefined ? undefined : this.compiled.plan.steps.get(stepId);
     const loop = info?.loop;
-    const error = stepId === undefined ? undefined : context.routing.jumped[stepId];
+    // An error handler sees the error routed to it; a compensation or finally step, the run's.
+    const error =
+      stepId === undefined
+        ? undefined
+        : (context.routing.jumped[stepId] ??
+          (context.routing.unwinding === null ? undefined : (context.failure ?? undefined)));
     return {
       input: context.input,
       steps: context.steps,
       data: context.data,
       signals: context.signals.map((s) => ({ name: s.name, payload: s.payload })),
       run: runBinding(this.run),
+      progress: progressOf(context) as unknown as Json,
       now: this.options.now,
       ...(loop === undefined ? {} : { iteration: context.loops.iterations[loop] ?? 0 }),
       ...(error === undefined ? {} : { error }),
@@ -642,6 +649,44 @@ class Decider {
     return undefined;
   }
 
+  /**
+   * The run's end: failed when a step failed it, completed (with its output) when its steps are
+   * done, or cancelled or timed out when it unwound on a cancel or its timeout. After unwinding
+   * the end says so (`compensated`), with the compensation and finally steps that failed.
+   */
+  async endRun(): Promise<readonly RunEvent[]> {
+    const { unwinding } = this.context.routing;
+    const unwound =
+      unwinding === null
+        ? {}
+        : {
+            ...(unwinding.cause === 'completed' ? {} : { compensated: true }),
+            ...(unwinding.errors.length === 0 ? {} : { cleanupErrors: unwinding.errors }),
+          };
+    switch (unwinding?.cause) {
+      case 'cancelled':
+        return [{ type: 'RunCancelled', reason: unwinding.reason ?? '', ...unwound }];
+      case 'timed_out':
+        return [{ type: 'RunTimedOut', timeoutMs: unwinding.timeoutMs ?? 0, ...unwound }];
+      case 'completed':
+      case 'failed':
+      case undefined:
+        break;
+    }
+    const failure = this.context.failure;
+    if (failure === null)
+      return (await this.completeRun()).map((event) => ({ ...event, ...unwound }) as RunEvent);
+    return [
+      {
+        type: 'RunFailed',
+        error: failure,
+        // Only a `fail` step with an `output` sets one before the run ends.
+        ...(this.context.output === null ? {} : { output: this.context.output }),
+        ...unwound,
+      },
+    ];
+  }
+
   async completeRun(): Promise<readonly RunEvent[]> {
     const early = this.succeeded();
     if (early !== undefined) return [{ type: 'RunCompleted', output: early.output }];
@@ -692,20 +737,8 @@ export const decide = async (
       return decider.startTimer(command.stepId);
     case 'skipStep':
       return [{ type: 'StepSkipped', stepId: command.stepId, reason: command.reason }];
-    case 'completeRun':
-      return decider.completeRun();
-    case 'failRun':
-      return [
-        {
-          type: 'RunFailed',
-          error: context.failure ?? {
-            code: 'internal',
-            message: 'the run failed without a recorded cause',
-          },
-          // Only a `fail` step with an `output` sets one before the run ends.
-          ...(context.output === null ? {} : { output: context.output }),
-        },
-      ];
+    case 'endRun':
+      return decider.endRun();
   }
 };
 

@@ -235,9 +235,21 @@ export const SignalReceived = Schema.Struct({
   time,
 });
 
+/**
+ * What a run's end records when it unwound first: `compensated` (its compensations and finally
+ * steps ran) and the errors of those that failed.
+ */
+const unwound = {
+  compensated: Schema.optionalKey(Schema.Boolean),
+  cleanupErrors: Schema.optionalKey(
+    Schema.Array(Schema.Struct({ stepId: Schema.String, error: StepError })),
+  ),
+};
+
 export const RunCompleted = Schema.Struct({
   type: Schema.Literal('RunCompleted'),
   output: Schema.Json,
+  ...unwound,
 });
 
 export const RunFailed = Schema.Struct({
@@ -245,12 +257,27 @@ export const RunFailed = Schema.Struct({
   error: RunError,
   /** What a `fail` step gave as the failed run's output. */
   output: Schema.optionalKey(Schema.Json),
+  ...unwound,
+});
+
+/**
+ * A cancel (a reason) or the run's timeout (a length) while the run has compensations or finally
+ * steps to run: they run now, and then the run ends `cancelled` or `timed_out`. A cancel while it
+ * unwinds ends it at once (`RunCancelled`), as does its timeout.
+ */
+export const RunUnwinding = Schema.Struct({
+  type: Schema.Literal('RunUnwinding'),
+  cause: Schema.Literals(['cancelled', 'timed_out']),
+  reason: Schema.optionalKey(Schema.String),
+  timeoutMs: Schema.optionalKey(Schema.Number),
+  time,
 });
 
 export const RunCancelled = Schema.Struct({
   type: Schema.Literal('RunCancelled'),
   reason: Schema.String,
   time,
+  ...unwound,
 });
 
 /** The blueprint's `timeout` passed while the run was running: it ends `timed_out`. */
@@ -258,6 +285,7 @@ export const RunTimedOut = Schema.Struct({
   type: Schema.Literal('RunTimedOut'),
   timeoutMs: Schema.Number,
   time,
+  ...unwound,
 });
 
 export const RunEvent = Schema.Union([
@@ -275,6 +303,7 @@ export const RunEvent = Schema.Union([
   ChildCompleted,
   ChildFailed,
   SignalReceived,
+  RunUnwinding,
   RunCompleted,
   RunFailed,
   RunCancelled,

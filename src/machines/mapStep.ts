@@ -47,6 +47,7 @@ export const mapStep = (compiler: StepCompiler, id: string): Config => {
     item: number,
     output: Json,
     key: string,
+    failed: boolean,
   ): Partial<RunContext> => {
     const state = context.maps[id];
     if (state === undefined) return {};
@@ -58,6 +59,7 @@ export const mapStep = (compiler: StepCompiler, id: string): Config => {
           ...state,
           outputs,
           completed: state.completed + 1,
+          failed: state.failed + (failed ? 1 : 0),
           inflight: removeItemTask(state.inflight, item),
         },
       },
@@ -77,6 +79,7 @@ export const mapStep = (compiler: StepCompiler, id: string): Config => {
   const completeItem = (
     outputOf: (event: RunEvent) => Json,
     also: (args: Args) => boolean = () => true,
+    failed = false,
   ) => {
     const settleItem = assign((args: Args) =>
       settle(
@@ -84,6 +87,7 @@ export const mapStep = (compiler: StepCompiler, id: string): Config => {
         itemOf(args.event),
         outputOf(args.event),
         taskKey(id, itemOf(args.event)),
+        failed,
       ),
     );
     return [
@@ -107,7 +111,7 @@ export const mapStep = (compiler: StepCompiler, id: string): Config => {
     ];
   };
   const failItem = [
-    ...(mayContinue ? completeItem((event) => ({ error: errorOf(event) }), continues) : []),
+    ...(mayContinue ? completeItem((event) => ({ error: errorOf(event) }), continues, true) : []),
     ...compiler.failure(id, resultGuard),
   ];
   // The map's body is its one `mapping` state (no nesting: one level less on every item's event).

@@ -114,12 +114,31 @@ export const signalEvent = (
   return { type: 'SignalReceived', ...signal, handler };
 };
 
+/**
+ * How a cancel or the run's timeout ends a running run: at once, or — when it has compensations
+ * or finally steps to run — by unwinding first (`RunUnwinding`). A run already unwinding ends at
+ * once: a second cancel does not wait for its compensations.
+ */
+export const endingEvent = (
+  snapshot: RunSnapshot,
+  end: { readonly reason: string } | { readonly timeoutMs: number },
+): RunEvent => {
+  const { routing } = snapshot.context;
+  if (routing.undo.length > 0 && routing.unwinding === null)
+    return 'reason' in end
+      ? { type: 'RunUnwinding', cause: 'cancelled', reason: end.reason }
+      : { type: 'RunUnwinding', cause: 'timed_out', timeoutMs: end.timeoutMs };
+  return 'reason' in end
+    ? { type: 'RunCancelled', reason: end.reason }
+    : { type: 'RunTimedOut', timeoutMs: end.timeoutMs };
+};
+
 /** A cancel: refused unless the run is running. */
 export const cancelEvent = (
   runId: string,
   snapshot: RunSnapshot,
   reason: string,
-): RunEvent | Refusal => notRunning(runId, snapshot) ?? { type: 'RunCancelled', reason };
+): RunEvent | Refusal => notRunning(runId, snapshot) ?? endingEvent(snapshot, { reason });
 
 /**
  * A timer's firing at time `now`: recorded when the run is running, the timer open and due;

@@ -1,6 +1,7 @@
 import type { Blueprint, MapItemStep, Step } from '../blueprints/schema.ts';
 import { errorRoutes, isJump } from '../blueprints/onError.ts';
 import { dependenciesOf } from '../blueprints/validate.ts';
+import { isStepList } from '../blueprints/stepIndex.ts';
 
 /**
  * The static plan of a blueprint, pure: every step (nested ones included) with the list it
@@ -97,8 +98,25 @@ export const backoffDelay = (policy: StepPolicy, attempt: number): number =>
 export const mapItemId = (map: { readonly id: string; readonly step: MapItemStep }): string =>
   map.step.id ?? `${map.id}_item`;
 
-/** The nested lists of a step, keyed by their list key. */
+/** A step's `compensate` as a list (key `<id>.compensate`), if it has one. */
+export const compensationOf = (step: PlannedStep): readonly Step[] | undefined => {
+  const compensate = 'compensate' in step ? step.compensate : undefined;
+  return compensate === undefined ? undefined : isStepList(compensate) ? compensate : [compensate];
+};
+
+/** The key of the blueprint's `finally` list. */
+export const FINALLY = '$finally';
+
+/** The nested lists of a step, keyed by their list key; its `compensate` last. */
 export const nestedLists = (step: PlannedStep): readonly (readonly [string, readonly Step[]])[] => {
+  const compensation = compensationOf(step);
+  return [
+    ...bodyLists(step),
+    ...(compensation === undefined ? [] : [[`${step.id}.compensate`, compensation] as const]),
+  ];
+};
+
+const bodyLists = (step: PlannedStep): readonly (readonly [string, readonly Step[]])[] => {
   const id = step.id;
   switch (step.type) {
     case 'parallel':
@@ -191,6 +209,8 @@ export const buildPlan = (blueprint: Blueprint, parseDuration: ParseDuration): P
   };
 
   visitList('$', blueprint.steps, undefined, undefined, []);
+  if (blueprint.finally !== undefined)
+    visitList(FINALLY, blueprint.finally, undefined, undefined, []);
   for (const [id, plan] of steps) {
     const handlerFor = handlers.get(id) ?? [];
     steps.set(id, { ...plan, handlerFor, descendants: descendantsOf.get(id) ?? [] });

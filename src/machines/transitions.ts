@@ -27,7 +27,14 @@ export interface StepCompiler {
   readonly plan: Plan;
   info(id: string): StepPlan;
   doneTarget(id: string): string;
+  /** Marks a step completed with `output` (its compensation, if it has one, is now owed). */
   finish(
+    id: string,
+    output: (args: Args) => Json,
+    extra?: (args: Args) => Partial<RunContext>,
+  ): unknown;
+  /** Marks a step done without completing it (skipped, or failed onto a route). */
+  settle(
     id: string,
     output: (args: Args) => Json,
     extra?: (args: Args) => Partial<RunContext>,
@@ -73,8 +80,8 @@ export const runSetup = setup({
     requestChild: (_, _params: { stepId: string }) => undefined,
     startTimer: (_, _params: { stepId: string }) => undefined,
     skipStep: (_, _params: { stepId: string; reason: SkipReason }) => undefined,
-    completeRun: () => undefined,
-    failRun: () => undefined,
+    /** Records the run's end: completed, failed, or — once it unwound — cancelled or timed out. */
+    endRun: () => undefined,
   },
 });
 

@@ -1,6 +1,7 @@
 import type { Json } from '../blueprints/json.ts';
 import { evaluateTemplate, type ExpressionCache } from '../expressions/sandbox.ts';
 import type { CompiledRun, RunContext } from '../machines/compile.ts';
+import { progressOf } from '../machines/context.ts';
 import type { BuiltinQuery, Handlers } from '../machines/handlers.ts';
 import { activeSteps, type RunStatus } from '../machines/run.ts';
 
@@ -59,15 +60,19 @@ const builtin = (input: QueryInput, name: BuiltinQuery, plugin: string | undefin
   const running = status === 'running';
   const mine = (key: string) => plugin === undefined || key.startsWith(`${plugin}_`);
   switch (name) {
-    case 'get_status':
+    case 'get_status': {
+      const progress = progressOf(context);
       return {
         status,
         activeSteps: running ? [...activeSteps(context)] : [],
         waitingFor: running ? [...waitingFor(compiled, context)] : [],
+        // How far its maps and loops have got, when it has any.
+        ...(Object.keys(progress).length === 0 ? {} : { progress: progress as unknown as Json }),
         ...(input.tasks === undefined
           ? {}
           : { tasks: running ? (input.tasks as unknown as Json) : [] }),
       };
+    }
     case 'get_data':
       return Object.fromEntries(Object.entries(context.data).filter(([key]) => mine(key)));
     case 'get_signals':
@@ -108,6 +113,7 @@ export const answerQuery = async (
           data: context.data,
           signals: input.signals.map((s) => ({ name: s.name, payload: s.payload })),
           run: input.run ?? { id: context.runId, blueprint: compiled.blueprint.name },
+          progress: progressOf(context) as unknown as Json,
           context: args,
         },
         cache === undefined ? {} : { cache },

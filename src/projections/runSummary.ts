@@ -1,5 +1,5 @@
 import type { Json } from '../blueprints/json.ts';
-import type { RunError, RunEvent } from '../machines/events.ts';
+import type { RunError, RunEvent, StepError } from '../machines/events.ts';
 import type { RunStatus } from '../machines/run.ts';
 
 /**
@@ -15,7 +15,20 @@ export interface RunSummary {
   readonly error?: RunError;
   readonly startedAt: string;
   readonly endedAt?: string;
+  /** The run ran its compensations and finally steps before it ended. */
+  readonly compensated?: boolean;
+  /** Compensation and finally steps that failed. */
+  readonly cleanupErrors?: readonly { readonly stepId: string; readonly error: StepError }[];
 }
+
+/** What an end event says of the unwinding before it, as summary fields. */
+const unwound = (event: {
+  readonly compensated?: boolean;
+  readonly cleanupErrors?: RunSummary['cleanupErrors'];
+}): Pick<RunSummary, 'compensated' | 'cleanupErrors'> => ({
+  ...(event.compensated === undefined ? {} : { compensated: event.compensated }),
+  ...(event.cleanupErrors === undefined ? {} : { cleanupErrors: event.cleanupErrors }),
+});
 
 export const evolveSummary = (
   summary: RunSummary | undefined,
@@ -32,7 +45,15 @@ export const evolveSummary = (
         startedAt: at,
       };
     case 'RunCompleted':
-      return summary && { ...summary, status: 'completed', output: event.output, endedAt: at };
+      return (
+        summary && {
+          ...summary,
+          status: 'completed',
+          output: event.output,
+          endedAt: at,
+          ...unwound(event),
+        }
+      );
     case 'RunFailed':
       return (
         summary && {
@@ -42,6 +63,7 @@ export const evolveSummary = (
           // A `fail` step's output.
           ...(event.output === undefined ? {} : { output: event.output }),
           endedAt: at,
+          ...unwound(event),
         }
       );
     case 'RunCancelled':
@@ -51,6 +73,7 @@ export const evolveSummary = (
           status: 'cancelled',
           error: { code: 'cancelled', message: event.reason },
           endedAt: at,
+          ...unwound(event),
         }
       );
     case 'RunTimedOut':
@@ -63,6 +86,7 @@ export const evolveSummary = (
             message: `the run's timeout (${event.timeoutMs} ms) passed before it ended`,
           },
           endedAt: at,
+          ...unwound(event),
         }
       );
     case 'StepScheduled':
@@ -78,6 +102,7 @@ export const evolveSummary = (
     case 'ChildCompleted':
     case 'ChildFailed':
     case 'SignalReceived':
+    case 'RunUnwinding':
       return summary;
   }
 };

@@ -31,6 +31,13 @@ const errorsOf = (events: readonly HistoryEvent[]) =>
     .filter((e) => e.type === 'StepFailed')
     .map((e) => ({ stepId: e.data['stepId'], attempt: e.data['attempt'], error: e.data['error'] }));
 
+/** The marker file the `slow` activity leaves when an attempt of `runId` is aborted. */
+const aborted = (runId: string) =>
+  waitFor(() => readdirSync(stack.dir).find((f) => f.startsWith(runId) && f.endsWith('.aborted')), {
+    timeoutMs: 10_000,
+    message: `an aborted activity of ${runId}`,
+  });
+
 describe('activity error codes', () => {
   const blueprint = {
     name: 'charge_card',
@@ -204,12 +211,6 @@ describe('fail, succeed and set', () => {
 });
 
 describe('containers own their inside', () => {
-  const aborted = (runId: string) =>
-    waitFor(
-      () => readdirSync(stack.dir).find((f) => f.startsWith(runId) && f.endsWith('.aborted')),
-      { timeoutMs: 10_000, message: `an aborted activity of ${runId}` },
-    );
-
   it("a loop's timeout stops the activity running inside it, and its onError continue lets the run go on", async () => {
     const blueprint = {
       name: 'bounded_retry_loop',
@@ -318,5 +319,135 @@ describe('containers own their inside', () => {
     expect(summary.status).toBe('completed');
     expect(summary.output).toEqual({ step: 'primary', got: 'primary' });
     expect(await aborted('race-1')).toBeDefined();
+  });
+});
+
+describe('compensation and finally', () => {
+  const book = (id: string, undo: string) => ({
+    id,
+    type: 'activity',
+    activity: 'echo',
+    input: id,
+    compensate: { id: undo, type: 'activity', activity: 'echo', input: `{% $steps.${id}.got %}` },
+  });
+  const scheduled = (events: readonly HistoryEvent[]) =>
+    events.filter((e) => e.type === 'StepScheduled').map((e) => e.data['stepId']);
+
+  it('a saga that fails undoes the bookings it made, last first, runs finally, and ends failed with compensated', async () => {
+    const blueprint = {
+      name: 'book_trip',
+      steps: [
+        book('flight', 'cancel_flight'),
+        book('hotel', 'cancel_hotel'),
+        {
+          id: 'car',
+          type: 'activity',
+          activity: 'coded',
+          input: { code: 'no_cars', terminal: true },
+        },
+      ],
+      finally: [{ id: 'notify', type: 'activity', activity: 'echo', input: '{% $error.stepId %}' }],
+    };
+    await stack.client.call('weft.runs.start', { blueprint, runId: 'saga-1' });
+    const summary = await runEnded(stack.client, 'saga-1');
+    expect(summary.status).toBe('failed');
+    expect(summary.error).toMatchObject({ code: 'step_failed', stepId: 'car' });
+    expect(summary.compensated).toBe(true);
+    const events = await history('saga-1');
+    expect(scheduled(events)).toEqual([
+      'flight',
+      'hotel',
+      'car',
+      'cancel_hotel',
+      'cancel_flight',
+      'notify',
+    ]);
+    const outputs: Record<string, unknown> = {};
+    for (const e of events)
+      if (e.type === 'StepCompleted')
+        outputs[String(e.data['stepId'])] = (e.data['output'] as { got: unknown }).got;
+    expect(outputs).toMatchObject({
+      cancel_hotel: 'hotel',
+      cancel_flight: 'flight',
+      notify: 'car',
+    });
+  });
+
+  it('a cancel aborts what runs, undoes what completed, runs finally, and ends cancelled with compensated', async () => {
+    const blueprint = {
+      name: 'cancel_cleanup',
+      steps: [
+        book('reserve', 'release'),
+        // With a scheduleTimeout, the attempt's start is recorded (StepStarted).
+        {
+          id: 'hold',
+          type: 'activity',
+          activity: 'slow',
+          input: { dir: stack.dir },
+          timeout: '1m',
+          scheduleTimeout: '1m',
+        },
+      ],
+      finally: [{ id: 'tidy', type: 'activity', activity: 'echo', input: 'tidy' }],
+    };
+    await stack.client.call('weft.runs.start', { blueprint, runId: 'saga-cancel-1' });
+    await waitFor(
+      async () =>
+        (await history('saga-cancel-1')).some(
+          (e) => e.type === 'StepStarted' && e.data['stepId'] === 'hold',
+        ) || undefined,
+      { timeoutMs: 10_000, message: 'the slow step started' },
+    );
+    await stack.client.call('weft.runs.saga-cancel-1.cancel', { reason: 'customer left' });
+    const summary = await runEnded(stack.client, 'saga-cancel-1');
+    expect(summary.status).toBe('cancelled');
+    expect(summary.compensated).toBe(true);
+    const events = await history('saga-cancel-1');
+    expect(events.map((e) => e.type)).toContain('RunUnwinding');
+    expect(scheduled(events)).toEqual(['reserve', 'hold', 'release', 'tidy']);
+    expect(await aborted('saga-cancel-1')).toBeDefined();
+  });
+});
+
+describe('$progress', () => {
+  it("a query sees a running map's progress, item by item, before the map ends", async () => {
+    const blueprint = {
+      name: 'label_everything',
+      queries: [{ name: 'labelled', expr: '{% $progress.labels %}' }],
+      steps: [
+        {
+          id: 'labels',
+          type: 'map',
+          over: '{% [0, 1, 2, 3] %}',
+          concurrency: 1,
+          step: {
+            type: 'activity',
+            activity: 'slow',
+            // The last item runs until the run is cancelled.
+            input: `{% $item < 3 ? {"ms": 10} : {"dir": "${stack.dir}"} %}`,
+            timeout: '1m',
+          },
+        },
+      ],
+    };
+    await stack.client.call('weft.runs.start', { blueprint, runId: 'progress-1' });
+    const labelled = await waitFor(
+      async () => {
+        const value = await stack.client.call<{ done: number }>(
+          'weft.runs.progress-1.query.labelled',
+          {},
+        );
+        return value.done === 3 ? value : undefined;
+      },
+      { timeoutMs: 10_000, message: 'three items labelled' },
+    );
+    expect(labelled).toEqual({ done: 3, failed: 0, total: 4 });
+    const status = await stack.client.call<{ progress?: unknown }>(
+      'weft.runs.progress-1.query.get_status',
+      {},
+    );
+    expect(status.progress).toEqual({ labels: { done: 3, failed: 0, total: 4 } });
+    await stack.client.call('weft.runs.progress-1.cancel', {});
+    expect((await runEnded(stack.client, 'progress-1')).status).toBe('cancelled');
   });
 });

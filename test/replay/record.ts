@@ -31,6 +31,8 @@ import {
  * - golden-timed-out: the blueprint's `timeout` passes during a sleep (`RunTimedOut`).
  * - golden-deadlines: a step with a `scheduleTimeout` a worker takes (`StepStarted`), and one on
  *   an activity no worker serves: `no_worker` twice (retried), then `onError: continue`.
+ * - golden-saga-cancelled: cancelled while a step runs after one with `compensate`: it unwinds
+ *   (`RunUnwinding`), the compensation and a `finally` step run, it ends `RunCancelled` compensated.
  * - golden-skips: a step skipped for each reason (`if_false`, `dependency_failed`, `not_taken`,
  *   `handler_unused`).
  */
@@ -139,6 +141,7 @@ const record = async (stack: Stack): Promise<void> => {
   await recordTimeAndSkips(stack);
   await recordDeadlines(stack);
   await recordRunTimeout(stack);
+  await recordSagaCancelled(stack);
   if (only.size > 0) return;
   await execute(
     stack,
@@ -215,6 +218,34 @@ const record = async (stack: Stack): Promise<void> => {
   );
   await stack.client.call(subjects.run(cancelled, 'cancel'), { reason: 'recording a cancel' });
   await save(stack, cancelled);
+};
+
+/** A saga cancelled midway: it unwinds (`RunUnwinding`), undoes its booking, runs finally. */
+const recordSagaCancelled = async (stack: Stack): Promise<void> => {
+  const runId = 'golden-saga-cancelled';
+  if (!wanted(runId)) return;
+  await stack.client.call(subjects.runs('start'), {
+    runId,
+    input: { order: 11 },
+    blueprint: {
+      name: 'saga_cancelled',
+      steps: [
+        act('reserve', 'echo', {
+          compensate: act('release', 'echo', { input: '{% $steps.reserve %}' }),
+        }),
+        act('hold', 'slow', { timeout: '1m', scheduleTimeout: '1m' }),
+      ],
+      finally: [act('tidy', 'echo', { input: 'tidy' })],
+    },
+  });
+  await waitFor(async () => (await history(stack, runId)).some((e) => e.type === 'StepStarted'), {
+    message: 'the slow step is running',
+  });
+  await stack.client.call(subjects.run(runId, 'cancel'), { reason: 'recording an unwinding' });
+  await waitFor(async () => (await history(stack, runId)).some((e) => e.type === 'RunCancelled'), {
+    message: 'the saga ends cancelled',
+  });
+  await save(stack, runId);
 };
 
 const stack = await startStack();

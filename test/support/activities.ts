@@ -65,3 +65,67 @@ export const slow = async (input: unknown, ctx: ActivityContext) => {
   });
   return { slept: ms ?? null };
 };
+
+/** Waits `ms` (none when absent), rejecting when the attempt is aborted. */
+const pause = (ms: number | undefined, signal: AbortSignal) =>
+  ms === undefined || ms <= 0
+    ? Promise.resolve()
+    : new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(resolve, ms);
+        signal.addEventListener('abort', () => {
+          clearTimeout(timer);
+          reject(new Error('aborted'));
+        });
+      });
+
+/** Throws an error with the code `fail`: a `TerminalError` when `terminal`, else a retryable one. */
+const failWith = (fail: string, message: string, terminal: boolean | undefined): never => {
+  if (terminal === true) throw new TerminalError(message, { code: fail });
+  throw Object.assign(new Error(message), { code: fail });
+};
+
+/**
+ * A price quote of the corpus test: after `ms` (abortable), `{vendor, price}`; with a string `fail`,
+ * the attempt fails with that code instead (`"<vendor>: <fail>"`; a `TerminalError` when `terminal`).
+ */
+export const quote = async (input: unknown, ctx: ActivityContext) => {
+  const { vendor, price, ms, fail, terminal } = obj(input) as {
+    vendor?: string;
+    price?: number;
+    ms?: number;
+    fail?: unknown;
+    terminal?: boolean;
+  };
+  await pause(ms, ctx.signal);
+  if (typeof fail === 'string') failWith(fail, `${String(vendor)}: ${fail}`, terminal);
+  return { vendor: vendor ?? null, price: price ?? null };
+};
+
+/**
+ * A booking of the corpus test: `{item, ref: "BK-<item>", attempt}`. With a string `fail`, attempts
+ * below `okFrom` (every attempt without it) fail with that code (`"<item>: <fail>"`; a
+ * `TerminalError` when `terminal`).
+ */
+export const book = (input: unknown, ctx: ActivityContext) => {
+  const { item, fail, okFrom, terminal } = obj(input) as {
+    item?: unknown;
+    fail?: unknown;
+    okFrom?: number;
+    terminal?: boolean;
+  };
+  if (typeof fail === 'string' && (okFrom === undefined || ctx.attempt < okFrom))
+    failWith(fail, `${String(item)}: ${fail}`, terminal);
+  return { item: item ?? null, ref: `BK-${String(item)}`, attempt: ctx.attempt };
+};
+
+/**
+ * One page of `items` from `cursor` (default 0), `size` (default 2) long:
+ * `{items, next}`, `next` the cursor of the page after it or null on the last page.
+ */
+export const page = (input: unknown) => {
+  const { items, size, cursor } = obj(input) as { items?: unknown; size?: number; cursor?: number };
+  const all = Array.isArray(items) ? items : [];
+  const from = cursor ?? 0;
+  const to = from + (size ?? 2);
+  return { items: all.slice(from, to), next: to < all.length ? to : null };
+};

@@ -248,6 +248,8 @@ export interface Summary {
     readonly details?: unknown;
   };
   readonly startedAt: string;
+  readonly compensated?: boolean;
+  readonly cleanupErrors?: readonly { readonly stepId: string; readonly error: unknown }[];
   readonly endedAt?: string;
 }
 

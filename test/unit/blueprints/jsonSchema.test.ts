@@ -372,6 +372,21 @@ describe('the JSON Schema describes what the engine compiles: it and the validat
       true,
     ],
     ['timeout on a sleep', bp([{ id: 'z', type: 'sleep', duration: '1s', timeout: '1s' }]), false],
+    ['compensate: one step', bp([act('a', { compensate: act('u') })]), true],
+    ['compensate: a list', bp([act('a', { compensate: [act('u'), act('v')] })]), true],
+    ['compensate: an empty list', bp([act('a', { compensate: [] })]), false],
+    [
+      "compensate on a map's item",
+      bp([map({ type: 'activity', activity: 'x', compensate: act('u') })]),
+      false,
+    ],
+    [
+      'compensate on a map',
+      bp([map({ type: 'activity', activity: 'x' }, { compensate: act('u') })]),
+      true,
+    ],
+    ['finally', bp([act('a')], { finally: [act('f')] }), true],
+    ['finally not a list', bp([act('a')], { finally: act('f') }), false],
     [
       'parallel completion first',
       bp([{ id: 'p', type: 'parallel', completion: 'first', branches: [[act('x')]] }]),

@@ -10,6 +10,7 @@ import {
 } from '../../../src/machines/compile.ts';
 import { LANGUAGE, type RunEvent } from '../../../src/machines/events.ts';
 import { handlersOf } from '../../../src/machines/handlers.ts';
+import { endingEvent } from '../../../src/machines/messages.ts';
 import type { StoredEvent } from '../../../src/machines/replay.ts';
 import { initialSnapshot, react, statusOf } from '../../../src/machines/run.ts';
 
@@ -48,6 +49,8 @@ export type Shape = Common &
         readonly onError: OnError;
         /** With a `scheduleTimeout`: each attempt's start is a fact (`StepStarted`) before its result. */
         readonly scheduled?: boolean;
+        /** A `compensate` activity (`<id>_undo`) that succeeds or fails (it never changes the end). */
+        readonly compensate?: 'ok' | 'fails' | 'none';
       }
     | { readonly kind: 'parallel'; readonly branches: readonly (readonly Shape[])[] }
     | {
@@ -137,6 +140,7 @@ const lists = fc.letrec<{
         maxAttempts: fc.integer({ min: 1, max: 3 }),
         onError,
         scheduled: fc.boolean(),
+        compensate: fc.constantFrom<'ok' | 'fails' | 'none'>('none', 'none', 'ok', 'fails'),
       }),
     ),
     { weight: 2, arbitrary: mapStep },
@@ -272,8 +276,11 @@ const fatalStep = (s: Shape): boolean => {
   }
 };
 
-/** Gives every step an id (`s0`, `s1`, … in document order) and writes the blueprint. */
-export const toBlueprint = (list: readonly Shape[]): Generated => {
+/**
+ * Gives every step an id (`s0`, `s1`, … in document order) and writes the blueprint; with
+ * `cleanup`, a `finally` activity (`fin`) that runs at every end.
+ */
+export const toBlueprint = (list: readonly Shape[], cleanup = false): Generated => {
   let next = 0;
   const activities = new Map<string, AttemptScript>();
   const items = new Map<string, Shape & { readonly kind: 'map' }>();
@@ -300,6 +307,12 @@ export const toBlueprint = (list: readonly Shape[]): Generated => {
       switch (shape.kind) {
         case 'activity':
           activities.set(id, shape.script);
+          const undo = shape.compensate ?? 'none';
+          if (undo !== 'none')
+            activities.set(`${id}_undo`, {
+              failures: 0,
+              then: undo === 'ok' ? 'ok' : 'terminal',
+            });
           return {
             ...base,
             type: 'activity',
@@ -308,6 +321,16 @@ export const toBlueprint = (list: readonly Shape[]): Generated => {
             backoff: { initial: '100ms', factor: 2, max: '1s' },
             onError: shape.onError,
             ...(shape.scheduled === true ? { scheduleTimeout: '30s' } : {}),
+            ...(undo === 'none'
+              ? {}
+              : {
+                  compensate: {
+                    id: `${id}_undo`,
+                    type: 'activity',
+                    activity: `undo_${id}`,
+                    input: `{% $steps.${id} %}`,
+                  },
+                }),
           };
         case 'parallel':
           return { ...base, type: 'parallel', branches: shape.branches.map(writeList) };
@@ -379,11 +402,15 @@ export const toBlueprint = (list: readonly Shape[]): Generated => {
   };
 
   const steps = writeList(list);
+  if (cleanup) activities.set('fin', { failures: 1, then: 'ok' });
   return {
     blueprint: {
       name: 'generated',
       signals: [...signals, { name: 'note', handler: 'append' }, { name: 'flag' }],
       steps,
+      ...(cleanup
+        ? { finally: [{ id: 'fin', type: 'activity', activity: 'do_fin', maxAttempts: 2 }] }
+        : {}),
     },
     scripts: { activities, items, children, waits },
     expectedStatus: fatal(list) ? 'failed' : 'completed',
@@ -565,14 +592,16 @@ export const drive = async (
         `the run did not end within ${MAX_FACTS} facts; its last events: ${JSON.stringify(stored.slice(-4))}`,
       );
     now += choices.gaps[k % choices.gaps.length] ?? 0;
+    // As the runtime decides them (`endingEvent`): a run with compensations or finally steps to
+    // run unwinds first (`RunUnwinding`), then ends.
     if (choices.cancelAt === k && choices.timesOut === true) {
       timedOut = true;
-      await apply({ type: 'RunTimedOut', timeoutMs: now - START }, now);
+      await apply(endingEvent(snapshot, { timeoutMs: now - START }), now);
       continue;
     }
     if (choices.cancelAt === k) {
       cancelled = true;
-      await apply({ type: 'RunCancelled', reason: 'the driver cancelled it' }, now);
+      await apply(endingEvent(snapshot, { reason: 'the driver cancelled it' }), now);
       continue;
     }
     const facts = possibleFacts();

@@ -5,7 +5,7 @@ import { checkRun } from '../../../src/machines/check.ts';
 import { LANGUAGE, type RunEvent } from '../../../src/machines/events.ts';
 import type { StoredEvent } from '../../../src/machines/stream.ts';
 import { replay, statusOf } from '../../../src/machines/run.ts';
-import { act, activities, compile, drive, NOW, ok, type Activity } from './world.ts';
+import { act, activities, compile, drive, NOW, obj, ok, type Activity } from './world.ts';
 
 /**
  * The language, round two, on the pure machine: `fail`, `succeed` and `set` steps, error codes
@@ -579,8 +579,8 @@ describe('parallel completion', () => {
     expect(run.snapshot.context.tasks).toEqual({});
   });
 
-  it('"first": a branch that fails before any finishes fails the step, as Promise.race does', async () => {
-    const blueprint = {
+  it('"first": a branch that fails drops out of the race and the other wins; all failing fails the step', async () => {
+    const blueprint = (other: string) => ({
       name: 'bp',
       steps: [
         {
@@ -588,13 +588,26 @@ describe('parallel completion', () => {
           type: 'parallel',
           completion: 'first',
           onError: 'continue',
-          branches: [[act('bad', 'boom', { maxAttempts: 1 })], [act('b', 'tag')]],
+          branches: [
+            [act('bad', 'boom', { maxAttempts: 1 })],
+            [act('b', other, { maxAttempts: 1 })],
+          ],
         },
       ],
-    };
-    const run = await drive(blueprint, 1, { activities: { ...activities, boom } });
-    expect(run.status).toBe('completed');
-    expect(run.output).toEqual({ error: boomError });
+    });
+    const won = await drive(blueprint('tag'), 1, { activities: { ...activities, boom } });
+    expect(won.status).toBe('completed');
+    expect(won.output).toEqual({ tagged: 1 });
+    const lost = await drive(blueprint('boom'), 1, { activities: { ...activities, boom } });
+    expect(lost.status).toBe('completed');
+    expect(lost.output).toEqual({
+      error: {
+        code: 'quorum_not_met',
+        message: "0 of 2 branches of 'race' succeeded; 1 needed",
+        retryable: false,
+        details: { errors: [boomError, boomError] },
+      },
+    });
   });
 
   it('{atLeast}: failed branches give null and the step completes when enough succeeded', async () => {
@@ -696,6 +709,223 @@ describe('parallel completion', () => {
     });
     expect(result.diagnostics.map((d) => [d.path, d.code])).toEqual([
       ['$.steps[0].completion.atLeast', 'invalid_completion'],
+    ]);
+  });
+});
+
+describe('compensation and finally', () => {
+  /** A booking that gives its own name, and its undo that says what it undid. */
+  const trip = (failAt?: string) => ({
+    name: 'bp',
+    steps: [
+      act('flight', 'book', {
+        input: 'flight',
+        compensate: act('unflight', 'undo', { input: '{% $steps.flight %}' }),
+      }),
+      act('hotel', 'book', {
+        input: 'hotel',
+        compensate: [
+          act('unhotel', 'undo', { input: '{% $steps.hotel %}' }),
+          act('tell_hotel', 'undo', { input: '{% "told " & $error.code %}' }),
+        ],
+      }),
+      act('car', failAt === 'car' ? 'boom' : 'book', { input: 'car', maxAttempts: 1 }),
+    ],
+    finally: [act('notify', 'undo', { input: 'notify' })],
+  });
+  const log: Json[] = [];
+  const world = {
+    activities: {
+      ...activities,
+      boom,
+      book: (input: Json) => ok(`booked ${JSON.stringify(input)}`),
+      undo: (input: Json) => {
+        log.push(input);
+        return ok(`undone ${JSON.stringify(input)}`);
+      },
+    },
+  };
+
+  it('a failed run undoes what completed, last first, then runs finally, and ends failed with compensated', async () => {
+    log.length = 0;
+    const run = await drive(trip('car'), null, world);
+    expect(run.status).toBe('failed');
+    expect(log).toEqual(['booked "hotel"', 'told step_failed', 'booked "flight"', 'notify']);
+    const [failed] = ofType(run.stream, 'RunFailed');
+    expect(failed).toMatchObject({
+      error: { code: 'step_failed', stepId: 'car' },
+      compensated: true,
+    });
+    expect(failed).not.toHaveProperty('cleanupErrors');
+  });
+
+  it('a completed run runs finally only, and keeps its output', async () => {
+    log.length = 0;
+    const run = await drive(trip(), null, world);
+    expect(run.status).toBe('completed');
+    expect(log).toEqual(['notify']);
+    expect(run.output).toBe('booked "car"');
+    expect(ofType(run.stream, 'RunCompleted')[0]).toEqual({
+      type: 'RunCompleted',
+      output: 'booked "car"',
+    });
+  });
+
+  it('a cancel unwinds first (RunUnwinding), then the run ends cancelled with compensated', async () => {
+    log.length = 0;
+    const run = await drive(trip(), null, { ...world, cancelAfter: 1 });
+    expect(run.status).toBe('cancelled');
+    // The flight was booked; the hotel's attempt was in flight and is dropped, so only the flight is undone.
+    expect(log).toEqual(['booked "flight"', 'notify']);
+    expect(ofType(run.stream, 'RunUnwinding')).toEqual([
+      expect.objectContaining({ type: 'RunUnwinding', cause: 'cancelled', reason: 'stop' }),
+    ]);
+    expect(ofType(run.stream, 'RunCancelled')).toEqual([
+      expect.objectContaining({ reason: 'stop', compensated: true }),
+    ]);
+    expect(run.snapshot.context.tasks).toEqual({});
+  });
+
+  it('a step in a loop is undone once per completion', async () => {
+    log.length = 0;
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        {
+          id: 'each',
+          type: 'loop',
+          count: 2,
+          steps: [
+            act('reserve', 'book', {
+              input: '{% $iteration %}',
+              compensate: act('release', 'undo', { input: '{% $steps.reserve %}' }),
+            }),
+          ],
+        },
+        { id: 'stop', type: 'fail', error: { code: 'no_stock', message: 'none left' } },
+      ],
+    };
+    const run = await drive(blueprint, null, world);
+    expect(run.status).toBe('failed');
+    expect(run.failure).toEqual({ code: 'no_stock', message: 'none left', stepId: 'stop' });
+    // $steps.reserve is its latest output for both undos.
+    expect(log).toEqual(['booked 1', 'booked 1']);
+  });
+
+  it('a failing compensation is recorded and the others still run', async () => {
+    log.length = 0;
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        act('a', 'book', { input: 'a', compensate: act('undo_a', 'undo', { input: 'a' }) }),
+        act('b', 'book', { input: 'b', compensate: act('undo_b', 'boom', { maxAttempts: 1 }) }),
+        act('c', 'boom', { maxAttempts: 1 }),
+      ],
+      finally: [act('last', 'undo', { input: 'last' })],
+    };
+    const run = await drive(blueprint, null, world);
+    expect(run.status).toBe('failed');
+    expect(log).toEqual(['a', 'last']);
+    expect(ofType(run.stream, 'RunFailed')[0]).toMatchObject({
+      compensated: true,
+      cleanupErrors: [{ stepId: 'undo_b', error: boomError }],
+    });
+  });
+
+  it('a skipped step or one that failed onto a route owes no compensation', async () => {
+    log.length = 0;
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        act('skipped', 'book', {
+          if: '{% false %}',
+          compensate: act('u1', 'undo', { input: 'u1' }),
+        }),
+        act('caught', 'boom', {
+          maxAttempts: 1,
+          onError: 'continue',
+          compensate: act('u2', 'undo', { input: 'u2' }),
+        }),
+        act('done', 'book', { input: 'x', compensate: act('u3', 'undo', { input: 'u3' }) }),
+        { id: 'stop', type: 'fail', error: { code: 'stop', message: 'stop' } },
+      ],
+    };
+    const run = await drive(blueprint, null, world);
+    expect(run.status).toBe('failed');
+    expect(log).toEqual(['u3']);
+  });
+
+  it('validates compensation and finally lists like any list', () => {
+    const result = validateBlueprint({
+      name: 'bp',
+      steps: [
+        act('a', 'x', { compensate: [act('a', 'y'), act('u', 'y', { dependsOn: ['nope'] })] }),
+      ],
+      finally: [act('f', 'y', { onError: 'missing' })],
+    });
+    expect(result.diagnostics.map((d) => [d.path, d.code])).toEqual(
+      expect.arrayContaining([
+        ['$.steps[0].compensate[0].id', 'duplicate_id'],
+        ['$.steps[0].compensate[1].dependsOn[0]', 'unknown_dependency'],
+        ['$.finally[0].onError', 'unknown_on_error_target'],
+      ]),
+    );
+  });
+});
+
+describe('$progress', () => {
+  it("shows each map's and loop's done, failed and total to the steps that run meanwhile", async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        {
+          id: 'rows',
+          type: 'map',
+          over: '{% [1, 2, 3] %}',
+          concurrency: 1,
+          step: {
+            type: 'activity',
+            activity: 'maybe',
+            input: '{% {"item": $item, "seen": $progress.rows} %}',
+            maxAttempts: 1,
+            onError: 'continue',
+          },
+        },
+        {
+          id: 'pages',
+          type: 'loop',
+          count: 2,
+          steps: [act('page', 'echo', { input: '{% $progress.pages %}' })],
+        },
+        {
+          id: 'while',
+          type: 'loop',
+          while: '{% $iteration < 1 %}',
+          maxIterations: 3,
+          steps: [act('w', 'echo', { input: '{% $progress %}' })],
+        },
+      ],
+    };
+    const maybe: Activity = (input) =>
+      obj(input).item === 2 ? boom(input, 1) : ok(obj(input).seen ?? null);
+    const run = await drive(blueprint, null, { activities: { ...activities, maybe } });
+    expect(run.status).toBe('completed');
+    expect(run.snapshot.context.steps.rows).toEqual([
+      { done: 0, failed: 0, total: 3 },
+      { error: { code: 'boom', message: 'boom!', retryable: false } },
+      { done: 2, failed: 1, total: 3 },
+    ]);
+    expect(run.snapshot.context.steps.pages).toEqual([
+      { done: 0, failed: 0, total: 2 },
+      { done: 1, failed: 0, total: 2 },
+    ]);
+    // The while loop's one iteration sees every map and loop so far, itself in its first pass.
+    expect(run.output).toEqual([
+      {
+        rows: { done: 3, failed: 1, total: 3 },
+        pages: { done: 2, failed: 0, total: 2 },
+        while: { done: 0, failed: 0, total: null },
+      },
     ]);
   });
 });

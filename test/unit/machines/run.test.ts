@@ -260,9 +260,10 @@ describe('replay', () => {
     const endings = new Set<string>();
     let retries = 0;
     let itemsOutOfOrder = 0;
+    let unwound = 0;
     await fc.assert(
-      fc.asyncProperty(shapes, choices, async (list, how) => {
-        const { blueprint, scripts, expectedStatus } = toBlueprint(list);
+      fc.asyncProperty(shapes, choices, fc.boolean(), async (list, how, cleanup) => {
+        const { blueprint, scripts, expectedStatus } = toBlueprint(list, cleanup);
         const live = await drive(blueprint, scripts, how);
 
         // Only what the store keeps reaches the replay: text, decoded by the runtime's decoder,
@@ -290,6 +291,30 @@ describe('replay', () => {
           }[status as 'completed' | 'failed' | 'cancelled' | 'timed_out'],
         );
 
+        // Compensations: a run that unwound (its end says `compensated`) undid each step that
+        // completed, last first, and then ran `finally`; a completed run undid nothing.
+        const compensable = (id: string) => scripts.activities.has(`${id}_undo`);
+        const completedOrder = stored.flatMap((e) => {
+          const { stepId, item } = e.data as { stepId?: string; item?: number };
+          return e.type === 'StepCompleted' && item === undefined && compensable(stepId ?? '')
+            ? [stepId as string]
+            : [];
+        });
+        const undone = stored.flatMap((e) => {
+          const { stepId, attempt } = e.data as { stepId?: string; attempt?: number };
+          return e.type === 'StepScheduled' && attempt === 1 && /_undo$|^fin$/.test(stepId ?? '')
+            ? [stepId as string]
+            : [];
+        });
+        const end = stored[stored.length - 1]?.data as { compensated?: boolean };
+        if (end.compensated === true)
+          expect(undone).toEqual([
+            ...completedOrder.reverse().map((id) => `${id}_undo`),
+            ...(cleanup ? ['fin'] : []),
+          ]);
+        if (status === 'completed') expect(undone).toEqual(cleanup ? ['fin'] : []);
+        if (end.compensated === true) unwound++;
+
         endings.add(status);
         for (const e of stored) seen.add(e.type);
         retries += stored.filter(
@@ -311,6 +336,7 @@ describe('replay', () => {
     expect([...endings].sort()).toEqual(['cancelled', 'completed', 'failed', 'timed_out']);
     expect(retries).toBeGreaterThan(0);
     expect(itemsOutOfOrder).toBeGreaterThan(0);
+    expect(unwound).toBeGreaterThan(0);
   }, 120_000);
 });
 

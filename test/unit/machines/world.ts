@@ -12,6 +12,7 @@ import {
 import { LANGUAGE, timeOf, type RunEvent } from '../../../src/machines/events.ts';
 import type { RunIdentity } from '../../../src/machines/decide.ts';
 import { initialSnapshot, react, replay, statusOf } from '../../../src/machines/run.ts';
+import { endingEvent } from '../../../src/machines/messages.ts';
 
 /**
  * A tiny in-memory "world" for the pure machine: it answers activities with a function, finishes
@@ -45,6 +46,8 @@ export interface World {
   }[];
   /** Fire due timers (sleep, wait timeouts) when nothing else can happen. */
   readonly fireTimers?: boolean;
+  /** Cancel the run (as `weft.runs.<id>.cancel` does) once this many tasks were answered. */
+  readonly cancelAfter?: number;
   /** Told how many tasks are open each time the world answers one. */
   readonly onOpenTasks?: (count: number) => void;
 }
@@ -87,11 +90,18 @@ export const drive = async (blueprint: unknown, input: Json, world: World) => {
   for (const s of pending.filter((p) => p.early === true)) {
     await apply({ type: 'SignalReceived', name: s.name, payload: s.payload, handler: 'trigger' });
   }
+  let answered = 0;
   for (let guard = 0; guard < 5000 && statusOf(run.snapshot) === 'running'; guard++) {
     const { context } = run.snapshot;
+    if (answered === world.cancelAfter) {
+      answered += 1;
+      await apply(endingEvent(run.snapshot, { reason: 'stop' }));
+      continue;
+    }
     const open = openTasks(context);
     const task = open[0];
     if (task !== undefined) {
+      answered += 1;
       world.onOpenTasks?.(open.length);
       const fn = world.activities?.[task.activity];
       if (fn === undefined) throw new Error(`no activity ${task.activity}`);
