@@ -20,6 +20,7 @@ export type DiagnosticCode =
   | 'loop_count_and_while'
   | 'unknown_on_error_target'
   | 'invalid_completion'
+  | 'wait_signal_or_when'
   | 'expression_syntax'
   | 'expression_limit'
   | 'invalid_duration'

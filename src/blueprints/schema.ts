@@ -329,8 +329,10 @@ export interface ChildFields {
     readonly blueprints: { readonly [value: string]: string };
   };
 }
+/** A wait gives `signal` or `when` (validation refuses both or neither). */
 export interface WaitFields {
-  readonly signal: string;
+  readonly signal?: string;
+  readonly when?: string;
 }
 export interface FailFields {
   readonly error: { readonly code: string; readonly message: string };
@@ -549,9 +551,19 @@ const variants = {
   wait: {
     fields: {
       type: Schema.Literal('wait'),
-      signal: Name.annotate({
-        description: 'The signal to wait for; one that arrived before the step started counts.',
-      }),
+      signal: Schema.optionalKey(
+        Name.annotate({
+          description:
+            'The signal to wait for; one that arrived before the step started counts. Give signal or when.',
+        }),
+      ),
+      when: Schema.optionalKey(
+        Expression.annotate({
+          description:
+            'Wait until this is true, checked at the start and whenever a signal arrives or a set step stores data (over $signals, $data, $steps). The signals it looks at must be declared in signals. Give signal or when.',
+          examples: ["{% $count($signals[name = 'vote']) >= 3 %}"],
+        }),
+      ),
       timeout: Schema.optionalKey(
         Duration.annotate({
           description:
@@ -560,7 +572,7 @@ const variants = {
       ),
     },
     description:
-      "Waits for a signal, without a time limit unless timeout is given. Output: the signal's payload.",
+      "Waits for a signal, or until a condition holds, without a time limit unless timeout is given. Output: the signal's payload, or the condition's value.",
   },
   sleep: {
     fields: {

@@ -117,6 +117,21 @@ export const semanticDiagnostics = (
         case 'condition':
           expression(own(s, 'when'), child(step.path, 'when'));
           break;
+        case 'wait': {
+          expression(own(s, 'when'), child(step.path, 'when'));
+          const signal = own(s, 'signal') !== undefined;
+          const when = own(s, 'when') !== undefined;
+          if (signal === when)
+            out.add(
+              step.path,
+              'wait_signal_or_when',
+              signal
+                ? 'a wait step gives both signal and when'
+                : 'a wait step gives neither signal nor when',
+              'Give "signal" to wait for one signal, or "when" to wait until an expression over $signals and $data holds.',
+            );
+          break;
+        }
         case 'parallel': {
           const completion = own(s, 'completion');
           const branches = own(s, 'branches');

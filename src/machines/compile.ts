@@ -99,12 +99,6 @@ class Compiler implements StepCompiler {
    */
   readonly #catchers = new Map<string, { readonly target: string; readonly key: string }>();
 
-  /**
-   * The steps of compensation and finally lists, nested ones included: a failure of one that no
-   * container inside the list catches is recorded for the run's end, and the others go on.
-   */
-  readonly #cleanup = new Set<string>();
-
   constructor(blueprint: Blueprint, plan: Plan, options: CompileOptions) {
     this.blueprint = blueprint;
     this.plan = plan;
@@ -114,7 +108,6 @@ class Compiler implements StepCompiler {
       if (info.mapOf !== undefined) continue;
       const catcher = options.scopes ? this.#catcherOf(id) : undefined;
       if (catcher !== undefined) this.#catchers.set(id, catcher);
-      if (this.#inCleanup(id)) this.#cleanup.add(id);
     }
   }
 
@@ -141,17 +134,6 @@ class Compiler implements StepCompiler {
       holder = this.info(holder).holder;
     }
     return undefined;
-  }
-
-  /** Whether `id` runs as part of a compensation or of the blueprint's `finally`. */
-  #inCleanup(id: string): boolean {
-    let inner = id;
-    for (let holder = this.info(id).holder; holder !== undefined;) {
-      if (this.#compensates(holder, inner)) return true;
-      inner = holder;
-      holder = this.info(holder).holder;
-    }
-    return (this.plan.lists.get(FINALLY) ?? []).includes(inner);
   }
 
   /** The index of the branch of `parallel` holding `stepId`, when `parallel` completes on a quorum. */
@@ -192,6 +174,8 @@ class Compiler implements StepCompiler {
       return {
         tasks: omit(context.tasks, ...inside),
         maps: omit(context.maps, ...inside),
+        // A wait left behind is no longer waiting (`checkWaits` looks for entered waits).
+        entered: omit(context.entered, ...inside),
         timers: outside(context.timers),
         children: outside(context.children),
       };
@@ -317,9 +301,9 @@ class Compiler implements StepCompiler {
         }),
       };
     }
-    if (this.#cleanup.has(id)) {
-      // A compensation or finally step: its failure is recorded for the run's end, and the
-      // others go on.
+    if (this.plan.cleanup.has(id)) {
+      // A compensation or finally step that nothing inside its list catches: its failure is
+      // recorded for the run's end, and the others go on.
       return settled(({ context: { routing } }, error) => ({
         ...routing,
         unwinding:
@@ -650,6 +634,7 @@ class Compiler implements StepCompiler {
           guard: forStep(id),
           target: this.doneTarget(id),
           actions: [
+            ...this.checkWaits(),
             this.recordEntered(id),
             this.finish(
               id,
@@ -658,6 +643,25 @@ class Compiler implements StepCompiler {
                 data: { ...context.data, ...(enteredValue(event) as Record<string, Json>) },
               }),
             ),
+          ],
+        },
+      ];
+    }
+    if (step.type === 'wait' && step.when !== undefined) {
+      // Its `when` held at once: done with its value.
+      return [
+        {
+          guard: (args: Args) => {
+            const value = args.event.type === 'StepEntered' ? args.event.value : null;
+            return forStep(id)(args) && isRecord(value) && value['met'] === true;
+          },
+          target: this.doneTarget(id),
+          actions: [
+            this.recordEntered(id),
+            this.finish(id, ({ event }) => {
+              const value = enteredValue(event);
+              return isRecord(value) ? (value['value'] ?? null) : null;
+            }),
           ],
         },
       ];
@@ -696,6 +700,17 @@ class Compiler implements StepCompiler {
       ];
     }
     return [];
+  }
+
+  /**
+   * `checkWaits` after `$signals` or `$data` changed, when some `wait` step waits on a `when`
+   * (the decider checks those that wait right now).
+   */
+  checkWaits(): readonly { readonly type: 'checkWaits' }[] {
+    const waitsOnWhen = [...this.plan.steps.values()].some(
+      ({ step }) => step.type === 'wait' && step.when !== undefined,
+    );
+    return waitsOnWhen ? [{ type: 'checkWaits' }] : [];
   }
 
   /**
@@ -796,6 +811,25 @@ class Compiler implements StepCompiler {
         };
       case 'wait': {
         const signal = step.signal;
+        if (signal === undefined) {
+          // `when`: done when the decider finds it holds (at entry, see `entered`, or on a
+          // `checkWaits` after a signal or a set step); an error in it fails the step.
+          return {
+            entry: command('startTimer', id),
+            on: {
+              TimerScheduled: { guard: forStep(id), actions: recordTimer },
+              TimerFired: this.failure(id, (args: Args) => timerOf(args) === id),
+              WaitSatisfied: {
+                guard: forStep(id),
+                target: this.doneTarget(id),
+                actions: this.finish(id, ({ event }) =>
+                  event.type === 'WaitSatisfied' ? event.value : null,
+                ),
+              },
+              StepFailed: this.failure(id, forStep(id)),
+            },
+          };
+        }
         const waiting = ({ context }: Args) => firstUnconsumed(context, signal);
         return {
           entry: command('startTimer', id),
@@ -832,6 +866,9 @@ class Compiler implements StepCompiler {
     }
   }
 }
+
+const isRecord = (value: Json): value is Readonly<Record<string, Json>> =>
+  value !== null && typeof value === 'object' && !Array.isArray(value);
 
 /** Whether the run has compensations or finally steps to run and has not begun to run them. */
 const mayUnwind = ({ context }: Args): boolean =>
@@ -903,7 +940,7 @@ const createRunMachine = (compiler: Compiler) =>
             target: '#run.unwinding',
             actions: beginUnwinding('as recorded'),
           },
-          SignalReceived: { actions: signalReceived },
+          SignalReceived: { actions: [signalReceived, ...compiler.checkWaits()] },
         },
       } as never,
       // The run's steps are done (or a `succeed` step ended it): its `finally` steps, if any, then its output.
@@ -925,7 +962,7 @@ const createRunMachine = (compiler: Compiler) =>
         on: {
           RunCancelled: '#run.cancelled',
           RunTimedOut: '#run.timed_out',
-          SignalReceived: { actions: signalReceived },
+          SignalReceived: { actions: [signalReceived, ...compiler.checkWaits()] },
         },
       } as never,
       ending: {

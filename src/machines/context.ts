@@ -133,6 +133,7 @@ export type Command =
   | { readonly type: 'requestChild'; readonly stepId: string }
   | { readonly type: 'startTimer'; readonly stepId: string }
   | { readonly type: 'skipStep'; readonly stepId: string; readonly reason: SkipReason }
+  | { readonly type: 'checkWaits' }
   | { readonly type: 'endRun' };
 
 export const COMMAND_TYPES: ReadonlySet<string> = new Set([
@@ -144,6 +145,7 @@ export const COMMAND_TYPES: ReadonlySet<string> = new Set([
   'requestChild',
   'startTimer',
   'skipStep',
+  'checkWaits',
   'endRun',
 ]);
 

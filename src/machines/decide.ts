@@ -335,7 +335,12 @@ class Decider {
       case 'wait': {
         const timeoutMs =
           step.timeout === undefined ? undefined : this.options.parseDuration(step.timeout);
-        return entered(timeoutMs === undefined ? {} : { timeoutMs });
+        const timeout = timeoutMs === undefined ? {} : { timeoutMs };
+        if (step.when === undefined) return entered(timeout);
+        const when = await this.evaluate(step.when, bindings);
+        if (!when.ok)
+          return fail(when.error.code, `'when' of step '${stepId}': ${when.error.message}`);
+        return entered(truthy(when.value) ? { ...timeout, met: true, value: when.value } : timeout);
       }
       case 'sleep': {
         const dueAt = await this.sleepUntil(step, bindings);
@@ -649,6 +654,27 @@ class Decider {
     return undefined;
   }
 
+  /** The `wait` steps waiting on a `when` that now holds (or fails), after a signal or a set step. */
+  async checkWaits(): Promise<readonly RunEvent[]> {
+    const events: RunEvent[] = [];
+    for (const [stepId, info] of this.compiled.plan.steps) {
+      const { step } = info;
+      if (step.type !== 'wait' || step.when === undefined) continue;
+      const { entered, done, routing } = this.context;
+      if (entered[stepId] === undefined || done[stepId] === true) continue;
+      // Once the run unwinds, only its compensation and finally steps wait.
+      if (routing.unwinding !== null && !this.compiled.plan.cleanup.has(stepId)) continue;
+      const when = await this.evaluate(step.when, this.bindings(stepId));
+      if (!when.ok)
+        events.push(
+          this.failed(stepId, when.error.code, `'when' of step '${stepId}': ${when.error.message}`),
+        );
+      else if (truthy(when.value))
+        events.push({ type: 'WaitSatisfied', stepId, value: when.value });
+    }
+    return events;
+  }
+
   /**
    * The run's end: failed when a step failed it, completed (with its output) when its steps are
    * done, or cancelled or timed out when it unwound on a cancel or its timeout. After unwinding
@@ -737,6 +763,8 @@ export const decide = async (
       return decider.startTimer(command.stepId);
     case 'skipStep':
       return [{ type: 'StepSkipped', stepId: command.stepId, reason: command.reason }];
+    case 'checkWaits':
+      return decider.checkWaits();
     case 'endRun':
       return decider.endRun();
   }

@@ -182,6 +182,13 @@ export const LoopChecked = Schema.Struct({
   proceed: Schema.Boolean,
 });
 
+/** A `wait` step's `when` held (checked when a signal arrived or data was set): its value. */
+export const WaitSatisfied = Schema.Struct({
+  type: Schema.Literal('WaitSatisfied'),
+  stepId: Schema.String,
+  value: Schema.Json,
+});
+
 /** A durable timer; `dueAt` is milliseconds since the epoch. */
 export const TimerScheduled = Schema.Struct({
   type: Schema.Literal('TimerScheduled'),
@@ -297,6 +304,7 @@ export const RunEvent = Schema.Union([
   StepSkipped,
   StepEntered,
   LoopChecked,
+  WaitSatisfied,
   TimerScheduled,
   TimerFired,
   ChildRequested,

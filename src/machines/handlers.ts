@@ -62,7 +62,8 @@ export const handlersOf = (
   const queries = new Map<string, QueryHandler>();
   for (const name of BUILTIN_QUERIES) queries.set(name, { kind: 'builtin', builtin: name });
   for (const info of compiled.plan.steps.values()) {
-    if (info.step.type === 'wait') signals.set(info.step.signal, 'trigger');
+    if (info.step.type === 'wait' && info.step.signal !== undefined)
+      signals.set(info.step.signal, 'trigger');
   }
   for (const signal of declared.signals) signals.set(signal.name, signal.handler ?? 'store');
   for (const query of declared.queries)

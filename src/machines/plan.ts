@@ -40,6 +40,8 @@ export interface StepPlan {
 
 export interface Plan {
   readonly steps: ReadonlyMap<string, StepPlan>;
+  /** The steps of compensation and finally lists, nested ones included: they run as the run unwinds. */
+  readonly cleanup: ReadonlySet<string>;
   /** Step ids of each nested list by key (`<holder>.then`, `<holder>.b0`, …), and `$` for the top level. */
   readonly lists: ReadonlyMap<string, readonly string[]>;
 }
@@ -151,12 +153,14 @@ export const buildPlan = (blueprint: Blueprint, parseDuration: ParseDuration): P
   const handlers = new Map<string, string[]>();
   const descendantsOf = new Map<string, string[]>();
 
+  const cleanup = new Set<string>();
   const visitList = (
     key: string,
     list: readonly Step[],
     holder: string | undefined,
     loop: string | undefined,
     ancestors: readonly string[],
+    unwinds: boolean,
   ) => {
     lists.set(
       key,
@@ -169,7 +173,7 @@ export const buildPlan = (blueprint: Blueprint, parseDuration: ParseDuration): P
       for (const target of jumps) handlers.set(target, [...(handlers.get(target) ?? []), step.id]);
     }
     for (const step of list) {
-      visitStep(step, deps.get(step.id) ?? [], holder, loop, undefined, ancestors);
+      visitStep(step, deps.get(step.id) ?? [], holder, loop, undefined, ancestors, unwinds);
     }
   };
 
@@ -180,7 +184,9 @@ export const buildPlan = (blueprint: Blueprint, parseDuration: ParseDuration): P
     loop: string | undefined,
     mapOf: string | undefined,
     ancestors: readonly string[],
+    unwinds: boolean,
   ) => {
+    if (unwinds) cleanup.add(step.id);
     for (const a of ancestors) descendantsOf.get(a)?.push(step.id);
     descendantsOf.set(step.id, []);
     steps.set(step.id, {
@@ -195,7 +201,8 @@ export const buildPlan = (blueprint: Blueprint, parseDuration: ParseDuration): P
     });
     const inner = [...ancestors, step.id];
     const innerLoop = step.type === 'loop' ? step.id : loop;
-    for (const [key, list] of nestedLists(step)) visitList(key, list, step.id, innerLoop, inner);
+    for (const [key, list] of nestedLists(step))
+      visitList(key, list, step.id, innerLoop, inner, unwinds || key === `${step.id}.compensate`);
     if (step.type === 'map') {
       visitStep(
         { ...step.step, id: mapItemId(step) } as PlannedStep,
@@ -204,18 +211,19 @@ export const buildPlan = (blueprint: Blueprint, parseDuration: ParseDuration): P
         innerLoop,
         step.id,
         inner,
+        unwinds,
       );
     }
   };
 
-  visitList('$', blueprint.steps, undefined, undefined, []);
+  visitList('$', blueprint.steps, undefined, undefined, [], false);
   if (blueprint.finally !== undefined)
-    visitList(FINALLY, blueprint.finally, undefined, undefined, []);
+    visitList(FINALLY, blueprint.finally, undefined, undefined, [], true);
   for (const [id, plan] of steps) {
     const handlerFor = handlers.get(id) ?? [];
     steps.set(id, { ...plan, handlerFor, descendants: descendantsOf.get(id) ?? [] });
   }
-  return { steps, lists };
+  return { steps, lists, cleanup };
 };
 
 /** A short deterministic hash (FNV-1a, 32 bit, hex) for ids that must stay within a length. Pure. */

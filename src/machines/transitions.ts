@@ -80,6 +80,8 @@ export const runSetup = setup({
     requestChild: (_, _params: { stepId: string }) => undefined,
     startTimer: (_, _params: { stepId: string }) => undefined,
     skipStep: (_, _params: { stepId: string; reason: SkipReason }) => undefined,
+    /** Checks the `when` of the `wait` steps waiting, after a signal or a `set` step. */
+    checkWaits: () => undefined,
     /** Records the run's end: completed, failed, or — once it unwound — cancelled or timed out. */
     endRun: () => undefined,
   },

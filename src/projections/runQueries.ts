@@ -45,7 +45,12 @@ export interface QueryInput {
 export const waitingFor = (compiled: CompiledRun, context: RunContext): readonly string[] => {
   const names: string[] = [];
   for (const [id, info] of compiled.plan.steps) {
-    if (info.step.type === 'wait' && context.entered[id] !== undefined && context.done[id] !== true)
+    if (
+      info.step.type === 'wait' &&
+      info.step.signal !== undefined &&
+      context.entered[id] !== undefined &&
+      context.done[id] !== true
+    )
       names.push(info.step.signal);
   }
   return names;

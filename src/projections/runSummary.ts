@@ -96,6 +96,7 @@ export const evolveSummary = (
     case 'StepSkipped':
     case 'StepEntered':
     case 'LoopChecked':
+    case 'WaitSatisfied':
     case 'TimerScheduled':
     case 'TimerFired':
     case 'ChildRequested':

@@ -451,3 +451,51 @@ describe('$progress', () => {
     expect((await runEnded(stack.client, 'progress-1')).status).toBe('cancelled');
   });
 });
+
+describe('wait until a condition holds', () => {
+  const election = {
+    name: 'election',
+    signals: [{ name: 'vote', handler: 'append' }],
+    steps: [
+      {
+        id: 'votes_in',
+        type: 'wait',
+        when: "{% $count($data.vote[$ = 'yes']) >= 3 %}",
+        timeout: '1s',
+        onError: 'continue',
+      },
+      {
+        id: 'result',
+        type: 'activity',
+        activity: 'echo',
+        input:
+          "{% {'yes': $count($data.vote[$ = 'yes']), 'timedOut': $exists($steps.votes_in.error)} %}",
+      },
+    ],
+  };
+
+  it('goes on once three yes votes have arrived (a no vote does not count)', async () => {
+    await stack.client.call('weft.runs.start', {
+      blueprint: {
+        ...election,
+        steps: [{ ...election.steps[0], timeout: '1m' }, election.steps[1]],
+      },
+      runId: 'election-1',
+    });
+    for (const vote of ['yes', 'no', 'yes', 'yes'])
+      await stack.client.call('weft.runs.election-1.signal.vote', vote);
+    const summary = await runEnded(stack.client, 'election-1');
+    expect(summary.status).toBe('completed');
+    expect(summary.output).toEqual({ step: 'result', got: { yes: 3, timedOut: false } });
+    const events = await history('election-1');
+    expect(events.filter((e) => e.type === 'WaitSatisfied')).toHaveLength(1);
+  });
+
+  it('gives up at its timeout when too few votes arrived', async () => {
+    await stack.client.call('weft.runs.start', { blueprint: election, runId: 'election-2' });
+    await stack.client.call('weft.runs.election-2.signal.vote', 'yes');
+    const summary = await runEnded(stack.client, 'election-2');
+    expect(summary.status).toBe('completed');
+    expect(summary.output).toEqual({ step: 'result', got: { yes: 1, timedOut: true } });
+  });
+});

@@ -94,6 +94,8 @@ export type Shape = Common &
         readonly timeoutMs: number | null;
         readonly handler: 'store' | 'append' | 'trigger';
         readonly onError: OnError;
+        /** `when`: waits until its signal has arrived (`$signals`), instead of for the signal. */
+        readonly form?: 'signal' | 'when';
       }
   );
 
@@ -162,6 +164,7 @@ const lists = fc.letrec<{
           timeoutMs: fc.option(fc.integer({ min: 1_000, max: 60_000 }), { nil: null }),
           handler: fc.constantFrom<'store' | 'append' | 'trigger'>('store', 'append', 'trigger'),
           onError,
+          form: fc.constantFrom<'signal' | 'when'>('signal', 'signal', 'when'),
         })
         // Without a timeout a signal that never arrives would leave the run waiting forever.
         .map((w) =>
@@ -393,7 +396,9 @@ export const toBlueprint = (list: readonly Shape[], cleanup = false): Generated 
           return {
             ...base,
             type: 'wait',
-            signal: `go_${id}`,
+            ...(shape.form === 'when'
+              ? { when: `{% $count($signals[name = 'go_${id}']) > 0 %}` }
+              : { signal: `go_${id}` }),
             ...(shape.timeoutMs === null ? {} : { timeout: `${shape.timeoutMs}ms` }),
             onError: shape.onError,
           };

@@ -929,3 +929,107 @@ describe('$progress', () => {
     ]);
   });
 });
+
+describe('wait until a condition holds', () => {
+  const votes = (extra: Record<string, unknown> = {}) => ({
+    name: 'bp',
+    signals: [{ name: 'vote', handler: 'append' }],
+    steps: [
+      {
+        id: 'quorum',
+        type: 'wait',
+        when: "{% $count($data.vote) >= 2 and $count($signals[name = 'vote']) >= 2 %}",
+        ...extra,
+      },
+      act('after', 'echo', { input: '{% $data.vote %}' }),
+    ],
+  });
+
+  it('waits until signals make it true, then goes on with its value', async () => {
+    const run = await drive(votes(), null, {
+      activities,
+      signals: [
+        { name: 'vote', payload: 'yes' },
+        { name: 'vote', payload: 'no' },
+      ],
+    });
+    expect(run.status).toBe('completed');
+    expect(run.snapshot.context.steps.quorum).toBe(true);
+    expect(run.output).toEqual(['yes', 'no']);
+    expect(ofType(run.stream, 'WaitSatisfied')).toEqual([
+      { type: 'WaitSatisfied', stepId: 'quorum', value: true },
+    ]);
+  });
+
+  it('is done at once when it already holds (signals sent before it started count)', async () => {
+    const { steps, ...rest } = votes();
+    const blueprint = { ...rest, steps: [act('first', 'echo'), ...steps] };
+    const run = await drive(blueprint, null, {
+      activities,
+      signals: [
+        { name: 'vote', payload: 1, early: true },
+        { name: 'vote', payload: 2, early: true },
+      ],
+    });
+    expect(run.status).toBe('completed');
+    expect(ofType(run.stream, 'WaitSatisfied')).toEqual([]);
+    expect(ofType(run.stream, 'StepEntered')[0]).toMatchObject({
+      stepId: 'quorum',
+      value: { met: true, value: true },
+    });
+  });
+
+  it('times out with code timeout when the signals never make it true', async () => {
+    const run = await drive(votes({ timeout: '10m', onError: 'continue' }), null, {
+      activities,
+      signals: [{ name: 'vote', payload: 'lonely' }],
+      fireTimers: true,
+    });
+    expect(run.status).toBe('completed');
+    expect(run.snapshot.context.steps.quorum).toMatchObject({ error: { code: 'timeout' } });
+  });
+
+  it('is checked again when a set step in another branch stores data', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        {
+          id: 'both',
+          type: 'parallel',
+          branches: [
+            [{ id: 'gate', type: 'wait', when: '{% $data.ready = true %}' }],
+            [act('work', 'echo'), { id: 'flag', type: 'set', data: { ready: true } }],
+          ],
+        },
+      ],
+    };
+    const run = await drive(blueprint, null, { activities });
+    expect(run.status).toBe('completed');
+    expect(ofType(run.stream, 'WaitSatisfied')).toEqual([
+      { type: 'WaitSatisfied', stepId: 'gate', value: true },
+    ]);
+  });
+
+  it('fails the step when the condition cannot be evaluated', async () => {
+    const blueprint = {
+      name: 'bp',
+      signals: [{ name: 'go' }],
+      steps: [{ id: 'gate', type: 'wait', when: '{% $data.go ? $error("bad go") : false %}' }],
+    };
+    const run = await drive(blueprint, null, { activities, signals: [{ name: 'go', payload: 1 }] });
+    expect(run.status).toBe('failed');
+    expect(run.failure).toMatchObject({ code: 'step_failed', stepId: 'gate' });
+  });
+
+  it('refuses a wait with both signal and when, or neither', () => {
+    const codes = (step: Record<string, unknown>) =>
+      validateBlueprint({
+        name: 'bp',
+        steps: [{ id: 'w', type: 'wait', ...step }],
+      }).diagnostics.map((d) => [d.path, d.code]);
+    expect(codes({ signal: 'go', when: '{% true %}' })).toEqual([
+      ['$.steps[0]', 'wait_signal_or_when'],
+    ]);
+    expect(codes({})).toEqual([['$.steps[0]', 'wait_signal_or_when']]);
+  });
+});

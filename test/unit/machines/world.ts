@@ -87,8 +87,20 @@ export const drive = async (blueprint: unknown, input: Json, world: World) => {
   const { compiled, stream } = run;
   const apply = (event: RunEvent) => run.apply(event);
   const pending = [...(world.signals ?? [])];
+  // As the run accepts them: the handler its blueprint declares, else `trigger` (a wait's signal).
+  const declared = ((blueprint as { signals?: { name: string; handler?: string }[] }).signals ??
+    []) as { name: string; handler?: 'store' | 'append' | 'trigger' }[];
+  const handler = (name: string) => {
+    const found = declared.find((d) => d.name === name);
+    return found === undefined ? 'trigger' : (found.handler ?? 'store');
+  };
   for (const s of pending.filter((p) => p.early === true)) {
-    await apply({ type: 'SignalReceived', name: s.name, payload: s.payload, handler: 'trigger' });
+    await apply({
+      type: 'SignalReceived',
+      name: s.name,
+      payload: s.payload,
+      handler: handler(s.name),
+    });
   }
   let answered = 0;
   for (let guard = 0; guard < 5000 && statusOf(run.snapshot) === 'running'; guard++) {
@@ -157,7 +169,7 @@ export const drive = async (blueprint: unknown, input: Json, world: World) => {
         type: 'SignalReceived',
         name: signal.name,
         payload: signal.payload,
-        handler: 'trigger',
+        handler: handler(signal.name),
       });
       continue;
     }
