@@ -37,6 +37,7 @@ const LIST_KEYS_OF: Readonly<Record<string, readonly string[]>> = {
   switch: ['cases', 'default'],
   loop: ['steps'],
   map: ['step'],
+  graph: ['step'],
   child: [],
   wait: [],
   sleep: [],

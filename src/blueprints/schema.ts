@@ -320,6 +320,14 @@ export interface MapFields {
   readonly concurrency?: number;
   readonly step: MapItemStep;
 }
+/** One node per item of `over`: its id and the ids it runs after, evaluated per item. */
+export interface GraphFields {
+  readonly over: string;
+  readonly node: string;
+  readonly after?: string;
+  readonly concurrency?: number;
+  readonly step: MapItemStep;
+}
 export interface ChildFields {
   readonly blueprint?: string;
   readonly version?: number;
@@ -356,6 +364,7 @@ export type ConditionStep = StepShape<'condition', ConditionFields>;
 export type SwitchStep = StepShape<'switch', SwitchFields>;
 export type LoopStep = StepShape<'loop', LoopFields>;
 export type MapStep = StepShape<'map', MapFields>;
+export type GraphStep = StepShape<'graph', GraphFields>;
 export type ChildStep = StepShape<'child', ChildFields>;
 export type WaitStep = StepShape<'wait', WaitFields>;
 export type SleepStep = StepShape<'sleep', SleepFields>;
@@ -371,6 +380,7 @@ export type Step =
   | SwitchStep
   | LoopStep
   | MapStep
+  | GraphStep
   | ChildStep
   | WaitStep
   | SleepStep
@@ -394,6 +404,7 @@ export const STEP_TYPES: readonly StepType[] = [
   'switch',
   'loop',
   'map',
+  'graph',
   'child',
   'wait',
   'sleep',
@@ -518,6 +529,33 @@ const variants = {
     },
     description:
       'Fans out over an array and fans in: runs `step` (an activity or a child step, id optional) once per item with $item and $index bound. Retries and timeouts go on that step. Output: the array of the item outputs, in item order.',
+  },
+  graph: {
+    fields: {
+      type: Schema.Literal('graph'),
+      timeout: Schema.optionalKey(containerTimeout),
+      over: Expression.annotate({
+        description: 'The items, one node each, e.g. "{% $input.jobs %}".',
+      }),
+      node: Expression.annotate({
+        description:
+          'The node id of an item (evaluated with $item and $index): a name, unique in the graph.',
+        examples: ['{% $item.name %}'],
+      }),
+      after: Schema.optionalKey(
+        Expression.annotate({
+          description:
+            'The node ids this item runs after (an array, evaluated with $item and $index; none by default). A node runs as soon as all of them are done; a cycle fails the step with graph_cycle.',
+          examples: ['{% $item.after %}'],
+        }),
+      ),
+      concurrency: Schema.optionalKey(
+        PositiveInt.annotate({ description: 'How many nodes run at once (default: all ready).' }),
+      ),
+      step: Schema.suspend((): Schema.Codec<MapItemStep> => MapItemStep),
+    },
+    description:
+      'Runs `step` once per item of `over` as a dependency graph: each node as soon as the nodes it runs after are done, with $item, $index and $after (the outputs of those nodes, by id). Output: an object keyed by node id.',
   },
   child: {
     fields: {
@@ -680,6 +718,7 @@ export const Step: Schema.Codec<Step> = Schema.Union([
   variant(stepId, 'switch', variants.switch, '', { compensate }),
   variant(stepId, 'loop', variants.loop, '', { compensate }),
   variant(stepId, 'map', variants.map, '', { compensate }),
+  variant(stepId, 'graph', variants.graph, '', { compensate }),
   variant(stepId, 'child', variants.child, '', { compensate }),
   variant(stepId, 'wait', variants.wait, '', { compensate }),
   variant(stepId, 'sleep', variants.sleep, '', { compensate }),

@@ -182,6 +182,10 @@ export const semanticDiagnostics = (
           }
           break;
         }
+        case 'graph':
+          for (const key of ['over', 'node', 'after'])
+            expression(own(s, key), child(step.path, key));
+          break;
         case 'child': {
           const hasBlueprint = own(s, 'blueprint') !== undefined;
           const byType = own(s, 'byType');

@@ -30,6 +30,7 @@ export const CONTAINER_TYPES: readonly string[] = [
   'switch',
   'loop',
   'map',
+  'graph',
   'child',
 ];
 
@@ -64,7 +65,8 @@ const whereInstead = (step: Raw, type: string, stepPath: readonly Segment[], key
   const inside =
     'on the activity steps inside it, or in the blueprint\'s "defaults" (they apply to every activity)';
   switch (type) {
-    case 'map': {
+    case 'map':
+    case 'graph': {
       const inner = own(step, 'step');
       const innerType = isRecord(inner) ? own(inner, 'type') : undefined;
       return innerType === 'child'

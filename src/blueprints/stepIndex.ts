@@ -24,7 +24,10 @@ interface NestedList {
 const listsOf = (step: Step | MapItemStep): NestedList[] => {
   const compensate = 'compensate' in step ? step.compensate : undefined;
   return [
-    ...bodyListsOf(step).map((list) => ({ ...list, single: step.type === 'map' })),
+    ...bodyListsOf(step).map((list) => ({
+      ...list,
+      single: step.type === 'map' || step.type === 'graph',
+    })),
     ...(compensate === undefined
       ? []
       : [
@@ -58,6 +61,7 @@ const bodyListsOf = (
     case 'loop':
       return [{ steps: step.steps, key: ['steps'] }];
     case 'map':
+    case 'graph':
       return [{ steps: [step.step], key: ['step'] }];
     case 'activity':
     case 'child':

@@ -74,6 +74,8 @@ export interface ExpressionBindings {
   readonly signals?: Json;
   readonly run?: Json;
   readonly error?: Json;
+  /** `$after` in a graph's node: the outputs of the nodes it runs after, by node id. */
+  readonly after?: Json;
   /** `$progress.<stepId>`: `{done, failed, total}` of each map and loop entered. */
   readonly progress?: Json;
   /** Milliseconds since the epoch, recorded on an event: what `$now()` and `$millis()` answer. */
@@ -595,6 +597,7 @@ const variablesOf = (bindings: ExpressionBindings, guard: Guard): Record<string,
     run: bindings.run,
     error: bindings.error,
     progress: bindings.progress,
+    after: bindings.after,
   } satisfies Record<string, Json | undefined>;
   for (const [name, value] of Object.entries(optional))
     if (value !== undefined) variables[name] = value;

@@ -120,7 +120,7 @@ class Compiler implements StepCompiler {
   #catcherOf(id: string): { readonly target: string; readonly key: string } | undefined {
     const catches = (holder: string): boolean => {
       const { step } = this.info(holder);
-      if (!CONTAINERS.has(step.type) || step.type === 'map' || step.type === 'child') return false;
+      if (!CONTAINERS.has(step.type) || ['map', 'graph', 'child'].includes(step.type)) return false;
       const routes = errorRoutes(step.onError);
       return [...routes.byCode.values(), routes.fallback].some((route) => route !== 'fail');
     };
@@ -666,7 +666,7 @@ class Compiler implements StepCompiler {
         },
       ];
     }
-    if (step.type === 'map') {
+    if (step.type === 'map' || step.type === 'graph') {
       return [
         {
           guard: (args: Args) =>
@@ -674,7 +674,10 @@ class Compiler implements StepCompiler {
             args.event.type === 'StepEntered' &&
             itemsOf(args.event.value).length === 0,
           target: this.doneTarget(id),
-          actions: [this.recordEntered(id), this.finish(id, () => [])],
+          actions: [
+            this.recordEntered(id),
+            this.finish(id, () => (step.type === 'graph' ? {} : [])),
+          ],
         },
         {
           guard: forStep(id),
@@ -783,6 +786,7 @@ class Compiler implements StepCompiler {
       case 'loop':
         return loopStates(this, id);
       case 'map':
+      case 'graph':
         return mapStep(this, id);
       case 'child':
         return {

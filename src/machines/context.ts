@@ -36,6 +36,8 @@ export interface MapState {
   readonly completed: number;
   /** Of those, the items that failed. */
   readonly failed: number;
+  /** A graph's settled items (a map settles in `outputs` alone; a graph's nodes wait on these). */
+  readonly settled?: Readonly<Record<number, true>>;
   /** Item indexes whose failed attempt is to be retried. */
   readonly retry: readonly number[];
   /** Item attempts in flight, by item (see `itemTasks.ts`: big maps change this in far less than its size). */
@@ -211,6 +213,23 @@ export const omit = <V>(
   const copy: Record<string, V> = {};
   for (const key of Object.keys(record)) if (!drop.has(key)) copy[key] = record[key] as V;
   return copy;
+};
+
+/** What a graph's `StepEntered` recorded: its node ids and, per node, the nodes it runs after. */
+export interface GraphEntry {
+  readonly nodes: readonly string[];
+  readonly after: readonly (readonly number[])[];
+}
+
+export const graphOf = (value: Json): GraphEntry => {
+  const record =
+    value !== null && typeof value === 'object' && !Array.isArray(value)
+      ? (value as { readonly nodes?: Json; readonly after?: Json })
+      : {};
+  return {
+    nodes: Array.isArray(record.nodes) ? (record.nodes as readonly string[]) : [],
+    after: Array.isArray(record.after) ? (record.after as readonly (readonly number[])[]) : [],
+  };
 };
 
 export const itemsOf = (value: Json): readonly Json[] => {

@@ -7,10 +7,10 @@ import {
   type ExpressionCache,
 } from '../expressions/sandbox.ts';
 import { itemsOf, taskKey, type Command, type CompiledRun, type RunContext } from './compile.ts';
-import { progressOf } from './context.ts';
+import { graphOf, progressOf } from './context.ts';
 import type { RunEvent, StepError } from './events.ts';
-import { leaves } from './graph.ts';
-import { itemTask } from './itemTasks.ts';
+import { findCycle, leaves } from './graph.ts';
+import { itemTask, outputList } from './itemTasks.ts';
 import {
   backoffDelay,
   shortHash,
@@ -328,6 +328,10 @@ class Decider {
           );
         return entered({ items });
       }
+      case 'graph': {
+        const graph = await this.graphNodes(step, bindings);
+        return 'code' in graph ? fail(graph.code, graph.message) : entered(graph);
+      }
       case 'child': {
         const target = await this.childTarget(step, bindings);
         return 'code' in target ? fail(target.code, target.message) : entered(target);
@@ -544,7 +548,8 @@ class Decider {
   async scheduleItems(mapId: string): Promise<readonly RunEvent[]> {
     const map = this.info(mapId).step;
     const state = this.context.maps[mapId];
-    if (map.type !== 'map') throw new Error(`defect: '${mapId}' is not a map`);
+    if (map.type !== 'map' && map.type !== 'graph')
+      throw new Error(`defect: '${mapId}' is not a map`);
     const inner = [...this.compiled.plan.steps.values()].find((s) => s.mapOf === mapId);
     if (inner === undefined) throw new Error(`defect: map '${mapId}' has no inner step`);
     const items = state?.items ?? itemsOf(this.context.entered[mapId] ?? null);
@@ -566,11 +571,33 @@ class Decider {
       Object.keys(this.context.children).filter((k) => k.startsWith(`${mapId}[`)).length;
     const concurrency = map.concurrency ?? DEFAULT_MAP_CONCURRENCY;
     const execution = this.context.executions[mapId] ?? 1;
-    for (
-      let index = next;
-      index < items.length && inFlight + events.length - (state?.retry.length ?? 0) < concurrency;
-      index++
-    ) {
+    const room = () => inFlight + events.length - (state?.retry.length ?? 0) < concurrency;
+    if (map.type === 'graph') {
+      // Each node as soon as the nodes it runs after are settled, in item order among the ready.
+      const graph = graphOf(this.context.entered[mapId] ?? null);
+      const settled = state?.settled ?? {};
+      const outputs = state === undefined ? [] : outputList(state.outputs, items.length);
+      for (let index = 0; index < items.length && room(); index++) {
+        const after = graph.after[index] ?? [];
+        const started =
+          settled[index] === true ||
+          (state !== undefined && itemTask(state.inflight, index) !== undefined) ||
+          this.context.children[taskKey(mapId, index)] !== undefined;
+        if (started || !after.every((j) => settled[j] === true)) continue;
+        const item = items[index] ?? null;
+        const bindings = this.bindings(inner.step.id, {
+          context: item,
+          item,
+          index,
+          after: Object.fromEntries(after.map((j) => [graph.nodes[j] ?? '', outputs[j] ?? null])),
+        });
+        const event = await this.startItem(mapId, inner, index, execution, bindings);
+        events.push(event);
+        if (event.type === 'StepFailed') break;
+      }
+      return events;
+    }
+    for (let index = next; index < items.length && room(); index++) {
       const item = items[index] ?? null;
       const bindings = this.bindings(inner.step.id, { context: item, item, index });
       const event = await this.startItem(mapId, inner, index, execution, bindings);
@@ -578,6 +605,93 @@ class Decider {
       if (event.type === 'StepFailed') break;
     }
     return events;
+  }
+
+  /**
+   * A graph's nodes: per item of `over`, its id (`node`) and the ids it runs after (`after`),
+   * checked — names, unique, known, no cycle (the cycle is named).
+   */
+  async graphNodes(
+    step: PlannedStep & { readonly type: 'graph' },
+    bindings: ExpressionBindings,
+  ): Promise<
+    | { readonly items: readonly Json[]; readonly nodes: string[]; readonly after: number[][] }
+    | { readonly code: string; readonly message: string }
+  > {
+    const id = step.id;
+    const over = await this.evaluate(step.over, bindings);
+    if (!over.ok)
+      return { code: over.error.code, message: `'over' of step '${id}': ${over.error.message}` };
+    const items = over.value;
+    if (!Array.isArray(items))
+      return {
+        code: 'map_not_array',
+        message: `graph step '${id}' needs an array of nodes, got ${items === null ? 'null' : typeof items}`,
+      };
+    const max = this.options.maxMapItems ?? DEFAULT_BLUEPRINT_LIMITS.maxMapItems;
+    if (items.length > max)
+      return {
+        code: 'too_many_items',
+        message: `graph step '${id}' has ${items.length} nodes, more than ${max}`,
+      };
+    const invalid = (message: string) => ({
+      code: 'graph_invalid',
+      message: `graph step '${id}': ${message}`,
+    });
+    const nodes: string[] = [];
+    const afterIds: (readonly string[])[] = [];
+    for (const [index, item] of (items as readonly Json[]).entries()) {
+      const scope = { ...bindings, context: item, item, index };
+      const node = await this.evaluate(step.node, scope);
+      if (!node.ok)
+        return {
+          code: node.error.code,
+          message: `'node' of step '${id}', item ${index}: ${node.error.message}`,
+        };
+      if (typeof node.value !== 'string' || !NAME.test(node.value))
+        return invalid(
+          `item ${index}'s node id is ${JSON.stringify(node.value)}, not a name (letters, digits, "_", "-")`,
+        );
+      const seen = nodes.indexOf(node.value);
+      if (seen !== -1) return invalid(`items ${seen} and ${index} are both node '${node.value}'`);
+      nodes.push(node.value);
+      const after =
+        step.after === undefined
+          ? { ok: true as const, value: null }
+          : await this.evaluate(step.after, scope);
+      if (!after.ok)
+        return {
+          code: after.error.code,
+          message: `'after' of step '${id}', node '${node.value}': ${after.error.message}`,
+        };
+      const list =
+        after.value === null ? [] : typeof after.value === 'string' ? [after.value] : after.value;
+      if (!Array.isArray(list) || !list.every((a): a is string => typeof a === 'string'))
+        return invalid(
+          `node '${node.value}' runs after ${JSON.stringify(after.value)}, not a list of node ids`,
+        );
+      afterIds.push(list);
+    }
+    const after: number[][] = [];
+    for (const [index, list] of afterIds.entries()) {
+      const indexes: number[] = [];
+      for (const name of list) {
+        const at = nodes.indexOf(name);
+        if (at === -1)
+          return invalid(
+            `node '${nodes[index] ?? ''}' runs after '${name}', which is no node of it`,
+          );
+        indexes.push(at);
+      }
+      after.push(indexes);
+    }
+    const cycle = findCycle(after);
+    if (cycle !== undefined)
+      return {
+        code: 'graph_cycle',
+        message: `graph step '${id}': its nodes wait on each other: ${cycle.map((i) => nodes[i] ?? '?').join(' → ')}`,
+      };
+    return { items, nodes, after };
   }
 
   async startItem(

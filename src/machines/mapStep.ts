@@ -1,6 +1,6 @@
 import { assign } from 'xstate';
 import type { Json } from '../blueprints/json.ts';
-import { omit, taskKey, type MapState, type RunContext } from './context.ts';
+import { graphOf, omit, taskKey, type MapState, type RunContext } from './context.ts';
 import type { RunEvent } from './events.ts';
 import { errorRoutes, routeFor } from '../blueprints/onError.ts';
 import { retries } from './plan.ts';
@@ -25,7 +25,7 @@ import {
 
 export const mapStep = (compiler: StepCompiler, id: string): Config => {
   const step = compiler.info(id).step;
-  if (step.type !== 'map') throw new Error('defect: not a map');
+  if (step.type !== 'map' && step.type !== 'graph') throw new Error('defect: not a map');
   const innerId =
     [...compiler.plan.steps.values()].find((s) => s.mapOf === id)?.step.id ?? `${id}_item`;
   const inner = compiler.info(innerId);
@@ -36,6 +36,9 @@ export const mapStep = (compiler: StepCompiler, id: string): Config => {
       `the inner step of a map must be an activity or a child, not '${inner.step.type}'`,
     );
   }
+  /** A graph's node ids, in item order, as its `StepEntered` recorded them. */
+  const nodeIds = (context: RunContext): readonly string[] =>
+    graphOf(context.entered[id] ?? null).nodes;
   // The inner step's onError settles a failed item: "continue" (for its code) keeps the error as
   // the item's output; any other route fails the map, whose own onError then applies.
   const innerRoutes = errorRoutes(inner.step.onError);
@@ -58,6 +61,9 @@ export const mapStep = (compiler: StepCompiler, id: string): Config => {
         [id]: {
           ...state,
           outputs,
+          ...(step.type === 'graph'
+            ? { settled: { ...state.settled, [item]: true as const } }
+            : {}),
           completed: state.completed + 1,
           failed: state.failed + (failed ? 1 : 0),
           inflight: removeItemTask(state.inflight, item),
@@ -98,7 +104,12 @@ export const mapStep = (compiler: StepCompiler, id: string): Config => {
           settleItem,
           compiler.finish(id, ({ context }) => {
             const state = context.maps[id];
-            return state === undefined ? [] : outputList(state.outputs, state.items.length);
+            const outputs =
+              state === undefined ? [] : outputList(state.outputs, state.items.length);
+            // A graph's output is keyed by node id.
+            return step.type === 'graph'
+              ? Object.fromEntries(nodeIds(context).map((node, i) => [node, outputs[i] ?? null]))
+              : outputs;
           }),
         ],
       },

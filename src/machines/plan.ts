@@ -137,6 +137,7 @@ const bodyLists = (step: PlannedStep): readonly (readonly [string, readonly Step
       return [[`${id}.body`, step.steps] as const];
     case 'activity':
     case 'map':
+    case 'graph':
     case 'child':
     case 'wait':
     case 'sleep':
@@ -203,7 +204,7 @@ export const buildPlan = (blueprint: Blueprint, parseDuration: ParseDuration): P
     const innerLoop = step.type === 'loop' ? step.id : loop;
     for (const [key, list] of nestedLists(step))
       visitList(key, list, step.id, innerLoop, inner, unwinds || key === `${step.id}.compensate`);
-    if (step.type === 'map') {
+    if (step.type === 'map' || step.type === 'graph') {
       visitStep(
         { ...step.step, id: mapItemId(step) } as PlannedStep,
         [],

@@ -499,3 +499,83 @@ describe('wait until a condition holds', () => {
     expect(summary.output).toEqual({ step: 'result', got: { yes: 1, timedOut: true } });
   });
 });
+
+describe('graph step', () => {
+  it('runs jobs whose dependencies come from the input, each as soon as its own are done', async () => {
+    const blueprint = {
+      name: 'build_jobs',
+      steps: [
+        {
+          id: 'build',
+          type: 'graph',
+          over: '{% $input.jobs %}',
+          node: '{% $item.name %}',
+          after: '{% $item.after %}',
+          concurrency: 4,
+          step: {
+            type: 'activity',
+            activity: 'echo',
+            input: '{% {"job": $item.name, "inputs": [$keys($after)]} %}',
+          },
+        },
+      ],
+    };
+    const jobs = [
+      { name: 'compile', after: ['fetch'] },
+      { name: 'fetch' },
+      { name: 'lint', after: ['fetch'] },
+      { name: 'package', after: ['compile', 'lint'] },
+    ];
+    await stack.client.call('weft.runs.start', { blueprint, runId: 'graph-1', input: { jobs } });
+    const summary = await runEnded(stack.client, 'graph-1');
+    expect(summary.status).toBe('completed');
+    const got = (job: string, inputs: string[]) => ({
+      step: 'build',
+      got: { job, inputs },
+    });
+    expect(summary.output).toEqual({
+      compile: got('compile', ['fetch']),
+      fetch: got('fetch', []),
+      lint: got('lint', ['fetch']),
+      package: got('package', ['compile', 'lint']),
+    });
+    // fetch first; package last, once both compile and lint are done.
+    const started = (await history('graph-1'))
+      .filter((e) => e.type === 'StepScheduled')
+      .map((e) => jobs[e.data['item'] as number]?.name);
+    expect(started[0]).toBe('fetch');
+    expect(started[3]).toBe('package');
+  });
+
+  it('fails with graph_cycle, naming the cycle', async () => {
+    const blueprint = {
+      name: 'cyclic_jobs',
+      steps: [
+        {
+          id: 'build',
+          type: 'graph',
+          over: '{% $input %}',
+          node: '{% $item.name %}',
+          after: '{% $item.after %}',
+          step: { type: 'activity', activity: 'echo' },
+        },
+      ],
+    };
+    await stack.client.call('weft.runs.start', {
+      blueprint,
+      runId: 'graph-2',
+      input: [
+        { name: 'a', after: ['b'] },
+        { name: 'b', after: ['a'] },
+      ],
+    });
+    const summary = await runEnded(stack.client, 'graph-2');
+    expect(summary.status).toBe('failed');
+    expect(summary.error?.details).toMatchObject({
+      error: {
+        code: 'graph_cycle',
+        message: "graph step 'build': its nodes wait on each other: a → b → a",
+      },
+    });
+  });
+});

@@ -157,7 +157,7 @@ describe('blueprintJsonSchema', () => {
     expect(typeof schema['description']).toBe('string');
   });
 
-  it('describes steps: a non-empty list of the twelve step types, each needing id and type', () => {
+  it('describes steps: a non-empty list of the thirteen step types, each needing id and type', () => {
     const steps = (schema['properties'] as Obj)['steps'] as Obj;
     expect(steps).toMatchObject({ type: 'array', minItems: 1, items: { $ref: '#/$defs/Step' } });
     const step = defs['Step'] as Obj;
@@ -170,6 +170,7 @@ describe('blueprintJsonSchema', () => {
         'switch',
         'loop',
         'map',
+        'graph',
         'child',
         'wait',
         'sleep',
@@ -372,6 +373,40 @@ describe('the JSON Schema describes what the engine compiles: it and the validat
       true,
     ],
     ['timeout on a sleep', bp([{ id: 'z', type: 'sleep', duration: '1s', timeout: '1s' }]), false],
+    [
+      'graph',
+      bp([
+        {
+          id: 'g',
+          type: 'graph',
+          over: '{% $input %}',
+          node: '{% $item.id %}',
+          after: '{% $item.deps %}',
+          step: { type: 'activity', activity: 'x' },
+        },
+      ]),
+      true,
+    ],
+    [
+      'graph without node',
+      bp([
+        { id: 'g', type: 'graph', over: '{% $input %}', step: { type: 'activity', activity: 'x' } },
+      ]),
+      false,
+    ],
+    [
+      'graph of a loop',
+      bp([
+        {
+          id: 'g',
+          type: 'graph',
+          over: '{% $input %}',
+          node: '{% $item %}',
+          step: { type: 'loop', count: 1, steps: [act('x')] },
+        },
+      ]),
+      false,
+    ],
     ['compensate: one step', bp([act('a', { compensate: act('u') })]), true],
     ['compensate: a list', bp([act('a', { compensate: [act('u'), act('v')] })]), true],
     ['compensate: an empty list', bp([act('a', { compensate: [] })]), false],
@@ -449,6 +484,7 @@ describe('the JSON Schema describes what the engine compiles: it and the validat
       expect(fieldsOf(name)).toEqual(expect.arrayContaining(['maxAttempts', 'timeout', 'backoff']));
     expect(fieldsOf('WaitStep')).toContain('timeout');
     const timed = new Set([
+      'GraphStep',
       'ParallelStep',
       'ConditionStep',
       'SwitchStep',
@@ -501,6 +537,7 @@ describe('blueprint types', () => {
       | 'switch'
       | 'loop'
       | 'map'
+      | 'graph'
       | 'child'
       | 'wait'
       | 'sleep'

@@ -194,12 +194,12 @@ describe('validateBlueprint: each diagnostic, at its path', () => {
   it('schema: wrong type, missing field, unknown field, unknown step type', () => {
     const input = bp([
       act('a', { maxAttempts: 'three' }),
-      { id: 'b', type: 'wait' },
+      { id: 'b', type: 'fail' },
       act('c', { dependson: ['a'] }),
       { id: 'd', type: 'actvity', activity: 'x' },
     ]);
     expectDiagnostic(input, 'schema', '$.steps[0].maxAttempts', /expected .*; got "three"/u);
-    expectDiagnostic(input, 'schema', '$.steps[1].signal', /missing required field "signal"/u);
+    expectDiagnostic(input, 'schema', '$.steps[1].error', /missing required field "error"/u);
     const unknown = expectDiagnostic(
       input,
       'schema',

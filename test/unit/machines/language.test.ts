@@ -1033,3 +1033,107 @@ describe('wait until a condition holds', () => {
     expect(codes({})).toEqual([['$.steps[0]', 'wait_signal_or_when']]);
   });
 });
+
+describe('graph step', () => {
+  const graph = (extra: Record<string, unknown> = {}) => ({
+    name: 'bp',
+    steps: [
+      {
+        id: 'jobs',
+        type: 'graph',
+        over: '{% $input %}',
+        node: '{% $item.name %}',
+        after: '{% $item.after %}',
+        step: {
+          type: 'activity',
+          activity: 'job',
+          input: '{% {"name": $item.name, "after": $after} %}',
+        },
+        ...extra,
+      },
+    ],
+  });
+  const job: Activity = (input) =>
+    ok(
+      `${JSON.stringify(obj(input).name)}(${Object.keys(obj(obj(input).after ?? null)).join(',')})`.replaceAll(
+        '"',
+        '',
+      ),
+    );
+  const world = { activities: { ...activities, job } };
+  const scheduledItems = (stream: readonly RunEvent[]) =>
+    stream.flatMap((e) => (e.type === 'StepScheduled' ? [e.item] : []));
+
+  it('runs each node when the nodes it runs after are done, with their outputs, and outputs by node id', async () => {
+    const input = [
+      { name: 'b' },
+      { name: 'a' },
+      { name: 'c', after: ['b'] },
+      { name: 'd', after: ['c', 'a'] },
+    ];
+    const run = await drive(graph(), input, world);
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual({ b: 'b()', a: 'a()', c: 'c(b)', d: 'd(c,a)' });
+    // c starts as soon as b is done, while a still runs: not level by level.
+    const order = run.stream.flatMap((e) =>
+      e.type === 'StepScheduled' || e.type === 'StepCompleted'
+        ? [`${e.type === 'StepScheduled' ? '+' : '-'}${e.item}`]
+        : [],
+    );
+    expect(order.slice(0, 4)).toEqual(['+0', '+1', '-0', '+2']);
+    expect(scheduledItems(run.stream)).toEqual([0, 1, 2, 3]);
+  });
+
+  it('keeps to its concurrency', async () => {
+    let most = 0;
+    const input = [{ name: 'a' }, { name: 'b' }, { name: 'c', after: ['a', 'b'] }];
+    const run = await drive(graph({ concurrency: 1 }), input, {
+      ...world,
+      onOpenTasks: (n) => (most = Math.max(most, n)),
+    });
+    expect(run.status).toBe('completed');
+    expect(most).toBe(1);
+    expect(run.output).toEqual({ a: 'a()', b: 'b()', c: 'c(a,b)' });
+  });
+
+  it('fails with graph_cycle naming the cycle, and with graph_invalid for a node that is not there', async () => {
+    const cyclic = await drive(
+      graph(),
+      [
+        { name: 'x' },
+        { name: 'a', after: ['c'] },
+        { name: 'b', after: ['a', 'x'] },
+        { name: 'c', after: ['b'] },
+      ],
+      world,
+    );
+    expect(cyclic.status).toBe('failed');
+    expect(cyclic.failure?.details).toEqual({
+      error: {
+        code: 'graph_cycle',
+        message: "graph step 'jobs': its nodes wait on each other: a → c → b → a",
+        retryable: false,
+      },
+    });
+    const unknown = await drive(graph(), [{ name: 'a', after: ['nope'] }], world);
+    expect(unknown.failure?.details).toMatchObject({
+      error: {
+        code: 'graph_invalid',
+        message: "graph step 'jobs': node 'a' runs after 'nope', which is no node of it",
+      },
+    });
+    const twice = await drive(graph(), [{ name: 'a' }, { name: 'a' }], world);
+    expect(twice.failure?.details).toMatchObject({ error: { code: 'graph_invalid' } });
+  });
+
+  it('has {} as its output for no nodes, and shows its progress', async () => {
+    const empty = await drive(graph(), [], world);
+    expect(empty.output).toEqual({});
+    const blueprint = {
+      ...graph(),
+      steps: [...graph().steps, act('after', 'echo', { input: '{% $progress.jobs %}' })],
+    };
+    const run = await drive(blueprint, [{ name: 'a' }, { name: 'b', after: ['a'] }], world);
+    expect(run.output).toEqual({ done: 2, failed: 0, total: 2 });
+  });
+});
