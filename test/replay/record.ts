@@ -33,6 +33,8 @@ import {
  *   an activity no worker serves: `no_worker` twice (retried), then `onError: continue`.
  * - golden-saga-cancelled: cancelled while a step runs after one with `compensate`: it unwinds
  *   (`RunUnwinding`), the compensation and a `finally` step run, it ends `RunCancelled` compensated.
+ * - golden-language: a graph of two nodes, a race (`completion: "first"`), then a wait until two
+ *   votes have arrived (`WaitSatisfied`).
  * - golden-skips: a step skipped for each reason (`if_false`, `dependency_failed`, `not_taken`,
  *   `handler_unused`).
  */
@@ -142,6 +144,7 @@ const record = async (stack: Stack): Promise<void> => {
   await recordDeadlines(stack);
   await recordRunTimeout(stack);
   await recordSagaCancelled(stack);
+  await recordLanguage(stack);
   if (only.size > 0) return;
   await execute(
     stack,
@@ -218,6 +221,47 @@ const record = async (stack: Stack): Promise<void> => {
   );
   await stack.client.call(subjects.run(cancelled, 'cancel'), { reason: 'recording a cancel' });
   await save(stack, cancelled);
+};
+
+/** The language, round two: a graph, a race, then a wait until a signal's count holds. */
+const recordLanguage = async (stack: Stack): Promise<void> => {
+  const runId = 'golden-language';
+  if (!wanted(runId)) return;
+  await stack.client.call(subjects.runs('start'), {
+    runId,
+    input: { jobs: [{ name: 'b', after: ['a'] }, { name: 'a' }] },
+    blueprint: {
+      name: 'language_two',
+      signals: [{ name: 'vote', handler: 'append' }],
+      steps: [
+        {
+          id: 'jobs',
+          type: 'graph',
+          over: '{% $input.jobs %}',
+          node: '{% $item.name %}',
+          after: '{% $item.after %}',
+          step: { type: 'activity', activity: 'echo', input: '{% [$keys($after)] %}' },
+        },
+        {
+          id: 'race',
+          type: 'parallel',
+          completion: 'first',
+          branches: [[act('fast', 'echo')], [act('never', 'slow', { timeout: '1m' })]],
+        },
+        { id: 'votes', type: 'wait', when: '{% $count($data.vote) >= 2 %}', timeout: '1m' },
+      ],
+    },
+  });
+  await waitFor(
+    async () => (await history(stack, runId)).some((e) => e.type === 'TimerScheduled'),
+    { message: 'the wait is waiting' },
+  );
+  for (const vote of ['yes', 'no'])
+    await stack.client.call(subjects.signal(runId, 'vote'), vote);
+  await waitFor(async () => (await history(stack, runId)).some((e) => e.type === 'RunCompleted'), {
+    message: 'the run completes',
+  });
+  await save(stack, runId);
 };
 
 /** A saga cancelled midway: it unwinds (`RunUnwinding`), undoes its booking, runs finally. */
