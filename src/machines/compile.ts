@@ -1,46 +1,26 @@
 import { assign, type SnapshotFrom } from 'xstate';
 import type { Json } from '../blueprints/json.ts';
-import type { Blueprint } from '../blueprints/schema.ts';
-import {
-  emptyContext,
-  itemsOf,
-  omit,
-  type MapState,
-  type OpenTask,
-  type Routing,
-  type RunContext,
-  type Unwinding,
-} from './context.ts';
 import { errorRoutes } from '../blueprints/onError.ts';
-import { CONTAINER_TYPES } from '../blueprints/settings.ts';
-import type { RunEvent, StepError } from './events.ts';
-import { noItemOutputs, noItemTasks } from './itemTasks.ts';
+import type { Blueprint } from '../blueprints/schema.ts';
 import { activityStates } from './activityStep.ts';
 import { branchStates, loopStates } from './branchSteps.ts';
+import { omit, type OpenTask, type Routing, type RunContext } from './context.ts';
+import { enteredTransitions } from './entrySteps.ts';
+import { childStates, sleepStates, waitStates } from './waitSteps.ts';
+import type { StepError } from './events.ts';
+import { noItemTasks } from './itemTasks.ts';
 import { mapStep } from './mapStep.ts';
+import { parallelStates } from './parallelStep.ts';
+import { buildPlan, compensationOf, type Plan, type PlannedStep, type StepPlan } from './plan.ts';
+import { dropInside, scoped, Scopes } from './scopes.ts';
+import { createRunMachine } from './runMachine.ts';
 import {
-  buildPlan,
-  compensationOf,
-  FINALLY,
-  type Plan,
-  type PlannedStep,
-  type StepPlan,
-} from './plan.ts';
-import {
-  childMatches,
   command,
   errorOf,
-  failureFrom,
-  firstUnconsumed,
   forStep,
   ifSkipped,
-  recordChild,
-  recordTimer,
-  resetSteps,
-  runSetup,
-  signalReceived,
+  recordEntered,
   skipCommand,
-  timerOf,
   type Args,
   type Config,
   type StepCompiler,
@@ -76,9 +56,6 @@ export { UnsupportedStep } from './transitions.ts';
  * into the events that record it.
  */
 
-/** Steps that hold other steps (or a child run) and, with scopes, own what runs inside them. */
-const CONTAINERS: ReadonlySet<string> = new Set(CONTAINER_TYPES);
-
 export interface CompileOptions {
   /**
    * Containers own their inside (language 2): `onError` on a container catches the failures of
@@ -92,94 +69,14 @@ class Compiler implements StepCompiler {
   readonly plan: Plan;
   readonly blueprint: Blueprint;
   readonly options: CompileOptions;
-  /**
-   * Step id → where its failure goes when its route is `fail`: the nearest enclosing container
-   * whose `onError` catches it (`#caught_<id>`), or the branch of a `{atLeast}` parallel it is in
-   * (`#bfail_<id>_b<i>`); `key` is where the error is kept (`routing.lastError`).
-   */
-  readonly #catchers = new Map<string, { readonly target: string; readonly key: string }>();
+  /** Where a failure inside a container goes (`scopes.ts`). */
+  readonly scopes: Scopes;
 
   constructor(blueprint: Blueprint, plan: Plan, options: CompileOptions) {
     this.blueprint = blueprint;
     this.plan = plan;
     this.options = options;
-    for (const [id, info] of plan.steps) {
-      // A map's item step is settled by the map itself (mapStep.ts), not by a catcher.
-      if (info.mapOf !== undefined) continue;
-      const catcher = options.scopes ? this.#catcherOf(id) : undefined;
-      if (catcher !== undefined) this.#catchers.set(id, catcher);
-    }
-  }
-
-  /** Whether `stepId` is in the `compensate` list of `holder` (that list's edge). */
-  #compensates(holder: string, stepId: string): boolean {
-    return (this.plan.lists.get(`${holder}.compensate`) ?? []).includes(stepId);
-  }
-
-  /** The nearest catcher of `id`'s failure going outward, not past a compensation list's edge. */
-  #catcherOf(id: string): { readonly target: string; readonly key: string } | undefined {
-    const catches = (holder: string): boolean => {
-      const { step } = this.info(holder);
-      if (!CONTAINERS.has(step.type) || ['map', 'graph', 'child'].includes(step.type)) return false;
-      const routes = errorRoutes(step.onError);
-      return [...routes.byCode.values(), routes.fallback].some((route) => route !== 'fail');
-    };
-    for (let inner = id, holder = this.info(id).holder; holder !== undefined;) {
-      if (this.#compensates(holder, inner)) return undefined;
-      const branch = this.quorumBranch(holder, inner);
-      if (branch !== undefined)
-        return { target: `#bfail_${holder}_b${branch}`, key: `${holder}.b${branch}` };
-      if (catches(holder)) return { target: `#caught_${holder}`, key: holder };
-      inner = holder;
-      holder = this.info(holder).holder;
-    }
-    return undefined;
-  }
-
-  /** The index of the branch of `parallel` holding `stepId`, when `parallel` completes on a quorum. */
-  quorumBranch(parallel: string, stepId: string): number | undefined {
-    const { step } = this.info(parallel);
-    if (step.type !== 'parallel' || (step.completion ?? 'all') === 'all') return undefined;
-    const index = step.branches.findIndex((_, i) =>
-      (this.plan.lists.get(`${parallel}.b${i}`) ?? []).includes(stepId),
-    );
-    return index === -1 ? undefined : index;
-  }
-
-  /** True when some step inside `id` fails onto it. */
-  isCatcher(id: string): boolean {
-    for (const catcher of this.#catchers.values()) if (catcher.key === id) return true;
-    return false;
-  }
-
-  /**
-   * Forgets what runs inside a container that is left early (failed, timed out, caught): the
-   * attempts, timers, child runs and map items of its descendants. The runtime aborts and cancels
-   * them when it sees them gone (`perform.ts`).
-   */
-  dropInside(id: string) {
-    return this.drop(this.info(id).descendants);
-  }
-
-  /** Forgets the attempts, timers, child runs and map items of these steps (see `dropInside`). */
-  drop(ids: readonly string[]) {
-    const inside = new Set(ids);
-    return assign(({ context }: Args) => {
-      const outside = <V extends { readonly stepId: string }>(
-        record: Readonly<Record<string, V>>,
-      ) =>
-        Object.values(record).some((v) => inside.has(v.stepId))
-          ? Object.fromEntries(Object.entries(record).filter(([, v]) => !inside.has(v.stepId)))
-          : record;
-      return {
-        tasks: omit(context.tasks, ...inside),
-        maps: omit(context.maps, ...inside),
-        // A wait left behind is no longer waiting (`checkWaits` looks for entered waits).
-        entered: omit(context.entered, ...inside),
-        timers: outside(context.timers),
-        children: outside(context.children),
-      };
-    });
+    this.scopes = new Scopes(plan, options.scopes);
   }
 
   info(id: string): StepPlan {
@@ -259,7 +156,7 @@ class Compiler implements StepCompiler {
   route(id: string, onError: string, errorFrom: (args: Args) => StepError): Config {
     // A container left early leaves nothing of its inside running.
     const drop =
-      this.options.scopes && this.info(id).descendants.length > 0 ? [this.dropInside(id)] : [];
+      this.options.scopes && this.info(id).descendants.length > 0 ? [dropInside(this, id)] : [];
     /** The step done with `{error}` as its output, the routing changed by `routing`. */
     const settled = (
       routing: (args: Args, error: StepError) => Routing = (args) => args.context.routing,
@@ -283,7 +180,7 @@ class Compiler implements StepCompiler {
         lastError: { ...routing.lastError, [id]: error },
       }));
     }
-    const catcher = this.#catchers.get(id);
+    const catcher = this.scopes.catcherOf(id);
     if (catcher !== undefined) {
       // Fails the container that catches it (its own onError decides, with this error), or the
       // branch of a quorum parallel it is in.
@@ -418,8 +315,8 @@ class Compiler implements StepCompiler {
           entry: command('enterStep', id),
           on: {
             StepEntered: [
-              ...this.entered(step),
-              { guard: forStep(id), target: 'body', actions: this.recordEntered(id) },
+              ...enteredTransitions(this, step),
+              { guard: forStep(id), target: 'body', actions: recordEntered(id) },
             ],
             StepSkipped: {
               guard: ifSkipped(id),
@@ -429,8 +326,8 @@ class Compiler implements StepCompiler {
             StepFailed: this.failure(id, forStep(id)),
           },
         },
-        body: this.scoped(step, this.body(step)),
-        ...(this.isCatcher(id)
+        body: scoped(this, step, this.body(step), this.options.scopes),
+        ...(this.scopes.isCatcher(id)
           ? {
               caught: {
                 id: `caught_${id}`,
@@ -452,323 +349,18 @@ class Compiler implements StepCompiler {
     };
   }
 
-  /**
-   * A parallel's body by its `completion`: `all` (every branch, output the array of their
-   * outputs); otherwise a branch that fails ends alone (`routing.lastError[<id>.b<i>]`) and —
-   * `first` — the first branch to finish wins, with its output, the others stopped, or —
-   * `{atLeast: n}` — once every branch has ended the step completes with the array (null for a
-   * failed branch) if at least n succeeded. Too few left: it fails with `quorum_not_met`.
-   */
-  parallel(
-    step: PlannedStep & { readonly type: 'parallel' },
-    toDone: (output: (args: Args) => Json) => Config,
-  ): Config {
-    const id = step.id;
-    const keys = step.branches.map((_, i) => `${id}.b${i}`);
-    const completion = step.completion ?? 'all';
-    if (completion === 'all') {
-      return {
-        type: 'parallel',
-        states: Object.fromEntries(
-          keys.map((key, i) => [
-            `b${i}`,
-            {
-              initial: 'list',
-              states: { list: this.list(key, { target: 'end' }), end: { type: 'final' } },
-            },
-          ]),
-        ),
-        onDone: toDone((args) => keys.map((key) => this.lastOutput(key)(args))),
-      };
-    }
-    const needed = completion === 'first' ? 1 : completion.atLeast;
-    const failedBranch = ({ context }: Args, key: string) =>
-      context.routing.lastError[key] !== undefined;
-    const succeeded = (args: Args) => keys.filter((key) => !failedBranch(args, key)).length;
-    const won: Config =
-      completion === 'first'
-        ? {
-            target: this.doneTarget(id),
-            actions: [this.dropInside(id)],
-          }
-        : { target: 'end' };
-    return {
-      type: 'parallel',
-      // A pass starts with no branch failed (a loop may run this step again).
-      entry: assign(({ context }: Args) => ({
-        routing: { ...context.routing, lastError: omit(context.routing.lastError, ...keys) },
-      })),
-      states: Object.fromEntries(
-        keys.map((key, i) => {
-          const inside = (this.plan.lists.get(key) ?? []).flatMap((s) => [
-            s,
-            ...this.info(s).descendants,
-          ]);
-          const onDone =
-            completion === 'first'
-              ? {
-                  ...won,
-                  actions: [
-                    ...(won['actions'] as unknown[]),
-                    this.finish(id, this.lastOutput(key)),
-                  ],
-                }
-              : won;
-          return [
-            `b${i}`,
-            {
-              initial: 'list',
-              states: {
-                list: this.list(key, onDone),
-                end: { type: 'final' },
-                failed: { id: `bfail_${id}_b${i}`, type: 'final', entry: this.drop(inside) },
-              },
-            },
-          ];
-        }),
-      ),
-      // Every branch ended: for `first`, all of them failed.
-      onDone: [
-        ...(completion === 'first'
-          ? []
-          : [
-              {
-                guard: (args: Args) => succeeded(args) >= needed,
-                ...toDone((args) =>
-                  keys.map((key) => (failedBranch(args, key) ? null : this.lastOutput(key)(args))),
-                ),
-              },
-            ]),
-        ...this.failure(
-          id,
-          () => true,
-          (args) => ({
-            code: 'quorum_not_met',
-            message: `${succeeded(args)} of ${keys.length} branches of '${id}' succeeded; ${needed} needed`,
-            retryable: false,
-            details: {
-              errors: keys.map((key) => args.context.routing.lastError[key] ?? null),
-            } as unknown as Json,
-          }),
-        ),
-      ],
-    };
-  }
-
-  /** A container's body with its `timeout` (with scopes): a timer from entry, failing it with `timeout`. */
-  scoped(step: PlannedStep, body: Config): Config {
-    if (!this.options.scopes || step.timeout === undefined || !CONTAINERS.has(step.type))
-      return body;
-    const id = step.id;
-    const timeout = step.timeout;
-    const entry = body['entry'];
-    return {
-      ...body,
-      entry: [command('startTimer', id), ...(entry === undefined ? [] : [entry].flat())],
-      on: {
-        ...(body['on'] as Config | undefined),
-        TimerScheduled: { guard: forStep(id), actions: recordTimer },
-        TimerFired: this.failure(
-          id,
-          (args: Args) => timerOf(args) === id,
-          () => ({
-            code: 'timeout',
-            message: `step '${id}' did not finish within its timeout of ${timeout}`,
-            retryable: false,
-          }),
-        ),
-      },
-    };
-  }
-
-  recordEntered(id: string) {
-    return assign(({ context, event }: Args) =>
-      event.type === 'StepEntered'
-        ? {
-            inputs: { ...context.inputs, [id]: event.input },
-            entered: { ...context.entered, [id]: event.value },
-            executions: { ...context.executions, [id]: (context.executions[id] ?? 0) + 1 },
-          }
-        : {},
-    );
-  }
-
-  /** Transitions taken on `StepEntered` before the generic one (e.g. a map over no items). */
-  entered(step: PlannedStep): Config[] {
-    const id = step.id;
-    const enteredValue = (event: RunEvent): Json =>
-      event.type === 'StepEntered' ? event.value : null;
-    if (step.type === 'fail') {
-      // The run fails with the step's error; whatever else is running is stopped by its end.
-      return [
-        {
-          guard: forStep(id),
-          target: '#run.failing',
-          actions: [
-            this.recordEntered(id),
-            assign(({ event }: Args) => {
-              const value = enteredValue(event) as {
-                error?: { code?: string; message?: string };
-                output?: Json;
-              } | null;
-              return {
-                failure: {
-                  code: value?.error?.code ?? 'failed',
-                  message: value?.error?.message ?? `step '${id}' failed the run`,
-                  stepId: id,
-                },
-                ...(value !== null && value.output !== undefined ? { output: value.output } : {}),
-              };
-            }),
-          ],
-        },
-      ];
-    }
-    if (step.type === 'succeed') {
-      // The run completes now: `endRun` takes the output this step recorded, if it has one.
-      return [{ guard: forStep(id), target: '#run.completing', actions: this.recordEntered(id) }];
-    }
-    if (step.type === 'set') {
-      return [
-        {
-          guard: forStep(id),
-          target: this.doneTarget(id),
-          actions: [
-            ...this.checkWaits(),
-            this.recordEntered(id),
-            this.finish(
-              id,
-              ({ event }) => enteredValue(event),
-              ({ context, event }) => ({
-                data: { ...context.data, ...(enteredValue(event) as Record<string, Json>) },
-              }),
-            ),
-          ],
-        },
-      ];
-    }
-    if (step.type === 'wait' && step.when !== undefined) {
-      // Its `when` held at once: done with its value.
-      return [
-        {
-          guard: (args: Args) => {
-            const value = args.event.type === 'StepEntered' ? args.event.value : null;
-            return forStep(id)(args) && isRecord(value) && value['met'] === true;
-          },
-          target: this.doneTarget(id),
-          actions: [
-            this.recordEntered(id),
-            this.finish(id, ({ event }) => {
-              const value = enteredValue(event);
-              return isRecord(value) ? (value['value'] ?? null) : null;
-            }),
-          ],
-        },
-      ];
-    }
-    if (step.type === 'map' || step.type === 'graph') {
-      return [
-        {
-          guard: (args: Args) =>
-            forStep(id)(args) &&
-            args.event.type === 'StepEntered' &&
-            itemsOf(args.event.value).length === 0,
-          target: this.doneTarget(id),
-          actions: [
-            this.recordEntered(id),
-            this.finish(id, () => (step.type === 'graph' ? {} : [])),
-          ],
-        },
-        {
-          guard: forStep(id),
-          target: 'body',
-          actions: [
-            this.recordEntered(id),
-            assign(({ context, event }: Args) => {
-              if (event.type !== 'StepEntered') return {};
-              const items = itemsOf(event.value);
-              const state: MapState = {
-                items,
-                outputs: noItemOutputs,
-                next: 0,
-                completed: 0,
-                failed: 0,
-                retry: [],
-                inflight: noItemTasks<OpenTask>(),
-              };
-              return { maps: { ...context.maps, [id]: state } };
-            }),
-          ],
-        },
-      ];
-    }
-    return [];
-  }
-
-  /**
-   * `checkWaits` after `$signals` or `$data` changed, when some `wait` step waits on a `when`
-   * (the decider checks those that wait right now).
-   */
-  checkWaits(): readonly { readonly type: 'checkWaits' }[] {
-    const waitsOnWhen = [...this.plan.steps.values()].some(
-      ({ step }) => step.type === 'wait' && step.when !== undefined,
-    );
-    return waitsOnWhen ? [{ type: 'checkWaits' }] : [];
-  }
-
-  /**
-   * Unwinding: the compensations owed (`routing.undo`), last completed first, then the `finally`
-   * steps; each list starts afresh (a step compensated twice runs its compensation twice). Then
-   * the run's end is recorded (`endRun`).
-   */
-  unwinding(): Config {
-    const owing = [...this.plan.steps.values()]
-      .filter((info) => compensationOf(info.step) !== undefined)
-      .map((info) => info.step.id);
-    const next = ({ context }: Args) => context.routing.undo.at(-1);
-    const pop = assign(({ context }: Args) => ({
-      routing: { ...context.routing, undo: context.routing.undo.slice(0, -1) },
-    }));
-    const fresh = (key: string) => {
-      const ids = (this.plan.lists.get(key) ?? []).flatMap((s) => [s, ...this.info(s).descendants]);
-      return assign(({ context }: Args) => resetSteps(context, ids));
-    };
-    const run = (key: string): Config => ({
-      entry: fresh(key),
-      ...this.list(key, { target: 'next', actions: pop }),
-    });
-    return {
-      initial: 'next',
-      states: {
-        next: {
-          always: [
-            ...owing.map((id) => ({
-              guard: (args: Args) => next(args) === id,
-              target: `undo_${id}`,
-            })),
-            ...(this.plan.lists.has(FINALLY)
-              ? [{ guard: (args: Args) => next(args) === FINALLY, target: 'finally' }]
-              : []),
-            { target: '#run.ending' },
-          ],
-        },
-        ...Object.fromEntries(owing.map((id) => [`undo_${id}`, run(`${id}.compensate`)])),
-        ...(this.plan.lists.has(FINALLY) ? { finally: run(FINALLY) } : {}),
-      },
-    };
+  toDone(id: string): (output: (args: Args) => Json) => Config {
+    return (output) => ({ target: this.doneTarget(id), actions: this.finish(id, output) });
   }
 
   body(step: PlannedStep): Config {
     const id = step.id;
-    const toDone = (output: (args: Args) => Json) => ({
-      target: this.doneTarget(id),
-      actions: this.finish(id, output),
-    });
+    const toDone = this.toDone(id);
     switch (step.type) {
       case 'activity':
         throw new Error('defect: activity has no body');
       case 'parallel':
-        return this.parallel(step, toDone);
+        return parallelStates(this, step, toDone);
       case 'condition':
         return branchStates(
           this,
@@ -789,79 +381,11 @@ class Compiler implements StepCompiler {
       case 'graph':
         return mapStep(this, id);
       case 'child':
-        return {
-          initial: 'requesting',
-          states: {
-            requesting: {
-              entry: command('requestChild', id),
-              on: {
-                ChildRequested: { guard: forStep(id), target: 'awaiting', actions: recordChild },
-                StepFailed: this.failure(id, forStep(id)),
-              },
-            },
-            awaiting: {
-              on: {
-                ChildCompleted: {
-                  guard: (args: Args) => forStep(id)(args) && childMatches(args),
-                  ...toDone(({ event }) => (event.type === 'ChildCompleted' ? event.output : null)),
-                },
-                ChildFailed: this.failure(
-                  id,
-                  (args: Args) => forStep(id)(args) && childMatches(args),
-                ),
-              },
-            },
-          },
-        };
-      case 'wait': {
-        const signal = step.signal;
-        if (signal === undefined) {
-          // `when`: done when the decider finds it holds (at entry, see `entered`, or on a
-          // `checkWaits` after a signal or a set step); an error in it fails the step.
-          return {
-            entry: command('startTimer', id),
-            on: {
-              TimerScheduled: { guard: forStep(id), actions: recordTimer },
-              TimerFired: this.failure(id, (args: Args) => timerOf(args) === id),
-              WaitSatisfied: {
-                guard: forStep(id),
-                target: this.doneTarget(id),
-                actions: this.finish(id, ({ event }) =>
-                  event.type === 'WaitSatisfied' ? event.value : null,
-                ),
-              },
-              StepFailed: this.failure(id, forStep(id)),
-            },
-          };
-        }
-        const waiting = ({ context }: Args) => firstUnconsumed(context, signal);
-        return {
-          entry: command('startTimer', id),
-          on: {
-            TimerScheduled: { guard: forStep(id), actions: recordTimer },
-            TimerFired: this.failure(id, (args: Args) => timerOf(args) === id),
-          },
-          always: {
-            guard: (args: Args) => waiting(args) !== undefined,
-            target: this.doneTarget(id),
-            actions: this.finish(
-              id,
-              (args) => args.context.signals[waiting(args) ?? -1]?.payload ?? null,
-              (args) => ({
-                consumed: { ...args.context.consumed, [waiting(args) ?? -1]: true as const },
-              }),
-            ),
-          },
-        };
-      }
+        return childStates(this, id);
+      case 'wait':
+        return waitStates(this, step);
       case 'sleep':
-        return {
-          entry: command('startTimer', id),
-          on: {
-            TimerScheduled: { guard: forStep(id), actions: recordTimer },
-            TimerFired: { guard: (args: Args) => timerOf(args) === id, ...toDone(() => null) },
-          },
-        };
+        return sleepStates(this, id);
       case 'fail':
       case 'succeed':
       case 'set':
@@ -871,122 +395,11 @@ class Compiler implements StepCompiler {
   }
 }
 
-const isRecord = (value: Json): value is Readonly<Record<string, Json>> =>
-  value !== null && typeof value === 'object' && !Array.isArray(value);
-
-/** Whether the run has compensations or finally steps to run and has not begun to run them. */
-const mayUnwind = ({ context }: Args): boolean =>
-  context.routing.undo.length > 0 && context.routing.unwinding === null;
-
-/**
- * The run begins to unwind: whatever still runs is dropped (the runtime aborts and cancels it on
- * seeing it gone); a completed run runs its `finally` steps only.
- */
-const beginUnwinding = (why: Unwinding['cause'] | 'as recorded') =>
-  assign(({ context, event }: Args): Partial<RunContext> => {
-    const cause = why === 'as recorded' && event.type === 'RunUnwinding' ? event.cause : why;
-    if (cause === 'as recorded') throw new Error(`defect: ${event.type} does not unwind a run`);
-    return {
-      tasks: {},
-      maps: {},
-      timers: {},
-      children: {},
-      routing: {
-        ...context.routing,
-        undo: cause === 'completed' ? [FINALLY] : context.routing.undo,
-        unwinding: {
-          cause,
-          ...(event.type === 'RunUnwinding' && event.reason !== undefined
-            ? { reason: event.reason }
-            : {}),
-          ...(event.type === 'RunUnwinding' && event.timeoutMs !== undefined
-            ? { timeoutMs: event.timeoutMs }
-            : {}),
-          errors: [],
-        },
-      },
-    };
-  });
-
 export interface CompiledRun {
   readonly blueprint: Blueprint;
   readonly plan: Plan;
   readonly machine: ReturnType<typeof createRunMachine>;
 }
-
-const createRunMachine = (compiler: Compiler) =>
-  runSetup.createMachine({
-    id: 'run',
-    context: emptyContext,
-    initial: 'idle',
-    states: {
-      idle: {
-        on: {
-          RunStarted: {
-            target: 'running',
-            actions: assign(({ context, event }) => ({
-              runId: event.runId,
-              input: event.input,
-              // The `finally` steps run at the end, however the run ends.
-              ...(compiler.plan.lists.has(FINALLY)
-                ? { routing: { ...context.routing, undo: [FINALLY] } }
-                : {}),
-            })),
-          },
-        },
-      },
-      running: {
-        ...(compiler.list('$', { target: 'completing' }) as object),
-        on: {
-          RunCancelled: '#run.cancelled',
-          RunTimedOut: '#run.timed_out',
-          RunUnwinding: {
-            target: '#run.unwinding',
-            actions: beginUnwinding('as recorded'),
-          },
-          SignalReceived: { actions: [signalReceived, ...compiler.checkWaits()] },
-        },
-      } as never,
-      // The run's steps are done (or a `succeed` step ended it): its `finally` steps, if any, then its output.
-      completing: {
-        always: [
-          { guard: mayUnwind, target: 'unwinding', actions: beginUnwinding('completed') as never },
-          { target: 'ending' },
-        ],
-      },
-      // A step failed the run: its compensations and `finally` steps, if any, then `RunFailed`.
-      failing: {
-        always: [
-          { guard: mayUnwind, target: 'unwinding', actions: beginUnwinding('failed') as never },
-          { target: 'ending' },
-        ],
-      },
-      unwinding: {
-        ...(compiler.unwinding() as object),
-        on: {
-          RunCancelled: '#run.cancelled',
-          RunTimedOut: '#run.timed_out',
-          SignalReceived: { actions: [signalReceived, ...compiler.checkWaits()] },
-        },
-      } as never,
-      ending: {
-        entry: { type: 'endRun' },
-        on: {
-          RunCompleted: {
-            target: 'completed',
-            actions: assign(({ event }) => ({ output: event.output })),
-          },
-          RunFailed: { target: 'failed', actions: assign(failureFrom) },
-          RunCancelled: 'cancelled',
-          RunTimedOut: 'timed_out',
-        },
-      },
-      completed: { type: 'final' },
-      failed: { type: 'final' },
-      cancelled: { type: 'final' },
-      timed_out: { type: 'final' },
-    },
-  });
 
 /**
  * Compiles a valid blueprint. Pure and deterministic: the same blueprint gives an equivalent

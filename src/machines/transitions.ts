@@ -45,6 +45,8 @@ export interface StepCompiler {
     guard: (args: Args) => boolean,
     errorFrom?: (args: Args) => StepError,
   ): Config[];
+  /** The transition that completes step `id` with an output. */
+  toDone(id: string): (output: (args: Args) => Json) => Config;
   /** A list of steps as a parallel state, done when every step is. */
   list(key: string, onDone: Config): Config;
   /** The output of a list: its last step's. */
@@ -213,3 +215,15 @@ export class UnsupportedStep extends Error {
     this.stepType = stepType;
   }
 }
+
+/** Records what a step's `StepEntered` decided: its input, its value, one more execution. */
+export const recordEntered = (id: string) =>
+  assign(({ context, event }: Args) =>
+    event.type === 'StepEntered'
+      ? {
+          inputs: { ...context.inputs, [id]: event.input },
+          entered: { ...context.entered, [id]: event.value },
+          executions: { ...context.executions, [id]: (context.executions[id] ?? 0) + 1 },
+        }
+      : {},
+  );
