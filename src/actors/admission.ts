@@ -22,6 +22,8 @@ export interface StartRequest {
   readonly input?: Json;
   readonly runId?: string;
   readonly parent?: ParentRef;
+  /** The run is one item of its parent's map of `steps`: its steps see `$item` and `$index`. */
+  readonly bindsItem?: boolean;
   /** Signals, queries and plugins for this run alone (validated with the blueprint). */
   readonly signals?: readonly unknown[];
   readonly queries?: readonly unknown[];
@@ -90,6 +92,7 @@ export class Admission {
         input: request.input ?? null,
         ...(extensions === undefined ? {} : { extensions: extensions as unknown as Json }),
         ...(request.parent === undefined ? {} : { parent: request.parent }),
+        ...(request.bindsItem === true ? { bindsItem: true } : {}),
         ...(limits === undefined ? {} : { limits }),
         language: LANGUAGE,
       };

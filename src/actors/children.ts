@@ -55,11 +55,13 @@ export class Children {
     };
     try {
       await this.#deps.peers().start({
-        blueprint: event.blueprint,
+        // An item of a map of `steps` brings its blueprint (the item's steps) with it.
+        blueprint: event.content ?? event.blueprint,
         ...(event.version === undefined ? {} : { version: event.version }),
         input: event.input,
         runId: event.childRunId,
         parent,
+        ...(event.content === undefined ? {} : { bindsItem: true }),
       });
     } catch (error) {
       if (error instanceof WeftError && error.code === 'unavailable') {

@@ -21,6 +21,7 @@ export type DiagnosticCode =
   | 'unknown_on_error_target'
   | 'invalid_completion'
   | 'wait_signal_or_when'
+  | 'map_step_or_steps'
   | 'expression_syntax'
   | 'expression_limit'
   | 'invalid_duration'

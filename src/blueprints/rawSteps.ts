@@ -36,7 +36,7 @@ const LIST_KEYS_OF: Readonly<Record<string, readonly string[]>> = {
   condition: ['then', 'else'],
   switch: ['cases', 'default'],
   loop: ['steps'],
-  map: ['step'],
+  map: ['step', 'steps'],
   graph: ['step'],
   child: [],
   wait: [],

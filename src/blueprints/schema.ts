@@ -315,10 +315,12 @@ export interface LoopFields {
   readonly maxIterations?: number;
   readonly steps: readonly Step[];
 }
+/** A map runs `step` or `steps` per item (validation refuses both or neither). */
 export interface MapFields {
   readonly over?: string;
   readonly concurrency?: number;
-  readonly step: MapItemStep;
+  readonly step?: MapItemStep;
+  readonly steps?: readonly Step[];
 }
 /** One node per item of `over`: its id and the ids it runs after, evaluated per item. */
 export interface GraphFields {
@@ -525,10 +527,15 @@ const variants = {
       concurrency: Schema.optionalKey(
         PositiveInt.annotate({ description: 'How many items run at once (default: all).' }),
       ),
-      step: Schema.suspend((): Schema.Codec<MapItemStep> => MapItemStep),
+      step: Schema.optionalKey(Schema.suspend((): Schema.Codec<MapItemStep> => MapItemStep)),
+      steps: Schema.optionalKey(
+        stepList(
+          "Instead of step: a list of steps of any type run for each item, as a run of its own (a child run, its input the item), with $item and $index bound throughout; the item's output is the list's output (its last step's, or its leaves by id). The blueprint's defaults apply inside.",
+        ),
+      ),
     },
     description:
-      'Fans out over an array and fans in: runs `step` (an activity or a child step, id optional) once per item with $item and $index bound. Retries and timeouts go on that step. Output: the array of the item outputs, in item order.',
+      'Fans out over an array and fans in: runs `step` (an activity or a child step, id optional), or the list `steps`, once per item with $item and $index bound. Retries and timeouts go on that step. Output: the array of the item outputs, in item order.',
   },
   graph: {
     fields: {

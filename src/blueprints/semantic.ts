@@ -172,6 +172,15 @@ export const semanticDiagnostics = (
         }
         case 'map': {
           expression(own(s, 'over'), child(step.path, 'over'));
+          if ((own(s, 'step') === undefined) === (own(s, 'steps') === undefined))
+            out.add(
+              step.path,
+              'map_step_or_steps',
+              own(s, 'step') === undefined
+                ? 'a map step gives neither step nor steps'
+                : 'a map step gives both step and steps',
+              'Give "step" (one activity or child step per item) or "steps" (a list of steps of any type per item).',
+            );
           if (Array.isArray(dependsOn) && dependsOn.length > 1 && own(s, 'over') === undefined) {
             out.add(
               step.path,

@@ -24,10 +24,7 @@ interface NestedList {
 const listsOf = (step: Step | MapItemStep): NestedList[] => {
   const compensate = 'compensate' in step ? step.compensate : undefined;
   return [
-    ...bodyListsOf(step).map((list) => ({
-      ...list,
-      single: step.type === 'map' || step.type === 'graph',
-    })),
+    ...bodyListsOf(step).map((list) => ({ ...list, single: list.key[0] === 'step' })),
     ...(compensate === undefined
       ? []
       : [
@@ -61,6 +58,9 @@ const bodyListsOf = (
     case 'loop':
       return [{ steps: step.steps, key: ['steps'] }];
     case 'map':
+      return step.step === undefined
+        ? [{ steps: step.steps ?? [], key: ['steps'] }]
+        : [{ steps: [step.step], key: ['step'] }];
     case 'graph':
       return [{ steps: [step.step], key: ['step'] }];
     case 'activity':

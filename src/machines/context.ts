@@ -182,6 +182,12 @@ export const openTaskById = (context: RunContext, taskId: string): OpenTask | un
   return undefined;
 };
 
+/**
+ * The key of `entered` that holds `$item` and `$index` of a run that is one item of a map of
+ * `steps` (no step id starts with `$`).
+ */
+export const ITEM = '$item';
+
 export const emptyContext: RunContext = {
   runId: '',
   input: null,

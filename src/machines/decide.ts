@@ -7,7 +7,7 @@ import {
   type ExpressionCache,
 } from '../expressions/sandbox.ts';
 import { itemsOf, taskKey, type Command, type CompiledRun, type RunContext } from './compile.ts';
-import { graphOf, progressOf } from './context.ts';
+import { graphOf, ITEM, progressOf } from './context.ts';
 import type { RunEvent, StepError } from './events.ts';
 import { graphNodes, leaves } from './graph.ts';
 import { itemTask, outputList } from './itemTasks.ts';
@@ -48,6 +48,30 @@ export const runBinding = (run: RunIdentity) => ({
   version: run.version,
   startedAt: run.startedAt === undefined ? null : new Date(run.startedAt).toISOString(),
 });
+
+/**
+ * `$error` in compensation and finally steps: why the run unwinds — its failure, the cancel (code
+ * `cancelled`, the reason), its timeout (code `timed_out`), or null after it completed (bound all
+ * the same, so that JSONata's own `$error` function never stands in for it).
+ */
+const unwindingError = (context: RunContext): Json | undefined => {
+  const { unwinding } = context.routing;
+  switch (unwinding?.cause) {
+    case undefined:
+      return undefined;
+    case 'failed':
+      return (context.failure ?? null) as Json;
+    case 'cancelled':
+      return { code: 'cancelled', message: unwinding.reason ?? '' };
+    case 'timed_out':
+      return {
+        code: 'timed_out',
+        message: `the run's timeout (${unwinding.timeoutMs ?? 0} ms) passed before it ended`,
+      };
+    case 'completed':
+      return null;
+  }
+};
 
 export interface DecideOptions {
   /** Milliseconds since the epoch: when the fact being decided happened. */
@@ -133,12 +157,13 @@ class Decider {
     const { context } = this;
     const info = stepId === undefined ? undefined : this.compiled.plan.steps.get(stepId);
     const loop = info?.loop;
+    // A run that is one item of a map of `steps` binds `$item` and `$index` throughout.
+    const item = context.entered[ITEM] as { value: Json; index: number } | undefined;
     // An error handler sees the error routed to it; a compensation or finally step, the run's.
     const error =
       stepId === undefined
         ? undefined
-        : (context.routing.jumped[stepId] ??
-          (context.routing.unwinding === null ? undefined : (context.failure ?? undefined)));
+        : (context.routing.jumped[stepId] ?? unwindingError(context));
     return {
       input: context.input,
       steps: context.steps,
@@ -147,6 +172,7 @@ class Decider {
       run: runBinding(this.run),
       progress: progressOf(context) as unknown as Json,
       now: this.options.now,
+      ...(item === undefined ? {} : { item: item.value, index: item.index }),
       ...(loop === undefined ? {} : { iteration: context.loops.iterations[loop] ?? 0 }),
       ...(error === undefined ? {} : { error }),
       ...extra,
@@ -632,6 +658,8 @@ class Decider {
         childRunId: childRunIdFor(this.run.id, mapId, execution, index),
         blueprint: target.blueprint,
         ...(target.version === undefined ? {} : { version: target.version }),
+        // An item of a map of `steps` (its plan sets `inline` only then).
+        ...('inline' in step ? { content: step.inline as unknown as Json } : {}),
         input: target.input,
       };
     }

@@ -63,6 +63,11 @@ export const RunStarted = Schema.Struct({
     }),
   ),
   /**
+   * Set when the run is one item of a map of `steps`: its steps see `$item` (its input) and
+   * `$index` (`parent.item`).
+   */
+  bindsItem: Schema.optionalKey(Schema.Boolean),
+  /**
    * The blueprint limits the run was admitted with, when the runtime's differ from the defaults:
    * the run is compiled (on start, reload, restart and replay) and decided under these for life.
    */
@@ -211,6 +216,8 @@ export const ChildRequested = Schema.Struct({
   childRunId: Schema.String,
   blueprint: Schema.String,
   version: Schema.optionalKey(Schema.Number),
+  /** The child's blueprint itself, for an item of a map of `steps` (named `blueprint`). */
+  content: Schema.optionalKey(Schema.Json),
   input: Schema.Json,
 });
 

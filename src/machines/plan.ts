@@ -1,4 +1,4 @@
-import type { Blueprint, MapItemStep, Step } from '../blueprints/schema.ts';
+import type { Blueprint, GraphStep, MapItemStep, MapStep, Step } from '../blueprints/schema.ts';
 import { errorRoutes, isJump } from '../blueprints/onError.ts';
 import { dependenciesOf } from '../blueprints/validate.ts';
 import { isStepList } from '../blueprints/stepIndex.ts';
@@ -19,7 +19,13 @@ export interface StepPolicy {
   readonly nonRetryable: readonly string[];
 }
 
-export type PlannedStep = Step | (MapItemStep & { readonly id: string });
+/**
+ * A step of the plan: a blueprint step, or a map's item step with its id — for a map of `steps`,
+ * a child step whose blueprint is `inline`: the item's steps, run as a child run per item.
+ */
+export type PlannedStep =
+  | Step
+  | (MapItemStep & { readonly id: string; readonly inline?: Blueprint });
 
 export interface StepPlan {
   readonly step: PlannedStep;
@@ -97,8 +103,30 @@ export const backoffDelay = (policy: StepPolicy, attempt: number): number =>
   );
 
 /** The id of a map's inner step: its own `id`, or `<mapId>_item`. */
-export const mapItemId = (map: { readonly id: string; readonly step: MapItemStep }): string =>
-  map.step.id ?? `${map.id}_item`;
+export const mapItemId = (map: { readonly id: string; readonly step?: MapItemStep }): string =>
+  map.step?.id ?? `${map.id}_item`;
+
+/** The name of the blueprint a map of `steps` runs per item: `<blueprint>__<map>` (or hashed). */
+export const itemBlueprintName = (blueprint: string, mapId: string): string => {
+  const name = `${blueprint}__${mapId}`;
+  return name.length <= 64 ? name : `${name.slice(0, 45)}__${shortHash(name)}`;
+};
+
+/**
+ * A map's item step: its `step`, or — for `steps` — a child step running them as a blueprint of
+ * their own (the parent's `defaults` apply), its input the item.
+ */
+const itemStep = (blueprint: Blueprint, map: MapStep | GraphStep): PlannedStep => {
+  const id = mapItemId(map);
+  if (map.step !== undefined) return { ...map.step, id } as PlannedStep;
+  const name = itemBlueprintName(blueprint.name, map.id);
+  const inline: Blueprint = {
+    name,
+    ...(blueprint.defaults === undefined ? {} : { defaults: blueprint.defaults }),
+    steps: map.type === 'map' ? (map.steps ?? []) : [],
+  };
+  return { id, type: 'child', blueprint: name, inline };
+};
 
 /** A step's `compensate` as a list (key `<id>.compensate`), if it has one. */
 export const compensationOf = (step: PlannedStep): readonly Step[] | undefined => {
@@ -206,7 +234,7 @@ export const buildPlan = (blueprint: Blueprint, parseDuration: ParseDuration): P
       visitList(key, list, step.id, innerLoop, inner, unwinds || key === `${step.id}.compensate`);
     if (step.type === 'map' || step.type === 'graph') {
       visitStep(
-        { ...step.step, id: mapItemId(step) } as PlannedStep,
+        itemStep(blueprint, step),
         [],
         step.id,
         innerLoop,

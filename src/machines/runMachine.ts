@@ -1,5 +1,5 @@
 import { assign } from 'xstate';
-import { emptyContext } from './context.ts';
+import { emptyContext, ITEM } from './context.ts';
 import { checkWaits } from './entrySteps.ts';
 import { FINALLY } from './plan.ts';
 import { failureFrom, runSetup, signalReceived, type StepCompiler } from './transitions.ts';
@@ -24,6 +24,14 @@ export const createRunMachine = (compiler: StepCompiler) =>
             actions: assign(({ context, event }) => ({
               runId: event.runId,
               input: event.input,
+              ...(event.bindsItem === true
+                ? {
+                    entered: {
+                      ...context.entered,
+                      [ITEM]: { value: event.input, index: event.parent?.item ?? 0 },
+                    },
+                  }
+                : {}),
               // The `finally` steps run at the end, however the run ends.
               ...(compiler.plan.lists.has(FINALLY)
                 ? { routing: { ...context.routing, undo: [FINALLY] } }

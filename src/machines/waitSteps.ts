@@ -60,7 +60,15 @@ export const waitStates = (
       entry: command('startTimer', id),
       on: {
         TimerScheduled: { guard: forStep(id), actions: recordTimer },
-        TimerFired: compiler.failure(id, (args: Args) => timerOf(args) === id),
+        TimerFired: compiler.failure(
+          id,
+          (args: Args) => timerOf(args) === id,
+          () => ({
+            code: 'timeout',
+            message: `the condition of wait step '${id}' did not hold within its timeout`,
+            retryable: false,
+          }),
+        ),
         WaitSatisfied: {
           guard: forStep(id),
           target: compiler.doneTarget(id),

@@ -35,7 +35,12 @@ export const ChildOutcome = Schema.Union([
 export const RuntimeCall = Schema.Union([
   Schema.Struct({
     method: Schema.Literal('start'),
-    request: Schema.Struct({ ...StartFields, runId: RunId, parent: Schema.optionalKey(ParentRef) }),
+    request: Schema.Struct({
+      ...StartFields,
+      runId: RunId,
+      parent: Schema.optionalKey(ParentRef),
+      bindsItem: Schema.optionalKey(Schema.Boolean),
+    }),
   }),
   Schema.Struct({ method: Schema.Literal('result'), result: TaskResult }),
   Schema.Struct({ method: Schema.Literal('mayStart'), start: TaskStart, answered: Schema.Boolean }),

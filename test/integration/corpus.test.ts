@@ -1,14 +1,17 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { runEnded, startStack, type Stack } from '../support/weft.ts';
+import { waitFor } from '../support/wait.ts';
+import { runEnded, startStack, type HistoryEvent, type Stack } from '../support/weft.ts';
 
 /**
  * A corpus of blueprints written for everyday tasks, each run on a real runtime, worker and
- * nats-server with an exact expected ending: status, output and (for a failed run) error. The
+ * nats-server with an exact expected ending: status, output and (for a failed run) error, and
+ * where it matters whether the run unwound, the activities it ran in order, and its queries. The
  * blueprints use the language as README "Blueprints" describes it (the step table, "Containers
- * own their inside", "Error codes", "Race and quorum", "Ending a run on purpose"), and the test
- * worker's activities (test/support/activities.ts): `quote` (`{vendor, price}` after `ms`),
- * `book` (`{item, ref, attempt}`, failing with the code `fail` below attempt `okFrom`), `page`,
- * `echo` (`{step, got}`). To add a case, add an entry to `corpus`.
+ * own their inside", "Error codes", "Race and quorum", "Ending a run on purpose", "Compensation
+ * and finally", `$progress`), and the test worker's activities (test/support/activities.ts):
+ * `quote` (`{vendor, price}` after `ms`), `book` (`{item, ref, attempt}`, failing with the code
+ * `fail` below attempt `okFrom`), `page`, `echo` (`{step, got}`). To add a case, add an entry to
+ * `corpus`.
  */
 
 type Json = null | boolean | number | string | readonly Json[] | { readonly [key: string]: Json };
@@ -20,12 +23,29 @@ interface Entry {
   readonly input?: Json;
   /** Signals sent to the run right after its start. */
   readonly signals?: readonly { readonly name: string; readonly payload: Json }[];
+  /**
+   * Cancel the run with this reason once it waits for a signal (`get_status`'s `waitingFor` is not
+   * empty), after the signals above.
+   */
+  readonly cancel?: string;
   readonly expect: {
-    readonly status: 'completed' | 'failed' | 'timed_out';
+    readonly status: 'completed' | 'failed' | 'cancelled' | 'timed_out';
     /** The summary's `output`; absent: the run has none. */
     readonly output?: Json;
     /** The summary's `error`; absent: the run has none. */
     readonly error?: Json;
+    /** The summary's `compensated` (the run unwound); absent: it did not. */
+    readonly compensated?: boolean;
+    /** The summary's `cleanupErrors`; absent: none failed. */
+    readonly cleanupErrors?: Json;
+    /**
+     * The activity steps that completed, in order, each `[stepId, output]` (the run's history:
+     * its `StepCompleted` events, a map's or graph's items aside). Only for runs that do one
+     * thing at a time.
+     */
+    readonly ran?: readonly (readonly [string, Json])[];
+    /** Declared queries asked after the end, by name, and their values. */
+    readonly queries?: { readonly [name: string]: Json };
     /** The run ends within this long of its start (the work it stopped would have taken longer). */
     readonly withinMs?: number;
   };
@@ -1175,6 +1195,276 @@ const auditSkips = {
   ],
 } as const;
 
+/**
+ * A saga: flight, hotel, car. When the car cannot be booked, what was booked is undone, the last
+ * booked first (the hotel's undoing is two steps), then the customer is told either way.
+ */
+const bookTrip = {
+  name: 'book_trip',
+  steps: [
+    {
+      id: 'flight',
+      type: 'activity',
+      activity: 'book',
+      input: "{% {'item': 'flight to ' & $input.city} %}",
+      compensate: {
+        id: 'cancel_flight',
+        type: 'activity',
+        activity: 'book',
+        input:
+          "{% {'item': 'cancel ' & $steps.flight.ref, 'fail': $input.airlineDown, 'terminal': true} %}",
+      },
+    },
+    {
+      id: 'hotel',
+      type: 'activity',
+      activity: 'book',
+      input: "{% {'item': 'hotel in ' & $input.city} %}",
+      compensate: [
+        {
+          id: 'cancel_hotel',
+          type: 'activity',
+          activity: 'book',
+          input: "{% {'item': 'cancel ' & $steps.hotel.ref} %}",
+        },
+        {
+          id: 'tell_hotel',
+          type: 'activity',
+          activity: 'echo',
+          input: "{% 'cancelled: ' & $error.message %}",
+        },
+      ],
+    },
+    {
+      id: 'car',
+      type: 'activity',
+      activity: 'book',
+      input: "{% {'item': 'car in ' & $input.city, 'fail': $input.carFails, 'terminal': true} %}",
+    },
+  ],
+  finally: [
+    {
+      id: 'notify',
+      type: 'activity',
+      activity: 'echo',
+      input: "{% {'trip': $input.city, 'problem': $error.code} %}",
+    },
+  ],
+  output: "{% {'flight': $steps.flight.ref, 'hotel': $steps.hotel.ref, 'car': $steps.car.ref} %}",
+} as const;
+
+/** Seats held while the customer pays; a customer who walks away (a cancel) gets them released. */
+const holdTickets = {
+  name: 'hold_tickets',
+  steps: [
+    {
+      id: 'hold',
+      type: 'activity',
+      activity: 'book',
+      input: "{% {'item': 'seats for ' & $input.show} %}",
+      compensate: {
+        id: 'release',
+        type: 'activity',
+        activity: 'book',
+        // $error says why the run unwinds: cancelled, or timed_out.
+        input: "{% {'item': 'release ' & $steps.hold.ref & ' (' & $error.code & ')'} %}",
+      },
+    },
+    { id: 'payment', type: 'wait', signal: 'paid' },
+    {
+      id: 'issue',
+      type: 'activity',
+      activity: 'book',
+      input: "{% {'item': 'tickets for ' & $input.show} %}",
+    },
+  ],
+  finally: [
+    {
+      id: 'log',
+      type: 'activity',
+      activity: 'echo',
+      input: "{% {'show': $input.show, 'paid': $exists($steps.payment)} %}",
+    },
+  ],
+} as const;
+
+/** The same hold with a deadline on the whole run: unpaid after 500 ms, the seats go back. */
+const holdTicketsBriefly = { ...holdTickets, name: 'hold_tickets_briefly', timeout: '500ms' };
+
+/** A step undone as often as it ran: two seats reserved in a loop, both freed when the run fails. */
+const reserveSeats = {
+  name: 'reserve_seats',
+  steps: [
+    {
+      id: 'seats',
+      type: 'loop',
+      count: 2,
+      steps: [
+        {
+          id: 'seat',
+          type: 'activity',
+          activity: 'book',
+          input: "{% {'item': 'seat ' & $iteration} %}",
+          compensate: {
+            id: 'free_seat',
+            type: 'activity',
+            activity: 'book',
+            // `$steps.seat` is the seat's latest output.
+            input: "{% {'item': 'free ' & $steps.seat.ref & ' (' & $error.code & ')'} %}",
+          },
+        },
+      ],
+    },
+    {
+      id: 'over_limit',
+      type: 'fail',
+      if: '{% $input.limit < 2 %}',
+      error: { code: 'over_limit', message: "{% 'at most ' & $input.limit & ' seat' %}" },
+    },
+  ],
+} as const;
+
+/** A vote: it passes with 3 yes votes, or is given up on when the time is out. */
+const countVotes = (timeout: string) =>
+  ({
+    name: 'count_votes',
+    signals: [{ name: 'vote', handler: 'append' }],
+    steps: [
+      {
+        id: 'votes_in',
+        type: 'wait',
+        when: "{% $count($data.vote[$ = 'yes']) >= 3 %}",
+        timeout,
+        onError: 'continue',
+      },
+    ],
+    output: "{% {'passed': $steps.votes_in, 'votes': $data.vote} %}",
+  }) as const;
+
+/** A `wait` until a condition on `$data` holds, made true by a `set` in another branch. */
+const restock = {
+  name: 'restock',
+  steps: [
+    {
+      id: 'shelf',
+      type: 'parallel',
+      branches: [
+        [{ id: 'enough', type: 'wait', when: '{% $data.stock >= 2 %}', timeout: '10s' }],
+        [
+          { id: 'first_crate', type: 'set', data: { stock: 1 } },
+          { id: 'second_crate', type: 'set', data: { stock: '{% $data.stock + 1 %}' } },
+        ],
+      ],
+    },
+  ],
+} as const;
+
+/** How far a map and two loops got, read by a later step and by a declared query. */
+const printBadges = {
+  name: 'print_badges',
+  queries: [{ name: 'how_far', expr: '{% $progress %}' }],
+  steps: [
+    {
+      id: 'badges',
+      type: 'map',
+      over: '{% $input.people %}',
+      concurrency: 2,
+      step: {
+        type: 'activity',
+        activity: 'book',
+        input:
+          "{% {'item': 'badge ' & $item.name, 'fail': $item.photo ? null : 'no_photo', 'terminal': true} %}",
+        onError: 'continue',
+      },
+    },
+    {
+      id: 'lanyards',
+      type: 'loop',
+      count: 2,
+      steps: [{ id: 'lanyard', type: 'set', data: { lanyard: '{% $iteration %}' } }],
+    },
+    {
+      id: 'restocks',
+      type: 'loop',
+      while: '{% $iteration < 3 %}',
+      maxIterations: 10,
+      steps: [{ id: 'restock_ink', type: 'set', data: { ink: '{% $iteration %}' } }],
+    },
+    {
+      id: 'report',
+      type: 'set',
+      data: {
+        badges: '{% $progress.badges %}',
+        lanyards: '{% $progress.lanyards %}',
+        restocks: '{% $progress.restocks %}',
+      },
+    },
+  ],
+} as const;
+
+/** Dependencies from data: each job runs once the jobs it names are done, with their outputs. */
+const buildSite = {
+  name: 'build_site',
+  steps: [
+    {
+      id: 'build',
+      type: 'graph',
+      over: '{% $input.jobs %}',
+      node: '{% $item.name %}',
+      after: '{% $item.after %}',
+      concurrency: 2,
+      step: {
+        type: 'activity',
+        activity: 'book',
+        input:
+          "{% {'item': $item.name & ($exists($after.*) ? ' after ' & $join($sort($after.*.ref), ' + ') : '')} %}",
+      },
+    },
+  ],
+} as const;
+
+/** A race of geocoders: the first answer wins, a failing one drops out. */
+const geocode = {
+  name: 'geocode',
+  steps: [
+    {
+      id: 'located',
+      type: 'parallel',
+      completion: 'first',
+      branches: [
+        [
+          {
+            id: 'fastmap',
+            type: 'activity',
+            activity: 'quote',
+            input:
+              "{% {'vendor': 'fastmap', 'price': 1, 'fail': $input.fastmap, 'terminal': true} %}",
+          },
+        ],
+        [
+          {
+            id: 'openmap',
+            type: 'activity',
+            activity: 'quote',
+            input:
+              "{% {'vendor': 'openmap', 'price': 2, 'ms': 200, 'fail': $input.openmap, 'terminal': true} %}",
+          },
+        ],
+        [
+          {
+            id: 'slowmap',
+            type: 'activity',
+            activity: 'quote',
+            input:
+              "{% {'vendor': 'slowmap', 'price': 3, 'ms': $input.slowMs, 'fail': $input.slowmap, 'terminal': true} %}",
+          },
+        ],
+      ],
+    },
+  ],
+  output: "{% 'by ' & $steps.located.vendor %}",
+} as const;
+
 // ---- The corpus --------------------------------------------------------------------------------
 
 const booked = (item: string, attempt = 1) => ({ item, ref: `BK-${item}`, attempt });
@@ -1895,6 +2185,334 @@ const corpus: readonly Entry[] = [
       },
     },
   },
+  {
+    name: 'book_trip_no_car',
+    blueprint: bookTrip,
+    // Undone last-first (the hotel's two steps in their order), then finally; the run still fails.
+    input: { city: 'Oslo', carFails: 'no_cars' },
+    expect: {
+      status: 'failed',
+      error: {
+        code: 'step_failed',
+        message: "step 'car' failed: car in Oslo: no_cars",
+        stepId: 'car',
+        details: { error: { code: 'no_cars', message: 'car in Oslo: no_cars', retryable: false } },
+      },
+      compensated: true,
+      ran: [
+        ['flight', booked('flight to Oslo')],
+        ['hotel', booked('hotel in Oslo')],
+        ['cancel_hotel', booked('cancel BK-hotel in Oslo')],
+        [
+          'tell_hotel',
+          { step: 'tell_hotel', got: "cancelled: step 'car' failed: car in Oslo: no_cars" },
+        ],
+        ['cancel_flight', booked('cancel BK-flight to Oslo')],
+        ['notify', { step: 'notify', got: { trip: 'Oslo', problem: 'step_failed' } }],
+      ],
+    },
+  },
+  {
+    name: 'book_trip',
+    blueprint: bookTrip,
+    // Nothing to undo; finally runs all the same, before the end.
+    input: { city: 'Oslo' },
+    expect: {
+      status: 'completed',
+      output: { flight: 'BK-flight to Oslo', hotel: 'BK-hotel in Oslo', car: 'BK-car in Oslo' },
+      ran: [
+        ['flight', booked('flight to Oslo')],
+        ['hotel', booked('hotel in Oslo')],
+        ['car', booked('car in Oslo')],
+        ['notify', { step: 'notify', got: { trip: 'Oslo' } }],
+      ],
+    },
+  },
+  {
+    name: 'book_trip_airline_down',
+    blueprint: bookTrip,
+    // A compensation that fails does not stop the others; the end records it and keeps its status.
+    input: { city: 'Oslo', carFails: 'no_cars', airlineDown: 'airline_down' },
+    expect: {
+      status: 'failed',
+      error: {
+        code: 'step_failed',
+        message: "step 'car' failed: car in Oslo: no_cars",
+        stepId: 'car',
+        details: { error: { code: 'no_cars', message: 'car in Oslo: no_cars', retryable: false } },
+      },
+      compensated: true,
+      cleanupErrors: [
+        {
+          stepId: 'cancel_flight',
+          error: {
+            code: 'airline_down',
+            message: 'cancel BK-flight to Oslo: airline_down',
+            retryable: false,
+          },
+        },
+      ],
+      ran: [
+        ['flight', booked('flight to Oslo')],
+        ['hotel', booked('hotel in Oslo')],
+        ['cancel_hotel', booked('cancel BK-hotel in Oslo')],
+        [
+          'tell_hotel',
+          { step: 'tell_hotel', got: "cancelled: step 'car' failed: car in Oslo: no_cars" },
+        ],
+        ['notify', { step: 'notify', got: { trip: 'Oslo', problem: 'step_failed' } }],
+      ],
+    },
+  },
+  {
+    name: 'hold_tickets_walked_away',
+    blueprint: holdTickets,
+    input: { show: 'Hamlet' },
+    cancel: 'customer left',
+    expect: {
+      status: 'cancelled',
+      error: { code: 'cancelled', message: 'customer left' },
+      compensated: true,
+      ran: [
+        ['hold', booked('seats for Hamlet')],
+        ['release', booked('release BK-seats for Hamlet (cancelled)')],
+        ['log', { step: 'log', got: { show: 'Hamlet', paid: false } }],
+      ],
+    },
+  },
+  {
+    name: 'hold_tickets_briefly',
+    blueprint: holdTicketsBriefly,
+    input: { show: 'Hamlet' },
+    expect: {
+      status: 'timed_out',
+      error: { code: 'timed_out', message: "the run's timeout (500 ms) passed before it ended" },
+      compensated: true,
+      ran: [
+        ['hold', booked('seats for Hamlet')],
+        ['release', booked('release BK-seats for Hamlet (timed_out)')],
+        ['log', { step: 'log', got: { show: 'Hamlet', paid: false } }],
+      ],
+      withinMs: 4000,
+    },
+  },
+  {
+    name: 'hold_tickets_paid',
+    blueprint: holdTickets,
+    input: { show: 'Hamlet' },
+    signals: [{ name: 'paid', payload: { amount: 40 } }],
+    expect: {
+      status: 'completed',
+      output: booked('tickets for Hamlet'),
+      ran: [
+        ['hold', booked('seats for Hamlet')],
+        ['issue', booked('tickets for Hamlet')],
+        ['log', { step: 'log', got: { show: 'Hamlet', paid: true } }],
+      ],
+    },
+  },
+  {
+    name: 'reserve_seats_over_limit',
+    blueprint: reserveSeats,
+    // A `fail` step unwinds too; the seat, reserved twice, is freed twice (its latest output).
+    input: { limit: 1 },
+    expect: {
+      status: 'failed',
+      error: { code: 'over_limit', message: 'at most 1 seat', stepId: 'over_limit' },
+      compensated: true,
+      ran: [
+        ['seat', booked('seat 0')],
+        ['seat', booked('seat 1')],
+        ['free_seat', booked('free BK-seat 1 (over_limit)')],
+        ['free_seat', booked('free BK-seat 1 (over_limit)')],
+      ],
+    },
+  },
+  {
+    name: 'count_votes',
+    blueprint: countVotes('10m'),
+    signals: [
+      { name: 'vote', payload: 'yes' },
+      { name: 'vote', payload: 'no' },
+      { name: 'vote', payload: 'yes' },
+      { name: 'vote', payload: 'yes' },
+    ],
+    expect: {
+      status: 'completed',
+      output: { passed: true, votes: ['yes', 'no', 'yes', 'yes'] },
+      withinMs: 4000,
+    },
+  },
+  {
+    name: 'count_votes_too_few',
+    blueprint: countVotes('1s'),
+    signals: [
+      { name: 'vote', payload: 'yes' },
+      { name: 'vote', payload: 'no' },
+      { name: 'vote', payload: 'yes' },
+    ],
+    expect: {
+      status: 'completed',
+      output: {
+        passed: {
+          error: {
+            code: 'timeout',
+            message: "the condition of wait step 'votes_in' did not hold within its timeout",
+            retryable: false,
+          },
+        },
+        votes: ['yes', 'no', 'yes'],
+      },
+      withinMs: 4000,
+    },
+  },
+  {
+    name: 'restock',
+    blueprint: restock,
+    expect: { status: 'completed', output: [true, { stock: 2 }] },
+  },
+  {
+    name: 'print_badges',
+    blueprint: printBadges,
+    input: {
+      people: [
+        { name: 'ada', photo: true },
+        { name: 'bob', photo: false },
+        { name: 'cyd', photo: true },
+      ],
+    },
+    expect: {
+      status: 'completed',
+      output: {
+        badges: { done: 3, failed: 1, total: 3 },
+        lanyards: { done: 2, failed: 0, total: 2 },
+        restocks: { done: 3, failed: 0, total: null },
+      },
+      // The same from a query, after the end.
+      queries: {
+        how_far: {
+          badges: { done: 3, failed: 1, total: 3 },
+          lanyards: { done: 2, failed: 0, total: 2 },
+          restocks: { done: 3, failed: 0, total: null },
+        },
+      },
+    },
+  },
+  {
+    name: 'build_site',
+    blueprint: buildSite,
+    // Listed in any order: each job runs after the ones it names.
+    input: {
+      jobs: [
+        { name: 'publish', after: ['index', 'thumbs'] },
+        { name: 'index', after: ['parse'] },
+        { name: 'fetch', after: null },
+        { name: 'parse', after: 'fetch' },
+        { name: 'thumbs', after: ['fetch'] },
+      ],
+    },
+    expect: {
+      status: 'completed',
+      output: {
+        fetch: booked('fetch'),
+        parse: booked('parse after BK-fetch'),
+        thumbs: booked('thumbs after BK-fetch'),
+        index: booked('index after BK-parse after BK-fetch'),
+        publish: booked(
+          'publish after BK-index after BK-parse after BK-fetch + BK-thumbs after BK-fetch',
+        ),
+      },
+    },
+  },
+  {
+    name: 'build_site_cycle',
+    blueprint: buildSite,
+    input: {
+      jobs: [
+        { name: 'fetch', after: null },
+        { name: 'parse', after: ['fetch', 'publish'] },
+        { name: 'index', after: 'parse' },
+        { name: 'publish', after: 'index' },
+      ],
+    },
+    expect: {
+      status: 'failed',
+      error: {
+        code: 'step_failed',
+        message:
+          "step 'build' failed: graph step 'build': its nodes wait on each other: parse → publish → index → parse",
+        stepId: 'build',
+        details: {
+          error: {
+            code: 'graph_cycle',
+            message:
+              "graph step 'build': its nodes wait on each other: parse → publish → index → parse",
+            retryable: false,
+          },
+        },
+      },
+    },
+  },
+  {
+    name: 'build_site_unknown_job',
+    blueprint: buildSite,
+    input: {
+      jobs: [
+        { name: 'fetch', after: null },
+        { name: 'parse', after: 'fecth' },
+      ],
+    },
+    expect: {
+      status: 'failed',
+      error: {
+        code: 'step_failed',
+        message:
+          "step 'build' failed: graph step 'build': node 'parse' runs after 'fecth', which is no node of it",
+        stepId: 'build',
+        details: {
+          error: {
+            code: 'graph_invalid',
+            message: "graph step 'build': node 'parse' runs after 'fecth', which is no node of it",
+            retryable: false,
+          },
+        },
+      },
+    },
+  },
+  {
+    name: 'geocode_fastest_fails',
+    blueprint: geocode,
+    // fastmap fails at once and drops out; openmap wins; slowmap is stopped.
+    input: { fastmap: 'over_quota', slowMs: 5000 },
+    expect: { status: 'completed', output: 'by openmap', withinMs: 4000 },
+  },
+  {
+    name: 'geocode_all_fail',
+    blueprint: geocode,
+    input: { fastmap: 'over_quota', openmap: 'not_found', slowmap: 'not_found', slowMs: 100 },
+    expect: {
+      status: 'failed',
+      error: {
+        code: 'step_failed',
+        message: "step 'located' failed: 0 of 3 branches of 'located' succeeded; 1 needed",
+        stepId: 'located',
+        details: {
+          error: {
+            code: 'quorum_not_met',
+            message: "0 of 3 branches of 'located' succeeded; 1 needed",
+            retryable: false,
+            details: {
+              errors: [
+                { code: 'over_quota', message: 'fastmap: over_quota', retryable: false },
+                { code: 'not_found', message: 'openmap: not_found', retryable: false },
+                { code: 'not_found', message: 'slowmap: not_found', retryable: false },
+              ],
+            },
+          },
+        },
+      },
+    },
+  },
 ];
 
 // ---- The runs ----------------------------------------------------------------------------------
@@ -1928,13 +2546,44 @@ describe('corpus', () => {
     });
     for (const { name, payload } of entry.signals ?? [])
       await stack.client.call(`weft.runs.${runId}.signal.${name}`, payload);
+    if (entry.cancel !== undefined) {
+      await waitFor(
+        async () => {
+          const status = await stack.client.call<{ waitingFor: readonly string[] }>(
+            `weft.runs.${runId}.query.get_status`,
+          );
+          return status.waitingFor.length > 0;
+        },
+        { message: `run ${runId} waits for a signal` },
+      );
+      await stack.client.call(`weft.runs.${runId}.cancel`, { reason: entry.cancel });
+    }
     const summary = await runEnded(stack.client, runId);
     const elapsed = Date.now() - started;
-    expect({ status: summary.status, output: summary.output, error: summary.error }).toEqual({
+    expect({
+      status: summary.status,
+      output: summary.output,
+      error: summary.error,
+      compensated: summary.compensated,
+      cleanupErrors: summary.cleanupErrors,
+    }).toEqual({
       status: entry.expect.status,
       output: entry.expect.output,
       error: entry.expect.error,
+      compensated: entry.expect.compensated,
+      cleanupErrors: entry.expect.cleanupErrors,
     });
     if (entry.expect.withinMs !== undefined) expect(elapsed).toBeLessThan(entry.expect.withinMs);
+    if (entry.expect.ran !== undefined) {
+      const { events } = await stack.client.call<{ events: readonly HistoryEvent[] }>(
+        `weft.runs.${runId}.history`,
+      );
+      const ran = events
+        .filter((e) => e.type === 'StepCompleted' && e.data.item === undefined)
+        .map((e) => [e.data.stepId, e.data.output]);
+      expect(ran).toEqual(entry.expect.ran);
+    }
+    for (const [name, value] of Object.entries(entry.expect.queries ?? {}))
+      expect(await stack.client.call(`weft.runs.${runId}.query.${name}`), name).toEqual(value);
   });
 });

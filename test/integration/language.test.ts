@@ -579,3 +579,75 @@ describe('graph step', () => {
     });
   });
 });
+
+describe('map of steps', () => {
+  it('runs a sequence of steps per item, each as a child run seeing $item and $index', async () => {
+    const blueprint = {
+      name: 'fulfil_orders',
+      steps: [
+        {
+          id: 'orders',
+          type: 'map',
+          over: '{% $input.orders %}',
+          concurrency: 2,
+          steps: [
+            {
+              id: 'reserve',
+              type: 'activity',
+              activity: 'echo',
+              input: '{% {"items": $item.items} %}',
+            },
+            {
+              id: 'vip',
+              type: 'condition',
+              when: '{% $item.vip %}',
+              then: [{ id: 'gift', type: 'set', data: { gift: true } }],
+            },
+            {
+              id: 'confirm',
+              type: 'activity',
+              activity: 'echo',
+              input:
+                '{% {"order": $item.id, "position": $index, "reserved": $steps.reserve.got.items, "gift": $exists($data.gift)} %}',
+            },
+          ],
+        },
+      ],
+    };
+    const orders = [
+      { id: 'o1', items: ['a'], vip: false },
+      { id: 'o2', items: ['b', 'c'], vip: true },
+      { id: 'o3', items: ['d'], vip: false },
+    ];
+    await stack.client.call('weft.runs.start', {
+      blueprint,
+      runId: 'per-item-1',
+      input: { orders },
+    });
+    const summary = await runEnded(stack.client, 'per-item-1');
+    expect(summary.status).toBe('completed');
+    expect(summary.output).toEqual(
+      orders.map((o, i) => ({
+        step: 'confirm',
+        got: {
+          order: o.id,
+          position: i,
+          reserved: o.items,
+          gift: o.vip,
+        },
+      })),
+    );
+    // Each item is a run of its own, linked to its parent's map step.
+    const requested = (await history('per-item-1')).filter((e) => e.type === 'ChildRequested');
+    expect(requested.map((e) => e.data['item'])).toEqual([0, 1, 2]);
+    const second = String(requested[1]?.data['childRunId']);
+    const item = await stack.client.call<{ status: string; blueprint: { name: string } }>(
+      `weft.runs.${second}.get`,
+      {},
+    );
+    expect(item).toMatchObject({
+      status: 'completed',
+      blueprint: { name: 'fulfil_orders__orders' },
+    });
+  });
+});

@@ -407,6 +407,11 @@ describe('the JSON Schema describes what the engine compiles: it and the validat
       ]),
       false,
     ],
+    [
+      'map of steps',
+      bp([{ id: 'm', type: 'map', steps: [act('x'), { id: 'w', type: 'wait', signal: 'go' }] }]),
+      true,
+    ],
     ['compensate: one step', bp([act('a', { compensate: act('u') })]), true],
     ['compensate: a list', bp([act('a', { compensate: [act('u'), act('v')] })]), true],
     ['compensate: an empty list', bp([act('a', { compensate: [] })]), false],
@@ -546,7 +551,7 @@ describe('blueprint types', () => {
       | 'set'
     >();
     expectTypeOf<Extract<Step, { type: 'map' }>>().toEqualTypeOf<MapStep>();
-    expectTypeOf<MapStep['step']>().toEqualTypeOf<MapItemStep>();
+    expectTypeOf<MapStep['step']>().toEqualTypeOf<MapItemStep | undefined>();
     expectTypeOf<ActivityStep['id']>().toEqualTypeOf<string>();
     expectTypeOf<MapItemStep['id']>().toEqualTypeOf<string | undefined>();
     expectTypeOf<Blueprint['steps']>().toEqualTypeOf<readonly Step[]>();

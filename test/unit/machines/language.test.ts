@@ -1137,3 +1137,56 @@ describe('graph step', () => {
     expect(run.output).toEqual({ done: 2, failed: 0, total: 2 });
   });
 });
+
+describe('map of steps', () => {
+  it('runs each item as a child run of its own blueprint: the item steps, the defaults, the item as input', async () => {
+    const blueprint = {
+      name: 'bp',
+      defaults: { maxAttempts: 2 },
+      steps: [
+        {
+          id: 'orders',
+          type: 'map',
+          over: '{% $input %}',
+          concurrency: 2,
+          steps: [
+            act('reserve', 'reserve_items', { input: '{% $item.items %}' }),
+            act('confirm', 'confirm_order', { input: '{% {"order": $item.id, "at": $index} %}' }),
+          ],
+        },
+      ],
+    };
+    const run = await drive(blueprint, [{ id: 'o1' }, { id: 'o2' }], {
+      activities,
+      children: { bp__orders: (input) => ok({ done: obj(input).id ?? null }) },
+    });
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual([{ done: 'o1' }, { done: 'o2' }]);
+    const [first] = ofType(run.stream, 'ChildRequested');
+    expect(first).toMatchObject({
+      stepId: 'orders',
+      item: 0,
+      blueprint: 'bp__orders',
+      input: { id: 'o1' },
+      content: {
+        name: 'bp__orders',
+        defaults: { maxAttempts: 2 },
+        steps: blueprint.steps[0]?.steps,
+      },
+    });
+  });
+
+  it('refuses a map with both step and steps, or neither, and checks the item steps like any list', () => {
+    const diagnostics = (map: Record<string, unknown>) =>
+      validateBlueprint({ name: 'bp', steps: [{ id: 'm', type: 'map', ...map }] }).diagnostics.map(
+        (d) => [d.path, d.code],
+      );
+    expect(diagnostics({})).toEqual([['$.steps[0]', 'map_step_or_steps']]);
+    expect(
+      diagnostics({ step: { type: 'activity', activity: 'a' }, steps: [act('x', 'a')] }),
+    ).toEqual([['$.steps[0]', 'map_step_or_steps']]);
+    expect(diagnostics({ steps: [act('x', 'a'), act('y', 'a', { dependsOn: ['z'] })] })).toEqual([
+      ['$.steps[0].steps[1].dependsOn[0]', 'unknown_dependency'],
+    ]);
+  });
+});
