@@ -35,18 +35,15 @@ export const recordedForm = (input: unknown): unknown => {
       const type = own(step, 'type');
       if (type === 'activity') policy(step);
       else {
-        delete step['maxAttempts'];
+        // A container's `maxAttempts` and its `timeout` written as a duration are kept: runs
+        // recorded before containers owned their inside compile without scopes, which ignores
+        // them as they did. A bare number as a timeout dates from before durations had units,
+        // when it was ignored: it is dropped, as are retry settings on any other step.
+        const container = CONTAINER_TYPES.includes(String(type)) && !list.mapItem;
+        if (!container || typeof own(step, 'maxAttempts') !== 'number') delete step['maxAttempts'];
         delete step['backoff'];
-        // A container's `timeout` is kept: runs recorded before containers owned their inside
-        // are compiled without scopes, which ignores it as they did.
-        // A container's `timeout` written as a duration is kept (runs recorded before containers
-        // owned their inside compile without scopes, which ignores it as they did); a bare number
-        // there dates from before durations had units, when it was ignored: it is dropped.
-        const container =
-          CONTAINER_TYPES.includes(String(type)) &&
-          !list.mapItem &&
-          typeof own(step, 'timeout') === 'string';
-        if (type !== 'wait' && !container) delete step['timeout'];
+        if (type !== 'wait' && !(container && typeof own(step, 'timeout') === 'string'))
+          delete step['timeout'];
       }
       if (own(step, 'timeout') !== undefined) durations(step, ['timeout']);
       if (type === 'sleep') durations(step, ['duration']);

@@ -162,6 +162,11 @@ const nonRetryable = Schema.Array(ErrorCode).annotate({
   examples: [['card_declined', 'invalid_address']],
 });
 
+const containerAttempts = PositiveInt.annotate({
+  description:
+    'How many times the whole step is run (default 1: not retried): when it fails with a retryable error — its timeout, or a failure inside it its onError does not route — what still runs inside is stopped and it runs again from its start, at once.',
+});
+
 const containerTimeout = Duration.annotate({
   description:
     'How long everything inside this step may take, from its start (none by default); then what still runs inside is stopped and the step fails with code timeout (its onError applies).',
@@ -444,6 +449,7 @@ const variants = {
     fields: {
       type: Schema.Literal('parallel'),
       timeout: Schema.optionalKey(containerTimeout),
+      maxAttempts: Schema.optionalKey(containerAttempts),
       branches: Schema.Array(
         stepList('One branch: a list of steps run in order (or per dependsOn).'),
       )
@@ -468,6 +474,7 @@ const variants = {
     fields: {
       type: Schema.Literal('condition'),
       timeout: Schema.optionalKey(containerTimeout),
+      maxAttempts: Schema.optionalKey(containerAttempts),
       when: Expression.annotate({
         description: 'Decides the branch: truthy runs then, otherwise else.',
       }),
@@ -480,6 +487,7 @@ const variants = {
     fields: {
       type: Schema.Literal('switch'),
       timeout: Schema.optionalKey(containerTimeout),
+      maxAttempts: Schema.optionalKey(containerAttempts),
       on: Expression.annotate({ description: 'Its value (as a string) selects the case.' }),
       cases: Schema.Record(Schema.String, stepList('Steps run for this case.')).annotate({
         description: 'Case value → steps.',
@@ -492,6 +500,7 @@ const variants = {
     fields: {
       type: Schema.Literal('loop'),
       timeout: Schema.optionalKey(containerTimeout),
+      maxAttempts: Schema.optionalKey(containerAttempts),
       count: Schema.optionalKey(
         Schema.Union([NonNegativeInt, Expression]).annotate({
           description: 'Repeat this many times (a number or an expression giving one).',
@@ -518,6 +527,7 @@ const variants = {
     fields: {
       type: Schema.Literal('map'),
       timeout: Schema.optionalKey(containerTimeout),
+      maxAttempts: Schema.optionalKey(containerAttempts),
       over: Schema.optionalKey(
         Expression.annotate({
           description:
@@ -541,6 +551,7 @@ const variants = {
     fields: {
       type: Schema.Literal('graph'),
       timeout: Schema.optionalKey(containerTimeout),
+      maxAttempts: Schema.optionalKey(containerAttempts),
       over: Expression.annotate({
         description: 'The items, one node each, e.g. "{% $input.jobs %}".',
       }),
@@ -568,6 +579,7 @@ const variants = {
     fields: {
       type: Schema.Literal('child'),
       timeout: Schema.optionalKey(containerTimeout),
+      maxAttempts: Schema.optionalKey(containerAttempts),
       blueprint: Schema.optionalKey(
         nameOrExpression('The child blueprint: its name, or an expression giving one.'),
       ),
@@ -740,11 +752,15 @@ export const Step: Schema.Codec<Step> = Schema.Union([
   weftStepUnion: STEP_TYPES,
 });
 
-const { timeout: _itemTimeout, ...itemChildFields } = variants.child.fields;
+const {
+  timeout: _itemTimeout,
+  maxAttempts: _itemAttempts,
+  ...itemChildFields
+} = variants.child.fields;
 
 export const MapItemStep: Schema.Codec<MapItemStep> = Schema.Union([
   variant(itemStepId, 'activity', variants.activity, 'MapItem', {}),
-  // A map's child item has no timeout of its own: the map's `timeout` bounds every item.
+  // A map's child item has no timeout or attempts of its own: the map's bound every item.
   variant(itemStepId, 'child', { ...variants.child, fields: itemChildFields }, 'MapItem', {}),
 ]).annotate({
   identifier: 'MapItemStep',

@@ -52,6 +52,7 @@ export const misplacedSetting = (
   const mapItem = stepPath[stepPath.length - 1] === 'step';
   if (key === 'timeout' && (type === 'wait' || (CONTAINER_TYPES.includes(type) && !mapItem)))
     return undefined;
+  if (key === 'maxAttempts' && CONTAINER_TYPES.includes(type) && !mapItem) return undefined;
   if (key === 'timeout' && mapItem)
     return {
       message: `"timeout" has no effect on a map's ${type} step`,

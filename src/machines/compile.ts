@@ -12,7 +12,7 @@ import { noItemTasks } from './itemTasks.ts';
 import { mapStep } from './mapStep.ts';
 import { parallelStates } from './parallelStep.ts';
 import { buildPlan, compensationOf, type Plan, type PlannedStep, type StepPlan } from './plan.ts';
-import { dropInside, scoped, Scopes } from './scopes.ts';
+import { CONTAINERS, drop, dropInside, scoped, Scopes } from './scopes.ts';
 import { createRunMachine } from './runMachine.ts';
 import {
   command,
@@ -20,6 +20,7 @@ import {
   forStep,
   ifSkipped,
   recordEntered,
+  resetSteps,
   skipCommand,
   type Args,
   type Config,
@@ -144,11 +145,49 @@ class Compiler implements StepCompiler {
   ): Config[] {
     const routes = errorRoutes(this.info(id).step.onError);
     return [
+      ...this.retry(id, guard, errorFrom),
       ...[...routes.byCode].map(([code, route]) => ({
         guard: (args: Args) => guard(args) && errorFrom(args).code === code,
         ...this.route(id, route, errorFrom),
       })),
       { guard, ...this.route(id, routes.fallback, errorFrom) },
+    ];
+  }
+
+  /**
+   * A container with `maxAttempts` (with scopes) that fails with a retryable error and has
+   * attempts left runs again from its start, at once: what runs inside it is dropped and its
+   * steps start afresh. No transition otherwise.
+   */
+  retry(
+    id: string,
+    guard: (args: Args) => boolean,
+    errorFrom: (args: Args) => StepError,
+  ): Config[] {
+    const { step, descendants } = this.info(id);
+    const max = step.maxAttempts ?? 1;
+    if (!this.options.scopes || !CONTAINERS.has(step.type) || max <= 1) return [];
+    const attempt = ({ context }: Args) => context.routing.attempts[id] ?? 1;
+    return [
+      {
+        guard: (args: Args) => guard(args) && errorFrom(args).retryable && attempt(args) < max,
+        target: `#enter_${id}`,
+        actions: [
+          // Its own timer, map items and child runs too: the next attempt starts its own.
+          drop([id, ...descendants]),
+          assign((args: Args) => {
+            const reset = resetSteps(args.context, descendants);
+            return {
+              ...reset,
+              routing: {
+                ...reset.routing,
+                lastError: omit(reset.routing.lastError, id),
+                attempts: { ...reset.routing.attempts, [id]: attempt(args) + 1 },
+              },
+            };
+          }),
+        ],
+      },
     ];
   }
 
@@ -312,6 +351,7 @@ class Compiler implements StepCompiler {
       states: {
         blocked: this.blocked(id, 'entering'),
         entering: {
+          id: `enter_${id}`,
           entry: command('enterStep', id),
           on: {
             StepEntered: [

@@ -81,6 +81,8 @@ export interface Routing {
   readonly undo: readonly string[];
   /** Set once the run unwinds. */
   readonly unwinding: Unwinding | null;
+  /** Container id → the attempt running, for a container with `maxAttempts` run again. */
+  readonly attempts: Readonly<Record<string, number>>;
 }
 
 export interface Loops {
@@ -194,7 +196,7 @@ export const emptyContext: RunContext = {
   steps: {},
   inputs: {},
   done: {},
-  routing: { abandoned: {}, jumped: {}, lastError: {}, undo: [], unwinding: null },
+  routing: { abandoned: {}, jumped: {}, lastError: {}, undo: [], unwinding: null, attempts: {} },
   tasks: {},
   executions: {},
   entered: {},

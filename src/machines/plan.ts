@@ -24,8 +24,7 @@ export interface StepPolicy {
  * a child step whose blueprint is `inline`: the item's steps, run as a child run per item.
  */
 export type PlannedStep =
-  | Step
-  | (MapItemStep & { readonly id: string; readonly inline?: Blueprint });
+  Step | (MapItemStep & { readonly id: string; readonly inline?: Blueprint });
 
 export interface StepPlan {
   readonly step: PlannedStep;
@@ -233,15 +232,7 @@ export const buildPlan = (blueprint: Blueprint, parseDuration: ParseDuration): P
     for (const [key, list] of nestedLists(step))
       visitList(key, list, step.id, innerLoop, inner, unwinds || key === `${step.id}.compensate`);
     if (step.type === 'map' || step.type === 'graph') {
-      visitStep(
-        itemStep(blueprint, step),
-        [],
-        step.id,
-        innerLoop,
-        step.id,
-        inner,
-        unwinds,
-      );
+      visitStep(itemStep(blueprint, step), [], step.id, innerLoop, step.id, inner, unwinds);
     }
   };
 

@@ -82,6 +82,7 @@ export class Scopes {
     const catches = (holder: string): boolean => {
       const { step } = this.#info(holder);
       if (!CONTAINERS.has(step.type) || ['map', 'graph', 'child'].includes(step.type)) return false;
+      if ((step.maxAttempts ?? 1) > 1) return true;
       const routes = errorRoutes(step.onError);
       return [...routes.byCode.values(), routes.fallback].some((route) => route !== 'fail');
     };
@@ -150,7 +151,7 @@ export const scoped = (
         () => ({
           code: 'timeout',
           message: `step '${id}' did not finish within its timeout of ${timeout}`,
-          retryable: false,
+          retryable: true,
         }),
       ),
     },

@@ -170,6 +170,7 @@ export const resetSteps = (
     ...context.routing,
     abandoned: omit(context.routing.abandoned, ...ids),
     jumped: omit(context.routing.jumped, ...ids),
+    attempts: omit(context.routing.attempts, ...ids),
   },
   entered: omit(context.entered, ...ids),
   loops: {

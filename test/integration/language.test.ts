@@ -651,3 +651,37 @@ describe('map of steps', () => {
     });
   });
 });
+
+describe('container retries', () => {
+  it('runs a failed group again from its start, per its maxAttempts', async () => {
+    const blueprint = {
+      name: 'prepare_and_send',
+      steps: [
+        {
+          id: 'attempt',
+          type: 'condition',
+          when: '{% true %}',
+          maxAttempts: 3,
+          then: [
+            { id: 'prepare', type: 'activity', activity: 'echo', input: 'draft' },
+            {
+              id: 'send',
+              type: 'activity',
+              activity: 'fails_first',
+              input: { key: 'retry-group-1', times: 2 },
+              maxAttempts: 1,
+            },
+          ],
+        },
+      ],
+    };
+    await stack.client.call('weft.runs.start', { blueprint, runId: 'retry-group-1' });
+    const summary = await runEnded(stack.client, 'retry-group-1');
+    expect(summary.status).toBe('completed');
+    expect(summary.output).toEqual({ key: 'retry-group-1', calls: 3 });
+    const scheduled = (await history('retry-group-1'))
+      .filter((e) => e.type === 'StepScheduled')
+      .map((e) => e.data['stepId']);
+    expect(scheduled).toEqual(['prepare', 'send', 'prepare', 'send', 'prepare', 'send']);
+  });
+});

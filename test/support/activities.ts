@@ -129,3 +129,19 @@ export const page = (input: unknown) => {
   const to = from + (size ?? 2);
   return { items: all.slice(from, to), next: to < all.length ? to : null };
 };
+
+/** Calls so far per key, in this worker process (for `fails_first`). */
+const callsByKey = new Map<string, number>();
+
+/**
+ * Fails (retryable, code `not_yet`) on its first `times` calls with this `key` in this worker
+ * process, whatever the attempt: a step retried as a new execution sees the count go on.
+ */
+export const fails_first = (input: unknown) => {
+  const { key, times } = obj(input) as { key?: string; times?: number };
+  const calls = (callsByKey.get(String(key)) ?? 0) + 1;
+  callsByKey.set(String(key), calls);
+  if (calls <= (times ?? 1))
+    throw Object.assign(new Error(`call ${calls} of ${String(key)}`), { code: 'not_yet' });
+  return { key, calls };
+};

@@ -99,24 +99,24 @@ describe('onError cycles', () => {
 });
 
 describe('retry settings on steps that never retry', () => {
-  it("maxAttempts on a map is refused, pointing at its inner step; the map's own timeout is accepted", () => {
-    const diagnostics = diagnosticsOf(
+  it('maxAttempts on a container is accepted (the whole step is run again); backoff on a map is refused, pointing at its inner step', () => {
+    const map = (extra: Record<string, unknown>) =>
       bp([
         {
           id: 'm',
           type: 'map',
-          maxAttempts: 3,
           timeout: '1m',
           step: { type: 'activity', activity: 'x' },
+          ...extra,
         },
-      ]),
-    );
-    expect(diagnostics).toEqual([
+      ]);
+    expect(diagnosticsOf(map({ maxAttempts: 3 }))).toEqual([]);
+    expect(diagnosticsOf(map({ backoff: {} }))).toEqual([
       {
-        path: '$.steps[0].maxAttempts',
+        path: '$.steps[0].backoff',
         code: 'schema',
-        message: '"maxAttempts" has no effect on a map step',
-        hint: 'A map\'s items are retried by the step it runs: write it at $.steps[0].step.maxAttempts. (A map\'s own "timeout" bounds the whole map.)',
+        message: '"backoff" has no effect on a map step',
+        hint: 'A map\'s items are retried by the step it runs: write it at $.steps[0].step.backoff. (A map\'s own "timeout" bounds the whole map.)',
         severity: 'error',
       },
     ]);
@@ -130,9 +130,14 @@ describe('retry settings on steps that never retry', () => {
   it('on a child step, a map of child steps, and every composite step, each with where to put it', () => {
     const cases: [unknown, string, RegExp][] = [
       [
-        { id: 'c', type: 'child', blueprint: 'k', maxAttempts: 2 },
-        '$.steps[0].maxAttempts',
+        { id: 'c', type: 'child', blueprint: 'k', backoff: {} },
+        '$.steps[0].backoff',
         /child blueprint/u,
+      ],
+      [
+        { id: 'm', type: 'map', step: { type: 'child', blueprint: 'k', maxAttempts: 2 } },
+        '$.steps[0].step.maxAttempts',
+        /A child run is not retried as a whole/u,
       ],
       [
         { id: 'm', type: 'map', step: { type: 'child', blueprint: 'k', timeout: '1m' } },
@@ -145,8 +150,8 @@ describe('retry settings on steps that never retry', () => {
         /^A child run is not retried as a whole: put "backoff" on the activities of the child blueprint, or in its "defaults"\.$/u,
       ],
       [
-        { id: 'p', type: 'parallel', maxAttempts: 2, branches: [[act('x')]] },
-        '$.steps[0].maxAttempts',
+        { id: 'p', type: 'parallel', scheduleTimeout: '1s', branches: [[act('x')]] },
+        '$.steps[0].scheduleTimeout',
         /activity steps inside it, or in the blueprint's "defaults"/u,
       ],
       [
@@ -160,8 +165,8 @@ describe('retry settings on steps that never retry', () => {
         /activity steps inside it/u,
       ],
       [
-        { id: 'l', type: 'loop', count: 1, maxAttempts: 2, steps: [act('x')] },
-        '$.steps[0].maxAttempts',
+        { id: 'l', type: 'loop', count: 1, backoff: {}, steps: [act('x')] },
+        '$.steps[0].backoff',
         /activity steps inside it/u,
       ],
       [
@@ -309,8 +314,9 @@ describe('recorded blueprints (options.recorded) still load', () => {
             backoff: { initial: '100ms', max: '2000ms' },
             onError: 'handler',
           }),
-          { id: 'm', type: 'map', step: { type: 'activity', activity: 'x' } },
-          { id: 'c', type: 'child', blueprint: 'k' },
+          // A container's maxAttempts means something now (the whole step is run again): kept.
+          { id: 'm', type: 'map', maxAttempts: 3, step: { type: 'activity', activity: 'x' } },
+          { id: 'c', type: 'child', blueprint: 'k', maxAttempts: 2 },
           { id: 'w', type: 'wait', signal: 'go', timeout: '60000ms' },
           { id: 'z', type: 'sleep', duration: '1500ms' },
         ],

@@ -338,13 +338,13 @@ describe('the JSON Schema describes what the engine compiles: it and the validat
     [
       'maxAttempts on a map',
       bp([map({ type: 'activity', activity: 'x' }, { maxAttempts: 2 })]),
-      false,
+      true,
     ],
     ['timeout on a map', bp([map({ type: 'activity', activity: 'x' }, { timeout: '1s' })]), true],
     [
       'maxAttempts on a child',
       bp([{ id: 'c', type: 'child', blueprint: 'k', maxAttempts: 2 }]),
-      false,
+      true,
     ],
     ['timeout on a child', bp([{ id: 'c', type: 'child', blueprint: 'k', timeout: '1s' }]), true],
     [
@@ -360,7 +360,7 @@ describe('the JSON Schema describes what the engine compiles: it and the validat
     [
       'maxAttempts on a loop',
       bp([{ id: 'l', type: 'loop', count: 1, maxAttempts: 2, steps: [act('x')] }]),
-      false,
+      true,
     ],
     [
       'timeout on a condition',
@@ -498,7 +498,17 @@ describe('the JSON Schema describes what the engine compiles: it and the validat
       'ChildStep',
       'WaitStep',
     ]);
+    const containers = new Set([
+      'GraphStep',
+      'ParallelStep',
+      'ConditionStep',
+      'SwitchStep',
+      'LoopStep',
+      'MapStep',
+      'ChildStep',
+    ]);
     for (const name of [
+      'GraphStep',
       'ParallelStep',
       'ConditionStep',
       'SwitchStep',
@@ -513,7 +523,9 @@ describe('the JSON Schema describes what the engine compiles: it and the validat
       'SetStep',
     ]) {
       const fields = fieldsOf(name);
-      expect(fields, name).not.toContain('maxAttempts');
+      // A container is run again as a whole per its maxAttempts.
+      if (containers.has(name)) expect(fields, name).toContain('maxAttempts');
+      else expect(fields, name).not.toContain('maxAttempts');
       expect(fields, name).not.toContain('backoff');
       expect(fields, name).not.toContain('nonRetryable');
       // A container's timeout bounds everything inside it; a wait's is how long it waits.

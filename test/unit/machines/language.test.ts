@@ -473,7 +473,7 @@ describe('containers own their inside', () => {
       error: {
         code: 'timeout',
         message: "step 'group' did not finish within its timeout of 5s",
-        retryable: false,
+        retryable: true,
       },
     });
     expect(run.snapshot.context.timers).toEqual({});
@@ -1187,6 +1187,108 @@ describe('map of steps', () => {
     ).toEqual([['$.steps[0]', 'map_step_or_steps']]);
     expect(diagnostics({ steps: [act('x', 'a'), act('y', 'a', { dependsOn: ['z'] })] })).toEqual([
       ['$.steps[0].steps[1].dependsOn[0]', 'unknown_dependency'],
+    ]);
+  });
+});
+
+describe('container retries', () => {
+  /** Fails (retryable) on the first `times` calls, then succeeds with the call count. */
+  const flakyTimes = (times: number) => {
+    const calls = { count: 0 };
+    const fn: Activity = () => {
+      calls.count += 1;
+      return calls.count <= times
+        ? { ok: false, retryable: true, code: 'flaky', message: `call ${calls.count}` }
+        : ok(calls.count);
+    };
+    return { fn, calls };
+  };
+  const group = (extra: Record<string, unknown>) => ({
+    name: 'bp',
+    steps: [
+      {
+        id: 'group',
+        type: 'condition',
+        when: '{% true %}',
+        then: [act('first', 'echo'), act('work', 'flaky', { maxAttempts: 1 })],
+        ...extra,
+      },
+    ],
+  });
+
+  it('runs a failed container again from its start, up to maxAttempts', async () => {
+    const flaky = flakyTimes(2);
+    const run = await drive(group({ maxAttempts: 3 }), 'in', {
+      activities: { ...activities, flaky: flaky.fn },
+    });
+    expect(run.status).toBe('completed');
+    expect(run.output).toBe(3);
+    // Three attempts of the group: each entered afresh, its first step run again.
+    expect(ofType(run.stream, 'StepEntered').filter((e) => e.stepId === 'group')).toHaveLength(3);
+    expect(ofType(run.stream, 'StepScheduled').map((e) => e.stepId)).toEqual([
+      'first',
+      'work',
+      'first',
+      'work',
+      'first',
+      'work',
+    ]);
+  });
+
+  it('takes its onError with the last error once its attempts are spent', async () => {
+    const flaky = flakyTimes(5);
+    const run = await drive(group({ maxAttempts: 2, onError: 'continue' }), 'in', {
+      activities: { ...activities, flaky: flaky.fn },
+    });
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual({ error: { code: 'flaky', message: 'call 2', retryable: true } });
+    expect(flaky.calls.count).toBe(2);
+  });
+
+  it('never runs again for an error that is not retryable', async () => {
+    const run = await drive(
+      {
+        ...group({ maxAttempts: 3 }),
+        steps: [
+          { ...group({ maxAttempts: 3 }).steps[0], then: [act('bad', 'boom', { maxAttempts: 1 })] },
+        ],
+      },
+      'in',
+      { activities: { ...activities, boom } },
+    );
+    expect(run.status).toBe('failed');
+    expect(ofType(run.stream, 'StepScheduled')).toHaveLength(1);
+  });
+
+  it('runs again when its timeout passes, and starts counting afresh in each loop iteration', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        {
+          id: 'rounds',
+          type: 'loop',
+          count: 2,
+          steps: [
+            {
+              id: 'poll',
+              type: 'parallel',
+              timeout: '1s',
+              maxAttempts: 2,
+              onError: 'continue',
+              branches: [[{ id: 'hold', type: 'wait', signal: 'never' }]],
+            },
+          ],
+        },
+      ],
+    };
+    const run = await drive(blueprint, null, { activities, fireTimers: true });
+    expect(run.status).toBe('completed');
+    // Two iterations, each: two attempts of poll timing out, then continue.
+    expect(ofType(run.stream, 'TimerFired')).toHaveLength(4);
+    expect(ofType(run.stream, 'StepEntered').filter((e) => e.stepId === 'poll')).toHaveLength(4);
+    expect(run.output).toEqual([
+      { error: expect.objectContaining({ code: 'timeout' }) as unknown },
+      { error: expect.objectContaining({ code: 'timeout' }) as unknown },
     ]);
   });
 });
