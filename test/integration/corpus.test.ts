@@ -1469,7 +1469,93 @@ const geocode = {
 
 const booked = (item: string, attempt = 1) => ({ item, ref: `BK-${item}`, attempt });
 
+/** Per-item sub-flows: for each order, reserve its item, then confirm it with the reservation. */
+const fulfilOrders = {
+  name: 'fulfil_orders',
+  steps: [
+    {
+      id: 'orders',
+      type: 'map',
+      over: '{% $input.orders %}',
+      concurrency: 2,
+      steps: [
+        { id: 'reserve', type: 'activity', activity: 'book', input: '{% {"item": $item.sku} %}' },
+        {
+          id: 'confirm',
+          type: 'activity',
+          activity: 'echo',
+          input: '{% {"order": $item.id, "at": $index, "ref": $steps.reserve.ref} %}',
+        },
+      ],
+    },
+  ],
+} as const;
+
+/** A group run again as a whole: prepare, then send, which fails its first two calls. */
+const resendBatch = {
+  name: 'resend_batch',
+  steps: [
+    {
+      id: 'batch',
+      type: 'parallel',
+      maxAttempts: 3,
+      branches: [
+        [
+          { id: 'prepare', type: 'activity', activity: 'echo', input: 'batch' },
+          {
+            id: 'send',
+            type: 'activity',
+            activity: 'fails_first',
+            input: '{% {"key": $run.id, "times": $input.failures} %}',
+            maxAttempts: 1,
+          },
+        ],
+      ],
+      onError: 'continue',
+    },
+  ],
+} as const;
+
 const corpus: readonly Entry[] = [
+  {
+    name: 'fulfil_orders',
+    blueprint: fulfilOrders,
+    input: {
+      orders: [
+        { id: 'o1', sku: 'lamp' },
+        { id: 'o2', sku: 'desk' },
+        { id: 'o3', sku: 'rug' },
+      ],
+    },
+    expect: {
+      status: 'completed',
+      output: ['lamp', 'desk', 'rug'].map((sku, at) => ({
+        step: 'confirm',
+        got: { order: `o${at + 1}`, at, ref: `BK-${sku}` },
+      })),
+    },
+  },
+  {
+    name: 'resend_batch',
+    blueprint: resendBatch,
+    input: { failures: 2 },
+    expect: { status: 'completed', output: [{ key: 'corpus-resend_batch', calls: 3 }] },
+  },
+  {
+    name: 'resend_batch_gives_up',
+    blueprint: resendBatch,
+    input: { failures: 5 },
+    expect: {
+      status: 'completed',
+      output: {
+        error: {
+          code: 'not_yet',
+          message: 'call 3 of corpus-resend_batch_gives_up',
+          retryable: true,
+        },
+      },
+    },
+  },
   {
     name: 'fastest_quote',
     blueprint: fastestQuote,
