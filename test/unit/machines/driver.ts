@@ -52,7 +52,14 @@ export type Shape = Common &
         /** A `compensate` activity (`<id>_undo`) that succeeds or fails (it never changes the end). */
         readonly compensate?: 'ok' | 'fails' | 'none';
       }
-    | { readonly kind: 'parallel'; readonly branches: readonly (readonly Shape[])[] }
+    | {
+        readonly kind: 'parallel';
+        readonly branches: readonly (readonly Shape[])[];
+        /** `first` (a race), `n` (at least n of them), or all. */
+        readonly completion: 'all' | 'first' | number;
+        /** The whole step is run again on a retryable failure (its outcome is scripted the same). */
+        readonly maxAttempts: number;
+      }
     | {
         readonly kind: 'condition';
         readonly holds: boolean;
@@ -175,6 +182,8 @@ const lists = fc.letrec<{
       fc.record({
         kind: fc.constant('parallel' as const),
         branches: fc.array(tie('list'), { minLength: 1, maxLength: 3 }),
+        completion: fc.constantFrom<'all' | 'first' | number>('all', 'all', 'first', 1, 2),
+        maxAttempts: fc.constantFrom(1, 1, 2),
       }),
     ),
     withCommon(
@@ -254,8 +263,15 @@ const fatalStep = (s: Shape): boolean => {
   switch (s.kind) {
     case 'activity':
       return s.onError === 'fail' && failsAfterAttempts(s.script, s.maxAttempts);
-    case 'parallel':
-      return s.branches.some(fatal);
+    case 'parallel': {
+      // A race fails when every branch fails (failed branches drop out); a quorum when fewer than
+      // it needs succeed; all, when any fails.
+      const failing = s.branches.filter(fatal).length;
+      if (s.completion === 'first') return failing === s.branches.length;
+      if (typeof s.completion === 'number')
+        return s.branches.length - failing < Math.min(s.completion, s.branches.length);
+      return failing > 0;
+    }
     case 'condition':
       return fatal(s.holds ? s.then : (s.else ?? []));
     case 'switch':
@@ -336,7 +352,20 @@ export const toBlueprint = (list: readonly Shape[], cleanup = false): Generated 
                 }),
           };
         case 'parallel':
-          return { ...base, type: 'parallel', branches: shape.branches.map(writeList) };
+          return {
+            ...base,
+            type: 'parallel',
+            branches: shape.branches.map(writeList),
+            ...(shape.completion === 'all'
+              ? {}
+              : {
+                  completion:
+                    shape.completion === 'first'
+                      ? 'first'
+                      : { atLeast: Math.min(shape.completion, shape.branches.length) },
+                }),
+            ...(shape.maxAttempts > 1 ? { maxAttempts: shape.maxAttempts } : {}),
+          };
         case 'condition':
           return {
             ...base,

@@ -355,6 +355,8 @@ describe('the run context', () => {
       {
         ...plain,
         kind: 'parallel',
+        completion: 'all',
+        maxAttempts: 1,
         branches: [
           [{ ...plain, kind: 'sleep', ms: 1_000 }],
           [
