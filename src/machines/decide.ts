@@ -9,7 +9,8 @@ import {
 import { itemsOf, taskKey, type Command, type CompiledRun, type RunContext } from './compile.ts';
 import { graphOf, ITEM, progressOf } from './context.ts';
 import type { RunEvent, StepError } from './events.ts';
-import { graphNodes, leaves } from './graph.ts';
+import { graphNodes } from './graph.ts';
+import { endRun, unwindingError } from './runEnd.ts';
 import { itemTask, outputList } from './itemTasks.ts';
 import {
   backoffDelay,
@@ -48,30 +49,6 @@ export const runBinding = (run: RunIdentity) => ({
   version: run.version,
   startedAt: run.startedAt === undefined ? null : new Date(run.startedAt).toISOString(),
 });
-
-/**
- * `$error` in compensation and finally steps: why the run unwinds — its failure, the cancel (code
- * `cancelled`, the reason), its timeout (code `timed_out`), or null after it completed (bound all
- * the same, so that JSONata's own `$error` function never stands in for it).
- */
-const unwindingError = (context: RunContext): Json | undefined => {
-  const { unwinding } = context.routing;
-  switch (unwinding?.cause) {
-    case undefined:
-      return undefined;
-    case 'failed':
-      return (context.failure ?? null) as Json;
-    case 'cancelled':
-      return { code: 'cancelled', message: unwinding.reason ?? '' };
-    case 'timed_out':
-      return {
-        code: 'timed_out',
-        message: `the run's timeout (${unwinding.timeoutMs ?? 0} ms) passed before it ended`,
-      };
-    case 'completed':
-      return null;
-  }
-};
 
 export interface DecideOptions {
   /** Milliseconds since the epoch: when the fact being decided happened. */
@@ -701,17 +678,6 @@ class Decider {
     return [{ type: 'TimerScheduled', timerId: `${stepId}:${execution}`, stepId, dueAt }];
   }
 
-  /** The output a `succeed` step that ended the run recorded, if one did and gave one. */
-  succeeded(): { readonly output: Json } | undefined {
-    for (const [id, plan] of this.compiled.plan.steps) {
-      if (plan.step.type !== 'succeed') continue;
-      const value = this.context.entered[id];
-      if (value !== null && typeof value === 'object' && !Array.isArray(value) && 'output' in value)
-        return { output: value['output'] ?? null };
-    }
-    return undefined;
-  }
-
   /** The `wait` steps waiting on a `when` that now holds (or fails), after a signal or a set step. */
   async checkWaits(): Promise<readonly RunEvent[]> {
     const events: RunEvent[] = [];
@@ -731,67 +697,6 @@ class Decider {
         events.push({ type: 'WaitSatisfied', stepId, value: when.value });
     }
     return events;
-  }
-
-  /**
-   * The run's end: failed when a step failed it, completed (with its output) when its steps are
-   * done, or cancelled or timed out when it unwound on a cancel or its timeout. After unwinding
-   * the end says so (`compensated`), with the compensation and finally steps that failed.
-   */
-  async endRun(): Promise<readonly RunEvent[]> {
-    const { unwinding } = this.context.routing;
-    const unwound =
-      unwinding === null
-        ? {}
-        : {
-            ...(unwinding.cause === 'completed' ? {} : { compensated: true }),
-            ...(unwinding.errors.length === 0 ? {} : { cleanupErrors: unwinding.errors }),
-          };
-    switch (unwinding?.cause) {
-      case 'cancelled':
-        return [{ type: 'RunCancelled', reason: unwinding.reason ?? '', ...unwound }];
-      case 'timed_out':
-        return [{ type: 'RunTimedOut', timeoutMs: unwinding.timeoutMs ?? 0, ...unwound }];
-      case 'completed':
-      case 'failed':
-      case undefined:
-        break;
-    }
-    const failure = this.context.failure;
-    if (failure === null)
-      return (await this.completeRun()).map((event) => ({ ...event, ...unwound }) as RunEvent);
-    return [
-      {
-        type: 'RunFailed',
-        error: failure,
-        // Only a `fail` step with an `output` sets one before the run ends.
-        ...(this.context.output === null ? {} : { output: this.context.output }),
-        ...unwound,
-      },
-    ];
-  }
-
-  async completeRun(): Promise<readonly RunEvent[]> {
-    const early = this.succeeded();
-    if (early !== undefined) return [{ type: 'RunCompleted', output: early.output }];
-    const { output } = this.compiled.blueprint;
-    if (output !== undefined) {
-      const result = await this.evaluate(output, this.bindings(undefined));
-      return [
-        result.ok
-          ? { type: 'RunCompleted', output: result.value }
-          : {
-              type: 'RunFailed',
-              error: { code: result.error.code, message: `output: ${result.error.message}` },
-            },
-      ];
-    }
-    const ids = leaves(this.compiled.blueprint.steps);
-    const value: Json =
-      ids.length === 1
-        ? (this.context.steps[ids[0] ?? ''] ?? null)
-        : Object.fromEntries(ids.map((id) => [id, this.context.steps[id] ?? null]));
-    return [{ type: 'RunCompleted', output: value }];
   }
 }
 
@@ -824,7 +729,7 @@ export const decide = async (
     case 'checkWaits':
       return decider.checkWaits();
     case 'endRun':
-      return decider.endRun();
+      return endRun(decider);
   }
 };
 
