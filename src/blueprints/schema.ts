@@ -748,7 +748,7 @@ export const Step: Schema.Codec<Step> = Schema.Union([
   identifier: 'Step',
   title: 'Step',
   description:
-    'A step; "type" selects its kind. Common fields: id, dependsOn, if, onError; activity steps also maxAttempts, timeout, scheduleTimeout, backoff, nonRetryable (wait steps: timeout).',
+    'A step; "type" selects its kind. Common fields: id, dependsOn, if, onError, compensate; activity steps also maxAttempts, timeout, scheduleTimeout, backoff, nonRetryable; containers (parallel, condition, switch, loop, map, graph, child) timeout and maxAttempts for everything inside them; wait steps timeout.',
   weftStepUnion: STEP_TYPES,
 });
 
