@@ -5,7 +5,9 @@ import { checkRun } from '../../../src/machines/check.ts';
 import { LANGUAGE, type RunEvent } from '../../../src/machines/events.ts';
 import type { StoredEvent } from '../../../src/machines/stream.ts';
 import { replay, statusOf } from '../../../src/machines/run.ts';
-import { act, activities, compile, drive, NOW, obj, ok, type Activity } from './world.ts';
+import { act, activities, compile, drive, NOW, obj, ok, startRun, type Activity } from './world.ts';
+import { endingEvent } from '../../../src/machines/messages.ts';
+import { openTasks } from '../../../src/machines/compile.ts';
 
 /**
  * The language, round two, on the pure machine: `fail`, `succeed` and `set` steps, error codes
@@ -1290,5 +1292,43 @@ describe('container retries', () => {
       { error: expect.objectContaining({ code: 'timeout' }) as unknown },
       { error: expect.objectContaining({ code: 'timeout' }) as unknown },
     ]);
+  });
+});
+
+describe('unwinding, cut short', () => {
+  it('a second cancel while the run unwinds ends it at once, the rest of its compensations not run', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        act('a', 'echo', { compensate: act('undo_a', 'echo') }),
+        act('b', 'echo', { compensate: act('undo_b', 'echo') }),
+        act('hold', 'echo'),
+      ],
+    };
+    const run = await startRun(blueprint, null);
+    const answer = async () => {
+      const task = openTasks(run.snapshot.context)[0];
+      if (task === undefined) throw new Error('no task open');
+      await run.apply({
+        type: 'StepCompleted',
+        stepId: task.stepId,
+        taskId: task.taskId,
+        attempt: task.attempt,
+        output: task.stepId,
+      });
+    };
+    await answer(); // a
+    await answer(); // b
+    await run.apply(endingEvent(run.snapshot, { reason: 'first' }));
+    expect(ofType(run.stream, 'RunUnwinding')).toHaveLength(1);
+    // undo_b runs first; the second cancel comes while it does.
+    expect(openTasks(run.snapshot.context).map((t) => t.stepId)).toEqual(['undo_b']);
+    await run.apply(endingEvent(run.snapshot, { reason: 'second' }));
+    expect(statusOf(run.snapshot)).toBe('cancelled');
+    const cancelled = ofType(run.stream, 'RunCancelled');
+    expect(cancelled).toHaveLength(1);
+    expect(cancelled[0]).toMatchObject({ reason: 'second' });
+    expect(cancelled[0]).not.toHaveProperty('compensated');
+    expect(ofType(run.stream, 'StepScheduled').map((e) => e.stepId)).not.toContain('undo_a');
   });
 });
