@@ -2,11 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { connect } from '@nats-io/transport-node';
+import { connect, type NatsConnection } from '@nats-io/transport-node';
 import { createWorker, type Activity } from '../actors/worker.ts';
 import { validateBlueprint } from '../blueprints/validate.ts';
 import { activities } from '../demo/activities.ts';
 import { natsServers } from '../config.ts';
+import { parseAddress, startHttp, type HttpServer } from '../http/server.ts';
 import { startRuntime } from '../main.ts';
 import { redactStoreUrl } from '../store/redact.ts';
 
@@ -105,6 +106,8 @@ export const runDev = async (options: {
   readonly prefix: string;
   readonly store: string;
   readonly once: boolean;
+  /** Where the HTTP API listens (`host:port`); `off`: not at all. Not in `once` mode. */
+  readonly http?: string;
 }): Promise<number> => {
   const say = (line = '') => process.stdout.write(`${line}\n`);
   let nats: ChildProcess | undefined;
@@ -170,7 +173,22 @@ export const runDev = async (options: {
   say(`  npx weft blueprint schema > blueprint.schema.json   # hand it to an LLM`);
   say(`  npx weft worker examples/worker.ts   # one more worker`);
 
+  // The HTTP API, on loopback: at the port asked for, or any free one when that is taken.
+  let http: HttpServer | undefined;
+  let httpConnection: NatsConnection | undefined;
+  if (!options.once && options.http !== 'off') {
+    const address = parseAddress(options.http ?? '127.0.0.1:7233');
+    httpConnection = await connect({ servers: natsServers(url), name: 'weft-http' });
+    const start = (port: number) =>
+      startHttp({ nc: httpConnection as NatsConnection, prefix: options.prefix, ...address, port });
+    http = await start(address.port).catch(() => start(0));
+    say();
+    say(`HTTP API on ${http.url}/api (runs, blueprints, activities; live events at /api/events)`);
+  }
+
   const stop = async () => {
+    await http?.close();
+    await httpConnection?.close();
     await worker.close();
     await runtime.close();
     if (nats !== undefined) {

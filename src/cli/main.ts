@@ -20,8 +20,11 @@ import { redactStoreUrl } from '../store/redact.ts';
 
 const USAGE = `usage: weft <command>
 
-  dev                               NATS (found or started), runtime on ./.weft, demo worker and blueprints
-  serve [--partitions N]            the runtime: gateway, run actors, projections (one of a cluster)
+  dev [--http ADDR|off]             NATS (found or started), runtime on ./.weft, demo worker and blueprints,
+                                    the HTTP API on 127.0.0.1:7233 (or a free port)
+  serve [--partitions N] [--http ADDR] [--http-read-only]
+                                    the runtime: gateway, run actors, projections (one of a cluster),
+                                    and the HTTP API when --http (WEFT_HTTP) says where
   worker <module>                   run the activities a JS/TS module exports
 
   blueprint put <file>              store a blueprint (new version when its content changed)
@@ -48,7 +51,7 @@ interface Parsed {
   readonly flags: ReadonlyMap<string, string | true>;
 }
 
-const BOOLEAN_FLAGS = new Set(['json', 'wait', 'once', 'help', 'check']);
+const BOOLEAN_FLAGS = new Set(['json', 'wait', 'once', 'help', 'check', 'http-read-only']);
 
 export const parseArgs = (argv: readonly string[]): Parsed => {
   const positional: string[] = [];
@@ -311,6 +314,7 @@ const command = async (parsed: Parsed): Promise<number> => {
         ...config,
         store: flag(parsed, 'store') ?? process.env.WEFT_STORE ?? 'sqlite:./.weft/events.db',
         once: parsed.flags.has('once'),
+        http: flag(parsed, 'http') ?? process.env.WEFT_HTTP ?? '127.0.0.1:7233',
       });
     case 'serve': {
       const runtime = await (
@@ -322,7 +326,23 @@ const command = async (parsed: Parsed): Promise<number> => {
       process.stderr.write(
         `weft runtime serving on ${config.nats} (prefix '${config.prefix}', store ${redactStoreUrl(config.store)}, runtime ${runtime.runtimeId}, ${String(runtime.ownership.owned().length)} of ${String(runtime.ownership.partitions)} partitions)\n`,
       );
-      return untilSignal(() => runtime.close());
+      const httpAddress = flag(parsed, 'http') ?? process.env.WEFT_HTTP;
+      if (httpAddress === undefined || httpAddress === 'off')
+        return untilSignal(() => runtime.close());
+      const { parseAddress, startHttp } = await import('../http/server.ts');
+      const { nc } = await openClient(config.nats);
+      const http = await startHttp({
+        nc,
+        prefix: config.prefix,
+        ...parseAddress(httpAddress),
+        readOnly: parsed.flags.has('http-read-only'),
+      });
+      process.stderr.write(`weft HTTP API on ${http.url}/api\n`);
+      return untilSignal(async () => {
+        await http.close();
+        await nc.close();
+        await runtime.close();
+      });
     }
     case 'worker': {
       const activities = await loadActivities(need(parsed, 1, 'worker module'));

@@ -1,0 +1,174 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { parseAddress, startHttp, type HttpServer } from '../../src/http/server.ts';
+import { runEnded, startStack, type Stack } from '../support/weft.ts';
+
+/**
+ * The HTTP API (the UI's), in front of a real runtime and worker on a real nats-server: each route
+ * answers what the NATS API answers, with an HTTP status for its error code; `/api/events`
+ * streams run events as server-sent events; read-only mode refuses what changes something.
+ */
+
+let stack: Stack;
+let http: HttpServer;
+let readOnly: HttpServer;
+
+beforeAll(async () => {
+  stack = await startStack();
+  http = await startHttp({ nc: stack.client.nc, prefix: 'weft', host: '127.0.0.1', port: 0 });
+  readOnly = await startHttp({
+    nc: stack.client.nc,
+    prefix: 'weft',
+    host: '127.0.0.1',
+    port: 0,
+    readOnly: true,
+  });
+});
+
+afterAll(async () => {
+  await http.close();
+  await readOnly.close();
+  await stack.stop();
+});
+
+interface Reply<T = unknown> {
+  readonly status: number;
+  readonly body: { ok: boolean; data?: T; error?: { code: string; message: string } };
+}
+
+const call = async <T = unknown>(
+  method: string,
+  path: string,
+  body?: unknown,
+  base = http.url,
+): Promise<Reply<T>> => {
+  const response = await fetch(`${base}${path}`, {
+    method,
+    ...(body === undefined ? {} : { body: typeof body === 'string' ? body : JSON.stringify(body) }),
+  });
+  return { status: response.status, body: (await response.json()) as Reply<T>['body'] };
+};
+
+const gate = {
+  name: 'http_gate',
+  signals: [{ name: 'go' }],
+  steps: [
+    { id: 'hello', type: 'activity', activity: 'echo', input: '{% $input %}' },
+    { id: 'gate', type: 'wait', signal: 'go' },
+  ],
+};
+
+describe('the HTTP API', () => {
+  it('starts a run, lists and gets it, signals it to its end and reads its history', async () => {
+    const put = await call<{ name: string; version: number }>('PUT', '/api/blueprints', {
+      blueprint: gate,
+    });
+    expect(put.status).toBe(200);
+    expect(put.body.data).toMatchObject({ name: 'http_gate', version: 1 });
+    const started = await call<{ runId: string }>('POST', '/api/runs', {
+      blueprint: 'http_gate',
+      runId: 'http-1',
+      input: { n: 1 },
+    });
+    expect(started).toMatchObject({ status: 200, body: { ok: true, data: { runId: 'http-1' } } });
+    const listed = await call<{ runs: { runId: string }[] }>(
+      'GET',
+      '/api/runs?blueprint=http_gate',
+    );
+    expect(listed.body.data?.runs.map((r) => r.runId)).toEqual(['http-1']);
+    const status = await call<{ waitingFor: string[] }>(
+      'POST',
+      '/api/runs/http-1/query/get_status',
+    );
+    expect(status.status).toBe(200);
+    const signalled = await call('POST', '/api/runs/http-1/signal/go', { ok: true });
+    expect(signalled.status).toBe(200);
+    expect((await runEnded(stack.client, 'http-1')).status).toBe('completed');
+    const got = await call<{ status: string; output: unknown }>('GET', '/api/runs/http-1');
+    expect(got.body.data).toMatchObject({ status: 'completed', output: { ok: true } });
+    const history = await call<{ events: { type: string }[] }>(
+      'GET',
+      '/api/runs/http-1/history?limit=100',
+    );
+    expect(history.body.data?.events.map((e) => e.type)).toContain('SignalReceived');
+    const blueprint = await call<{ version: number }>('GET', '/api/blueprints/http_gate');
+    expect(blueprint.body.data).toMatchObject({ version: 1 });
+  });
+
+  it('answers errors with their code and an HTTP status for it', async () => {
+    expect(await call('GET', '/api/runs/nope')).toMatchObject({
+      status: 404,
+      body: { ok: false, error: { code: 'run_not_found' } },
+    });
+    expect(await call('GET', '/api/runs/bad.id')).toMatchObject({
+      status: 400,
+      body: { error: { code: 'invalid_request' } },
+    });
+    expect(await call('POST', '/api/runs', '{not json')).toMatchObject({
+      status: 400,
+      body: { error: { code: 'invalid_json' } },
+    });
+    expect(
+      await call('POST', '/api/blueprints/validate', { blueprint: { name: 'x' } }),
+    ).toMatchObject({
+      status: 200,
+      body: { ok: true },
+    });
+    expect(await call('GET', '/api/nothing')).toMatchObject({ status: 404 });
+    expect(await call('DELETE', '/api/runs')).toMatchObject({ status: 405 });
+  });
+
+  it('refuses what changes something in read-only mode, and still reads', async () => {
+    expect(await call('POST', '/api/runs', { blueprint: 'http_gate' }, readOnly.url)).toMatchObject(
+      { status: 403, body: { error: { code: 'read_only' } } },
+    );
+    expect((await call('GET', '/api/runs', undefined, readOnly.url)).status).toBe(200);
+  });
+
+  it('streams run events as server-sent events while the run moves', async () => {
+    const controller = new AbortController();
+    const response = await fetch(`${http.url}/api/events?runId=http-2`, {
+      signal: controller.signal,
+    });
+    expect(response.headers.get('content-type')).toMatch(/text\/event-stream/u);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    /** Reads the stream until `marker` arrived, for at most 10 s. */
+    const readUntil = async (marker: string) => {
+      const deadline = Date.now() + 10_000;
+      while (!text.includes(marker)) {
+        const left = deadline - Date.now();
+        if (left <= 0) throw new Error(`no '${marker}' on the stream within 10 s: ${text}`);
+        const chunk = await Promise.race([
+          reader.read(),
+          new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), left)),
+        ]);
+        if (chunk?.value !== undefined) text += decoder.decode(chunk.value);
+      }
+    };
+    // The stream is open (its first comment arrived) before the run starts.
+    await readUntil(': weft events');
+    await call('POST', '/api/runs', { blueprint: 'http_gate', runId: 'http-2', input: 2 });
+    expect((await call('POST', '/api/runs/http-2/signal/go', '"now"')).status).toBe(200);
+    await readUntil('event: RunCompleted');
+    controller.abort();
+    const types = [...text.matchAll(/^event: (\w+)$/gmu)].map((m) => m[1]);
+    expect(types[0]).toBe('RunStarted');
+    expect(types).toContain('SignalReceived');
+    expect(types.at(-1)).toBe('RunCompleted');
+    expect(text).toContain('"runId":"http-2"');
+  });
+
+  it('lists its routes as people write them', async () => {
+    const index = await call<{ routes: string[] }>('GET', '/api');
+    expect(index.body.data?.routes).toContain('GET /api/runs/:param/history');
+    expect(index.body.data?.routes).toContain('POST /api/runs/:param/signal/:param');
+  });
+
+  it('parses its listen address', () => {
+    expect(parseAddress('0.0.0.0:8080')).toEqual({ host: '0.0.0.0', port: 8080 });
+    expect(parseAddress(':9')).toEqual({ host: '127.0.0.1', port: 9 });
+    expect(parseAddress('7233')).toEqual({ host: '127.0.0.1', port: 7233 });
+    expect(() => parseAddress('nowhere')).toThrow(/host:port/u);
+  });
+});
