@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { stateAt, type StoredEvent } from '../machines/replay.ts';
 import { Subjects } from '../wire/subjects.ts';
 
 /**
@@ -236,6 +237,37 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
     })();
   };
 
+  /**
+   * `GET /api/runs/<id>/state?at=N`: the run after event N (the last when absent), folded here
+   * from its history as `weft replay --to N` folds it.
+   */
+  const replayed = async (res: ServerResponse, runId: string, at: string | null): Promise<void> => {
+    const revision = at === null ? undefined : Number(at);
+    if (revision !== undefined && !Number.isInteger(revision)) {
+      send(res, 400, failure('invalid_request', `'at' must be an event number, got '${at ?? ''}'`));
+      return;
+    }
+    let subject: string;
+    try {
+      subject = subjects.run(runId, 'history');
+    } catch (error) {
+      send(res, 400, failure('invalid_request', (error as Error).message));
+      return;
+    }
+    const events: StoredEvent[] = [];
+    for (let from: number | undefined = 0; from !== undefined;) {
+      const page = await ask(subject, { from, limit: 10_000 });
+      if (!page.ok) {
+        send(res, STATUS[page.error.code] ?? 500, page);
+        return;
+      }
+      const data = page.data as { events: StoredEvent[]; next?: number };
+      events.push(...data.events);
+      from = data.next;
+    }
+    send(res, 200, { ok: true, data: stateAt(events, revision) });
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://weft');
     const path = url.pathname.replace(/\/+$/u, '') || '/';
@@ -250,12 +282,16 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
           readOnly: options.readOnly === true,
           routes: [
             ...ROUTES.map((r) => `${r.method} ${shown(r.path)}`),
+            'GET /api/runs/:param/state?at=N (the run after event N, as weft replay --to N folds it)',
             'GET /api/events (server-sent events; ?runId= for one run)',
           ],
         },
       });
       return;
     }
+    const at = /^\/api\/runs\/([^/]+)\/state$/u.exec(path);
+    if (req.method === 'GET' && at !== null)
+      return replayed(res, decodeURIComponent(at[1] ?? ''), url.searchParams.get('at'));
     const candidates = ROUTES.filter((r) => r.path.test(path));
     const route = candidates.find((r) => r.method === req.method);
     if (route === undefined) {

@@ -1,4 +1,5 @@
 import type { RunSnapshot } from './compile.ts';
+import { progressOf } from './context.ts';
 import { toRunEvent } from './events.ts';
 import { activeSteps, evolve, initialSnapshot, statusOf, type RunStatus } from './run.ts';
 import { compiledFor, type StoredEvent } from './stream.ts';
@@ -68,6 +69,47 @@ export const replaySteps = (events: readonly StoredEvent[], to?: number): readon
     });
   }
   return steps;
+};
+
+/** A run as it stood after one event of its stream: what a UI's replay slider shows. */
+export interface RunStateAt {
+  /** The revision folded last; -1 before the first. */
+  readonly revision: number;
+  /** The stream's length: the slider's end. */
+  readonly events: number;
+  readonly status: RunStatus;
+  readonly state: unknown;
+  readonly activeSteps: readonly string[];
+  /** `$steps`, `$data` and `$progress` then. */
+  readonly steps: unknown;
+  readonly data: unknown;
+  readonly progress: unknown;
+}
+
+/**
+ * The run after revision `at` (all of it when undefined): the same fold as `replaySteps` and
+ * `weft replay --to`, without the changes of each step. Pure.
+ */
+export const stateAt = (events: readonly StoredEvent[], at?: number): RunStateAt => {
+  const { compiled } = compiledFor(events);
+  let snapshot: RunSnapshot = initialSnapshot(compiled);
+  let revision = -1;
+  for (const stored of events) {
+    if (at !== undefined && stored.revision > at) break;
+    snapshot = evolve(compiled, snapshot, toRunEvent(stored)).snapshot;
+    revision = stored.revision;
+  }
+  const { context } = snapshot;
+  return {
+    revision,
+    events: events.length,
+    status: statusOf(snapshot),
+    state: snapshot.value,
+    activeSteps: activeSteps(context),
+    steps: context.steps,
+    data: context.data,
+    progress: progressOf(context),
+  };
 };
 
 export { checkRun, type CheckResult } from './check.ts';

@@ -94,6 +94,33 @@ describe('the HTTP API', () => {
     expect(blueprint.body.data).toMatchObject({ version: 1 });
   });
 
+  it('folds a run to any event of its history, as weft replay --to does', async () => {
+    const history = await call<{ events: { revision: number; type: string }[] }>(
+      'GET',
+      '/api/runs/http-1/history?limit=100',
+    );
+    const events = history.body.data?.events ?? [];
+    const signal = events.find((e) => e.type === 'SignalReceived')?.revision ?? -1;
+    const before = await call<{ status: string; activeSteps: string[]; steps: object }>(
+      'GET',
+      `/api/runs/http-1/state?at=${signal - 1}`,
+    );
+    expect(before.body.data).toMatchObject({
+      revision: signal - 1,
+      events: events.length,
+      status: 'running',
+      steps: { hello: { step: 'hello', got: { n: 1 } } },
+    });
+    const after = await call<{ status: string; steps: object }>('GET', '/api/runs/http-1/state');
+    expect(after.body.data).toMatchObject({
+      revision: events.length - 1,
+      status: 'completed',
+      steps: { gate: { ok: true } },
+    });
+    expect(await call('GET', '/api/runs/http-1/state?at=x')).toMatchObject({ status: 400 });
+    expect(await call('GET', '/api/runs/nope/state')).toMatchObject({ status: 404 });
+  });
+
   it('answers errors with their code and an HTTP status for it', async () => {
     expect(await call('GET', '/api/runs/nope')).toMatchObject({
       status: 404,
