@@ -177,7 +177,7 @@ export const runDev = async (options: {
   let http: HttpServer | undefined;
   let httpConnection: NatsConnection | undefined;
   if (!options.once && options.http !== 'off') {
-    const address = parseAddress(options.http ?? '127.0.0.1:7233');
+    const address = parseAddress(options.http ?? '127.0.0.1:7777');
     httpConnection = await connect({ servers: natsServers(url), name: 'weft-http' });
     const start = (port: number) =>
       startHttp({ nc: httpConnection as NatsConnection, prefix: options.prefix, ...address, port });

@@ -21,7 +21,7 @@ import { redactStoreUrl } from '../store/redact.ts';
 const USAGE = `usage: weft <command>
 
   dev [--http ADDR|off]             NATS (found or started), runtime on ./.weft, demo worker and blueprints,
-                                    the HTTP API on 127.0.0.1:7233 (or a free port)
+                                    the HTTP API on 127.0.0.1:7777 (or a free port)
   serve [--partitions N] [--http ADDR] [--http-read-only]
                                     the runtime: gateway, run actors, projections (one of a cluster),
                                     and the HTTP API when --http (WEFT_HTTP) says where
@@ -314,7 +314,7 @@ const command = async (parsed: Parsed): Promise<number> => {
         ...config,
         store: flag(parsed, 'store') ?? process.env.WEFT_STORE ?? 'sqlite:./.weft/events.db',
         once: parsed.flags.has('once'),
-        http: flag(parsed, 'http') ?? process.env.WEFT_HTTP ?? '127.0.0.1:7233',
+        http: flag(parsed, 'http') ?? process.env.WEFT_HTTP ?? '127.0.0.1:7777',
       });
     case 'serve': {
       const runtime = await (
