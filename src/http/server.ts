@@ -1,6 +1,7 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
-import { stateAt, type StoredEvent } from '../machines/replay.ts';
+import { foldTo, stateAt, type StoredEvent } from '../machines/replay.ts';
+import { blueprintGraph, stepStates } from '../projections/runGraph.ts';
 import { Subjects } from '../wire/subjects.ts';
 
 /**
@@ -241,7 +242,12 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
    * `GET /api/runs/<id>/state?at=N`: the run after event N (the last when absent), folded here
    * from its history as `weft replay --to N` folds it.
    */
-  const replayed = async (res: ServerResponse, runId: string, at: string | null): Promise<void> => {
+  const replayed = async (
+    res: ServerResponse,
+    runId: string,
+    at: string | null,
+    graph: boolean,
+  ): Promise<void> => {
     const revision = at === null ? undefined : Number(at);
     if (revision !== undefined && !Number.isInteger(revision)) {
       send(res, 400, failure('invalid_request', `'at' must be an event number, got '${at ?? ''}'`));
@@ -265,7 +271,16 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
       events.push(...data.events);
       from = data.next;
     }
-    send(res, 200, { ok: true, data: stateAt(events, revision) });
+    // With each step's state for colouring, and — with `graph` — the run's blueprint as a graph.
+    const { compiled, snapshot } = foldTo(events, revision);
+    send(res, 200, {
+      ok: true,
+      data: {
+        ...stateAt(events, revision),
+        stepStates: stepStates(compiled.plan, snapshot.context),
+        ...(graph ? { graph: blueprintGraph(compiled.plan) } : {}),
+      },
+    });
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
@@ -282,7 +297,7 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
           readOnly: options.readOnly === true,
           routes: [
             ...ROUTES.map((r) => `${r.method} ${shown(r.path)}`),
-            'GET /api/runs/:param/state?at=N (the run after event N, as weft replay --to N folds it)',
+            "GET /api/runs/:param/state?at=N&graph=true (the run after event N, as weft replay --to N folds it, each step's state, and its blueprint as a graph)",
             'GET /api/events (server-sent events; ?runId= for one run)',
           ],
         },
@@ -291,7 +306,12 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
     }
     const at = /^\/api\/runs\/([^/]+)\/state$/u.exec(path);
     if (req.method === 'GET' && at !== null)
-      return replayed(res, decodeURIComponent(at[1] ?? ''), url.searchParams.get('at'));
+      return replayed(
+        res,
+        decodeURIComponent(at[1] ?? ''),
+        url.searchParams.get('at'),
+        url.searchParams.get('graph') === 'true',
+      );
     const candidates = ROUTES.filter((r) => r.path.test(path));
     const route = candidates.find((r) => r.method === req.method);
     if (route === undefined) {

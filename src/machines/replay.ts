@@ -1,4 +1,4 @@
-import type { RunSnapshot } from './compile.ts';
+import type { CompiledRun, RunSnapshot } from './compile.ts';
 import { progressOf } from './context.ts';
 import { toRunEvent } from './events.ts';
 import { activeSteps, evolve, initialSnapshot, statusOf, type RunStatus } from './run.ts';
@@ -86,11 +86,15 @@ export interface RunStateAt {
   readonly progress: unknown;
 }
 
-/**
- * The run after revision `at` (all of it when undefined): the same fold as `replaySteps` and
- * `weft replay --to`, without the changes of each step. Pure.
- */
-export const stateAt = (events: readonly StoredEvent[], at?: number): RunStateAt => {
+/** The run's machine, and its snapshot after revision `at` (all of the stream when undefined). */
+export const foldTo = (
+  events: readonly StoredEvent[],
+  at?: number,
+): {
+  readonly compiled: CompiledRun;
+  readonly snapshot: RunSnapshot;
+  readonly revision: number;
+} => {
   const { compiled } = compiledFor(events);
   let snapshot: RunSnapshot = initialSnapshot(compiled);
   let revision = -1;
@@ -99,6 +103,15 @@ export const stateAt = (events: readonly StoredEvent[], at?: number): RunStateAt
     snapshot = evolve(compiled, snapshot, toRunEvent(stored)).snapshot;
     revision = stored.revision;
   }
+  return { compiled, snapshot, revision };
+};
+
+/**
+ * The run after revision `at` (all of it when undefined): the same fold as `replaySteps` and
+ * `weft replay --to`, without the changes of each step. Pure.
+ */
+export const stateAt = (events: readonly StoredEvent[], at?: number): RunStateAt => {
+  const { snapshot, revision } = foldTo(events, at);
   const { context } = snapshot;
   return {
     revision,

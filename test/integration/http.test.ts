@@ -111,11 +111,23 @@ describe('the HTTP API', () => {
       status: 'running',
       steps: { hello: { step: 'hello', got: { n: 1 } } },
     });
-    const after = await call<{ status: string; steps: object }>('GET', '/api/runs/http-1/state');
+    expect(before.body.data).toMatchObject({ stepStates: { hello: 'completed', gate: 'running' } });
+    const after = await call<{ status: string; steps: object }>(
+      'GET',
+      '/api/runs/http-1/state?graph=true',
+    );
     expect(after.body.data).toMatchObject({
       revision: events.length - 1,
       status: 'completed',
       steps: { gate: { ok: true } },
+      stepStates: { hello: 'completed', gate: 'completed' },
+      graph: {
+        nodes: [
+          { id: 'hello', type: 'activity', list: '$', activity: 'echo' },
+          { id: 'gate', type: 'wait', list: '$' },
+        ],
+        edges: [{ from: 'hello', to: 'gate', kind: 'after' }],
+      },
     });
     expect(await call('GET', '/api/runs/http-1/state?at=x')).toMatchObject({ status: 400 });
     expect(await call('GET', '/api/runs/nope/state')).toMatchObject({ status: 404 });
