@@ -248,7 +248,8 @@ class Decider {
 
   retryStep(stepId: string): readonly RunEvent[] {
     const task = this.context.tasks[stepId];
-    if (task === undefined) throw new Error(`defect: retry of '${stepId}' with no open task`);
+    // Left in the same reaction (a container failed, a race won): nothing to retry.
+    if (task === undefined) return [];
     const attempt = task.attempt + 1;
     return [
       {
@@ -499,8 +500,9 @@ class Decider {
   requestChild(stepId: string): readonly RunEvent[] {
     const target = this.context.entered[stepId] as
       { blueprint: string; version?: number; input: Json } | undefined;
-    if (target === undefined)
-      throw new Error(`defect: child '${stepId}' requested before it was entered`);
+    // Left in the same reaction that entered it (a race won, a container failed): its entry is
+    // dropped with it, and no child run is wanted.
+    if (target === undefined) return [];
     const execution = this.context.executions[stepId] ?? 1;
     return [
       {

@@ -149,7 +149,7 @@ const lists = fc.letrec<{
         maxAttempts: fc.integer({ min: 1, max: 3 }),
         onError,
         scheduled: fc.boolean(),
-        compensate: fc.constantFrom<'ok' | 'fails' | 'none'>('none', 'none', 'ok', 'fails'),
+        compensate: fc.constantFrom<'ok' | 'fails' | 'none'>('none', 'ok', 'fails'),
       }),
     ),
     { weight: 2, arbitrary: mapStep },
@@ -171,7 +171,7 @@ const lists = fc.letrec<{
           timeoutMs: fc.option(fc.integer({ min: 1_000, max: 60_000 }), { nil: null }),
           handler: fc.constantFrom<'store' | 'append' | 'trigger'>('store', 'append', 'trigger'),
           onError,
-          form: fc.constantFrom<'signal' | 'when'>('signal', 'signal', 'when'),
+          form: fc.constantFrom<'signal' | 'when'>('signal', 'when'),
         })
         // Without a timeout a signal that never arrives would leave the run waiting forever.
         .map((w) =>

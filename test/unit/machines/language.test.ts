@@ -612,6 +612,28 @@ describe('parallel completion', () => {
     });
   });
 
+  it('"first": a branch won in the reaction that entered another branch\'s child step requests no child run', async () => {
+    const blueprint = {
+      name: 'bp',
+      steps: [
+        {
+          id: 'race',
+          type: 'parallel',
+          completion: 'first',
+          branches: [
+            [{ id: 'sub', type: 'child', blueprint: 'kid' }],
+            [{ id: 'quick', type: 'set', data: { won: true } }],
+          ],
+        },
+      ],
+    };
+    const run = await drive(blueprint, null, { activities });
+    expect(run.status).toBe('completed');
+    expect(run.output).toEqual({ won: true });
+    expect(ofType(run.stream, 'ChildRequested')).toEqual([]);
+    expect(run.snapshot.context.children).toEqual({});
+  });
+
   it('{atLeast}: failed branches give null and the step completes when enough succeeded', async () => {
     const blueprint = {
       name: 'bp',
