@@ -1,5 +1,8 @@
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
+import { parseDuration } from '../blueprints/duration.ts';
+import { validateBlueprint } from '../blueprints/validate.ts';
+import { compileBlueprint } from '../machines/compile.ts';
 import { foldTo, stateAt, type StoredEvent } from '../machines/replay.ts';
 import { blueprintGraph, stepStates } from '../projections/runGraph.ts';
 import { Subjects } from '../wire/subjects.ts';
@@ -283,6 +286,34 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
     });
   };
 
+  /**
+   * `POST /api/blueprints/graph` `{blueprint}`: every diagnostic of a blueprint being written and,
+   * when it is valid, its graph — what the editor shows as one types. Decided here, offline (the
+   * default limits; no `unknown_activity` warnings, which need the runtime's workers).
+   */
+  const drawn = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    let body: unknown;
+    try {
+      body = await readBody(req, maxBody);
+    } catch (error) {
+      const code = (error as { code?: string }).code ?? 'invalid_request';
+      send(res, STATUS[code] ?? 400, failure(code, (error as Error).message));
+      return;
+    }
+    const blueprint = (body as { blueprint?: unknown } | undefined)?.blueprint;
+    const validated = validateBlueprint(blueprint);
+    send(res, 200, {
+      ok: true,
+      data: {
+        valid: validated.ok,
+        diagnostics: validated.diagnostics,
+        ...(validated.ok
+          ? { graph: blueprintGraph(compileBlueprint(validated.blueprint, parseDuration).plan) }
+          : {}),
+      },
+    });
+  };
+
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://weft');
     const path = url.pathname.replace(/\/+$/u, '') || '/';
@@ -298,6 +329,7 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
           routes: [
             ...ROUTES.map((r) => `${r.method} ${shown(r.path)}`),
             "GET /api/runs/:param/state?at=N&graph=true (the run after event N, as weft replay --to N folds it, each step's state, and its blueprint as a graph)",
+            'POST /api/blueprints/graph (a blueprint being written: its diagnostics, and its graph when valid)',
             'GET /api/events (server-sent events; ?runId= for one run)',
           ],
         },
@@ -312,6 +344,7 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
         url.searchParams.get('at'),
         url.searchParams.get('graph') === 'true',
       );
+    if (req.method === 'POST' && path === '/api/blueprints/graph') return drawn(req, res);
     const candidates = ROUTES.filter((r) => r.path.test(path));
     const route = candidates.find((r) => r.method === req.method);
     if (route === undefined) {

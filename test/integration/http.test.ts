@@ -133,6 +133,31 @@ describe('the HTTP API', () => {
     expect(await call('GET', '/api/runs/nope/state')).toMatchObject({ status: 404 });
   });
 
+  it('draws a blueprint being written, or lists every diagnostic at its place', async () => {
+    const good = await call<{ valid: boolean; graph: { nodes: { id: string }[] } }>(
+      'POST',
+      '/api/blueprints/graph',
+      { blueprint: gate },
+    );
+    expect(good.body.data?.valid).toBe(true);
+    expect(good.body.data?.graph.nodes.map((n) => n.id)).toEqual(['hello', 'gate']);
+    const bad = await call<{ valid: boolean; diagnostics: { path: string; code: string }[] }>(
+      'POST',
+      '/api/blueprints/graph',
+      {
+        blueprint: {
+          name: 'x',
+          steps: [{ id: 'a', type: 'activity', activity: 'y', dependsOn: ['b'] }],
+        },
+      },
+    );
+    expect(bad.body.data).toMatchObject({
+      valid: false,
+      diagnostics: [{ path: '$.steps[0].dependsOn[0]', code: 'unknown_dependency' }],
+    });
+    expect(bad.body.data).not.toHaveProperty('graph');
+  });
+
   it('answers errors with their code and an HTTP status for it', async () => {
     expect(await call('GET', '/api/runs/nope')).toMatchObject({
       status: 404,
