@@ -3,7 +3,7 @@ import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { parseDuration } from '../blueprints/duration.ts';
 import { validateBlueprint } from '../blueprints/validate.ts';
 import { compileBlueprint } from '../machines/compile.ts';
-import { foldTo, stateAt, type StoredEvent } from '../machines/replay.ts';
+import { foldTo, stateOf, type StoredEvent } from '../machines/replay.ts';
 import { blueprintGraph, stepStates } from '../projections/runGraph.ts';
 import { Subjects } from '../wire/subjects.ts';
 
@@ -213,8 +213,7 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
   };
 
   const events = (req: IncomingMessage, res: ServerResponse, runId: string | null): void => {
-    const subject =
-      runId === null ? `${options.prefix}.runs.*.events` : subjects.run(runId, 'events');
+    const subject = subjects.run(runId ?? '*', 'events');
     res.writeHead(200, {
       'content-type': 'text/event-stream; charset=utf-8',
       'cache-control': 'no-store',
@@ -275,13 +274,13 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
       from = data.next;
     }
     // With each step's state for colouring, and — with `graph` — the run's blueprint as a graph.
-    const { compiled, snapshot } = foldTo(events, revision);
+    const fold = foldTo(events, revision);
     send(res, 200, {
       ok: true,
       data: {
-        ...stateAt(events, revision),
-        stepStates: stepStates(compiled.plan, snapshot.context),
-        ...(graph ? { graph: blueprintGraph(compiled.plan) } : {}),
+        ...stateOf(fold, events.length),
+        stepStates: stepStates(fold.compiled.plan, fold.snapshot.context),
+        ...(graph ? { graph: blueprintGraph(fold.compiled.plan) } : {}),
       },
     });
   };

@@ -1,4 +1,5 @@
 import { assign } from 'xstate';
+import { isRecord } from '../blueprints/diagnostics.ts';
 import type { Json } from '../blueprints/json.ts';
 import { itemsOf, type MapState, type OpenTask } from './context.ts';
 import type { RunEvent } from './events.ts';
@@ -26,9 +27,6 @@ export const checkWaits = (plan: Plan): readonly { readonly type: 'checkWaits' }
   [...plan.steps.values()].some(({ step }) => step.type === 'wait' && step.when !== undefined)
     ? [{ type: 'checkWaits' }]
     : [];
-
-const isRecord = (value: Json): value is Readonly<Record<string, Json>> =>
-  value !== null && typeof value === 'object' && !Array.isArray(value);
 
 /** Transitions taken on `StepEntered` before the generic one (e.g. a map over no items). */
 export const enteredTransitions = (compiler: StepCompiler, step: PlannedStep): Config[] => {
@@ -97,7 +95,7 @@ export const enteredTransitions = (compiler: StepCompiler, step: PlannedStep): C
           recordEntered(id),
           compiler.finish(id, ({ event }) => {
             const value = enteredValue(event);
-            return isRecord(value) ? (value['value'] ?? null) : null;
+            return isRecord(value) ? ((value['value'] as Json | undefined) ?? null) : null;
           }),
         ],
       },

@@ -110,12 +110,19 @@ export const foldTo = (
  * The run after revision `at` (all of it when undefined): the same fold as `replaySteps` and
  * `weft replay --to`, without the changes of each step. Pure.
  */
-export const stateAt = (events: readonly StoredEvent[], at?: number): RunStateAt => {
-  const { snapshot, revision } = foldTo(events, at);
+export const stateAt = (events: readonly StoredEvent[], at?: number): RunStateAt =>
+  stateOf(foldTo(events, at), events.length);
+
+/** `stateAt` of a fold already made (`foldTo`), over a stream of `events` events. */
+export const stateOf = (
+  fold: { readonly snapshot: RunSnapshot; readonly revision: number },
+  events: number,
+): RunStateAt => {
+  const { snapshot, revision } = fold;
   const { context } = snapshot;
   return {
     revision,
-    events: events.length,
+    events,
     status: statusOf(snapshot),
     state: snapshot.value,
     activeSteps: activeSteps(context),
