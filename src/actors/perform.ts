@@ -11,12 +11,36 @@ import type { RunReadModel } from './readModel.ts';
 import type { LoadedRun } from './runCache.ts';
 import type { RunTimers } from './timers.ts';
 
-/** The events whose reaction may leave a container early (a caught failure, a timeout). */
-const DROPPING: ReadonlySet<RunEvent['type']> = new Set([
-  'StepFailed',
-  'ChildFailed',
-  'TimerFired',
-]);
+/** Attempts and child runs open in a context, counted without listing them (a map's in O(1)). */
+const openCount = (context: RunSnapshot['context']): number => {
+  let count = Object.keys(context.tasks).length + Object.keys(context.children).length;
+  for (const map of Object.values(context.maps)) count += map.inflight.size;
+  return count;
+};
+
+/**
+ * Whether a reaction may have dropped an attempt or a child run without an answer (a container
+ * left early, a race won, the run unwinding): fewer are open after it than its own events
+ * account for. Cheap, so the full comparison runs only then.
+ */
+const mayHaveDropped = (
+  before: RunSnapshot,
+  after: RunSnapshot,
+  events: readonly RunEvent[],
+): boolean => {
+  let expected = openCount(before.context);
+  for (const e of events) {
+    if (e.type === 'StepScheduled' || e.type === 'ChildRequested') expected += 1;
+    else if (
+      e.type === 'StepCompleted' ||
+      e.type === 'StepFailed' ||
+      e.type === 'ChildCompleted' ||
+      e.type === 'ChildFailed'
+    )
+      expected -= 1;
+  }
+  return openCount(after.context) < expected;
+};
 
 /** How an ended parent's open child runs are told why they are cancelled. */
 const ENDED_HOW = {
@@ -76,10 +100,10 @@ export class Performer {
   }
 
   /**
-   * A failure a container caught, or a container's timeout, drops what ran inside it from the run
-   * (`Compiler.dropInside`): its attempts are aborted on their workers and its child runs
-   * cancelled. Only a reaction to a failure or a timer can drop anything, or one that begins the
-   * run's unwinding (which drops all it ran), so only those are looked at.
+   * A container left early (a caught failure, its timeout, a race won) or the run's unwinding drops
+   * what ran inside it from the run (`scopes.ts` `drop`): its attempts are aborted on their workers
+   * and its child runs cancelled. Looked at only when a reaction leaves fewer open than its own
+   * events account for (`mayHaveDropped`).
    */
   #stopDropped(
     runId: string,
@@ -87,9 +111,7 @@ export class Performer {
     after: RunSnapshot,
     events: readonly RunEvent[],
   ): void {
-    const unwound =
-      before.context.routing.unwinding === null && after.context.routing.unwinding !== null;
-    if (!unwound && !events.some((e) => DROPPING.has(e.type))) return;
+    if (!mayHaveDropped(before, after, events)) return;
     if (events.some((e) => TERMINAL_EVENTS.has(e.type))) return; // the run's end stops them all
     const answered = new Set(
       events.flatMap((e) =>

@@ -312,13 +312,22 @@ describe('containers own their inside', () => {
             [{ id: 'primary', type: 'activity', activity: 'echo', input: 'primary' }],
           ],
         },
+        // A step after the race: the slower branch is stopped when the race is won, not when the
+        // run ends.
+        { id: 'use', type: 'activity', activity: 'slow', input: { ms: 2000 }, timeout: '1m' },
       ],
     };
     await stack.client.call('weft.runs.start', { blueprint, runId: 'race-1' });
+    expect(await aborted('race-1')).toBeDefined();
+    const during = await stack.client.call<{ status: string }>('weft.runs.race-1.get', {});
+    expect(during.status).toBe('running');
     const summary = await runEnded(stack.client, 'race-1');
     expect(summary.status).toBe('completed');
-    expect(summary.output).toEqual({ step: 'primary', got: 'primary' });
-    expect(await aborted('race-1')).toBeDefined();
+    expect(summary.output).toEqual({ slept: 2000 });
+    const completed = (await history('race-1'))
+      .filter((e) => e.type === 'StepCompleted')
+      .map((e) => e.data['stepId']);
+    expect(completed).toEqual(['primary', 'use']);
   });
 });
 
