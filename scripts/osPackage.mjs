@@ -45,12 +45,29 @@ export function findExecutable(name, extra = []) {
  *   find: () => string | undefined,
  *   notDebian: readonly string[],
  *   otherwise: readonly string[],
+ *   optional?: string,
  * }} options `script` prefixes every line it prints; `what` names the program in them;
  *   `notDebian` says how to install it elsewhere; `otherwise` lists the ways around the check.
+ *   `optional`, when given, makes the program optional: it says what goes without it (e.g. "the
+ *   browser tests will be skipped"), and a failure prints that and why on one line and returns 0
+ *   instead of printing `notDebian` / `otherwise` and returning 1.
  */
-export function ensurePackage({ script, what, pkg, find, notDebian, otherwise }) {
+export function ensurePackage({ script, what, pkg, find, notDebian, otherwise, optional }) {
   /** @param {string} message */
   const say = (message) => process.stderr.write(`${script}: ${message}\n`);
+  /**
+   * Gives up: prints `lines` and returns 1 for a required program; for an optional one prints
+   * the single line naming `reason` and returns 0.
+   * @param {string} reason @param {readonly string[]} lines
+   */
+  const fail = (reason, lines) => {
+    if (optional !== undefined) {
+      say(`${what} is not available (${reason}); ${optional}.`);
+      return 0;
+    }
+    for (const line of lines) say(line);
+    return 1;
+  };
   /** @param {string} command @param {readonly string[]} args */
   const run = (command, args) => {
     say(`running: ${[command, ...args].join(' ')}`);
@@ -66,9 +83,10 @@ export function ensurePackage({ script, what, pkg, find, notDebian, otherwise })
   const aptGetPath =
     process.platform === 'linux' ? findExecutable('apt-get', ['/usr/bin/apt-get']) : undefined;
   if (aptGetPath === undefined) {
-    say(`${what} was not found and this is not a Debian/Ubuntu system.`);
-    for (const line of notDebian) say(line);
-    return 1;
+    return fail(`not found, and this is not a Debian/Ubuntu system: ${notDebian.join(' ')}`, [
+      `${what} was not found and this is not a Debian/Ubuntu system.`,
+      ...notDebian,
+    ]);
   }
 
   const isRoot = typeof process.getuid === 'function' && process.getuid() === 0;
@@ -76,10 +94,11 @@ export function ensurePackage({ script, what, pkg, find, notDebian, otherwise })
   const sudoWorks =
     sudo !== undefined && spawnSync(sudo, ['-n', 'true'], { stdio: 'ignore' }).status === 0;
   if (!isRoot && !sudoWorks) {
-    say(`${what} is required by the tests but was not found. Install it with:`);
-    say(`  sudo apt-get install -y ${pkg}`);
-    for (const line of otherwise) say(line);
-    return 1;
+    return fail(`not found, and installing it needs root: sudo apt-get install -y ${pkg}`, [
+      `${what} is required by the tests but was not found. Install it with:`,
+      `  sudo apt-get install -y ${pkg}`,
+      ...otherwise,
+    ]);
   }
 
   /** `apt-get <args>` as root: directly, or through passwordless sudo. @param {readonly string[]} args */
@@ -91,9 +110,10 @@ export function ensurePackage({ script, what, pkg, find, notDebian, otherwise })
   const installed = aptGet(['update']) && aptGet(['install', '-y', pkg]);
   const found = find();
   if (!installed || found === undefined) {
-    say(`installing ${pkg} failed. Install it with:`);
-    say(`  sudo apt-get install -y ${pkg}`);
-    return 1;
+    return fail(`apt-get install -y ${pkg} failed`, [
+      `installing ${pkg} failed. Install it with:`,
+      `  sudo apt-get install -y ${pkg}`,
+    ]);
   }
   say(`${what} installed at ${found}`);
   return 0;

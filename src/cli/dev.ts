@@ -158,7 +158,22 @@ export const runDev = async (options: {
     if (ended?.output !== undefined) say(`  output: ${JSON.stringify(ended.output).slice(0, 300)}`);
     if (ended?.error !== undefined) say(`  error: [${ended.error.code}] ${ended.error.message}`);
   }
+  // The web UI and its HTTP API, on loopback: at the port asked for, or any free one when that is taken.
+  let http: HttpServer | undefined;
+  let httpConnection: NatsConnection | undefined;
+  if (!options.once && options.http !== 'off') {
+    const address = parseAddress(options.http ?? '127.0.0.1:7777');
+    httpConnection = await connect({ servers: natsServers(url), name: 'weft-http' });
+    const start = (port: number) =>
+      startHttp({ nc: httpConnection as NatsConnection, prefix: options.prefix, ...address, port });
+    http = await start(address.port).catch(() => start(0));
+  }
+
   say();
+  if (http !== undefined) {
+    say(`weft UI: ${http.url}/  (open it in a browser; the JSON API is under ${http.url}/api)`);
+    say();
+  }
   say('try next (in another terminal):');
   say(`  npx weft blueprint list`);
   say(
@@ -172,19 +187,6 @@ export const runDev = async (options: {
   say(`  npx weft blueprint validate examples/conditional_graph/blueprint.json`);
   say(`  npx weft blueprint schema > blueprint.schema.json   # hand it to an LLM`);
   say(`  npx weft worker examples/worker.ts   # one more worker`);
-
-  // The HTTP API, on loopback: at the port asked for, or any free one when that is taken.
-  let http: HttpServer | undefined;
-  let httpConnection: NatsConnection | undefined;
-  if (!options.once && options.http !== 'off') {
-    const address = parseAddress(options.http ?? '127.0.0.1:7777');
-    httpConnection = await connect({ servers: natsServers(url), name: 'weft-http' });
-    const start = (port: number) =>
-      startHttp({ nc: httpConnection as NatsConnection, prefix: options.prefix, ...address, port });
-    http = await start(address.port).catch(() => start(0));
-    say();
-    say(`HTTP API on ${http.url}/api (runs, blueprints, activities; live events at /api/events)`);
-  }
 
   const stop = async () => {
     await http?.close();

@@ -21,10 +21,10 @@ import { redactStoreUrl } from '../store/redact.ts';
 const USAGE = `usage: weft <command>
 
   dev [--http ADDR|off]             NATS (found or started), runtime on ./.weft, demo worker and blueprints,
-                                    the HTTP API on 127.0.0.1:7777 (or a free port)
+                                    the web UI and its API on 127.0.0.1:7777 (or a free port)
   serve [--partitions N] [--http ADDR] [--http-read-only]
                                     the runtime: gateway, run actors, projections (one of a cluster),
-                                    and the HTTP API when --http (WEFT_HTTP) says where
+                                    and the web UI and its API when --http (WEFT_HTTP) says where
   worker <module>                   run the activities a JS/TS module exports
 
   blueprint put <file>              store a blueprint (new version when its content changed)
@@ -337,7 +337,7 @@ const command = async (parsed: Parsed): Promise<number> => {
         ...parseAddress(httpAddress),
         readOnly: parsed.flags.has('http-read-only'),
       });
-      process.stderr.write(`weft HTTP API on ${http.url}/api\n`);
+      process.stderr.write(`weft UI on ${http.url}/ (its JSON API under /api)\n`);
       return untilSignal(async () => {
         await http.close();
         await nc.close();

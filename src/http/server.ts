@@ -6,6 +6,7 @@ import { compileBlueprint } from '../machines/compile.ts';
 import { foldTo, stateOf, type StoredEvent } from '../machines/replay.ts';
 import { blueprintGraph, stepStates } from '../projections/runGraph.ts';
 import { Subjects } from '../wire/subjects.ts';
+import { serveAssets } from './assets.ts';
 
 /**
  * The HTTP face of weft (the UI's API): each route is one request of the NATS API (CONTRACT §3),
@@ -21,6 +22,8 @@ export interface HttpOptions {
   readonly port: number;
   /** Refuse every route that changes something (start, signal, cancel, put) with `read_only`. */
   readonly readOnly?: boolean;
+  /** Where the built UI is (`dist/ui` of the package unless given). */
+  readonly uiDir?: string;
   /** Largest request body accepted (bytes). */
   readonly maxBody?: number;
 }
@@ -199,6 +202,7 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
   const subjects = new Subjects(options.prefix);
   const maxBody = options.maxBody ?? 1024 * 1024;
   const streams = new Set<Subscription>();
+  const assets = serveAssets(options.uiDir);
 
   const ask = async (subject: string, body: unknown): Promise<Reply> => {
     try {
@@ -320,7 +324,7 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
       events(req, res, url.searchParams.get('runId'));
       return;
     }
-    if (req.method === 'GET' && (path === '/' || path === '/api')) {
+    if (req.method === 'GET' && path === '/api') {
       send(res, 200, {
         ok: true,
         data: {
@@ -335,6 +339,8 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
       });
       return;
     }
+    if ((req.method === 'GET' || req.method === 'HEAD') && !path.startsWith('/api/'))
+      return assets(req, res, path);
     const at = /^\/api\/runs\/([^/]+)\/state$/u.exec(path);
     if (req.method === 'GET' && at !== null)
       return replayed(

@@ -1,3 +1,7 @@
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { connect } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parseAddress, startHttp, type HttpServer } from '../../src/http/server.ts';
 import { runEnded, startStack, type Stack } from '../support/weft.ts';
@@ -234,5 +238,66 @@ describe('the HTTP API', () => {
     expect(parseAddress(':9')).toEqual({ host: '127.0.0.1', port: 9 });
     expect(parseAddress('7233')).toEqual({ host: '127.0.0.1', port: 7233 });
     expect(() => parseAddress('nowhere')).toThrow(/host:port/u);
+  });
+});
+
+describe("the UI's files", () => {
+  let dir: string;
+  let ui: HttpServer;
+  let unbuilt: HttpServer;
+  beforeAll(async () => {
+    dir = mkdtempSync(join(tmpdir(), 'weft-ui-'));
+    mkdirSync(join(dir, 'assets'));
+    writeFileSync(join(dir, 'index.html'), '<!doctype html><title>weft test page</title>');
+    writeFileSync(join(dir, 'assets', 'app-1234.js'), `export const big = '${'x'.repeat(4096)}';`);
+    ui = await startHttp({ ...base(), uiDir: dir });
+    unbuilt = await startHttp({ ...base(), uiDir: join(dir, 'nothing-here') });
+  });
+  afterAll(async () => {
+    await ui.close();
+    await unbuilt.close();
+    rmSync(dir, { recursive: true, force: true });
+  });
+  const base = () => ({ nc: stack.client.nc, prefix: 'weft', host: '127.0.0.1', port: 0 });
+
+  it('serves the page at / and at any path outside /api (pages are routed in the browser)', async () => {
+    for (const path of ['/', '/runs/abc']) {
+      const response = await fetch(`${ui.url}${path}`);
+      expect(response.status).toBe(200);
+      expect(response.headers.get('content-type')).toBe('text/html; charset=utf-8');
+      expect(await response.text()).toContain('weft test page');
+    }
+    // The API is still the API.
+    expect((await fetch(`${ui.url}/api/nope`)).status).toBe(404);
+  });
+
+  it('serves hashed assets gzipped and cached for good, and no file outside its folder', async () => {
+    const response = await fetch(`${ui.url}/assets/app-1234.js`, {
+      headers: { 'accept-encoding': 'gzip' },
+    });
+    expect(response.status).toBe(200);
+    expect(response.headers.get('content-encoding')).toBe('gzip');
+    expect(response.headers.get('cache-control')).toContain('immutable');
+    expect(await response.text()).toContain('export const big');
+    expect((await fetch(`${ui.url}/assets/missing.js`)).status).toBe(404);
+    // `..` cannot climb out of the folder (fetch would resolve it; send it raw).
+    const raw = await new Promise<string>((resolve, reject) => {
+      const socket = connect(Number(new URL(ui.url).port), '127.0.0.1', () =>
+        socket.write(
+          'GET /assets/../../../package.json HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+        ),
+      );
+      let text = '';
+      socket.on('data', (chunk: Buffer) => (text += chunk.toString()));
+      socket.on('end', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(raw).not.toContain('"dependencies"');
+  });
+
+  it('says how to build the UI when it is not built', async () => {
+    const response = await fetch(`${unbuilt.url}/`);
+    expect(response.status).toBe(503);
+    expect(await response.text()).toContain('npm run build:ui');
   });
 });

@@ -1,0 +1,457 @@
+import { useEffect, useMemo, useRef, useState } from 'preact/hooks';
+import {
+  api,
+  enc,
+  history,
+  liveEvents,
+  query,
+  type RunState,
+  type RunSummary,
+  type StoredEvent,
+} from '../api.ts';
+import { Graph } from '../Graph.tsx';
+import { duration, Json, parseJson, Problem, Section, Status, throttle, time } from '../parts.tsx';
+
+/**
+ * One run: its blueprint drawn with each step coloured by its state, live while it moves; its
+ * event timeline; a replay slider that shows the run after event N (the fold `weft replay --to N`
+ * prints); map progress; links to its parent and child runs; and the actions a running run takes:
+ * a signal, a query, cancel.
+ */
+
+interface Handlers {
+  readonly signals: readonly string[];
+  readonly queries: readonly string[];
+}
+
+const BUILT_IN_QUERIES = ['get_status', 'get_data', 'get_signals', 'get_handlers'];
+
+const names = (list: unknown): string[] =>
+  Array.isArray(list)
+    ? list.flatMap((entry: unknown) =>
+        typeof entry === 'string'
+          ? [entry]
+          : typeof entry === 'object' && entry !== null && 'name' in entry
+            ? [String((entry as { name: unknown }).name)]
+            : [],
+      )
+    : [];
+
+const stepOf = (event: StoredEvent): string => {
+  const { stepId, item } = event.data as { stepId?: string; item?: number };
+  return stepId === undefined ? '' : item === undefined ? stepId : `${stepId}[${item}]`;
+};
+
+export const Run = ({
+  runId,
+  readOnly,
+}: {
+  readonly runId: string;
+  readonly readOnly: boolean;
+}) => {
+  const [summary, setSummary] = useState<RunSummary>();
+  const [events, setEvents] = useState<readonly StoredEvent[]>([]);
+  // The event the page shows the run after; undefined: the newest, following the run live.
+  const [at, setAt] = useState<number>();
+  const [state, setState] = useState<RunState>();
+  const [selected, setSelected] = useState<string>();
+  const [error, setError] = useState<unknown>();
+  const asked = useRef(0);
+
+  // New events are read from the last one known on: a long run's history is read once.
+  const known = useRef<{ runId: string; events: readonly StoredEvent[] }>({ runId, events: [] });
+  const refresh = useMemo(
+    () => () => {
+      api<RunSummary>('GET', `/runs/${enc(runId)}`)
+        .then(setSummary)
+        .catch(setError);
+      const from = known.current.runId === runId ? known.current.events.length : 0;
+      history(runId, from)
+        .then((more) => {
+          if (known.current.runId !== runId) known.current = { runId, events: [] };
+          // Two reads may overlap: keep only what is new, and only when nothing is missing.
+          const count = known.current.events.length;
+          const fresh = more.filter((event) => event.revision >= count);
+          if (fresh[0]?.revision !== count) return;
+          known.current = { runId, events: [...known.current.events, ...fresh] };
+          setEvents(known.current.events);
+        })
+        .catch(setError);
+    },
+    [runId],
+  );
+  useEffect(() => {
+    known.current = { runId, events: [] };
+    setEvents([]);
+    setAt(undefined);
+    setSelected(undefined);
+    setState(undefined);
+    setSummary(undefined);
+    refresh();
+    return liveEvents(runId, throttle(refresh, 120));
+  }, [runId, refresh]);
+
+  // The state after `at` (or the newest), asked again whenever new events arrive; a slower
+  // answer to an older question never overwrites a newer one.
+  const last = events.length - 1;
+  useEffect(() => {
+    if (events.length === 0) return;
+    const ask = ++asked.current;
+    api<RunState>('GET', `/runs/${enc(runId)}/state${query({ at, graph: 'true' })}`)
+      .then((next) => {
+        if (ask === asked.current) setState(next);
+      })
+      .catch(setError);
+  }, [runId, at, last]);
+
+  const started = events[0]?.data as
+    | {
+        blueprint?: { content?: { signals?: unknown; queries?: unknown } };
+        parent?: { runId: string; stepId: string; item?: number };
+      }
+    | undefined;
+  const declared: Handlers = {
+    signals: names(started?.blueprint?.content?.signals),
+    queries: names(started?.blueprint?.content?.queries),
+  };
+  const shown = at ?? last;
+
+  return (
+    <main class="run">
+      <div class="toolbar">
+        <h1>
+          Run <code data-testid="run-id">{runId}</code>
+        </h1>
+        {summary === undefined ? null : <Status status={summary.status} />}
+        {summary === undefined ? null : (
+          <span class="muted">
+            <a
+              href={`#/blueprints/${enc(summary.blueprint.name)}?version=${summary.blueprint.version}`}
+            >
+              {summary.blueprint.name} v{summary.blueprint.version}
+            </a>{' '}
+            · started {time(summary.startedAt)}
+            {summary.endedAt === undefined
+              ? ''
+              : ` · ended ${time(summary.endedAt)} · ${duration(summary.startedAt, summary.endedAt, Date.now())}`}
+          </span>
+        )}
+        {started?.parent === undefined ? null : (
+          <span>
+            child of{' '}
+            <a data-testid="parent-link" href={`#/runs/${enc(started.parent.runId)}`}>
+              {started.parent.runId}
+            </a>{' '}
+            (step {started.parent.stepId}
+            {started.parent.item === undefined ? '' : `[${started.parent.item}]`})
+          </span>
+        )}
+      </div>
+      <Problem error={error} />
+      {summary?.error === undefined ? null : (
+        <p class="problem">
+          {summary.error.code === undefined ? null : <code>{summary.error.code}</code>}{' '}
+          {summary.error.message}
+        </p>
+      )}
+      <div class="replay">
+        <label for="slider">
+          after event <b data-testid="slider-at">{shown}</b> of {last}
+          {at === undefined ? <span class="live"> · live</span> : null}
+        </label>
+        <input
+          id="slider"
+          data-testid="slider"
+          type="range"
+          min={0}
+          max={Math.max(last, 0)}
+          value={shown}
+          onInput={(e) => {
+            const n = Number(e.currentTarget.value);
+            setAt(n >= last ? undefined : n);
+          }}
+        />
+        <button disabled={at === undefined} onClick={() => setAt(undefined)}>
+          follow live
+        </button>
+      </div>
+      <div class="columns">
+        <Section title="Steps">
+          <div class="graph-box">
+            {state?.graph === undefined ? null : (
+              <Graph
+                graph={state.graph}
+                states={state.stepStates}
+                progress={state.progress}
+                selected={selected}
+                onSelect={setSelected}
+              />
+            )}
+          </div>
+          <Legend />
+        </Section>
+        <div class="side">
+          <Section title={`State after event ${shown}`}>
+            <dl class="facts">
+              <dt>after event</dt>
+              <dd data-testid="state-revision">{state?.revision}</dd>
+              <dt>status</dt>
+              <dd data-testid="state-status">{state?.status}</dd>
+              <dt>active steps</dt>
+              <dd data-testid="active-steps">{state?.activeSteps.join(', ') || '—'}</dd>
+              <dt>machine</dt>
+              <dd>
+                <code data-testid="machine-state">{JSON.stringify(state?.state)}</code>
+              </dd>
+              {Object.entries(state?.progress ?? {}).map(([id, p]) => (
+                <>
+                  <dt>{id}</dt>
+                  <dd data-testid={`progress-${id}`}>
+                    {p.done}/{p.total} done{p.failed > 0 ? `, ${p.failed} failed` : ''}
+                  </dd>
+                </>
+              ))}
+            </dl>
+            {selected === undefined ? null : (
+              <>
+                <h3>
+                  {selected}: {state?.stepStates[selected]}
+                </h3>
+                <Json value={state?.steps[selected]} testid="selected-output" />
+              </>
+            )}
+            <h3>$data</h3>
+            <Json value={state?.data} testid="state-data" />
+            <details>
+              <summary>step outputs</summary>
+              <Json value={state?.steps} testid="state-steps" />
+            </details>
+          </Section>
+          {readOnly || summary?.status !== 'running' ? null : (
+            <Actions runId={runId} declared={declared} />
+          )}
+          {summary === undefined || summary.status === 'running' ? null : (
+            <Section title="Result">
+              <Json value={summary.output ?? summary.error} testid="run-output" />
+            </Section>
+          )}
+        </div>
+      </div>
+      <Section title="Timeline">
+        <Timeline events={events} shown={shown} onPick={(n) => setAt(n >= last ? undefined : n)} />
+      </Section>
+    </main>
+  );
+};
+
+const Legend = () => (
+  <p class="legend">
+    {['pending', 'running', 'retrying', 'completed', 'failed', 'skipped'].map((s) => (
+      <span class={`swatch node-${s}`}>{s}</span>
+    ))}
+  </p>
+);
+
+/** Rows shown at once: the events around the one the slider is at. */
+const WINDOW = 200;
+
+const Timeline = ({
+  events,
+  shown,
+  onPick,
+}: {
+  readonly events: readonly StoredEvent[];
+  readonly shown: number;
+  readonly onPick: (revision: number) => void;
+}) => {
+  const first = Math.max(0, Math.min(shown - WINDOW / 2, events.length - WINDOW));
+  const rows = events.slice(first, first + WINDOW);
+  return (
+    <>
+      {rows.length < events.length ? (
+        <p class="muted">
+          events {first}–{first + rows.length - 1} of {events.length}, around the one the slider is
+          at
+        </p>
+      ) : null}
+      <table class="timeline" data-testid="timeline">
+        <thead>
+          <tr>
+            <th>#</th>
+            <th>event</th>
+            <th>time</th>
+            <th>step</th>
+            <th>attempt</th>
+            <th>payload</th>
+          </tr>
+        </thead>
+        <tbody>
+          {rows.map((event) => {
+            const { attempt, childRunId } = event.data as { attempt?: number; childRunId?: string };
+            return (
+              <tr
+                key={event.revision}
+                class={event.revision === shown ? 'at' : event.revision > shown ? 'later' : ''}
+                data-revision={event.revision}
+              >
+                <td>
+                  <button
+                    class="link"
+                    onClick={() => onPick(event.revision)}
+                    title="show the run after this event"
+                  >
+                    {event.revision}
+                  </button>
+                </td>
+                <td class={`event-${event.type}`}>{event.type}</td>
+                <td>{time(event.at)}</td>
+                <td>{stepOf(event)}</td>
+                <td>{attempt ?? ''}</td>
+                <td>
+                  {childRunId === undefined ? null : (
+                    <a href={`#/runs/${enc(childRunId)}`} data-testid="child-link">
+                      {childRunId}
+                    </a>
+                  )}
+                  <details>
+                    <summary>payload</summary>
+                    <Json value={event.data} />
+                  </details>
+                </td>
+              </tr>
+            );
+          })}
+        </tbody>
+      </table>
+    </>
+  );
+};
+
+/** Signal, query and cancel, for a running run. */
+const Actions = ({ runId, declared }: { readonly runId: string; readonly declared: Handlers }) => {
+  const [handlers, setHandlers] = useState<Handlers>(declared);
+  const [signal, setSignal] = useState('');
+  const [payload, setPayload] = useState('');
+  const [queryName, setQueryName] = useState('get_status');
+  const [answer, setAnswer] = useState<{ readonly value: unknown }>();
+  const [said, setSaid] = useState<string>();
+  const [error, setError] = useState<unknown>();
+
+  useEffect(() => {
+    // What this run accepts right now, and the signals its wait steps wait for.
+    Promise.all([
+      api<{ signals: unknown; queries: unknown }>(
+        'POST',
+        `/runs/${enc(runId)}/query/get_handlers`,
+        {},
+      ),
+      api<{ waitingFor?: unknown }>('POST', `/runs/${enc(runId)}/query/get_status`, {}),
+    ])
+      .then(([accepts, status]) => {
+        const signals = [
+          ...new Set([...names(status.waitingFor), ...names(accepts.signals), ...declared.signals]),
+        ];
+        setHandlers({
+          signals,
+          queries: [
+            ...new Set([...BUILT_IN_QUERIES, ...names(accepts.queries), ...declared.queries]),
+          ],
+        });
+        setSignal((current) => (current === '' ? (signals[0] ?? '') : current));
+      })
+      .catch(setError);
+  }, [runId]);
+
+  const body = (): unknown => {
+    const parsed = parseJson(payload);
+    if (!parsed.ok) throw new Error(`the payload is not JSON: ${parsed.message}`);
+    return parsed.value ?? {};
+  };
+  const act = (work: () => Promise<void>) => {
+    setError(undefined);
+    setSaid(undefined);
+    work().catch(setError);
+  };
+
+  return (
+    <Section title="Actions">
+      <form
+        class="action"
+        onSubmit={(e) => {
+          e.preventDefault();
+          act(async () => {
+            await api('POST', `/runs/${enc(runId)}/signal/${enc(signal)}`, body());
+            setSaid(`signal ${signal} sent`);
+          });
+        }}
+      >
+        <label>
+          signal{' '}
+          <input
+            data-testid="signal-name"
+            list="signal-names"
+            value={signal}
+            onInput={(e) => setSignal(e.currentTarget.value)}
+          />
+          <datalist id="signal-names">
+            {handlers.signals.map((s) => (
+              <option value={s} />
+            ))}
+          </datalist>
+        </label>
+        <textarea
+          data-testid="signal-payload"
+          placeholder='payload, JSON (e.g. {"approved": true})'
+          value={payload}
+          onInput={(e) => setPayload(e.currentTarget.value)}
+        />
+        <button type="submit" data-testid="send-signal" disabled={signal === ''}>
+          Send signal
+        </button>
+      </form>
+      <form
+        class="action"
+        onSubmit={(e) => {
+          e.preventDefault();
+          act(async () => {
+            setAnswer({
+              value: await api('POST', `/runs/${enc(runId)}/query/${enc(queryName)}`, {}),
+            });
+          });
+        }}
+      >
+        <label>
+          query{' '}
+          <select
+            data-testid="query-name"
+            value={queryName}
+            onChange={(e) => setQueryName(e.currentTarget.value)}
+          >
+            {handlers.queries.map((q) => (
+              <option value={q}>{q}</option>
+            ))}
+          </select>
+        </label>
+        <button type="submit" data-testid="run-query">
+          Run query
+        </button>
+      </form>
+      {answer === undefined ? null : <Json value={answer.value} testid="query-answer" />}
+      <button
+        class="danger"
+        data-testid="cancel-run"
+        onClick={() => {
+          if (confirm(`Cancel run ${runId}?`))
+            act(async () => {
+              await api('POST', `/runs/${enc(runId)}/cancel`, {});
+              setSaid('cancel requested');
+            });
+        }}
+      >
+        Cancel run
+      </button>
+      {said === undefined ? null : <p class="said">{said}</p>}
+      <Problem error={error} />
+    </Section>
+  );
+};
