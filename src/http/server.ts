@@ -4,7 +4,7 @@ import { parseDuration } from '../blueprints/duration.ts';
 import { validateBlueprint } from '../blueprints/validate.ts';
 import { compileBlueprint } from '../machines/compile.ts';
 import { foldTo, stateOf, type StoredEvent } from '../machines/replay.ts';
-import { blueprintGraph, stepStates } from '../projections/runGraph.ts';
+import { blueprintGraph, startedTasks, stepStates } from '../projections/runGraph.ts';
 import { Subjects } from '../wire/subjects.ts';
 import { serveAssets } from './assets.ts';
 
@@ -283,7 +283,11 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
       ok: true,
       data: {
         ...stateOf(fold, events.length),
-        stepStates: stepStates(fold.compiled.plan, fold.snapshot.context),
+        stepStates: stepStates(
+          fold.compiled.plan,
+          fold.snapshot.context,
+          startedTasks(revision === undefined ? events : events.slice(0, revision + 1)),
+        ),
         ...(graph ? { graph: blueprintGraph(fold.compiled.plan) } : {}),
       },
     });

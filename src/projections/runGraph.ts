@@ -66,20 +66,37 @@ export const blueprintGraph = (plan: Plan): BlueprintGraph => {
   return { nodes, edges };
 };
 
-export type StepState = 'pending' | 'running' | 'retrying' | 'completed' | 'failed' | 'skipped';
+export type StepState =
+  'pending' | 'scheduled' | 'running' | 'retrying' | 'completed' | 'failed' | 'skipped';
+
+/** The attempts a worker has taken, from a run's `StepStarted` events. */
+export const startedTasks = (
+  events: readonly { readonly type: string; readonly data: unknown }[],
+): ReadonlySet<string> =>
+  new Set(
+    events.flatMap((e) =>
+      e.type === 'StepStarted' ? [(e.data as { readonly taskId: string }).taskId] : [],
+    ),
+  );
 
 /**
- * Each step's state in a run's context: `running` while an attempt, child run, timer or its
- * inside is in flight (`retrying` from a second attempt on), `completed`, `failed` (its error
- * recorded: routed by `onError`, or the run's failure), `skipped` (did not run), else `pending`.
+ * Each step's state in a run's context: `scheduled` while its attempt waits for a worker (known
+ * only for a step with a `scheduleTimeout`, whose start is recorded: `started` holds the attempts
+ * taken); `running` while an attempt, child run, timer or its inside is in flight (`retrying` from
+ * a second attempt on), `completed`, `failed` (its error recorded: routed by `onError`, or the
+ * run's failure), `skipped` (did not run), else `pending`.
  */
 export const stepStates = (
   plan: Plan,
   context: RunContext,
+  started: ReadonlySet<string> = new Set(),
 ): Readonly<Record<string, StepState>> => {
   const attempts = new Map<string, number>();
-  for (const task of openTasks(context))
+  const waiting = new Set<string>();
+  for (const task of openTasks(context)) {
     attempts.set(task.stepId, Math.max(attempts.get(task.stepId) ?? 0, task.attempt));
+    if (task.scheduleTimeoutMs !== undefined && !started.has(task.taskId)) waiting.add(task.stepId);
+  }
   const busy = new Set([
     ...Object.values(context.timers).map((t) => t.stepId),
     ...Object.values(context.children).map((c) => c.stepId),
@@ -92,9 +109,11 @@ export const stepStates = (
     const skipped = context.routing.abandoned[id] === true || context.executions[id] === undefined;
     states[id] =
       attempt !== undefined
-        ? attempt > 1
-          ? 'retrying'
-          : 'running'
+        ? waiting.has(id)
+          ? 'scheduled'
+          : attempt > 1
+            ? 'retrying'
+            : 'running'
         : failed
           ? 'failed'
           : context.done[id] === true

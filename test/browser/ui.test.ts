@@ -97,6 +97,13 @@ describe.skipIf(skip !== undefined)('the web UI in Chromium', () => {
       .locator('tr[data-run="ui-live-1"][data-status="completed"]')
       .waitFor({ timeout: 10_000 });
     await shot('runs');
+    // Filtered to running runs of its blueprint, it is gone; to completed ones, it is back.
+    await page.getByTestId('filter-blueprint').selectOption('ui_gate');
+    await page.getByTestId('filter-status').selectOption('running');
+    await page.locator('tr[data-run="ui-live-1"]').waitFor({ state: 'detached', timeout: 10_000 });
+    await page.getByTestId('filter-status').selectOption('completed');
+    await page.locator('tr[data-run="ui-live-1"]').waitFor({ timeout: 10_000 });
+    expect(page.url()).toContain('status=completed');
   });
 
   it("a run's graph colours its steps by state and changes them as the run moves; a signal sent from the page releases it", async () => {
@@ -196,6 +203,38 @@ describe.skipIf(skip !== undefined)('the web UI in Chromium', () => {
       .locator('[data-testid="editor-verdict"]:text-is("valid")')
       .waitFor({ timeout: 10_000 });
     await page.locator('[data-step="b"]').waitFor();
+  });
+
+  it('in read-only mode shows no action: no signal, cancel, start or put', async () => {
+    const readOnly = await startHttp({
+      nc: stack.client.nc,
+      prefix: 'weft',
+      host: '127.0.0.1',
+      port: 0,
+      readOnly: true,
+    });
+    try {
+      await startGate('ui-read-only-1');
+      await page.goto(`${readOnly.url}/#/runs/ui-read-only-1`);
+      await page
+        .locator('[data-step="approval"][data-state="running"]')
+        .waitFor({ timeout: 10_000 });
+      await page.locator('nav.top .read-only').waitFor();
+      expect(await page.getByTestId('send-signal').count()).toBe(0);
+      expect(await page.getByTestId('cancel-run').count()).toBe(0);
+      await page.goto(`${readOnly.url}/#/blueprints/ui_gate`);
+      await page.getByTestId('blueprint-json').waitFor();
+      expect(await page.getByTestId('start-run').count()).toBe(0);
+      await page.goto(`${readOnly.url}/#/editor`);
+      await page.locator('[data-testid="editor-verdict"]:text-is("valid")').waitFor();
+      expect(await page.getByTestId('put-blueprint').count()).toBe(0);
+      // The same page on the writable server offers them.
+      await page.goto(`${http.url}/#/runs/ui-read-only-1`);
+      await page.getByTestId('send-signal').waitFor({ timeout: 10_000 });
+      expect(await page.getByTestId('cancel-run').count()).toBe(1);
+    } finally {
+      await readOnly.close();
+    }
   });
 
   it('lists blueprints with their versions and graph, and the activities workers serve', async () => {

@@ -10,7 +10,7 @@ import type { BlueprintGraph, RunState, StepState } from './api.ts';
  * out edges that end on a cluster.
  */
 
-export const STATE_COLOURS: Readonly<Record<StepState | 'scheduled', string>> = {
+export const STATE_COLOURS: Readonly<Record<StepState, string>> = {
   pending: '#eef0f3',
   scheduled: '#fde68a',
   running: '#93c5fd',

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { blueprintGraph, stepStates } from '../../../src/projections/runGraph.ts';
+import { blueprintGraph, startedTasks, stepStates } from '../../../src/projections/runGraph.ts';
 import { openTasks } from '../../../src/machines/compile.ts';
 import { act, activities, compile, drive, startRun } from '../machines/world.ts';
 
@@ -62,6 +62,22 @@ describe("each step's state in a run", () => {
       error: { code: 'e', message: 'once', retryable: true },
     });
     expect(stepStates(plan, run.snapshot.context).fetch).toBe('retrying');
+  });
+
+  it('is scheduled until a worker takes the attempt of a step whose start is recorded', async () => {
+    const run = await startRun(
+      { name: 'sched', steps: [act('fetch', 'echo', { scheduleTimeout: '1m' })] },
+      null,
+    );
+    const { plan } = run.compiled;
+    expect(stepStates(plan, run.snapshot.context).fetch).toBe('scheduled');
+    const task = openTasks(run.snapshot.context)[0];
+    if (task === undefined) throw new Error('no task');
+    const taken = { type: 'StepStarted', data: { taskId: task.taskId } };
+    expect(stepStates(plan, run.snapshot.context, startedTasks([taken])).fetch).toBe('running');
+    // A step without a scheduleTimeout records no start: it is running once scheduled.
+    const plain = await startRun({ name: 'plain', steps: [act('fetch', 'echo')] }, null);
+    expect(stepStates(plain.compiled.plan, plain.snapshot.context).fetch).toBe('running');
   });
 
   it('says which steps completed, failed onto a route, were skipped or were never reached', async () => {

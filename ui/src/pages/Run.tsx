@@ -246,7 +246,7 @@ export const Run = ({
 
 const Legend = () => (
   <p class="legend">
-    {['pending', 'running', 'retrying', 'completed', 'failed', 'skipped'].map((s) => (
+    {['pending', 'scheduled', 'running', 'retrying', 'completed', 'failed', 'skipped'].map((s) => (
       <span class={`swatch node-${s}`}>{s}</span>
     ))}
   </p>
