@@ -1,4 +1,12 @@
+import { defaultClientConditions, defaultServerConditions } from 'vite';
 import { defineConfig } from 'vitest/config';
+
+/**
+ * `weft`, `weft/client`, … (the package's own entry points, as examples import them) resolve to the
+ * TypeScript source in tests, as `bin/weft.js` resolves them in a checkout: the exports'
+ * `weft-source` condition.
+ */
+const SOURCE = 'weft-source';
 
 /**
  * The integration files whose runtime works the store hardest (start and execute, every step
@@ -21,6 +29,13 @@ const ON_POSTGRES = [
 // schema of one PostgreSQL server that the project's globalSetup starts (a private cluster,
 // stopped by pid at the end) or that `WEFT_TEST_POSTGRES` names.
 export default defineConfig({
+  resolve: { conditions: [SOURCE, ...defaultClientConditions] },
+  ssr: {
+    resolve: {
+      conditions: [SOURCE, ...defaultServerConditions],
+      externalConditions: [SOURCE],
+    },
+  },
   test: {
     pool: 'forks',
     maxWorkers: 2,

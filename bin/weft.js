@@ -9,6 +9,7 @@
 // ships dist/ and not src/) runs the built CLI.
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import * as nodeModule from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
@@ -87,7 +88,18 @@ function reexec(node24) {
 
 async function run() {
   const source = join(packageRoot, 'src', 'cli', 'main.ts');
-  const entry = existsSync(source) ? source : join(packageRoot, 'dist', 'cli', 'main.js');
+  const checkout = existsSync(source);
+  // In a checkout, `weft`, `weft/client`, `weft/worker`, … (the package's own entry points, as
+  // a worker module or an example imports them) resolve to the TypeScript source: the exports'
+  // `weft-source` condition, which only this package declares.
+  if (checkout) {
+    // Imported as a namespace: Node 20, which only re-runs this file under Node 24, lacks it.
+    nodeModule.registerHooks({
+      resolve: (specifier, context, next) =>
+        next(specifier, { ...context, conditions: [...context.conditions, 'weft-source'] }),
+    });
+  }
+  const entry = checkout ? source : join(packageRoot, 'dist', 'cli', 'main.js');
   // The CLI module's contract: main(argv) resolves to the process exit code.
   /** @type {(url: string) => Promise<{ main: (argv: string[]) => Promise<number> }>} */
   const importCli = (url) => import(url);

@@ -1,2 +1,2 @@
 // `weft worker examples/demo-worker.ts` serves the demo activities that `weft dev` runs in-process.
-export { activities } from '../src/demo/activities.ts';
+export { activities } from 'weft/demo';

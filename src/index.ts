@@ -1,10 +1,6 @@
-export { createWorker, defineActivity, TerminalError } from './actors/worker.ts';
-export type {
-  Activity,
-  ActivityContext,
-  ActivityDefinition,
-  Worker,
-  WorkerOptions,
-} from './actors/worker.ts';
-export { startRuntime } from './main.ts';
-export type { Runtime, RuntimeOptions } from './main.ts';
+/**
+ * `weft`: the runtime and the worker. The typed client is `weft/client`, blueprints (types,
+ * builder, offline validation) are `weft/blueprint`; each entry point loads only what it needs.
+ */
+export * from './worker.ts';
+export * from './runtime.ts';

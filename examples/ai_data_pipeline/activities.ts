@@ -1,4 +1,4 @@
-import { TerminalError, type ActivityContext } from '../../src/index.ts';
+import { TerminalError, type ActivityContext } from 'weft/worker';
 import { asArray, asNumber, asObject, pause } from '../lib.ts';
 
 /** Activities of `ai_data_pipeline` (pgflow's fetch → map → save). Deterministic. */

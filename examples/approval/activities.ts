@@ -1,4 +1,4 @@
-import { TerminalError, type ActivityContext } from '../../src/index.ts';
+import { TerminalError, type ActivityContext } from 'weft/worker';
 import { asNumber, asObject, asString, pause } from '../lib.ts';
 
 /** Activities of `approval`. Deterministic; `delayMs` in the input makes the first step slow on purpose. */

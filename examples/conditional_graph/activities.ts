@@ -1,4 +1,4 @@
-import { TerminalError } from '../../src/index.ts';
+import { TerminalError } from 'weft/worker';
 import { asNumber, asObject, asString } from '../lib.ts';
 
 /** Activities of `conditional_graph`: an order whose payment may fail and be routed to a review. Deterministic. */

@@ -1,4 +1,4 @@
-import { TerminalError } from '../../src/index.ts';
+import { TerminalError } from 'weft/worker';
 import { asArray, asNumber, asObject, asString, type Row } from '../lib.ts';
 
 /**

@@ -1,4 +1,4 @@
-import { TerminalError, type ActivityContext } from '../../src/index.ts';
+import { TerminalError, type ActivityContext } from 'weft/worker';
 import { asArray, asNumber, asObject, asString, pause } from '../lib.ts';
 
 /**

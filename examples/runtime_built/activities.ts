@@ -1,4 +1,4 @@
-import { TerminalError } from '../../src/index.ts';
+import { TerminalError } from 'weft/worker';
 import { asArray, asNumber, asObject, asString } from '../lib.ts';
 
 /** Activities of the `runtime_built` blueprint (see build.ts). Deterministic. */

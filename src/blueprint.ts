@@ -1,0 +1,9 @@
+/**
+ * `weft/blueprint`: blueprints in TypeScript — their types, offline validation (the runtime's own
+ * validator, without the check of served activities) and the JSON Schema an LLM is given.
+ */
+export type { Blueprint, Step } from './blueprints/schema.ts';
+export type { Diagnostic, Severity } from './blueprints/diagnostics.ts';
+export type { Json } from './blueprints/json.ts';
+export { validateBlueprint } from './blueprints/validate.ts';
+export { blueprintJsonSchema } from './blueprints/jsonSchema.ts';

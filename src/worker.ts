@@ -1,0 +1,9 @@
+/** `weft/worker`: what a worker process needs — serve activities by name over NATS. */
+export { createWorker, defineActivity, TerminalError } from './actors/worker.ts';
+export type {
+  Activity,
+  ActivityContext,
+  ActivityDefinition,
+  Worker,
+  WorkerOptions,
+} from './actors/worker.ts';
