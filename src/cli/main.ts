@@ -28,7 +28,9 @@ const USAGE = `usage: weft <command>
   worker <module>                   run the activities a JS/TS module exports
 
   blueprint put <file>              store a blueprint (new version when its content changed)
-  blueprint validate <file>         check a blueprint, listing every problem
+  blueprint validate <file> [--offline]
+                                    check a blueprint, listing every problem (--offline: here, with no
+                                    runtime, so no check of the activities workers serve)
   blueprint get <name> [--version N]
   blueprint list
   blueprint rm <name>
@@ -51,7 +53,15 @@ interface Parsed {
   readonly flags: ReadonlyMap<string, string | true>;
 }
 
-const BOOLEAN_FLAGS = new Set(['json', 'wait', 'once', 'help', 'check', 'http-read-only']);
+const BOOLEAN_FLAGS = new Set([
+  'json',
+  'wait',
+  'once',
+  'help',
+  'check',
+  'http-read-only',
+  'offline',
+]);
 
 export const parseArgs = (argv: readonly string[]): Parsed => {
   const positional: string[] = [];
@@ -383,12 +393,16 @@ const command = async (parsed: Parsed): Promise<number> => {
           });
         case 'validate':
           return client(parsed, async (c, s) => {
-            const data = await c.request<{
-              valid: boolean;
-              diagnostics: Diagnostic[];
-            }>(s.blueprints('validate'), {
-              blueprint: readJsonFile(need(parsed, 2, 'blueprint file')),
-            });
+            const blueprint = readJsonFile(need(parsed, 2, 'blueprint file'));
+            // Offline: the same validator, here, without a runtime (so no check of served activities).
+            const data: { valid: boolean; diagnostics: readonly Diagnostic[] } = parsed.flags.has(
+              'offline',
+            )
+              ? await import('../blueprints/validate.ts').then(({ validateBlueprint }) => {
+                  const checked = validateBlueprint(blueprint);
+                  return { valid: checked.ok, diagnostics: checked.diagnostics };
+                })
+              : await c.request(s.blueprints('validate'), { blueprint });
             warn(data.diagnostics.filter((d) => d.severity === 'warning'));
             emit(data, () =>
               data.valid

@@ -180,6 +180,42 @@ describe('the weft CLI against a real runtime', { timeout: 60_000 }, () => {
     expect(schema.type).toBe('object');
   });
 
+  it('validates a blueprint --offline, with no server at all', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'weft-offline-'));
+    try {
+      const good = join(dir, 'good.json');
+      const bad = join(dir, 'bad.json');
+      writeFileSync(
+        good,
+        JSON.stringify({
+          name: 'off',
+          steps: [{ id: 'a', type: 'activity', activity: 'nobody_serves_this' }],
+        }),
+      );
+      writeFileSync(
+        bad,
+        JSON.stringify({ name: 'off', steps: [{ id: 'a', type: 'sleep', duration: 5 }] }),
+      );
+      const [valid, invalid] = await Promise.all([
+        weft(['blueprint', 'validate', good, '--offline'], { url: UNREACHABLE }),
+        weft(['blueprint', 'validate', bad, '--offline', '--json'], { url: UNREACHABLE }),
+      ]);
+      // No runtime: no activity check, so no unknown_activity warning either.
+      expect(valid).toMatchObject({ code: 0, stdout: 'valid\n', stderr: '' });
+      expect(invalid.code).toBe(1);
+      const data = json(invalid) as {
+        valid: boolean;
+        diagnostics: { code: string; path: string }[];
+      };
+      expect(data.valid).toBe(false);
+      expect(data.diagnostics).toContainEqual(
+        expect.objectContaining({ code: 'duration_unit', path: '$.steps[0].duration' }),
+      );
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('stores, validates, lists, gets and removes blueprints', async () => {
     const [put, putJson, putFail, putDoomed, putBad, valid, invalid, invalidJson, notJson] =
       await Promise.all([
