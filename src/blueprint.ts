@@ -1,7 +1,9 @@
 /**
- * `weft/blueprint`: blueprints in TypeScript — their types, offline validation (the runtime's own
- * validator, without the check of served activities) and the JSON Schema an LLM is given.
+ * `weft/blueprint`: blueprints in TypeScript — their types, the typed builder, offline validation
+ * (the runtime's own validator, without the check of served activities) and the JSON Schema an
+ * LLM is given.
  */
+export * from './blueprints/builder.ts';
 export type { Blueprint, Step } from './blueprints/schema.ts';
 export type { Diagnostic, Severity } from './blueprints/diagnostics.ts';
 export type { Json } from './blueprints/json.ts';

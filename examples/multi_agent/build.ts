@@ -1,5 +1,4 @@
-import type { Blueprint, Step } from '../../src/blueprints/schema.ts';
-import type { Json } from '../../src/blueprints/json.ts';
+import { blueprint, type Blueprint, type BlueprintBuilder, type Json } from 'weft/blueprint';
 
 /**
  * A multi-agent chain generated from a list of agent roles: one `agent_work` activity step per
@@ -19,6 +18,11 @@ export interface AgentChainOptions {
   readonly description?: string;
 }
 
+/** The run input of a chain. */
+export interface AgentChainInput {
+  readonly topic: string;
+}
+
 export const buildAgentChain = ({
   name = 'multi_agent',
   agents = DEFAULT_AGENTS,
@@ -28,18 +32,25 @@ export const buildAgentChain = ({
   if (agents.length === 0) throw new RangeError('an agent chain needs at least one agent');
   if (new Set(agents).size !== agents.length)
     throw new RangeError(`agent roles must be unique: ${agents.join(', ')}`);
-  const steps: Step[] = agents.map((role, i) => ({
-    id: role,
-    type: 'activity',
-    activity: 'agent_work',
-    input: {
-      role,
-      topic: '{% $input.topic %}',
-      settings: settings[role] ?? {},
-      previous: i === 0 ? null : `{% $steps.${agents[i - 1] ?? ''} %}`,
-    },
-  }));
-  return { name, description, steps, output: `{% $steps.${agents[agents.length - 1] ?? ''} %}` };
+  const last = agents[agents.length - 1] ?? '';
+  // The ids come from data, so the builder's type is `BlueprintBuilder<string>`: the compiler
+  // cannot check them, `build()` does (a role that is not a name throws BlueprintInvalid).
+  return agents
+    .reduce<BlueprintBuilder<string, never, AgentChainInput>>(
+      (chain, role, i) =>
+        chain.activity(role, {
+          activity: 'agent_work',
+          input: {
+            role,
+            topic: '{% $input.topic %}',
+            settings: settings[role] ?? {},
+            previous: i === 0 ? null : `{% $steps.${agents[i - 1] ?? ''} %}`,
+          },
+        }),
+      blueprint(name).input<AgentChainInput>().description(description),
+    )
+    .output(`{% $steps.${last} %}`)
+    .build();
 };
 
 /** Two blueprints that differ in one parameter: the writer's tone. */

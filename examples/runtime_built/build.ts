@@ -1,10 +1,11 @@
-import type { Blueprint } from '../../src/blueprints/schema.ts';
+import { blueprint, type Blueprint } from 'weft/blueprint';
 
 /**
  * A blueprint built at runtime by code rather than written by hand: fetch → parallel(transform,
  * enrich) → loop (refine, `iterations` times) → condition (publish when the refined value reaches
  * `threshold`, else hold). Pure: the same options give the same blueprint, so putting it twice
- * makes one version. `blueprint.json` next to this file is `buildRuntimeBlueprint()`.
+ * makes one version. `blueprint.json` next to this file is `buildRuntimeBlueprint()`. Written with
+ * the blueprint builder, which validates what it builds: invalid options throw `BlueprintInvalid`.
  */
 
 export interface RuntimeBlueprintOptions {
@@ -24,54 +25,47 @@ export const buildRuntimeBlueprint = ({
     throw new RangeError(`iterations must be a whole number, got ${iterations}`);
   if (!Number.isFinite(threshold))
     throw new RangeError(`threshold must be a finite number, got ${threshold}`);
-  const activity = (id: string, name: string, input?: string) => ({
-    id,
-    type: 'activity' as const,
-    activity: name,
-    ...(input === undefined ? {} : { input }),
-  });
-  return {
-    name,
-    description: `Built by examples/runtime_built/build.ts: fetch, then transform and enrich in parallel, refine ${iterations} times, publish if the value reaches ${threshold}.`,
-    defaults: {
+  return blueprint(name)
+    .input<{ source: string; count: number }>()
+    .description(
+      `Built by examples/runtime_built/build.ts: fetch, then transform and enrich in parallel, refine ${iterations} times, publish if the value reaches ${threshold}.`,
+    )
+    .defaults({
       maxAttempts: 3,
       timeout: '10s',
       backoff: { initial: '100ms', factor: 2, max: '2s' },
-    },
-    steps: [
-      activity('fetch', 'rt_fetch'),
-      {
-        id: 'fan_out',
-        type: 'parallel',
-        branches: [[activity('transform', 'rt_transform')], [activity('enrich', 'rt_enrich')]],
-      },
-      {
-        id: 'refine',
-        type: 'loop',
-        count: iterations,
-        steps: [
-          activity(
-            'refine_value',
-            'rt_refine',
+    })
+    .activity('fetch', { activity: 'rt_fetch' })
+    .parallel('fan_out', {
+      branches: [
+        (branch) => branch.activity('transform', { activity: 'rt_transform' }),
+        (branch) => branch.activity('enrich', { activity: 'rt_enrich' }),
+      ],
+    })
+    .loop('refine', {
+      count: iterations,
+      steps: (body) =>
+        body.activity('refine_value', {
+          activity: 'rt_refine',
+          input:
             "{% {'iteration': $iteration, 'value': $iteration = 0 ? $steps.transform.total : $steps.refine_value.value} %}",
-          ),
-        ],
-      },
-      {
-        id: 'decide',
-        type: 'condition',
-        when: `{% $steps.refine_value.value >= ${threshold} %}`,
-        then: [
-          activity(
-            'publish',
-            'rt_publish',
-            "{% {'value': $steps.refine_value.value, 'labels': $steps.enrich.labels} %}",
-          ),
-        ],
-        else: [activity('hold', 'rt_hold', "{% {'value': $steps.refine_value.value} %}")],
-      },
-    ],
-    output:
+        }),
+    })
+    .condition('decide', {
+      when: `{% $steps.refine_value.value >= ${threshold} %}`,
+      then: (branch) =>
+        branch.activity('publish', {
+          activity: 'rt_publish',
+          input: "{% {'value': $steps.refine_value.value, 'labels': $steps.enrich.labels} %}",
+        }),
+      else: (branch) =>
+        branch.activity('hold', {
+          activity: 'rt_hold',
+          input: "{% {'value': $steps.refine_value.value} %}",
+        }),
+    })
+    .output(
       "{% {'branches': $steps.fan_out, 'iterations': $steps.refine, 'decision': $steps.decide} %}",
-  };
+    )
+    .build();
 };
