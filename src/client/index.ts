@@ -100,6 +100,18 @@ export interface StoredBlueprint {
   readonly hash: string;
 }
 
+/** An activity as workers announce it: the catalogue a person or a model writes blueprints from. */
+export interface ActivityInfo {
+  readonly name: string;
+  /** Live workers serving it. */
+  readonly workers: number;
+  readonly lastSeen: string;
+  readonly description?: string;
+  /** JSON Schemas, when the activity declares them. */
+  readonly input?: Json;
+  readonly output?: Json;
+}
+
 export interface WeftClient {
   /** The NATS connection, for anything this client does not wrap. */
   readonly nc: NatsConnection;
@@ -124,6 +136,8 @@ export interface WeftClient {
    * each new one, in order, none twice, none missing; ends after the run's last event.
    */
   watch(runId: string, options?: { readonly from?: number }): AsyncIterable<RunEvent>;
+  /** What the workers serve now. */
+  activities(): Promise<readonly ActivityInfo[]>;
   readonly blueprints: {
     put(blueprint: Blueprint): Promise<PutBlueprint>;
     get(name: string, version?: number): Promise<StoredBlueprint>;
@@ -274,6 +288,8 @@ export const createClient = async (options: ClientOptions = {}): Promise<WeftCli
     query: (runId, name, args) => ask(s.query(runId, name), args === undefined ? {} : { args }),
     cancel: (runId, reason) => ask(s.run(runId, 'cancel'), reason === undefined ? {} : { reason }),
     watch: (runId, options) => watch(runId, options?.from ?? 0),
+    activities: async () =>
+      (await ask<{ activities: ActivityInfo[] }>(s.activities('list'), {})).activities,
     blueprints: {
       put: (blueprint) => ask<PutBlueprint>(s.blueprints('put'), { blueprint }),
       get: (name, version) =>
