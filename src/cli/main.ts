@@ -35,6 +35,9 @@ const USAGE = `usage: weft <command>
   blueprint list
   blueprint rm <name>
   blueprint schema                  print the JSON Schema (draft 2020-12) of blueprints
+  blueprint simulate <file> [--input JSON|@file] [--results FILE] [--default-output JSON]
+                                    a dry run here, with no server: canned activity results, signals
+                                    and timers (README "Simulating a blueprint"); the path it takes
   activities                        the activities workers serve: live workers, last seen
   start <blueprint|file> [--input JSON|@file] [--id ID] [--version N] [--wait] [--timeout MS]
   get <runId>
@@ -374,6 +377,28 @@ const command = async (parsed: Parsed): Promise<number> => {
         case 'schema':
           out(pretty((await import('../blueprints/jsonSchema.ts')).blueprintJsonSchema()));
           return 0;
+        case 'simulate': {
+          const blueprint = readJsonFile(need(parsed, 2, 'blueprint file'));
+          const input = flag(parsed, 'input');
+          const results = flag(parsed, 'results');
+          const fallback = flag(parsed, 'default-output');
+          return (await import('./simulate.ts')).simulate({
+            blueprint,
+            input: input === undefined ? null : jsonArg(input, '--input'),
+            // A file name, `@file` or inline JSON.
+            results:
+              results === undefined
+                ? {}
+                : jsonArg(/^\s*[{@]/u.test(results) ? results : `@${results}`, '--results'),
+            ...(fallback === undefined
+              ? {}
+              : { defaultOutput: jsonArg(fallback, '--default-output') }),
+            ...(config.limits === undefined ? {} : { limits: config.limits }),
+            json,
+            out,
+            err: (text) => process.stderr.write(`${text}\n`),
+          });
+        }
         case 'put':
           return client(parsed, async (c, s) => {
             const data = await c.request<{

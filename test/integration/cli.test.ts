@@ -1,20 +1,19 @@
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.ts';
 import { waitFor } from '../support/wait.ts';
 import {
+  runWeft,
   startServe,
   startWorker,
   type WeftProcess,
+  type WeftRun,
   type Summary,
   type HistoryEvent,
   act,
   testClient,
-  weftNode,
 } from '../support/weft.ts';
 
 /**
@@ -23,8 +22,6 @@ import {
  * test/support/activities.ts. Independent commands run at once: each costs a node start.
  */
 
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const BIN = fileURLToPath(new URL('../../bin/weft.js', import.meta.url));
 /** Nothing listens on port 1: connecting is refused at once. */
 const UNREACHABLE = 'nats://127.0.0.1:1';
 
@@ -33,53 +30,18 @@ let dir: string;
 let runtime: WeftProcess | undefined;
 let worker: WeftProcess | undefined;
 
-interface Result {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-  /** Wall time from spawn to exit. */
-  readonly ms: number;
-}
-
 /** Runs `weft <args> --nats <url>` and resolves with its exit code and output; kills it after `timeoutMs`. */
 const weft = (
   args: readonly string[],
   { url = nats.url, timeoutMs = 25_000 }: { url?: string; timeoutMs?: number } = {},
 ) =>
-  new Promise<Result>((resolve, reject) => {
-    const started = performance.now();
-    const child = spawn(weftNode(), [BIN, ...args, '--nats', url], {
-      cwd: ROOT,
-      env: { ...process.env, WEFT_PREFIX: 'weft', WEFT_STORE: 'memory:' },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let stdout = '';
-    let stderr = '';
-    // decoded as a stream, so a character split across chunks (the diagnostics' "→") stays whole
-    child.stdout.setEncoding('utf8');
-    child.stderr.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => (stdout += chunk));
-    child.stderr.on('data', (chunk: string) => (stderr += chunk));
-    const timer = setTimeout(() => {
-      child.kill('SIGKILL');
-      reject(
-        new Error(
-          `weft ${args.join(' ')} did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`,
-        ),
-      );
-    }, timeoutMs);
-    child.once('error', (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
-    child.once('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout, stderr, ms: performance.now() - started });
-    });
+  runWeft([...args, '--nats', url], {
+    env: { WEFT_PREFIX: 'weft', WEFT_STORE: 'memory:' },
+    timeoutMs,
   });
 
 /** Parses stdout as JSON (one document). */
-const json = (result: Result): unknown => JSON.parse(result.stdout);
+const json = (result: WeftRun): unknown => JSON.parse(result.stdout);
 
 /** A file in the temp dir holding `content` (JSON unless a string); returns its path. */
 const file = (name: string, content: unknown): string => {

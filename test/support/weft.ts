@@ -82,6 +82,52 @@ export const spawnWeft = async (
   };
 };
 
+/** How a one-shot `weft` command ended. */
+export interface WeftRun {
+  readonly code: number | null;
+  readonly stdout: string;
+  readonly stderr: string;
+  /** Wall time from spawn to exit. */
+  readonly ms: number;
+}
+
+/** Runs `weft <args>` to its end (from the repository root); kills it after `timeoutMs`. */
+export const runWeft = (
+  args: readonly string[],
+  { env = {}, timeoutMs = 25_000 }: { env?: NodeJS.ProcessEnv; timeoutMs?: number } = {},
+) =>
+  new Promise<WeftRun>((resolve, reject) => {
+    const started = performance.now();
+    const child = spawn(weftNode(), [BIN, ...args], {
+      cwd: ROOT,
+      env: { ...process.env, ...env },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let stdout = '';
+    let stderr = '';
+    // decoded as a stream, so a character split across chunks (the diagnostics' "→") stays whole
+    child.stdout.setEncoding('utf8');
+    child.stderr.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => (stdout += chunk));
+    child.stderr.on('data', (chunk: string) => (stderr += chunk));
+    const timer = setTimeout(() => {
+      child.kill('SIGKILL');
+      reject(
+        new Error(
+          `weft ${args.join(' ')} did not exit within ${timeoutMs} ms\nstdout: ${stdout}\nstderr: ${stderr}`,
+        ),
+      );
+    }, timeoutMs);
+    child.once('error', (error) => {
+      clearTimeout(timer);
+      reject(error);
+    });
+    child.once('close', (code) => {
+      clearTimeout(timer);
+      resolve({ code, stdout, stderr, ms: performance.now() - started });
+    });
+  });
+
 export const startServe = (nats: string, store: string, prefix = 'weft') =>
   spawnWeft(['serve', '--nats', nats, '--store', store, '--prefix', prefix], /runtime serving/);
 

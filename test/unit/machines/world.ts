@@ -7,17 +7,16 @@ import {
   openTasks,
   type CompileOptions,
   type CompiledRun,
-  type RunSnapshot,
 } from '../../../src/machines/compile.ts';
-import { LANGUAGE, timeOf, type RunEvent } from '../../../src/machines/events.ts';
-import type { RunIdentity } from '../../../src/machines/decide.ts';
-import { initialSnapshot, react, replay, statusOf } from '../../../src/machines/run.ts';
+import type { RunEvent } from '../../../src/machines/events.ts';
+import { replay, statusOf } from '../../../src/machines/run.ts';
 import { endingEvent } from '../../../src/machines/messages.ts';
+import { driveRun, startInMemory, type InMemoryRun } from '../../../src/machines/simulate.ts';
 
 /**
  * A tiny in-memory "world" for the pure machine: it answers activities with a function, finishes
- * child runs, fires timers and sends signals; every run it drives is checked to replay to the
- * same state.
+ * child runs, fires timers and sends signals, through the driver `weft blueprint simulate` uses
+ * (`src/machines/simulate.ts`); every run it drives is checked to replay to the same state.
  */
 
 export const RUN = 'r1';
@@ -52,134 +51,71 @@ export interface World {
   readonly onOpenTasks?: (count: number) => void;
 }
 
-/** A run of `blueprint` folded fact by fact through `react`, as the supervisor does; started. */
-export const startRun = async (blueprint: unknown, input: Json) => {
-  const compiled = compile(blueprint);
-  // As the run actors keep it: the start time is the first fact's, from then on.
-  let identity: RunIdentity = { id: RUN, blueprint: 'bp', version: 1 };
-  const run = {
-    compiled,
-    snapshot: initialSnapshot(compiled) as RunSnapshot,
-    stream: [] as RunEvent[],
-    async apply(event: RunEvent) {
-      const reaction = await react(compiled, run.snapshot, identity, event, {
-        now: NOW,
-        parseDuration,
-      });
-      if (event.type === 'RunStarted')
-        identity = { ...identity, startedAt: timeOf(reaction.events[0] ?? event) ?? NOW };
-      run.snapshot = reaction.snapshot;
-      run.stream.push(...reaction.events);
-    },
-  };
-  await run.apply({
-    type: 'RunStarted',
-    runId: RUN,
-    blueprint: { name: 'bp', version: 1, hash: 'h', content: null },
-    input,
-    language: LANGUAGE,
-  });
-  return run;
-};
+/** A run of `blueprint`, started at `NOW`: `run.apply(fact)` folds a fact through `react`, as the supervisor does. */
+export const startRun = (blueprint: unknown, input: Json): Promise<InMemoryRun> =>
+  startInMemory(
+    compile(blueprint),
+    { runId: RUN, blueprint: { name: 'bp', version: 1, hash: 'h' }, content: null, input },
+    NOW,
+  );
 
 export const drive = async (blueprint: unknown, input: Json, world: World) => {
   const run = await startRun(blueprint, input);
   const { compiled, stream } = run;
-  const apply = (event: RunEvent) => run.apply(event);
   const pending = [...(world.signals ?? [])];
   // As the run accepts them: the handler its blueprint declares, else `trigger` (a wait's signal).
   const declared = ((blueprint as { signals?: { name: string; handler?: string }[] }).signals ??
     []) as { name: string; handler?: 'store' | 'append' | 'trigger' }[];
-  const handler = (name: string) => {
-    const found = declared.find((d) => d.name === name);
-    return found === undefined ? 'trigger' : (found.handler ?? 'store');
+  const signal = (s: { readonly name: string; readonly payload: Json }): RunEvent => {
+    const found = declared.find((d) => d.name === s.name);
+    const handler = found === undefined ? 'trigger' : (found.handler ?? 'store');
+    return { type: 'SignalReceived', name: s.name, payload: s.payload, handler };
   };
-  for (const s of pending.filter((p) => p.early === true)) {
-    await apply({
-      type: 'SignalReceived',
-      name: s.name,
-      payload: s.payload,
-      handler: handler(s.name),
-    });
-  }
+  for (const s of pending.filter((p) => p.early === true)) await run.apply(signal(s));
   let answered = 0;
-  for (let guard = 0; guard < 5000 && statusOf(run.snapshot) === 'running'; guard++) {
-    const { context } = run.snapshot;
-    if (answered === world.cancelAfter) {
+  await driveRun(run, {
+    maxFacts: 5000,
+    fireTimers: world.fireTimers === true,
+    interject: () => {
+      if (answered !== world.cancelAfter) return undefined;
       answered += 1;
-      await apply(endingEvent(run.snapshot, { reason: 'stop' }));
-      continue;
-    }
-    const open = openTasks(context);
-    const task = open[0];
-    if (task !== undefined) {
+      return endingEvent(run.snapshot, { reason: 'stop' });
+    },
+    task: (task) => {
       answered += 1;
-      world.onOpenTasks?.(open.length);
+      world.onOpenTasks?.(openTasks(run.snapshot.context).length);
       const fn = world.activities?.[task.activity];
       if (fn === undefined) throw new Error(`no activity ${task.activity}`);
       const result = fn(task.input, task.attempt);
-      const base = {
-        stepId: task.stepId,
-        ...(task.item === undefined ? {} : { item: task.item }),
-        taskId: task.taskId,
-        attempt: task.attempt,
-      };
-      await apply(
-        result.ok
-          ? { type: 'StepCompleted', ...base, output: result.output }
-          : {
-              type: 'StepFailed',
-              ...base,
-              error: {
-                message: result.message ?? 'failed',
-                code: result.code ?? 'e',
-                retryable: result.retryable,
-              },
+      return result.ok
+        ? result
+        : {
+            ok: false,
+            error: {
+              message: result.message ?? 'failed',
+              code: result.code ?? 'e',
+              retryable: result.retryable,
             },
-      );
-      continue;
-    }
-    const child = Object.values(context.children)[0];
-    if (child !== undefined) {
-      const request = stream.find(
-        (e) => e.type === 'ChildRequested' && e.childRunId === child.childRunId,
-      );
-      if (request?.type !== 'ChildRequested') throw new Error('child without request');
+          };
+    },
+    child: (request) => {
       const outcome = world.children?.[request.blueprint]?.(request.input) ?? { ok: false };
-      const base = {
-        stepId: child.stepId,
-        ...(child.item === undefined ? {} : { item: child.item }),
-        childRunId: child.childRunId,
-      };
-      await apply(
-        outcome.ok
-          ? { type: 'ChildCompleted', ...base, output: outcome.output }
+      return {
+        result: outcome.ok
+          ? outcome
           : {
-              type: 'ChildFailed',
-              ...base,
+              ok: false,
               error: { message: 'child failed', code: 'child_failed', retryable: false },
             },
-      );
-      continue;
-    }
-    const signal = pending.find((p) => p.early !== true);
-    if (signal !== undefined) {
-      pending.splice(pending.indexOf(signal), 1);
-      await apply({
-        type: 'SignalReceived',
-        name: signal.name,
-        payload: signal.payload,
-        handler: handler(signal.name),
-      });
-      continue;
-    }
-    const timer = Object.keys(context.timers)[0];
-    if (timer !== undefined && world.fireTimers === true) {
-      await apply({ type: 'TimerFired', timerId: timer });
-      continue;
-    }
-    break;
-  }
+      };
+    },
+    idle: () => {
+      const next = pending.find((p) => p.early !== true);
+      if (next === undefined) return undefined;
+      pending.splice(pending.indexOf(next), 1);
+      return signal(next);
+    },
+  });
   const replayed = replay(compiled, stream);
   expect(replayed.value).toEqual(run.snapshot.value);
   expect(replayed.context).toEqual(run.snapshot.context);
