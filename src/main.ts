@@ -114,6 +114,7 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       log,
       ...(options.limits === undefined ? {} : { limits: options.limits }),
       servedActivities: () => activities.served(),
+      activitySchemas: () => activities.schemas(),
       summaries,
       effects: {
         dispatch: (task, delayMs, resend) => channel.dispatch(task, delayMs, resend),

@@ -4,6 +4,10 @@ export type {
   Activity,
   ActivityContext,
   ActivityDefinition,
+  ActivityInput,
+  ActivityOutput,
+  ActivitySchema,
+  AnyActivityDefinition,
   Worker,
   WorkerOptions,
 } from './actors/worker.ts';

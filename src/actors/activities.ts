@@ -1,6 +1,7 @@
 import type { Msg, NatsConnection, Subscription } from '@nats-io/transport-node';
 import * as Result from 'effect/Result';
 import type { Json } from '../blueprints/json.ts';
+import type { ActivitySchemas } from '../blueprints/validate.ts';
 import {
   decodeWorkerAnnouncement,
   decodeWorkerGoodbye,
@@ -152,6 +153,21 @@ export class ActivityRegistry {
     return this.list()
       .filter((a) => a.workers > 0)
       .map((a) => a.name);
+  }
+
+  /**
+   * The JSON Schemas each listed activity declares (those that declare any), by name: what
+   * validation checks step inputs against (`input_mismatch`).
+   */
+  schemas(): ReadonlyMap<string, ActivitySchemas> {
+    const schemas = new Map<string, ActivitySchemas>();
+    for (const info of this.list())
+      if (info.input !== undefined || info.output !== undefined)
+        schemas.set(info.name, {
+          ...(info.input === undefined ? {} : { input: info.input }),
+          ...(info.output === undefined ? {} : { output: info.output }),
+        });
+    return schemas;
   }
 
   /** Live workers serving `name` now. */

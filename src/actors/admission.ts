@@ -2,6 +2,7 @@ import type { Json } from '../blueprints/json.ts';
 import type { Blueprint } from '../blueprints/schema.ts';
 import {
   validateBlueprint,
+  type ActivitySchemas,
   type BlueprintLimits,
   type Diagnostic,
   type ValidateOptions,
@@ -42,6 +43,8 @@ export interface AdmissionDeps {
   readonly registry: BlueprintRegistry;
   readonly limits: Partial<BlueprintLimits>;
   readonly served: (() => readonly string[]) | undefined;
+  /** The JSON Schemas announced activities declare: validation checks step inputs against them. */
+  readonly schemas: (() => ReadonlyMap<string, ActivitySchemas>) | undefined;
   readonly cache: RunCache;
   readonly actors: Pick<RunActors, 'inMailbox' | 'create'>;
   /** The run with that id as a start's answer, undefined when there is none. */
@@ -173,9 +176,15 @@ export class Admission {
     };
   }
 
-  /** What validation of a new blueprint knows besides the document: the served activities. */
+  /**
+   * What validation of a new blueprint knows besides the document: the served activities and the
+   * schemas they declare.
+   */
   #validateOptions(): ValidateOptions {
-    return this.#deps.served === undefined ? {} : { activities: this.#deps.served() };
+    return {
+      ...(this.#deps.served === undefined ? {} : { activities: this.#deps.served() }),
+      ...(this.#deps.schemas === undefined ? {} : { activitySchemas: this.#deps.schemas() }),
+    };
   }
 
   /**

@@ -1,4 +1,4 @@
-import type { BlueprintLimits } from '../blueprints/validate.ts';
+import type { ActivitySchemas, BlueprintLimits } from '../blueprints/validate.ts';
 import { ExpressionCache } from '../expressions/sandbox.ts';
 import type { EventStoreShape } from '../store/EventStore.ts';
 import { makeMemorySummaries } from '../store/memorySummaries.ts';
@@ -33,6 +33,11 @@ export interface SupervisorDeps {
    * The activity names workers serve now: validation warns about any other (`unknown_activity`).
    */
   readonly servedActivities?: () => readonly string[];
+  /**
+   * The JSON Schemas announced activities declare: validation warns about step inputs that do not
+   * fit them (`input_mismatch`).
+   */
+  readonly activitySchemas?: () => ReadonlyMap<string, ActivitySchemas>;
   /**
    * Where the run-summary read model is kept (default: in memory, folded from every stream at
    * boot).
@@ -129,6 +134,7 @@ export const wireParts = (deps: SupervisorDeps, self: Peers): Parts => {
     registry: deps.registry,
     limits: deps.limits ?? {},
     served: deps.servedActivities,
+    schemas: deps.activitySchemas,
     cache,
     actors,
     existing: async (runId) => {

@@ -13,9 +13,31 @@ import {
   type TaskResult,
   type WorkerAnnouncement,
 } from '../wire/protocol.ts';
+import {
+  fitAnnouncement,
+  MAX_ANNOUNCED_SCHEMAS_BYTES,
+  resolveActivity,
+  TerminalError,
+  type Activity,
+  type ActivityContext,
+  type AnyActivityDefinition,
+} from './activityDefinition.ts';
 import { consumeDurable, TASK_ACK_WAIT_MS, type Consuming } from './jetstream.ts';
 import { mustAsk, stillOpen, tellStart } from './staleTasks.ts';
 import { OFFER_QUEUE } from './taskOffers.ts';
+
+export {
+  defineActivity,
+  isActivityDefinition,
+  TerminalError,
+  type Activity,
+  type ActivityContext,
+  type ActivityDefinition,
+  type ActivityInput,
+  type ActivityOutput,
+  type ActivitySchema,
+  type AnyActivityDefinition,
+} from './activityDefinition.ts';
 
 const TAKEN = JSON.stringify({ taken: true });
 const REFUSED = JSON.stringify({ taken: false });
@@ -26,7 +48,9 @@ const REFUSED = JSON.stringify({ taken: false });
  * Guarantees: a task is acknowledged only after its result is stored in the results stream, so an
  * activity runs at least once; `ctx.taskId` is the same on every retry of one step execution (use
  * it as an idempotency key). A thrown error is retried under the step's policy; a `TerminalError`
- * is not. When the step's timeout passes, `ctx.signal` aborts and the attempt fails as `timeout`.
+ * is not. An activity defined with schemas gets only inputs that fit (else the attempt fails with
+ * the terminal `invalid_input`) and may return only outputs that fit (else `invalid_output`; see
+ * `activityDefinition.ts`). When the step's timeout passes, `ctx.signal` aborts and the attempt fails as `timeout`.
  * A worker holds at most twice its concurrency in tasks (running, and pulled ahead), and creates
  * the streams and its consumers again when JetStream has lost them. Once its consumers are up it
  * announces what it serves (README "Worker wire protocol"): at once, every heartbeat, and when a
@@ -48,22 +72,6 @@ export const DEFAULT_CONCURRENCY = 100;
  * `WEFT_WORKER_HEARTBEAT_MS`). A runtime counts it gone after three missed heartbeats.
  */
 export const DEFAULT_HEARTBEAT_MS = 5_000;
-
-/**
- * An activity failure that is never retried. `code` names it for the blueprint (`onError` by
- * code, `nonRetryable`); without one it is recorded as `terminal`.
- */
-export class TerminalError extends Error {
-  override readonly name = 'TerminalError';
-  readonly code: string | undefined;
-  constructor(
-    message: string,
-    options: { readonly code?: string | undefined; readonly cause?: unknown } = {},
-  ) {
-    super(message, options.cause === undefined ? undefined : { cause: options.cause });
-    this.code = options.code;
-  }
-}
 
 /** An error code as the blueprint language spells them (the rule of a name). */
 const ERROR_CODE = /^[a-zA-Z_][a-zA-Z0-9_]{0,63}$/u;
@@ -91,43 +99,11 @@ export const activityError = (
   };
 };
 
-export interface ActivityContext {
-  readonly runId: string;
-  readonly stepId: string;
-  readonly taskId: string;
-  readonly attempt: number;
-  readonly signal: AbortSignal;
-}
-
-export type Activity = (input: unknown, ctx: ActivityContext) => unknown;
-
-/**
- * An activity with what it announces about itself. `input`/`output` are JSON Schemas shown to
- * users and tools (`weft.activities.list`); weft does not check values against them.
- */
-export interface ActivityDefinition {
-  /** The activity's name; default: the key it is given under. */
-  readonly name?: string;
-  readonly description?: string;
-  readonly input?: Json;
-  readonly output?: Json;
-  readonly run: Activity;
-}
-
-/** Declares an activity with a name, description and schemas (`createWorker` also takes plain functions). */
-export const defineActivity = (definition: ActivityDefinition): ActivityDefinition => definition;
-
-/** True for an `ActivityDefinition`, also one made by another copy of this SDK. */
-export const isActivityDefinition = (value: unknown): value is ActivityDefinition =>
-  typeof value === 'object' &&
-  value !== null &&
-  typeof (value as { run?: unknown }).run === 'function';
-
 export interface WorkerOptions {
   readonly servers?: string | readonly string[];
   readonly prefix?: string;
   readonly concurrency?: number;
-  readonly activities: Readonly<Record<string, Activity | ActivityDefinition>>;
+  readonly activities: Readonly<Record<string, Activity | AnyActivityDefinition>>;
   /** Announcement interval; default `WEFT_WORKER_HEARTBEAT_MS` or `DEFAULT_HEARTBEAT_MS`. */
   readonly heartbeatMs?: number;
   /** Where diagnostics go; default stderr. */
@@ -267,25 +243,29 @@ const serversOf = (servers: WorkerOptions['servers']): string[] =>
 const errorMessage = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
 
-/** Activities by name, with what each announces; a name given twice is an error. */
+/**
+ * Activities by name, with what each announces (schemas over the size caps left out, and logged);
+ * a name given twice is an error.
+ */
 const resolveActivities = (
   given: WorkerOptions['activities'],
+  log: (message: string) => void,
 ): { runs: Map<string, Activity>; announced: WorkerAnnouncement['activities'] } => {
   const runs = new Map<string, Activity>();
-  const announced: WorkerAnnouncement['activities'][number][] = [];
+  const declared: WorkerAnnouncement['activities'][number][] = [];
   for (const [key, value] of Object.entries(given)) {
-    const definition = isActivityDefinition(value) ? value : { run: value };
-    const name = definition.name ?? key;
-    if (runs.has(name)) throw new Error(`activity '${name}' is given twice`);
-    runs.set(name, definition.run);
-    announced.push({
-      name,
-      ...(definition.description === undefined ? {} : { description: definition.description }),
-      ...(definition.input === undefined ? {} : { input: definition.input }),
-      ...(definition.output === undefined ? {} : { output: definition.output }),
-    });
+    const activity = resolveActivity(key, value);
+    if (runs.has(activity.name)) throw new Error(`activity '${activity.name}' is given twice`);
+    runs.set(activity.name, activity.run);
+    declared.push(activity.announced);
+    for (const note of activity.notes) log(`activity '${activity.name}': ${note}`);
   }
-  return { runs, announced };
+  const { activities, left } = fitAnnouncement(declared);
+  if (left.length > 0)
+    log(
+      `schemas not announced (over ${MAX_ANNOUNCED_SCHEMAS_BYTES} bytes in all): ${left.join(', ')}`,
+    );
+  return { runs, announced: activities };
 };
 
 const heartbeatOf = (options: WorkerOptions): number => {
@@ -297,7 +277,7 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
   const subjects = new Subjects(options.prefix ?? process.env.WEFT_PREFIX ?? 'weft');
   const log =
     options.log ?? ((message: string) => process.stderr.write(`[weft worker] ${message}\n`));
-  const { runs, announced } = resolveActivities(options.activities);
+  const { runs, announced } = resolveActivities(options.activities, log);
   const names = [...runs.keys()];
   for (const name of names) subjects.activityTasks(name);
   const heartbeatMs = heartbeatOf(options);

@@ -27,6 +27,7 @@ export type DiagnosticCode =
   | 'invalid_duration'
   | 'duration_unit'
   | 'unknown_activity'
+  | 'input_mismatch'
   | 'too_many_steps'
   | 'too_deep'
   | 'too_large'

@@ -1,5 +1,6 @@
 import * as Schema from 'effect/Schema';
 import { activityDiagnostics } from './activities.ts';
+import { dataFlowDiagnostics, type ActivitySchemas } from './dataFlow.ts';
 import { Diagnostics, isRecord, type Diagnostic } from './diagnostics.ts';
 import { findErrorCycles } from './cycles.ts';
 import { schemaDiagnostics } from './issues.ts';
@@ -17,6 +18,7 @@ export {
   type Severity,
 } from './diagnostics.ts';
 export { DEFAULT_BLUEPRINT_LIMITS, type BlueprintLimits } from './limits.ts';
+export type { ActivitySchemas } from './dataFlow.ts';
 export { dependenciesOf, stepIndex, type IndexedStep } from './stepIndex.ts';
 
 /**
@@ -39,6 +41,12 @@ export interface ValidateOptions {
    * the warning `unknown_activity`; undefined, names are not checked.
    */
   readonly activities?: readonly string[];
+  /**
+   * The JSON Schemas activities declare, by activity name. Given, step inputs that certainly do
+   * not fit their activity's input schema (literal parts, and values taken from steps whose
+   * activity declares its output) are the warning `input_mismatch` (see `dataFlow.ts`).
+   */
+  readonly activitySchemas?: ReadonlyMap<string, ActivitySchemas>;
   /**
    * The blueprint was admitted before: a stored version, or the content a run pinned in
    * `RunStarted`. What earlier versions of weft accepted is accepted again, meaning what it meant
@@ -86,6 +94,8 @@ export const validateBlueprint = (
       semanticDiagnostics(document, lists, resolved, out);
       if (options.recorded !== true) for (const list of lists) findErrorCycles(list, out);
       if (options.activities !== undefined) activityDiagnostics(lists, options.activities, out);
+      if (options.activitySchemas !== undefined)
+        dataFlowDiagnostics(lists, options.activitySchemas, out);
     }
     if (decoded._tag === 'Success' && out.errors === 0) {
       return { ok: true, blueprint: decoded.success, diagnostics: out.result() };
