@@ -9,3 +9,12 @@ export type { Diagnostic, Severity } from './blueprints/diagnostics.ts';
 export type { Json } from './blueprints/json.ts';
 export { validateBlueprint } from './blueprints/validate.ts';
 export { blueprintJsonSchema } from './blueprints/jsonSchema.ts';
+export {
+  simulateBlueprint,
+  cannedFrom,
+  CannedInvalid,
+  type Simulation,
+  type SimulateResult,
+  type SimulateOptions,
+} from './machines/simulation.ts';
+export type { Canned } from './machines/canned.ts';

@@ -70,7 +70,9 @@ const spawnNats = async (url: string): Promise<ChildProcess> => {
   );
 };
 
-const isBlueprintFile = (f: string) => f.endsWith('.json') && !f.endsWith('input.json');
+/** A blueprint of the examples: any `.json` but inputs, canned results and recorded model answers. */
+const isBlueprintFile = (f: string) =>
+  f.endsWith('.json') && !/(input|\.results|\.response)\.json$/u.test(f);
 
 /** Every blueprint under examples/: the demo's, and each seed example's (children included). */
 export const demoBlueprints = (): unknown[] => {
