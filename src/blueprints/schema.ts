@@ -66,7 +66,9 @@ export const Expression = Schema.String.check(
   description:
     'A JSONata expression written as "{% … %}". Bindings: $input (run input), $steps.<id> (a step\'s output), ' +
     '$item and $index (inside a map), $iteration (inside a loop), $data (stored signal data), $signals, ' +
-    '$run ({id, blueprint, version, startedAt}), $error (in an error route). No $eval, no clock, no randomness.',
+    '$run ({id, blueprint, version, startedAt}), $progress.<id> ({done, failed, total} of a running map, loop or graph), ' +
+    '$after (inside a graph node: the outputs of its after nodes), $error (in the step an onError route names, and in ' +
+    'compensations and finally). No $eval, no clock, no randomness.',
   examples: ['{% $steps.fetch_data.items %}', '{% $input.amount > 100 %}'],
 });
 
@@ -276,8 +278,9 @@ const StepFields = Schema.Struct({
   ),
 });
 /**
- * The fields every step may have, besides `id` and `type`, and the retry policy (only `activity`
- * steps take it, and `timeout` also `wait`; the types keep it on all for the engine's sake).
+ * The fields every step may have, besides `id` and `type`, and the retry policy (all of it on
+ * `activity` steps; `timeout` and `maxAttempts` on containers, `timeout` on `wait`; the types keep
+ * it on all for the engine's sake).
  */
 export type StepFields = typeof StepFields.Type & RetryPolicy;
 
@@ -299,7 +302,7 @@ export interface ActivityFields {
   readonly activity: string;
   readonly input?: Json;
 }
-/** A container's `timeout` bounds everything inside it (it is not retried as a whole). */
+/** A container's `timeout` bounds everything inside it; its `maxAttempts` reruns it as a whole. */
 export interface ParallelFields {
   readonly branches: readonly (readonly Step[])[];
   readonly completion?: 'all' | 'first' | { readonly atLeast: number };
@@ -709,7 +712,7 @@ const compensate = Schema.optionalKey(
     stepList('Steps run in order to undo this one.'),
   ] as const).annotate({
     description:
-      "What undoes this step (a step or a list of steps): when the run fails or is cancelled after this step completed, the compensations of the completed steps run in reverse order of completion, before finally. They see $steps (this step's output too) and $error (the failure, or null on a cancel).",
+      "What undoes this step (a step or a list of steps): when the run fails or is cancelled after this step completed, the compensations of the completed steps run in reverse order of completion, before finally. They see $steps (this step's output too) and $error (why the run unwinds: the failure, or {code: cancelled} or {code: timed_out}).",
   }),
 );
 

@@ -23,7 +23,10 @@ export const durationUnit = (value: number): { message: string; hint: string } =
   };
 };
 
-/** Steps whose `timeout` bounds everything inside them (they are not retried, though). */
+/**
+ * Steps whose `timeout` bounds everything inside them, and whose `maxAttempts` reruns them as a
+ * whole (language 2); their other retry settings have no effect.
+ */
 export const CONTAINER_TYPES: readonly string[] = [
   'parallel',
   'condition',
@@ -75,7 +78,10 @@ const whereInstead = (step: Raw, type: string, stepPath: readonly Segment[], key
         : `A map's items are retried by the step it runs: write it at ${child(pathText(stepPath), 'step')}.${key}. (A map's own "timeout" bounds the whole map.)`;
     }
     case 'child':
-      return `A child run is not retried as a whole: put "${key}" on the activities of the child blueprint, or in its "defaults".${stepPath[stepPath.length - 1] === 'step' ? '' : ' (A child step\'s own "timeout" bounds the child run.)'}`;
+      // A map's child step has no retries at all; a child step of its own reruns with maxAttempts.
+      return stepPath[stepPath.length - 1] === 'step'
+        ? `A child run is not retried as a whole: put "${key}" on the activities of the child blueprint, or in its "defaults".`
+        : `A child step's "maxAttempts" starts the child run afresh, with no ${key}: put "${key}" on the activities of the child blueprint, or in its "defaults". (A child step's own "timeout" bounds the child run.)`;
     case 'wait':
       return `A wait step is not retried: when its "timeout" passes it fails with code timeout, and its onError applies.`;
     case 'sleep':
@@ -85,6 +91,6 @@ const whereInstead = (step: Raw, type: string, stepPath: readonly Segment[], key
     case 'set':
       return `A ${type} step runs no activity: it is neither retried nor timed out.`;
     default:
-      return `A ${type} step is not retried as a whole: put "${key}" ${inside}. (Its own "timeout" bounds everything inside it.)`;
+      return `A ${type} step's "maxAttempts" reruns it as a whole, with no ${key}: put "${key}" ${inside}. (Its own "timeout" bounds everything inside it.)`;
   }
 };
