@@ -144,6 +144,8 @@ export interface WeftClient {
     list(): Promise<readonly { readonly name: string; readonly latestVersion: number }[]>;
     delete(name: string): Promise<{ readonly deleted: boolean }>;
     validate(blueprint: unknown): Promise<Validated>;
+    /** The JSON Schema of blueprints (draft 2020-12): what a model is given to write one. */
+    schema(): Promise<Json>;
   };
   close(): Promise<void>;
 }
@@ -306,6 +308,7 @@ export const createClient = async (options: ClientOptions = {}): Promise<WeftCli
         ).blueprints,
       delete: (name) => ask(s.blueprints('delete'), { name }),
       validate: (blueprint) => ask<Validated>(s.blueprints('validate'), { blueprint }),
+      schema: async () => (await ask<{ schema: Json }>(s.blueprints('schema'), {})).schema,
     },
     close: async () => {
       if (connection === undefined) await nc.close();

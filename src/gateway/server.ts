@@ -19,6 +19,7 @@ export type GatewayRuns = Pick<
   | 'signal'
   | 'query'
 >;
+import { blueprintJsonSchema } from '../blueprints/jsonSchema.ts';
 import { hasErrors } from '../blueprints/validate.ts';
 import { summaryCursor } from '../projections/runSummary.ts';
 import { StoreUnavailable } from '../store/errors.ts';
@@ -290,6 +291,12 @@ export class Gateway {
     this.#on(s.blueprints('list'), async (payload) => {
       empty(payload);
       return { blueprints: await this.#registry.list() };
+    });
+    // The same document every time: built once, never changed (replies are serialized).
+    const blueprintSchema = blueprintJsonSchema();
+    this.#on(s.blueprints('schema'), (payload) => {
+      empty(payload);
+      return { schema: blueprintSchema };
     });
     this.#on(s.blueprints('delete'), async (payload) => ({
       deleted: await this.#registry.delete(nameRequest(payload).name),

@@ -131,6 +131,12 @@ const ROUTES: readonly Route[] = [
     body: (query) => ({ ...fromQuery(['version'], ['version'])(query) }),
   },
   {
+    method: 'GET',
+    path: /^\/api\/blueprints-schema$/u,
+    subject: (s) => s.blueprints('schema'),
+    body: fromQuery([]),
+  },
+  {
     method: 'POST',
     path: /^\/api\/blueprints\/validate$/u,
     subject: (s) => s.blueprints('validate'),

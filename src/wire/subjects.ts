@@ -1,7 +1,8 @@
 /**
  * The only place NATS subjects are built. `<p>` is the prefix (`--prefix`, default `weft`).
  *
- *   <p>.blueprints.{put,validate,get,list,delete}     request → reply            (gateway)
+ *   <p>.blueprints.{put,validate,get,list,delete,schema}
+ *                                                     request → reply            (gateway)
  *   <p>.runs.{start,execute,list}                     request → reply / publish  (gateway)
  *   <p>.runs.<runId>.{get,cancel,history}             request → reply            (gateway)
  *   <p>.runs.<runId>.signal.<name>                    request or publish         (gateway)
@@ -53,7 +54,7 @@ export class Subjects {
     this.prefix = check(PREFIX, 'subject prefix', prefix);
   }
 
-  blueprints(verb: 'put' | 'validate' | 'get' | 'list' | 'delete'): string {
+  blueprints(verb: 'put' | 'validate' | 'get' | 'list' | 'delete' | 'schema'): string {
     return `${this.prefix}.blueprints.${verb}`;
   }
 

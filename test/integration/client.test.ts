@@ -153,6 +153,8 @@ describe('the typed client', () => {
     const stored = await client.blueprints.get('client_gate');
     expect(stored).toMatchObject({ version: 1, blueprint: { name: 'client_gate' } });
     expect(await client.blueprints.delete('client_gate')).toEqual({ deleted: true });
+    const schema = (await client.blueprints.schema()) as { $defs?: Record<string, unknown> };
+    expect(schema.$defs).toHaveProperty('Step');
     const served = await client.activities();
     expect(served.find((a) => a.name === 'echo')).toMatchObject({ workers: 1 });
   });

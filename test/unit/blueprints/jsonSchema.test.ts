@@ -1,195 +1,178 @@
+import * as Schema from 'effect/Schema';
+import * as SchemaAST from 'effect/SchemaAST';
 import { describe, expect, expectTypeOf, it } from 'vitest';
 import type { Json } from '../../../src/blueprints/json.ts';
 import { blueprintJsonSchema, JSON_SCHEMA_DIALECT } from '../../../src/blueprints/jsonSchema.ts';
-import { validateBlueprint } from '../../../src/blueprints/validate.ts';
-import type {
-  ActivityStep,
-  Blueprint,
-  MapItemStep,
-  MapStep,
-  Step,
-  StepType,
+import { rawLists } from '../../../src/blueprints/rawSteps.ts';
+import {
+  Backoff,
+  Blueprint as BlueprintSchema,
+  Defaults,
+  MAP_ITEM_STEP_TYPES,
+  MapItemStep as MapItemStepSchema,
+  PluginDecl,
+  QueryDecl,
+  SignalDecl,
+  Step as StepSchema,
+  STEP_TYPES,
+  type ActivityStep,
+  type Blueprint,
+  type MapItemStep,
+  type MapStep,
+  type Step,
+  type StepType,
 } from '../../../src/blueprints/schema.ts';
+import { validateBlueprint } from '../../../src/blueprints/validate.ts';
+import {
+  compileBlueprintSchema,
+  pointerOf,
+  preciseErrorAt,
+  schemaErrors,
+  shippedBlueprints,
+} from './schemaValidator.ts';
+
+/**
+ * The compact blueprint JSON Schema (`jsonSchema.ts`): small, compiled by ajv in strict mode, in
+ * step with the Effect Schema it is written beside (step types, fields, required fields,
+ * patterns), accepting every blueprint the repository ships, agreeing with `validateBlueprint`
+ * on what a schema can say, and giving errors that name the field and step at fault.
+ */
 
 type Obj = { readonly [key: string]: Json };
 const isObj = (v: Json | undefined): v is Obj =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** The draft 2020-12 keywords (core, applicator, validation, meta-data) the generator may use. */
-const KEYWORDS = new Set([
-  '$schema',
-  '$id',
-  '$ref',
-  '$defs',
-  '$comment',
-  '$anchor',
-  '$dynamicRef',
-  '$dynamicAnchor',
-  'type',
-  'enum',
-  'const',
-  'properties',
-  'required',
-  'additionalProperties',
-  'patternProperties',
-  'propertyNames',
-  'items',
-  'prefixItems',
-  'minItems',
-  'maxItems',
-  'uniqueItems',
-  'contains',
-  'anyOf',
-  'allOf',
-  'oneOf',
-  'not',
-  'if',
-  'then',
-  'else',
-  'pattern',
-  'minLength',
-  'maxLength',
-  'minimum',
-  'maximum',
-  'exclusiveMinimum',
-  'exclusiveMaximum',
-  'multipleOf',
-  'format',
-  'title',
-  'description',
-  'examples',
-  'default',
-  'readOnly',
-  'writeOnly',
-  'deprecated',
-  'minProperties',
-  'maxProperties',
-]);
-/** Keywords whose value is a map of names → subschemas (its keys are not keywords). */
-const NAMED_SUBSCHEMAS = new Set(['properties', '$defs', 'patternProperties']);
-/** Keywords whose value is data, not a schema. */
-const DATA = new Set(['enum', 'const', 'examples', 'default', 'required']);
-
 const schema = blueprintJsonSchema();
 const defs = schema['$defs'] as Obj;
+const def = (name: string): Obj => {
+  const found = defs[name];
+  if (!isObj(found)) throw new Error(`no $defs/${name}`);
+  return found;
+};
+const validate = compileBlueprintSchema();
+const accepts = (value: Json): boolean => schemaErrors(validate, value).length === 0;
 
-const resolve = (s: Obj): Obj => {
-  const ref = s['$ref'];
-  if (typeof ref !== 'string') return s;
-  if (ref === '#') return schema;
-  const target = defs[ref.replace('#/$defs/', '')];
-  if (!isObj(target)) throw new Error(`unresolved ${ref}`);
-  return target;
+/** Under 25 KB serialized without indentation: it goes into LLM prompts and NATS replies. */
+const MAX_BYTES = 25_000;
+
+const titleOf = (type: string): string => `${type.charAt(0).toUpperCase()}${type.slice(1)}Step`;
+
+/** The fields of an Effect `Struct` and which of them are required. */
+const effectFields = (ast: SchemaAST.AST) => {
+  if (ast._tag !== 'Objects') throw new Error(`expected a struct, got ${ast._tag}`);
+  return {
+    fields: ast.propertySignatures.map((p) => String(p.name)).sort(),
+    required: ast.propertySignatures
+      .filter((p) => !SchemaAST.isOptional(p.type))
+      .map((p) => String(p.name))
+      .sort(),
+  };
+};
+const jsonFields = (object: Obj) => ({
+  fields: Object.keys(object['properties'] as Obj).sort(),
+  required: [...((object['required'] as readonly string[] | undefined) ?? [])].sort(),
+});
+
+/** The step type a member of an Effect step union is for. */
+const literalType = (ast: SchemaAST.AST): string => {
+  if (ast._tag !== 'Objects') throw new Error('expected a struct');
+  const type = ast.propertySignatures.find((p) => p.name === 'type')?.type;
+  if (type?._tag !== 'Literal') throw new Error('expected a type literal');
+  return String(type.literal);
+};
+const unionMembers = (ast: SchemaAST.AST): readonly SchemaAST.AST[] => {
+  if (ast._tag !== 'Union') throw new Error('expected a union');
+  return ast.types;
 };
 
-/** A small validator for the keywords above: enough to check the generated schema means what it says. */
-const accepts = (s: Obj, value: Json): boolean => {
-  const target = resolve(s);
-  if (target !== s) return accepts(target, value);
-  const type = s['type'];
-  if (typeof type === 'string') {
-    const actual = value === null ? 'null' : Array.isArray(value) ? 'array' : typeof value;
-    const ok =
-      type === 'integer' ? typeof value === 'number' && Number.isInteger(value) : actual === type;
-    if (!ok) return false;
+/**
+ * Compares an Effect struct with a JSON Schema object, and the struct-valued fields of both
+ * (`fail.error`, `child.byType`, `completion`'s object form…) one level down, recursively.
+ */
+const expectSameFields = (ast: SchemaAST.AST, object: Obj, where: string): void => {
+  expect(jsonFields(object), where).toEqual(effectFields(ast));
+  if (ast._tag !== 'Objects') return;
+  for (const p of ast.propertySignatures) {
+    const inner = (object['properties'] as Obj)[String(p.name)];
+    if (!isObj(inner)) continue;
+    const structs = (p.type._tag === 'Union' ? p.type.types : [p.type]).filter(
+      (t) => t._tag === 'Objects' && t.propertySignatures.length > 0,
+    );
+    const objects = (Array.isArray(inner['anyOf']) ? (inner['anyOf'] as Json[]) : [inner]).filter(
+      (o): o is Obj => isObj(o) && isObj(o['properties']),
+    );
+    if (structs.length === 0 || objects.length === 0) continue;
+    expect(objects.length, `${where}.${String(p.name)}`).toBe(structs.length);
+    structs.forEach((s, i) => {
+      expectSameFields(s, objects[i] as Obj, `${where}.${String(p.name)}`);
+    });
   }
-  const anyOf = s['anyOf'];
-  if (
-    Array.isArray(anyOf) &&
-    !(anyOf as readonly Json[]).some((sub) => isObj(sub) && accepts(sub, value))
-  )
-    return false;
-  const allOf = s['allOf'];
-  if (
-    Array.isArray(allOf) &&
-    !(allOf as readonly Json[]).every((sub) => isObj(sub) && accepts(sub, value))
-  )
-    return false;
-  const en = s['enum'];
-  if (Array.isArray(en) && !en.some((e) => JSON.stringify(e) === JSON.stringify(value)))
-    return false;
-  if (typeof value === 'string') {
-    const pattern = s['pattern'];
-    if (typeof pattern === 'string' && !new RegExp(pattern, 'u').test(value)) return false;
-    const max = s['maxLength'];
-    if (typeof max === 'number' && value.length > max) return false;
-  }
-  if (typeof value === 'number') {
-    const min = s['minimum'];
-    if (typeof min === 'number' && value < min) return false;
-  }
-  if (Array.isArray(value)) {
-    const minItems = s['minItems'];
-    if (typeof minItems === 'number' && value.length < minItems) return false;
-    const items = s['items'];
-    if (isObj(items) && !value.every((v: Json) => accepts(items, v))) return false;
-  }
-  if (isObj(value)) {
-    const properties = isObj(s['properties']) ? s['properties'] : {};
-    const required = Array.isArray(s['required']) ? s['required'] : [];
-    if (!required.every((k) => typeof k === 'string' && Object.hasOwn(value, k))) return false;
-    const minProperties = s['minProperties'];
-    if (typeof minProperties === 'number' && Object.keys(value).length < minProperties)
-      return false;
-    const names = s['propertyNames'];
-    if (isObj(names) && !Object.keys(value).every((k) => accepts(names, k))) return false;
-    for (const [k, v] of Object.entries(value)) {
-      const p = properties[k];
-      if (isObj(p)) {
-        if (!accepts(p, v)) return false;
-      } else if (s['additionalProperties'] === false) {
-        return false;
-      } else if (isObj(s['additionalProperties']) && !accepts(s['additionalProperties'], v)) {
-        return false;
+};
+
+/** Every value under `key` anywhere in a JSON document. */
+const collect = (value: Json, key: string): Json[] => {
+  const found: Json[] = [];
+  const stack: Json[] = [value];
+  while (stack.length > 0) {
+    const v = stack.pop() as Json;
+    if (Array.isArray(v)) stack.push(...(v as readonly Json[]));
+    else if (isObj(v))
+      for (const [k, inner] of Object.entries(v)) {
+        if (k === key) found.push(inner);
+        stack.push(inner);
       }
-    }
   }
-  return true;
+  return found;
 };
 
-describe('blueprintJsonSchema', () => {
-  it('is a draft 2020-12 document with the blueprint object at its root', () => {
+/** The value at a JSON Pointer of a document (a fresh copy is edited in place by the caller). */
+const at = (document: Json, pointer: string): Json => {
+  let current: Json = document;
+  for (const token of pointer.split('/').slice(1)) {
+    const key = token.replaceAll('~1', '/').replaceAll('~0', '~');
+    current = Array.isArray(current)
+      ? ((current as readonly Json[])[Number(key)] ?? null)
+      : isObj(current)
+        ? (current[key] ?? null)
+        : null;
+  }
+  return current;
+};
+
+describe('the compact blueprint JSON Schema', () => {
+  it(`is under ${MAX_BYTES} bytes serialized`, () => {
+    const bytes = new TextEncoder().encode(JSON.stringify(schema)).length;
+    expect(bytes).toBeLessThan(MAX_BYTES);
+  });
+
+  it('is a draft 2020-12 document, the blueprint object at its root, plain JSON, the same on every call', () => {
     expect(schema['$schema']).toBe(JSON_SCHEMA_DIALECT);
     expect(JSON_SCHEMA_DIALECT).toBe('https://json-schema.org/draft/2020-12/schema');
-    expect(schema['type']).toBe('object');
-    expect(schema['required']).toEqual(['name', 'steps']);
-    expect(schema['additionalProperties']).toBe(false);
+    expect(schema).toMatchObject({
+      type: 'object',
+      required: ['name', 'steps'],
+      additionalProperties: false,
+    });
     expect(typeof schema['description']).toBe('string');
+    expect(JSON.parse(JSON.stringify(schema))).toEqual(schema);
+    expect(blueprintJsonSchema()).toEqual(schema);
   });
 
-  it('describes steps: a non-empty list of the thirteen step types, each needing id and type', () => {
-    const steps = (schema['properties'] as Obj)['steps'] as Obj;
-    expect(steps).toMatchObject({ type: 'array', minItems: 1, items: { $ref: '#/$defs/Step' } });
-    const step = defs['Step'] as Obj;
-    const variants = (step['anyOf'] as Obj[]).map(resolve);
-    expect(variants.map((v) => ((v['properties'] as Obj)['type'] as Obj)['enum'])).toEqual(
-      [
-        'activity',
-        'parallel',
-        'condition',
-        'switch',
-        'loop',
-        'map',
-        'graph',
-        'child',
-        'wait',
-        'sleep',
-        'fail',
-        'succeed',
-        'set',
-      ].map((t) => [t]),
+  it('defines each part once: every $ref resolves and every definition is used', () => {
+    const refs = new Set(collect(schema, '$ref').map(String));
+    for (const r of refs) expect(defs[r.replace('#/$defs/', '')], r).toBeDefined();
+    expect([...refs].sort()).toEqual(
+      Object.keys(defs)
+        .map((name) => `#/$defs/${name}`)
+        .sort(),
     );
-    for (const v of variants) {
-      expect(v['required']).toEqual(expect.arrayContaining(['id', 'type']));
-      expect(v['additionalProperties']).toBe(false);
-      expect(typeof v['description']).toBe('string');
-    }
-    const mapItem = (defs['MapItemStep'] as Obj)['anyOf'] as Obj[];
-    for (const v of mapItem.map(resolve)) expect(v['required']).not.toContain('id');
   });
 
-  it('uses only 2020-12 keywords, and every $ref resolves', () => {
+  it('closes every object it describes (additionalProperties: false)', () => {
+    // Step and MapItemStep only dispatch on type: the definition each `then` picks is closed.
+    const dispatchers = new Set(['Step', 'MapItemStep']);
     const stack: { value: Json; where: string }[] = [{ value: schema, where: '#' }];
+    let objects = 0;
     while (stack.length > 0) {
       const { value, where } = stack.pop() as { value: Json; where: string };
       if (Array.isArray(value)) {
@@ -199,69 +182,207 @@ describe('blueprintJsonSchema', () => {
         continue;
       }
       if (!isObj(value)) continue;
-      for (const [key, v] of Object.entries(value)) {
-        expect(KEYWORDS.has(key), `${where}/${key}`).toBe(true);
-        if (key === '$ref') expect(() => resolve(value)).not.toThrow();
-        if (DATA.has(key)) continue;
-        if (NAMED_SUBSCHEMAS.has(key) && isObj(v)) {
-          for (const [name, sub] of Object.entries(v))
-            stack.push({ value: sub, where: `${where}/${key}/${name}` });
-        } else {
-          stack.push({ value: v, where: `${where}/${key}` });
+      if (isObj(value['properties']) && value['type'] === 'object' && !where.endsWith('/if')) {
+        const name = where.replace('#/$defs/', '');
+        if (!dispatchers.has(name)) {
+          expect(value['additionalProperties'], where).toBe(false);
+          objects += 1;
         }
       }
+      for (const [key, inner] of Object.entries(value)) {
+        if (key !== 'enum' && key !== 'const' && key !== 'required' && key !== 'examples')
+          stack.push({ value: inner, where: `${where}/${key}` });
+      }
+    }
+    expect(objects).toBeGreaterThan(20);
+  });
+
+  it('has the step types of the Effect Schema, each with its fields and required fields', () => {
+    const members = unionMembers(StepSchema.ast);
+    expect(members.map(literalType)).toEqual(STEP_TYPES);
+    expect((def('Step')['properties'] as Obj)['type']).toEqual({ enum: STEP_TYPES });
+    for (const member of members) {
+      const type = literalType(member);
+      expectSameFields(member, def(titleOf(type)), type);
+    }
+    const items = unionMembers(MapItemStepSchema.ast);
+    expect(items.map(literalType)).toEqual(MAP_ITEM_STEP_TYPES);
+    expect(((def('MapItemStep')['properties'] as Obj)['type'] as Obj)['enum']).toEqual(
+      MAP_ITEM_STEP_TYPES,
+    );
+    for (const member of items) {
+      const type = literalType(member);
+      expectSameFields(member, def(`MapItem${titleOf(type)}`), `map item ${type}`);
     }
   });
 
-  it('is plain JSON and the same on every call', () => {
-    expect(JSON.parse(JSON.stringify(schema))).toEqual(schema);
-    expect(blueprintJsonSchema()).toEqual(schema);
+  it('has the blueprint, defaults, backoff, signal, query and plugin fields of the Effect Schema', () => {
+    expectSameFields(BlueprintSchema.ast, schema, 'blueprint');
+    expectSameFields(Defaults.ast, def('Defaults'), 'defaults');
+    expectSameFields(Backoff.ast, def('Backoff'), 'backoff');
+    expectSameFields(SignalDecl.ast, def('Signal'), 'signal');
+    expectSameFields(QueryDecl.ast, def('Query'), 'query');
+    expectSameFields(PluginDecl.ast, def('Plugin'), 'plugin');
   });
 
-  it('accepts the CONTRACT example and rejects bad names, unknown fields and unknown step types', () => {
-    const example: Json = {
-      name: 'ai_data_pipeline',
-      defaults: {
-        maxAttempts: 3,
-        timeout: '30s',
-        backoff: { initial: '200ms', factor: 2, max: '30s' },
-      },
-      signals: [{ name: 'update_data', handler: 'store' }],
-      queries: [{ name: 'get_total', expr: '{% $sum($steps.process_batch.processed) %}' }],
-      plugins: [{ name: 'analytics', signals: ['track_event'], queries: ['get_data'] }],
-      steps: [
-        { id: 'fetch_data', type: 'activity', activity: 'fetch_data' },
-        {
-          id: 'process_batch',
-          type: 'map',
-          concurrency: 10,
-          step: { type: 'activity', activity: 'double', input: "{% {'item': $item} %}" },
-        },
-        {
-          id: 'save_results',
-          type: 'activity',
-          activity: 'save_results',
-          maxAttempts: 5,
-          timeout: '2m',
-        },
-      ],
-      output: '{% $steps.save_results %}',
-    };
-    expect(accepts(schema, example)).toBe(true);
-    expect(accepts(schema, { ...example, name: 'a.b' })).toBe(false);
-    expect(accepts(schema, { ...example, extra: 1 })).toBe(false);
-    expect(accepts(schema, { name: 'x', steps: [{ id: 'a', type: 'teleport' }] })).toBe(false);
-    expect(
-      accepts(schema, {
-        name: 'x',
-        steps: [{ id: 'a', type: 'activity', activity: 'x', timeout: '5 minutes' }],
-      }),
-    ).toBe(false);
-    expect(accepts(schema, { name: 'x', steps: [] })).toBe(false);
+  it('uses the patterns of the Effect Schema (names, expressions, durations, timestamps)', () => {
+    const generated = Schema.toJsonSchemaDocument(BlueprintSchema, { onExcessProperty: 'error' });
+    const effectPatterns = new Set(
+      collect(JSON.parse(JSON.stringify(generated)) as Json, 'pattern'),
+    );
+    expect(new Set(collect(schema, 'pattern'))).toEqual(effectPatterns);
+  });
+
+  it('accepts every blueprint the repository ships that the validator accepts', () => {
+    const shipped = shippedBlueprints().filter(([, b]) => validateBlueprint(b).ok);
+    expect(shipped.length).toBeGreaterThanOrEqual(20);
+    for (const [where, blueprint] of shipped)
+      expect(schemaErrors(validate, blueprint), where).toEqual([]);
+  });
+
+  it('and, like the validator, refuses each of their steps with an unknown field or without a required one', () => {
+    let mutations = 0;
+    for (const [where, blueprint] of shippedBlueprints()) {
+      if (!validateBlueprint(blueprint).ok) continue;
+      for (const list of rawLists(blueprint as Obj)) {
+        for (const step of list.steps) {
+          const pointer = pointerOf(step.path);
+          const type = String(step.value['type']);
+          const stepDef = def(`${list.mapItem ? 'MapItem' : ''}${titleOf(type)}`);
+          const edits: [string, (s: Record<string, Json>) => void][] = [
+            [
+              'an unknown field',
+              (s) => {
+                s['bogus_field'] = 1;
+              },
+            ],
+            ...jsonFields(stepDef).required.map(
+              (field): [string, (s: Record<string, Json>) => void] => [
+                `no ${field}`,
+                (s) => {
+                  Reflect.deleteProperty(s, field);
+                },
+              ],
+            ),
+          ];
+          for (const [what, edit] of edits) {
+            const copy = structuredClone(blueprint);
+            edit(at(copy, pointer) as Record<string, Json>);
+            const label = `${where} ${step.path} with ${what}`;
+            expect(validateBlueprint(copy).ok, label).toBe(false);
+            expect(preciseErrorAt(schemaErrors(validate, copy), pointer), label).toBeDefined();
+            mutations += 1;
+          }
+        }
+      }
+    }
+    expect(mutations).toBeGreaterThan(100);
   });
 });
 
-describe('the JSON Schema describes what the engine compiles: it and the validator agree', () => {
+describe('errors that name the field and the step at fault', () => {
+  it.each([
+    ['a top-level step', (s: Obj): Obj => s, '/steps/0'],
+    [
+      'a step in a parallel branch',
+      (s: Obj): Obj => ({ id: 'p', type: 'parallel', branches: [[s]] }),
+      '/steps/0/branches/0/0',
+    ],
+    [
+      "a map's item step",
+      (s: Obj): Obj => {
+        const { id: _id, ...item } = s;
+        return { id: 'm', type: 'map', step: item };
+      },
+      '/steps/0/step',
+    ],
+  ])(
+    '"activty" in an activity step: an additional property of that activity step (%s)',
+    (_, place, pointer) => {
+      const errors = schemaErrors(validate, {
+        name: 'bp',
+        steps: [place({ id: 'a', type: 'activity', activity: 'x', activty: 'y' })],
+      });
+      const precise = errors.filter((e) => preciseErrorAt([e], '') !== undefined);
+      expect(precise).toHaveLength(1);
+      const [error] = precise;
+      expect(error).toMatchObject({
+        instancePath: pointer,
+        keyword: 'additionalProperties',
+        params: { additionalProperty: 'activty' },
+      });
+      // The definition that refused it is the activity step's (ajv's `verbose` parentSchema).
+      expect(((error?.parentSchema as Obj)['properties'] as Obj)['type']).toEqual({
+        const: 'activity',
+      });
+      expect(errors.map((e) => e.message)).not.toContain('must match exactly one schema in oneOf');
+      expect(errors.map((e) => e.message)).not.toContain('must match a schema in anyOf');
+    },
+  );
+
+  it('an unknown step type is an error at its type, listing the types', () => {
+    const errors = schemaErrors(validate, {
+      name: 'bp',
+      steps: [{ id: 'a', type: 'activty', activity: 'x' }],
+    });
+    expect(errors).toHaveLength(1);
+    expect(errors[0]).toMatchObject({
+      instancePath: '/steps/0/type',
+      keyword: 'enum',
+      params: { allowedValues: STEP_TYPES },
+    });
+  });
+
+  it('a loop inside a map is an error at the item step type', () => {
+    const errors = schemaErrors(validate, {
+      name: 'bp',
+      steps: [{ id: 'm', type: 'map', step: { type: 'loop', count: 1, steps: [] } }],
+    });
+    const precise = errors.filter((e) => preciseErrorAt([e], '') !== undefined);
+    expect(precise).toHaveLength(1);
+    expect(precise[0]).toMatchObject({ instancePath: '/steps/0/step/type', keyword: 'enum' });
+  });
+
+  const act = { id: 'a', type: 'activity', activity: 'x' };
+  const rules: readonly (readonly [string, Obj, string])[] = [
+    ['a loop with neither count nor while', { type: 'loop', steps: [act] }, ''],
+    ['a while loop without maxIterations', { type: 'loop', while: '{% true %}', steps: [act] }, ''],
+    [
+      'a loop with count and while',
+      { type: 'loop', count: 1, while: '{% true %}', maxIterations: 2, steps: [act] },
+      '/count',
+    ],
+    ['a sleep with neither duration nor until', { type: 'sleep' }, ''],
+    ['a sleep with duration and until', { type: 'sleep', duration: '1s', until: 0 }, '/until'],
+    ['a child with neither blueprint nor byType', { type: 'child' }, ''],
+    [
+      'a child with blueprint and byType',
+      { type: 'child', blueprint: 'k', byType: { on: '{% 1 %}', blueprints: {} } },
+      '/byType',
+    ],
+    ['a wait with neither signal nor when', { type: 'wait' }, ''],
+    ['a wait with signal and when', { type: 'wait', signal: 's', when: '{% 1 %}' }, '/when'],
+    ['a map with neither step nor steps', { type: 'map' }, ''],
+    [
+      'a map with step and steps',
+      { type: 'map', step: { type: 'activity', activity: 'x' }, steps: [act] },
+      '/steps',
+    ],
+    ['a sleep of a bare number', { type: 'sleep', duration: 1500 }, '/duration'],
+    ['a sleep of "5 minutes"', { type: 'sleep', duration: '5 minutes' }, '/duration'],
+  ];
+  it.each(rules)('%s: refused at the field or step', (_, fields, inside) => {
+    const blueprint: Json = { name: 'bp', steps: [{ id: 'z', ...fields }] };
+    expect(validateBlueprint(blueprint).ok).toBe(false);
+    const errors = schemaErrors(validate, blueprint);
+    const error = preciseErrorAt(errors, `/steps/0${inside}`);
+    expect(error, JSON.stringify(errors)).toBeDefined();
+    // Only that step's own definition speaks: no error from another step type's.
+    for (const e of errors) expect(e.instancePath.startsWith('/steps/0')).toBe(true);
+  });
+});
+
+describe('the JSON Schema and the validator agree on what a schema can say', () => {
   const act = (id: string, extra: Obj = {}): Obj => ({
     id,
     type: 'activity',
@@ -451,91 +572,18 @@ describe('the JSON Schema describes what the engine compiles: it and the validat
     ['maxAttempts on a wait', bp([{ id: 'w', type: 'wait', signal: 'go', maxAttempts: 2 }]), false],
   ];
   it.each(cases)('%s: schema and validator both say %s', (_, blueprint, valid) => {
-    expect(accepts(schema, blueprint)).toBe(valid);
+    expect(accepts(blueprint)).toBe(valid);
     expect(validateBlueprint(blueprint).ok).toBe(valid);
   });
 
   it('an onError cycle is beyond a schema (shape only): the schema takes it, the validator refuses it', () => {
     const cyclic = bp([act('h'), act('s', { onError: 'h' })]);
-    expect(accepts(schema, cyclic)).toBe(true);
+    expect(accepts(cyclic)).toBe(true);
     expect(validateBlueprint(cyclic).diagnostics.map((d) => d.code)).toEqual(['cycle']);
   });
 
-  it('offers only activity and child steps inside a map', () => {
-    const mapStep = resolve((defs['MapStep'] as Obj)['properties'] as Obj);
-    const inner = resolve(mapStep['step'] as Obj);
-    const types = (inner['anyOf'] as Obj[])
-      .map(resolve)
-      .map((v) => ((v['properties'] as Obj)['type'] as Obj)['enum']);
-    expect(types).toEqual([['activity'], ['child']]);
-  });
-
-  it('offers durations as strings with a unit only, and retry settings only where they are used', () => {
-    const durations: Json[] = [];
-    const stack: Json[] = [schema];
-    while (stack.length > 0) {
-      const value = stack.pop() as Json;
-      if (Array.isArray(value)) stack.push(...(value as readonly Json[]));
-      else if (isObj(value)) {
-        if (value['title'] === 'Duration') durations.push(value);
-        stack.push(...Object.values(value));
-      }
-    }
-    expect(durations.length).toBeGreaterThanOrEqual(7);
-    for (const d of durations)
-      expect(d).toMatchObject({ type: 'string', pattern: expect.any(String) as unknown });
-    const fieldsOf = (name: string) => Object.keys((defs[name] as Obj)['properties'] as Obj);
-    for (const name of ['ActivityStep', 'MapItemActivityStep'])
-      expect(fieldsOf(name)).toEqual(expect.arrayContaining(['maxAttempts', 'timeout', 'backoff']));
-    expect(fieldsOf('WaitStep')).toContain('timeout');
-    const timed = new Set([
-      'GraphStep',
-      'ParallelStep',
-      'ConditionStep',
-      'SwitchStep',
-      'LoopStep',
-      'MapStep',
-      'ChildStep',
-      'WaitStep',
-    ]);
-    const containers = new Set([
-      'GraphStep',
-      'ParallelStep',
-      'ConditionStep',
-      'SwitchStep',
-      'LoopStep',
-      'MapStep',
-      'ChildStep',
-    ]);
-    for (const name of [
-      'GraphStep',
-      'ParallelStep',
-      'ConditionStep',
-      'SwitchStep',
-      'LoopStep',
-      'MapStep',
-      'ChildStep',
-      'MapItemChildStep',
-      'WaitStep',
-      'SleepStep',
-      'FailStep',
-      'SucceedStep',
-      'SetStep',
-    ]) {
-      const fields = fieldsOf(name);
-      // A container is run again as a whole per its maxAttempts.
-      if (containers.has(name)) expect(fields, name).toContain('maxAttempts');
-      else expect(fields, name).not.toContain('maxAttempts');
-      expect(fields, name).not.toContain('backoff');
-      expect(fields, name).not.toContain('nonRetryable');
-      // A container's timeout bounds everything inside it; a wait's is how long it waits.
-      if (timed.has(name)) expect(fields, name).toContain('timeout');
-      else expect(fields, name).not.toContain('timeout');
-    }
-  });
-
   it('does not claim a default timeout for a wait: without one it waits as long as the run lives', () => {
-    const wait = defs['WaitStep'] as Obj;
+    const wait = def('WaitStep');
     const text = JSON.stringify([
       wait['description'],
       ((wait['properties'] as Obj)['timeout'] as Obj)['description'],
