@@ -1,4 +1,5 @@
 import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { isBlueprintFile } from '../../src/cli/dev.ts';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -104,7 +105,7 @@ describe('the examples are well formed', () => {
     .filter((d) => d.isDirectory() && d.name !== 'blueprints')
     .flatMap((d) =>
       readdirSync(join(EXAMPLES, d.name))
-        .filter((f) => f.endsWith('.json') && f !== 'input.json')
+        .filter(isBlueprintFile)
         .map((f) => [d.name, f] as const),
     );
 
