@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import * as Effect from 'effect/Effect';
 import * as ManagedRuntime from 'effect/ManagedRuntime';
 import { ActivityRegistry, followWorkers } from './actors/activities.ts';
@@ -13,7 +13,8 @@ import { RunRouter } from './actors/router.ts';
 import { retryUnavailable } from './actors/retry.ts';
 import { TaskChannel } from './actors/taskChannel.ts';
 import { Gateway } from './gateway/server.ts';
-import { natsServers } from './config.ts';
+import { connectNats, natsAuthFromEnv, type NatsAuth } from './natsAuth.ts';
+import { payloadCapNote, requestLimitsOf, type RequestLimits } from './requestLimits.ts';
 import type { TaskMessage } from './wire/protocol.ts';
 import { Subjects } from './wire/subjects.ts';
 import { EventStore, type EventStoreShape } from './store/EventStore.ts';
@@ -29,6 +30,8 @@ import type { RunSummaryStoreShape } from './store/RunSummaryStore.ts';
 export interface RuntimeOptions {
   /** NATS server(s), comma-separated. */
   readonly nats: string;
+  /** NATS credentials and TLS files; default the `WEFT_NATS_*` environment variables. */
+  readonly auth?: NatsAuth;
   /** `sqlite:<path>`, `memory:`, or a KurrentDB connection string. */
   readonly store: string;
   readonly prefix: string;
@@ -41,6 +44,8 @@ export interface RuntimeOptions {
   readonly runtimeId?: string;
   /** The partition lease's length in ms when this runtime creates the leases bucket (`WEFT_LEASE_MS`). */
   readonly leaseMs?: number;
+  /** Payload cap, signals per run, start limits (README "Security"); default the `WEFT_MAX_*` variables. */
+  readonly requestLimits?: RequestLimits;
 }
 
 export interface Runtime {
@@ -62,22 +67,32 @@ const DEFAULT_LEASE_MS = 5000;
 export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> => {
   const log = options.log ?? ((message: string) => process.stderr.write(`[weft] ${message}\n`));
   const subjects = new Subjects(options.prefix);
+  const limits = options.requestLimits ?? requestLimitsOf();
   const managed = ManagedRuntime.make(storeLayer(options.store));
   const store = await managed.runPromise(EventStore);
   let nc: NatsConnection | undefined;
   let summaries: RunSummaryStoreShape | undefined;
   try {
     summaries = await makeSummaryStore(options.store);
-    nc = await connect({
-      servers: natsServers(options.nats),
+    // Refused credentials end the start at once (an `UnavailableError` naming the server).
+    nc = await connectNats(options.nats, options.auth ?? natsAuthFromEnv(), {
       name: 'weft-runtime',
       maxReconnectAttempts: -1,
       noAsyncTraces: true,
     });
     const connected = nc;
+    const capNote = payloadCapNote(limits.maxPayload, nc.info?.max_payload ?? 1024 * 1024);
+    if (capNote !== undefined) log(capNote);
     const activities = new ActivityRegistry();
     const channel = await untilJetStreamAnswers(
-      () => TaskChannel.open(connected, subjects, log, () => activities.liveWorkers()),
+      () =>
+        TaskChannel.open(
+          connected,
+          subjects,
+          log,
+          () => activities.liveWorkers(),
+          limits.maxPayload,
+        ),
       log,
     );
     const registry = new BlueprintRegistry(store);
@@ -116,6 +131,8 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
       servedActivities: () => activities.served(),
       activitySchemas: () => activities.schemas(),
       summaries,
+      maxSignals: limits.maxSignals,
+      startLimits: limits,
       effects: {
         dispatch: (task, delayMs, resend) => channel.dispatch(task, delayMs, resend),
         holds: (task) => channel.holds(task),
@@ -172,7 +189,15 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
     supervisor.follow(500);
     const graceMs = Number(process.env.WEFT_RECONCILE_GRACE_MS ?? 30_000);
     supervisor.startReconciler(Math.min(5000, Math.max(100, graceMs / 2)), graceMs);
-    const gateway = new Gateway({ nc, subjects, runs, registry, activities, log });
+    const gateway = new Gateway({
+      nc,
+      subjects,
+      runs,
+      registry,
+      activities,
+      log,
+      maxPayload: limits.maxPayload,
+    });
     gateway.start();
     await channel.consumeResults((result) => runs.onResult(result));
     channel.serveReports((result) => runs.onResult(result));

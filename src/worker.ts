@@ -11,3 +11,4 @@ export type {
   Worker,
   WorkerOptions,
 } from './actors/worker.ts';
+export type { NatsAuth } from './natsAuth.ts';

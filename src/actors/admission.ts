@@ -16,6 +16,7 @@ import type { BlueprintRegistry, BlueprintVersion } from './blueprintRegistry.ts
 import type { Clock } from './clock.ts';
 import type { RunActors } from './runActor.ts';
 import { compileChecked, invalidBlueprint, type RunCache } from './runCache.ts';
+import type { StartLimits } from './startLimits.ts';
 
 export interface StartRequest {
   readonly blueprint: string | Json;
@@ -53,13 +54,16 @@ export interface AdmissionDeps {
   readonly started: (runId: string, compiled: CompiledRun, startedAt: number) => void;
   readonly newRunId: () => string;
   readonly clock: Clock;
+  /** The start limits a new run a client asks for must pass (not a child run). */
+  readonly gate?: Pick<StartLimits, 'admit'>;
 }
 
 /**
  * Start requests: the blueprint resolved (by name and version, or inline: validated, then put in
  * the registry so the run pins a version), the request's own signals, queries and plugins
  * validated with it, and the run admitted under this runtime's one set of limits, which its
- * `RunStarted` pins for its whole life. A start with a run id that exists returns that run.
+ * `RunStarted` pins for its whole life. A start with a run id that exists returns that run; a new
+ * one past the start limits (`StartLimits`) is refused `unavailable`.
  */
 export class Admission {
   readonly #deps: AdmissionDeps;
@@ -79,6 +83,9 @@ export class Admission {
       // conflict and find it): only a caller's own id is looked up first.
       const existing = request.runId === undefined ? undefined : await this.#deps.existing(runId);
       if (existing !== undefined) return existing;
+      // A client's new run passes the start limits before anything (an inline blueprint too) is
+      // stored; a child run does not: its parent is running already and waits for it.
+      if (request.parent === undefined) this.#deps.gate?.admit();
       const { version, warnings } = await this.#resolve(request);
       const limits = Object.keys(this.#deps.limits).length === 0 ? undefined : this.#deps.limits;
       const compiled = this.#deps.cache.compile(version, limits);

@@ -11,7 +11,7 @@ import { weftError } from '../wire/errors.ts';
 import type { Clock } from './clock.ts';
 import type { LoadedRun, RunCache } from './runCache.ts';
 import type { RunStreams } from './runStreams.ts';
-import { asInvalidResult, fittingHead, overLimits } from './storeFit.ts';
+import { asOversizedResult, fittingHead, overLimits } from './storeFit.ts';
 
 /** What a message decides from the run's current state: an event, or nothing to record. */
 export type Decide = (run: LoadedRun) => RunEvent | undefined;
@@ -195,7 +195,8 @@ export class RunActors {
    * Records the longest head of `decides` that fits one append (at least the first message) and
    * answers for those messages only. Sizes are measured only once the store refused an append as
    * too large; a lone message whose events cannot fit at all is a worker's result recorded as its
-   * attempt failing with `invalid_result`, or else `payload_too_large`.
+   * attempt failing with `payload_too_large` (`resultTooLarge`), or else refused
+   * `payload_too_large`.
    */
   async #transactHead(runId: string, decides: readonly Decide[]): Promise<readonly boolean[]> {
     const limits = this.#deps.streams.limits;
@@ -212,7 +213,7 @@ export class RunActors {
         const made = decide(current);
         const event =
           made !== undefined && unrecordable !== undefined
-            ? (asInvalidResult(made, unrecordable) ?? made)
+            ? (asOversizedResult(made, unrecordable) ?? made)
             : made;
         recorded.push(event !== undefined);
         if (event === undefined) {
@@ -239,7 +240,7 @@ export class RunActors {
         }
         const why = overLimits(events, limits) ?? appended.message;
         const made = perMessage[0]?.[0];
-        if (unrecordable === undefined && made !== undefined && asInvalidResult(made, why)) {
+        if (unrecordable === undefined && made !== undefined && asOversizedResult(made, why)) {
           unrecordable = why;
           continue;
         }

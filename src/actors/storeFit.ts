@@ -56,11 +56,24 @@ export const fittingHead = (
 };
 
 /**
- * A worker's result (`StepCompleted` or `StepFailed`) that cannot be recorded, as the attempt
- * failing with `invalid_result`, not retryable (as a result the runtime cannot read is recorded);
- * undefined for any other event.
+ * How a worker's result too large to record fails its attempt, whichever limit it passed (the
+ * payload cap, `--max-payload`, checked as it arrives; or the store's, found when an append is
+ * refused): code `payload_too_large`, not retried, since the same activity would return the same
+ * value again.
  */
-export const asInvalidResult = (event: RunEvent, why: string): RunEvent | undefined => {
+export const resultTooLarge = (
+  why: string,
+): { readonly code: 'payload_too_large'; readonly message: string; readonly retryable: false } => ({
+  code: 'payload_too_large',
+  message: `the worker's result cannot be recorded: ${why}`,
+  retryable: false,
+});
+
+/**
+ * A worker's result (`StepCompleted` or `StepFailed`) that the store cannot take, as its attempt
+ * failing with `resultTooLarge`; undefined for any other event.
+ */
+export const asOversizedResult = (event: RunEvent, why: string): RunEvent | undefined => {
   if (event.type !== 'StepCompleted' && event.type !== 'StepFailed') return undefined;
   return {
     type: 'StepFailed',
@@ -68,11 +81,7 @@ export const asInvalidResult = (event: RunEvent, why: string): RunEvent | undefi
     ...(event.item === undefined ? {} : { item: event.item }),
     taskId: event.taskId,
     attempt: event.attempt,
-    error: {
-      code: 'invalid_result',
-      message: `the worker's result cannot be recorded: ${why}`,
-      retryable: false,
-    },
+    error: resultTooLarge(why),
     ...(event.time === undefined ? {} : { time: event.time }),
   };
 };

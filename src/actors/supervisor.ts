@@ -11,6 +11,7 @@ import {
   type ParentRef,
   type Refusal,
 } from '../machines/messages.ts';
+import { statusOf } from '../machines/run.ts';
 import type { ListFilter, RunSummary } from '../projections/runSummary.ts';
 import type { RecordedEvent } from '../store/EventStore.ts';
 import type { SummaryPage } from '../store/RunSummaryStore.ts';
@@ -80,6 +81,7 @@ export class RunSupervisor {
     this.#parts.timers.clear(select);
     this.#parts.attempts.forgetRuns(select);
     this.#parts.lifecycle.forgetRuns(select);
+    this.#parts.running.forget(select);
   }
 
   /** Resolves once every selected run's mailbox is idle (the work queued for them has finished). */
@@ -92,6 +94,7 @@ export class RunSupervisor {
       await this.#parts.actors.inMailbox(runId, async () => {
         const run = await this.#parts.cache.load(runId);
         if (run === undefined) return;
+        this.#parts.running.note(runId, statusOf(run.snapshot) === 'running');
         const { context } = run.snapshot;
         await this.#parts.lifecycle.rearmRunTimeout(runId, run.compiled);
         const tasks = openTasks(context);
@@ -138,9 +141,10 @@ export class RunSupervisor {
   }
 
   /**
-   * Records a worker's result once: a result for a task or attempt that is not open is ignored.
-   * Results of one run that arrive while its previous append is in flight are recorded together.
-   * Resolves once the result is durable (or known to be stale).
+   * Records a worker's result once: a result for an attempt that was sent and is no longer open is
+   * ignored; one for an attempt the run never sent is refused (`isNotSent`, results.ts). Results of
+   * one run that arrive while its previous append is in flight are recorded together. Resolves
+   * once the result is durable (or known to be late).
    */
   onResult(result: TaskResult): Promise<void> {
     return this.#parts.results.record(result);
@@ -148,7 +152,8 @@ export class RunSupervisor {
 
   /**
    * Records a signal once (a repeated `signalId` is accepted and not recorded again). The run must be
-   * running and accept the name: `unknown_signal` otherwise. A signal sent without an id is given a
+   * running and accept the name: `unknown_signal` otherwise; a new signal once the run holds
+   * `maxSignals` is refused with `payload_too_large`, nothing appended. A signal sent without an id is given a
    * fresh one: two runtimes deciding two such signals with equal payloads at the same revision
    * would otherwise append identical events, and the store would take the second for a retry of
    * the first (both accepted, one recorded).
@@ -157,7 +162,11 @@ export class RunSupervisor {
     const signalId = sentId ?? randomUUID();
     await this.#parts.actors.inMailbox(runId, () =>
       this.#parts.actors.transact(runId, (run) => {
-        const decision = signalEvent({ ...run, runId }, { name, payload, signalId });
+        const decision = signalEvent(
+          { ...run, runId },
+          { name, payload, signalId },
+          this.#parts.maxSignals,
+        );
         if (isRefusal(decision)) throw refused(decision);
         return decision;
       }),

@@ -4,7 +4,6 @@ import * as Result from 'effect/Result';
 import type { Subjects } from '../wire/subjects.ts';
 import {
   attemptKey,
-  decodeTaskResult,
   decodeTaskStart,
   RESEND_HEADER,
   type TaskMessage,
@@ -14,48 +13,13 @@ import {
 import { WeftError } from '../wire/errors.ts';
 import { fitEvent } from '../wire/fit.ts';
 import { REPLY_RESERVE_BYTES } from '../wire/pages.ts';
-import { checkJsonText, describeTextProblem, MAX_JSON_DEPTH } from '../wire/jsonText.ts';
 import type { RecordedEvent } from '../store/EventStore.ts';
+import { DEFAULT_MAX_PAYLOAD, payloadCap } from '../wire/payloadCap.ts';
 import { consumeDurable, ensureStreams, type Consuming } from './jetstream.ts';
 import { QuietLog } from './quietLog.ts';
+import { readResult } from './readResult.ts';
+import { isNotSent, NOT_SENT } from './results.ts';
 import { TaskOffers } from './taskOffers.ts';
-
-/**
- * A worker's result from a message of either path, or why it is not one. A result the runtime
- * could not record as sent (invalid UTF-8, an unpaired surrogate, nesting deeper than
- * `MAX_JSON_DEPTH`, which would overflow the stack when hashed) fails its attempt with
- * `invalid_result`, not retried: refusing it would have it offered again forever.
- */
-const readResult = (msg: { data: Uint8Array }): TaskResult | 'invalid json' | 'invalid result' => {
-  const checked = checkJsonText(msg.data, MAX_JSON_DEPTH);
-  let payload: unknown;
-  try {
-    payload = JSON.parse(checked.ok ? checked.text : new TextDecoder().decode(msg.data));
-  } catch {
-    return 'invalid json';
-  }
-  const decoded = decodeTaskResult(
-    checked.ok
-      ? payload
-      : {
-          ...resultIds(payload),
-          ok: false,
-          error: {
-            code: 'invalid_result',
-            message: describeTextProblem("the worker's result", checked.problem),
-            retryable: false,
-          },
-        },
-  );
-  return Result.isFailure(decoded) ? 'invalid result' : decoded.success;
-};
-
-/** The attempt a result names (its top-level fields only, which are shallow whatever the output). */
-const resultIds = (payload: unknown): Record<string, unknown> => {
-  if (typeof payload !== 'object' || payload === null) return {};
-  const { taskId, runId, stepId, attempt } = payload as Record<string, unknown>;
-  return { taskId, runId, stepId, attempt };
-};
 
 const REPORT_QUEUE = 'weft-runtime';
 /** Beyond this many reported results being recorded, workers are told to use the stream. */
@@ -93,6 +57,9 @@ export class TaskChannel {
   #heldTimer: NodeJS.Timeout | undefined;
   /** Starts and reports being answered, awaited by `close`. */
   readonly #answering = new Set<Promise<void>>();
+  /** `--max-payload`, before the connection's max_payload bounds it (`payloadCap`). */
+  readonly #maxPayload: number;
+  #refused = 0;
 
   private constructor(
     nc: NatsConnection,
@@ -100,12 +67,14 @@ export class TaskChannel {
     subjects: Subjects,
     log: (message: string) => void,
     liveWorkers: () => number,
+    maxPayload: number,
   ) {
     this.#nc = nc;
     this.#jsm = jsm;
     this.#subjects = subjects;
     this.#log = log;
     this.#liveWorkers = liveWorkers;
+    this.#maxPayload = maxPayload;
     this.#quiet = new QuietLog(log);
   }
 
@@ -115,9 +84,36 @@ export class TaskChannel {
     log: (message: string) => void,
     /** How many workers are live (each answers `heldByWorker`'s question). */
     liveWorkers: () => number = () => 0,
+    /** The largest activity result taken, in bytes (`--max-payload`). */
+    maxPayload = DEFAULT_MAX_PAYLOAD,
   ): Promise<TaskChannel> {
     const jsm = await ensureStreams(nc, subjects);
-    return new TaskChannel(nc, jsm, subjects, log, liveWorkers);
+    return new TaskChannel(nc, jsm, subjects, log, liveWorkers, maxPayload);
+  }
+
+  /**
+   * Results refused since the channel opened because their run never sent their task (forged or
+   * misrouted reports), on either path. Each is also logged, one line per 5 s at most.
+   */
+  get refusedResults(): number {
+    return this.#refused;
+  }
+
+  #cap(): number {
+    return payloadCap(this.#maxPayload, this.#nc.info?.max_payload ?? 1024 * 1024);
+  }
+
+  /**
+   * Counts and logs a result refused as never sent (one line per path per 5 s, the rest summed up
+   * in one); returns the refusal's message.
+   */
+  #refuse(path: 'report' | 'stream', subject: string, error: WeftError): string {
+    this.#refused++;
+    this.#quiet.say(
+      `${path}-not-sent`,
+      `refused a result on ${subject}: ${error.message} (${this.#refused} refused since start)`,
+    );
+    return error.message;
   }
 
   /**
@@ -345,7 +341,9 @@ export class TaskChannel {
 
   /**
    * Answers results that workers hand over directly (`<p>.tasks.report.<runId>`, one queue group for
-   * all runtimes): `{ok: true}` once `handle` has recorded it durably, `{ok: false}` otherwise, and
+   * all runtimes): `{ok: true}` once `handle` has recorded it durably (or found it late: its attempt
+   * was sent and is settled), `{ok: false, error: 'not_sent', message}` when its run never sent
+   * that attempt (nothing appended; counted in `refusedResults`), `{ok: false}` otherwise, and
    * then the worker falls back to the results stream. This skips two JetStream hops (store, then
    * deliver) and the stream's write and delete; the guarantee is the same, since the worker
    * acknowledges its task only after one of the two paths confirmed.
@@ -361,7 +359,7 @@ export class TaskChannel {
           refuse('busy');
           return;
         }
-        const result = readResult(msg);
+        const result = readResult(msg, this.#cap());
         if (typeof result === 'string') {
           refuse(result);
           return;
@@ -377,6 +375,12 @@ export class TaskChannel {
             .then(
               () => void msg.respond(JSON.stringify({ ok: true })),
               (cause: unknown) => {
+                // Never sent: refused for good, and the worker is told so (nothing appended).
+                if (isNotSent(cause)) {
+                  const message = this.#refuse('report', msg.subject, cause);
+                  msg.respond(JSON.stringify({ ok: false, error: NOT_SENT, message }));
+                  return;
+                }
                 this.#quiet.say(
                   'report-unrecorded',
                   `reported result of ${result.taskId} not recorded, the worker falls back to the stream: ${String(cause)}`,
@@ -391,7 +395,8 @@ export class TaskChannel {
   }
 
   /**
-   * Feeds results to `handle` until `close`; a malformed result is terminated (never redelivered).
+   * Feeds results to `handle` until `close`; a malformed result, or one for an attempt its run
+   * never sent, is terminated (never redelivered).
    * Creates the streams and the results consumer again when JetStream lost them (`consumeDurable`),
    * so tasks dispatched afterwards have a stream to land in again.
    */
@@ -407,7 +412,7 @@ export class TaskChannel {
       },
       256,
       (msg) => {
-        const result = readResult(msg);
+        const result = readResult(msg, this.#cap());
         if (typeof result === 'string') {
           this.#log(`dropping a task result on ${msg.subject}: ${result}`);
           msg.term(result);
@@ -420,6 +425,10 @@ export class TaskChannel {
         handle(result).then(
           () => msg.ack(),
           (error: unknown) => {
+            if (isNotSent(error)) {
+              msg.term(this.#refuse('stream', msg.subject, error));
+              return;
+            }
             // Refused for good (too large even as a failure, or the store refusing): redelivery
             // cannot help, so the message is dropped, once, with the reason logged.
             if (error instanceof WeftError && error.code !== 'unavailable') {

@@ -18,6 +18,9 @@ import { earlyOffers, RunActors } from './runActor.ts';
 import { RunCache } from './runCache.ts';
 import { RunStreams } from './runStreams.ts';
 import { RunTimers } from './timers.ts';
+import { RunningRuns, StartLimits, type StartLimitOptions } from './startLimits.ts';
+import { statusOf } from '../machines/run.ts';
+import { DEFAULT_MAX_SIGNALS } from '../machines/messages.ts';
 
 export interface SupervisorDeps {
   readonly store: EventStoreShape;
@@ -47,6 +50,10 @@ export interface SupervisorDeps {
   readonly clock?: Clock;
   /** Where calls on other runs go (default: the supervisor itself). */
   readonly peers?: Peers;
+  /** Signals one run stores over its whole life (`--max-signals`, default 10,000). */
+  readonly maxSignals?: number;
+  /** How many new runs clients may start (`--max-starts-per-second`, `--max-running`). */
+  readonly startLimits?: StartLimitOptions;
 }
 
 /** The parts of one runtime's actor wing, wired to each other. */
@@ -65,6 +72,9 @@ export interface Parts {
   readonly timers: RunTimers;
   readonly children: Children;
   readonly reconciler: ReconcilerLoop;
+  /** The running runs this runtime owns (what `--max-running` counts). */
+  readonly running: RunningRuns;
+  readonly maxSignals: number;
 }
 
 /** Builds the actor wing's parts; `self` answers cross-run calls unless `deps.peers` is given. */
@@ -74,6 +84,7 @@ export const wireParts = (deps: SupervisorDeps, self: Peers): Parts => {
   const peers = deps.peers ?? self;
   const { effects } = deps;
   const expressions = new ExpressionCache(1000);
+  const running = new RunningRuns();
   const streams = new RunStreams(deps.store, log);
   const cache = new RunCache(streams, deps.maxRunsInMemory);
   const readModel = new RunReadModel({
@@ -87,6 +98,7 @@ export const wireParts = (deps: SupervisorDeps, self: Peers): Parts => {
     clock,
     expressions,
     perform: (...args) => {
+      running.note(args[0], statusOf(args[1].snapshot) === 'running');
       performer.perform(...args);
     },
     ...(effects.offerEarly === undefined ? {} : { offerEarly: earlyOffers(effects.offerEarly) }),
@@ -144,6 +156,7 @@ export const wireParts = (deps: SupervisorDeps, self: Peers): Parts => {
     started: (runId, compiled, startedAt) => lifecycle.armRunTimeout(runId, compiled, startedAt),
     newRunId: deps.newRunId,
     clock,
+    gate: new StartLimits(deps.startLimits ?? {}, clock, () => running.size),
   });
   const reconciler = new ReconcilerLoop({
     clock,
@@ -165,5 +178,7 @@ export const wireParts = (deps: SupervisorDeps, self: Peers): Parts => {
     timers,
     children,
     reconciler,
+    running,
+    maxSignals: deps.maxSignals ?? DEFAULT_MAX_SIGNALS,
   };
 };

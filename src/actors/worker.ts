@@ -1,9 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { jetstream, type JsMsg } from '@nats-io/jetstream';
-import { connect, createInbox, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { createInbox, type Msg, type NatsConnection } from '@nats-io/transport-node';
 import * as Result from 'effect/Result';
 import type { Json } from '../blueprints/json.ts';
-import { DEFAULT_NATS_URL, natsServers } from '../config.ts';
+import { DEFAULT_NATS_URL } from '../config.ts';
+import { connectNats, natsAuthFromEnv, type NatsAuth } from '../natsAuth.ts';
 import { Subjects } from '../wire/subjects.ts';
 import {
   attemptKey,
@@ -100,7 +101,10 @@ export const activityError = (
 };
 
 export interface WorkerOptions {
+  /** NATS URL(s); default `WEFT_NATS_URL`, else `nats://127.0.0.1:4222`. */
   readonly servers?: string | readonly string[];
+  /** NATS credentials and TLS files; default the `WEFT_NATS_*` environment variables. */
+  readonly auth?: NatsAuth;
   readonly prefix?: string;
   readonly concurrency?: number;
   readonly activities: Readonly<Record<string, Activity | AnyActivityDefinition>>;
@@ -237,9 +241,6 @@ class Slots {
   }
 }
 
-const serversOf = (servers: WorkerOptions['servers']): string[] =>
-  natsServers(servers ?? process.env.WEFT_NATS_URL ?? DEFAULT_NATS_URL);
-
 const errorMessage = (error: unknown): string =>
   error instanceof Error ? error.message : String(error);
 
@@ -287,11 +288,12 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     activities: announced,
     heartbeatMs,
   } satisfies WorkerAnnouncement);
-  const nc: NatsConnection = await connect({
-    servers: serversOf(options.servers),
-    name: 'weft-worker',
-    noAsyncTraces: true,
-  });
+  // Refused credentials end the start at once (an `UnavailableError` naming the server).
+  const nc: NatsConnection = await connectNats(
+    options.servers ?? process.env.WEFT_NATS_URL ?? DEFAULT_NATS_URL,
+    options.auth ?? natsAuthFromEnv(),
+    { name: 'weft-worker', noAsyncTraces: true },
+  );
   const js = jetstream(nc);
   const concurrency = Math.max(1, options.concurrency ?? DEFAULT_CONCURRENCY);
   const slots = new Slots(concurrency);

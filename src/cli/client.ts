@@ -1,7 +1,7 @@
-import { connect, type NatsConnection } from '@nats-io/transport-node';
-import { UnavailableError, WeftClientError } from '../client/errors.ts';
+import type { NatsConnection } from '@nats-io/transport-node';
+import { WeftClientError } from '../client/errors.ts';
 import { requester } from '../client/index.ts';
-import { natsServers } from '../config.ts';
+import { connectNats, type NatsAuth } from '../natsAuth.ts';
 
 /** The CLI's request-reply client: the typed client's requests, by subject. */
 
@@ -13,12 +13,11 @@ export interface Client {
   close(): Promise<void>;
 }
 
-export const openClient = async (servers: string): Promise<Client> => {
-  let nc: NatsConnection;
-  try {
-    nc = await connect({ servers: natsServers(servers), name: 'weft-cli', timeout: 3000 });
-  } catch (error) {
-    throw new UnavailableError(`cannot reach NATS at ${servers}: ${(error as Error).message}`);
-  }
+/**
+ * Connects once, with no retry: NATS unreachable or refusing the credentials throws an
+ * `UnavailableError` naming the server (redacted) and the cause.
+ */
+export const openClient = async (servers: string, auth: NatsAuth): Promise<Client> => {
+  const nc = await connectNats(servers, auth, { name: 'weft-cli', timeout: 3000 });
   return { nc, request: requester(nc), close: () => nc.close() };
 };

@@ -2,11 +2,12 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdirSync, openSync, readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
-import { connect, type NatsConnection } from '@nats-io/transport-node';
+import type { NatsConnection } from '@nats-io/transport-node';
 import { createWorker, type Activity } from '../actors/worker.ts';
 import { validateBlueprint } from '../blueprints/validate.ts';
 import { activities } from '../demo/activities.ts';
 import { natsServers } from '../config.ts';
+import { connectNats, redactNatsUrl, refusedCredentials, type NatsAuth } from '../natsAuth.ts';
 import { parseAddress, startHttp, type HttpServer } from '../http/server.ts';
 import { startRuntime } from '../main.ts';
 import { redactStoreUrl } from '../store/redact.ts';
@@ -27,12 +28,18 @@ const NATS_BINARIES = [
   '/usr/local/bin/nats-server',
 ];
 
-const reachable = async (servers: string): Promise<boolean> => {
+/**
+ * Whether a NATS server answers at `servers`. One that refuses the credentials answers: that is
+ * thrown (`UnavailableError`), not taken for "no server" (no server of our own is started then).
+ */
+const reachable = async (servers: string, auth: NatsAuth): Promise<boolean> => {
   try {
-    const nc = await connect({ servers: natsServers(servers), timeout: 1000, reconnect: false });
+    const nc = await connectNats(servers, auth, { timeout: 1000, reconnect: false });
     await nc.close();
     return true;
-  } catch {
+  } catch (error) {
+    if ((error as Error).cause !== undefined && refusedCredentials((error as Error).cause))
+      throw error;
     return false;
   }
 };
@@ -40,7 +47,9 @@ const reachable = async (servers: string): Promise<boolean> => {
 const spawnNats = async (url: string): Promise<ChildProcess> => {
   const first = new URL(natsServers(url)[0] ?? 'nats://127.0.0.1:4222');
   if (!['127.0.0.1', 'localhost', '[::1]'].includes(first.hostname)) {
-    throw new Error(`no NATS server answers at ${url}, and weft dev only starts one on loopback`);
+    throw new Error(
+      `no NATS server answers at ${redactNatsUrl(url)}, and weft dev only starts one on loopback`,
+    );
   }
   const port = first.port === '' ? '4222' : first.port;
   mkdirSync('.weft/nats', { recursive: true });
@@ -59,7 +68,7 @@ const spawnNats = async (url: string): Promise<ChildProcess> => {
     while (Date.now() < deadline) {
       if (child.exitCode !== null)
         throw new Error(`nats-server exited with code ${child.exitCode}; see .weft/nats.log`);
-      if (await reachable(`nats://127.0.0.1:${port}`)) return child;
+      if (await reachable(`nats://127.0.0.1:${port}`, {})) return child;
       await new Promise((r) => setTimeout(r, 100));
     }
     child.kill('SIGKILL');
@@ -105,6 +114,8 @@ const demoActivities = async (): Promise<Record<string, Activity>> => {
 
 export const runDev = async (options: {
   readonly nats: string;
+  /** For the NATS server at `nats`; a server `weft dev` starts itself has no credentials. */
+  readonly auth: NatsAuth;
   readonly prefix: string;
   readonly store: string;
   readonly once: boolean;
@@ -114,16 +125,24 @@ export const runDev = async (options: {
   const say = (line = '') => process.stdout.write(`${line}\n`);
   let nats: ChildProcess | undefined;
   let url = options.nats;
-  if (!(await reachable(url))) {
+  let auth = options.auth;
+  if (!(await reachable(url, auth))) {
     nats = await spawnNats(url);
     url = `nats://127.0.0.1:${new URL(natsServers(url)[0] ?? 'nats://127.0.0.1:4222').port || '4222'}`;
+    auth = {};
     say(`started nats-server -js on ${url} (pid ${nats.pid ?? '?'}, data in .weft/nats)`);
   } else {
-    say(`using the NATS server at ${url}`);
+    say(`using the NATS server at ${redactNatsUrl(url)}`);
   }
-  const runtime = await startRuntime({ nats: url, store: options.store, prefix: options.prefix });
+  const runtime = await startRuntime({
+    nats: url,
+    auth,
+    store: options.store,
+    prefix: options.prefix,
+  });
   const worker = await createWorker({
     servers: url,
+    auth,
     prefix: options.prefix,
     activities: await demoActivities(),
     log: () => undefined,
@@ -165,7 +184,7 @@ export const runDev = async (options: {
   let httpConnection: NatsConnection | undefined;
   if (!options.once && options.http !== 'off') {
     const address = parseAddress(options.http ?? '127.0.0.1:7777');
-    httpConnection = await connect({ servers: natsServers(url), name: 'weft-http' });
+    httpConnection = await connectNats(url, auth, { name: 'weft-http' });
     const start = (port: number) =>
       startHttp({ nc: httpConnection as NatsConnection, prefix: options.prefix, ...address, port });
     http = await start(address.port).catch(() => start(0));

@@ -9,10 +9,12 @@ import { readWholeHistory, showValue, type HistoryPage } from './pages.ts';
 import type { StoredEvent } from '../machines/replay.ts';
 import { formatTable, printError } from './format.ts';
 import { redactStoreUrl } from '../store/redact.ts';
+import { natsAuthOf, redactNatsUrl, type NatsAuth } from '../natsAuth.ts';
 
 /**
- * The `weft` command. Every verb accepts `--nats`, `--prefix` (and `--store` where a runtime
- * starts); flags win over `WEFT_NATS_URL`, `WEFT_PREFIX`, `WEFT_STORE`. Client verbs print for
+ * The `weft` command. Every verb accepts `--nats`, `--prefix`, the NATS credentials and TLS files
+ * (`--user`, `--token`, `--creds`, … : `../natsAuth.ts`), and `--store` where a runtime starts;
+ * flags win over `WEFT_NATS_URL`, `WEFT_PREFIX`, `WEFT_NATS_*`, `WEFT_STORE`. Client verbs print for
  * people by default and JSON with `--json`. Returns the exit code: 0 on success, 1 on any error,
  * 2 on a usage error. Client verbs load only the client: the runtime, worker, dev and replay modules
  * are imported by the verbs that need them, so a client command starts fast.
@@ -23,6 +25,7 @@ const USAGE = `usage: weft <command>
   dev [--http ADDR|off]             NATS (found or started), runtime on ./.weft, demo worker and blueprints,
                                     the web UI and its API on 127.0.0.1:7777 (or a free port)
   serve [--partitions N] [--http ADDR] [--http-read-only]
+        [--max-payload BYTES] [--max-signals N] [--max-starts-per-second N] [--max-running N]
                                     the runtime: gateway, run actors, projections (one of a cluster),
                                     and the web UI and its API when --http (WEFT_HTTP) says where
   worker <module>                   run the activities a JS/TS module exports
@@ -49,7 +52,9 @@ const USAGE = `usage: weft <command>
   replay <runId> [--to N]           rebuild the run's machine event by event: state, active steps, changes
   replay --check [--store URL]      replay every run in the store through today's code; report divergences
 
-options: --nats URL  --prefix P  --store URL  --limits JSON  --json`;
+options: --nats URL  --prefix P  --store URL  --limits JSON  --json
+NATS credentials (one kind) and TLS: --user U --password P | --token T | --creds FILE | --nkey SEED_FILE
+                                    --tls-ca FILE  --tls-cert FILE --tls-key FILE   (or WEFT_NATS_USER, …)`;
 
 interface Parsed {
   readonly positional: readonly string[];
@@ -126,10 +131,20 @@ const limitsOf = (text: string | undefined): Partial<BlueprintLimits> | undefine
   return limits;
 };
 
+/** The NATS credentials and TLS files of the flags, else of `WEFT_NATS_*`; a bad mix is a usage error. */
+const authOf = (parsed: Parsed): NatsAuth => {
+  try {
+    return natsAuthOf((name) => flag(parsed, name));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
+};
+
 const configOf = (parsed: Parsed) => {
   const limits = limitsOf(flag(parsed, 'limits') ?? process.env.WEFT_LIMITS);
   return {
     nats: flag(parsed, 'nats') ?? process.env.WEFT_NATS_URL ?? 'nats://127.0.0.1:4222',
+    auth: authOf(parsed),
     prefix: flag(parsed, 'prefix') ?? process.env.WEFT_PREFIX ?? 'weft',
     store: flag(parsed, 'store') ?? process.env.WEFT_STORE ?? 'sqlite:./.weft/events.db',
     ...(limits === undefined ? {} : { limits }),
@@ -164,6 +179,16 @@ const clusterOf = (parsed: Parsed) => {
     ...(leaseMs === undefined ? {} : { leaseMs }),
     ...(runtimeId === undefined || runtimeId === '' ? {} : { runtimeId }),
   };
+};
+
+/** `weft serve`'s request limits (README "Security"): `--max-payload`, … , else `WEFT_MAX_*`. */
+const requestLimitsFlags = async (parsed: Parsed) => {
+  const { requestLimitsOf } = await import('../requestLimits.ts');
+  try {
+    return requestLimitsOf((name) => flag(parsed, name));
+  } catch (error) {
+    throw new UsageError((error as Error).message);
+  }
 };
 
 /** JSON from an argument: inline text, or `@path` to read a file. */
@@ -278,7 +303,11 @@ const client = async <A>(
   let opened: Promise<Client> | undefined;
   const lazy: Pick<Client, 'request'> = {
     request: async <T>(subject: string, body: unknown, timeoutMs?: number) =>
-      (await (opened ??= openClient(config.nats))).request<T>(subject, body, timeoutMs),
+      (await (opened ??= openClient(config.nats, config.auth))).request<T>(
+        subject,
+        body,
+        timeoutMs,
+      ),
   };
   try {
     return await use(lazy, subjects);
@@ -335,15 +364,16 @@ const command = async (parsed: Parsed): Promise<number> => {
       ).startRuntime({
         ...config,
         ...clusterOf(parsed),
+        requestLimits: await requestLimitsFlags(parsed),
       });
       process.stderr.write(
-        `weft runtime serving on ${config.nats} (prefix '${config.prefix}', store ${redactStoreUrl(config.store)}, runtime ${runtime.runtimeId}, ${String(runtime.ownership.owned().length)} of ${String(runtime.ownership.partitions)} partitions)\n`,
+        `weft runtime serving on ${redactNatsUrl(config.nats)} (prefix '${config.prefix}', store ${redactStoreUrl(config.store)}, runtime ${runtime.runtimeId}, ${String(runtime.ownership.owned().length)} of ${String(runtime.ownership.partitions)} partitions)\n`,
       );
       const httpAddress = flag(parsed, 'http') ?? process.env.WEFT_HTTP;
       if (httpAddress === undefined || httpAddress === 'off')
         return untilSignal(() => runtime.close());
       const { parseAddress, startHttp } = await import('../http/server.ts');
-      const { nc } = await openClient(config.nats);
+      const { nc } = await openClient(config.nats, config.auth);
       const http = await startHttp({
         nc,
         prefix: config.prefix,
@@ -363,12 +393,13 @@ const command = async (parsed: Parsed): Promise<number> => {
       const { createWorker } = await import('../actors/worker.ts');
       const worker = await createWorker({
         servers: config.nats,
+        auth: config.auth,
         prefix: config.prefix,
         activities,
         ...(concurrency === undefined ? {} : { concurrency }),
       });
       process.stderr.write(
-        `weft worker serving ${worker.activities.join(', ')} on ${config.nats}\n`,
+        `weft worker serving ${worker.activities.join(', ')} on ${redactNatsUrl(config.nats)}\n`,
       );
       return untilSignal(() => worker.close());
     }

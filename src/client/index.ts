@@ -1,20 +1,16 @@
-import {
-  connect,
-  type ConnectionOptions,
-  type NatsConnection,
-  type Subscription,
-} from '@nats-io/transport-node';
+import type { ConnectionOptions, NatsConnection, Subscription } from '@nats-io/transport-node';
 import type { StartResult } from '../actors/admission.ts';
 import type { Diagnostic } from '../blueprints/diagnostics.ts';
 import type { Json } from '../blueprints/json.ts';
 import type { Blueprint, QueryDecl, SignalDecl } from '../blueprints/schema.ts';
 import type { RunError } from '../machines/events.ts';
 import type { RunSummary } from '../projections/runSummary.ts';
+import { connectNats, natsAuthFromEnv, type NatsAuth } from '../natsAuth.ts';
 import { Subjects } from '../wire/subjects.ts';
 import { errorFor, UnavailableError, TimeoutError } from './errors.ts';
 
 export * from './errors.ts';
-export type { Blueprint, Diagnostic, Json, RunError, RunSummary };
+export type { Blueprint, Diagnostic, Json, NatsAuth, RunError, RunSummary };
 
 /**
  * The typed weft client (`weft/client`): every request of the NATS API (CONTRACT §3) as a typed
@@ -28,6 +24,11 @@ export type RunStatus = RunSummary['status'];
 export interface ClientOptions extends Omit<ConnectionOptions, 'servers'> {
   /** NATS URL(s); default `WEFT_NATS_URL`, else `nats://127.0.0.1:4222`. */
   readonly servers?: string | readonly string[];
+  /**
+   * NATS credentials and TLS files, as the CLI's flags give them. Without it and without nats.js's
+   * own `user`, `pass`, `token`, `authenticator` or `tls`, the `WEFT_NATS_*` environment variables.
+   */
+  readonly auth?: NatsAuth;
   /** The subject prefix of the weft installation; default `WEFT_PREFIX`, else `weft`. */
   readonly prefix?: string;
   /** How long a request waits for its reply; default 10 s. */
@@ -189,23 +190,25 @@ export const requester =
 
 const DEFAULT_NATS = 'nats://127.0.0.1:4222';
 
+/** nats.js options that say how to authenticate: given any, the environment's are not used. */
+const OWN_AUTH = ['user', 'pass', 'token', 'authenticator', 'tls'] as const;
+
+/**
+ * Connects (unless given `connection`). Refused credentials or an unreachable NATS throw an
+ * `UnavailableError` at once (`NATS at <url> refused the credentials: …`, `cannot reach NATS at
+ * <url>: …`), with no password in it; unusable `auth` settings an `InvalidRequestError`.
+ */
 export const createClient = async (options: ClientOptions = {}): Promise<WeftClient> => {
-  const { servers, prefix, timeoutMs, connection, ...connectionOptions } = options;
+  const { servers, prefix, timeoutMs, connection, auth, ...connectionOptions } = options;
   let nc: NatsConnection;
   if (connection !== undefined) nc = connection;
   else {
-    const urls = servers ?? process.env.WEFT_NATS_URL ?? DEFAULT_NATS;
-    try {
-      nc = await connect({
-        name: 'weft-client',
-        ...connectionOptions,
-        servers: typeof urls === 'string' ? urls.split(',') : [...urls],
-      });
-    } catch (error) {
-      throw new UnavailableError(
-        `cannot reach NATS at ${String(urls)}: ${(error as Error).message}`,
-      );
-    }
+    const ownAuth = OWN_AUTH.some((key) => connectionOptions[key] !== undefined);
+    nc = await connectNats(
+      servers ?? process.env.WEFT_NATS_URL ?? DEFAULT_NATS,
+      auth ?? (ownAuth ? {} : natsAuthFromEnv()),
+      { name: 'weft-client', ...connectionOptions },
+    );
   }
   const s = new Subjects(prefix ?? process.env.WEFT_PREFIX ?? 'weft');
   const ask = requester(nc, timeoutMs);

@@ -45,6 +45,11 @@ import {
 import { fitList, fitSummary, historyPage, REPLY_RESERVE_BYTES } from '../wire/pages.ts';
 import { fitFields, utf8Bytes } from '../wire/fit.ts';
 import type { Subjects } from '../wire/subjects.ts';
+import {
+  DEFAULT_MAX_PAYLOAD as DEFAULT_PAYLOAD_CAP,
+  overCap,
+  payloadCap,
+} from '../wire/payloadCap.ts';
 
 /**
  * The NATS endpoints of CONTRACT §3. Every message gets exactly one reply when it has a reply
@@ -53,8 +58,6 @@ import type { Subjects } from '../wire/subjects.ts';
  * (retryable), unexpected defects become `internal` and are logged.
  */
 
-/** Below NATS's default max_payload (1 MiB), so an oversized request gets an answer, not a dropped connection. */
-export const MAX_PAYLOAD_BYTES = 768 * 1024;
 const QUEUE = 'weft-runtime';
 const DEFAULT_EXECUTE_TIMEOUT_MS = 60_000;
 /** Requests handled at once; past this a request gets `unavailable` at once instead of a timeout. */
@@ -104,11 +107,12 @@ const textProblem = (problem: TextProblem): WeftError =>
       : { offset: problem.offset },
   );
 
-const parse = (msg: Msg): unknown => {
-  if (msg.data.length > MAX_PAYLOAD_BYTES) {
+const parse = (msg: Msg, maxPayload: number): unknown => {
+  if (msg.data.length > maxPayload) {
     throw weftError(
       'payload_too_large',
-      `payload of ${msg.data.length} bytes exceeds ${MAX_PAYLOAD_BYTES}`,
+      `the request is ${msg.data.length} bytes, over this connection's max_payload of ${maxPayload}`,
+      { bytes: msg.data.length, maxPayload },
     );
   }
   if (msg.data.length === 0) return {};
@@ -170,6 +174,7 @@ export class Gateway {
   readonly #log: (message: string) => void;
   readonly #subscriptions: Subscription[] = [];
   readonly #inflight = new Set<Promise<void>>();
+  readonly #payloadCap: number;
 
   constructor(deps: {
     readonly nc: NatsConnection;
@@ -178,6 +183,8 @@ export class Gateway {
     readonly registry: BlueprintRegistry;
     readonly activities: ActivityRegistry;
     readonly log: (message: string) => void;
+    /** `--max-payload` (default 1 MB): inputs, signal payloads and query args over it are refused. */
+    readonly maxPayload?: number;
   }) {
     this.#nc = deps.nc;
     this.#subjects = deps.subjects;
@@ -185,6 +192,7 @@ export class Gateway {
     this.#registry = deps.registry;
     this.#activities = deps.activities;
     this.#log = deps.log;
+    this.#payloadCap = deps.maxPayload ?? DEFAULT_PAYLOAD_CAP;
   }
 
   #on(subject: string, handler: Handler): void {
@@ -214,7 +222,7 @@ export class Gateway {
 
   async #handle(msg: Msg, handler: Handler): Promise<void> {
     try {
-      replyOk(msg, await handler(parse(msg), msg), this.#maxPayload());
+      replyOk(msg, await handler(parse(msg, this.#maxPayload()), msg), this.#maxPayload());
     } catch (error) {
       if (error instanceof WeftError) {
         replyError(msg, error);
@@ -235,6 +243,13 @@ export class Gateway {
   /** The server's max_payload for this connection (NATS INFO). */
   #maxPayload(): number {
     return this.#nc.info?.max_payload ?? DEFAULT_MAX_PAYLOAD;
+  }
+
+  /** Throws `payload_too_large` when `value`, parsed from `msg`, is over `--max-payload`. */
+  #capped(what: string, value: unknown, msg: Msg): void {
+    const cap = payloadCap(this.#payloadCap, this.#maxPayload());
+    const over = overCap(what, value, cap, msg.data.length);
+    if (over !== undefined) throw over;
   }
 
   /** Bytes a reply's `data` may take. */
@@ -307,12 +322,14 @@ export class Gateway {
       return { activities: this.#activities.list() };
     });
 
-    this.#on(s.runs('start'), async (payload) => {
+    this.#on(s.runs('start'), async (payload, msg) => {
       const request = startRequest(payload);
+      this.#capped('the input', request.input, msg);
       return this.#runs.start({ ...request, blueprint: request.blueprint as string | Json });
     });
-    this.#on(s.runs('execute'), async (payload) => {
+    this.#on(s.runs('execute'), async (payload, msg) => {
       const { timeoutMs, ...request } = executeRequest(payload);
+      this.#capped('the input', request.input, msg);
       const started = await this.#runs.start({
         ...request,
         blueprint: request.blueprint as string | Json,
@@ -373,6 +390,7 @@ export class Gateway {
     this.#on(s.runNamed('signal'), async (payload, msg) => {
       const runId = this.#runIdOf(msg);
       const name = this.#nameOf(msg, 'signal');
+      this.#capped(`the payload of signal '${name}'`, payload, msg);
       const fromField =
         payload !== null &&
         typeof payload === 'object' &&
@@ -391,6 +409,7 @@ export class Gateway {
     });
     this.#on(s.runNamed('query'), async (payload, msg) => {
       const { args } = queryRequest(payload);
+      this.#capped('the query args', args, msg);
       return this.#runs.query(
         this.#runIdOf(msg),
         this.#nameOf(msg, 'query'),

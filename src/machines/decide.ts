@@ -71,6 +71,30 @@ export const taskIdFor = (
   item?: number,
 ): string => `${runId}:${taskKey(stepId, item)}:${execution}`;
 
+const TASK_ID = /^([A-Za-z0-9_-]{1,128}):([a-zA-Z_][a-zA-Z0-9_]*)(?:\[(\d{1,9})\])?:(\d{1,9})$/;
+
+/** The parts `taskIdFor` put together, or undefined when `taskId` is not one it could have made. */
+export const taskIdParts = (
+  taskId: string,
+):
+  | {
+      readonly runId: string;
+      readonly stepId: string;
+      readonly item?: number;
+      readonly execution: number;
+    }
+  | undefined => {
+  const match = TASK_ID.exec(taskId);
+  if (match === null) return undefined;
+  const [, runId = '', stepId = '', item, execution = ''] = match;
+  return {
+    runId,
+    stepId,
+    ...(item === undefined ? {} : { item: Number(item) }),
+    execution: Number(execution),
+  };
+};
+
 /** A deterministic child run id, shortened with a hash when it would pass 128 characters. */
 export const childRunIdFor = (
   runId: string,

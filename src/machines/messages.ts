@@ -1,6 +1,7 @@
 import type { Json } from '../blueprints/json.ts';
 import { openTaskById, type RunSnapshot } from './compile.ts';
 import type { RunEvent } from './events.ts';
+import { taskIdParts } from './decide.ts';
 import type { Handlers } from './handlers.ts';
 import { statusOf } from './run.ts';
 
@@ -13,7 +14,7 @@ import { statusOf } from './run.ts';
 
 /** A message the run refuses, with the reply code and what to tell the caller. */
 export interface Refusal {
-  readonly refused: 'run_not_running' | 'unknown_signal';
+  readonly refused: 'run_not_running' | 'unknown_signal' | 'payload_too_large';
   readonly message: string;
   readonly details: Readonly<Record<string, Json>>;
 }
@@ -92,13 +93,51 @@ export const resultEvent = (snapshot: RunSnapshot, result: WorkerResult): RunEve
       };
 };
 
+/** Signals one run stores over its whole life unless the runtime says otherwise (`--max-signals`). */
+export const DEFAULT_MAX_SIGNALS = 10_000;
+
+/**
+ * Where a worker's result stands in the run: `open` (its attempt is the one in flight: record
+ * it), `settled` (an attempt the run sent and has decided since, or of a run that ended: a late
+ * or repeated result, nothing to record), or `never_sent` (no attempt of this run has that task
+ * id and number: a forged or misrouted result, refused). Sent means: the task id is one this run
+ * made (`taskIdFor`: its own run id, a step it executed, an execution it reached) and the attempt
+ * is not beyond the one in flight. What a settled execution's last attempt was is not kept, so any
+ * attempt of it counts as sent.
+ */
+export const resultStanding = (
+  runId: string,
+  snapshot: RunSnapshot,
+  result: Pick<WorkerResult, 'taskId' | 'attempt'>,
+): 'open' | 'settled' | 'never_sent' => {
+  const parts = taskIdParts(result.taskId);
+  const { context } = snapshot;
+  if (
+    parts === undefined ||
+    parts.runId !== runId ||
+    !Number.isInteger(result.attempt) ||
+    result.attempt < 1 ||
+    parts.execution < 1 ||
+    parts.execution > (context.executions[parts.stepId] ?? 0)
+  )
+    return 'never_sent';
+  const open = openTaskById(context, result.taskId);
+  if (open === undefined || open.attempt < result.attempt)
+    return open === undefined ? 'settled' : 'never_sent';
+  return open.attempt === result.attempt && statusOf(snapshot) === 'running' ? 'open' : 'settled';
+};
+
 /**
  * A signal: refused unless the run is running and accepts the name; a `signalId` already recorded
- * is nothing to record (the signal was received before).
+ * is nothing to record (the signal was received before, and is accepted again however many the
+ * run holds). A new signal once the run holds `maxSignals` is refused with `payload_too_large`:
+ * like the payload cap, the limit bounds what one run stores (its history, `$signals`), and the
+ * same signal sent again would be refused again.
  */
 export const signalEvent = (
   run: { readonly runId: string; readonly snapshot: RunSnapshot; readonly handlers: Handlers },
   signal: { readonly name: string; readonly payload: Json; readonly signalId: string },
+  maxSignals = DEFAULT_MAX_SIGNALS,
 ): RunEvent | Refusal | undefined => {
   const refused = notRunning(run.runId, run.snapshot);
   if (refused !== undefined) return refused;
@@ -110,7 +149,15 @@ export const signalEvent = (
       details: { runId: run.runId, name: signal.name, accepted: [...run.handlers.signals.keys()] },
     };
   }
-  if (run.snapshot.context.signals.some((s) => s.signalId === signal.signalId)) return undefined;
+  const { signals } = run.snapshot.context;
+  if (signals.some((s) => s.signalId === signal.signalId)) return undefined;
+  if (signals.length >= maxSignals) {
+    return {
+      refused: 'payload_too_large',
+      message: `run '${run.runId}' holds ${signals.length} signals, the most one run stores (--max-signals ${maxSignals}); signal '${signal.name}' is not recorded`,
+      details: { runId: run.runId, name: signal.name, signals: signals.length, maxSignals },
+    };
+  }
   return { type: 'SignalReceived', ...signal, handler };
 };
 

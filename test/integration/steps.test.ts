@@ -318,7 +318,7 @@ describe('hostile input', () => {
     ).toContain('too_deep');
     const huge = await client.raw(
       'weft.runs.start',
-      `{"blueprint":"x","input":"${'a'.repeat(800 * 1024)}"}`,
+      `{"blueprint":"x","input":"${'a'.repeat(1_000_000)}"}`,
     );
     expect(huge.error?.code).toBe('payload_too_large');
     const { blueprints } = await client.call<{ blueprints: { name: string }[] }>(

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createServer, type AddressInfo } from 'node:net';
-import { mkdir, mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
 import { monotonicMs, sleep } from './wait.ts';
@@ -9,6 +9,14 @@ import { isExecutable } from './executable.ts';
 export interface StartNatsServerOptions {
   /** Start with JetStream (`-js -sd <storeDir>`). Default true. */
   readonly jetstream?: boolean;
+  /**
+   * A nats-server configuration (its own syntax: `authorization { … }`, `tls { … }`), written to
+   * the handle's temp dir and given with `-c`. The address, port, ports file and JetStream flags
+   * still come from the command line, which wins over the file.
+   */
+  readonly config?: string;
+  /** More command-line arguments, after the ones above. */
+  readonly args?: readonly string[];
 }
 
 /**
@@ -191,8 +199,11 @@ export async function startNatsServer(
   const storeDir = join(root, 'store');
   await mkdir(portsDir);
   await mkdir(storeDir);
+  const configFile = join(root, 'nats-server.conf');
+  if (options.config !== undefined) await writeFile(configFile, options.config);
 
   const argsFor = (port: number): string[] => [
+    ...(options.config === undefined ? [] : ['-c', configFile]),
     '-a',
     '127.0.0.1',
     '-p',
@@ -200,6 +211,7 @@ export async function startNatsServer(
     '--ports_file_dir',
     portsDir,
     ...(jetstream ? ['-js', '-sd', storeDir] : []),
+    ...(options.args ?? []),
   ];
 
   let current = launch(binary, argsFor(-1));

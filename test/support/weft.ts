@@ -128,11 +128,31 @@ export const runWeft = (
     });
   });
 
-export const startServe = (nats: string, store: string, prefix = 'weft') =>
-  spawnWeft(['serve', '--nats', nats, '--store', store, '--prefix', prefix], /runtime serving/);
+/** More for a process the helpers below start: arguments (e.g. `--user`, `--tls-ca`) and environment. */
+export interface WeftExtra {
+  readonly args?: readonly string[];
+  readonly env?: NodeJS.ProcessEnv;
+}
 
-export const startWorker = (nats: string, module = 'test/support/activities.ts', prefix = 'weft') =>
-  spawnWeft(['worker', module, '--nats', nats, '--prefix', prefix], /worker serving/);
+export const startServe = (
+  nats: string,
+  store: string,
+  prefix = 'weft',
+  { args = [], env = {} }: WeftExtra = {},
+) =>
+  spawnWeft(
+    ['serve', '--nats', nats, '--store', store, '--prefix', prefix, ...args],
+    /runtime serving/,
+    env,
+  );
+
+export const startWorker = (
+  nats: string,
+  module = 'test/support/activities.ts',
+  prefix = 'weft',
+  { args = [], env = {} }: WeftExtra = {},
+) =>
+  spawnWeft(['worker', module, '--nats', nats, '--prefix', prefix, ...args], /worker serving/, env);
 
 export interface Reply<T = unknown> {
   readonly ok: boolean;

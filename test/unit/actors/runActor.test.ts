@@ -1,6 +1,8 @@
 import * as Effect from 'effect/Effect';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { isNotSent } from '../../../src/actors/results.ts';
 import { checkRun } from '../../../src/machines/replay.ts';
+import type { TaskResult } from '../../../src/wire/protocol.ts';
 import type { EventStoreShape } from '../../../src/store/EventStore.ts';
 import { makeMemoryStore } from '../../../src/store/memory.ts';
 import { runStream } from '../../../src/store/streams.ts';
@@ -17,8 +19,8 @@ import {
 /**
  * The run actor on the memory store (README "Guarantees"): load → react → append expecting the
  * revision read → perform. A conflict re-decides on the reloaded run, a burst of one run's results
- * is one append, a stale result records nothing. (A result too large for the store is recorded as
- * `invalid_result`: storeLimits.test.ts.)
+ * is one append, a stale result records nothing, a result for an attempt never sent is refused.
+ * (A result too large for the store is recorded as `payload_too_large`: storeLimits.test.ts.)
  */
 
 const THEN_GATE = {
@@ -144,22 +146,28 @@ describe('the run actor', () => {
     expect(await runtime.supervisor.get('m')).toMatchObject({ status: 'completed' });
   });
 
-  it('records nothing for a stale result: another attempt, an unknown task, a run that does not exist', async () => {
+  it('refuses, recording nothing, a result for an attempt never sent: a later attempt, an unknown task, a run that does not exist', async () => {
     await runtime.supervisor.start({ blueprint: THEN_GATE, runId: 'r' });
     const [task] = runtime.dispatched;
     if (task === undefined) throw new Error('nothing was dispatched');
     const before = { appends: appendsTo('r'), events: (await streamOf(store, 'r')).length };
+    const refusal = (result: TaskResult) =>
+      runtime.supervisor.onResult(result).then(
+        () => 'accepted',
+        (error: unknown) => (isNotSent(error) ? 'not sent' : error),
+      );
 
-    await runtime.supervisor.onResult(completed({ ...task, attempt: 2 }, 'late'));
-    await runtime.supervisor.onResult(completed({ ...task, taskId: 'r:nothing:1' }, 'lost'));
-    await runtime.supervisor.onResult(completed({ ...task, runId: 'missing' }, 'lost'));
+    expect(await refusal(completed({ ...task, attempt: 2 }, 'early'))).toBe('not sent');
+    expect(await refusal(completed({ ...task, taskId: 'r:nothing:1' }, 'lost'))).toBe('not sent');
+    expect(await refusal(completed({ ...task, taskId: 'forged' }, 'lost'))).toBe('not sent');
+    expect(await refusal(completed({ ...task, runId: 'missing' }, 'lost'))).toBe('not sent');
 
     expect(appendsTo('r')).toBe(before.appends);
     expect(await streamOf(store, 'r')).toHaveLength(before.events);
     expect(await streamOf(store, 'missing')).toEqual([]);
-    // The open attempt is still answered once.
+    // The open attempt is still answered once; a repeated report of it is accepted as late.
     await runtime.supervisor.onResult(completed(task, 'x done'));
-    await runtime.supervisor.onResult(completed(task, 'x again'));
+    expect(await refusal(completed(task, 'x again'))).toBe('accepted');
     const done = (await streamOf(store, 'r')).filter((e) => e.type === 'StepCompleted');
     expect(done.map((e) => (e.data as { output: unknown }).output)).toEqual(['x done']);
   });

@@ -1,6 +1,7 @@
 import * as Effect from 'effect/Effect';
 import { BlueprintRegistry } from '../../../src/actors/blueprintRegistry.ts';
 import type { Clock } from '../../../src/actors/clock.ts';
+import type { StartLimitOptions } from '../../../src/actors/startLimits.ts';
 import { RunSupervisor, type Effects, type Peers } from '../../../src/actors/supervisor.ts';
 import type { TaskMessage, TaskResult } from '../../../src/wire/protocol.ts';
 import type { Json } from '../../../src/blueprints/json.ts';
@@ -77,6 +78,10 @@ export const testRuntime = (
     readonly peers?: Peers;
     /** Early offers (default: none). */
     readonly offerEarly?: Effects['offerEarly'];
+    /** Signals one run stores (default 10,000). */
+    readonly maxSignals?: number;
+    /** Start limits (default: none). */
+    readonly startLimits?: StartLimitOptions;
   } = {},
 ): TestRuntime => {
   const dispatched: TaskMessage[] = [];

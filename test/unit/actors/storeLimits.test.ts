@@ -106,7 +106,7 @@ describe(`the supervisor on a store that takes at most ${LIMIT} bytes per append
     expect(appends.size).toBeGreaterThan(1);
   });
 
-  it('records a result too large for the store as its attempt failing with invalid_result, not retried', async () => {
+  it('records a result too large for the store as its attempt failing with payload_too_large, not retried', async () => {
     await runtime.supervisor.start({
       blueprint: {
         name: 'big_result',
@@ -122,7 +122,7 @@ describe(`the supervisor on a store that takes at most ${LIMIT} bytes per append
       stepId: 'a',
       taskId: task.taskId,
       attempt: 1,
-      error: { code: 'invalid_result', retryable: false },
+      error: { code: 'payload_too_large', retryable: false },
     });
     expect(JSON.stringify(failed?.data)).toContain(String(LIMIT));
     expect(await status('res')).toMatchObject({ status: 'failed' });
