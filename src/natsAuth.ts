@@ -311,8 +311,8 @@ export const natsConnectFailure = (
  * `options`. A first connection that fails is not retried: throws `natsConnectFailure`'s
  * `UnavailableError` at once, or `InvalidRequestError` for unusable settings.
  *
- * A connection that reconnects is opened after a one-shot check (no reconnects, closed at once),
- * over TLS 1.2 at most when TLS is asked for. A TLS 1.3 server rejects a client certificate only
+ * Over TLS, a connection that reconnects is opened after a one-shot check (no reconnects, closed
+ * at once), over TLS 1.2 at most. A TLS 1.3 server rejects a client certificate only
  * after the handshake, and then nats.js hands a reconnecting first connection to its reconnect loop
  * and waits out `timeout` (20 s by default), or sees a reset instead of the alert; over TLS 1.2 the
  * rejection is part of the handshake. A server that refuses TLS 1.2 is checked over its own.
@@ -347,7 +347,9 @@ export const connectNats = async (
     });
   };
   try {
-    if (options.reconnect === false) return await open({});
+    // Only TLS needs the throwaway check (below); without it a refusal fails the first connect.
+    if (options.reconnect === false || base.tls === undefined || base.tls === null)
+      return await open({});
     await (await check()).close();
     return await open({});
   } catch (error) {

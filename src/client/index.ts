@@ -1,4 +1,5 @@
 import type { ConnectionOptions, NatsConnection, Subscription } from '@nats-io/transport-node';
+import type { ActivityInfo } from '../actors/activities.ts';
 import type { StartResult } from '../actors/admission.ts';
 import type { Diagnostic } from '../blueprints/diagnostics.ts';
 import type { Json } from '../blueprints/json.ts';
@@ -10,7 +11,7 @@ import { Subjects } from '../wire/subjects.ts';
 import { errorFor, UnavailableError, TimeoutError } from './errors.ts';
 
 export * from './errors.ts';
-export type { Blueprint, Diagnostic, Json, NatsAuth, RunError, RunSummary };
+export type { ActivityInfo, Blueprint, Diagnostic, Json, NatsAuth, RunError, RunSummary };
 
 /**
  * The typed weft client (`weft/client`): every request of the NATS API (CONTRACT §3) as a typed
@@ -99,18 +100,6 @@ export interface StoredBlueprint {
   readonly blueprint: Blueprint;
   readonly version: number;
   readonly hash: string;
-}
-
-/** An activity as workers announce it: the catalogue a person or a model writes blueprints from. */
-export interface ActivityInfo {
-  readonly name: string;
-  /** Live workers serving it. */
-  readonly workers: number;
-  readonly lastSeen: string;
-  readonly description?: string;
-  /** JSON Schemas, when the activity declares them. */
-  readonly input?: Json;
-  readonly output?: Json;
 }
 
 export interface WeftClient {

@@ -1,4 +1,6 @@
 import type { Diagnostic } from '../../src/blueprints/diagnostics.ts';
+import type { ActivityInfo, RunEvent as StoredEvent } from '../../src/client/index.ts';
+import type { RunSummary } from '../../src/projections/runSummary.ts';
 import type { BlueprintGraph, StepState } from '../../src/projections/runGraph.ts';
 
 /**
@@ -7,28 +9,9 @@ import type { BlueprintGraph, StepState } from '../../src/projections/runGraph.t
  * error}`; a failure is thrown as an `ApiError` carrying the error code.
  */
 
-export type { BlueprintGraph, Diagnostic, StepState };
+export type { ActivityInfo, BlueprintGraph, Diagnostic, RunSummary, StepState, StoredEvent };
 
-export type RunStatus = 'running' | 'completed' | 'failed' | 'cancelled' | 'timed_out';
-
-export interface RunSummary {
-  readonly runId: string;
-  readonly status: RunStatus;
-  readonly blueprint: { readonly name: string; readonly version: number };
-  readonly input: unknown;
-  readonly output?: unknown;
-  readonly error?: { readonly code?: string; readonly message: string; readonly stepId?: string };
-  readonly startedAt: string;
-  readonly endedAt?: string;
-  readonly compensated?: boolean;
-}
-
-export interface StoredEvent {
-  readonly revision: number;
-  readonly type: string;
-  readonly data: Readonly<Record<string, unknown>>;
-  readonly at: string;
-}
+export type RunStatus = RunSummary['status'];
 
 /** A run after event N, as `weft replay --to N` folds it (`GET /api/runs/<id>/state`). */
 export interface RunState {
@@ -44,13 +27,6 @@ export interface RunState {
   >;
   readonly stepStates: Readonly<Record<string, StepState>>;
   readonly graph?: BlueprintGraph;
-}
-
-export interface ActivityInfo {
-  readonly name: string;
-  readonly workers: number;
-  readonly lastSeen: string;
-  readonly description?: string;
 }
 
 export class ApiError extends Error {

@@ -129,8 +129,7 @@ export const Run = ({
       <Problem error={error} />
       {summary?.error === undefined ? null : (
         <p class="problem">
-          {summary.error.code === undefined ? null : <code>{summary.error.code}</code>}{' '}
-          {summary.error.message}
+          <code>{summary.error.code}</code> {summary.error.message}
         </p>
       )}
       <div class="replay">
