@@ -480,14 +480,24 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
   };
 
   // One durable consumer per activity, created again (with the streams) if JetStream loses it.
-  for (const name of names) {
-    const consumer = {
-      stream: subjects.tasksStream,
-      durable: subjects.activityConsumer(name),
-      filterSubject: subjects.activityTasks(name),
-      ackWaitMs: TASK_ACK_WAIT_MS,
-    };
-    consumers.push(await consumeDurable(nc, subjects, consumer, concurrency, take, log));
+  // A start that fails (no permission for the streams, JetStream down) closes what it opened, so
+  // the process can end instead of holding its connection open.
+  try {
+    for (const name of names) {
+      const consumer = {
+        stream: subjects.tasksStream,
+        durable: subjects.activityConsumer(name),
+        filterSubject: subjects.activityTasks(name),
+        ackWaitMs: TASK_ACK_WAIT_MS,
+      };
+      consumers.push(await consumeDurable(nc, subjects, consumer, concurrency, take, log));
+    }
+  } catch (error) {
+    closing = true;
+    await Promise.allSettled(consumers.map((consumer) => consumer.stop()));
+    reports.close();
+    await nc.close();
+    throw error;
   }
 
   // Announced once it can take tasks: at once, every heartbeat, and when a runtime asks.

@@ -239,7 +239,9 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
       streams.delete(sub);
     };
     req.on('close', stop);
-    void (async () => {
+    // A subscription NATS refuses (permissions) or a message that is not JSON ends this stream
+    // with an `error` event; it never reaches the process.
+    (async () => {
       for await (const msg of sub) {
         const runOf = msg.subject.split('.').at(-2) ?? '';
         const event = msg.json<{ type?: string }>();
@@ -247,7 +249,10 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
           `event: ${event.type ?? 'event'}\ndata: ${JSON.stringify({ runId: runOf, ...event })}\n\n`,
         );
       }
-    })();
+    })().catch((error: unknown) => {
+      stop();
+      res.end(`event: error\ndata: ${JSON.stringify({ message: String(error) })}\n\n`);
+    });
   };
 
   /**

@@ -3,6 +3,7 @@ import { connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Subjects } from '../../src/wire/subjects.ts';
 import { parseAddress, startHttp, type HttpServer } from '../../src/http/server.ts';
 import { runEnded, startStack, type Stack } from '../support/weft.ts';
 
@@ -225,6 +226,20 @@ describe('the HTTP API', () => {
     expect(types).toContain('SignalReceived');
     expect(types.at(-1)).toBe('RunCompleted');
     expect(text).toContain('"runId":"http-2"');
+  });
+
+  it('ends an events stream with an error event on a message that is not JSON, and stays up', async () => {
+    const response = await fetch(`${http.url}/api/events?runId=http-garbled`);
+    const reader = (response.body as ReadableStream<Uint8Array>).getReader();
+    const decoder = new TextDecoder();
+    let text = '';
+    while (!text.includes(': weft events')) text += decoder.decode((await reader.read()).value);
+    stack.client.nc.publish(new Subjects('weft').run('http-garbled', 'events'), 'not json');
+    for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read())
+      text += decoder.decode(chunk.value);
+    expect(text).toMatch(/^event: error$/mu);
+    // The server still answers.
+    expect((await call('GET', '/api')).status).toBe(200);
   });
 
   it('lists its routes as people write them', async () => {
