@@ -2,6 +2,7 @@ import { accessSync, constants, readFileSync } from 'node:fs';
 import {
   AuthorizationError,
   connect,
+  createInbox,
   credsAuthenticator,
   nkeyAuthenticator,
   nkeys,
@@ -37,6 +38,11 @@ export interface NatsAuth {
   /** The client's certificate and key (PEM files), for a server that verifies clients. */
   readonly tlsCert?: string;
   readonly tlsKey?: string;
+  /**
+   * The first token(s) of this process's reply subjects instead of `_INBOX`, so that NATS
+   * permissions can let each user read its own replies alone (`_INBOX_acme_worker.>`).
+   */
+  readonly inboxPrefix?: string;
 }
 
 /** Each setting's flag and environment variable (CONTRACT §6 "Security"). */
@@ -49,12 +55,16 @@ export const NATS_AUTH_SETTINGS = {
   tlsCa: { flag: 'tls-ca', env: 'WEFT_NATS_TLS_CA' },
   tlsCert: { flag: 'tls-cert', env: 'WEFT_NATS_TLS_CERT' },
   tlsKey: { flag: 'tls-key', env: 'WEFT_NATS_TLS_KEY' },
+  inboxPrefix: { flag: 'inbox-prefix', env: 'WEFT_NATS_INBOX_PREFIX' },
 } as const satisfies Record<keyof NatsAuth, { readonly flag: string; readonly env: string }>;
 
 type Setting = keyof NatsAuth;
 const CREDENTIALS: readonly Setting[] = ['user', 'password', 'token', 'creds', 'nkey'];
 const hasCredentials = (auth: NatsAuth): boolean => CREDENTIALS.some((s) => auth[s] !== undefined);
-const TLS_FILES: readonly Setting[] = ['tlsCa', 'tlsCert', 'tlsKey'];
+/** The settings that are not credentials: each flag wins over its own variable. */
+const CONNECTION: readonly Setting[] = ['tlsCa', 'tlsCert', 'tlsKey', 'inboxPrefix'];
+/** Subject tokens without wildcards or whitespace, as NATS takes an inbox prefix. */
+const INBOX_PREFIX = /^[^\s.*>]+(\.[^\s.*>]+)*$/u;
 
 const named = (setting: Setting): string =>
   `--${NATS_AUTH_SETTINGS[setting].flag} (${NATS_AUTH_SETTINGS[setting].env})`;
@@ -71,6 +81,8 @@ export const natsAuthProblem = (auth: NatsAuth): string | undefined => {
     return `${named('password')} needs ${named('user')}`;
   if ((auth.tlsCert === undefined) !== (auth.tlsKey === undefined))
     return `${named('tlsCert')} and ${named('tlsKey')} go together`;
+  if (auth.inboxPrefix !== undefined && !INBOX_PREFIX.test(auth.inboxPrefix))
+    return `${named('inboxPrefix')} must be subject tokens without wildcards or spaces, e.g. _INBOX_acme_worker (got ${JSON.stringify(auth.inboxPrefix)})`;
   return undefined;
 };
 
@@ -92,7 +104,7 @@ export const natsAuthOf = (
     const value = credentialFlags ? fromFlag(s) : fromEnv(s);
     if (value !== undefined) auth[s] = value;
   }
-  for (const s of TLS_FILES) {
+  for (const s of CONNECTION) {
     const value = fromFlag(s) ?? fromEnv(s);
     if (value !== undefined) auth[s] = value;
   }
@@ -112,7 +124,7 @@ const nonEmpty = (value: string | undefined): string | undefined =>
 /** The nats.js options `natsConnectOptions` sets. */
 export type NatsAuthOptions = Pick<
   ConnectionOptions,
-  'user' | 'pass' | 'token' | 'authenticator' | 'tls'
+  'user' | 'pass' | 'token' | 'authenticator' | 'tls' | 'inboxPrefix'
 >;
 
 /**
@@ -142,8 +154,17 @@ export const natsConnectOptions = (auth: NatsAuth): NatsAuthOptions => {
     ...(auth.token === undefined ? {} : { token: auth.token }),
     ...(authenticator === undefined ? {} : { authenticator }),
     ...(Object.keys(tls).length === 0 ? {} : { tls }),
+    ...(auth.inboxPrefix === undefined ? {} : { inboxPrefix: auth.inboxPrefix }),
   };
 };
+
+/**
+ * A new reply subject under the connection's inbox prefix (nats.js keeps it in the options its
+ * connection was opened with; `_INBOX` when none was given), for the reply subscriptions weft
+ * makes itself. nats.js's own requests and JetStream consumers already use that prefix.
+ */
+export const newInbox = (nc: NatsConnection): string =>
+  createInbox((nc as { readonly options?: ConnectionOptions }).options?.inboxPrefix);
 
 const readable = (setting: Setting, path: string): string => {
   try {

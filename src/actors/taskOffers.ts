@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import { createInbox, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { newInbox } from '../natsAuth.ts';
 import type { TaskMessage } from '../wire/protocol.ts';
 import type { Subjects } from '../wire/subjects.ts';
 
@@ -70,7 +71,7 @@ export class TaskOffers {
   readonly #subjects: Subjects;
   readonly #deps: TaskOffersDeps;
   readonly #now: () => number;
-  readonly #inbox = createInbox();
+  readonly #inbox: string;
   readonly #offered = new Map<string, Offered>();
   /** Activities whose tasks go straight to the stream until the time given. */
   readonly #bypass = new Map<string, number>();
@@ -92,6 +93,7 @@ export class TaskOffers {
     this.#subjects = subjects;
     this.#deps = deps;
     this.#now = deps.now ?? Date.now;
+    this.#inbox = newInbox(nc);
     this.#subscription = nc.subscribe(`${this.#inbox}.*`, {
       callback: (error, msg) => {
         if (error !== null) return;

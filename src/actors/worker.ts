@@ -1,10 +1,10 @@
 import { randomUUID } from 'node:crypto';
 import { jetstream, type JsMsg } from '@nats-io/jetstream';
-import { createInbox, type Msg, type NatsConnection } from '@nats-io/transport-node';
+import { type Msg, type NatsConnection } from '@nats-io/transport-node';
 import * as Result from 'effect/Result';
 import type { Json } from '../blueprints/json.ts';
 import { DEFAULT_NATS_URL } from '../config.ts';
-import { connectNats, natsAuthFromEnv, type NatsAuth } from '../natsAuth.ts';
+import { connectNats, natsAuthFromEnv, newInbox, type NatsAuth } from '../natsAuth.ts';
 import { Subjects } from '../wire/subjects.ts';
 import {
   attemptKey,
@@ -128,7 +128,7 @@ export interface Worker {
  */
 class Reports {
   readonly #nc: NatsConnection;
-  readonly #inbox = createInbox();
+  readonly #inbox: string;
   readonly #waiting = new Map<
     string,
     { readonly done: (reply: unknown) => void; readonly until: number }
@@ -139,6 +139,7 @@ class Reports {
 
   constructor(nc: NatsConnection) {
     this.#nc = nc;
+    this.#inbox = newInbox(nc);
     this.#subscription = nc.subscribe(`${this.#inbox}.*`, {
       callback: (error, msg) => {
         if (error !== null) return;

@@ -1,3 +1,4 @@
+import { forbiddenOf } from '../client/errors.ts';
 import { ClientError } from './client.ts';
 
 /** A left-aligned text table; long cells are cut so a row stays on one line. */
@@ -33,7 +34,8 @@ export const formatDiagnostic = (d: WireDiagnostic): string =>
   `${d.path}  ${d.code}${d.severity === 'warning' ? ' (warning)' : ''}  ${d.message}${d.hint ? ` (hint: ${d.hint})` : ''}`;
 
 /** Prints an error for people (code, message, diagnostics) or as the JSON error envelope. */
-export const printError = (error: unknown, json: boolean): void => {
+export const printError = (thrown: unknown, json: boolean): void => {
+  const error = forbiddenOf(thrown) ?? thrown;
   const code = error instanceof ClientError ? error.code : 'error';
   const message = error instanceof Error ? error.message : String(error);
   const details = error instanceof ClientError ? error.details : undefined;

@@ -66,7 +66,8 @@ const USAGE = `usage: weft <command>
 
 options: --nats URL  --prefix P  --store URL  --limits JSON  --json
 NATS credentials (one kind) and TLS: --user U --password P | --token T | --creds FILE | --nkey SEED_FILE
-                                    --tls-ca FILE  --tls-cert FILE --tls-key FILE   (or WEFT_NATS_USER, …)`;
+                                    --tls-ca FILE  --tls-cert FILE --tls-key FILE   (or WEFT_NATS_USER, …)
+                                    --inbox-prefix P  replies under P instead of _INBOX (WEFT_NATS_INBOX_PREFIX)`;
 
 interface Diagnostic {
   readonly path: string;

@@ -1,3 +1,4 @@
+import { PermissionViolationError } from '@nats-io/transport-node';
 import type { Diagnostic } from '../blueprints/diagnostics.ts';
 import type { ErrorCode } from '../wire/errors.ts';
 
@@ -51,6 +52,44 @@ export class TimeoutError extends coded('timeout', 'TimeoutError') {}
 /** No weft runtime answers, or NATS cannot be reached. */
 export class UnavailableError extends coded('unavailable', 'UnavailableError') {}
 export class InternalError extends coded('internal', 'InternalError') {}
+
+/**
+ * NATS did not let this connection's user publish or subscribe a subject it needed (a NATS
+ * "Permissions Violation"): the request never reached weft, and trying again will not help until
+ * the user's permissions, the prefix or the inbox prefix change. A client-side code: no weft reply
+ * carries it. `details`: `{operation: "publish" | "subscription", subject}`.
+ */
+export class ForbiddenError extends WeftClientError {
+  declare readonly code: 'forbidden';
+  declare readonly details: {
+    readonly operation: 'publish' | 'subscription';
+    readonly subject: string;
+  };
+  constructor(operation: 'publish' | 'subscription', subject: string) {
+    const inbox = operation === 'subscription' && /^_INBOX[._]/u.test(subject);
+    super(
+      'forbidden',
+      operation === 'publish'
+        ? `NATS does not let this user publish to "${subject}" (Permissions Violation): the user's permissions must allow it`
+        : inbox
+          ? `NATS does not let this user read replies on "${subject}" (Permissions Violation): connect with the inbox prefix its permissions allow (--inbox-prefix, WEFT_NATS_INBOX_PREFIX, or the inboxPrefix option)`
+          : `NATS does not let this user subscribe to "${subject}" (Permissions Violation): the user's permissions must allow it`,
+      { operation, subject },
+    );
+    this.name = 'ForbiddenError';
+  }
+}
+
+/** The `ForbiddenError` of a NATS Permissions Violation (itself or as a request's cause), else undefined. */
+export const forbiddenOf = (error: unknown): ForbiddenError | undefined => {
+  const violation =
+    error instanceof PermissionViolationError
+      ? error
+      : (error as { cause?: unknown } | undefined)?.cause;
+  return violation instanceof PermissionViolationError
+    ? new ForbiddenError(violation.operation, violation.subject)
+    : undefined;
+};
 
 const BY_CODE: Readonly<
   Record<ErrorCode, new (message: string, details?: unknown) => WeftClientError>

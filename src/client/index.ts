@@ -8,7 +8,7 @@ import type { RunError } from '../machines/events.ts';
 import type { RunSummary } from '../projections/runSummary.ts';
 import { connectNats, natsAuthFromEnv, type NatsAuth } from '../natsAuth.ts';
 import { Subjects } from '../wire/subjects.ts';
-import { errorFor, UnavailableError, TimeoutError } from './errors.ts';
+import { errorFor, forbiddenOf, TimeoutError, UnavailableError } from './errors.ts';
 
 export * from './errors.ts';
 export type { ActivityInfo, Blueprint, Diagnostic, Json, NatsAuth, RunError, RunSummary };
@@ -163,6 +163,8 @@ export const requester =
     try {
       reply = await nc.request(subject, JSON.stringify(body ?? {}), { timeout: timeoutMs });
     } catch (error) {
+      const forbidden = forbiddenOf(error);
+      if (forbidden !== undefined) throw forbidden;
       const message = (error as Error).message;
       if (/no responders/iu.test(message) || (error as { code?: string }).code === '503')
         throw new UnavailableError(
@@ -247,6 +249,8 @@ export const createClient = async (options: ClientOptions = {}): Promise<WeftCli
           if (ENDS.has(found.type)) return;
         }
       }
+    } catch (error) {
+      throw forbiddenOf(error) ?? error;
     } finally {
       live.unsubscribe();
     }

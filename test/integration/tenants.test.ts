@@ -11,7 +11,13 @@ import {
   type Subscription,
 } from '@nats-io/transport-node';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClient, RunNotFoundError, WeftClientError, type WeftClient } from 'weft/client';
+import {
+  createClient,
+  ForbiddenError,
+  RunNotFoundError,
+  WeftClientError,
+  type WeftClient,
+} from 'weft/client';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.ts';
 import { countStoredEvents } from '../support/stores.ts';
 import { sleep, waitFor } from '../support/wait.ts';
@@ -112,28 +118,37 @@ interface Tenant {
 }
 
 /**
- * The tenant's runtime (password by flag), then its worker (by environment: it only looks the
- * streams up, so its runtime has created them first), then its client, each as its own NATS user;
- * the client puts the test's blueprints.
+ * The tenant's runtime (password and inbox prefix by flag), then its worker (by environment: it
+ * only looks the streams up, so its runtime has created them first), then its client, each as its
+ * own NATS user reading its replies under its own inbox prefix; the client puts the test's
+ * blueprints.
  */
 const startTenant = async (
   url: string,
   dir: string,
   name: TenantName,
   prefix: string,
-  inboxPrefix: string,
+  inboxOf: (role: Role) => string,
 ): Promise<Tenant> => {
   const user = (role: Role) => `${name}_${role}`;
   const store = `sqlite:${join(dir, `${name}.db`)}`;
   const executions = join(dir, `${name}.executions`);
   const serve = await startServe(url, store, prefix, {
-    args: ['--user', user('runtime'), '--password', passwordOf(passwordVariable(name, 'runtime'))],
+    args: [
+      '--user',
+      user('runtime'),
+      '--password',
+      passwordOf(passwordVariable(name, 'runtime')),
+      '--inbox-prefix',
+      inboxOf('runtime'),
+    ],
     env: { WEFT_RUNTIME_ID: `${name}-runtime` },
   });
   const worker = await startWorker(url, WORKER_MODULE, prefix, {
     env: {
       WEFT_NATS_USER: user('worker'),
       WEFT_NATS_PASSWORD: passwordOf(passwordVariable(name, 'worker')),
+      WEFT_NATS_INBOX_PREFIX: inboxOf('worker'),
       WEFT_TEST_EXECUTIONS: executions,
     },
   });
@@ -142,7 +157,7 @@ const startTenant = async (
     prefix,
     user: user('client'),
     pass: passwordOf(passwordVariable(name, 'client')),
-    inboxPrefix,
+    inboxPrefix: inboxOf('client'),
   });
   await client.blueprints.put(GATE);
   await client.blueprints.put(BURST);
@@ -396,7 +411,7 @@ describe('(a) one account, tenants by prefix and per-user permissions (prefix-pe
     nats = await startSecured('prefix-permissions.conf', log);
     [acme, globex] = await Promise.all(
       (['acme', 'globex'] as const).map((name) =>
-        startTenant(nats.url, dir, name, name, `_INBOX_${name}_client`),
+        startTenant(nats.url, dir, name, name, (role) => `_INBOX_${name}_${role}`),
       ),
     );
   }, 60_000);
@@ -414,9 +429,12 @@ describe('(a) one account, tenants by prefix and per-user permissions (prefix-pe
     for (const role of ['RUNTIME', 'WORKER', 'CLIENT']) {
       expect(block(text, `GLOBEX_${role}`)).toBe(renamed(block(text, `ACME_${role}`), 'GLOBEX'));
     }
-    // weft-roles.conf's runtime and worker: the same lists, for the prefix `weft`.
+    // weft-roles.conf's runtime and worker: the same lists, for the prefix `weft` (its inbox
+    // prefixes name the role alone: `_INBOX_runtime`).
     for (const role of ['RUNTIME', 'WORKER'])
-      expect(block(roles, `WEFT_${role}`)).toBe(renamed(block(text, `ACME_${role}`), 'WEFT'));
+      expect(block(roles, `WEFT_${role}`)).toBe(
+        renamed(block(text, `ACME_${role}`), 'WEFT').replaceAll('_INBOX_weft_', '_INBOX_'),
+      );
   });
 
   it("each tenant's client puts, starts, watches, queries, signals, cancels and lists its own runs, run by its own worker", async () => {
@@ -452,8 +470,20 @@ describe('(a) one account, tenants by prefix and per-user permissions (prefix-pe
       'client',
       '_INBOX_acme_client',
     );
-    const worker = await attacker(nats.url, 'acme_worker', pw('worker'), 'worker');
-    const runtime = await attacker(nats.url, 'acme_runtime', pw('runtime'), 'runtime');
+    const worker = await attacker(
+      nats.url,
+      'acme_worker',
+      pw('worker'),
+      'worker',
+      '_INBOX_acme_worker',
+    );
+    const runtime = await attacker(
+      nats.url,
+      'acme_runtime',
+      pw('runtime'),
+      'runtime',
+      '_INBOX_acme_runtime',
+    );
     // acme's client credentials, aimed at globex's prefix
     const aimed = await createClient({ connection: client.nc, prefix: 'globex', timeoutMs: 3_000 });
     const forgedResult = {
@@ -584,6 +614,20 @@ describe('(a) one account, tenants by prefix and per-user permissions (prefix-pe
         subscribing(worker, 'globex.tasks.exec.>'),
       ),
       deniedAt(
+        worker,
+        "worker: read globex's worker replies (pulled tasks)",
+        'subscription',
+        '_INBOX_globex_worker.>',
+        subscribing(worker, '_INBOX_globex_worker.>'),
+      ),
+      deniedAt(
+        worker,
+        "worker: read everyone's plain replies",
+        'subscription',
+        '_INBOX.>',
+        subscribing(worker, '_INBOX.>'),
+      ),
+      deniedAt(
         runtime,
         "runtime: serve globex's API",
         'subscription',
@@ -621,6 +665,20 @@ describe('(a) one account, tenants by prefix and per-user permissions (prefix-pe
           '$JS.API.DIRECT.GET.KV_GLOBEX_PARTITIONS.$KV.GLOBEX_PARTITIONS.partition.0',
           {},
         ),
+      ),
+      deniedAt(
+        runtime,
+        "runtime: read globex's runtime replies (pulled results)",
+        'subscription',
+        '_INBOX_globex_runtime.>',
+        subscribing(runtime, '_INBOX_globex_runtime.>'),
+      ),
+      deniedAt(
+        runtime,
+        "runtime: read everyone's plain replies",
+        'subscription',
+        '_INBOX.>',
+        subscribing(runtime, '_INBOX.>'),
       ),
       deniedAt(
         runtime,
@@ -683,7 +741,7 @@ describe('(b) one NATS account per tenant, the same prefix in each (accounts.con
     mkdirSync(own);
     [acme, globex] = await Promise.all(
       (['acme', 'globex'] as const).map((name) =>
-        startTenant(nats.url, own, name, 'weft', '_INBOX_client'),
+        startTenant(nats.url, own, name, 'weft', (role) => `_INBOX_${role}`),
       ),
     );
   }, 60_000);
@@ -704,7 +762,7 @@ describe('(b) one NATS account per tenant, the same prefix in each (accounts.con
 
     const pw = (role: Role) => passwordOf(passwordVariable('acme', role));
     const client = await attacker(nats.url, 'acme_client', pw('client'), 'client', '_INBOX_client');
-    const worker = await attacker(nats.url, 'acme_worker', pw('worker'), 'worker');
+    const worker = await attacker(nats.url, 'acme_worker', pw('worker'), 'worker', '_INBOX_worker');
     const outcomes: { readonly what: string; readonly outcome: Outcome }[] = [];
     const attempts: Attempt[] = [];
     try {
@@ -787,6 +845,7 @@ describe('(b) one NATS account per tenant, the same prefix in each (accounts.con
         // Roles still hold inside an account.
         deniedAt(client, 'client: read the task stream (role)', 'weft.tasks.>'),
         deniedAt(client, "client: read others' replies (role)", '_INBOX.>'),
+        deniedAt(worker, "worker: read the runtime's replies (role)", '_INBOX_runtime.>'),
         deniedAt(worker, 'worker: serve the API (role)', 'weft.runs.start', 'weft-runtime'),
       ];
       attempts.push(...rest);
@@ -825,10 +884,18 @@ describe("docker-compose.yml's NATS users (compose.conf)", () => {
     log = join(dir, 'compose-nats.log');
     nats = await startSecured('compose.conf', log);
     serve = await startServe(nats.url, `sqlite:${join(dir, 'compose.db')}`, 'weft', {
-      env: { WEFT_NATS_USER: 'runtime', WEFT_NATS_PASSWORD: passwordOf(VARIABLES[0] ?? '') },
+      env: {
+        WEFT_NATS_USER: 'runtime',
+        WEFT_NATS_PASSWORD: passwordOf(VARIABLES[0] ?? ''),
+        WEFT_NATS_INBOX_PREFIX: '_INBOX_runtime',
+      },
     });
     worker = await startWorker(nats.url, WORKER_MODULE, 'weft', {
-      env: { WEFT_NATS_USER: 'worker', WEFT_NATS_PASSWORD: passwordOf(VARIABLES[1] ?? '') },
+      env: {
+        WEFT_NATS_USER: 'worker',
+        WEFT_NATS_PASSWORD: passwordOf(VARIABLES[1] ?? ''),
+        WEFT_NATS_INBOX_PREFIX: '_INBOX_worker',
+      },
     });
   }, 60_000);
 
@@ -838,15 +905,27 @@ describe("docker-compose.yml's NATS users (compose.conf)", () => {
     await nats.stop();
   });
 
-  it('runtime and worker run what the operator (weft CLI) and a client (weft/client) start; a client without its inbox prefix gets no reply', async () => {
+  it('runtime and worker run what the operator (weft CLI) and a client (weft/client) start; without its inbox prefix a client or the CLI is refused its replies at once (forbidden)', async () => {
     const file = join(dir, 'compose_check.json');
     writeFileSync(file, JSON.stringify({ name: 'compose_check', steps: [act('only', 'work')] }));
-    const cli = await runWeft(['start', file, '--wait', '--json', '--nats', nats.url], {
-      env: { WEFT_NATS_USER: 'operator', WEFT_NATS_PASSWORD: passwordOf(VARIABLES[3] ?? '') },
-      timeoutMs: 20_000,
-    });
+    const operator = ['--user', 'operator', '--password', passwordOf(VARIABLES[3] ?? '')];
+    const cli = await runWeft(
+      ['start', file, '--wait', '--json', '--nats', nats.url, ...operator],
+      { env: { WEFT_NATS_INBOX_PREFIX: '_INBOX_operator' }, timeoutMs: 20_000 },
+    );
     expect(cli.stderr).toBe('');
     expect((JSON.parse(cli.stdout) as { status: string }).status).toBe('completed');
+    // The same by flag: the operator lists the run.
+    const runs = await runWeft(
+      ['runs', '--json', '--nats', nats.url, ...operator, '--inbox-prefix', '_INBOX_operator'],
+      { timeoutMs: 20_000 },
+    );
+    expect(runs.stderr).toBe('');
+    expect((JSON.parse(runs.stdout) as { runs: unknown[] }).runs).toEqual(
+      expect.arrayContaining([
+        expect.objectContaining({ blueprint: { name: 'compose_check', version: 1 } }),
+      ]),
+    );
 
     const auth = { user: 'client', pass: passwordOf(VARIABLES[2] ?? '') };
     const client = await createClient({ servers: nats.url, ...auth, inboxPrefix: '_INBOX_client' });
@@ -858,13 +937,45 @@ describe("docker-compose.yml's NATS users (compose.conf)", () => {
     }
     expect(violationLines(log)).toEqual([]);
 
+    // Without its inbox prefix NATS refuses the client its replies: a ForbiddenError that says
+    // what to set, at once (not a timeout); the same from the command line.
     const plain = await createClient({ servers: nats.url, ...auth, timeoutMs: 3_000 });
     try {
-      await expect(plain.activities()).rejects.toThrow(
-        /Permissions Violation for Subscription to "_INBOX\./u,
-      );
+      const refused = await plain.activities().catch((error: unknown) => error);
+      if (!(refused instanceof ForbiddenError))
+        throw new Error(`not forbidden: ${String(refused)}`);
+      expect(refused.code).toBe('forbidden');
+      expect(refused.details.operation).toBe('subscription');
+      expect(refused.details.subject).toMatch(/^_INBOX\./u);
+      expect(refused.message).toContain('--inbox-prefix');
     } finally {
       await plain.close();
+    }
+    const bare = await runWeft(['runs', '--nats', nats.url, ...operator], { timeoutMs: 20_000 });
+    expect(bare.code).toBe(1);
+    expect(bare.stderr).toMatch(
+      /forbidden.*NATS does not let this user read replies on "_INBOX\./u,
+    );
+    expect(bare.stderr.trim().split('\n')).toHaveLength(1);
+  }, 60_000);
+
+  it('a runtime or a worker without the inbox prefix its user may read stops at once: exit 1, one forbidden line', async () => {
+    const runtime = ['--user', 'runtime', '--password', passwordOf(VARIABLES[0] ?? '')];
+    const serveRun = await runWeft(
+      ['serve', '--nats', nats.url, '--store', `sqlite:${join(dir, 'bare.db')}`, ...runtime],
+      { timeoutMs: 20_000 },
+    );
+    const worker = ['--user', 'worker', '--password', passwordOf(VARIABLES[1] ?? '')];
+    const workerRun = await runWeft(['worker', WORKER_MODULE, '--nats', nats.url, ...worker], {
+      timeoutMs: 20_000,
+    });
+    for (const run of [serveRun, workerRun]) {
+      expect(run.code).toBe(1);
+      expect(run.stderr.trim().split('\n')).toEqual([
+        expect.stringMatching(
+          /^error \[forbidden\]: NATS does not let this user read replies on "_INBOX\.[^"]+" .*--inbox-prefix/u,
+        ),
+      ]);
     }
   }, 60_000);
 });

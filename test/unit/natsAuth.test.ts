@@ -115,6 +115,19 @@ describe('natsAuthOf', () => {
     );
     expect(problem({ token: 'secret-token', user: 'u' })).not.toContain('secret-token');
   });
+
+  it('takes an inbox prefix by flag over variable, and refuses one with wildcards, spaces or empty tokens', () => {
+    expect(natsAuthOf(flags({}), { WEFT_NATS_INBOX_PREFIX: '_INBOX_acme_worker' })).toEqual({
+      inboxPrefix: '_INBOX_acme_worker',
+    });
+    expect(
+      natsAuthOf(flags({ 'inbox-prefix': 'acme._in' }), { WEFT_NATS_INBOX_PREFIX: '_INBOX_x' }),
+    ).toEqual({ inboxPrefix: 'acme._in' });
+    for (const bad of ['_INBOX.>', 'a.*.b', 'two words', 'a..b', '.a', 'a.'])
+      expect(() => natsAuthOf(flags({ 'inbox-prefix': bad }), {})).toThrow(
+        /^--inbox-prefix \(WEFT_NATS_INBOX_PREFIX\) must be subject tokens without wildcards or spaces/u,
+      );
+  });
 });
 
 describe('natsConnectOptions', () => {
@@ -124,6 +137,7 @@ describe('natsConnectOptions', () => {
       pass: 'pw',
     });
     expect(natsConnectOptions({ token: 't0k' })).toEqual({ token: 't0k' });
+    expect(natsConnectOptions({ inboxPrefix: '_INBOX_a' })).toEqual({ inboxPrefix: '_INBOX_a' });
     expect(natsConnectOptions({})).toEqual({});
   });
 
