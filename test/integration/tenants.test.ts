@@ -20,6 +20,7 @@ import {
 } from 'weft/client';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.ts';
 import { countStoredEvents } from '../support/stores.ts';
+import { makeTestCertificates, type TestCertificates } from '../support/tls.ts';
 import { sleep, waitFor } from '../support/wait.ts';
 import { act, runWeft, startServe, startWorker, type WeftProcess } from '../support/weft.ts';
 
@@ -68,9 +69,73 @@ const tenantPasswords = (): string[] =>
     (['runtime', 'worker', 'client'] as const).map((role) => passwordVariable(tenant, role)),
   );
 
-/** A nats-server with JetStream on a template of examples/secure/, logging to `log`. */
-const startSecured = (template: string, log: string): Promise<NatsServerHandle> =>
-  startNatsServer({ args: ['-c', join(SECURE, template), '-l', log] });
+/** A secured nats-server, and the TLS certificates its clients need when it takes TLS. */
+interface Secured {
+  readonly nats: NatsServerHandle;
+  readonly certs?: TestCertificates;
+}
+
+/**
+ * A nats-server with JetStream on a template of examples/secure/ as it is, logging to `log`; with
+ * `certs`, the template's text with a `tls` block after it (nats-server's `include` only takes
+ * paths relative to the including file), verifying clients' certificates.
+ */
+const startSecured = async (
+  template: string,
+  log: string,
+  certs?: TestCertificates,
+): Promise<Secured> =>
+  certs === undefined
+    ? { nats: await startNatsServer({ args: ['-c', join(SECURE, template), '-l', log] }) }
+    : {
+        nats: await startNatsServer({
+          config: [
+            readFileSync(join(SECURE, template), 'utf8'),
+            'tls {',
+            `  cert_file: "${certs.serverCert}"`,
+            `  key_file: "${certs.serverKey}"`,
+            `  ca_file: "${certs.ca}"`,
+            '  verify: true',
+            '}',
+            '',
+          ].join('\n'),
+          args: ['-l', log],
+        }),
+        certs,
+      };
+
+/** The client certificate and the CA as nats.js takes them (none without TLS). */
+const tlsOf = (server: Secured) =>
+  server.certs === undefined
+    ? {}
+    : {
+        tls: {
+          caFile: server.certs.ca,
+          certFile: server.certs.clientCert,
+          keyFile: server.certs.clientKey,
+        },
+      };
+
+/** The same as `--tls-*` flags and as `WEFT_NATS_TLS_*` variables. */
+const tlsFlags = (server: Secured): string[] =>
+  server.certs === undefined
+    ? []
+    : [
+        '--tls-ca',
+        server.certs.ca,
+        '--tls-cert',
+        server.certs.clientCert,
+        '--tls-key',
+        server.certs.clientKey,
+      ];
+const tlsEnv = (server: Secured): Record<string, string> =>
+  server.certs === undefined
+    ? {}
+    : {
+        WEFT_NATS_TLS_CA: server.certs.ca,
+        WEFT_NATS_TLS_CERT: server.certs.clientCert,
+        WEFT_NATS_TLS_KEY: server.certs.clientKey,
+      };
 
 /** The server's "Publish Violation" / "Subscription Violation" lines. */
 const violationLines = (log: string): string[] =>
@@ -124,7 +189,7 @@ interface Tenant {
  * blueprints.
  */
 const startTenant = async (
-  url: string,
+  server: Secured,
   dir: string,
   name: TenantName,
   prefix: string,
@@ -133,6 +198,7 @@ const startTenant = async (
   const user = (role: Role) => `${name}_${role}`;
   const store = `sqlite:${join(dir, `${name}.db`)}`;
   const executions = join(dir, `${name}.executions`);
+  const url = server.nats.url;
   const serve = await startServe(url, store, prefix, {
     args: [
       '--user',
@@ -141,6 +207,7 @@ const startTenant = async (
       passwordOf(passwordVariable(name, 'runtime')),
       '--inbox-prefix',
       inboxOf('runtime'),
+      ...tlsFlags(server),
     ],
     env: { WEFT_RUNTIME_ID: `${name}-runtime` },
   });
@@ -150,6 +217,7 @@ const startTenant = async (
       WEFT_NATS_PASSWORD: passwordOf(passwordVariable(name, 'worker')),
       WEFT_NATS_INBOX_PREFIX: inboxOf('worker'),
       WEFT_TEST_EXECUTIONS: executions,
+      ...tlsEnv(server),
     },
   });
   const client = await createClient({
@@ -158,6 +226,7 @@ const startTenant = async (
     user: user('client'),
     pass: passwordOf(passwordVariable(name, 'client')),
     inboxPrefix: inboxOf('client'),
+    ...tlsOf(server),
   });
   await client.blueprints.put(GATE);
   await client.blueprints.put(BURST);
@@ -253,14 +322,15 @@ interface Attacker {
 }
 
 const attacker = async (
-  url: string,
+  server: Secured,
   user: string,
   pass: string,
   name: string,
   inboxPrefix?: string,
 ): Promise<Attacker> => {
   const nc = await connect({
-    servers: url,
+    servers: server.nats.url,
+    ...tlsOf(server),
     user,
     pass,
     name: `attacker-${name}`,
@@ -396,6 +466,7 @@ afterAll(() => {
 });
 
 describe('(a) one account, tenants by prefix and per-user permissions (prefix-permissions.conf)', () => {
+  let server: Secured;
   let nats: NatsServerHandle;
   let log: string;
   let acme: Tenant | undefined;
@@ -408,10 +479,13 @@ describe('(a) one account, tenants by prefix and per-user permissions (prefix-pe
   beforeAll(async () => {
     setPasswords(tenantPasswords());
     log = join(dir, 'prefix-nats.log');
-    nats = await startSecured('prefix-permissions.conf', log);
+    const pki = join(dir, 'pki');
+    mkdirSync(pki);
+    server = await startSecured('prefix-permissions.conf', log, makeTestCertificates(pki));
+    nats = server.nats;
     [acme, globex] = await Promise.all(
       (['acme', 'globex'] as const).map((name) =>
-        startTenant(nats.url, dir, name, name, (role) => `_INBOX_${name}_${role}`),
+        startTenant(server, dir, name, name, (role) => `_INBOX_${name}_${role}`),
       ),
     );
   }, 60_000);
@@ -464,21 +538,21 @@ describe('(a) one account, tenants by prefix and per-user permissions (prefix-pe
 
     const pw = (role: Role) => passwordOf(passwordVariable('acme', role));
     const client = await attacker(
-      nats.url,
+      server,
       'acme_client',
       pw('client'),
       'client',
       '_INBOX_acme_client',
     );
     const worker = await attacker(
-      nats.url,
+      server,
       'acme_worker',
       pw('worker'),
       'worker',
       '_INBOX_acme_worker',
     );
     const runtime = await attacker(
-      nats.url,
+      server,
       'acme_runtime',
       pw('runtime'),
       'runtime',
@@ -728,6 +802,7 @@ describe('(a) one account, tenants by prefix and per-user permissions (prefix-pe
 });
 
 describe('(b) one NATS account per tenant, the same prefix in each (accounts.conf)', () => {
+  let server: Secured;
   let nats: NatsServerHandle;
   let log: string;
   let acme: Tenant | undefined;
@@ -736,12 +811,13 @@ describe('(b) one NATS account per tenant, the same prefix in each (accounts.con
   beforeAll(async () => {
     setPasswords(tenantPasswords());
     log = join(dir, 'accounts-nats.log');
-    nats = await startSecured('accounts.conf', log);
+    server = await startSecured('accounts.conf', log);
+    nats = server.nats;
     const own = join(dir, 'accounts');
     mkdirSync(own);
     [acme, globex] = await Promise.all(
       (['acme', 'globex'] as const).map((name) =>
-        startTenant(nats.url, own, name, 'weft', (role) => `_INBOX_${role}`),
+        startTenant(server, own, name, 'weft', (role) => `_INBOX_${role}`),
       ),
     );
   }, 60_000);
@@ -761,8 +837,8 @@ describe('(b) one NATS account per tenant, the same prefix in each (accounts.con
     expect(violationLines(log)).toEqual([]);
 
     const pw = (role: Role) => passwordOf(passwordVariable('acme', role));
-    const client = await attacker(nats.url, 'acme_client', pw('client'), 'client', '_INBOX_client');
-    const worker = await attacker(nats.url, 'acme_worker', pw('worker'), 'worker', '_INBOX_worker');
+    const client = await attacker(server, 'acme_client', pw('client'), 'client', '_INBOX_client');
+    const worker = await attacker(server, 'acme_worker', pw('worker'), 'worker', '_INBOX_worker');
     const outcomes: { readonly what: string; readonly outcome: Outcome }[] = [];
     const attempts: Attempt[] = [];
     try {
@@ -882,7 +958,7 @@ describe("docker-compose.yml's NATS users (compose.conf)", () => {
   beforeAll(async () => {
     setPasswords(VARIABLES);
     log = join(dir, 'compose-nats.log');
-    nats = await startSecured('compose.conf', log);
+    ({ nats } = await startSecured('compose.conf', log));
     serve = await startServe(nats.url, `sqlite:${join(dir, 'compose.db')}`, 'weft', {
       env: {
         WEFT_NATS_USER: 'runtime',
