@@ -31,7 +31,8 @@ import { act, runWeft, startServe, startWorker, type WeftProcess } from '../supp
  * tenant gets a real `weft serve` on its own sqlite file, a real `weft worker` serving the same
  * activity names as the other tenant's, and the typed client.
  *
- * (a) One account, tenants by prefix (`acme`, `globex`) and per-user permissions: each tenant's
+ * (a) One account, tenants by prefix (`acme`, `globex`) and per-user permissions, over TLS that
+ * verifies every client's certificate (made by the test with openssl): each tenant's
  * own work runs to its end, and every attempt of acme's client, worker or runtime at globex's
  * runs, tasks or streams is denied by NATS (a "Permissions Violation" the connection hears) or
  * refused by weft; nothing reaches globex's store, and no task reaches the other tenant's worker.
