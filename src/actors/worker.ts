@@ -158,10 +158,30 @@ class Reports {
     });
   }
 
-  /** True when answered `{"ok":true}`. */
-  async offer(subject: string, body: string): Promise<boolean> {
-    const reply = await this.ask(subject, body);
-    return typeof reply === 'object' && reply !== null && (reply as { ok?: unknown }).ok === true;
+  /**
+   * How a runtime answered a result handed to it: `recorded` (`{"ok":true}`), `not_sent` (its run
+   * never sent that attempt: refused for good, with the runtime's message), or `unanswered` (no
+   * runtime, busy, not recorded, no reply in time: the results stream takes it instead).
+   */
+  async offer(
+    subject: string,
+    body: string,
+  ): Promise<
+    | { readonly answer: 'recorded' | 'unanswered' }
+    | { readonly answer: 'not_sent'; readonly message: string }
+  > {
+    const reply = (await this.ask(subject, body)) as
+      | { readonly ok?: unknown; readonly error?: unknown; readonly message?: unknown }
+      | null
+      | undefined;
+    if (typeof reply !== 'object' || reply === null) return { answer: 'unanswered' };
+    if (reply.ok === true) return { answer: 'recorded' };
+    if (reply.error === 'not_sent')
+      return {
+        answer: 'not_sent',
+        message: typeof reply.message === 'string' ? reply.message : 'not sent',
+      };
+    return { answer: 'unanswered' };
   }
 
   /** A plain publish, no reply wanted (dropped when the connection is closed). */
@@ -394,12 +414,15 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     const body = JSON.stringify(result);
     try {
       // Straight to a runtime first, which answers once it has recorded the result; when none does
-      // (no runtime listening, busy, or slow), through the results stream.
-      if (!(await reports.offer(subjects.report(task.runId), body))) {
+      // (no runtime listening, busy, or slow), through the results stream. A task its run never
+      // sent (a forged or foreign message) is refused for good: said, acknowledged, not sent on.
+      const reported = await reports.offer(subjects.report(task.runId), body);
+      if (reported.answer === 'not_sent')
+        log(`result of ${task.taskId} attempt ${task.attempt} refused: ${reported.message}`);
+      else if (reported.answer === 'unanswered')
         await js.publish(subjects.result(task.runId), body, {
           msgID: `${task.taskId}/${task.attempt}/result`,
         });
-      }
       msg?.ack();
     } catch (error) {
       const then =

@@ -1,3 +1,4 @@
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Subjects } from '../../src/wire/subjects.ts';
 import { sleep, waitFor } from '../support/wait.ts';
@@ -204,6 +205,37 @@ describe('payload caps, the signals cap and results for tasks never sent', () =>
     const summary = await runEnded(stack.client, runId);
     expect(summary).toMatchObject({ status: 'completed', output: 'real' });
     expect((await history(stack, runId)).filter((e) => e.type === 'StepCompleted')).toHaveLength(1);
+  });
+
+  it('a worker given a task no run sent (forged into the tasks stream) is told not_sent, says so and sends the result nowhere else', async () => {
+    const runId = 'never-started';
+    const task = {
+      taskId: `${runId}:only:1`,
+      runId,
+      stepId: 'only',
+      attempt: 1,
+      activity: 'echo',
+      input: { forged: true },
+      timeoutMs: 5_000,
+    };
+    const jsm = await jetstreamManager(stack.client.nc);
+    const results = async () => (await jsm.streams.info(subjects.resultsStream)).state.last_seq;
+    const before = await results();
+    await jetstream(stack.client.nc).publish(subjects.task(task), JSON.stringify(task));
+    const said = `result of ${task.taskId} attempt 1 refused: result refused`;
+    await waitFor(() => (stack.worker?.output().includes(said) === true ? true : undefined), {
+      message: 'the worker says its result was refused',
+    });
+    // Not handed to the results stream as well (where it would only be refused again), and the
+    // task is acknowledged: no longer in the tasks stream for anyone.
+    expect(await results()).toBe(before);
+    const left = async () =>
+      (await jsm.streams.info(subjects.tasksStream, { subjects_filter: subjects.task(task) })).state
+        .subjects?.[subjects.task(task)] ?? 0;
+    await waitFor(async () => ((await left()) === 0 ? true : undefined), {
+      message: 'the forged task is gone from the tasks stream',
+    });
+    await expectNoRun(stack, runId);
   });
 });
 
