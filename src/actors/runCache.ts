@@ -13,7 +13,7 @@ import {
   type RunSnapshot,
 } from '../machines/compile.ts';
 import type { RunIdentity } from '../machines/decide.ts';
-import { compileOptionsOf, timeOf, toRunEvent } from '../machines/events.ts';
+import { compileOptionsOf, CURRENT_LANGUAGE, timeOf, toRunEvent } from '../machines/events.ts';
 import { extensionsOf, handlersOf, type Handlers } from '../machines/handlers.ts';
 import type { ParentRef } from '../machines/messages.ts';
 import { replay, statusOf } from '../machines/run.ts';
@@ -44,7 +44,7 @@ export const invalidBlueprint = (diagnostics: readonly Diagnostic[]): WeftError 
 /** The blueprint's machine; a step shape this runtime cannot execute throws `invalid_blueprint`. */
 export const compileChecked = (
   blueprint: Blueprint,
-  options: CompileOptions = { scopes: true },
+  options: CompileOptions = CURRENT_LANGUAGE,
 ): CompiledRun => {
   try {
     return compileBlueprint(blueprint, parseDuration, options);
@@ -83,9 +83,9 @@ export class RunCache {
   compile(
     version: Pick<BlueprintVersion, 'hash' | 'content'>,
     limits: Partial<BlueprintLimits> | undefined,
-    options: CompileOptions = { scopes: true },
+    options: CompileOptions = CURRENT_LANGUAGE,
   ): CompiledRun {
-    const key = `${version.hash}:${options.scopes ? 2 : 1}${limits === undefined ? '' : `:${JSON.stringify(limits)}`}`;
+    const key = `${version.hash}:${Number(options.scopes)}${Number(options.handlerScope)}${limits === undefined ? '' : `:${JSON.stringify(limits)}`}`;
     const cached = this.#compiled.get(key);
     if (cached !== undefined) return cached;
     const validated = validateBlueprint(version.content, limits, { recorded: true });

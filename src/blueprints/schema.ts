@@ -67,8 +67,8 @@ export const Expression = Schema.String.check(
     'A JSONata expression written as "{% … %}". Bindings: $input (run input), $steps.<id> (a step\'s output), ' +
     '$item and $index (inside a map), $iteration (inside a loop), $data (stored signal data), $signals, ' +
     '$run ({id, blueprint, version, startedAt}), $progress.<id> ({done, failed, total} of a running map, loop or graph), ' +
-    '$after (inside a graph node: the outputs of its after nodes), $error (in the step an onError route names, and in ' +
-    'compensations and finally). No $eval, no clock, no randomness.',
+    '$after (inside a graph node: the outputs of its after nodes), $error (in the step an onError route names and every step ' +
+    'inside it, and in compensations and finally). No $eval, no clock, no randomness.',
   examples: ['{% $steps.fetch_data.items %}', '{% $input.amount > 100 %}'],
 });
 

@@ -7,7 +7,7 @@ import { branchStates, loopStates } from './branchSteps.ts';
 import { omit, type OpenTask, type Routing, type RunContext } from './context.ts';
 import { enteredTransitions } from './entrySteps.ts';
 import { childStates, sleepStates, waitStates } from './waitSteps.ts';
-import type { StepError } from './events.ts';
+import { CURRENT_LANGUAGE, type StepError } from './events.ts';
 import { noItemTasks } from './itemTasks.ts';
 import { mapStep } from './mapStep.ts';
 import { parallelStates } from './parallelStep.ts';
@@ -64,6 +64,12 @@ export interface CompileOptions {
    * (`RunStarted` without `language`), which ran without, so that they replay as they ran.
    */
   readonly scopes: boolean;
+  /**
+   * An error handler's inside sees its error (language 3): `$error` is bound in every step nested
+   * in the step an `onError` route jumped to, not in that step alone. Off for runs recorded
+   * before, whose later decisions keep binding it as they did.
+   */
+  readonly handlerScope: boolean;
 }
 
 class Compiler implements StepCompiler {
@@ -439,6 +445,8 @@ export interface CompiledRun {
   readonly blueprint: Blueprint;
   readonly plan: Plan;
   readonly machine: ReturnType<typeof createRunMachine>;
+  /** The language revision's switches it was compiled under (the decider reads them too). */
+  readonly options: CompileOptions;
 }
 
 /**
@@ -449,11 +457,11 @@ export interface CompiledRun {
 export const compileBlueprint = (
   blueprint: Blueprint,
   parseDuration: (value: string | number) => number | undefined,
-  options: CompileOptions = { scopes: true },
+  options: CompileOptions = CURRENT_LANGUAGE,
 ): CompiledRun => {
   const plan = buildPlan(blueprint, parseDuration);
   const compiler = new Compiler(blueprint, plan, options);
-  return { blueprint, plan, machine: createRunMachine(compiler) };
+  return { blueprint, plan, machine: createRunMachine(compiler), options };
 };
 
 export type RunMachine = CompiledRun['machine'];

@@ -151,6 +151,23 @@ class Decider {
     return Object.fromEntries(info.deps.map((d) => [d, context.steps[d] ?? null]));
   }
 
+  /**
+   * The error an `onError` route jumped to `stepId` with; under `handlerScope`, else that of the
+   * nearest step holding it that was jumped to (a compensation or finally step looks no further
+   * than itself: it sees why the run unwinds).
+   */
+  routedError(stepId: string): StepError | undefined {
+    const { jumped } = this.context.routing;
+    const own = jumped[stepId];
+    if (own !== undefined || !this.compiled.options.handlerScope) return own;
+    if (this.compiled.plan.cleanup.has(stepId)) return undefined;
+    for (let id = this.info(stepId).holder; id !== undefined; id = this.info(id).holder) {
+      const error = jumped[id];
+      if (error !== undefined) return error;
+    }
+    return undefined;
+  }
+
   bindings(
     stepId: string | undefined,
     extra: Partial<ExpressionBindings> = {},
@@ -160,11 +177,10 @@ class Decider {
     const loop = info?.loop;
     // A run that is one item of a map of `steps` binds `$item` and `$index` throughout.
     const item = context.entered[ITEM] as { value: Json; index: number } | undefined;
-    // An error handler sees the error routed to it; a compensation or finally step, the run's.
+    // An error handler sees the error routed to it (language 3: so does every step inside it); a
+    // compensation or finally step, the run's.
     const error =
-      stepId === undefined
-        ? undefined
-        : (context.routing.jumped[stepId] ?? unwindingError(context));
+      stepId === undefined ? undefined : (this.routedError(stepId) ?? unwindingError(context));
     return {
       input: context.input,
       steps: context.steps,

@@ -74,19 +74,24 @@ export const RunStarted = Schema.Struct({
   limits: Schema.optionalKey(BlueprintLimits),
   /**
    * The language revision the run is compiled under for life (`LANGUAGE`): 2 — containers own
-   * their inside. Absent in runs started before, which replay as they ran.
+   * their inside; 3 — `$error` is bound in every step nested in an error handler. Absent in runs
+   * started before 2, which replay as they ran.
    */
   language: Schema.optionalKey(Schema.Number),
   time,
 });
 
 /** The language revision new runs record in `RunStarted.language`. */
-export const LANGUAGE = 2;
+export const LANGUAGE = 3;
 
 /** How a run's blueprint compiles, from what its `RunStarted` recorded. */
 export const compileOptionsOf = (started: { readonly language?: number }) => ({
   scopes: (started.language ?? 1) >= 2,
+  handlerScope: (started.language ?? 1) >= 3,
 });
+
+/** How a new run's blueprint compiles. */
+export const CURRENT_LANGUAGE = compileOptionsOf({ language: LANGUAGE });
 
 /** An activity attempt was decided and dispatched. `taskId` is the same on every retry of one execution. */
 export const StepScheduled = Schema.Struct({

@@ -537,7 +537,7 @@ describe('containers own their inside', () => {
         },
       },
     ];
-    const compiled = compile(blueprint, { scopes: false });
+    const compiled = compile(blueprint, { scopes: false, handlerScope: false });
     expect(statusOf(replay(compiled, stream))).toBe('failed');
     const stored = (events: readonly RunEvent[]): StoredEvent[] =>
       events.map(({ type, ...data }, revision) => ({
@@ -554,6 +554,70 @@ describe('containers own their inside', () => {
       stored([{ ...(started as RunEvent), language: LANGUAGE } as RunEvent, ...rest]),
     );
     expect(today.ok).toBe(false);
+  });
+});
+
+describe('$error inside an error handler (language 3)', () => {
+  /** `charge` fails and jumps to `recover`, a container whose steps, nested two deep, read `$error`. */
+  const blueprint = {
+    name: 'bp',
+    steps: [
+      act('charge', 'boom', { onError: 'recover' }),
+      act('receipt', 'echo'),
+      {
+        id: 'recover',
+        type: 'parallel',
+        branches: [
+          [act('notify', 'echo', { input: '{% {"code": $error.code, "from": "notify"} %}' })],
+          [
+            {
+              id: 'known',
+              type: 'condition',
+              when: '{% $error.code = "boom" %}',
+              then: [act('undo', 'echo', { input: '{% $error.message %}' })],
+              else: [act('unknown', 'echo', { input: 'unknown' })],
+            },
+          ],
+        ],
+      },
+      act('after', 'echo', { input: '{% $type($error) = "object" %}' }),
+    ],
+  };
+
+  it('binds $error in every step nested in the handler, not after it; the stream checks as it ran', async () => {
+    const run = await drive(blueprint, null, { activities: { ...activities, boom } });
+    expect(run.status).toBe('completed');
+    const inputs = Object.fromEntries(
+      ofType(run.stream, 'StepScheduled').map((e) => [e.stepId, e.input]),
+    );
+    expect(inputs).toEqual({
+      charge: null,
+      notify: { code: 'boom', from: 'notify' },
+      undo: 'boom!',
+      after: false,
+    });
+    expect(ofType(run.stream, 'StepSkipped').map((e) => e.stepId)).toContain('receipt');
+    // `weft replay --check` decides every fact again (the world's RunStarted holds no content).
+    const stored = (language: number): StoredEvent[] =>
+      run.stream.map((event, revision) => {
+        const { type, ...data } =
+          event.type === 'RunStarted'
+            ? {
+                ...event,
+                blueprint: { ...event.blueprint, content: blueprint as unknown as Json },
+                language,
+              }
+            : event;
+        return { revision, type, data: data as unknown as Json, at: new Date(NOW).toISOString() };
+      });
+    expect(await checkRun(stored(LANGUAGE))).toEqual({ ok: true, events: run.stream.length });
+    // A run recorded under language 2 decides as it did: the same facts, with `$error` unbound
+    // inside the handler (`$error.code` is nothing), so this stream diverges at `notify`.
+    expect(await checkRun(stored(2))).toMatchObject({
+      ok: false,
+      expected: { type: 'StepScheduled', stepId: 'notify', input: { from: 'notify' } },
+      recorded: { stepId: 'notify', input: { code: 'boom', from: 'notify' } },
+    });
   });
 });
 
