@@ -1,5 +1,5 @@
 import { openTasks, type RunSnapshot } from '../machines/compile.ts';
-import { TERMINAL_EVENTS, type RunEvent } from '../machines/events.ts';
+import { TERMINAL_EVENTS, type EventOf, type RunEvent } from '../machines/events.ts';
 import { toOpenTask } from '../machines/transitions.ts';
 import type { RecordedEvent } from '../store/EventStore.ts';
 import { attemptKey, type TaskMessage } from '../wire/protocol.ts';
@@ -40,6 +40,24 @@ const mayHaveDropped = (
       expected -= 1;
   }
   return openCount(after.context) < expected;
+};
+
+/**
+ * Which of the attempts `events` schedule are to be sent once they are folded into `after`. Not
+ * one when they also end the run (a `fail` or `succeed` step decided beside it); not one whose step
+ * the same reaction left (a race won at once, a container failed): its `StepScheduled` stays in
+ * the stream as decided, but no worker is ever given it, so an activity never runs for a step its
+ * run no longer waits for. Cheap unless the reaction may have dropped something.
+ */
+export const toSend = (
+  before: RunSnapshot,
+  after: RunSnapshot,
+  events: readonly RunEvent[],
+): ((scheduled: EventOf<'StepScheduled'>) => boolean) => {
+  if (events.some((e) => TERMINAL_EVENTS.has(e.type))) return () => false;
+  if (!mayHaveDropped(before, after, events)) return () => true;
+  const open = new Set(openTasks(after.context).map(attemptKey));
+  return (scheduled) => open.has(attemptKey(scheduled));
 };
 
 /** How an ended parent's open child runs are told why they are cancelled. */
@@ -146,6 +164,7 @@ export class Performer {
   ): void {
     const { deadlines } = this.#deps.lifecycle;
     this.#stopDropped(runId, before, run.snapshot, events);
+    const send = toSend(before, run.snapshot, events);
     events.forEach((event, i) => {
       const record = recorded[i];
       if (record !== undefined) {
@@ -164,6 +183,7 @@ export class Performer {
           break;
         }
         case 'StepScheduled':
+          if (!send(event)) break;
           this.#deps.attempts.dispatch({ ...toOpenTask(event), runId }, event.delayMs);
           deadlines.dispatched(
             { ...event, runId },

@@ -9,6 +9,7 @@ import type { RecordedEvent } from '../store/EventStore.ts';
 import { StoreRefused } from '../store/errors.ts';
 import { weftError } from '../wire/errors.ts';
 import type { Clock } from './clock.ts';
+import { toSend } from './perform.ts';
 import type { LoadedRun, RunCache } from './runCache.ts';
 import type { RunStreams } from './runStreams.ts';
 import { asOversizedResult, fittingHead, overLimits } from './storeFit.ts';
@@ -120,7 +121,10 @@ export class RunActors {
     const runId = run.identity.id;
     const initial = initialSnapshot(run.compiled);
     const reaction = await this.react({ ...run, snapshot: initial }, started);
-    const appended = await this.#append(runId, reaction.events, 'no_stream');
+    const appended = await this.#append(runId, reaction.events, 'no_stream', {
+      before: initial,
+      after: reaction.snapshot,
+    });
     if (appended === 'conflict') return 'conflict';
     if (appended instanceof StoreRefused) {
       const limits = this.#deps.streams.limits;
@@ -172,14 +176,20 @@ export class RunActors {
 
   /**
    * Appends, with the attempts it schedules offered to workers while the commit runs (their round
-   * trip overlaps the fsync); the offers are settled with the outcome before anything else.
+   * trip overlaps the fsync); the offers are settled with the outcome before anything else. Only
+   * attempts still wanted once the events are folded (`toSend`, from `fold`) are offered.
    */
   async #append(
     runId: string,
     events: readonly RunEvent[],
     expected: Parameters<RunStreams['append']>[2],
+    fold: { readonly before: RunSnapshot; readonly after: RunSnapshot },
   ): ReturnType<RunStreams['append']> {
-    const early = this.#deps.offerEarly?.(runId, events);
+    const send = toSend(fold.before, fold.after, events);
+    const early = this.#deps.offerEarly?.(
+      runId,
+      events.filter((e) => e.type !== 'StepScheduled' || send(e)),
+    );
     if (early === undefined) return this.#deps.streams.append(runId, events, expected);
     let committed = false;
     try {
@@ -226,7 +236,10 @@ export class RunActors {
       }
       const events = perMessage.flat();
       if (events.length === 0) return recorded;
-      const appended = await this.#append(runId, events, run.revision);
+      const appended = await this.#append(runId, events, run.revision, {
+        before,
+        after: current.snapshot,
+      });
       if (appended === 'conflict') {
         this.#deps.cache.forget(runId);
         continue;

@@ -23,6 +23,8 @@ import {
  * (A result too large for the store is recorded as `payload_too_large`: storeLimits.test.ts.)
  */
 
+const act = (id: string) => ({ id, type: 'activity', activity: 'work' });
+
 const THEN_GATE = {
   name: 'then_gate',
   steps: [
@@ -117,6 +119,71 @@ describe('the run actor', () => {
     } finally {
       early.supervisor.close();
       other.supervisor.close();
+    }
+  });
+
+  it('never sends an attempt its own reaction left behind: a race won at once, or a fail step beside it; the StepScheduled stays in the stream as decided', async () => {
+    const offered: string[] = [];
+    const early = testRuntime(observed(store, log), {
+      offerEarly: (tasks) => {
+        offered.push(...tasks.map((t) => `${t.runId}/${t.stepId}`));
+        return { settle: () => undefined };
+      },
+    });
+    try {
+      // `s` (a set step) wins the race as the parallel is entered; `b` was scheduled beside it.
+      await early.supervisor.start({
+        runId: 'race',
+        blueprint: {
+          name: 'race_won_at_once',
+          steps: [
+            {
+              id: 'p',
+              type: 'parallel',
+              completion: 'first',
+              branches: [[{ id: 's', type: 'set', data: { won: true } }], [act('b')]],
+            },
+            act('after'),
+          ],
+        },
+      });
+      // A fail step ends the run in the reaction that schedules `c` beside it.
+      await early.supervisor.start({
+        runId: 'fail',
+        blueprint: {
+          name: 'fail_beside',
+          steps: [
+            {
+              id: 'p',
+              type: 'parallel',
+              branches: [
+                [{ id: 'stop', type: 'fail', error: { code: 'no', message: 'stop here' } }],
+                [act('c')],
+              ],
+            },
+          ],
+        },
+      });
+      const scheduled = async (runId: string) =>
+        (await streamOf(store, runId)).flatMap((e) =>
+          e.type === 'StepScheduled' ? [(e.data as { stepId: string }).stepId] : [],
+        );
+      expect(await scheduled('race')).toEqual(['b', 'after']);
+      expect(await scheduled('fail')).toEqual(['c']);
+      expect(await early.supervisor.get('fail')).toMatchObject({ status: 'failed' });
+      // Only `after` went out, dispatched and offered: `b` and `c` reached no worker.
+      expect(early.dispatched.map((t) => `${t.runId}/${t.stepId}`)).toEqual(['race/after']);
+      expect(offered).toEqual(['race/after']);
+      const [after] = early.dispatched;
+      if (after === undefined) throw new Error('after was not dispatched');
+      await early.supervisor.onResult(completed(after, 'done'));
+      expect(await early.supervisor.get('race')).toMatchObject({ status: 'completed' });
+      for (const runId of ['race', 'fail']) {
+        const events = await streamOf(store, runId);
+        expect(await checkRun(events)).toEqual({ ok: true, events: events.length });
+      }
+    } finally {
+      early.supervisor.close();
     }
   });
 
