@@ -30,7 +30,7 @@ import type { RunSummaryStoreShape } from './store/RunSummaryStore.ts';
 export interface RuntimeOptions {
   /** NATS server(s), comma-separated. */
   readonly nats: string;
-  /** NATS credentials and TLS files; default the `WEFT_NATS_*` environment variables. */
+  /** NATS credentials, TLS files and inbox prefix; default the `WEFT_NATS_*` environment variables. */
   readonly auth?: NatsAuth;
   /** `sqlite:<path>`, `memory:`, or a KurrentDB connection string. */
   readonly store: string;

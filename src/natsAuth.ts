@@ -24,7 +24,7 @@ import { natsServers } from './config.ts';
  * the contents of a file.
  */
 
-/** NATS credentials and TLS files: paths, not contents (the files are read when connecting). */
+/** NATS credentials and TLS files (paths, not contents: the files are read when connecting), and the inbox prefix. */
 export interface NatsAuth {
   readonly user?: string;
   readonly password?: string;

@@ -103,7 +103,7 @@ export const activityError = (
 export interface WorkerOptions {
   /** NATS URL(s); default `WEFT_NATS_URL`, else `nats://127.0.0.1:4222`. */
   readonly servers?: string | readonly string[];
-  /** NATS credentials and TLS files; default the `WEFT_NATS_*` environment variables. */
+  /** NATS credentials, TLS files and inbox prefix; default the `WEFT_NATS_*` environment variables. */
   readonly auth?: NatsAuth;
   readonly prefix?: string;
   readonly concurrency?: number;

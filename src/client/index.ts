@@ -26,8 +26,9 @@ export interface ClientOptions extends Omit<ConnectionOptions, 'servers'> {
   /** NATS URL(s); default `WEFT_NATS_URL`, else `nats://127.0.0.1:4222`. */
   readonly servers?: string | readonly string[];
   /**
-   * NATS credentials and TLS files, as the CLI's flags give them. Without it and without nats.js's
-   * own `user`, `pass`, `token`, `authenticator` or `tls`, the `WEFT_NATS_*` environment variables.
+   * NATS credentials, TLS files and inbox prefix, as the CLI's flags give them. Without it and
+   * without nats.js's own `user`, `pass`, `token`, `authenticator` or `tls`, the `WEFT_NATS_*`
+   * environment variables.
    */
   readonly auth?: NatsAuth;
   /** The subject prefix of the weft installation; default `WEFT_PREFIX`, else `weft`. */
