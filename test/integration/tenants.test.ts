@@ -3,7 +3,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { jetstream } from '@nats-io/jetstream';
+import { jetstream, jetstreamManager } from '@nats-io/jetstream';
 import {
   connect,
   PermissionViolationError,
@@ -536,6 +536,23 @@ describe('(a) one account, tenants by prefix and per-user permissions (prefix-pe
       message: 'globex-open waits at its gate',
     });
     const before = await footprint(g);
+    // globex's JetStream streams, as its own runtime user sees them: nothing lands there either.
+    const globexRuntime = await connect({
+      servers: nats.url,
+      ...tlsOf(server),
+      user: 'globex_runtime',
+      pass: passwordOf(passwordVariable('globex', 'runtime')),
+      inboxPrefix: '_INBOX_globex_runtime',
+    });
+    const jsm = await jetstreamManager(globexRuntime);
+    const streamsOf = async () =>
+      Promise.all(
+        ['GLOBEX_TASKS', 'GLOBEX_RESULTS'].map(async (name) => {
+          const { state } = await jsm.streams.info(name);
+          return { name, lastSeq: state.last_seq, messages: state.messages };
+        }),
+      );
+    const streamsBefore = await streamsOf();
 
     const pw = (role: Role) => passwordOf(passwordVariable('acme', role));
     const client = await attacker(
@@ -774,6 +791,11 @@ describe('(a) one account, tenants by prefix and per-user permissions (prefix-pe
 
     // Nothing reached globex: its store and its list are as they were, the attacked run still waits.
     expect(await footprint(g)).toEqual(before);
+    try {
+      expect(await streamsOf()).toEqual(streamsBefore);
+    } finally {
+      await globexRuntime.close();
+    }
     await expect(g.client.get('globex-evil')).rejects.toBeInstanceOf(RunNotFoundError);
     expect(await g.client.get('globex-open')).toMatchObject({ status: 'running' });
     // ... and ends as its own tenant decides.
