@@ -39,7 +39,12 @@ const listsOf = (step: Step | MapItemStep): NestedList[] => {
 export const isStepList = (value: Step | readonly Step[]): value is readonly Step[] =>
   Array.isArray(value);
 
-const bodyListsOf = (
+/**
+ * The step lists a step holds in its body (not its `compensate`), with the path segments that lead
+ * to each from the step, in document order: the one place that knows which step type holds what.
+ * A map's or a graph's item step is a list of one at `step`.
+ */
+export const bodyListsOf = (
   step: Step | MapItemStep,
 ): { readonly steps: readonly (Step | MapItemStep)[]; readonly key: readonly Segment[] }[] => {
   switch (step.type) {

@@ -1,7 +1,8 @@
 import type { Blueprint, GraphStep, MapItemStep, MapStep, Step } from '../blueprints/schema.ts';
 import { errorRoutes, isJump } from '../blueprints/onError.ts';
 import { dependenciesOf } from '../blueprints/validate.ts';
-import { isStepList } from '../blueprints/stepIndex.ts';
+import type { Segment } from '../blueprints/diagnostics.ts';
+import { bodyListsOf, isStepList } from '../blueprints/stepIndex.ts';
 
 /**
  * The static plan of a blueprint, pure: every step (nested ones included) with the list it
@@ -145,34 +146,27 @@ export const nestedLists = (step: PlannedStep): readonly (readonly [string, read
   ];
 };
 
+/**
+ * A body list's key in the machine: `<id>.b<j>` (a parallel's branch j), `<id>.c<n>` (a switch's
+ * n-th case), `<id>.body` (a loop's steps), else `<id>.<field>` (`then`, `else`, `default`).
+ */
+const listKey = (id: string, key: readonly Segment[], caseIndex: number): string => {
+  const [field, index] = key;
+  if (field === 'branches') return `${id}.b${String(index)}`;
+  if (field === 'cases') return `${id}.c${caseIndex}`;
+  if (field === 'steps') return `${id}.body`;
+  return `${id}.${String(field)}`;
+};
+
+/** The body lists of a step as the machine nests them; a map's or a graph's item step is planned on its own (`itemStep`). */
 const bodyLists = (step: PlannedStep): readonly (readonly [string, readonly Step[]])[] => {
-  const id = step.id;
-  switch (step.type) {
-    case 'parallel':
-      return step.branches.map((branch, i) => [`${id}.b${i}`, branch] as const);
-    case 'condition':
-      return [
-        [`${id}.then`, step.then] as const,
-        ...(step.else ? [[`${id}.else`, step.else] as const] : []),
-      ];
-    case 'switch':
-      return [
-        ...Object.values(step.cases).map((list, i) => [`${id}.c${i}`, list] as const),
-        ...(step.default ? [[`${id}.default`, step.default] as const] : []),
-      ];
-    case 'loop':
-      return [[`${id}.body`, step.steps] as const];
-    case 'activity':
-    case 'map':
-    case 'graph':
-    case 'child':
-    case 'wait':
-    case 'sleep':
-    case 'fail':
-    case 'succeed':
-    case 'set':
-      return [];
-  }
+  if (step.type === 'map' || step.type === 'graph') return [];
+  let cases = 0;
+  return bodyListsOf(step).map(({ steps, key }) => {
+    const listed = [listKey(step.id, key, cases), steps as readonly Step[]] as const;
+    if (key[0] === 'cases') cases += 1;
+    return listed;
+  });
 };
 
 export const buildPlan = (blueprint: Blueprint, parseDuration: ParseDuration): Plan => {
