@@ -120,11 +120,10 @@ export interface Consuming {
 const MISSING = new Set(['stream_not_found', 'consumer_not_found', 'consumer_deleted']);
 const RECREATE_RETRY_MS = 1_000;
 /**
- * How long one pull request waits on the server (nats.js: 30 s), and so how soon a pull lost with
- * a NATS node is noticed: the server's idle heartbeats come every half of it, and two missed ones
- * make nats.js pull again. At 30 s a consumer whose pull was on a killed node stalled for 30 s
- * (the nats-cluster fault took 45 s instead of 10 about one time in two); at 5 s it is 5 s, for
- * one more pull request per consumer every 5 s while idle.
+ * How long one pull request waits on the server (nats.js's default: 30 s). The server's idle
+ * heartbeats come every half of it and nats.js pulls again after two missed ones, so this bounds
+ * how long a consumer stalls when its pull was lost with a NATS node (README "A NATS
+ * cluster"); the cost is one pull request per idle consumer per period.
  */
 const PULL_EXPIRES_MS = 5_000;
 
