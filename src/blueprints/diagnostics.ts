@@ -28,6 +28,8 @@ export type DiagnosticCode =
   | 'duration_unit'
   | 'unknown_activity'
   | 'input_mismatch'
+  | 'unknown_step'
+  | 'error_unbound'
   | 'too_many_steps'
   | 'too_deep'
   | 'too_large'

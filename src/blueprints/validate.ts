@@ -8,6 +8,7 @@ import { DEFAULT_BLUEPRINT_LIMITS, preflight, type BlueprintLimits } from './lim
 import { rawLists } from './rawSteps.ts';
 import { recordedForm } from './recorded.ts';
 import { Blueprint } from './schema.ts';
+import { referenceDiagnostics } from './references.ts';
 import { semanticDiagnostics } from './semantic.ts';
 
 export {
@@ -92,7 +93,10 @@ export const validateBlueprint = (
     if (isRecord(document)) {
       const lists = rawLists(document);
       semanticDiagnostics(document, lists, resolved, out);
-      if (options.recorded !== true) for (const list of lists) findErrorCycles(list, out);
+      if (options.recorded !== true) {
+        for (const list of lists) findErrorCycles(list, out);
+        referenceDiagnostics(document, lists, out);
+      }
       if (options.activities !== undefined) activityDiagnostics(lists, options.activities, out);
       if (options.activitySchemas !== undefined)
         dataFlowDiagnostics(lists, options.activitySchemas, out);

@@ -39,6 +39,8 @@ const SEMANTIC_ONLY: Readonly<Partial<Record<DiagnosticCode, string>>> = {
     'the limits of a JSONata expression (source length, parse depth) also apply inside input templates',
   unknown_activity: 'which activities workers serve is known at run time only (a warning)',
   input_mismatch: 'needs the JSON Schemas that activities declare (a warning)',
+  unknown_step: 'a $steps.<id> inside an expression names a step: a reference (a warning)',
+  error_unbound: 'where $error is bound depends on which steps onError routes name (a warning)',
   too_many_steps: 'counts the steps of every list of the document together',
   too_deep: 'nesting depth of the whole document, data included',
   too_large: 'size in bytes of the whole document',
