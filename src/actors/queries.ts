@@ -1,4 +1,4 @@
-import { runBinding } from '../machines/decide.ts';
+import { runBinding } from '../machines/identity.ts';
 import type { Json } from '../blueprints/json.ts';
 import type { ExpressionCache } from '../expressions/sandbox.ts';
 import { toRunEvent } from '../machines/events.ts';

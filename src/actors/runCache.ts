@@ -12,7 +12,7 @@ import {
   type CompiledRun,
   type RunSnapshot,
 } from '../machines/compile.ts';
-import type { RunIdentity } from '../machines/decide.ts';
+import type { RunIdentity } from '../machines/identity.ts';
 import { compileOptionsOf, CURRENT_LANGUAGE, timeOf, toRunEvent } from '../machines/events.ts';
 import { extensionsOf, handlersOf, type Handlers } from '../machines/handlers.ts';
 import type { ParentRef } from '../machines/messages.ts';

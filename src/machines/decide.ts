@@ -12,13 +12,8 @@ import type { RunEvent, StepError } from './events.ts';
 import { graphNodes } from './graph.ts';
 import { endRun, unwindingError } from './runEnd.ts';
 import { itemTask, outputList } from './itemTasks.ts';
-import {
-  backoffDelay,
-  shortHash,
-  type PlannedStep,
-  type StepPlan,
-  type StepPolicy,
-} from './plan.ts';
+import { childRunIdFor, runBinding, taskIdFor, type RunIdentity } from './identity.ts';
+import { backoffDelay, type PlannedStep, type StepPlan, type StepPolicy } from './plan.ts';
 
 /**
  * Commands → the events that record them. Pure: the same context, command and `now` always give
@@ -28,27 +23,10 @@ import {
  * an expression again.
  */
 
-const RUN_ID_MAX = 128;
 /** Upper bound on the iterations of a counted loop. */
 export const MAX_LOOP_COUNT = 100_000;
 /** Items started in parallel by a map without `concurrency`. */
 export const DEFAULT_MAP_CONCURRENCY = 1000;
-
-export interface RunIdentity {
-  readonly id: string;
-  readonly blueprint: string;
-  readonly version: number;
-  /** When the run was started (ms since the epoch): `RunStarted`'s decision time. */
-  readonly startedAt?: number;
-}
-
-/** `$run`: the run's id, blueprint, version and start time (ISO; null only for runs recorded without one). */
-export const runBinding = (run: RunIdentity) => ({
-  id: run.id,
-  blueprint: run.blueprint,
-  version: run.version,
-  startedAt: run.startedAt === undefined ? null : new Date(run.startedAt).toISOString(),
-});
 
 export interface DecideOptions {
   /** Milliseconds since the epoch: when the fact being decided happened. */
@@ -62,49 +40,6 @@ export interface DecideOptions {
 /** The attempt's `scheduleTimeoutMs` when the step has one (absent otherwise: older streams match). */
 const scheduleTimeoutOf = (policy: StepPolicy): { scheduleTimeoutMs?: number } =>
   policy.scheduleTimeoutMs === undefined ? {} : { scheduleTimeoutMs: policy.scheduleTimeoutMs };
-
-/** A task id is stable across retries of one execution: `<runId>:<stepId>[<item>]:<execution>`. */
-export const taskIdFor = (
-  runId: string,
-  stepId: string,
-  execution: number,
-  item?: number,
-): string => `${runId}:${taskKey(stepId, item)}:${execution}`;
-
-const TASK_ID = /^([A-Za-z0-9_-]{1,128}):([a-zA-Z_][a-zA-Z0-9_]*)(?:\[(\d{1,9})\])?:(\d{1,9})$/;
-
-/** The parts `taskIdFor` put together, or undefined when `taskId` is not one it could have made. */
-export const taskIdParts = (
-  taskId: string,
-):
-  | {
-      readonly runId: string;
-      readonly stepId: string;
-      readonly item?: number;
-      readonly execution: number;
-    }
-  | undefined => {
-  const match = TASK_ID.exec(taskId);
-  if (match === null) return undefined;
-  const [, runId = '', stepId = '', item, execution = ''] = match;
-  return {
-    runId,
-    stepId,
-    ...(item === undefined ? {} : { item: Number(item) }),
-    execution: Number(execution),
-  };
-};
-
-/** A deterministic child run id, shortened with a hash when it would pass 128 characters. */
-export const childRunIdFor = (
-  runId: string,
-  stepId: string,
-  execution: number,
-  item?: number,
-): string => {
-  const full = `${runId}-${stepId}-${execution}${item === undefined ? '' : `-${item}`}`;
-  return full.length <= RUN_ID_MAX ? full : `${full.slice(0, RUN_ID_MAX - 9)}-${shortHash(full)}`;
-};
 
 const truthy = (value: Json): boolean =>
   !(

@@ -1,7 +1,7 @@
 import type { Json } from '../blueprints/json.ts';
 import { openTaskById, type RunSnapshot } from './compile.ts';
 import type { RunEvent } from './events.ts';
-import { taskIdParts } from './decide.ts';
+import { taskIdParts } from './identity.ts';
 import type { Handlers } from './handlers.ts';
 import { statusOf } from './run.ts';
 

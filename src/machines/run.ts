@@ -7,7 +7,8 @@ import {
   type RunContext,
   type RunSnapshot,
 } from './compile.ts';
-import { decide, type DecideOptions, type RunIdentity } from './decide.ts';
+import { decide, type DecideOptions } from './decide.ts';
+import type { RunIdentity } from './identity.ts';
 import { timeOf, withTime, type RunEvent } from './events.ts';
 
 /**

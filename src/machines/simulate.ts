@@ -7,7 +7,8 @@ import {
   type OpenTask,
   type RunSnapshot,
 } from './compile.ts';
-import type { DecideOptions, RunIdentity } from './decide.ts';
+import type { DecideOptions } from './decide.ts';
+import type { RunIdentity } from './identity.ts';
 import { LANGUAGE, type EventOf, type RunEvent } from './events.ts';
 import {
   childResultEvent,

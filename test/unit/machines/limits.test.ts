@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { RunEvent } from '../../../src/machines/events.ts';
 import { handlersOf } from '../../../src/machines/handlers.ts';
-import { taskIdFor, taskIdParts } from '../../../src/machines/decide.ts';
+import { taskIdFor, taskIdParts } from '../../../src/machines/identity.ts';
 import { resultStanding, signalEvent } from '../../../src/machines/messages.ts';
 import { act, given, RUN, scheduled, started } from './spec.ts';
 
