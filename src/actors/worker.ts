@@ -4,7 +4,7 @@ import { type Msg, type NatsConnection } from '@nats-io/transport-node';
 import * as Result from 'effect/Result';
 import type { Json } from '../blueprints/json.ts';
 import { DEFAULT_NATS_URL } from '../config.ts';
-import { connectNats, natsAuthFromEnv, newInbox, type NatsAuth } from '../natsAuth.ts';
+import { connectNats, natsAuthFromEnv, type NatsAuth } from '../natsAuth.ts';
 import { Subjects } from '../wire/subjects.ts';
 import {
   attemptKey,
@@ -24,6 +24,7 @@ import {
   type AnyActivityDefinition,
 } from './activityDefinition.ts';
 import { consumeDurable, TASK_ACK_WAIT_MS, type Consuming } from './jetstream.ts';
+import { Reports } from './reports.ts';
 import { mustAsk, stillOpen, tellStart } from './staleTasks.ts';
 import { OFFER_QUEUE } from './taskOffers.ts';
 
@@ -57,9 +58,6 @@ const REFUSED = JSON.stringify({ taken: false });
  * announces what it serves (README "Worker wire protocol"): at once, every heartbeat, and when a
  * runtime asks; on close it says goodbye before it stops taking tasks.
  */
-
-/** How long a runtime may take to record a reported result before the worker uses the stream. */
-const REPORT_TIMEOUT_MS = 5_000;
 
 /**
  * Activities one worker runs at once unless told otherwise: Temporal's TypeScript SDK default.
@@ -118,122 +116,6 @@ export interface Worker {
   readonly activities: readonly string[];
   /** Stops taking tasks, lets running ones finish, and disconnects. */
   close(): Promise<void>;
-}
-
-/**
- * Requests answered `{"ok":true}` or not, over one inbox subscription. Cheaper than `nc.request`
- * per result, which builds a request object, a timer and (nats.js 3, on every success) an Error
- * with its stack: a tenth of a busy worker's time. A request with no responders is answered
- * false at once (NATS's 503 status); one with no answer in `REPORT_TIMEOUT_MS`, at the next sweep.
- */
-class Reports {
-  readonly #nc: NatsConnection;
-  readonly #inbox: string;
-  readonly #waiting = new Map<
-    string,
-    { readonly done: (reply: unknown) => void; readonly until: number }
-  >();
-  readonly #subscription;
-  #sweeper: NodeJS.Timeout | undefined;
-  #next = 0;
-
-  constructor(nc: NatsConnection) {
-    this.#nc = nc;
-    this.#inbox = newInbox(nc);
-    this.#subscription = nc.subscribe(`${this.#inbox}.*`, {
-      callback: (error, msg) => {
-        if (error !== null) return;
-        const token = msg.subject.slice(this.#inbox.length + 1);
-        const waiting = this.#waiting.get(token);
-        if (waiting === undefined) return;
-        this.#waiting.delete(token);
-        let reply: unknown;
-        try {
-          reply = msg.data.length > 0 ? msg.json() : undefined;
-        } catch {
-          reply = undefined;
-        }
-        waiting.done(reply);
-      },
-    });
-  }
-
-  /**
-   * How a runtime answered a result handed to it: `recorded` (`{"ok":true}`), `not_sent` (its run
-   * never sent that attempt: refused for good, with the runtime's message), or `unanswered` (no
-   * runtime, busy, not recorded, no reply in time: the results stream takes it instead).
-   */
-  async offer(
-    subject: string,
-    body: string,
-  ): Promise<
-    | { readonly answer: 'recorded' | 'unanswered' }
-    | { readonly answer: 'not_sent'; readonly message: string }
-  > {
-    const reply = (await this.ask(subject, body)) as
-      | { readonly ok?: unknown; readonly error?: unknown; readonly message?: unknown }
-      | null
-      | undefined;
-    if (typeof reply !== 'object' || reply === null) return { answer: 'unanswered' };
-    if (reply.ok === true) return { answer: 'recorded' };
-    if (reply.error === 'not_sent')
-      return {
-        answer: 'not_sent',
-        message: typeof reply.message === 'string' ? reply.message : 'not sent',
-      };
-    return { answer: 'unanswered' };
-  }
-
-  /** A plain publish, no reply wanted (dropped when the connection is closed). */
-  tell(subject: string, body: string): void {
-    if (this.#nc.isClosed()) return;
-    try {
-      this.#nc.publish(subject, body);
-    } catch {
-      // Best effort: the runtime's timeout of this attempt then does not start.
-    }
-  }
-
-  /** The JSON reply, or undefined for none (no responders, a timeout, not JSON). */
-  ask(subject: string, body: string): Promise<unknown> {
-    return new Promise((done) => {
-      if (this.#nc.isClosed()) {
-        done(undefined);
-        return;
-      }
-      this.#next += 1;
-      const token = this.#next.toString(36);
-      this.#waiting.set(token, { done, until: Date.now() + REPORT_TIMEOUT_MS });
-      this.#sweeper ??= setInterval(() => this.#sweep(), REPORT_TIMEOUT_MS / 5);
-      try {
-        this.#nc.publish(subject, body, { reply: `${this.#inbox}.${token}` });
-      } catch {
-        this.#waiting.delete(token);
-        done(undefined);
-      }
-    });
-  }
-
-  #sweep(): void {
-    const now = Date.now();
-    for (const [token, waiting] of this.#waiting) {
-      if (waiting.until > now) continue;
-      this.#waiting.delete(token);
-      waiting.done(undefined);
-    }
-    if (this.#waiting.size === 0) {
-      clearInterval(this.#sweeper);
-      this.#sweeper = undefined;
-    }
-  }
-
-  close(): void {
-    clearInterval(this.#sweeper);
-    this.#sweeper = undefined;
-    this.#subscription.unsubscribe();
-    for (const waiting of this.#waiting.values()) waiting.done(undefined);
-    this.#waiting.clear();
-  }
 }
 
 class Slots {
