@@ -36,7 +36,7 @@ const USAGE = `usage: weft <command>
 
   dev [--http ADDR|off]             NATS (found or started), runtime on ./.weft, demo worker and blueprints,
                                     the web UI and its API on 127.0.0.1:7777 (or a free port)
-  serve [--partitions N] [--http ADDR] [--http-read-only]
+  serve [--partitions N] [--http ADDR] [--http-read-only] [--http-token T]
         [--max-payload BYTES] [--max-signals N] [--max-starts-per-second N] [--max-running N]
                                     the runtime: gateway, run actors, projections (one of a cluster),
                                     and the web UI and its API when --http (WEFT_HTTP) says where
@@ -208,15 +208,24 @@ const command = async (parsed: Parsed): Promise<number> => {
       const httpAddress = flag(parsed, 'http') ?? process.env.WEFT_HTTP;
       if (httpAddress === undefined || httpAddress === 'off')
         return untilSignal(() => runtime.close());
-      const { parseAddress, startHttp } = await import('../http/server.ts');
+      const { isLoopback, parseAddress, startHttp } = await import('../http/server.ts');
+      const tokenSetting = flag(parsed, 'http-token') ?? process.env.WEFT_HTTP_TOKEN;
+      const httpToken = tokenSetting?.trim() === '' ? undefined : tokenSetting;
       const { nc } = await openClient(config.nats, config.auth);
       const http = await startHttp({
         nc,
         prefix: config.prefix,
         ...parseAddress(httpAddress),
         readOnly: parsed.flags.has('http-read-only'),
+        ...(httpToken === undefined ? {} : { token: httpToken }),
       });
-      process.stderr.write(`weft UI on ${http.url}/ (its JSON API under /api)\n`);
+      process.stderr.write(
+        `weft UI on ${http.url}/ (its JSON API under /api${httpToken === undefined ? '' : ', with its token'})\n`,
+      );
+      if (httpToken === undefined && !isLoopback(http.url))
+        process.stderr.write(
+          `warning: the HTTP API on ${http.url} has no token: whoever reaches it can ${parsed.flags.has('http-read-only') ? 'read every run' : 'start, signal and cancel runs'} (--http-token, WEFT_HTTP_TOKEN)\n`,
+        );
       return untilSignal(async () => {
         await http.close();
         await nc.close();

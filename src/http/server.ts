@@ -1,3 +1,4 @@
+import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { parseDuration } from '../blueprints/duration.ts';
@@ -22,6 +23,12 @@ export interface HttpOptions {
   readonly port: number;
   /** Refuse every route that changes something (start, signal, cancel, put) with `read_only`. */
   readonly readOnly?: boolean;
+  /**
+   * A bearer token every `/api` request must carry (`Authorization: Bearer <token>`; `GET
+   * /api/events` may give it as `?access_token=`, since a browser's EventSource cannot set
+   * headers), else `401 unauthorized`. The UI's own files are served without it: they hold no data.
+   */
+  readonly token?: string;
   /** Where the built UI is (`dist/ui` of the package unless given). */
   readonly uiDir?: string;
   /** Largest request body accepted (bytes). */
@@ -42,6 +49,7 @@ const STATUS: Readonly<Record<string, number>> = {
   invalid_name: 400,
   payload_too_large: 413,
   read_only: 403,
+  unauthorized: 401,
   not_found: 404,
   run_not_found: 404,
   blueprint_not_found: 404,
@@ -203,12 +211,26 @@ const readBody = (req: IncomingMessage, max: number): Promise<unknown> =>
   });
 
 /** Starts the HTTP API; resolves once it listens. */
+/** The token of an `Authorization: Bearer <token>` header, or undefined. */
+const bearerOf = (header: string | undefined): string | undefined => {
+  const match = /^Bearer\s+(\S+)\s*$/iu.exec(header ?? '');
+  return match?.[1];
+};
+
+/** Whether two secrets are equal, in time that does not depend on where they differ. */
+const sameSecret = (given: string, expected: string): boolean => {
+  const a = createHash('sha256').update(given).digest();
+  const b = createHash('sha256').update(expected).digest();
+  return timingSafeEqual(a, b);
+};
+
 export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
   const { nc } = options;
   const subjects = new Subjects(options.prefix);
   const maxBody = options.maxBody ?? 1024 * 1024;
   const streams = new Set<Subscription>();
   const assets = serveAssets(options.uiDir);
+  const token = options.token === undefined || options.token === '' ? undefined : options.token;
 
   const ask = async (subject: string, body: unknown): Promise<Reply> => {
     try {
@@ -335,6 +357,28 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://weft');
     const path = url.pathname.replace(/\/+$/u, '') || '/';
+    const isApi = path === '/api' || path.startsWith('/api/');
+    if (isApi && token !== undefined) {
+      const given =
+        bearerOf(req.headers.authorization) ??
+        (req.method === 'GET' && path === '/api/events'
+          ? (url.searchParams.get('access_token') ?? undefined)
+          : undefined);
+      if (given === undefined || !sameSecret(given, token)) {
+        res.setHeader('www-authenticate', 'Bearer realm="weft"');
+        send(
+          res,
+          401,
+          failure(
+            'unauthorized',
+            given === undefined
+              ? 'this weft API needs its token: Authorization: Bearer <token> (weft serve --http-token)'
+              : "the token is not this weft API's",
+          ),
+        );
+        return;
+      }
+    }
     if (req.method === 'GET' && path === '/api/events') {
       events(req, res, url.searchParams.get('runId'));
       return;
@@ -428,6 +472,17 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+};
+
+/** Whether a server's `http://host:port` listens on this machine only (127.0.0.0/8, ::1, localhost). */
+export const isLoopback = (url: string): boolean => {
+  let host: string;
+  try {
+    host = new URL(url).hostname.replace(/^\[|\]$/gu, '');
+  } catch {
+    return false;
+  }
+  return host === 'localhost' || host === '::1' || /^127\./u.test(host);
 };
 
 /** `host:port`, `:port` or `port` (host 127.0.0.1) as listen options; throws on anything else. */

@@ -237,6 +237,36 @@ describe.skipIf(skip !== undefined)('the web UI in Chromium', () => {
     }
   });
 
+  it('with --http-token asks for the token, refuses a wrong one, and once given shows runs live (the events stream carries it too)', async () => {
+    const locked = await startHttp({
+      nc: stack.client.nc,
+      prefix: 'weft',
+      host: '127.0.0.1',
+      port: 0,
+      token: 'ui-secret-7',
+    });
+    // A fresh tab: nothing kept from another server's pages.
+    const tab = await browser.newPage({ viewport: { width: 1400, height: 900 } });
+    try {
+      await tab.goto(`${locked.url}/#/runs`);
+      await tab.getByRole('heading', { name: 'This weft needs its token' }).waitFor();
+      await tab.getByLabel('token').fill('not-it');
+      await tab.getByRole('button', { name: 'Open' }).click();
+      await tab.getByText("That token is not this weft API's.").waitFor();
+      await tab.getByLabel('token').fill('ui-secret-7');
+      await tab.getByRole('button', { name: 'Open' }).click();
+      await tab.getByRole('heading', { name: 'Runs' }).waitFor();
+      await tab.locator('table.runs').waitFor();
+      // Live: a run started now appears without a reload, through the token-carrying stream.
+      await startGate('ui-token-1');
+      await tab.locator('table.runs tr', { hasText: 'ui-token-1' }).waitFor({ timeout: 10_000 });
+      await tab.screenshot({ path: join(screenshotDir(), 'token.png'), fullPage: true });
+    } finally {
+      await tab.close();
+      await locked.close();
+    }
+  });
+
   it('lists blueprints with their versions and graph, and the activities workers serve', async () => {
     await page.goto(`${http.url}/#/blueprints/ui_gate`);
     await page.locator('[data-step="approval"]').waitFor({ timeout: 10_000 });

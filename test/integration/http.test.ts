@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Subjects } from '../../src/wire/subjects.ts';
 import { parseAddress, startHttp, type HttpServer } from '../../src/http/server.ts';
-import { runEnded, startStack, type Stack } from '../support/weft.ts';
+import { waitFor } from '../support/wait.ts';
+import { runEnded, startServe, startStack, type Stack } from '../support/weft.ts';
 
 /**
  * The HTTP API (the UI's), in front of a real runtime and worker on a real nats-server: each route
@@ -253,6 +254,121 @@ describe('the HTTP API', () => {
     expect(parseAddress(':9')).toEqual({ host: '127.0.0.1', port: 9 });
     expect(parseAddress('7233')).toEqual({ host: '127.0.0.1', port: 7233 });
     expect(() => parseAddress('nowhere')).toThrow(/host:port/u);
+  });
+});
+
+describe('with a token (weft serve --http-token)', () => {
+  const TOKEN = 'tok-3f9a1c';
+  let locked: HttpServer;
+
+  beforeAll(async () => {
+    locked = await startHttp({
+      nc: stack.client.nc,
+      prefix: 'weft',
+      host: '127.0.0.1',
+      port: 0,
+      token: TOKEN,
+    });
+  });
+  afterAll(() => locked.close());
+
+  const get = (path: string, headers: Record<string, string> = {}) =>
+    fetch(`${locked.url}${path}`, { headers });
+
+  it('refuses every /api request without the token or with another one: 401 unauthorized, nothing done', async () => {
+    for (const headers of [{}, { authorization: 'Bearer nope' }, { authorization: TOKEN }]) {
+      for (const path of ['/api', '/api/runs', '/api/events']) {
+        const response = await get(path, headers);
+        expect(response.status, `${path} ${JSON.stringify(headers)}`).toBe(401);
+        expect(response.headers.get('www-authenticate')).toBe('Bearer realm="weft"');
+        expect(await response.json()).toMatchObject({ ok: false, error: { code: 'unauthorized' } });
+      }
+    }
+    const start = await fetch(`${locked.url}/api/runs`, {
+      method: 'POST',
+      body: JSON.stringify({ blueprint: 'http_gate', runId: 'http-locked' }),
+    });
+    expect(start.status).toBe(401);
+    expect((await call('GET', '/api/runs/http-locked')).status).toBe(404);
+    // The token in the URL counts on the events stream alone.
+    expect((await get(`/api/runs?access_token=${TOKEN}`)).status).toBe(401);
+  });
+
+  it('answers with the token, as a bearer header or on the events stream in the URL, and serves the page without it', async () => {
+    const bearer = { authorization: `Bearer ${TOKEN}` };
+    const index = await get('/api', bearer);
+    expect(index.status).toBe(200);
+    expect(await index.json()).toMatchObject({ ok: true, data: { readOnly: false } });
+    const started = await fetch(`${locked.url}/api/runs`, {
+      method: 'POST',
+      headers: bearer,
+      body: JSON.stringify({ blueprint: 'http_gate', runId: 'http-token', input: 1 }),
+    });
+    expect(await started.json()).toMatchObject({ ok: true, data: { runId: 'http-token' } });
+    const controller = new AbortController();
+    const events = await fetch(`${locked.url}/api/events?runId=http-token&access_token=${TOKEN}`, {
+      signal: controller.signal,
+    });
+    expect(events.status).toBe(200);
+    expect(events.headers.get('content-type')).toMatch(/text\/event-stream/u);
+    controller.abort();
+    const page = await get('/');
+    expect(page.status).toBe(200);
+    expect(page.headers.get('content-type')).toMatch(/text\/html/u);
+  });
+});
+
+describe('weft serve --http with and without --http-token', () => {
+  let dir: string;
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'weft-http-token-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  /** A runtime of its own prefix and store with `args`, and its UI's URL once it printed it. */
+  const serveWith = async (name: string, args: readonly string[]) => {
+    const serve = await startServe(stack.nats.url, `sqlite:${join(dir, `${name}.db`)}`, name, {
+      args: [...args],
+    });
+    const printed = await waitFor(
+      () => /weft UI on (http:\/\/\S+?)\/ /u.exec(serve.output())?.[1],
+      {
+        message: `${name}: the UI's address printed`,
+      },
+    );
+    return { serve, url: printed };
+  };
+
+  it('takes the token by flag: the API refuses requests without it; no warning on loopback', async () => {
+    const { serve, url } = await serveWith('tokened', [
+      '--http',
+      '127.0.0.1:0',
+      '--http-token',
+      's3cret',
+    ]);
+    try {
+      expect((await fetch(`${url}/api`)).status).toBe(401);
+      expect(
+        (await fetch(`${url}/api`, { headers: { authorization: 'Bearer s3cret' } })).status,
+      ).toBe(200);
+      expect(serve.output()).toContain('(its JSON API under /api, with its token)');
+      expect(serve.output()).not.toContain('warning:');
+      expect(serve.output()).not.toContain('s3cret');
+    } finally {
+      await serve.stop();
+    }
+  });
+
+  it('warns at start when it listens off loopback with no token', async () => {
+    const { serve, url } = await serveWith('open', ['--http', '0.0.0.0:0']);
+    try {
+      const warning = `warning: the HTTP API on ${url} has no token: whoever reaches it can start, signal and cancel runs (--http-token, WEFT_HTTP_TOKEN)`;
+      await waitFor(() => serve.output().includes(warning) || undefined, {
+        message: 'the warning printed',
+      });
+    } finally {
+      await serve.stop();
+    }
   });
 });
 

@@ -29,6 +29,23 @@ export interface RunState {
   readonly graph?: BlueprintGraph;
 }
 
+/** Where the API's token is kept for this tab (`weft serve --http-token`), once given. */
+const TOKEN_KEY = 'weft-token';
+
+export const savedToken = (): string | undefined => {
+  try {
+    return sessionStorage.getItem(TOKEN_KEY) ?? undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+/** Keeps the token for this tab (an empty one forgets it). */
+export const saveToken = (token: string): void => {
+  if (token === '') sessionStorage.removeItem(TOKEN_KEY);
+  else sessionStorage.setItem(TOKEN_KEY, token);
+};
+
 export class ApiError extends Error {
   readonly code: string;
   constructor(code: string, message: string) {
@@ -48,9 +65,13 @@ export const api = async <T>(
 ): Promise<T> => {
   let response: Response;
   try {
+    const token = savedToken();
     response = await fetch(`/api${path}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: {
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+        ...(token === undefined ? {} : { authorization: `Bearer ${token}` }),
+      },
       ...(body === undefined ? {} : { body: JSON.stringify(body) }),
     });
   } catch (error) {
@@ -96,7 +117,8 @@ export const liveEvents = (
   runId: string | undefined,
   on: (event: LiveEvent) => void,
 ): (() => void) => {
-  const source = new EventSource(`/api/events${query({ runId })}`);
+  // An EventSource cannot set headers: the token goes in the URL (accepted on this route only).
+  const source = new EventSource(`/api/events${query({ runId, access_token: savedToken() })}`);
   const listener = (message: MessageEvent<string>) => {
     try {
       on(JSON.parse(message.data) as LiveEvent);
