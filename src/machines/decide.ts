@@ -9,7 +9,7 @@ import {
 import { itemsOf, taskKey, type Command, type CompiledRun, type RunContext } from './compile.ts';
 import { graphOf, ITEM, progressOf } from './context.ts';
 import type { RunEvent, StepError } from './events.ts';
-import { graphNodes } from './graph.ts';
+import { childTarget, entryValue, MAX_LOOP_COUNT, truthy, type EntryScope } from './entry.ts';
 import { endRun, unwindingError } from './runEnd.ts';
 import { itemTask, outputList } from './itemTasks.ts';
 import { childRunIdFor, runBinding, taskIdFor, type RunIdentity } from './identity.ts';
@@ -23,8 +23,6 @@ import { backoffDelay, type PlannedStep, type StepPlan, type StepPolicy } from '
  * an expression again.
  */
 
-/** Upper bound on the iterations of a counted loop. */
-export const MAX_LOOP_COUNT = 100_000;
 /** Items started in parallel by a map without `concurrency`. */
 export const DEFAULT_MAP_CONCURRENCY = 1000;
 
@@ -40,15 +38,6 @@ export interface DecideOptions {
 /** The attempt's `scheduleTimeoutMs` when the step has one (absent otherwise: older streams match). */
 const scheduleTimeoutOf = (policy: StepPolicy): { scheduleTimeoutMs?: number } =>
   policy.scheduleTimeoutMs === undefined ? {} : { scheduleTimeoutMs: policy.scheduleTimeoutMs };
-
-const truthy = (value: Json): boolean =>
-  !(
-    value === null ||
-    value === false ||
-    value === 0 ||
-    value === '' ||
-    (Array.isArray(value) && value.length === 0)
-  );
 
 class Decider {
   readonly compiled: CompiledRun;
@@ -128,6 +117,16 @@ class Decider {
       ...(loop === undefined ? {} : { iteration: context.loops.iterations[loop] ?? 0 }),
       ...(error === undefined ? {} : { error }),
       ...extra,
+    };
+  }
+
+  /** What deciding an entry needs (entry.ts). */
+  scope(): EntryScope {
+    return {
+      evaluate: (value, bindings) => this.evaluate(value, bindings),
+      parseDuration: this.options.parseDuration,
+      now: this.options.now,
+      maxMapItems: this.options.maxMapItems ?? DEFAULT_BLUEPRINT_LIMITS.maxMapItems,
     };
   }
 
@@ -242,234 +241,10 @@ class Decider {
     const bindings = this.bindings(stepId, { context: input });
     const skipped = await this.guard(step, bindings);
     if (skipped !== undefined) return [skipped];
-    const entered = (value: Json): readonly RunEvent[] => [
-      { type: 'StepEntered', stepId, input, value },
-    ];
-    const fail = (code: string, message: string) => [this.failed(stepId, code, message)];
-    switch (step.type) {
-      case 'activity':
-        throw new Error(`defect: activity '${stepId}' is scheduled, not entered`);
-      case 'parallel':
-        return entered(null);
-      case 'condition': {
-        const when = await this.evaluate(step.when, bindings);
-        if (!when.ok)
-          return fail(when.error.code, `'when' of step '${stepId}': ${when.error.message}`);
-        return entered(truthy(when.value) ? 'then' : 'else');
-      }
-      case 'switch': {
-        const on = await this.evaluate(step.on, bindings);
-        if (!on.ok) return fail(on.error.code, `'on' of step '${stepId}': ${on.error.message}`);
-        const key =
-          on.value === null || typeof on.value === 'object'
-            ? JSON.stringify(on.value)
-            : String(on.value);
-        const index = Object.keys(step.cases).indexOf(key);
-        return entered(index !== -1 ? index : step.default !== undefined ? 'default' : null);
-      }
-      case 'loop': {
-        if (step.count === undefined) return entered({ count: null });
-        const count = await this.evaluate(step.count, bindings);
-        if (!count.ok)
-          return fail(count.error.code, `'count' of step '${stepId}': ${count.error.message}`);
-        if (typeof count.value !== 'number' || !Number.isInteger(count.value) || count.value < 0) {
-          return fail(
-            'invalid_count',
-            `'count' of step '${stepId}' must be a non-negative integer, got ${JSON.stringify(count.value)}`,
-          );
-        }
-        if (count.value > MAX_LOOP_COUNT)
-          return fail(
-            'too_many_iterations',
-            `'count' of step '${stepId}' is over ${MAX_LOOP_COUNT}`,
-          );
-        return entered({ count: count.value });
-      }
-      case 'map': {
-        let items = input;
-        if (step.over !== undefined) {
-          const over = await this.evaluate(step.over, bindings);
-          if (!over.ok)
-            return fail(over.error.code, `'over' of step '${stepId}': ${over.error.message}`);
-          items = over.value;
-        }
-        if (!Array.isArray(items)) {
-          return fail(
-            'map_not_array',
-            `map step '${stepId}' needs an array to map over, got ${items === null ? 'null' : typeof items}`,
-          );
-        }
-        const max = this.options.maxMapItems ?? DEFAULT_BLUEPRINT_LIMITS.maxMapItems;
-        if (items.length > max)
-          return fail(
-            'too_many_items',
-            `map step '${stepId}' has ${items.length} items, more than ${max}`,
-          );
-        return entered({ items });
-      }
-      case 'graph': {
-        const graph = await graphNodes(step, bindings, {
-          evaluate: (value, scope) => this.evaluate(value, scope),
-          maxItems: this.options.maxMapItems ?? DEFAULT_BLUEPRINT_LIMITS.maxMapItems,
-        });
-        return 'code' in graph ? fail(graph.code, graph.message) : entered(graph);
-      }
-      case 'child': {
-        const target = await this.childTarget(step, bindings);
-        return 'code' in target ? fail(target.code, target.message) : entered(target);
-      }
-      case 'wait': {
-        const timeoutMs =
-          step.timeout === undefined ? undefined : this.options.parseDuration(step.timeout);
-        const timeout = timeoutMs === undefined ? {} : { timeoutMs };
-        if (step.when === undefined) return entered(timeout);
-        const when = await this.evaluate(step.when, bindings);
-        if (!when.ok)
-          return fail(when.error.code, `'when' of step '${stepId}': ${when.error.message}`);
-        return entered(truthy(when.value) ? { ...timeout, met: true, value: when.value } : timeout);
-      }
-      case 'sleep': {
-        const dueAt = await this.sleepUntil(step, bindings);
-        return typeof dueAt === 'number' ? entered({ dueAt }) : fail(dueAt.code, dueAt.message);
-      }
-      case 'fail': {
-        const code = await this.evaluate(step.error.code, bindings);
-        if (!code.ok)
-          return fail(code.error.code, `error code of step '${stepId}': ${code.error.message}`);
-        if (typeof code.value !== 'string' || !NAME.test(code.value))
-          return fail(
-            'invalid_error_code',
-            `step '${stepId}': error code ${JSON.stringify(code.value)} is not a valid code (letters, digits and "_", not starting with a digit)`,
-          );
-        const message = await this.evaluate(step.error.message, bindings);
-        if (!message.ok)
-          return fail(
-            message.error.code,
-            `error message of step '${stepId}': ${message.error.message}`,
-          );
-        const text =
-          typeof message.value === 'string' ? message.value : JSON.stringify(message.value);
-        if (step.output === undefined)
-          return entered({ error: { code: code.value, message: text } });
-        const output = await this.evaluate(step.output, bindings);
-        if (!output.ok)
-          return fail(output.error.code, `output of step '${stepId}': ${output.error.message}`);
-        return entered({ error: { code: code.value, message: text }, output: output.value });
-      }
-      case 'succeed': {
-        if (step.output === undefined) return entered({});
-        const output = await this.evaluate(step.output, bindings);
-        if (!output.ok)
-          return fail(output.error.code, `output of step '${stepId}': ${output.error.message}`);
-        return entered({ output: output.value });
-      }
-      case 'set': {
-        const data = await this.evaluate(step.data as Json, bindings);
-        if (!data.ok)
-          return fail(data.error.code, `data of step '${stepId}': ${data.error.message}`);
-        return entered(data.value);
-      }
-    }
-  }
-
-  async sleepUntil(
-    step: PlannedStep & { readonly type: 'sleep' },
-    bindings: ExpressionBindings,
-  ): Promise<number | { readonly code: string; readonly message: string }> {
-    if (step.until !== undefined) {
-      const until = await this.evaluate(step.until as Json, bindings);
-      if (!until.ok)
-        return {
-          code: until.error.code,
-          message: `'until' of step '${step.id}': ${until.error.message}`,
-        };
-      const at =
-        typeof until.value === 'number'
-          ? until.value
-          : typeof until.value === 'string'
-            ? Date.parse(until.value)
-            : NaN;
-      if (!Number.isFinite(at))
-        return {
-          code: 'invalid_time',
-          message: `'until' of step '${step.id}' is not a time: ${JSON.stringify(until.value)}`,
-        };
-      return at;
-    }
-    let duration: Json = step.duration ?? 0;
-    if (typeof duration === 'string') {
-      const evaluated = await this.evaluate(duration, bindings);
-      if (!evaluated.ok)
-        return {
-          code: evaluated.error.code,
-          message: `'duration' of step '${step.id}': ${evaluated.error.message}`,
-        };
-      duration = evaluated.value;
-    }
-    const ms =
-      typeof duration === 'number' || typeof duration === 'string'
-        ? this.options.parseDuration(duration)
-        : undefined;
-    if (ms === undefined)
-      return {
-        code: 'invalid_duration',
-        message: `'duration' of step '${step.id}' is not a duration: ${JSON.stringify(duration)}`,
-      };
-    return this.options.now + ms;
-  }
-
-  async childTarget(
-    step: PlannedStep & { readonly type: 'child' },
-    bindings: ExpressionBindings,
-  ): Promise<
-    | { readonly blueprint: string; readonly version?: number; readonly input: Json }
-    | { readonly code: string; readonly message: string }
-  > {
-    let name: Json = null;
-    if (step.byType !== undefined) {
-      const on = await this.evaluate(step.byType.on, bindings);
-      if (!on.ok)
-        return {
-          code: on.error.code,
-          message: `'byType.on' of step '${step.id}': ${on.error.message}`,
-        };
-      name = typeof on.value === 'string' ? (step.byType.blueprints[on.value] ?? null) : null;
-      if (name === null) {
-        return {
-          code: 'unknown_type',
-          message: `step '${step.id}': no blueprint for type ${JSON.stringify(on.value)}`,
-        };
-      }
-    } else if (step.blueprint !== undefined) {
-      const evaluated = await this.evaluate(step.blueprint, bindings);
-      if (!evaluated.ok)
-        return {
-          code: evaluated.error.code,
-          message: `'blueprint' of step '${step.id}': ${evaluated.error.message}`,
-        };
-      name = evaluated.value;
-    }
-    if (typeof name !== 'string' || !NAME.test(name)) {
-      return {
-        code: 'invalid_blueprint_name',
-        message: `step '${step.id}': child blueprint name ${JSON.stringify(name)} is not a valid name`,
-      };
-    }
-    let input = bindings.context ?? null;
-    if (step.input !== undefined) {
-      const evaluated = await this.evaluate(step.input, bindings);
-      if (!evaluated.ok)
-        return {
-          code: evaluated.error.code,
-          message: `input of step '${step.id}': ${evaluated.error.message}`,
-        };
-      input = evaluated.value;
-    }
-    return {
-      blueprint: name,
-      ...(step.version === undefined ? {} : { version: step.version }),
-      input,
-    };
+    const entry = await entryValue(step, input, bindings, this.scope());
+    return 'code' in entry
+      ? [this.failed(stepId, entry.code, entry.message)]
+      : [{ type: 'StepEntered', stepId, input, value: entry.value }];
   }
 
   requestChild(stepId: string): readonly RunEvent[] {
@@ -603,7 +378,7 @@ class Decider {
       taskId: taskIdFor(this.run.id, mapId, execution, index),
     });
     if (step.type === 'child') {
-      const target = await this.childTarget(step, bindings);
+      const target = await childTarget(step, bindings, this.scope());
       if ('code' in target) return failed(target.code, `item ${index}: ${target.message}`);
       return {
         type: 'ChildRequested',
