@@ -8,7 +8,7 @@ import { validateBlueprint } from '../blueprints/validate.ts';
 import { activities } from '../demo/activities.ts';
 import { natsServers } from '../config.ts';
 import { connectNats, redactNatsUrl, refusedCredentials, type NatsAuth } from '../natsAuth.ts';
-import { parseAddress, startHttp, type HttpServer } from '../http/server.ts';
+import { exposure, parseAddress, startHttp, type HttpServer } from '../http/server.ts';
 import { startRuntime } from '../main.ts';
 import { redactStoreUrl } from '../store/redact.ts';
 
@@ -121,6 +121,8 @@ export const runDev = async (options: {
   readonly once: boolean;
   /** Where the HTTP API listens (`host:port`); `off`: not at all. Not in `once` mode. */
   readonly http?: string;
+  /** The bearer token its `/api` requests must carry (`--http-token`); none when undefined. */
+  readonly httpToken?: string | undefined;
 }): Promise<number> => {
   const say = (line = '') => process.stdout.write(`${line}\n`);
   let nats: ChildProcess | undefined;
@@ -186,13 +188,21 @@ export const runDev = async (options: {
     const address = parseAddress(options.http ?? '127.0.0.1:7777');
     httpConnection = await connectNats(url, auth, { name: 'weft-http' });
     const start = (port: number) =>
-      startHttp({ nc: httpConnection as NatsConnection, prefix: options.prefix, ...address, port });
+      startHttp({
+        nc: httpConnection as NatsConnection,
+        prefix: options.prefix,
+        ...address,
+        port,
+        ...(options.httpToken === undefined ? {} : { token: options.httpToken }),
+      });
     http = await start(address.port).catch(() => start(0));
   }
 
   say();
   if (http !== undefined) {
     say(`weft UI: ${http.url}/  (open it in a browser; the JSON API is under ${http.url}/api)`);
+    const warning = exposure(http.url, options.httpToken, false);
+    if (warning !== undefined) say(`warning: ${warning}`);
     say();
   }
   say('try next (in another terminal):');

@@ -34,7 +34,8 @@ import { redactNatsUrl } from '../natsAuth.ts';
 
 const USAGE = `usage: weft <command>
 
-  dev [--http ADDR|off]             NATS (found or started), runtime on ./.weft, demo worker and blueprints,
+  dev [--http ADDR|off] [--http-token T]
+                                    NATS (found or started), runtime on ./.weft, demo worker and blueprints,
                                     the web UI and its API on 127.0.0.1:7777 (or a free port)
   serve [--partitions N] [--http ADDR] [--http-read-only] [--http-token T]
         [--max-payload BYTES] [--max-signals N] [--max-starts-per-second N] [--max-running N]
@@ -76,6 +77,12 @@ interface Diagnostic {
   readonly hint?: string;
   readonly severity?: 'error' | 'warning';
 }
+
+/** The HTTP API's token (`--http-token`, else `WEFT_HTTP_TOKEN`); blank is none. */
+const httpTokenOf = (parsed: Parsed): string | undefined => {
+  const token = flag(parsed, 'http-token') ?? process.env.WEFT_HTTP_TOKEN;
+  return token === undefined || token.trim() === '' ? undefined : token;
+};
 
 /** Warnings of a reply, one per line on stderr; they never change the exit code. */
 const warn = (warnings: readonly Diagnostic[] | undefined): void => {
@@ -193,6 +200,7 @@ const command = async (parsed: Parsed): Promise<number> => {
         store: flag(parsed, 'store') ?? process.env.WEFT_STORE ?? 'sqlite:./.weft/events.db',
         once: parsed.flags.has('once'),
         http: flag(parsed, 'http') ?? process.env.WEFT_HTTP ?? '127.0.0.1:7777',
+        httpToken: httpTokenOf(parsed),
       });
     case 'serve': {
       const runtime = await (
@@ -208,24 +216,22 @@ const command = async (parsed: Parsed): Promise<number> => {
       const httpAddress = flag(parsed, 'http') ?? process.env.WEFT_HTTP;
       if (httpAddress === undefined || httpAddress === 'off')
         return untilSignal(() => runtime.close());
-      const { isLoopback, parseAddress, startHttp } = await import('../http/server.ts');
-      const tokenSetting = flag(parsed, 'http-token') ?? process.env.WEFT_HTTP_TOKEN;
-      const httpToken = tokenSetting?.trim() === '' ? undefined : tokenSetting;
+      const { exposure, parseAddress, startHttp } = await import('../http/server.ts');
+      const httpToken = httpTokenOf(parsed);
+      const readOnly = parsed.flags.has('http-read-only');
       const { nc } = await openClient(config.nats, config.auth);
       const http = await startHttp({
         nc,
         prefix: config.prefix,
         ...parseAddress(httpAddress),
-        readOnly: parsed.flags.has('http-read-only'),
+        readOnly,
         ...(httpToken === undefined ? {} : { token: httpToken }),
       });
       process.stderr.write(
         `weft UI on ${http.url}/ (its JSON API under /api${httpToken === undefined ? '' : ', with its token'})\n`,
       );
-      if (httpToken === undefined && !isLoopback(http.url))
-        process.stderr.write(
-          `warning: the HTTP API on ${http.url} has no token: whoever reaches it can ${parsed.flags.has('http-read-only') ? 'read every run' : 'start, signal and cancel runs'} (--http-token, WEFT_HTTP_TOKEN)\n`,
-        );
+      const warning = exposure(http.url, httpToken, readOnly);
+      if (warning !== undefined) process.stderr.write(`warning: ${warning}\n`);
       return untilSignal(async () => {
         await http.close();
         await nc.close();

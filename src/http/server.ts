@@ -474,8 +474,21 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
   };
 };
 
+/**
+ * What to warn about an HTTP API at `url` served with `token` (or none): undefined when it listens
+ * on loopback or has a token, else what whoever reaches it can do.
+ */
+export const exposure = (
+  url: string,
+  token: string | undefined,
+  readOnly: boolean,
+): string | undefined =>
+  token !== undefined || isLoopback(url)
+    ? undefined
+    : `the HTTP API on ${url} has no token: whoever reaches it can ${readOnly ? 'read every run' : 'start, signal and cancel runs'} (--http-token, WEFT_HTTP_TOKEN)`;
+
 /** Whether a server's `http://host:port` listens on this machine only (127.0.0.0/8, ::1, localhost). */
-export const isLoopback = (url: string): boolean => {
+const isLoopback = (url: string): boolean => {
   let host: string;
   try {
     host = new URL(url).hostname.replace(/^\[|\]$/gu, '');

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Subjects } from '../../src/wire/subjects.ts';
-import { parseAddress, startHttp, type HttpServer } from '../../src/http/server.ts';
+import { exposure, parseAddress, startHttp, type HttpServer } from '../../src/http/server.ts';
 import { waitFor } from '../support/wait.ts';
 import { runEnded, startServe, startStack, type Stack } from '../support/weft.ts';
 
@@ -247,6 +247,21 @@ describe('the HTTP API', () => {
     const index = await call<{ routes: string[] }>('GET', '/api');
     expect(index.body.data?.routes).toContain('GET /api/runs/:param/history');
     expect(index.body.data?.routes).toContain('POST /api/runs/:param/signal/:param');
+  });
+
+  it('says when an API without a token is open to more than this machine', () => {
+    for (const url of [
+      'http://127.0.0.1:7777',
+      'http://127.8.0.1:1',
+      'http://localhost:80',
+      'http://[::1]:8080',
+    ])
+      expect(exposure(url, undefined, false), url).toBeUndefined();
+    expect(exposure('http://0.0.0.0:7777', 'tok', false)).toBeUndefined();
+    expect(exposure('http://0.0.0.0:7777', undefined, false)).toBe(
+      'the HTTP API on http://0.0.0.0:7777 has no token: whoever reaches it can start, signal and cancel runs (--http-token, WEFT_HTTP_TOKEN)',
+    );
+    expect(exposure('http://10.1.2.3:80', undefined, true)).toMatch(/can read every run/u);
   });
 
   it('parses its listen address', () => {
