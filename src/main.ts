@@ -13,7 +13,12 @@ import { RunRouter } from './actors/router.ts';
 import { retryUnavailable } from './actors/retry.ts';
 import { TaskChannel } from './actors/taskChannel.ts';
 import { Gateway } from './gateway/server.ts';
-import { connectNats, natsAuthFromEnv, type NatsAuth } from './natsAuth.ts';
+import {
+  connectNats,
+  logPermissionViolations,
+  natsAuthFromEnv,
+  type NatsAuth,
+} from './natsAuth.ts';
 import { payloadCapNote, requestLimitsOf, type RequestLimits } from './requestLimits.ts';
 import type { TaskMessage } from './wire/protocol.ts';
 import { Subjects } from './wire/subjects.ts';
@@ -206,6 +211,8 @@ export const startRuntime = async (options: RuntimeOptions): Promise<Runtime> =>
     if (process.env.WEFT_DIRECT_TASKS !== '0')
       channel.offerTasks((start) => runs.mayStart(start, false));
     await nc.flush();
+    // From now on (a start that fails says why in its own error, once).
+    logPermissionViolations(nc, log);
     const connection = nc;
     const table = summaries;
     return {

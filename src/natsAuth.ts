@@ -3,6 +3,7 @@ import {
   AuthorizationError,
   connect,
   createInbox,
+  PermissionViolationError,
   credsAuthenticator,
   nkeyAuthenticator,
   nkeys,
@@ -12,6 +13,7 @@ import {
   type NatsConnection,
   type TlsOptions,
 } from '@nats-io/transport-node';
+import { QuietLog } from './actors/quietLog.ts';
 import { InvalidRequestError, UnavailableError } from './client/errors.ts';
 import { natsServers } from './config.ts';
 
@@ -376,4 +378,28 @@ export const connectNats = async (
   } catch (error) {
     throw natsConnectFailure(list, error);
   }
+};
+
+/**
+ * Logs the NATS Permissions Violations a long-lived connection hears: a publish the server dropped
+ * or a subscription it refused, which nats.js reports only on the connection's status. Without it
+ * a permission the process lacks (run events it may not publish, say) would fail in silence. One
+ * line per operation at once, the repeats within 5 s summed up in one more.
+ */
+export const logPermissionViolations = (
+  nc: NatsConnection,
+  log: (message: string) => void,
+): void => {
+  const quiet = new QuietLog(log);
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type !== 'error' || !(status.error instanceof PermissionViolationError)) continue;
+      const { operation, subject } = status.error;
+      quiet.say(
+        operation,
+        `NATS refused this user ${operation === 'publish' ? 'a publish to' : 'a subscription to'} "${subject}" (Permissions Violation): its permissions must allow it`,
+      );
+    }
+    quiet.close();
+  })();
 };

@@ -4,7 +4,12 @@ import { type Msg, type NatsConnection } from '@nats-io/transport-node';
 import * as Result from 'effect/Result';
 import type { Json } from '../blueprints/json.ts';
 import { DEFAULT_NATS_URL } from '../config.ts';
-import { connectNats, natsAuthFromEnv, type NatsAuth } from '../natsAuth.ts';
+import {
+  connectNats,
+  logPermissionViolations,
+  natsAuthFromEnv,
+  type NatsAuth,
+} from '../natsAuth.ts';
 import { Subjects } from '../wire/subjects.ts';
 import {
   attemptKey,
@@ -406,6 +411,8 @@ export const createWorker = async (options: WorkerOptions): Promise<Worker> => {
     throw error;
   }
 
+  // Refusals heard from now on are logged (a start that fails says why in its own error, once).
+  logPermissionViolations(nc, log);
   // Announced once it can take tasks: at once, every heartbeat, and when a runtime asks.
   const announce = () => {
     if (!nc.isClosed()) nc.publish(subjects.workers('announce'), announcement);

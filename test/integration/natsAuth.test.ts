@@ -10,6 +10,7 @@ import { connectNats } from '../../src/natsAuth.ts';
 import { startNatsServer, type NatsServerHandle } from '../support/natsServer.ts';
 import { operatorSetup } from '../support/natsJwt.ts';
 import { makeTestCertificates, type TestCertificates } from '../support/tls.ts';
+import { waitFor } from '../support/wait.ts';
 import {
   act,
   runWeft,
@@ -411,5 +412,42 @@ describe('JWT credentials file (operator mode)', () => {
       () => runWeft(['runs', '--nats', nats.url], { env: { WEFT_NATS_CREDS: strangerFile } }),
     ]);
     for (const run of [serve, verb]) expectEndedWith(run, refusedLine(nats.url));
+  });
+});
+
+describe('a permission the runtime lacks', () => {
+  let nats: NatsServerHandle;
+  beforeAll(async () => {
+    // `runtime` may do everything but publish run events (for watchers); `ops` may do anything.
+    nats = await startNatsServer({
+      config: [
+        'authorization { users: [',
+        `  { user: runtime, password: "${PASSWORD}", permissions: { publish: { allow: [">"], deny: ["weft.runs.*.events"] } } }`,
+        `  { user: ops, password: "${PASSWORD}" }`,
+        '] }',
+        '',
+      ].join('\n'),
+    });
+  });
+  afterAll(() => nats.stop());
+
+  it('is not silent: the runtime logs the publishes NATS refused it, while its runs still complete', async () => {
+    await withServeAndWorker(
+      nats.url,
+      {
+        serve: { args: ['--user', 'runtime', '--password', PASSWORD] },
+        worker: { env: { WEFT_NATS_USER: 'ops', WEFT_NATS_PASSWORD: PASSWORD } },
+      },
+      async ({ serve }) => {
+        expectCompleted(
+          await startAndWait(nats.url, { args: ['--user', 'ops', '--password', PASSWORD] }),
+        );
+        const line =
+          /NATS refused this user a publish to "weft\.runs\.[^"]+\.events" \(Permissions Violation\): its permissions must allow it/u;
+        await waitFor(() => line.test(serve.output()) || undefined, {
+          message: 'the refused publish logged',
+        });
+      },
+    );
   });
 });
