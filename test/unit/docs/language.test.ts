@@ -242,22 +242,29 @@ describe('docs/language.md', () => {
       expect(paid.calls.ship_order).toEqual([{ receipt: 'r1' }]);
       expect(paid.calls.send_report).toEqual([null]);
 
-      // $error is bound in the handler step only: the first step inside a container handler gets
-      // the error as its input `$`, and a step after the handler does not see it.
+      // $error is bound in the handler and every step inside it (the first step inside a
+      // container handler also gets the error as its input `$`); a step after the handler does not
+      // see it, and validation warns so (error_unbound).
       const nested = example('error-handler');
       const steps = nested.steps as Record<string, Json>[];
       steps[2] = {
         id: 'review',
         type: 'condition',
-        when: '{% true %}',
-        then: [{ id: 'look', type: 'activity', activity: 'manual_review' }],
+        when: '{% $error.code = "card_declined" %}',
+        then: [
+          { id: 'look', type: 'activity', activity: 'manual_review' },
+          { id: 'tell', type: 'activity', activity: 'send_report', input: '{% $error.code %}' },
+        ],
       };
       steps[3] = { ...steps[3], input: "{% {'code': $error.code} %}" };
+      expect(validateBlueprint(nested).diagnostics.map((d) => `${d.path} ${d.code}`)).toEqual([
+        '$.steps[3].input error_unbound',
+      ]);
       const inside = await simulate(nested, {
         activities: { ...base, charge_card: failing('card_declined') },
       });
       expect(inside.calls.manual_review).toEqual([errorOf('card_declined')]);
-      expect(inside.calls.send_report).toEqual([{}]);
+      expect(inside.calls.send_report).toEqual(['card_declined', {}]);
 
       // A handler before the step that jumps to it: a cycle.
       const early = example('error-handler');
