@@ -17,6 +17,7 @@ import type { RecordedEvent } from '../store/EventStore.ts';
 import { DEFAULT_MAX_PAYLOAD, payloadCap } from '../wire/payloadCap.ts';
 import { consumeDurable, ensureStreams, type Consuming } from './jetstream.ts';
 import { QuietLog } from './quietLog.ts';
+import { StreamPublisher } from './streamPublisher.ts';
 import { readResult } from './readResult.ts';
 import { isNotSent, NOT_SENT } from './results.ts';
 import { TaskOffers } from './taskOffers.ts';
@@ -60,6 +61,8 @@ export class TaskChannel {
   /** `--max-payload`, before the connection's max_payload bounds it (`payloadCap`). */
   readonly #maxPayload: number;
   #refused = 0;
+  /** Tasks to the tasks stream, published again until JetStream acknowledges them. */
+  readonly #stream: StreamPublisher;
 
   private constructor(
     nc: NatsConnection,
@@ -76,6 +79,12 @@ export class TaskChannel {
     this.#liveWorkers = liveWorkers;
     this.#maxPayload = maxPayload;
     this.#quiet = new QuietLog(log);
+    this.#stream = new StreamPublisher(nc, (subject) =>
+      this.#quiet.say(
+        'unacknowledged',
+        `the tasks stream did not acknowledge a task on ${subject} for 30 s; the reconciler will dispatch it again`,
+      ),
+    );
   }
 
   static async open(
@@ -141,10 +150,8 @@ export class TaskChannel {
   }
 
   /**
-   * Publishes the task on its work-queue subject, where the tasks stream stores it. A plain publish,
-   * not a JetStream request: the acknowledgement was only ever logged, and a task the stream did
-   * not take (NATS down, stream missing) is re-dispatched by the supervisor's reconciler, as a lost
-   * acknowledgement was; skipping it saves a round trip, a timer and a reply per step.
+   * Publishes the task on its work-queue subject, where the tasks stream stores it, and again
+   * until JetStream acknowledges it (`StreamPublisher`: one inbox, no request per task).
    * `resend` > 0 gets its own message id, so JetStream's de-duplication does not drop a deliberate
    * re-dispatch (made only once the stream no longer holds the attempt: `holds`).
    */
@@ -154,7 +161,7 @@ export class TaskChannel {
     h.set('Nats-Msg-Id', `${task.taskId}/${task.attempt}${resend > 0 ? `/r${resend}` : ''}`);
     if (resend > 0) h.set(RESEND_HEADER, String(resend));
     try {
-      this.#nc.publish(this.#subjects.task(task), JSON.stringify(task), { headers: h });
+      this.#stream.publish(this.#subjects.task(task), JSON.stringify(task), h);
     } catch (error) {
       this.#log(`dispatch of ${task.taskId} attempt ${task.attempt} failed: ${String(error)}`);
     }
@@ -467,6 +474,7 @@ export class TaskChannel {
     for (const timer of this.#timers) clearTimeout(timer);
     this.#timers.clear();
     this.#offers?.close();
+    this.#stream.close();
     await Promise.allSettled([this.#reports?.drain(), this.#starts?.drain()]);
     await Promise.allSettled([...this.#answering]);
     await this.#results?.stop();

@@ -135,3 +135,46 @@ describe('WEFT_DIRECT_TASKS=0', () => {
     expect((await runEnded(stack.client, runId)).status).toBe('completed');
   });
 });
+
+describe('a task the tasks stream did not take', () => {
+  const ctx = withStack({ WEFT_DIRECT_TASKS: '0' });
+
+  it('is published again until JetStream stores it: dispatched while the stream is gone, it runs once a worker makes the stream again, long before its timeout', async () => {
+    const { stack, jsm } = ctx;
+    // No worker (which would make the stream again at once), and no tasks stream.
+    await stack.worker?.stop();
+    await jsm.streams.delete(subjects.tasksStream);
+    // The step's timeout (and so the reconciler's re-dispatch) is 10 minutes away: only the
+    // runtime's own re-publishing can bring the task to the worker within the wait below.
+    const runId = await start(stack, {
+      name: 'unstored',
+      steps: [
+        act('only', 'gate_direct', {
+          input: { dir: stack.dir, key: 'unstored' },
+          timeout: '10m',
+        }),
+      ],
+    });
+    openGate(stack.dir, 'unstored');
+    // Dispatched (published into no stream) before any stream exists again.
+    await waitFor(
+      async () =>
+        (await history(stack, runId)).some((e) => e.type === 'StepScheduled') || undefined,
+      { message: 'the attempt dispatched' },
+    );
+    await expect(jsm.streams.info(subjects.tasksStream)).rejects.toThrow();
+    // A worker starts: it makes the stream and its consumer.
+    stack.worker = await spawnWeft(
+      ['worker', MODULE, '--nats', stack.nats.url, '--concurrency', '1'],
+      /worker serving/,
+    );
+    await waitFor(
+      async () =>
+        (await stack.client.call<{ status: string }>(`weft.runs.${runId}.get`)).status ===
+          'completed' || undefined,
+      { timeoutMs: 30_000, message: 'the run completed' },
+    );
+    expect(executionsOf(stack.dir, 'unstored'), 'run once').toBe(1);
+    expect(await storedTasks(jsm), 'stored once').toBe(1);
+  });
+});
