@@ -8,7 +8,8 @@ import { validateBlueprint } from '../blueprints/validate.ts';
 import { activities } from '../demo/activities.ts';
 import { natsServers } from '../config.ts';
 import { connectNats, redactNatsUrl, refusedCredentials, type NatsAuth } from '../natsAuth.ts';
-import { exposure, parseAddress, startHttp, type HttpServer } from '../http/server.ts';
+import { exposure } from '../http/auth.ts';
+import { parseAddress, startHttp, type HttpServer } from '../http/server.ts';
 import { startRuntime } from '../main.ts';
 import { redactStoreUrl } from '../store/redact.ts';
 

@@ -216,7 +216,8 @@ const command = async (parsed: Parsed): Promise<number> => {
       const httpAddress = flag(parsed, 'http') ?? process.env.WEFT_HTTP;
       if (httpAddress === undefined || httpAddress === 'off')
         return untilSignal(() => runtime.close());
-      const { exposure, parseAddress, startHttp } = await import('../http/server.ts');
+      const { parseAddress, startHttp } = await import('../http/server.ts');
+      const { exposure } = await import('../http/auth.ts');
       const httpToken = httpTokenOf(parsed);
       const readOnly = parsed.flags.has('http-read-only');
       const { nc } = await openClient(config.nats, config.auth);

@@ -1,4 +1,3 @@
-import { createHash, timingSafeEqual } from 'node:crypto';
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { NatsConnection, Subscription } from '@nats-io/transport-node';
 import { parseDuration } from '../blueprints/duration.ts';
@@ -8,6 +7,7 @@ import { foldTo, stateOf, type StoredEvent } from '../machines/replay.ts';
 import { blueprintGraph, startedTasks, stepStates } from '../projections/runGraph.ts';
 import { Subjects } from '../wire/subjects.ts';
 import { serveAssets } from './assets.ts';
+import { refusal } from './auth.ts';
 
 /**
  * The HTTP face of weft (the UI's API): each route is one request of the NATS API (CONTRACT §3),
@@ -211,19 +211,6 @@ const readBody = (req: IncomingMessage, max: number): Promise<unknown> =>
   });
 
 /** Starts the HTTP API; resolves once it listens. */
-/** The token of an `Authorization: Bearer <token>` header, or undefined. */
-const bearerOf = (header: string | undefined): string | undefined => {
-  const match = /^Bearer\s+(\S+)\s*$/iu.exec(header ?? '');
-  return match?.[1];
-};
-
-/** Whether two secrets are equal, in time that does not depend on where they differ. */
-const sameSecret = (given: string, expected: string): boolean => {
-  const a = createHash('sha256').update(given).digest();
-  const b = createHash('sha256').update(expected).digest();
-  return timingSafeEqual(a, b);
-};
-
 export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
   const { nc } = options;
   const subjects = new Subjects(options.prefix);
@@ -357,27 +344,11 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(req.url ?? '/', 'http://weft');
     const path = url.pathname.replace(/\/+$/u, '') || '/';
-    const isApi = path === '/api' || path.startsWith('/api/');
-    if (isApi && token !== undefined) {
-      const given =
-        bearerOf(req.headers.authorization) ??
-        (req.method === 'GET' && path === '/api/events'
-          ? (url.searchParams.get('access_token') ?? undefined)
-          : undefined);
-      if (given === undefined || !sameSecret(given, token)) {
-        res.setHeader('www-authenticate', 'Bearer realm="weft"');
-        send(
-          res,
-          401,
-          failure(
-            'unauthorized',
-            given === undefined
-              ? 'this weft API needs its token: Authorization: Bearer <token> (weft serve --http-token)'
-              : "the token is not this weft API's",
-          ),
-        );
-        return;
-      }
+    const refused = token === undefined ? undefined : refusal(req, url, path, token);
+    if (refused !== undefined) {
+      res.setHeader('www-authenticate', 'Bearer realm="weft"');
+      send(res, 401, failure('unauthorized', refused));
+      return;
     }
     if (req.method === 'GET' && path === '/api/events') {
       events(req, res, url.searchParams.get('runId'));
@@ -472,30 +443,6 @@ export const startHttp = async (options: HttpOptions): Promise<HttpServer> => {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
-};
-
-/**
- * What to warn about an HTTP API at `url` served with `token` (or none): undefined when it listens
- * on loopback or has a token, else what whoever reaches it can do.
- */
-export const exposure = (
-  url: string,
-  token: string | undefined,
-  readOnly: boolean,
-): string | undefined =>
-  token !== undefined || isLoopback(url)
-    ? undefined
-    : `the HTTP API on ${url} has no token: whoever reaches it can ${readOnly ? 'read every run' : 'start, signal and cancel runs'} (--http-token, WEFT_HTTP_TOKEN)`;
-
-/** Whether a server's `http://host:port` listens on this machine only (127.0.0.0/8, ::1, localhost). */
-const isLoopback = (url: string): boolean => {
-  let host: string;
-  try {
-    host = new URL(url).hostname.replace(/^\[|\]$/gu, '');
-  } catch {
-    return false;
-  }
-  return host === 'localhost' || host === '::1' || /^127\./u.test(host);
 };
 
 /** `host:port`, `:port` or `port` (host 127.0.0.1) as listen options; throws on anything else. */

@@ -4,7 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Subjects } from '../../src/wire/subjects.ts';
-import { exposure, parseAddress, startHttp, type HttpServer } from '../../src/http/server.ts';
+import { exposure } from '../../src/http/auth.ts';
+import { parseAddress, startHttp, type HttpServer } from '../../src/http/server.ts';
 import { waitFor } from '../support/wait.ts';
 import { runEnded, startServe, startStack, type Stack } from '../support/weft.ts';
 
