@@ -50,6 +50,10 @@ export const work = async (input: unknown, ctx: ActivityContext) => {
  */
 export const long = async (input: unknown, ctx: ActivityContext) => {
   const { ms = 1000, dir } = obj(input) as { ms?: number; dir?: string };
+  // The worker answered "taken" just before calling this; one turn of the event loop lets that
+  // answer leave the process before a test that SIGKILLs on the mark below can kill it (else the
+  // runtime never hears the take and rightly sends attempt 1 to the stream for another worker).
+  await new Promise((resolve) => setImmediate(resolve));
   if (dir !== undefined)
     writeFileSync(join(dir, `started-${process.pid}-${ctx.attempt}`), ctx.taskId);
   await pause(ms, ctx.signal);
