@@ -53,9 +53,10 @@ export const toSend = (
   before: RunSnapshot,
   after: RunSnapshot,
   events: readonly RunEvent[],
+  dropped = mayHaveDropped(before, after, events),
 ): ((scheduled: EventOf<'StepScheduled'>) => boolean) => {
   if (events.some((e) => TERMINAL_EVENTS.has(e.type))) return () => false;
-  if (!mayHaveDropped(before, after, events)) return () => true;
+  if (!dropped) return () => true;
   const open = new Set(openTasks(after.context).map(attemptKey));
   return (scheduled) => open.has(attemptKey(scheduled));
 };
@@ -128,8 +129,9 @@ export class Performer {
     before: RunSnapshot,
     after: RunSnapshot,
     events: readonly RunEvent[],
+    dropped: boolean,
   ): void {
-    if (!mayHaveDropped(before, after, events)) return;
+    if (!dropped) return;
     if (events.some((e) => TERMINAL_EVENTS.has(e.type))) return; // the run's end stops them all
     const answered = new Set(
       events.flatMap((e) =>
@@ -163,8 +165,10 @@ export class Performer {
     recorded: readonly RecordedEvent[],
   ): void {
     const { deadlines } = this.#deps.lifecycle;
-    this.#stopDropped(runId, before, run.snapshot, events);
-    const send = toSend(before, run.snapshot, events);
+    // Counted once for both: what the reaction dropped, and what it scheduled but left.
+    const dropped = mayHaveDropped(before, run.snapshot, events);
+    this.#stopDropped(runId, before, run.snapshot, events, dropped);
+    const send = toSend(before, run.snapshot, events, dropped);
     events.forEach((event, i) => {
       const record = recorded[i];
       if (record !== undefined) {

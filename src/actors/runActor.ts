@@ -185,8 +185,10 @@ export class RunActors {
     expected: Parameters<RunStreams['append']>[2],
     fold: { readonly before: RunSnapshot; readonly after: RunSnapshot },
   ): ReturnType<RunStreams['append']> {
+    const offerEarly = this.#deps.offerEarly;
+    if (offerEarly === undefined) return this.#deps.streams.append(runId, events, expected);
     const send = toSend(fold.before, fold.after, events);
-    const early = this.#deps.offerEarly?.(
+    const early = offerEarly(
       runId,
       events.filter((e) => e.type !== 'StepScheduled' || send(e)),
     );
