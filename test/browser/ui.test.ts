@@ -257,6 +257,10 @@ describe.skipIf(skip !== undefined)('the web UI in Chromium', () => {
       await tab.getByRole('button', { name: 'Open' }).click();
       await tab.getByRole('heading', { name: 'Runs' }).waitFor();
       await tab.locator('table.runs').waitFor();
+      // A first run shown (by the list or the stream) gives the page's event stream, opened once
+      // the list is drawn, time to be subscribed before the run that must arrive live.
+      await startGate('ui-token-0');
+      await tab.locator('table.runs tr', { hasText: 'ui-token-0' }).waitFor({ timeout: 10_000 });
       // Live: a run started now appears without a reload, through the token-carrying stream.
       await startGate('ui-token-1');
       await tab.locator('table.runs tr', { hasText: 'ui-token-1' }).waitFor({ timeout: 10_000 });
